@@ -1,0 +1,70 @@
+"""The agent's configuration file (DESIGN §3: deploy-agent --config agent.yaml)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agent.errors import ConfigError
+
+KNOWN_KEYS = {"server", "instance_name", "tags", "credentials", "root_dir", "max_revisions",
+              "install_prefix", "environment"}
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    server: str
+    """host:port of the fleet's AgentGateway (and the registry, for bundle downloads)."""
+    instance_name: str
+    tags: dict[str, str] = field(default_factory=dict)
+    """Applied when the instance registers itself on first contact."""
+    credentials: str = ""
+    """Reserved for agent authentication; not used yet."""
+    root_dir: Path = Path("/opt/opendeploy-agent/deployment-root")
+    max_revisions: int = 5
+    """Deployment archives kept per deployment group (the last successful one is always kept)."""
+    install_prefix: str = ""
+    """Prefix for absolute appspec destinations; empty installs at the real paths."""
+    environment: dict[str, str] = field(default_factory=dict)
+    """Extra environment variables for hook scripts."""
+
+
+def load_agent_config(path: Path) -> AgentConfig:
+    """Read and validate the YAML file; ConfigError names the bad key."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    unknown = sorted(set(raw) - KNOWN_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)}")
+    for key in ("server", "instance_name"):
+        if not raw.get(key):
+            raise ConfigError(f"{path}: {key} is required")
+    max_revisions = raw.get("max_revisions", 5)
+    if not isinstance(max_revisions, int) or max_revisions < 1:
+        raise ConfigError(f"{path}: max_revisions must be an integer ≥ 1")
+    return AgentConfig(
+        server=str(raw["server"]),
+        instance_name=str(raw["instance_name"]),
+        tags=_string_map(path, "tags", raw.get("tags")),
+        credentials=str(raw.get("credentials") or ""),
+        root_dir=Path(str(raw.get("root_dir") or AgentConfig.root_dir)).resolve(),
+        max_revisions=max_revisions,
+        install_prefix=str(Path(raw["install_prefix"]).resolve()) if raw.get("install_prefix")
+        else "",
+        environment=_string_map(path, "environment", raw.get("environment")),
+    )
+
+
+def _string_map(path: Path, key: str, value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: {key} must be a mapping of names to values")
+    return {str(k): str(v) for k, v in value.items()}

@@ -1,0 +1,134 @@
+"""Runs one lifecycle event. Which revision an event's scripts come from is a table, not branches."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from enum import StrEnum
+from pathlib import Path
+
+import grpc
+
+from agent.appspec import load_appspec
+from agent.config import AgentConfig
+from agent.download import fetch_bundle, unpack
+from agent.errors import ErrorCode, EventFailed
+from agent.hooks import run_scripts
+from agent.install import install
+from agent.layout import DeploymentRoot
+from deploy.v1 import agent_pb2, common_pb2
+
+
+class ScriptSource(StrEnum):
+    CURRENT = "current"
+    """The revision being deployed."""
+    LAST_SUCCESSFUL = "last-successful"
+    """The revision last installed successfully in this deployment group (none: no-op)."""
+
+
+SCRIPT_SOURCE: dict[str, ScriptSource] = {
+    "ApplicationStop": ScriptSource.LAST_SUCCESSFUL,
+    "BeforeBlockTraffic": ScriptSource.LAST_SUCCESSFUL,
+    "AfterBlockTraffic": ScriptSource.LAST_SUCCESSFUL,
+    "BeforeInstall": ScriptSource.CURRENT,
+    "AfterInstall": ScriptSource.CURRENT,
+    "ApplicationStart": ScriptSource.CURRENT,
+    "ValidateService": ScriptSource.CURRENT,
+    "BeforeAllowTraffic": ScriptSource.CURRENT,
+    "AfterAllowTraffic": ScriptSource.CURRENT,
+}
+
+FILE_EXISTS_NAMES = {
+    common_pb2.FILE_EXISTS_BEHAVIOR_DISALLOW: "DISALLOW",
+    common_pb2.FILE_EXISTS_BEHAVIOR_OVERWRITE: "OVERWRITE",
+    common_pb2.FILE_EXISTS_BEHAVIOR_RETAIN: "RETAIN",
+}
+
+
+class EventRunner:
+    """Executes lifecycle commands on this host; failures raise EventFailed."""
+
+    def __init__(self, config: AgentConfig, channel: grpc.aio.Channel) -> None:
+        self._config = config
+        self._channel = channel
+        self._root = DeploymentRoot(config.root_dir)
+
+    async def run(self, command: agent_pb2.LifecycleCommand) -> None:
+        spec = command.spec
+        event = command.lifecycle_event
+        self._root.deployment_dir(spec.deployment_group_id, spec.deployment_id).mkdir(
+            parents=True, exist_ok=True
+        )
+        if event == "DownloadBundle":
+            await self._download(spec)
+        elif event == "Install":
+            await asyncio.to_thread(self._install, spec)
+        elif event in SCRIPT_SOURCE:
+            await self._scripts(event, spec)
+        else:
+            raise EventFailed(ErrorCode.UNKNOWN_ERROR, f"unknown lifecycle event {event!r}")
+
+    async def _download(self, spec: agent_pb2.DeploymentSpec) -> None:
+        group, deployment = spec.deployment_group_id, spec.deployment_id
+        bundle = self._root.bundle_file(group, deployment)
+        await fetch_bundle(self._channel, spec.revision, bundle)
+        archive = self._root.archive(group, deployment)
+        bundle_type = spec.revision.registry_location.bundle_type
+        await asyncio.to_thread(unpack, bundle, bundle_type, archive)
+        await asyncio.to_thread(load_appspec, archive)
+        await asyncio.to_thread(self._prune, group, deployment)
+
+    def _install(self, spec: agent_pb2.DeploymentSpec) -> None:
+        group, deployment = spec.deployment_group_id, spec.deployment_id
+        archive = self._root.archive(group, deployment)
+        appspec = load_appspec(archive)
+        try:
+            install(
+                appspec, archive, self._config.install_prefix, self._root.cleanup_file(group),
+                FILE_EXISTS_NAMES.get(spec.file_exists_behavior),
+            )
+        except OSError as exc:
+            raise EventFailed(ErrorCode.INSTALL_FAILED, f"install failed: {exc}") from exc
+        self._root.record_last_successful(group, deployment)
+
+    async def _scripts(self, event: str, spec: agent_pb2.DeploymentSpec) -> None:
+        group, deployment = spec.deployment_group_id, spec.deployment_id
+        if SCRIPT_SOURCE[event] is ScriptSource.CURRENT:
+            archive: Path | None = self._root.archive(group, deployment)
+        else:
+            archive = self._root.last_successful_archive(group)
+        if archive is None:
+            return
+        appspec = await asyncio.to_thread(load_appspec, archive)
+        await run_scripts(
+            event, appspec.hooks.get(event, ()), archive, self._environment(event, spec),
+            self._root.script_log(group, deployment),
+        )
+
+    def _environment(self, event: str, spec: agent_pb2.DeploymentSpec) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self._config.environment)
+        env.update({
+            "LIFECYCLE_EVENT": event,
+            "DEPLOYMENT_ID": spec.deployment_id,
+            "APPLICATION_NAME": spec.application_name,
+            "DEPLOYMENT_GROUP_NAME": spec.deployment_group_name,
+            "DEPLOYMENT_GROUP_ID": spec.deployment_group_id,
+            "DEPLOY_INSTALL_PREFIX": self._config.install_prefix,
+        })
+        return env
+
+    def _prune(self, group: str, current: str) -> None:
+        """Keep max_revisions deployment directories (the current one included) plus the last
+        successful one; delete the oldest others."""
+        group_dir = self._root.root / group
+        keep = self._root.last_successful_archive(group)
+        candidates = sorted(
+            (d for d in group_dir.iterdir()
+             if d.is_dir() and d.name != current and (keep is None or d != keep.parent)),
+            key=lambda d: d.stat().st_mtime,
+        )
+        excess = len(candidates) - (self._config.max_revisions - 1)
+        for directory in candidates[:max(excess, 0)]:
+            shutil.rmtree(directory, ignore_errors=True)

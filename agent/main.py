@@ -1,0 +1,49 @@
+"""deploy-agent entry point: read the config, hold the stream until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from agent.config import load_agent_config
+from agent.errors import ConfigError
+from agent.session import AgentSession
+
+
+async def _serve(config_path: Path) -> None:
+    config = load_agent_config(config_path)
+    session = AgentSession(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runner = asyncio.create_task(session.run_forever())
+    await stop.wait()
+    runner.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await runner
+    await session.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="deploy-agent", description=__doc__)
+    parser.add_argument("--config", type=Path, required=True, help="agent.yaml")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    try:
+        asyncio.run(_serve(args.config))
+    except ConfigError as error:
+        print(f"deploy-agent: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

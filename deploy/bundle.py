@@ -1,0 +1,31 @@
+"""Making a revision bundle from a directory: a zip with file modes kept, in a stable order."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zipfile
+from pathlib import Path
+
+from deploy.errors import ClientError
+
+
+def make_zip(source: Path, target: Path) -> str:
+    """Zip `source` (which must hold appspec.yml) into `target`; returns "sha256:<hex>"."""
+    if not source.is_dir():
+        raise ClientError(f"--source {source}: not a directory")
+    if not (source / "appspec.yml").is_file() and not (source / "appspec.yaml").is_file():
+        raise ClientError(f"--source {source}: no appspec.yml at its root")
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(source.rglob("*")):
+            if path.is_symlink() or not path.is_file():
+                continue
+            info = zipfile.ZipInfo(path.relative_to(source).as_posix(), (1980, 1, 1, 0, 0, 0))
+            info.external_attr = (0o100000 | (os.stat(path).st_mode & 0o7777)) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, path.read_bytes())
+    digest = hashlib.sha256()
+    with target.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return f"sha256:{digest.hexdigest()}"

@@ -1,0 +1,146 @@
+"""deploy: the OpenDeploy CLI. Verbs and flags mirror `aws deploy`; output is JSON by default."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from deploy.cli import commands
+from deploy.cli.watch import watch
+from deploy.client import DeployClient
+from deploy.errors import ApiError, ClientError
+
+EXIT_USAGE = 252
+EXIT_SERVICE = 254
+EXIT_FAILED = 255
+
+Command = Callable[[DeployClient, argparse.Namespace], dict[str, Any] | None]
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line and exit 252, like the AWS CLI."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"deploy: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _revision_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--registry-location", help="digest=sha256:…,bundleType=zip")
+    parser.add_argument("--s3-location", help="bucket=…,key=…,bundleType=zip|tar|tgz")
+    parser.add_argument("--github-location", help="repository=owner/repo,commitId=…")
+    parser.add_argument("--revision", help="RevisionLocation as JSON")
+
+
+SPECS: dict[str, tuple[Command, list[tuple[str, dict[str, Any]]]]] = {}
+
+
+def _verb(name: str, func: Command, *flags: tuple[str, dict[str, Any]]) -> None:
+    SPECS[name] = (func, list(flags))
+
+
+REQ = {"required": True}
+APP = ("--application-name", REQ)
+GROUP = ("--deployment-group-name", REQ)
+DEPLOYMENT = ("--deployment-id", REQ)
+REVISION = ("@revision", {})
+
+_verb("create-application", commands.create_application, APP,
+      ("--compute-platform", {"default": "Server", "choices": ["Server"]}))
+_verb("get-application", commands.get_application, APP)
+_verb("list-applications", commands.list_applications)
+_verb("push", commands.push, APP, ("--source", REQ), ("--s3-location", {}),
+      ("--description", {}))
+_verb("register-application-revision", commands.register_application_revision, APP, REVISION,
+      ("--description", {}))
+_verb("get-application-revision", commands.get_application_revision, APP, REVISION)
+_verb("list-application-revisions", commands.list_application_revisions, APP)
+_verb("get-deployment-config", commands.get_deployment_config, ("--deployment-config-name", REQ))
+_verb("list-deployment-configs", commands.list_deployment_configs)
+_verb("create-deployment-group", commands.create_deployment_group, APP, GROUP,
+      ("--deployment-config-name", {}), ("--service-role-arn", {}),
+      ("--on-premises-instance-tag-filters", {"nargs": "+"}))
+_verb("get-deployment-group", commands.get_deployment_group, APP, GROUP)
+_verb("list-deployment-groups", commands.list_deployment_groups, APP)
+_verb("create-deployment", commands.create_deployment, APP, GROUP, REVISION,
+      ("--deployment-config-name", {}), ("--description", {}),
+      ("--file-exists-behavior", {}),
+      ("--ignore-application-stop-failures", {"action": "store_true"}))
+_verb("get-deployment", commands.get_deployment, DEPLOYMENT)
+_verb("list-deployments", commands.list_deployments, ("--application-name", {}),
+      ("--deployment-group-name", {}), ("--include-only-statuses", {"nargs": "+"}))
+_verb("list-deployment-targets", commands.list_deployment_targets, DEPLOYMENT)
+_verb("get-deployment-target", commands.get_deployment_target, DEPLOYMENT, ("--target-id", REQ))
+_verb("register-on-premises-instance", commands.register_on_premises_instance,
+      ("--instance-name", REQ), ("--tags", {"nargs": "+"}), ("--iam-user-arn", {}),
+      ("--iam-session-arn", {}))
+_verb("get-on-premises-instance", commands.get_on_premises_instance, ("--instance-name", REQ))
+_verb("list-on-premises-instances", commands.list_on_premises_instances,
+      ("--tag-filters", {"nargs": "+"}), ("--registration-status", {}))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="deploy", description=__doc__)
+    parser.add_argument("--endpoint", help="host:port (default $DEPLOY_ENDPOINT or 127.0.0.1:7400)")
+    parser.add_argument("--output", choices=["json", "table"], default="json")
+    verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+    for name, (func, flags) in SPECS.items():
+        sub = verbs.add_parser(name, help=(func.__doc__ or "").split("\n")[0] or None)
+        for flag, options in flags:
+            if flag == "@revision":
+                _revision_flags(sub)
+            elif flag not in {a for action in sub._actions for a in action.option_strings}:
+                sub.add_argument(flag, **options)
+        sub.set_defaults(func=func)
+    wait = verbs.add_parser("wait", help="wait for a deployment to succeed")
+    wait.add_argument("waiter", choices=["deployment-successful"])
+    wait.add_argument("--deployment-id", required=True)
+    wait.add_argument("--timeout", type=float, default=None, help="seconds (default: no limit)")
+    wait.set_defaults(func=commands.wait_deployment_successful)
+    live = verbs.add_parser("watch", help="live progress of a deployment")
+    live.add_argument("deployment_id")
+    live.set_defaults(func=None)
+    return parser
+
+
+def _print(result: dict[str, Any], output: str) -> None:
+    if output == "json":
+        print(json.dumps(result, indent=4))
+        return
+    for key, value in _flatten(result):
+        print(f"{key:<50} {value}")
+
+
+def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(value, dict):
+        return [kv for k, v in value.items() for kv in _flatten(v, f"{prefix}.{k}" if prefix else k)]
+    if isinstance(value, list):
+        return [kv for i, v in enumerate(value) for kv in _flatten(v, f"{prefix}[{i}]")]
+    return [(prefix, value)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        with DeployClient(args.endpoint) as client:
+            if args.verb == "watch":
+                status = watch(client, args.deployment_id)
+                raise SystemExit(0 if status == "Succeeded" else EXIT_FAILED)
+            result = args.func(client, args)
+    except ApiError as error:
+        print(str(error).splitlines()[0], file=sys.stderr)
+        raise SystemExit(EXIT_SERVICE) from None
+    except ClientError as error:
+        print(f"deploy: error: {error}", file=sys.stderr)
+        raise SystemExit(EXIT_FAILED) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    if result is not None:
+        _print(result, args.output)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""Messages → the AWS CLI's JSON shapes and field names, so aws deploy scripts keep working."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from deploy.v1 import common_pb2, fleet_pb2, orchestrator_pb2, registry_pb2
+
+BUNDLE_NAMES = {
+    common_pb2.BUNDLE_TYPE_ZIP: "zip", common_pb2.BUNDLE_TYPE_TAR: "tar",
+    common_pb2.BUNDLE_TYPE_TGZ: "tgz",
+}
+REVISION_TYPE_NAMES = {
+    common_pb2.REVISION_TYPE_REGISTRY: "Registry", common_pb2.REVISION_TYPE_S3: "S3",
+    common_pb2.REVISION_TYPE_GITHUB: "GitHub",
+}
+TAG_FILTER_NAMES = {
+    common_pb2.TAG_FILTER_TYPE_KEY_ONLY: "KEY_ONLY",
+    common_pb2.TAG_FILTER_TYPE_VALUE_ONLY: "VALUE_ONLY",
+    common_pb2.TAG_FILTER_TYPE_KEY_AND_VALUE: "KEY_AND_VALUE",
+}
+
+
+def camel_enum(message: Message, field: str, prefix: str) -> str:
+    """DEPLOYMENT_STATUS_IN_PROGRESS → InProgress (CodeDeploy's spelling)."""
+    descriptor = message.DESCRIPTOR.fields_by_name[field].enum_type
+    name = descriptor.values_by_number[getattr(message, field)].name.removeprefix(prefix)
+    return "".join(word.capitalize() for word in name.split("_"))
+
+
+def upper_enum(message: Message, field: str, prefix: str) -> str:
+    descriptor = message.DESCRIPTOR.fields_by_name[field].enum_type
+    return str(descriptor.values_by_number[getattr(message, field)].name.removeprefix(prefix))
+
+
+def time(message: Message, field: str) -> str | None:
+    if not message.HasField(field):
+        return None
+    stamp: Timestamp = getattr(message, field)
+    return stamp.ToDatetime().isoformat(timespec="milliseconds") + "+00:00"
+
+
+def _compact(value: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in value.items() if v is not None and v != ""}
+
+
+def revision(message: common_pb2.RevisionLocation) -> dict[str, Any]:
+    kind = REVISION_TYPE_NAMES.get(message.revision_type, "")
+    if message.revision_type == common_pb2.REVISION_TYPE_REGISTRY:
+        loc = message.registry_location
+        return {"revisionType": kind, "registryLocation": {
+            "digest": loc.digest, "bundleType": BUNDLE_NAMES.get(loc.bundle_type, "")}}
+    if message.revision_type == common_pb2.REVISION_TYPE_S3:
+        s3 = message.s3_location
+        return {"revisionType": kind, "s3Location": _compact({
+            "bucket": s3.bucket, "key": s3.key, "bundleType": BUNDLE_NAMES.get(s3.bundle_type),
+            "version": s3.version, "eTag": s3.etag})}
+    gh = message.github_location
+    return {"revisionType": kind,
+            "gitHubLocation": {"repository": gh.repository, "commitId": gh.commit_id}}
+
+
+def application(message: registry_pb2.ApplicationInfo) -> dict[str, Any]:
+    return {"applicationId": message.application_id,
+            "applicationName": message.application_name,
+            "createTime": time(message, "create_time"),
+            "computePlatform": message.compute_platform}
+
+
+def tag_filter(message: common_pb2.TagFilter) -> dict[str, Any]:
+    return {"Key": message.key, "Value": message.value,
+            "Type": TAG_FILTER_NAMES.get(message.type, "")}
+
+
+def instance(message: fleet_pb2.InstanceInfo) -> dict[str, Any]:
+    return _compact({
+        "instanceName": message.instance_name, "instanceArn": message.instance_arn,
+        "registerTime": time(message, "register_time"),
+        "deregisterTime": None,
+        "tags": [{"Key": t.key, "Value": t.value} for t in message.tags],
+        "registrationStatus": camel_enum(message, "registration_status", "REGISTRATION_STATUS_"),
+        "health": camel_enum(message, "health", "INSTANCE_HEALTH_"),
+        "lastSeenTime": time(message, "last_seen_time"),
+    })
+
+
+def deployment_group(message: orchestrator_pb2.DeploymentGroupInfo) -> dict[str, Any]:
+    return {
+        "applicationName": message.application_name,
+        "deploymentGroupId": message.deployment_group_id,
+        "deploymentGroupName": message.deployment_group_name,
+        "deploymentConfigName": message.deployment_config_name,
+        "onPremisesInstanceTagFilters": [
+            tag_filter(f) for f in message.on_premises_instance_tag_filters
+        ],
+        "deploymentStyle": {"deploymentType": "IN_PLACE",
+                            "deploymentOption": "WITHOUT_TRAFFIC_CONTROL"},
+        "computePlatform": "Server",
+    }
+
+
+def deployment_config(message: orchestrator_pb2.DeploymentConfigInfo) -> dict[str, Any]:
+    minimum = message.minimum_healthy_hosts
+    return {
+        "deploymentConfigName": message.deployment_config_name,
+        "minimumHealthyHosts": {
+            "type": upper_enum(minimum, "type", "MINIMUM_HEALTHY_HOSTS_TYPE_"),
+            "value": minimum.value,
+        },
+        "computePlatform": message.compute_platform,
+    }
+
+
+def deployment(message: orchestrator_pb2.DeploymentInfo) -> dict[str, Any]:
+    overview = message.deployment_overview
+    info: dict[str, Any] = {
+        "applicationName": message.application_name,
+        "deploymentGroupName": message.deployment_group_name,
+        "deploymentConfigName": message.deployment_config_name,
+        "deploymentId": message.deployment_id,
+        "revision": revision(message.revision),
+        "status": camel_enum(message, "status", "DEPLOYMENT_STATUS_"),
+        "createTime": time(message, "create_time"),
+        "startTime": time(message, "start_time"),
+        "completeTime": time(message, "complete_time"),
+        "deploymentOverview": {
+            "Pending": overview.pending, "InProgress": overview.in_progress,
+            "Succeeded": overview.succeeded, "Failed": overview.failed,
+            "Skipped": overview.skipped, "Ready": overview.ready,
+        },
+        "description": message.description,
+        "creator": message.creator,
+        "ignoreApplicationStopFailures": message.ignore_application_stop_failures,
+        "deploymentStyle": {"deploymentType": "IN_PLACE",
+                            "deploymentOption": "WITHOUT_TRAFFIC_CONTROL"},
+        "computePlatform": "Server",
+    }
+    if message.file_exists_behavior:
+        info["fileExistsBehavior"] = upper_enum(message, "file_exists_behavior",
+                                                "FILE_EXISTS_BEHAVIOR_")
+    if message.HasField("error_information"):
+        error = message.error_information
+        info["errorInformation"] = {
+            "code": upper_enum(error, "code", "DEPLOYMENT_ERROR_CODE_"),
+            "message": error.message,
+        }
+    return _compact(info)
+
+
+def lifecycle_event(message: orchestrator_pb2.LifecycleEvent) -> dict[str, Any]:
+    event: dict[str, Any] = _compact({
+        "lifecycleEventName": message.lifecycle_event_name,
+        "startTime": time(message, "start_time"),
+        "endTime": time(message, "end_time"),
+        "status": camel_enum(message, "status", "LIFECYCLE_EVENT_STATUS_"),
+    })
+    diagnostics = message.diagnostics
+    if diagnostics.error_code:
+        event["diagnostics"] = {
+            "errorCode": camel_enum(diagnostics, "error_code", "LIFECYCLE_ERROR_CODE_"),
+            "scriptName": diagnostics.script_name,
+            "message": diagnostics.message,
+            "logTail": diagnostics.log_tail,
+        }
+    return event
+
+
+def instance_target(message: orchestrator_pb2.InstanceTarget) -> dict[str, Any]:
+    return {
+        "deploymentId": message.deployment_id,
+        "targetId": message.target_id,
+        "targetArn": message.target_arn,
+        "status": camel_enum(message, "status", "TARGET_STATUS_"),
+        "lastUpdatedAt": time(message, "last_updated_at"),
+        "lifecycleEvents": [lifecycle_event(e) for e in message.lifecycle_events],
+    }

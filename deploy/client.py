@@ -1,0 +1,88 @@
+"""The client SDK: one object per endpoint with a typed stub per service, errors as ApiError."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+
+from deploy.errors import ApiError
+from deploy.v1 import (
+    common_pb2,
+    fleet_pb2_grpc,
+    orchestrator_pb2,
+    orchestrator_pb2_grpc,
+    registry_pb2,
+    registry_pb2_grpc,
+)
+
+DEFAULT_ENDPOINT = "127.0.0.1:7400"
+CHUNK_BYTES = 256 * 1024
+TIMEOUT_SECONDS = 30.0
+R = TypeVar("R")
+
+TERMINAL = frozenset({
+    orchestrator_pb2.DEPLOYMENT_STATUS_SUCCEEDED,
+    orchestrator_pb2.DEPLOYMENT_STATUS_FAILED,
+    orchestrator_pb2.DEPLOYMENT_STATUS_STOPPED,
+})
+
+
+class DeployClient:
+    """Talks to one OpenDeploy endpoint (a deploy-server or the cluster's front door)."""
+
+    def __init__(self, endpoint: str | None = None) -> None:
+        self.endpoint = endpoint or os.environ.get("DEPLOY_ENDPOINT") or DEFAULT_ENDPOINT
+        self._channel = grpc.insecure_channel(self.endpoint)
+        self.registry = registry_pb2_grpc.RevisionRegistryStub(self._channel)
+        self.orchestrator = orchestrator_pb2_grpc.OrchestratorStub(self._channel)
+        self.fleet = fleet_pb2_grpc.FleetStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> DeployClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def call(self, method: Callable[..., R], request: Any) -> R:
+        """A unary call with a deadline; gRPC failures become ApiError."""
+        name = method._method.decode().rsplit("/", 1)[-1]  # type: ignore[attr-defined]
+        try:
+            return method(request, timeout=TIMEOUT_SECONDS)
+        except grpc.RpcError as error:
+            raise ApiError.from_rpc(name, error) from error
+
+    def upload_bundle(self, path: Path, digest: str) -> registry_pb2.UploadBundleResponse:
+        """Stream a bundle file to the registry's store; the server checks the digest."""
+
+        def parts() -> Iterator[registry_pb2.UploadBundleRequest]:
+            yield registry_pb2.UploadBundleRequest(header=registry_pb2.UploadBundleHeader(
+                bundle_type=common_pb2.BUNDLE_TYPE_ZIP, expected_digest=digest
+            ))
+            with path.open("rb") as handle:
+                while chunk := handle.read(CHUNK_BYTES):
+                    yield registry_pb2.UploadBundleRequest(chunk=chunk)
+
+        try:
+            response: registry_pb2.UploadBundleResponse = self.registry.UploadBundle(parts())
+            return response
+        except grpc.RpcError as error:
+            raise ApiError.from_rpc("UploadBundle", error) from error
+
+    def watch_deployment(
+        self, deployment_id: str, timeout: float | None = None
+    ) -> Iterator[orchestrator_pb2.WatchDeploymentResponse]:
+        """The deployment and its targets after every change, until it finishes (pushed)."""
+        try:
+            yield from self.orchestrator.WatchDeployment(
+                orchestrator_pb2.WatchDeploymentRequest(deployment_id=deployment_id),
+                timeout=timeout,
+            )
+        except grpc.RpcError as error:
+            raise ApiError.from_rpc("WatchDeployment", error) from error

@@ -1,0 +1,1 @@
+"""OpenDeploy's services: registry, fleet, orchestrator, traffic, and their shared core."""

@@ -1,0 +1,97 @@
+"""Database access: one async SQLAlchemy engine per service, schema brought up by Alembic."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+
+
+class Base(DeclarativeBase):
+    """Declarative base shared by every service's schema module."""
+
+
+def _driver_url(url: str, *, asynchronous: bool) -> URL:
+    """Pick our drivers whatever the user wrote: aiosqlite/pysqlite for SQLite, psycopg 3 for PG."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite" if asynchronous else "sqlite")
+    if backend == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def _tune_sqlite(engine: AsyncEngine) -> None:
+    """WAL and a busy timeout so readers and the single writer do not trip over each other."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: object, _record: object) -> None:
+        cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+
+class Database:
+    """A service's engine and session factory. Every state change is one `transaction()`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        driver_url = _driver_url(url, asynchronous=True)
+        if driver_url.get_backend_name() == "sqlite" and driver_url.database:
+            Path(driver_url.database).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = create_async_engine(driver_url, pool_pre_ping=True)
+        if driver_url.get_backend_name() == "sqlite":
+            _tune_sqlite(self.engine)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session whose work commits on success and rolls back on any error."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads only."""
+        async with self.sessions() as session:
+            yield session
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def upgrade_schema(url: str, service: str) -> None:
+    """Run the service's Alembic migrations up to head (blocking; call it off the event loop).
+
+    Each service keeps its own version table, so services can share one database.
+    """
+    driver_url = _driver_url(url, asynchronous=False)
+    if driver_url.get_backend_name() == "sqlite" and driver_url.database:
+        Path(driver_url.database).parent.mkdir(parents=True, exist_ok=True)
+    config = Config()
+    config.set_main_option(
+        "script_location", str(Path(__file__).resolve().parent.parent / service / "migrations")
+    )
+    config.set_main_option(
+        "sqlalchemy.url", driver_url.render_as_string(hide_password=False).replace("%", "%%")
+    )
+    config.attributes["version_table"] = f"alembic_version_{service}"
+    command.upgrade(config, "head")
+
+
+async def open_database(url: str, service: str) -> Database:
+    """Migrate the schema, then open the async engine."""
+    await asyncio.to_thread(upgrade_schema, url, service)
+    return Database(url)

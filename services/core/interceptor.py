@@ -1,0 +1,108 @@
+"""One server interceptor for every service: domain errors → gRPC status, and per-RPC metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from grpc import aio
+
+from services.core.errors import DeployError, status_for
+from services.core.metrics import GRPC_HANDLED, GRPC_SECONDS
+
+log = logging.getLogger(__name__)
+
+
+class _Outcome:
+    """Measures one RPC and maps what it raised to a status code."""
+
+    def __init__(self, method: str) -> None:
+        service, _, name = method.lstrip("/").partition("/")
+        self.service, self.method = service, name
+        self.code = grpc.StatusCode.OK
+        self.started = time.perf_counter()
+
+    async def fail(self, context: aio.ServicerContext[Any, Any], error: BaseException) -> None:
+        """Record the status for `error`, abort the call with it when it is ours to map."""
+        if isinstance(error, asyncio.CancelledError):
+            self.code = grpc.StatusCode.CANCELLED
+            return
+        if isinstance(error, aio.AbortError):
+            self.code = context.code() or grpc.StatusCode.UNKNOWN  # type: ignore[assignment]
+            return
+        if isinstance(error, DeployError):
+            self.code = status_for(error)
+            await context.abort(self.code, str(error))
+        self.code = grpc.StatusCode.INTERNAL
+        log.exception("unhandled error in %s/%s", self.service, self.method, exc_info=error)
+        await context.abort(self.code, f"internal error: {type(error).__name__}")
+
+    def done(self) -> None:
+        GRPC_HANDLED.labels(self.service, self.method, self.code.name).inc()
+        GRPC_SECONDS.labels(self.service, self.method).observe(time.perf_counter() - self.started)
+
+
+def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+    async def handler(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
+        outcome = _Outcome(method)
+        try:
+            return await behavior(request, context)
+        except BaseException as error:
+            await outcome.fail(context, error)
+            raise
+        finally:
+            outcome.done()
+
+    return handler
+
+
+def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
+    async def handler(request: Any, context: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+        outcome = _Outcome(method)
+        try:
+            async for response in behavior(request, context):
+                yield response
+        except BaseException as error:
+            await outcome.fail(context, error)
+            raise
+        finally:
+            outcome.done()
+
+    return handler
+
+
+class ServiceInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
+    """Wraps every handler so errors and metrics are handled in one place."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or not method.startswith("/deploy.v1."):
+            return handler
+        codec = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                _wrap_unary(method, handler.unary_unary), **codec
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                _wrap_unary(method, handler.stream_unary), **codec
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                _wrap_stream(method, handler.unary_stream), **codec
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            _wrap_stream(method, handler.stream_stream), **codec
+        )

@@ -1,0 +1,53 @@
+"""Prometheus metrics (prefix opendeploy_, DESIGN §6) and the /metrics HTTP endpoint."""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+log = logging.getLogger(__name__)
+
+GRPC_HANDLED = Counter(
+    "opendeploy_grpc_server_handled_total",
+    "RPCs completed by the server, by service, method and status code.",
+    ["service", "method", "code"],
+)
+GRPC_SECONDS = Histogram(
+    "opendeploy_grpc_server_handling_seconds",
+    "Time to handle an RPC (streams: until the stream closes).",
+    ["service", "method"],
+)
+DEPLOYMENTS_TOTAL = Counter(
+    "opendeploy_deployments_total", "Deployments that reached a terminal status.", ["status"]
+)
+DEPLOYMENTS_IN_PROGRESS = Gauge(
+    "opendeploy_deployments_in_progress", "Deployments currently in progress."
+)
+LIFECYCLE_EVENT_SECONDS = Histogram(
+    "opendeploy_lifecycle_event_duration_seconds",
+    "Duration of lifecycle events on instances, from dispatch to result.",
+    ["event", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
+)
+AGENTS_CONNECTED = Gauge("opendeploy_agents_connected", "Agents with an open stream.")
+AGENT_HEARTBEAT_AGE = Gauge(
+    "opendeploy_agent_heartbeat_age_seconds",
+    "Seconds since the oldest connected agent's last heartbeat.",
+)
+INSTANCES = Gauge("opendeploy_instances", "Registered instances by health.", ["health"])
+TRAFFIC_WEIGHT = Gauge(
+    "opendeploy_traffic_weight", "Traffic weight per target.", ["load_balancer", "target"]
+)
+BUNDLE_BYTES = Counter(
+    "opendeploy_bundle_bytes_total", "Bundle bytes moved, by direction (in, out).", ["direction"]
+)
+
+
+def serve_metrics(listen: str) -> int:
+    """Start the /metrics HTTP server (its own thread); returns the port it bound."""
+    host, _, port = listen.rpartition(":")
+    server, _thread = start_http_server(int(port), addr=host or "127.0.0.1")
+    bound = int(server.server_address[1])
+    log.info("metrics listening", extra={"fields": {"address": f"{host}:{bound}"}})
+    return bound

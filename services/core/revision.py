@@ -1,0 +1,65 @@
+"""Where a revision's bundle lives: the domain form of RevisionLocation, and its validation."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from services.core.errors import InvalidArgument
+
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+class RevisionType(StrEnum):
+    REGISTRY = "Registry"
+    S3 = "S3"
+    GITHUB = "GitHub"
+
+
+class BundleType(StrEnum):
+    ZIP = "zip"
+    TAR = "tar"
+    TGZ = "tgz"
+
+
+@dataclass(frozen=True)
+class RevisionLocation:
+    """One revision. Only the fields of its `revision_type` are meaningful."""
+
+    revision_type: RevisionType
+    digest: str = ""
+    """Registry: "sha256:<hex>" of the bundle."""
+    bundle_type: BundleType = BundleType.ZIP
+    bucket: str = ""
+    key: str = ""
+    version: str = ""
+    etag: str = ""
+    repository: str = ""
+    commit_id: str = ""
+
+    def identity(self) -> str:
+        """A stable string that names this revision within an application."""
+        if self.revision_type is RevisionType.REGISTRY:
+            return f"registry:{self.digest}:{self.bundle_type}"
+        if self.revision_type is RevisionType.S3:
+            return f"s3://{self.bucket}/{self.key}?version={self.version}&etag={self.etag}"
+        return f"github:{self.repository}@{self.commit_id}"
+
+
+def check_revision(revision: RevisionLocation) -> RevisionLocation:
+    """Validate the fields of the revision's type; raise InvalidArgument naming the field."""
+    if revision.revision_type is RevisionType.REGISTRY:
+        if not DIGEST.match(revision.digest):
+            raise InvalidArgument(
+                f"revision.registryLocation.digest {revision.digest!r} is invalid: "
+                "expected sha256:<64 lowercase hex digits>"
+            )
+        return revision
+    if revision.revision_type is RevisionType.S3:
+        if not revision.bucket or not revision.key:
+            raise InvalidArgument("revision.s3Location needs bucket and key")
+        return revision
+    if not revision.repository or not revision.commit_id:
+        raise InvalidArgument("revision.gitHubLocation needs repository and commitId")
+    return revision

@@ -1,0 +1,94 @@
+"""gRPC server bootstrap: the chosen services, health, reflection, metrics, clean SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from grpc import aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from services.core.config import ServerConfig
+from services.core.interceptor import ServiceInterceptor
+from services.core.metrics import serve_metrics
+from services.core.peers import CHANNEL_OPTIONS
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+
+class Service(Protocol):
+    """What the bootstrap needs of a service: its gRPC names, how to mount it, start and stop it."""
+
+    grpc_names: tuple[str, ...]
+
+    def add_to_server(self, server: aio.Server) -> None: ...
+
+    async def start(self) -> None:
+        """Start background work (control loops, subscriptions) once the server is listening."""
+
+    async def stop(self) -> None:
+        """Stop background work and close the database."""
+
+
+ServiceFactory = Callable[[ServerConfig], Awaitable[Service]]
+
+
+def _factories() -> dict[str, ServiceFactory]:
+    from services.fleet.service import create_fleet
+    from services.orchestrator.service import create_orchestrator
+    from services.registry.service import create_registry
+    from services.traffic.service import create_traffic
+
+    return {
+        "registry": create_registry,
+        "fleet": create_fleet,
+        "orchestrator": create_orchestrator,
+        "traffic": create_traffic,
+    }
+
+
+async def serve(config: ServerConfig, stop: asyncio.Event | None = None) -> None:
+    """Run the configured services until SIGTERM/SIGINT (or `stop` is set)."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    factories = _factories()
+    services = [await factories[name](config) for name in config.services]
+    server = aio.server(interceptors=[ServiceInterceptor()], options=CHANNEL_OPTIONS)
+    health = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    names: list[str] = []
+    for service in services:
+        service.add_to_server(server)
+        names.extend(service.grpc_names)
+    reflection.enable_server_reflection(
+        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+         reflection.SERVICE_NAME],
+        server,
+    )
+    server.add_insecure_port(config.listen)
+    await server.start()
+    for service in services:
+        await service.start()
+    for name in ["", *names]:
+        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    serve_metrics(config.metrics_listen)
+    log.info(
+        "deploy-server serving",
+        extra={"fields": {"listen": config.listen, "services": list(config.services)}},
+    )
+    await stop.wait()
+    log.info("deploy-server stopping")
+    await health.enter_graceful_shutdown()
+    for service in services:
+        await service.stop()
+    await server.stop(SHUTDOWN_GRACE_SECONDS)

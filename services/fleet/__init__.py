@@ -1,0 +1,1 @@
+"""Fleet and AgentGateway: instances, tags, health, agent sessions and dispatched commands."""

@@ -1,0 +1,100 @@
+"""AgentGateway: the one bidirectional stream each agent holds with the fleet."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from grpc import aio
+
+from deploy.v1 import agent_pb2, agent_pb2_grpc
+from services.core.convert import diagnostics_from_proto, tag_from_proto
+from services.core.diagnostics import Diagnostics
+from services.core.errors import InvalidArgument
+from services.core.names import check_instance_name
+from services.core.tags import check_tags
+from services.fleet.commands import CommandBus
+from services.fleet.convert import finished_state
+from services.fleet.domain import CommandState, UpdateKind
+from services.fleet.sessions import AgentSession, SessionRegistry
+from services.fleet.store import FleetStore
+
+log = logging.getLogger(__name__)
+Context = aio.ServicerContext[Any, Any]
+
+
+class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
+    def __init__(
+        self, store: FleetStore, sessions: SessionRegistry, bus: CommandBus,
+        heartbeat_interval_seconds: int,
+    ) -> None:
+        self._store = store
+        self._sessions = sessions
+        self._bus = bus
+        self._heartbeat = heartbeat_interval_seconds
+
+    async def Connect(
+        self, request_iterator: AsyncIterator[agent_pb2.ConnectRequest], context: Context
+    ) -> AsyncIterator[agent_pb2.ConnectResponse]:
+        first = await anext(aiter(request_iterator), None)
+        if first is None or not first.HasField("hello"):
+            raise InvalidArgument("hello: an agent stream must start with AgentHello")
+        name = check_instance_name("hello.instanceName", first.hello.instance_name)
+        tags = check_tags("hello.tags", [tag_from_proto(t) for t in first.hello.tags])
+        await self._store.register_if_unknown(name, tags)
+        session = self._sessions.open(name)
+        await self._store.mark_seen(name)
+        log.info("agent connected", extra={"fields": {"instance": name}})
+        reader = asyncio.create_task(self._read(request_iterator, session))
+        try:
+            yield agent_pb2.ConnectResponse(welcome=agent_pb2.Welcome(
+                instance_name=name, heartbeat_interval_seconds=self._heartbeat
+            ))
+            for payload in await self._store.pending_commands(name):
+                yield agent_pb2.ConnectResponse(command=_command(payload))
+            while (payload := await session.outbox.get()) is not None:
+                yield agent_pb2.ConnectResponse(command=_command(payload))
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+            self._sessions.close(session)
+            await self._store.mark_seen(name)
+            log.info("agent disconnected", extra={"fields": {"instance": name}})
+
+    async def _read(
+        self, request_iterator: AsyncIterator[agent_pb2.ConnectRequest], session: AgentSession
+    ) -> None:
+        """Apply what the agent sends until its side of the stream ends, then end ours."""
+        try:
+            async for message in request_iterator:
+                await self._apply(session, message)
+        finally:
+            session.close()
+
+    async def _apply(self, session: AgentSession, message: agent_pb2.ConnectRequest) -> None:
+        name = session.instance_name
+        kind = message.WhichOneof("body")
+        session.last_heartbeat = time.monotonic()
+        if kind == "started":
+            await self._bus.report(
+                name, message.started.command_id, UpdateKind.STARTED,
+                CommandState.IN_PROGRESS, Diagnostics(),
+            )
+        elif kind == "finished":
+            state = finished_state(message.finished.status)
+            if state is None:
+                log.warning("agent sent a non-terminal finish", extra={"fields": {"instance": name}})
+                return
+            await self._bus.report(
+                name, message.finished.command_id, UpdateKind.FINISHED, state,
+                diagnostics_from_proto(message.finished.diagnostics),
+            )
+
+
+def _command(payload: bytes) -> agent_pb2.LifecycleCommand:
+    return agent_pb2.LifecycleCommand.FromString(payload)

@@ -1,0 +1,53 @@
+"""The fleet's tables: instances, their tags, commands for agents and the updates agents report."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from services.core.db import Base
+
+
+class InstanceRow(Base):
+    __tablename__ = "fleet_instances"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deregistered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class InstanceTagRow(Base):
+    __tablename__ = "fleet_instance_tags"
+
+    instance_name: Mapped[str] = mapped_column(
+        String(100), ForeignKey("fleet_instances.name", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
+
+
+class CommandRow(Base):
+    __tablename__ = "fleet_commands"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    instance_name: Mapped[str] = mapped_column(String(100), index=True)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    """The command exactly as the agent receives it (opaque to the fleet)."""
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CommandUpdateRow(Base):
+    __tablename__ = "fleet_command_updates"
+
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    command_id: Mapped[str] = mapped_column(String(255))
+    instance_name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    diagnostics: Mapped[str] = mapped_column(Text)
+    """JSON: error_code, script_name, message, log_tail."""
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

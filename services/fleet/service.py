@@ -1,0 +1,45 @@
+"""Assembles the fleet: database, agent sessions, command bus, and both servicers."""
+
+from __future__ import annotations
+
+from grpc import aio
+
+from deploy.v1 import agent_pb2, agent_pb2_grpc, fleet_pb2, fleet_pb2_grpc
+from services.core.config import ServerConfig
+from services.core.db import Database, open_database
+from services.fleet.commands import CommandBus
+from services.fleet.gateway import AgentGatewayServicer
+from services.fleet.servicer import FleetServicer
+from services.fleet.sessions import SessionRegistry
+from services.fleet.store import FleetStore
+
+
+class FleetService:
+    grpc_names = (
+        fleet_pb2.DESCRIPTOR.services_by_name["Fleet"].full_name,
+        agent_pb2.DESCRIPTOR.services_by_name["AgentGateway"].full_name,
+    )
+
+    def __init__(self, db: Database, heartbeat_interval_seconds: int) -> None:
+        self._db = db
+        store = FleetStore(db)
+        self._sessions = SessionRegistry()
+        bus = CommandBus(store, self._sessions)
+        self._fleet = FleetServicer(store, self._sessions, bus, heartbeat_interval_seconds)
+        self._gateway = AgentGatewayServicer(store, self._sessions, bus, heartbeat_interval_seconds)
+
+    def add_to_server(self, server: aio.Server) -> None:
+        fleet_pb2_grpc.add_FleetServicer_to_server(self._fleet, server)
+        agent_pb2_grpc.add_AgentGatewayServicer_to_server(self._gateway, server)
+
+    async def start(self) -> None:
+        await self._fleet.refresh_instance_metrics()
+
+    async def stop(self) -> None:
+        self._sessions.close_all()
+        await self._db.close()
+
+
+async def create_fleet(config: ServerConfig) -> FleetService:
+    db = await open_database(config.database_url_for("fleet"), "fleet")
+    return FleetService(db, config.heartbeat_interval_seconds)

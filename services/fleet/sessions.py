@@ -1,0 +1,63 @@
+"""Open agent streams, by instance, and the wake-up signal for command-update watchers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from services.core.metrics import AGENT_HEARTBEAT_AGE, AGENTS_CONNECTED
+
+
+class AgentSession:
+    """One agent's open stream: what to send it next and when it last spoke."""
+
+    def __init__(self, instance_name: str) -> None:
+        self.instance_name = instance_name
+        self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        """Serialized ConnectResponse payloads to push; None closes the stream."""
+        self.last_heartbeat = time.monotonic()
+
+    def close(self) -> None:
+        self.outbox.put_nowait(None)
+
+
+class SessionRegistry:
+    """Which instances have an open stream in this process. A newer stream replaces an older one."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, AgentSession] = {}
+        AGENTS_CONNECTED.set_function(lambda: len(self._sessions))
+        AGENT_HEARTBEAT_AGE.set_function(self.oldest_heartbeat_age)
+
+    def open(self, instance_name: str) -> AgentSession:
+        previous = self._sessions.get(instance_name)
+        if previous is not None:
+            previous.close()
+        session = AgentSession(instance_name)
+        self._sessions[instance_name] = session
+        return session
+
+    def close(self, session: AgentSession) -> None:
+        if self._sessions.get(session.instance_name) is session:
+            del self._sessions[session.instance_name]
+
+    def push(self, instance_name: str, payload: bytes) -> bool:
+        """Queue a message for the instance's agent; False if it has no open stream here."""
+        session = self._sessions.get(instance_name)
+        if session is None:
+            return False
+        session.outbox.put_nowait(payload)
+        return True
+
+    def is_online(self, instance_name: str, window_seconds: float) -> bool:
+        session = self._sessions.get(instance_name)
+        return session is not None and time.monotonic() - session.last_heartbeat <= window_seconds
+
+    def oldest_heartbeat_age(self) -> float:
+        now = time.monotonic()
+        return max((now - s.last_heartbeat for s in self._sessions.values()), default=0.0)
+
+    def close_all(self) -> None:
+        for session in list(self._sessions.values()):
+            session.close()
+        self._sessions.clear()

@@ -1,0 +1,177 @@
+"""Persistence of instances, tags, commands and command updates (the fleet's tables only)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.clock import as_utc, utcnow
+from services.core.db import Database
+from services.core.diagnostics import Diagnostics, ErrorCode
+from services.core.errors import AlreadyExists, NotFound
+from services.core.tags import Tag
+from services.fleet.domain import (
+    COMMAND_TRANSITIONS,
+    CommandState,
+    CommandUpdate,
+    Instance,
+    UpdateKind,
+    command_transition,
+)
+from services.fleet.schema import CommandRow, CommandUpdateRow, InstanceRow, InstanceTagRow
+
+UPDATE_BATCH = 500
+
+
+class FleetStore:
+    """Reads and writes the fleet's tables; each public method is one transaction."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def register(self, name: str, tags: Sequence[Tag]) -> Instance:
+        """Register a new instance (or re-register a deregistered one) with its tags."""
+        async with self._db.transaction() as session:
+            row = await session.get(InstanceRow, name)
+            if row is not None and row.deregistered_at is None:
+                raise AlreadyExists(f"instance {name!r} is already registered")
+            if row is None:
+                row = InstanceRow(name=name, registered_at=utcnow())
+                session.add(row)
+            else:
+                row.registered_at, row.deregistered_at = utcnow(), None
+            await session.flush()
+            await self._replace_tags(session, name, tags)
+            return await self._instance(session, row)
+
+    async def register_if_unknown(self, name: str, tags: Sequence[Tag]) -> Instance:
+        """The instance as registered; registers it with `tags` when the fleet has never seen it."""
+        async with self._db.transaction() as session:
+            row = await session.get(InstanceRow, name)
+            if row is None:
+                row = InstanceRow(name=name, registered_at=utcnow())
+                session.add(row)
+                await session.flush()
+                await self._replace_tags(session, name, tags)
+            return await self._instance(session, row)
+
+    async def get(self, name: str) -> Instance:
+        async with self._db.read() as session:
+            row = await session.get(InstanceRow, name)
+            if row is None:
+                raise NotFound(f"instance {name!r} is not registered")
+            return await self._instance(session, row)
+
+    async def list(self) -> list[Instance]:
+        async with self._db.read() as session:
+            rows = await session.scalars(select(InstanceRow).order_by(InstanceRow.name))
+            tags = await session.scalars(select(InstanceTagRow))
+            by_name: dict[str, list[Tag]] = {}
+            for tag in tags:
+                by_name.setdefault(tag.instance_name, []).append(Tag(tag.key, tag.value))
+            return [_instance(row, by_name.get(row.name, [])) for row in rows]
+
+    async def mark_seen(self, name: str) -> None:
+        async with self._db.transaction() as session:
+            row = await session.get(InstanceRow, name)
+            if row is not None:
+                row.last_seen_at = utcnow()
+
+    async def add_command(self, command_id: str, instance_name: str, payload: bytes) -> bool:
+        """Store a command; False (and no change) if one with this id exists already."""
+        async with self._db.transaction() as session:
+            instance = await session.get(InstanceRow, instance_name)
+            if instance is None or instance.deregistered_at is not None:
+                raise NotFound(f"instance {instance_name!r} is not registered")
+            if await session.get(CommandRow, command_id) is not None:
+                return False
+            session.add(CommandRow(
+                id=command_id, instance_name=instance_name, payload=payload,
+                state=CommandState.PENDING, created_at=utcnow(),
+            ))
+            return True
+
+    async def pending_commands(self, instance_name: str) -> list[bytes]:
+        """Payloads of the instance's commands that its agent has not started, oldest first."""
+        async with self._db.read() as session:
+            rows = await session.scalars(
+                select(CommandRow.payload)
+                .where(CommandRow.instance_name == instance_name,
+                       CommandRow.state == CommandState.PENDING)
+                .order_by(CommandRow.created_at)
+            )
+            return list(rows)
+
+    async def record_update(
+        self, instance_name: str, command_id: str, kind: UpdateKind,
+        state: CommandState, diagnostics: Diagnostics,
+    ) -> CommandUpdate | None:
+        """Move the command to `state` and append the update; None if it is not a valid move
+        (a duplicate report after a reconnect, or a command of another instance)."""
+        async with self._db.transaction() as session:
+            command = await session.get(CommandRow, command_id, with_for_update=True)
+            if command is None or command.instance_name != instance_name:
+                return None
+            if state not in COMMAND_TRANSITIONS[CommandState(command.state)]:
+                return None
+            command.state = command_transition(CommandState(command.state), state)
+            row = CommandUpdateRow(
+                command_id=command_id, instance_name=instance_name, kind=kind, status=state,
+                diagnostics=json.dumps(dataclasses.asdict(diagnostics)), at=utcnow(),
+            )
+            session.add(row)
+            await session.flush()
+            return _update(row)
+
+    async def updates_after(self, sequence: int) -> list[CommandUpdate]:
+        async with self._db.read() as session:
+            rows = await session.scalars(
+                select(CommandUpdateRow)
+                .where(CommandUpdateRow.sequence > sequence)
+                .order_by(CommandUpdateRow.sequence)
+                .limit(UPDATE_BATCH)
+            )
+            return [_update(row) for row in rows]
+
+    @staticmethod
+    async def _replace_tags(session: AsyncSession, name: str, tags: Sequence[Tag]) -> None:
+        await session.execute(delete(InstanceTagRow).where(InstanceTagRow.instance_name == name))
+        for tag in {t.key: t for t in tags}.values():
+            session.add(InstanceTagRow(instance_name=name, key=tag.key, value=tag.value))
+
+    @staticmethod
+    async def _instance(session: AsyncSession, row: InstanceRow) -> Instance:
+        tags = await session.scalars(
+            select(InstanceTagRow).where(InstanceTagRow.instance_name == row.name)
+        )
+        return _instance(row, [Tag(t.key, t.value) for t in tags])
+
+
+def _instance(row: InstanceRow, tags: Sequence[Tag]) -> Instance:
+    return Instance(
+        name=row.name, tags=tuple(sorted(tags, key=lambda t: t.key)),
+        registered_at=as_utc(row.registered_at) or utcnow(),
+        deregistered_at=as_utc(row.deregistered_at), last_seen_at=as_utc(row.last_seen_at),
+    )
+
+
+def _update(row: CommandUpdateRow) -> CommandUpdate:
+    return CommandUpdate(
+        sequence=row.sequence, command_id=row.command_id, instance_name=row.instance_name,
+        kind=UpdateKind(row.kind), state=CommandState(row.status),
+        at=as_utc(row.at) or utcnow(), diagnostics=_diagnostics(json.loads(row.diagnostics)),
+    )
+
+
+def _diagnostics(raw: dict[str, str | None]) -> Diagnostics:
+    code = raw.get("error_code")
+    return Diagnostics(
+        error_code=ErrorCode(code) if code else None,
+        script_name=raw.get("script_name") or "",
+        message=raw.get("message") or "",
+        log_tail=raw.get("log_tail") or "",
+    )

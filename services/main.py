@@ -1,0 +1,41 @@
+"""deploy-server: runs one, several or all OpenDeploy services in one process."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from services.core.config import load_config, parse_services
+from services.core.errors import DeployError
+from services.core.logs import setup_logging
+from services.core.server import serve
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="deploy-server", description=__doc__)
+    parser.add_argument("--config", type=Path, help="YAML configuration file")
+    parser.add_argument("--services", help="comma-separated: registry,fleet,orchestrator,traffic")
+    parser.add_argument("--listen", help="gRPC host:port (default 127.0.0.1:7400)")
+    parser.add_argument("--metrics-listen", help="Prometheus host:port (default 127.0.0.1:0)")
+    parser.add_argument("--data-dir", type=Path, help="SQLite files and bundle store")
+    parser.add_argument("--database-url", help="SQLAlchemy URL (sqlite:///… or postgresql://…)")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level)
+    try:
+        config = load_config(args.config)
+        if args.services:
+            config.services = parse_services(args.services)
+        for key in ("listen", "metrics_listen", "data_dir", "database_url"):
+            if getattr(args, key) is not None:
+                setattr(config, key, getattr(args, key))
+    except DeployError as error:
+        print(f"deploy-server: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    asyncio.run(serve(config))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Orchestrator: deployment configs, groups, deployments and the rollout control loop."""

@@ -1,0 +1,169 @@
+"""The rollout control loop: decide (pure, rollout.decide) then act (store + fleet dispatch).
+
+It is driven by pushes only: a new deployment, or an agent's result arriving on the fleet's
+update stream. Every state change is one store transaction; dispatch is idempotent, so after a
+crash the loop re-sends what was in flight and resumes from its stored cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from services.core.errors import DeployError, NotFound
+from services.core.metrics import DEPLOYMENTS_IN_PROGRESS, DEPLOYMENTS_TOTAL, LIFECYCLE_EVENT_SECONDS
+from services.core.signal import ChangeSignal
+from services.orchestrator.domain import Deployment, DeploymentErrorCode, ErrorInformation
+from services.orchestrator.lifecycle import STOP_FAILURE_IGNORABLE
+from services.orchestrator.peers import CommandResult, FleetClient
+from services.orchestrator.rollout import Outcome, RolloutSnapshot, decide
+from services.orchestrator.states import DeploymentStatus
+from services.orchestrator.store import DeploymentStore, EventRef
+
+log = logging.getLogger(__name__)
+
+RECONNECT_BACKOFF_SECONDS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+"""Waits between attempts to reach the fleet after a failure (the last one repeats)."""
+
+
+class RolloutController:
+    def __init__(self, store: DeploymentStore, fleet: FleetClient, changes: ChangeSignal) -> None:
+        self._store = store
+        self._fleet = fleet
+        self._changes = changes
+        self._lock = asyncio.Lock()
+        """Serializes decisions so two results for one deployment never race."""
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Resume every unfinished deployment, then follow the fleet's results."""
+        self._spawn(self._recover())
+        self._spawn(self._follow_fleet())
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def kick(self, deployment_id: str) -> None:
+        """Advance a deployment after something changed (e.g. it was just created)."""
+        async with self._lock:
+            await self._advance(deployment_id)
+        self._changes.notify()
+
+    def _spawn(self, coroutine: object) -> None:
+        task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _recover(self) -> None:
+        for deployment_id in await self._store.active_ids():
+            deployment = await self._store.get(deployment_id)
+            self._spawn(self._dispatch(deployment, await self._store.in_progress_events(deployment_id)))
+            await self.kick(deployment_id)
+        self._refresh_gauge_later()
+
+    async def _follow_fleet(self) -> None:
+        """Consume the fleet's update stream from the stored cursor; reconnect after failures."""
+        attempt = 0
+        while True:
+            try:
+                async for result in self._fleet.results(await self._store.cursor()):
+                    attempt = 0
+                    await self._on_result(result)
+            except DeployError as error:
+                delay = RECONNECT_BACKOFF_SECONDS[min(attempt, len(RECONNECT_BACKOFF_SECONDS) - 1)]
+                attempt += 1
+                log.warning("fleet update stream lost; reconnecting",
+                            extra={"fields": {"error": str(error), "retry_in_seconds": delay}})
+                await asyncio.sleep(delay)
+
+    async def _on_result(self, result: CommandResult) -> None:
+        ref = EventRef.parse(result.command_id)
+        async with self._lock:
+            if ref is None or not result.finished:
+                await self._store.skip_cursor(result.sequence)
+                return
+            try:
+                deployment = await self._store.get(ref.deployment_id)
+            except NotFound:
+                await self._store.skip_cursor(result.sequence)
+                return
+            ignorable = (
+                deployment.ignore_application_stop_failures and ref.name in STOP_FAILURE_IGNORABLE
+            )
+            outcome = await self._store.finish_event(
+                ref, result.succeeded, result.diagnostics, result.sequence, ignorable
+            )
+            if outcome.recorded:
+                status = "Succeeded" if result.succeeded else "Failed"
+                LIFECYCLE_EVENT_SECONDS.labels(ref.name, status).observe(outcome.duration_seconds)
+                log.info("lifecycle event finished", extra={"fields": {
+                    "deployment_id": ref.deployment_id, "instance": ref.instance_name,
+                    "event": ref.name, "status": status,
+                }})
+            if outcome.next_event is not None:
+                self._spawn(self._dispatch(deployment, [outcome.next_event]))
+            await self._advance(ref.deployment_id)
+        self._changes.notify()
+
+    async def _advance(self, deployment_id: str) -> None:
+        """Decide what the deployment does next and do it. Caller holds the lock."""
+        status = await self._store.begin(deployment_id)
+        if status is not DeploymentStatus.IN_PROGRESS:
+            return
+        deployment = await self._store.get(deployment_id)
+        targets = await self._store.targets(deployment_id)
+        decision = decide(RolloutSnapshot(
+            targets=tuple((t.instance_name, t.status) for t in targets),
+            minimum_healthy=deployment.minimum_healthy,
+        ))
+        if decision.outcome is Outcome.CONTINUE:
+            if decision.start:
+                started = await self._store.start_targets(deployment_id, decision.start)
+                self._spawn(self._dispatch(deployment, started))
+            return
+        if decision.outcome is Outcome.SUCCEEDED:
+            await self._finish(deployment, DeploymentStatus.SUCCEEDED, None)
+        else:
+            error = ErrorInformation(DeploymentErrorCode.HEALTH_CONSTRAINTS, decision.reason)
+            await self._finish(deployment, DeploymentStatus.FAILED, error)
+
+    async def _finish(
+        self, deployment: Deployment, status: DeploymentStatus, error: ErrorInformation | None
+    ) -> None:
+        if not await self._store.finish(deployment.id, status, error):
+            return
+        DEPLOYMENTS_TOTAL.labels(status).inc()
+        log.info("deployment finished", extra={"fields": {
+            "deployment_id": deployment.id, "status": status,
+            "error": error.message if error else "",
+        }})
+        self._refresh_gauge_later()
+        queued = await self._store.next_queued(deployment.group_id)
+        if queued is not None:
+            await self._advance(queued)
+
+    async def _dispatch(self, deployment: Deployment, refs: list[EventRef]) -> None:
+        """Send commands to the fleet, retrying while it is unreachable (dispatch is idempotent)."""
+        for ref in refs:
+            for attempt, delay in enumerate((*RECONNECT_BACKOFF_SECONDS, None)):
+                try:
+                    await self._fleet.dispatch(deployment, ref)
+                    break
+                except DeployError as error:
+                    if delay is None:
+                        log.error("could not dispatch; it will be re-sent on restart",
+                                  extra={"fields": {"command_id": ref.command_id,
+                                                    "error": str(error), "attempts": attempt}})
+                        break
+                    await asyncio.sleep(delay)
+
+    def _refresh_gauge_later(self) -> None:
+        async def refresh() -> None:
+            DEPLOYMENTS_IN_PROGRESS.set(len(await self._store.active_ids()))
+
+        self._spawn(refresh())

@@ -1,0 +1,155 @@
+"""Orchestrator messages ↔ domain objects."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from deploy.v1 import common_pb2, orchestrator_pb2
+from services.core.convert import (
+    diagnostics_to_proto,
+    revision_to_proto,
+    tag_filter_to_proto,
+    timestamp,
+)
+from services.core.errors import InvalidArgument
+from services.orchestrator.configs import DeploymentConfig, MinimumHealthyType
+from services.orchestrator.domain import (
+    Deployment,
+    DeploymentErrorCode,
+    DeploymentGroup,
+    FileExistsBehavior,
+    LifecycleEvent,
+    Target,
+)
+from services.orchestrator.states import DeploymentStatus, EventStatus, TargetStatus
+
+pb = orchestrator_pb2
+
+_FILE_EXISTS = {
+    common_pb2.FILE_EXISTS_BEHAVIOR_DISALLOW: FileExistsBehavior.DISALLOW,
+    common_pb2.FILE_EXISTS_BEHAVIOR_OVERWRITE: FileExistsBehavior.OVERWRITE,
+    common_pb2.FILE_EXISTS_BEHAVIOR_RETAIN: FileExistsBehavior.RETAIN,
+}
+_DEPLOYMENT_STATUS = {
+    DeploymentStatus.CREATED: pb.DEPLOYMENT_STATUS_CREATED,
+    DeploymentStatus.QUEUED: pb.DEPLOYMENT_STATUS_QUEUED,
+    DeploymentStatus.IN_PROGRESS: pb.DEPLOYMENT_STATUS_IN_PROGRESS,
+    DeploymentStatus.READY: pb.DEPLOYMENT_STATUS_READY,
+    DeploymentStatus.SUCCEEDED: pb.DEPLOYMENT_STATUS_SUCCEEDED,
+    DeploymentStatus.FAILED: pb.DEPLOYMENT_STATUS_FAILED,
+    DeploymentStatus.STOPPED: pb.DEPLOYMENT_STATUS_STOPPED,
+}
+_TARGET_STATUS = {
+    TargetStatus.PENDING: pb.TARGET_STATUS_PENDING,
+    TargetStatus.IN_PROGRESS: pb.TARGET_STATUS_IN_PROGRESS,
+    TargetStatus.READY: pb.TARGET_STATUS_READY,
+    TargetStatus.SUCCEEDED: pb.TARGET_STATUS_SUCCEEDED,
+    TargetStatus.FAILED: pb.TARGET_STATUS_FAILED,
+    TargetStatus.SKIPPED: pb.TARGET_STATUS_SKIPPED,
+}
+_EVENT_STATUS = {
+    EventStatus.PENDING: common_pb2.LIFECYCLE_EVENT_STATUS_PENDING,
+    EventStatus.IN_PROGRESS: common_pb2.LIFECYCLE_EVENT_STATUS_IN_PROGRESS,
+    EventStatus.SUCCEEDED: common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED,
+    EventStatus.FAILED: common_pb2.LIFECYCLE_EVENT_STATUS_FAILED,
+    EventStatus.SKIPPED: common_pb2.LIFECYCLE_EVENT_STATUS_SKIPPED,
+}
+_ERROR_CODE = {
+    DeploymentErrorCode.HEALTH_CONSTRAINTS: pb.DEPLOYMENT_ERROR_CODE_HEALTH_CONSTRAINTS,
+    DeploymentErrorCode.HEALTH_CONSTRAINTS_INVALID:
+        pb.DEPLOYMENT_ERROR_CODE_HEALTH_CONSTRAINTS_INVALID,
+    DeploymentErrorCode.NO_INSTANCES: pb.DEPLOYMENT_ERROR_CODE_NO_INSTANCES,
+    DeploymentErrorCode.INTERNAL_ERROR: pb.DEPLOYMENT_ERROR_CODE_INTERNAL_ERROR,
+    DeploymentErrorCode.MANUAL_STOP: pb.DEPLOYMENT_ERROR_CODE_MANUAL_STOP,
+    DeploymentErrorCode.TIMEOUT: pb.DEPLOYMENT_ERROR_CODE_TIMEOUT,
+}
+_MINIMUM_TYPE = {
+    MinimumHealthyType.HOST_COUNT: pb.MINIMUM_HEALTHY_HOSTS_TYPE_HOST_COUNT,
+    MinimumHealthyType.FLEET_PERCENT: pb.MINIMUM_HEALTHY_HOSTS_TYPE_FLEET_PERCENT,
+    MinimumHealthyType.MOST_CONCURRENCY: pb.MINIMUM_HEALTHY_HOSTS_TYPE_MOST_CONCURRENCY,
+}
+
+
+def file_exists_from_proto(value: int) -> FileExistsBehavior | None:
+    """None when unset: the appspec's value, else DISALLOW, applies on the host."""
+    if value == common_pb2.FILE_EXISTS_BEHAVIOR_UNSPECIFIED:
+        return None
+    try:
+        return _FILE_EXISTS[value]  # type: ignore[index]
+    except KeyError:
+        raise InvalidArgument("fileExistsBehavior must be DISALLOW, OVERWRITE or RETAIN") from None
+
+
+def file_exists_to_proto(value: FileExistsBehavior | None) -> common_pb2.FileExistsBehavior.ValueType:
+    if value is None:
+        return common_pb2.FILE_EXISTS_BEHAVIOR_UNSPECIFIED
+    return {v: k for k, v in _FILE_EXISTS.items()}[value]
+
+
+def deployment_status_from_proto(value: int) -> DeploymentStatus:
+    for status, number in _DEPLOYMENT_STATUS.items():
+        if number == value:
+            return status
+    raise InvalidArgument(f"includeOnlyStatuses: unknown status {value}")
+
+
+def config_to_proto(config: DeploymentConfig) -> pb.DeploymentConfigInfo:
+    return pb.DeploymentConfigInfo(
+        deployment_config_name=config.name,
+        minimum_healthy_hosts=pb.MinimumHealthyHosts(
+            type=_MINIMUM_TYPE[config.minimum_type], value=config.minimum_value
+        ),
+        compute_platform="Server",
+    )
+
+
+def group_to_proto(group: DeploymentGroup) -> pb.DeploymentGroupInfo:
+    return pb.DeploymentGroupInfo(
+        application_name=group.application_name, deployment_group_id=group.id,
+        deployment_group_name=group.name, deployment_config_name=group.config_name,
+        on_premises_instance_tag_filters=[tag_filter_to_proto(f) for f in group.tag_filters],
+    )
+
+
+def deployment_to_proto(deployment: Deployment, targets: Sequence[Target]) -> pb.DeploymentInfo:
+    counts = Counter(t.status for t in targets)
+    info = pb.DeploymentInfo(
+        deployment_id=deployment.id, application_name=deployment.application_name,
+        deployment_group_name=deployment.group_name,
+        deployment_config_name=deployment.config_name,
+        status=_DEPLOYMENT_STATUS[deployment.status],
+        revision=revision_to_proto(deployment.revision),
+        create_time=timestamp(deployment.created_at),
+        start_time=timestamp(deployment.started_at),
+        complete_time=timestamp(deployment.completed_at),
+        deployment_overview=pb.DeploymentOverview(
+            pending=counts[TargetStatus.PENDING], in_progress=counts[TargetStatus.IN_PROGRESS],
+            succeeded=counts[TargetStatus.SUCCEEDED], failed=counts[TargetStatus.FAILED],
+            skipped=counts[TargetStatus.SKIPPED], ready=counts[TargetStatus.READY],
+        ),
+        description=deployment.description, creator=deployment.creator,
+        file_exists_behavior=file_exists_to_proto(deployment.file_exists_behavior),
+        ignore_application_stop_failures=deployment.ignore_application_stop_failures,
+    )
+    if deployment.error is not None:
+        info.error_information.code = _ERROR_CODE[deployment.error.code]
+        info.error_information.message = deployment.error.message
+    return info
+
+
+def event_to_proto(event: LifecycleEvent) -> pb.LifecycleEvent:
+    return pb.LifecycleEvent(
+        lifecycle_event_name=event.name, status=_EVENT_STATUS[event.status],
+        start_time=timestamp(event.started_at), end_time=timestamp(event.ended_at),
+        diagnostics=diagnostics_to_proto(event.diagnostics),
+    )
+
+
+def target_to_proto(target: Target) -> pb.InstanceTarget:
+    return pb.InstanceTarget(
+        deployment_id=target.deployment_id, target_id=target.instance_name,
+        target_arn=f"arn:opendeploy:fleet:instance/{target.instance_name}",
+        status=_TARGET_STATUS[target.status], last_updated_at=timestamp(target.updated_at),
+        lifecycle_events=[event_to_proto(e) for e in target.events],
+    )

@@ -1,0 +1,74 @@
+"""Creating groups and deployments: resolve names through the peers, then record and start."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from services.core.tags import TagFilter
+from services.orchestrator.configs import get_config
+from services.orchestrator.controller import RolloutController
+from services.orchestrator.domain import (
+    DeploymentErrorCode,
+    DeploymentGroup,
+    DeploymentRequest,
+    ErrorInformation,
+)
+from services.orchestrator.lifecycle import IN_PLACE_EVENTS
+from services.orchestrator.peers import FleetClient, RegistryClient
+from services.orchestrator.rollout import feasible
+from services.orchestrator.store import DeploymentStore, GroupStore
+
+log = logging.getLogger(__name__)
+
+
+class Deployments:
+    """The orchestrator's write operations that span peers, its store and the control loop."""
+
+    def __init__(
+        self, groups: GroupStore, deployments: DeploymentStore, registry: RegistryClient,
+        fleet: FleetClient, controller: RolloutController,
+    ) -> None:
+        self._groups = groups
+        self._deployments = deployments
+        self._registry = registry
+        self._fleet = fleet
+        self._controller = controller
+
+    async def create_group(
+        self, application: str, name: str, config_name: str, filters: Sequence[TagFilter]
+    ) -> DeploymentGroup:
+        await self._registry.require_application(application)
+        return await self._groups.create(application, name, config_name, filters)
+
+    async def create_deployment(self, request: DeploymentRequest) -> str:
+        """Validate against the peers, record the deployment, and start it."""
+        await self._registry.require_application(request.application_name)
+        group = await self._groups.get(request.application_name, request.group_name)
+        await self._registry.register_revision(request.application_name, request.revision)
+        config = get_config(request.config_name or group.config_name)
+        request = DeploymentRequest(**{**request.__dict__, "config_name": config.name})
+        instances = await self._fleet.instances_matching(group.tag_filters)
+        minimum = config.minimum_healthy(len(instances))
+        error = _cannot_start(len(instances), minimum)
+        deployment_id = await self._deployments.create(
+            request, group, minimum, instances, IN_PLACE_EVENTS, error
+        )
+        log.info("deployment created", extra={"fields": {
+            "deployment_id": deployment_id, "group": group.name, "instances": len(instances),
+        }})
+        if error is None:
+            await self._controller.kick(deployment_id)
+        return deployment_id
+
+
+def _cannot_start(instances: int, minimum_healthy: int) -> ErrorInformation | None:
+    if instances == 0:
+        return ErrorInformation(
+            DeploymentErrorCode.NO_INSTANCES,
+            "The deployment failed because no instances were found for your deployment group.",
+        )
+    reason = feasible(instances, minimum_healthy)
+    if reason:
+        return ErrorInformation(DeploymentErrorCode.HEALTH_CONSTRAINTS_INVALID, reason)
+    return None

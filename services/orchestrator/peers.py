@@ -1,0 +1,109 @@
+"""The orchestrator's view of its peers (registry, fleet) through their generated stubs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from grpc import aio
+
+from deploy.v1 import agent_pb2, common_pb2, fleet_pb2, fleet_pb2_grpc, registry_pb2, registry_pb2_grpc
+from services.core.convert import (
+    diagnostics_from_proto,
+    revision_to_proto,
+    tag_filter_to_proto,
+)
+from services.core.diagnostics import Diagnostics
+from services.core.peers import peer_errors
+from services.core.revision import RevisionLocation
+from services.core.tags import TagFilter
+from services.orchestrator.convert import file_exists_to_proto
+from services.orchestrator.domain import Deployment
+from services.orchestrator.store import EventRef
+
+PEER_TIMEOUT_SECONDS = 30.0
+
+
+class RegistryClient:
+    def __init__(self, channel: aio.Channel) -> None:
+        self._stub = registry_pb2_grpc.RevisionRegistryStub(channel)
+
+    async def require_application(self, name: str) -> None:
+        """NotFound (from the registry) unless the application exists."""
+        async with peer_errors():
+            await self._stub.GetApplication(
+                registry_pb2.GetApplicationRequest(application_name=name),
+                timeout=PEER_TIMEOUT_SECONDS,
+            )
+
+    async def register_revision(self, application: str, revision: RevisionLocation) -> None:
+        """Register the revision (idempotent); NotFound if its bundle is not in the store."""
+        async with peer_errors():
+            await self._stub.RegisterApplicationRevision(
+                registry_pb2.RegisterApplicationRevisionRequest(
+                    application_name=application, revision=revision_to_proto(revision)
+                ),
+                timeout=PEER_TIMEOUT_SECONDS,
+            )
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """A fleet update: an agent started or finished one of our commands."""
+
+    sequence: int
+    command_id: str
+    finished: bool
+    succeeded: bool
+    diagnostics: Diagnostics
+
+
+class FleetClient:
+    def __init__(self, channel: aio.Channel) -> None:
+        self._stub = fleet_pb2_grpc.FleetStub(channel)
+
+    async def instances_matching(self, filters: Sequence[TagFilter]) -> list[str]:
+        """Names of registered instances that match any filter, sorted."""
+        async with peer_errors():
+            response = await self._stub.ListOnPremisesInstances(
+                fleet_pb2.ListOnPremisesInstancesRequest(
+                    tag_filters=[tag_filter_to_proto(f) for f in filters]
+                ),
+                timeout=PEER_TIMEOUT_SECONDS,
+            )
+        return sorted(i.instance_name for i in response.instances)
+
+    async def dispatch(self, deployment: Deployment, ref: EventRef) -> None:
+        command = agent_pb2.LifecycleCommand(
+            command_id=ref.command_id,
+            lifecycle_event=ref.name,
+            spec=agent_pb2.DeploymentSpec(
+                deployment_id=deployment.id,
+                application_name=deployment.application_name,
+                deployment_group_name=deployment.group_name,
+                deployment_group_id=deployment.group_id,
+                revision=revision_to_proto(deployment.revision),
+                file_exists_behavior=file_exists_to_proto(deployment.file_exists_behavior),
+                ignore_application_stop_failures=deployment.ignore_application_stop_failures,
+            ),
+        )
+        async with peer_errors():
+            await self._stub.DispatchCommand(
+                fleet_pb2.DispatchCommandRequest(instance_name=ref.instance_name, command=command),
+                timeout=PEER_TIMEOUT_SECONDS,
+            )
+
+    async def results(self, after_sequence: int) -> AsyncIterator[CommandResult]:
+        """Every command update after the cursor, then new ones as agents report them."""
+        async with peer_errors():
+            stream = self._stub.WatchCommandUpdates(
+                fleet_pb2.WatchCommandUpdatesRequest(after_sequence=after_sequence)
+            )
+            async for update in stream:
+                yield CommandResult(
+                    sequence=update.sequence,
+                    command_id=update.command_id,
+                    finished=update.kind == fleet_pb2.COMMAND_UPDATE_KIND_FINISHED,
+                    succeeded=update.status == common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED,
+                    diagnostics=diagnostics_from_proto(update.diagnostics),
+                )

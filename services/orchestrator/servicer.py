@@ -1,0 +1,169 @@
+"""Orchestrator's gRPC edge: validate, load, guard, delegate, convert — no business logic here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from grpc import aio
+
+from deploy.v1 import orchestrator_pb2 as pb
+from deploy.v1 import orchestrator_pb2_grpc
+from services.core.convert import revision_from_proto, tag_filter_from_proto
+from services.core.errors import InvalidArgument
+from services.core.names import check_instance_name, check_name
+from services.core.revision import check_revision
+from services.core.signal import ChangeSignal
+from services.core.tags import check_tag_filters
+from services.orchestrator.configs import BUILT_IN_CONFIGS, DEFAULT_CONFIG_NAME, get_config
+from services.orchestrator.convert import (
+    config_to_proto,
+    deployment_status_from_proto,
+    deployment_to_proto,
+    file_exists_from_proto,
+    group_to_proto,
+    target_to_proto,
+)
+from services.orchestrator.deployments import Deployments
+from services.orchestrator.domain import DeploymentRequest
+from services.orchestrator.states import TERMINAL_DEPLOYMENT
+from services.orchestrator.store import DeploymentStore, GroupStore
+
+Context = aio.ServicerContext[Any, Any]
+MAX_DESCRIPTION = 256
+
+
+def _deployment_id(value: str) -> str:
+    if not value:
+        raise InvalidArgument("deploymentId is required")
+    return value
+
+
+class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
+    def __init__(
+        self, groups: GroupStore, deployments: DeploymentStore, service: Deployments,
+        changes: ChangeSignal,
+    ) -> None:
+        self._groups = groups
+        self._deployments = deployments
+        self._service = service
+        self._changes = changes
+
+    async def GetDeploymentConfig(
+        self, request: pb.GetDeploymentConfigRequest, context: Context
+    ) -> pb.GetDeploymentConfigResponse:
+        config = get_config(check_name("deploymentConfigName", request.deployment_config_name))
+        return pb.GetDeploymentConfigResponse(deployment_config_info=config_to_proto(config))
+
+    async def ListDeploymentConfigs(
+        self, request: pb.ListDeploymentConfigsRequest, context: Context
+    ) -> pb.ListDeploymentConfigsResponse:
+        return pb.ListDeploymentConfigsResponse(deployment_configs_list=sorted(BUILT_IN_CONFIGS))
+
+    async def CreateDeploymentGroup(
+        self, request: pb.CreateDeploymentGroupRequest, context: Context
+    ) -> pb.CreateDeploymentGroupResponse:
+        application = check_name("applicationName", request.application_name)
+        name = check_name("deploymentGroupName", request.deployment_group_name)
+        config = get_config(request.deployment_config_name or DEFAULT_CONFIG_NAME)
+        filters = check_tag_filters("onPremisesInstanceTagFilters", [
+            tag_filter_from_proto(f, f"onPremisesInstanceTagFilters[{i}]")
+            for i, f in enumerate(request.on_premises_instance_tag_filters)
+        ])
+        group = await self._service.create_group(application, name, config.name, filters)
+        return pb.CreateDeploymentGroupResponse(deployment_group_id=group.id)
+
+    async def GetDeploymentGroup(
+        self, request: pb.GetDeploymentGroupRequest, context: Context
+    ) -> pb.GetDeploymentGroupResponse:
+        application = check_name("applicationName", request.application_name)
+        name = check_name("deploymentGroupName", request.deployment_group_name)
+        group = await self._groups.get(application, name)
+        return pb.GetDeploymentGroupResponse(deployment_group_info=group_to_proto(group))
+
+    async def ListDeploymentGroups(
+        self, request: pb.ListDeploymentGroupsRequest, context: Context
+    ) -> pb.ListDeploymentGroupsResponse:
+        application = check_name("applicationName", request.application_name)
+        return pb.ListDeploymentGroupsResponse(
+            application_name=application, deployment_groups=await self._groups.list(application)
+        )
+
+    async def CreateDeployment(
+        self, request: pb.CreateDeploymentRequest, context: Context
+    ) -> pb.CreateDeploymentResponse:
+        if len(request.description) > MAX_DESCRIPTION:
+            raise InvalidArgument(f"description is longer than {MAX_DESCRIPTION} characters")
+        if not request.HasField("revision"):
+            raise InvalidArgument("revision is required")
+        deployment_request = DeploymentRequest(
+            application_name=check_name("applicationName", request.application_name),
+            group_name=check_name("deploymentGroupName", request.deployment_group_name),
+            revision=check_revision(revision_from_proto(request.revision)),
+            config_name=request.deployment_config_name,
+            description=request.description,
+            file_exists_behavior=file_exists_from_proto(request.file_exists_behavior),
+            ignore_application_stop_failures=request.ignore_application_stop_failures,
+        )
+        if deployment_request.config_name:
+            get_config(deployment_request.config_name)
+        deployment_id = await self._service.create_deployment(deployment_request)
+        return pb.CreateDeploymentResponse(deployment_id=deployment_id)
+
+    async def GetDeployment(
+        self, request: pb.GetDeploymentRequest, context: Context
+    ) -> pb.GetDeploymentResponse:
+        deployment_id = _deployment_id(request.deployment_id)
+        deployment = await self._deployments.get(deployment_id)
+        targets = await self._deployments.targets(deployment_id)
+        return pb.GetDeploymentResponse(deployment_info=deployment_to_proto(deployment, targets))
+
+    async def ListDeployments(
+        self, request: pb.ListDeploymentsRequest, context: Context
+    ) -> pb.ListDeploymentsResponse:
+        if bool(request.application_name) != bool(request.deployment_group_name):
+            raise InvalidArgument(
+                "applicationName and deploymentGroupName must be given together, or neither"
+            )
+        if request.application_name:
+            await self._groups.get(request.application_name, request.deployment_group_name)
+        statuses = [deployment_status_from_proto(s) for s in request.include_only_statuses]
+        ids = await self._deployments.list(
+            request.application_name, request.deployment_group_name, statuses
+        )
+        return pb.ListDeploymentsResponse(deployments=ids)
+
+    async def ListDeploymentTargets(
+        self, request: pb.ListDeploymentTargetsRequest, context: Context
+    ) -> pb.ListDeploymentTargetsResponse:
+        targets = await self._deployments.targets(_deployment_id(request.deployment_id))
+        return pb.ListDeploymentTargetsResponse(target_ids=[t.instance_name for t in targets])
+
+    async def GetDeploymentTarget(
+        self, request: pb.GetDeploymentTargetRequest, context: Context
+    ) -> pb.GetDeploymentTargetResponse:
+        deployment_id = _deployment_id(request.deployment_id)
+        instance = check_instance_name("targetId", request.target_id)
+        target = await self._deployments.target(deployment_id, instance)
+        return pb.GetDeploymentTargetResponse(instance_target=target_to_proto(target))
+
+    async def WatchDeployment(
+        self, request: pb.WatchDeploymentRequest, context: Context
+    ) -> AsyncIterator[pb.WatchDeploymentResponse]:
+        deployment_id = _deployment_id(request.deployment_id)
+        last = b""
+        while True:
+            wake = self._changes.current()
+            deployment = await self._deployments.get(deployment_id)
+            targets = await self._deployments.targets(deployment_id)
+            response = pb.WatchDeploymentResponse(
+                deployment_info=deployment_to_proto(deployment, targets),
+                instance_targets=[target_to_proto(t) for t in targets],
+            )
+            encoded = response.SerializeToString(deterministic=True)
+            if encoded != last:
+                last = encoded
+                yield response
+            if deployment.status in TERMINAL_DEPLOYMENT:
+                return
+            await wake.wait()

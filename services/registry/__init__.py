@@ -1,0 +1,1 @@
+"""RevisionRegistry: applications, revisions and the content-addressed bundle store."""

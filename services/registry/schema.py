@@ -1,0 +1,34 @@
+"""The registry's tables: applications and revisions (bundles themselves live in the blob store)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from services.core.db import Base
+
+
+class ApplicationRow(Base):
+    __tablename__ = "registry_applications"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RevisionRow(Base):
+    __tablename__ = "registry_revisions"
+    __table_args__ = (UniqueConstraint("application_id", "identity"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    application_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("registry_applications.id", ondelete="CASCADE"), index=True
+    )
+    identity: Mapped[str] = mapped_column(String(1024))
+    location: Mapped[str] = mapped_column(Text)
+    """The RevisionLocation as JSON (domain field names)."""
+    description: Mapped[str] = mapped_column(Text, default="")
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,34 @@
+"""Assembles the registry: database, blob store and servicer."""
+
+from __future__ import annotations
+
+from grpc import aio
+
+from deploy.v1 import registry_pb2, registry_pb2_grpc
+from services.core.config import ServerConfig
+from services.core.db import Database, open_database
+from services.registry.blobs import BlobStore
+from services.registry.servicer import RegistryServicer
+from services.registry.store import RegistryStore
+
+
+class RegistryService:
+    grpc_names = (registry_pb2.DESCRIPTOR.services_by_name["RevisionRegistry"].full_name,)
+
+    def __init__(self, db: Database, blobs: BlobStore) -> None:
+        self._db = db
+        self._servicer = RegistryServicer(RegistryStore(db), blobs)
+
+    def add_to_server(self, server: aio.Server) -> None:
+        registry_pb2_grpc.add_RevisionRegistryServicer_to_server(self._servicer, server)
+
+    async def start(self) -> None:
+        """The registry has no background work."""
+
+    async def stop(self) -> None:
+        await self._db.close()
+
+
+async def create_registry(config: ServerConfig) -> RegistryService:
+    db = await open_database(config.database_url_for("registry"), "registry")
+    return RegistryService(db, BlobStore(config.data_dir / "bundles"))

@@ -1,0 +1,207 @@
+"""Real processes for integration tests: deploy-server, deploy-agents and the deploy CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from deploy.client import DeployClient
+from deploy.v1 import fleet_pb2
+
+BIN = Path(sys.executable).parent
+START_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Re-check `condition` until it is truthy or the deadline passes (then fail naming `what`)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+
+    def kill(self) -> None:
+        self.popen.kill()
+        self.popen.wait(5)
+
+
+def spawn(name: str, args: list[str], log: Path, env: dict[str, str] | None = None) -> Process:
+    with log.open("ab") as handle:
+        popen = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT,
+                                 env={**os.environ, **(env or {})}, start_new_session=True)
+    return Process(name, popen, log)
+
+
+def start_server(workdir: Path, database_url: str, port: int | None = None) -> tuple[Process, str]:
+    port = port or free_port()
+    address = f"127.0.0.1:{port}"
+    args = [str(BIN / "deploy-server"), "--listen", address, "--data-dir", str(workdir / "data"),
+            "--metrics-listen", f"127.0.0.1:{free_port()}"]
+    if database_url:
+        args += ["--database-url", database_url]
+    process = spawn("deploy-server", args, workdir / "server.log")
+    wait_serving(address, process)
+    return process, address
+
+
+def wait_serving(address: str, process: Process) -> None:
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+
+        def serving() -> bool:
+            if process.popen.poll() is not None:
+                raise AssertionError(f"deploy-server exited: {process.log.read_text()[-2000:]}")
+            try:
+                status = stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+            except grpc.RpcError:
+                return False
+            return bool(status == health_pb2.HealthCheckResponse.SERVING)
+
+        wait_until(serving, START_TIMEOUT, f"deploy-server on {address}")
+
+
+@dataclass
+class Agent:
+    name: str
+    root: Path
+    prefix: Path
+    app_port: int
+    config: Path
+    process: Process | None = None
+
+    def state_file(self, name: str) -> Path:
+        return self.prefix / "var/lib/hello-web" / name
+
+    def stop_app(self) -> None:
+        """Stop a hello-web started by the hooks (it runs detached from the agent)."""
+        pid_file = self.state_file("server.pid")
+        if pid_file.exists():
+            try:
+                os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+            except (ProcessLookupError, ValueError):
+                pass
+
+
+def start_agent(workdir: Path, address: str, name: str, tags: dict[str, str]) -> Agent:
+    home = workdir / name
+    home.mkdir(parents=True, exist_ok=True)
+    agent = Agent(name, home / "root", home / "prefix", free_port(), home / "agent.yaml")
+    agent.config.write_text(yaml.safe_dump({
+        "server": address, "instance_name": name, "tags": tags,
+        "root_dir": str(agent.root), "install_prefix": str(agent.prefix),
+        "environment": {"APP_PORT": str(agent.app_port), "INSTANCE": name},
+    }))
+    agent.process = spawn(name, [str(BIN / "deploy-agent"), "--config", str(agent.config)],
+                          home / "agent.log")
+    return agent
+
+
+def wait_online(address: str, names: list[str]) -> None:
+    with DeployClient(address) as client:
+        def online() -> bool:
+            response = client.fleet.ListOnPremisesInstances(
+                fleet_pb2.ListOnPremisesInstancesRequest(), timeout=5)
+            healthy = {i.instance_name for i in response.instances
+                       if i.health == fleet_pb2.INSTANCE_HEALTH_ONLINE}
+            return set(names) <= healthy
+
+        wait_until(online, START_TIMEOUT, f"agents {names} online")
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.stdout)
+
+
+def cli(address: str, *args: str, timeout: float = 120) -> CliResult:
+    """Run the real `deploy` command against `address`."""
+    done = subprocess.run([str(BIN / "deploy"), "--endpoint", address, *args],
+                          capture_output=True, text=True, timeout=timeout)
+    return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+@dataclass
+class Cluster:
+    """A deploy-server and its agents, all real processes on 127.0.0.1."""
+
+    workdir: Path
+    address: str
+    server: Process
+    agents: list[Agent] = field(default_factory=list)
+
+    def cli(self, *args: str) -> CliResult:
+        return cli(self.address, *args)
+
+    def stop(self) -> None:
+        for agent in self.agents:
+            agent.stop_app()
+            if agent.process:
+                agent.process.stop()
+        self.server.stop()
+
+
+@contextmanager
+def cluster(workdir: Path, database_url: str, agents: int, tag: str) -> Iterator[Cluster]:
+    server, address = start_server(workdir, database_url)
+    running = Cluster(workdir, address, server)
+    try:
+        for i in range(1, agents + 1):
+            running.agents.append(
+                start_agent(workdir, address, f"{tag}-{i}", {"cluster": tag, "name": f"{tag}-{i}"})
+            )
+        wait_online(address, [a.name for a in running.agents])
+        yield running
+    finally:
+        running.stop()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"

@@ -1,0 +1,184 @@
+"""An in-place deployment end to end: CLI → services → three real agents → hooks → the app."""
+
+from __future__ import annotations
+
+import shutil
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness import Cluster, cluster, unique
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello-web"
+AGENTS = 3
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[Cluster]:
+    with cluster(tmp_path_factory.mktemp("cluster"), database_url, AGENTS, "node") as running:
+        yield running
+
+
+def push(running: Cluster, app: str, source: Path) -> str:
+    result = running.cli("push", "--application-name", app, "--source", str(source))
+    assert result.returncode == 0, result.stderr
+    return str(result.json()["revision"]["registryLocation"]["digest"])
+
+
+def deploy(running: Cluster, app: str, group: str, digest: str, config: str) -> str:
+    result = running.cli("create-deployment", "--application-name", app,
+                         "--deployment-group-name", group, "--deployment-config-name", config,
+                         "--registry-location", f"digest={digest},bundleType=zip")
+    assert result.returncode == 0, result.stderr
+    return str(result.json()["deploymentId"])
+
+
+def setup_app(running: Cluster, app: str, group: str, tag_filter: str) -> None:
+    assert running.cli("create-application", "--application-name", app).returncode == 0
+    created = running.cli("create-deployment-group", "--application-name", app,
+                          "--deployment-group-name", group,
+                          "--on-premises-instance-tag-filters", tag_filter)
+    assert created.returncode == 0, created.stderr
+
+
+def test_deployment_to_three_agents_installs_files_runs_hooks_and_app_answers(
+    running: Cluster, tmp_path: Path
+) -> None:
+    app, group = unique("hello"), "web"
+    setup_app(running, app, group, "Key=cluster,Value=node,Type=KEY_AND_VALUE")
+    digest = push(running, app, EXAMPLE)
+    deployment_id = deploy(running, app, group, digest, "CodeDeployDefault.OneAtATime")
+
+    waited = running.cli("wait", "deployment-successful", "--deployment-id", deployment_id)
+    assert waited.returncode == 0, waited.stderr
+
+    info = running.cli("get-deployment", "--deployment-id", deployment_id).json()["deploymentInfo"]
+    assert info["status"] == "Succeeded"
+    assert info["deploymentOverview"]["Succeeded"] == AGENTS
+    targets = running.cli("list-deployment-targets", "--deployment-id", deployment_id).json()
+    assert sorted(targets["targetIds"]) == [a.name for a in running.agents]
+    for agent in running.agents:
+        installed = agent.prefix / "opt/hello-web"
+        assert (installed / "server.py").read_bytes() == (EXAMPLE / "app/server.py").read_bytes()
+        assert agent.state_file("before-install").read_text().strip() == deployment_id
+        assert agent.state_file("installed").read_text().split() == [deployment_id, "1"]
+        body = urllib.request.urlopen(f"http://127.0.0.1:{agent.app_port}/", timeout=5).read()
+        assert body.decode() == f"hello-web version 1 on {agent.name}\n"
+        target = running.cli("get-deployment-target", "--deployment-id", deployment_id,
+                             "--target-id", agent.name).json()["deploymentTarget"]
+        events = target["instanceTarget"]["lifecycleEvents"]
+        assert [e["lifecycleEventName"] for e in events] == [
+            "ApplicationStop", "DownloadBundle", "BeforeInstall", "Install", "AfterInstall",
+            "ApplicationStart", "ValidateService"]
+        assert {e["status"] for e in events} == {"Succeeded"}
+
+    # A second revision: ApplicationStop of the first stops the old app; the new one answers.
+    second = tmp_path / "hello-web-2"
+    shutil.copytree(EXAMPLE, second)
+    (second / "app/VERSION").write_text("2\n")
+    digest2 = push(running, app, second)
+    deployment2 = deploy(running, app, group, digest2, "CodeDeployDefault.AllAtOnce")
+    waited = running.cli("wait", "deployment-successful", "--deployment-id", deployment2)
+    assert waited.returncode == 0, waited.stderr
+    for agent in running.agents:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{agent.app_port}/", timeout=5).read()
+        assert body.decode() == f"hello-web version 2 on {agent.name}\n"
+        log = (agent.root / info_group_id(running, app, group) / deployment2 / "logs/scripts.log")
+        assert "stopped hello-web" in log.read_text()
+
+
+def info_group_id(running: Cluster, app: str, group: str) -> str:
+    result = running.cli("get-deployment-group", "--application-name", app,
+                         "--deployment-group-name", group)
+    return str(result.json()["deploymentGroupInfo"]["deploymentGroupId"])
+
+
+def failing_bundle(root: Path) -> Path:
+    """One script per hook; ValidateService prints and exits 3."""
+    (root / "app").mkdir(parents=True)
+    (root / "app/index.txt").write_text("failing\n")
+    (root / "scripts").mkdir()
+    hooks = ["ApplicationStop", "BeforeInstall", "AfterInstall", "ApplicationStart",
+             "ValidateService"]
+    lines = ["version: 0.0", "os: linux", "files:", "  - source: app",
+             "    destination: /opt/failing-web", "hooks:"]
+    for hook in hooks:
+        script = root / "scripts" / f"{hook}.sh"
+        body = "#!/bin/sh\necho running $LIFECYCLE_EVENT\n"
+        if hook == "ValidateService":
+            body += "echo 'service is not healthy' >&2\nexit 3\n"
+        script.write_text(body)
+        script.chmod(0o755)
+        lines += [f"  {hook}:", f"    - location: scripts/{hook}.sh", "      timeout: 30"]
+    (root / "appspec.yml").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_failing_validate_service_fails_the_deployment_with_diagnostics(
+    running: Cluster, tmp_path: Path
+) -> None:
+    app, group = unique("failing"), "web"
+    setup_app(running, app, group, "Key=cluster,Value=node,Type=KEY_AND_VALUE")
+    digest = push(running, app, failing_bundle(tmp_path / "bundle"))
+    deployment_id = deploy(running, app, group, digest, "CodeDeployDefault.OneAtATime")
+
+    waited = running.cli("wait", "deployment-successful", "--deployment-id", deployment_id)
+    assert waited.returncode != 0
+    assert "Failed" in waited.stderr
+
+    info = running.cli("get-deployment", "--deployment-id", deployment_id).json()["deploymentInfo"]
+    assert info["status"] == "Failed"
+    assert info["errorInformation"]["code"] == "HEALTH_CONSTRAINTS"
+    overview = info["deploymentOverview"]
+    assert (overview["Failed"], overview["Skipped"], overview["Succeeded"]) == (1, 2, 0)
+
+    failed = [t for t in running.cli("list-deployment-targets", "--deployment-id",
+                                     deployment_id).json()["targetIds"]]
+    details = [running.cli("get-deployment-target", "--deployment-id", deployment_id,
+                           "--target-id", t).json()["deploymentTarget"]["instanceTarget"]
+               for t in failed]
+    failed_target = next(d for d in details if d["status"] == "Failed")
+    validate = failed_target["lifecycleEvents"][-1]
+    assert validate["lifecycleEventName"] == "ValidateService"
+    assert validate["status"] == "Failed"
+    diagnostics = validate["diagnostics"]
+    assert diagnostics["errorCode"] == "ScriptFailed"
+    assert diagnostics["scriptName"] == "scripts/ValidateService.sh"
+    assert "exit code 3" in diagnostics["message"]
+    assert "[stderr]service is not healthy" in diagnostics["logTail"]
+    assert "[stdout]running ValidateService" in diagnostics["logTail"]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["create-deployment", "--application-name", "no-such-app",
+          "--deployment-group-name", "web", "--registry-location",
+          "digest=sha256:" + "0" * 64 + ",bundleType=zip"], "application 'no-such-app'"),
+        (["get-deployment", "--deployment-id", "d-NOSUCH123"], "deployment 'd-NOSUCH123'"),
+        (["create-deployment", "--application-name", "APP",
+          "--deployment-group-name", "no-such-group", "--registry-location",
+          "digest=sha256:" + "0" * 64 + ",bundleType=zip"], "deployment group 'no-such-group'"),
+        (["create-deployment", "--application-name", "APP",
+          "--deployment-group-name", "web", "--registry-location",
+          "digest=sha256:" + "0" * 64 + ",bundleType=zip"], "not in the registry store"),
+        (["create-deployment", "--application-name", "APP",
+          "--deployment-group-name", "web", "--registry-location", "digest=sha1:abc"],
+         "registryLocation.digest"),
+    ],
+)
+def test_unknown_names_get_one_clear_line_and_nonzero_exit(
+    running: Cluster, args: list[str], expected: str
+) -> None:
+    app = "known-app"
+    if running.cli("get-application", "--application-name", app).returncode != 0:
+        setup_app(running, app, "web", "Key=cluster,Value=node,Type=KEY_AND_VALUE")
+    result = running.cli(*[app if a == "APP" else a for a in args])
+    assert result.returncode != 0
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert expected in lines[0]
+    assert "Traceback" not in result.stderr
