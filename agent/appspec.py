@@ -15,8 +15,15 @@ log = logging.getLogger(__name__)
 
 APPSPEC_NAMES = ("appspec.yml", "appspec.yaml")
 SCRIPTABLE_EVENTS = (
-    "ApplicationStop", "BeforeInstall", "AfterInstall", "ApplicationStart", "ValidateService",
-    "BeforeBlockTraffic", "AfterBlockTraffic", "BeforeAllowTraffic", "AfterAllowTraffic",
+    "ApplicationStop",
+    "BeforeInstall",
+    "AfterInstall",
+    "ApplicationStart",
+    "ValidateService",
+    "BeforeBlockTraffic",
+    "AfterBlockTraffic",
+    "BeforeAllowTraffic",
+    "AfterAllowTraffic",
 )
 FILE_EXISTS_BEHAVIORS = ("DISALLOW", "OVERWRITE", "RETAIN")
 MAX_EVENT_SECONDS = 3600
@@ -131,10 +138,12 @@ def _script(event: str, index: int, raw: Any) -> Script:
     if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0:
         raise _invalid(f"{where}.timeout must be a positive number of seconds")
     if timeout > MAX_EVENT_SECONDS:
-        log.warning("appspec: %s.timeout %s is above 3600; an event is limited to one hour",
-                    where, timeout)
-    return Script(str(raw["location"]).strip(), min(timeout, MAX_EVENT_SECONDS),
-                  str(raw.get("runas") or ""))
+        log.warning(
+            "appspec: %s.timeout %s is above 3600; an event is limited to one hour", where, timeout
+        )
+    return Script(
+        str(raw["location"]).strip(), min(timeout, MAX_EVENT_SECONDS), str(raw.get("runas") or "")
+    )
 
 
 def check_against_bundle(spec: AppSpec, archive: Path) -> None:
@@ -147,7 +156,8 @@ def check_against_bundle(spec: AppSpec, archive: Path) -> None:
             if not bundle_path(archive, script.location).is_file():
                 raise EventFailed(
                     ErrorCode.SCRIPT_MISSING,
-                    f"appspec: hooks.{event}[{i}].location {script.location!r} is not in the bundle",
+                    f"appspec: hooks.{event}[{i}].location {script.location!r} "
+                    "is not in the bundle",
                     script_name=script.location,
                 )
 

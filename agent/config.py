@@ -10,8 +10,16 @@ import yaml
 
 from agent.errors import ConfigError
 
-KNOWN_KEYS = {"server", "instance_name", "tags", "credentials", "root_dir", "max_revisions",
-              "install_prefix", "environment"}
+KNOWN_KEYS = {
+    "server",
+    "instance_name",
+    "tags",
+    "credentials",
+    "root_dir",
+    "max_revisions",
+    "install_prefix",
+    "environment",
+}
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,8 @@ def load_agent_config(path: Path) -> AgentConfig:
         credentials=str(raw.get("credentials") or ""),
         root_dir=Path(str(raw.get("root_dir") or AgentConfig.root_dir)).resolve(),
         max_revisions=max_revisions,
-        install_prefix=str(Path(raw["install_prefix"]).resolve()) if raw.get("install_prefix")
+        install_prefix=str(Path(raw["install_prefix"]).resolve())
+        if raw.get("install_prefix")
         else "",
         environment=_string_map(path, "environment", raw.get("environment")),
     )

@@ -28,7 +28,9 @@ async def fetch_bundle(
     hasher = hashlib.sha256()
     try:
         with target.open("wb") as handle:
-            async for part in stub.DownloadBundle(registry_pb2.DownloadBundleRequest(digest=digest)):
+            async for part in stub.DownloadBundle(
+                registry_pb2.DownloadBundleRequest(digest=digest)
+            ):
                 hasher.update(part.chunk)
                 await asyncio.to_thread(handle.write, part.chunk)
     except grpc.RpcError as error:

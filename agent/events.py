@@ -1,4 +1,4 @@
-"""Runs one lifecycle event. Which revision an event's scripts come from is a table, not branches."""
+"""Runs one lifecycle event; which revision its scripts come from is a table, not branches."""
 
 from __future__ import annotations
 
@@ -85,7 +85,10 @@ class EventRunner:
         appspec = load_appspec(archive)
         try:
             install(
-                appspec, archive, self._config.install_prefix, self._root.cleanup_file(group),
+                appspec,
+                archive,
+                self._config.install_prefix,
+                self._root.cleanup_file(group),
                 FILE_EXISTS_NAMES.get(spec.file_exists_behavior),
             )
         except OSError as exc:
@@ -102,21 +105,26 @@ class EventRunner:
             return
         appspec = await asyncio.to_thread(load_appspec, archive)
         await run_scripts(
-            event, appspec.hooks.get(event, ()), archive, self._environment(event, spec),
+            event,
+            appspec.hooks.get(event, ()),
+            archive,
+            self._environment(event, spec),
             self._root.script_log(group, deployment),
         )
 
     def _environment(self, event: str, spec: agent_pb2.DeploymentSpec) -> dict[str, str]:
         env = dict(os.environ)
         env.update(self._config.environment)
-        env.update({
-            "LIFECYCLE_EVENT": event,
-            "DEPLOYMENT_ID": spec.deployment_id,
-            "APPLICATION_NAME": spec.application_name,
-            "DEPLOYMENT_GROUP_NAME": spec.deployment_group_name,
-            "DEPLOYMENT_GROUP_ID": spec.deployment_group_id,
-            "DEPLOY_INSTALL_PREFIX": self._config.install_prefix,
-        })
+        env.update(
+            {
+                "LIFECYCLE_EVENT": event,
+                "DEPLOYMENT_ID": spec.deployment_id,
+                "APPLICATION_NAME": spec.application_name,
+                "DEPLOYMENT_GROUP_NAME": spec.deployment_group_name,
+                "DEPLOYMENT_GROUP_ID": spec.deployment_group_id,
+                "DEPLOY_INSTALL_PREFIX": self._config.install_prefix,
+            }
+        )
         return env
 
     def _prune(self, group: str, current: str) -> None:
@@ -125,10 +133,13 @@ class EventRunner:
         group_dir = self._root.root / group
         keep = self._root.last_successful_archive(group)
         candidates = sorted(
-            (d for d in group_dir.iterdir()
-             if d.is_dir() and d.name != current and (keep is None or d != keep.parent)),
+            (
+                d
+                for d in group_dir.iterdir()
+                if d.is_dir() and d.name != current and (keep is None or d != keep.parent)
+            ),
             key=lambda d: d.stat().st_mtime,
         )
         excess = len(candidates) - (self._config.max_revisions - 1)
-        for directory in candidates[:max(excess, 0)]:
+        for directory in candidates[: max(excess, 0)]:
             shutil.rmtree(directory, ignore_errors=True)

@@ -86,25 +86,34 @@ async def _run_one(
 ) -> None:
     path = bundle_path(archive, script.location)
     if not path.is_file():
-        raise EventFailed(ErrorCode.SCRIPT_MISSING,
-                          f"Script does not exist at specified location: {path}",
-                          script_name=script.location)
+        raise EventFailed(
+            ErrorCode.SCRIPT_MISSING,
+            f"Script does not exist at specified location: {path}",
+            script_name=script.location,
+        )
     if not os.access(path, os.X_OK):
         try:
             path.chmod(path.stat().st_mode | 0o111)
         except OSError as exc:
-            raise EventFailed(ErrorCode.SCRIPT_NOT_EXECUTABLE, str(exc),
-                              script_name=script.location) from exc
+            raise EventFailed(
+                ErrorCode.SCRIPT_NOT_EXECUTABLE, str(exc), script_name=script.location
+            ) from exc
     try:
         process = await asyncio.create_subprocess_exec(
-            *_command(script, path), stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env=dict(env), start_new_session=True,
+            *_command(script, path),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=dict(env),
+            start_new_session=True,
         )
     except OSError as exc:
-        raise EventFailed(ErrorCode.SCRIPT_FAILED,
-                          f"Script at specified location: {script.location} failed with error {exc}",
-                          script_name=script.location, log_tail=script_log.tail.text()) from exc
+        raise EventFailed(
+            ErrorCode.SCRIPT_FAILED,
+            f"Script at specified location: {script.location} failed with error {exc}",
+            script_name=script.location,
+            log_tail=script_log.tail.text(),
+        ) from exc
     readers = asyncio.gather(
         _pump(process.stdout, "stdout", script_log), _pump(process.stderr, "stderr", script_log)
     )
@@ -113,15 +122,21 @@ async def _run_one(
     except TimeoutError:
         await _kill_group(process)
         readers.cancel()
-        raise EventFailed(ErrorCode.SCRIPT_TIMED_OUT,
-                          f"Script at specified location: {script.location} failed to complete "
-                          f"in {script.timeout_seconds} seconds",
-                          script_name=script.location, log_tail=script_log.tail.text()) from None
+        raise EventFailed(
+            ErrorCode.SCRIPT_TIMED_OUT,
+            f"Script at specified location: {script.location} failed to complete "
+            f"in {script.timeout_seconds} seconds",
+            script_name=script.location,
+            log_tail=script_log.tail.text(),
+        ) from None
     if process.returncode != 0:
-        raise EventFailed(ErrorCode.SCRIPT_FAILED,
-                          f"Script at specified location: {script.location} failed with exit "
-                          f"code {process.returncode}",
-                          script_name=script.location, log_tail=script_log.tail.text())
+        raise EventFailed(
+            ErrorCode.SCRIPT_FAILED,
+            f"Script at specified location: {script.location} failed with exit "
+            f"code {process.returncode}",
+            script_name=script.location,
+            log_tail=script_log.tail.text(),
+        )
 
 
 async def _pump(stream: asyncio.StreamReader | None, name: str, script_log: ScriptLog) -> None:

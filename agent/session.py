@@ -43,22 +43,30 @@ _ERROR_CODES = {
 
 
 def failed(command_id: str, error: EventFailed) -> agent_pb2.ConnectRequest:
-    return agent_pb2.ConnectRequest(finished=agent_pb2.CommandFinished(
-        command_id=command_id, status=common_pb2.LIFECYCLE_EVENT_STATUS_FAILED,
-        diagnostics=common_pb2.Diagnostics(
-            error_code=_ERROR_CODES[error.code], script_name=error.script_name,
-            message=error.message, log_tail=error.log_tail,
-        ),
-    ))
+    return agent_pb2.ConnectRequest(
+        finished=agent_pb2.CommandFinished(
+            command_id=command_id,
+            status=common_pb2.LIFECYCLE_EVENT_STATUS_FAILED,
+            diagnostics=common_pb2.Diagnostics(
+                error_code=_ERROR_CODES[error.code],
+                script_name=error.script_name,
+                message=error.message,
+                log_tail=error.log_tail,
+            ),
+        )
+    )
 
 
 def succeeded(command_id: str) -> agent_pb2.ConnectRequest:
-    return agent_pb2.ConnectRequest(finished=agent_pb2.CommandFinished(
-        command_id=command_id, status=common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED,
-        diagnostics=common_pb2.Diagnostics(
-            error_code=common_pb2.LIFECYCLE_ERROR_CODE_SUCCESS, message="Succeeded"
-        ),
-    ))
+    return agent_pb2.ConnectRequest(
+        finished=agent_pb2.CommandFinished(
+            command_id=command_id,
+            status=common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED,
+            diagnostics=common_pb2.Diagnostics(
+                error_code=common_pb2.LIFECYCLE_ERROR_CODE_SUCCESS, message="Succeeded"
+            ),
+        )
+    )
 
 
 class CommandTracker:
@@ -102,10 +110,15 @@ class AgentSession:
         self._heartbeat_seconds = 5.0
         self.connected = asyncio.Event()
         for command_id in self._tracker.interrupted():
-            self._reports.append(failed(command_id, EventFailed(
-                ErrorCode.UNKNOWN_ERROR,
-                "Failed: Failing in-progress lifecycle event after an agent restart.",
-            )))
+            self._reports.append(
+                failed(
+                    command_id,
+                    EventFailed(
+                        ErrorCode.UNKNOWN_ERROR,
+                        "Failed: Failing in-progress lifecycle event after an agent restart.",
+                    ),
+                )
+            )
 
     async def run_forever(self) -> None:
         attempt = 0
@@ -114,8 +127,9 @@ class AgentSession:
                 await self._run_stream()
                 attempt = 0
             except grpc.RpcError as error:
-                log.warning("stream to %s ended: %s %s", self._config.server,
-                            error.code(), error.details())
+                log.warning(
+                    "stream to %s ended: %s %s", self._config.server, error.code(), error.details()
+                )
             self.connected.clear()
             delay = RECONNECT_BACKOFF_SECONDS[min(attempt, len(RECONNECT_BACKOFF_SECONDS) - 1)]
             attempt += 1
@@ -129,7 +143,8 @@ class AgentSession:
     async def _run_stream(self) -> None:
         outbox: asyncio.Queue[agent_pb2.ConnectRequest] = asyncio.Queue()
         hello = agent_pb2.AgentHello(
-            instance_name=self._config.instance_name, agent_version=AGENT_VERSION,
+            instance_name=self._config.instance_name,
+            agent_version=AGENT_VERSION,
             tags=[common_pb2.Tag(key=k, value=v) for k, v in self._config.tags.items()],
         )
         outbox.put_nowait(agent_pb2.ConnectRequest(hello=hello))
@@ -160,9 +175,9 @@ class AgentSession:
             await asyncio.sleep(self._heartbeat_seconds)
             stamp = Timestamp()
             stamp.GetCurrentTime()
-            outbox.put_nowait(agent_pb2.ConnectRequest(
-                heartbeat=agent_pb2.Heartbeat(sent_at=stamp)
-            ))
+            outbox.put_nowait(
+                agent_pb2.ConnectRequest(heartbeat=agent_pb2.Heartbeat(sent_at=stamp))
+            )
 
     def _receive(self, message: agent_pb2.ConnectResponse) -> None:
         kind = message.WhichOneof("body")
@@ -187,17 +202,21 @@ class AgentSession:
         async with self._lock:
             command_id = command.command_id
             self._tracker.begin(command_id)
-            self._send(agent_pb2.ConnectRequest(
-                started=agent_pb2.CommandStarted(command_id=command_id)
-            ))
+            self._send(
+                agent_pb2.ConnectRequest(started=agent_pb2.CommandStarted(command_id=command_id))
+            )
             log.info("%s %s started", command.spec.deployment_id, command.lifecycle_event)
             try:
                 await self._runner.run(command)
                 report = succeeded(command_id)
             except EventFailed as error:
                 report = failed(command_id, error)
-                log.warning("%s %s failed: %s", command.spec.deployment_id,
-                            command.lifecycle_event, error.message)
+                log.warning(
+                    "%s %s failed: %s",
+                    command.spec.deployment_id,
+                    command.lifecycle_event,
+                    error.message,
+                )
             except OSError as error:
                 report = failed(command_id, EventFailed(ErrorCode.UNKNOWN_ERROR, str(error)))
             self._tracker.end(command_id)

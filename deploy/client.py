@@ -24,11 +24,13 @@ CHUNK_BYTES = 256 * 1024
 TIMEOUT_SECONDS = 30.0
 R = TypeVar("R")
 
-TERMINAL = frozenset({
-    orchestrator_pb2.DEPLOYMENT_STATUS_SUCCEEDED,
-    orchestrator_pb2.DEPLOYMENT_STATUS_FAILED,
-    orchestrator_pb2.DEPLOYMENT_STATUS_STOPPED,
-})
+TERMINAL = frozenset(
+    {
+        orchestrator_pb2.DEPLOYMENT_STATUS_SUCCEEDED,
+        orchestrator_pb2.DEPLOYMENT_STATUS_FAILED,
+        orchestrator_pb2.DEPLOYMENT_STATUS_STOPPED,
+    }
+)
 
 
 class DeployClient:
@@ -62,9 +64,11 @@ class DeployClient:
         """Stream a bundle file to the registry's store; the server checks the digest."""
 
         def parts() -> Iterator[registry_pb2.UploadBundleRequest]:
-            yield registry_pb2.UploadBundleRequest(header=registry_pb2.UploadBundleHeader(
-                bundle_type=common_pb2.BUNDLE_TYPE_ZIP, expected_digest=digest
-            ))
+            yield registry_pb2.UploadBundleRequest(
+                header=registry_pb2.UploadBundleHeader(
+                    bundle_type=common_pb2.BUNDLE_TYPE_ZIP, expected_digest=digest
+                )
+            )
             with path.open("rb") as handle:
                 while chunk := handle.read(CHUNK_BYTES):
                     yield registry_pb2.UploadBundleRequest(chunk=chunk)

@@ -13,8 +13,9 @@ class ApiError(ClientError):
     """The server refused a call; `code` is the gRPC status name (NOT_FOUND, …)."""
 
     def __init__(self, operation: str, code: str, message: str) -> None:
-        super().__init__(f"An error occurred ({code}) when calling the {operation} operation: "
-                         f"{message}")
+        super().__init__(
+            f"An error occurred ({code}) when calling the {operation} operation: {message}"
+        )
         self.operation = operation
         self.code = code
         self.message = message

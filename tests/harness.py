@@ -10,7 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,16 +68,28 @@ class Process:
 
 def spawn(name: str, args: list[str], log: Path, env: dict[str, str] | None = None) -> Process:
     with log.open("ab") as handle:
-        popen = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT,
-                                 env={**os.environ, **(env or {})}, start_new_session=True)
+        popen = subprocess.Popen(
+            args,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
     return Process(name, popen, log)
 
 
 def start_server(workdir: Path, database_url: str, port: int | None = None) -> tuple[Process, str]:
     port = port or free_port()
     address = f"127.0.0.1:{port}"
-    args = [str(BIN / "deploy-server"), "--listen", address, "--data-dir", str(workdir / "data"),
-            "--metrics-listen", f"127.0.0.1:{free_port()}"]
+    args = [
+        str(BIN / "deploy-server"),
+        "--listen",
+        address,
+        "--data-dir",
+        str(workdir / "data"),
+        "--metrics-listen",
+        f"127.0.0.1:{free_port()}",
+    ]
     if database_url:
         args += ["--database-url", database_url]
     process = spawn("deploy-server", args, workdir / "server.log")
@@ -117,33 +129,44 @@ class Agent:
         """Stop a hello-web started by the hooks (it runs detached from the agent)."""
         pid_file = self.state_file("server.pid")
         if pid_file.exists():
-            try:
+            with suppress(ProcessLookupError, ValueError):
                 os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
-            except (ProcessLookupError, ValueError):
-                pass
 
 
 def start_agent(workdir: Path, address: str, name: str, tags: dict[str, str]) -> Agent:
     home = workdir / name
     home.mkdir(parents=True, exist_ok=True)
     agent = Agent(name, home / "root", home / "prefix", free_port(), home / "agent.yaml")
-    agent.config.write_text(yaml.safe_dump({
-        "server": address, "instance_name": name, "tags": tags,
-        "root_dir": str(agent.root), "install_prefix": str(agent.prefix),
-        "environment": {"APP_PORT": str(agent.app_port), "INSTANCE": name},
-    }))
-    agent.process = spawn(name, [str(BIN / "deploy-agent"), "--config", str(agent.config)],
-                          home / "agent.log")
+    agent.config.write_text(
+        yaml.safe_dump(
+            {
+                "server": address,
+                "instance_name": name,
+                "tags": tags,
+                "root_dir": str(agent.root),
+                "install_prefix": str(agent.prefix),
+                "environment": {"APP_PORT": str(agent.app_port), "INSTANCE": name},
+            }
+        )
+    )
+    agent.process = spawn(
+        name, [str(BIN / "deploy-agent"), "--config", str(agent.config)], home / "agent.log"
+    )
     return agent
 
 
 def wait_online(address: str, names: list[str]) -> None:
     with DeployClient(address) as client:
+
         def online() -> bool:
             response = client.fleet.ListOnPremisesInstances(
-                fleet_pb2.ListOnPremisesInstancesRequest(), timeout=5)
-            healthy = {i.instance_name for i in response.instances
-                       if i.health == fleet_pb2.INSTANCE_HEALTH_ONLINE}
+                fleet_pb2.ListOnPremisesInstancesRequest(), timeout=5
+            )
+            healthy = {
+                i.instance_name
+                for i in response.instances
+                if i.health == fleet_pb2.INSTANCE_HEALTH_ONLINE
+            }
             return set(names) <= healthy
 
         wait_until(online, START_TIMEOUT, f"agents {names} online")
@@ -163,8 +186,12 @@ class CliResult:
 
 def cli(address: str, *args: str, timeout: float = 120) -> CliResult:
     """Run the real `deploy` command against `address`."""
-    done = subprocess.run([str(BIN / "deploy"), "--endpoint", address, *args],
-                          capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        [str(BIN / "deploy"), "--endpoint", address, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return CliResult(done.returncode, done.stdout, done.stderr)
 
 

@@ -16,12 +16,17 @@ from deploy.v1 import common_pb2, fleet_pb2, orchestrator_pb2, registry_pb2
 
 Result = dict[str, Any] | None
 
-BUNDLE_TYPES = {"zip": common_pb2.BUNDLE_TYPE_ZIP, "tar": common_pb2.BUNDLE_TYPE_TAR,
-                "tgz": common_pb2.BUNDLE_TYPE_TGZ}
+BUNDLE_TYPES = {
+    "zip": common_pb2.BUNDLE_TYPE_ZIP,
+    "tar": common_pb2.BUNDLE_TYPE_TAR,
+    "tgz": common_pb2.BUNDLE_TYPE_TGZ,
+}
 TAG_FILTER_TYPES = {name: number for number, name in render.TAG_FILTER_NAMES.items()}
-FILE_EXISTS = {"DISALLOW": common_pb2.FILE_EXISTS_BEHAVIOR_DISALLOW,
-               "OVERWRITE": common_pb2.FILE_EXISTS_BEHAVIOR_OVERWRITE,
-               "RETAIN": common_pb2.FILE_EXISTS_BEHAVIOR_RETAIN}
+FILE_EXISTS = {
+    "DISALLOW": common_pb2.FILE_EXISTS_BEHAVIOR_DISALLOW,
+    "OVERWRITE": common_pb2.FILE_EXISTS_BEHAVIOR_OVERWRITE,
+    "RETAIN": common_pb2.FILE_EXISTS_BEHAVIOR_RETAIN,
+}
 
 
 def _bundle_type(flag: str, value: str) -> common_pb2.BundleType.ValueType:
@@ -37,9 +42,13 @@ def _tag_filters(flag: str, values: list[str] | None) -> list[common_pb2.TagFilt
         kind = str(item.get("Type", "KEY_AND_VALUE"))
         if kind not in TAG_FILTER_TYPES:
             raise ClientError(f"{flag}: Type must be KEY_ONLY, VALUE_ONLY or KEY_AND_VALUE")
-        filters.append(common_pb2.TagFilter(
-            key=str(item.get("Key", "")), value=str(item.get("Value", "")),
-            type=TAG_FILTER_TYPES[kind]))
+        filters.append(
+            common_pb2.TagFilter(
+                key=str(item.get("Key", "")),
+                value=str(item.get("Value", "")),
+                type=TAG_FILTER_TYPES[kind],
+            )
+        )
     return filters
 
 
@@ -53,11 +62,16 @@ def _tags(flag: str, values: list[str] | None) -> list[common_pb2.Tag]:
 
 def revision_from_args(args: argparse.Namespace) -> common_pb2.RevisionLocation:
     """One of --registry-location, --s3-location, --github-location, --revision."""
-    given = [f for f in ("registry_location", "s3_location", "github_location", "revision")
-             if getattr(args, f, None)]
+    given = [
+        f
+        for f in ("registry_location", "s3_location", "github_location", "revision")
+        if getattr(args, f, None)
+    ]
     if len(given) != 1:
-        raise ClientError("give exactly one of --registry-location, --s3-location, "
-                          "--github-location or --revision")
+        raise ClientError(
+            "give exactly one of --registry-location, --s3-location, "
+            "--github-location or --revision"
+        )
     if args.revision:
         return _revision_json(parse_structure("--revision", args.revision))
     if args.registry_location:
@@ -67,27 +81,37 @@ def revision_from_args(args: argparse.Namespace) -> common_pb2.RevisionLocation:
             revision_type=common_pb2.REVISION_TYPE_REGISTRY,
             registry_location=common_pb2.RegistryLocation(
                 digest=digest,
-                bundle_type=_bundle_type("--registry-location", loc.get("bundleType", "zip"))))
+                bundle_type=_bundle_type("--registry-location", loc.get("bundleType", "zip")),
+            ),
+        )
     if args.s3_location:
         loc = parse_structure("--s3-location", args.s3_location)
         bucket, key, kind = require("--s3-location", loc, "bucket", "key", "bundleType")
         return common_pb2.RevisionLocation(
             revision_type=common_pb2.REVISION_TYPE_S3,
             s3_location=common_pb2.S3Location(
-                bucket=bucket, key=key, bundle_type=_bundle_type("--s3-location", kind),
-                version=str(loc.get("version", "")), etag=str(loc.get("eTag", ""))))
+                bucket=bucket,
+                key=key,
+                bundle_type=_bundle_type("--s3-location", kind),
+                version=str(loc.get("version", "")),
+                etag=str(loc.get("eTag", "")),
+            ),
+        )
     loc = parse_structure("--github-location", args.github_location)
     repository, commit = require("--github-location", loc, "repository", "commitId")
     return common_pb2.RevisionLocation(
         revision_type=common_pb2.REVISION_TYPE_GITHUB,
-        github_location=common_pb2.GitHubLocation(repository=repository, commit_id=commit))
+        github_location=common_pb2.GitHubLocation(repository=repository, commit_id=commit),
+    )
 
 
 def _revision_json(raw: dict[str, Any]) -> common_pb2.RevisionLocation:
     kind = raw.get("revisionType")
-    flags = {"Registry": ("registryLocation", "--registry-location"),
-             "S3": ("s3Location", "--s3-location"),
-             "GitHub": ("gitHubLocation", "--github-location")}
+    flags = {
+        "Registry": ("registryLocation", "--registry-location"),
+        "S3": ("s3Location", "--s3-location"),
+        "GitHub": ("gitHubLocation", "--github-location"),
+    }
     if kind not in flags:
         raise ClientError("--revision: revisionType must be Registry, S3 or GitHub")
     field, flag = flags[kind]
@@ -95,23 +119,29 @@ def _revision_json(raw: dict[str, Any]) -> common_pb2.RevisionLocation:
     if not isinstance(inner, dict):
         raise ClientError(f"--revision: {field} is required for revisionType {kind}")
     text = ",".join(f"{k}={v}" for k, v in inner.items())
-    namespace = argparse.Namespace(registry_location=None, s3_location=None,
-                                   github_location=None, revision=None)
+    namespace = argparse.Namespace(
+        registry_location=None, s3_location=None, github_location=None, revision=None
+    )
     setattr(namespace, flag.removeprefix("--").replace("-", "_"), text)
     return revision_from_args(namespace)
 
 
 # --- applications -----------------------------------------------------------------------------
 
+
 def create_application(client: DeployClient, args: argparse.Namespace) -> Result:
-    response = client.call(client.registry.CreateApplication,
-                           registry_pb2.CreateApplicationRequest(application_name=args.application_name))
+    response = client.call(
+        client.registry.CreateApplication,
+        registry_pb2.CreateApplicationRequest(application_name=args.application_name),
+    )
     return {"applicationId": response.application_id}
 
 
 def get_application(client: DeployClient, args: argparse.Namespace) -> Result:
-    response = client.call(client.registry.GetApplication,
-                           registry_pb2.GetApplicationRequest(application_name=args.application_name))
+    response = client.call(
+        client.registry.GetApplication,
+        registry_pb2.GetApplicationRequest(application_name=args.application_name),
+    )
     return {"application": render.application(response.application)}
 
 
@@ -122,22 +152,32 @@ def list_applications(client: DeployClient, args: argparse.Namespace) -> Result:
 
 # --- revisions --------------------------------------------------------------------------------
 
+
 def push(client: DeployClient, args: argparse.Namespace) -> Result:
     if args.s3_location:
-        raise ClientError("--s3-location: pushing to S3 is not supported yet; omit it to push "
-                          "to the registry's own store")
-    client.call(client.registry.GetApplication,
-                registry_pb2.GetApplicationRequest(application_name=args.application_name))
+        raise ClientError(
+            "--s3-location: pushing to S3 is not supported yet; omit it to push "
+            "to the registry's own store"
+        )
+    client.call(
+        client.registry.GetApplication,
+        registry_pb2.GetApplicationRequest(application_name=args.application_name),
+    )
     with tempfile.TemporaryDirectory(prefix="deploy-push-") as tmp:
         bundle = Path(tmp) / "bundle.zip"
         digest = make_zip(Path(args.source), bundle)
         uploaded = client.upload_bundle(bundle, digest)
     location = common_pb2.RevisionLocation(
-        revision_type=common_pb2.REVISION_TYPE_REGISTRY, registry_location=uploaded.location)
-    client.call(client.registry.RegisterApplicationRevision,
-                registry_pb2.RegisterApplicationRevisionRequest(
-                    application_name=args.application_name, revision=location,
-                    description=args.description or ""))
+        revision_type=common_pb2.REVISION_TYPE_REGISTRY, registry_location=uploaded.location
+    )
+    client.call(
+        client.registry.RegisterApplicationRevision,
+        registry_pb2.RegisterApplicationRevisionRequest(
+            application_name=args.application_name,
+            revision=location,
+            description=args.description or "",
+        ),
+    )
     return {
         "applicationName": args.application_name,
         "revision": render.revision(location),
@@ -150,131 +190,176 @@ def push(client: DeployClient, args: argparse.Namespace) -> Result:
 
 
 def register_application_revision(client: DeployClient, args: argparse.Namespace) -> Result:
-    client.call(client.registry.RegisterApplicationRevision,
-                registry_pb2.RegisterApplicationRevisionRequest(
-                    application_name=args.application_name, revision=revision_from_args(args),
-                    description=args.description or ""))
+    client.call(
+        client.registry.RegisterApplicationRevision,
+        registry_pb2.RegisterApplicationRevisionRequest(
+            application_name=args.application_name,
+            revision=revision_from_args(args),
+            description=args.description or "",
+        ),
+    )
     return None
 
 
 def get_application_revision(client: DeployClient, args: argparse.Namespace) -> Result:
-    response = client.call(client.registry.GetApplicationRevision,
-                           registry_pb2.GetApplicationRevisionRequest(
-                               application_name=args.application_name,
-                               revision=revision_from_args(args)))
+    response = client.call(
+        client.registry.GetApplicationRevision,
+        registry_pb2.GetApplicationRevisionRequest(
+            application_name=args.application_name, revision=revision_from_args(args)
+        ),
+    )
     info = response.revision_info
-    return {"applicationName": response.application_name,
-            "revision": render.revision(response.revision),
-            "revisionInfo": {"description": info.description,
-                             "registerTime": render.time(info, "register_time"),
-                             "deploymentGroups": list(info.deployment_groups)}}
+    return {
+        "applicationName": response.application_name,
+        "revision": render.revision(response.revision),
+        "revisionInfo": {
+            "description": info.description,
+            "registerTime": render.time(info, "register_time"),
+            "deploymentGroups": list(info.deployment_groups),
+        },
+    }
 
 
 def list_application_revisions(client: DeployClient, args: argparse.Namespace) -> Result:
-    response = client.call(client.registry.ListApplicationRevisions,
-                           registry_pb2.ListApplicationRevisionsRequest(
-                               application_name=args.application_name))
+    response = client.call(
+        client.registry.ListApplicationRevisions,
+        registry_pb2.ListApplicationRevisionsRequest(application_name=args.application_name),
+    )
     return {"revisions": [render.revision(r) for r in response.revisions]}
 
 
 # --- configs and groups -----------------------------------------------------------------------
 
+
 def get_deployment_config(client: DeployClient, args: argparse.Namespace) -> Result:
-    response = client.call(client.orchestrator.GetDeploymentConfig,
-                           orchestrator_pb2.GetDeploymentConfigRequest(
-                               deployment_config_name=args.deployment_config_name))
+    response = client.call(
+        client.orchestrator.GetDeploymentConfig,
+        orchestrator_pb2.GetDeploymentConfigRequest(
+            deployment_config_name=args.deployment_config_name
+        ),
+    )
     return {"deploymentConfigInfo": render.deployment_config(response.deployment_config_info)}
 
 
 def list_deployment_configs(client: DeployClient, args: argparse.Namespace) -> Result:
-    response = client.call(client.orchestrator.ListDeploymentConfigs,
-                           orchestrator_pb2.ListDeploymentConfigsRequest())
+    response = client.call(
+        client.orchestrator.ListDeploymentConfigs, orchestrator_pb2.ListDeploymentConfigsRequest()
+    )
     return {"deploymentConfigsList": list(response.deployment_configs_list)}
 
 
 def create_deployment_group(client: DeployClient, args: argparse.Namespace) -> Result:
-    response = client.call(client.orchestrator.CreateDeploymentGroup,
-                           orchestrator_pb2.CreateDeploymentGroupRequest(
-                               application_name=args.application_name,
-                               deployment_group_name=args.deployment_group_name,
-                               deployment_config_name=args.deployment_config_name or "",
-                               service_role_arn=args.service_role_arn or "",
-                               on_premises_instance_tag_filters=_tag_filters(
-                                   "--on-premises-instance-tag-filters",
-                                   args.on_premises_instance_tag_filters)))
+    response = client.call(
+        client.orchestrator.CreateDeploymentGroup,
+        orchestrator_pb2.CreateDeploymentGroupRequest(
+            application_name=args.application_name,
+            deployment_group_name=args.deployment_group_name,
+            deployment_config_name=args.deployment_config_name or "",
+            service_role_arn=args.service_role_arn or "",
+            on_premises_instance_tag_filters=_tag_filters(
+                "--on-premises-instance-tag-filters", args.on_premises_instance_tag_filters
+            ),
+        ),
+    )
     return {"deploymentGroupId": response.deployment_group_id}
 
 
 def get_deployment_group(client: DeployClient, args: argparse.Namespace) -> Result:
-    response = client.call(client.orchestrator.GetDeploymentGroup,
-                           orchestrator_pb2.GetDeploymentGroupRequest(
-                               application_name=args.application_name,
-                               deployment_group_name=args.deployment_group_name))
+    response = client.call(
+        client.orchestrator.GetDeploymentGroup,
+        orchestrator_pb2.GetDeploymentGroupRequest(
+            application_name=args.application_name, deployment_group_name=args.deployment_group_name
+        ),
+    )
     return {"deploymentGroupInfo": render.deployment_group(response.deployment_group_info)}
 
 
 def list_deployment_groups(client: DeployClient, args: argparse.Namespace) -> Result:
-    response = client.call(client.orchestrator.ListDeploymentGroups,
-                           orchestrator_pb2.ListDeploymentGroupsRequest(
-                               application_name=args.application_name))
-    return {"applicationName": response.application_name,
-            "deploymentGroups": list(response.deployment_groups)}
+    response = client.call(
+        client.orchestrator.ListDeploymentGroups,
+        orchestrator_pb2.ListDeploymentGroupsRequest(application_name=args.application_name),
+    )
+    return {
+        "applicationName": response.application_name,
+        "deploymentGroups": list(response.deployment_groups),
+    }
 
 
 # --- deployments ------------------------------------------------------------------------------
+
 
 def create_deployment(client: DeployClient, args: argparse.Namespace) -> Result:
     behavior = args.file_exists_behavior
     if behavior and behavior not in FILE_EXISTS:
         raise ClientError("--file-exists-behavior must be DISALLOW, OVERWRITE or RETAIN")
-    response = client.call(client.orchestrator.CreateDeployment,
-                           orchestrator_pb2.CreateDeploymentRequest(
-                               application_name=args.application_name,
-                               deployment_group_name=args.deployment_group_name,
-                               revision=revision_from_args(args),
-                               deployment_config_name=args.deployment_config_name or "",
-                               description=args.description or "",
-                               file_exists_behavior=FILE_EXISTS.get(behavior or "", 0),
-                               ignore_application_stop_failures=args.ignore_application_stop_failures))
+    response = client.call(
+        client.orchestrator.CreateDeployment,
+        orchestrator_pb2.CreateDeploymentRequest(
+            application_name=args.application_name,
+            deployment_group_name=args.deployment_group_name,
+            revision=revision_from_args(args),
+            deployment_config_name=args.deployment_config_name or "",
+            description=args.description or "",
+            file_exists_behavior=(
+                FILE_EXISTS[behavior] if behavior else common_pb2.FILE_EXISTS_BEHAVIOR_UNSPECIFIED
+            ),
+            ignore_application_stop_failures=args.ignore_application_stop_failures,
+        ),
+    )
     return {"deploymentId": response.deployment_id}
 
 
 def get_deployment(client: DeployClient, args: argparse.Namespace) -> Result:
-    response = client.call(client.orchestrator.GetDeployment,
-                           orchestrator_pb2.GetDeploymentRequest(deployment_id=args.deployment_id))
+    response = client.call(
+        client.orchestrator.GetDeployment,
+        orchestrator_pb2.GetDeploymentRequest(deployment_id=args.deployment_id),
+    )
     return {"deploymentInfo": render.deployment(response.deployment_info)}
 
 
 def list_deployments(client: DeployClient, args: argparse.Namespace) -> Result:
     statuses = []
     for name in args.include_only_statuses or []:
-        key = "DEPLOYMENT_STATUS_" + "".join(
-            ("_" + c if c.isupper() and i else c) for i, c in enumerate(name)).upper()
+        key = (
+            "DEPLOYMENT_STATUS_"
+            + "".join(("_" + c if c.isupper() and i else c) for i, c in enumerate(name)).upper()
+        )
         try:
             statuses.append(orchestrator_pb2.DeploymentStatus.Value(key))
         except ValueError:
             raise ClientError(f"--include-only-statuses: unknown status {name!r}") from None
-    response = client.call(client.orchestrator.ListDeployments,
-                           orchestrator_pb2.ListDeploymentsRequest(
-                               application_name=args.application_name or "",
-                               deployment_group_name=args.deployment_group_name or "",
-                               include_only_statuses=statuses))
+    response = client.call(
+        client.orchestrator.ListDeployments,
+        orchestrator_pb2.ListDeploymentsRequest(
+            application_name=args.application_name or "",
+            deployment_group_name=args.deployment_group_name or "",
+            include_only_statuses=statuses,
+        ),
+    )
     return {"deployments": list(response.deployments)}
 
 
 def list_deployment_targets(client: DeployClient, args: argparse.Namespace) -> Result:
-    response = client.call(client.orchestrator.ListDeploymentTargets,
-                           orchestrator_pb2.ListDeploymentTargetsRequest(
-                               deployment_id=args.deployment_id))
+    response = client.call(
+        client.orchestrator.ListDeploymentTargets,
+        orchestrator_pb2.ListDeploymentTargetsRequest(deployment_id=args.deployment_id),
+    )
     return {"targetIds": list(response.target_ids)}
 
 
 def get_deployment_target(client: DeployClient, args: argparse.Namespace) -> Result:
-    response = client.call(client.orchestrator.GetDeploymentTarget,
-                           orchestrator_pb2.GetDeploymentTargetRequest(
-                               deployment_id=args.deployment_id, target_id=args.target_id))
-    return {"deploymentTarget": {"deploymentTargetType": "InstanceTarget",
-                                 "instanceTarget": render.instance_target(response.instance_target)}}
+    response = client.call(
+        client.orchestrator.GetDeploymentTarget,
+        orchestrator_pb2.GetDeploymentTargetRequest(
+            deployment_id=args.deployment_id, target_id=args.target_id
+        ),
+    )
+    return {
+        "deploymentTarget": {
+            "deploymentTargetType": "InstanceTarget",
+            "instanceTarget": render.instance_target(response.instance_target),
+        }
+    }
 
 
 def wait_deployment_successful(client: DeployClient, args: argparse.Namespace) -> Result:
@@ -283,39 +368,59 @@ def wait_deployment_successful(client: DeployClient, args: argparse.Namespace) -
     for update in client.watch_deployment(args.deployment_id, timeout=args.timeout):
         last = update.deployment_info
     if last is None or last.status not in TERMINAL:
-        raise ClientError(f"Waiter DeploymentSuccessful failed: {args.deployment_id} did not finish")
+        raise ClientError(
+            f"Waiter DeploymentSuccessful failed: {args.deployment_id} did not finish"
+        )
     if last.status != orchestrator_pb2.DEPLOYMENT_STATUS_SUCCEEDED:
         status = render.camel_enum(last, "status", "DEPLOYMENT_STATUS_")
         reason = f": {last.error_information.message}" if last.error_information.message else ""
-        raise ClientError(f"Waiter DeploymentSuccessful failed: deployment "
-                          f"{args.deployment_id} is {status}{reason}")
+        raise ClientError(
+            f"Waiter DeploymentSuccessful failed: deployment "
+            f"{args.deployment_id} is {status}{reason}"
+        )
     return None
 
 
 # --- instances --------------------------------------------------------------------------------
 
+
 def register_on_premises_instance(client: DeployClient, args: argparse.Namespace) -> Result:
-    client.call(client.fleet.RegisterOnPremisesInstance,
-                fleet_pb2.RegisterOnPremisesInstanceRequest(
-                    instance_name=args.instance_name, tags=_tags("--tags", args.tags),
-                    iam_user_arn=args.iam_user_arn or "",
-                    iam_session_arn=args.iam_session_arn or ""))
+    client.call(
+        client.fleet.RegisterOnPremisesInstance,
+        fleet_pb2.RegisterOnPremisesInstanceRequest(
+            instance_name=args.instance_name,
+            tags=_tags("--tags", args.tags),
+            iam_user_arn=args.iam_user_arn or "",
+            iam_session_arn=args.iam_session_arn or "",
+        ),
+    )
     return None
 
 
 def get_on_premises_instance(client: DeployClient, args: argparse.Namespace) -> Result:
-    response = client.call(client.fleet.GetOnPremisesInstance,
-                           fleet_pb2.GetOnPremisesInstanceRequest(instance_name=args.instance_name))
+    response = client.call(
+        client.fleet.GetOnPremisesInstance,
+        fleet_pb2.GetOnPremisesInstanceRequest(instance_name=args.instance_name),
+    )
     return {"instanceInfo": render.instance(response.instance_info)}
 
 
 def list_on_premises_instances(client: DeployClient, args: argparse.Namespace) -> Result:
-    status = {"Registered": fleet_pb2.REGISTRATION_STATUS_REGISTERED,
-              "Deregistered": fleet_pb2.REGISTRATION_STATUS_DEREGISTERED}
+    status = {
+        "Registered": fleet_pb2.REGISTRATION_STATUS_REGISTERED,
+        "Deregistered": fleet_pb2.REGISTRATION_STATUS_DEREGISTERED,
+    }
     if args.registration_status and args.registration_status not in status:
         raise ClientError("--registration-status must be Registered or Deregistered")
-    response = client.call(client.fleet.ListOnPremisesInstances,
-                           fleet_pb2.ListOnPremisesInstancesRequest(
-                               tag_filters=_tag_filters("--tag-filters", args.tag_filters),
-                               registration_status=status.get(args.registration_status or "", 0)))
+    response = client.call(
+        client.fleet.ListOnPremisesInstances,
+        fleet_pb2.ListOnPremisesInstancesRequest(
+            tag_filters=_tag_filters("--tag-filters", args.tag_filters),
+            registration_status=(
+                status[args.registration_status]
+                if args.registration_status
+                else fleet_pb2.REGISTRATION_STATUS_UNSPECIFIED
+            ),
+        ),
+    )
     return {"instanceNames": [i.instance_name for i in response.instances]}

@@ -46,40 +46,75 @@ REQ = {"required": True}
 APP = ("--application-name", REQ)
 GROUP = ("--deployment-group-name", REQ)
 DEPLOYMENT = ("--deployment-id", REQ)
-REVISION = ("@revision", {})
+REVISION: tuple[str, dict[str, Any]] = ("@revision", {})
 
-_verb("create-application", commands.create_application, APP,
-      ("--compute-platform", {"default": "Server", "choices": ["Server"]}))
+_verb(
+    "create-application",
+    commands.create_application,
+    APP,
+    ("--compute-platform", {"default": "Server", "choices": ["Server"]}),
+)
 _verb("get-application", commands.get_application, APP)
 _verb("list-applications", commands.list_applications)
-_verb("push", commands.push, APP, ("--source", REQ), ("--s3-location", {}),
-      ("--description", {}))
-_verb("register-application-revision", commands.register_application_revision, APP, REVISION,
-      ("--description", {}))
+_verb("push", commands.push, APP, ("--source", REQ), ("--s3-location", {}), ("--description", {}))
+_verb(
+    "register-application-revision",
+    commands.register_application_revision,
+    APP,
+    REVISION,
+    ("--description", {}),
+)
 _verb("get-application-revision", commands.get_application_revision, APP, REVISION)
 _verb("list-application-revisions", commands.list_application_revisions, APP)
 _verb("get-deployment-config", commands.get_deployment_config, ("--deployment-config-name", REQ))
 _verb("list-deployment-configs", commands.list_deployment_configs)
-_verb("create-deployment-group", commands.create_deployment_group, APP, GROUP,
-      ("--deployment-config-name", {}), ("--service-role-arn", {}),
-      ("--on-premises-instance-tag-filters", {"nargs": "+"}))
+_verb(
+    "create-deployment-group",
+    commands.create_deployment_group,
+    APP,
+    GROUP,
+    ("--deployment-config-name", {}),
+    ("--service-role-arn", {}),
+    ("--on-premises-instance-tag-filters", {"nargs": "+"}),
+)
 _verb("get-deployment-group", commands.get_deployment_group, APP, GROUP)
 _verb("list-deployment-groups", commands.list_deployment_groups, APP)
-_verb("create-deployment", commands.create_deployment, APP, GROUP, REVISION,
-      ("--deployment-config-name", {}), ("--description", {}),
-      ("--file-exists-behavior", {}),
-      ("--ignore-application-stop-failures", {"action": "store_true"}))
+_verb(
+    "create-deployment",
+    commands.create_deployment,
+    APP,
+    GROUP,
+    REVISION,
+    ("--deployment-config-name", {}),
+    ("--description", {}),
+    ("--file-exists-behavior", {}),
+    ("--ignore-application-stop-failures", {"action": "store_true"}),
+)
 _verb("get-deployment", commands.get_deployment, DEPLOYMENT)
-_verb("list-deployments", commands.list_deployments, ("--application-name", {}),
-      ("--deployment-group-name", {}), ("--include-only-statuses", {"nargs": "+"}))
+_verb(
+    "list-deployments",
+    commands.list_deployments,
+    ("--application-name", {}),
+    ("--deployment-group-name", {}),
+    ("--include-only-statuses", {"nargs": "+"}),
+)
 _verb("list-deployment-targets", commands.list_deployment_targets, DEPLOYMENT)
 _verb("get-deployment-target", commands.get_deployment_target, DEPLOYMENT, ("--target-id", REQ))
-_verb("register-on-premises-instance", commands.register_on_premises_instance,
-      ("--instance-name", REQ), ("--tags", {"nargs": "+"}), ("--iam-user-arn", {}),
-      ("--iam-session-arn", {}))
+_verb(
+    "register-on-premises-instance",
+    commands.register_on_premises_instance,
+    ("--instance-name", REQ),
+    ("--tags", {"nargs": "+"}),
+    ("--iam-user-arn", {}),
+    ("--iam-session-arn", {}),
+)
 _verb("get-on-premises-instance", commands.get_on_premises_instance, ("--instance-name", REQ))
-_verb("list-on-premises-instances", commands.list_on_premises_instances,
-      ("--tag-filters", {"nargs": "+"}), ("--registration-status", {}))
+_verb(
+    "list-on-premises-instances",
+    commands.list_on_premises_instances,
+    ("--tag-filters", {"nargs": "+"}),
+    ("--registration-status", {}),
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,7 +151,9 @@ def _print(result: dict[str, Any], output: str) -> None:
 
 def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
     if isinstance(value, dict):
-        return [kv for k, v in value.items() for kv in _flatten(v, f"{prefix}.{k}" if prefix else k)]
+        return [
+            kv for k, v in value.items() for kv in _flatten(v, f"{prefix}.{k}" if prefix else k)
+        ]
     if isinstance(value, list):
         return [kv for i, v in enumerate(value) for kv in _flatten(v, f"{prefix}[{i}]")]
     return [(prefix, value)]

@@ -10,11 +10,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from deploy.v1 import common_pb2, fleet_pb2, orchestrator_pb2, registry_pb2
 
 BUNDLE_NAMES = {
-    common_pb2.BUNDLE_TYPE_ZIP: "zip", common_pb2.BUNDLE_TYPE_TAR: "tar",
+    common_pb2.BUNDLE_TYPE_ZIP: "zip",
+    common_pb2.BUNDLE_TYPE_TAR: "tar",
     common_pb2.BUNDLE_TYPE_TGZ: "tgz",
 }
 REVISION_TYPE_NAMES = {
-    common_pb2.REVISION_TYPE_REGISTRY: "Registry", common_pb2.REVISION_TYPE_S3: "S3",
+    common_pb2.REVISION_TYPE_REGISTRY: "Registry",
+    common_pb2.REVISION_TYPE_S3: "S3",
     common_pb2.REVISION_TYPE_GITHUB: "GitHub",
 }
 TAG_FILTER_NAMES = {
@@ -27,12 +29,14 @@ TAG_FILTER_NAMES = {
 def camel_enum(message: Message, field: str, prefix: str) -> str:
     """DEPLOYMENT_STATUS_IN_PROGRESS → InProgress (CodeDeploy's spelling)."""
     descriptor = message.DESCRIPTOR.fields_by_name[field].enum_type
+    assert descriptor is not None, f"{field} is an enum field"
     name = descriptor.values_by_number[getattr(message, field)].name.removeprefix(prefix)
     return "".join(word.capitalize() for word in name.split("_"))
 
 
 def upper_enum(message: Message, field: str, prefix: str) -> str:
     descriptor = message.DESCRIPTOR.fields_by_name[field].enum_type
+    assert descriptor is not None, f"{field} is an enum field"
     return str(descriptor.values_by_number[getattr(message, field)].name.removeprefix(prefix))
 
 
@@ -51,40 +55,66 @@ def revision(message: common_pb2.RevisionLocation) -> dict[str, Any]:
     kind = REVISION_TYPE_NAMES.get(message.revision_type, "")
     if message.revision_type == common_pb2.REVISION_TYPE_REGISTRY:
         loc = message.registry_location
-        return {"revisionType": kind, "registryLocation": {
-            "digest": loc.digest, "bundleType": BUNDLE_NAMES.get(loc.bundle_type, "")}}
+        return {
+            "revisionType": kind,
+            "registryLocation": {
+                "digest": loc.digest,
+                "bundleType": BUNDLE_NAMES.get(loc.bundle_type, ""),
+            },
+        }
     if message.revision_type == common_pb2.REVISION_TYPE_S3:
         s3 = message.s3_location
-        return {"revisionType": kind, "s3Location": _compact({
-            "bucket": s3.bucket, "key": s3.key, "bundleType": BUNDLE_NAMES.get(s3.bundle_type),
-            "version": s3.version, "eTag": s3.etag})}
+        return {
+            "revisionType": kind,
+            "s3Location": _compact(
+                {
+                    "bucket": s3.bucket,
+                    "key": s3.key,
+                    "bundleType": BUNDLE_NAMES.get(s3.bundle_type),
+                    "version": s3.version,
+                    "eTag": s3.etag,
+                }
+            ),
+        }
     gh = message.github_location
-    return {"revisionType": kind,
-            "gitHubLocation": {"repository": gh.repository, "commitId": gh.commit_id}}
+    return {
+        "revisionType": kind,
+        "gitHubLocation": {"repository": gh.repository, "commitId": gh.commit_id},
+    }
 
 
 def application(message: registry_pb2.ApplicationInfo) -> dict[str, Any]:
-    return {"applicationId": message.application_id,
-            "applicationName": message.application_name,
-            "createTime": time(message, "create_time"),
-            "computePlatform": message.compute_platform}
+    return {
+        "applicationId": message.application_id,
+        "applicationName": message.application_name,
+        "createTime": time(message, "create_time"),
+        "computePlatform": message.compute_platform,
+    }
 
 
 def tag_filter(message: common_pb2.TagFilter) -> dict[str, Any]:
-    return {"Key": message.key, "Value": message.value,
-            "Type": TAG_FILTER_NAMES.get(message.type, "")}
+    return {
+        "Key": message.key,
+        "Value": message.value,
+        "Type": TAG_FILTER_NAMES.get(message.type, ""),
+    }
 
 
 def instance(message: fleet_pb2.InstanceInfo) -> dict[str, Any]:
-    return _compact({
-        "instanceName": message.instance_name, "instanceArn": message.instance_arn,
-        "registerTime": time(message, "register_time"),
-        "deregisterTime": None,
-        "tags": [{"Key": t.key, "Value": t.value} for t in message.tags],
-        "registrationStatus": camel_enum(message, "registration_status", "REGISTRATION_STATUS_"),
-        "health": camel_enum(message, "health", "INSTANCE_HEALTH_"),
-        "lastSeenTime": time(message, "last_seen_time"),
-    })
+    return _compact(
+        {
+            "instanceName": message.instance_name,
+            "instanceArn": message.instance_arn,
+            "registerTime": time(message, "register_time"),
+            "deregisterTime": None,
+            "tags": [{"Key": t.key, "Value": t.value} for t in message.tags],
+            "registrationStatus": camel_enum(
+                message, "registration_status", "REGISTRATION_STATUS_"
+            ),
+            "health": camel_enum(message, "health", "INSTANCE_HEALTH_"),
+            "lastSeenTime": time(message, "last_seen_time"),
+        }
+    )
 
 
 def deployment_group(message: orchestrator_pb2.DeploymentGroupInfo) -> dict[str, Any]:
@@ -96,8 +126,10 @@ def deployment_group(message: orchestrator_pb2.DeploymentGroupInfo) -> dict[str,
         "onPremisesInstanceTagFilters": [
             tag_filter(f) for f in message.on_premises_instance_tag_filters
         ],
-        "deploymentStyle": {"deploymentType": "IN_PLACE",
-                            "deploymentOption": "WITHOUT_TRAFFIC_CONTROL"},
+        "deploymentStyle": {
+            "deploymentType": "IN_PLACE",
+            "deploymentOption": "WITHOUT_TRAFFIC_CONTROL",
+        },
         "computePlatform": "Server",
     }
 
@@ -127,20 +159,26 @@ def deployment(message: orchestrator_pb2.DeploymentInfo) -> dict[str, Any]:
         "startTime": time(message, "start_time"),
         "completeTime": time(message, "complete_time"),
         "deploymentOverview": {
-            "Pending": overview.pending, "InProgress": overview.in_progress,
-            "Succeeded": overview.succeeded, "Failed": overview.failed,
-            "Skipped": overview.skipped, "Ready": overview.ready,
+            "Pending": overview.pending,
+            "InProgress": overview.in_progress,
+            "Succeeded": overview.succeeded,
+            "Failed": overview.failed,
+            "Skipped": overview.skipped,
+            "Ready": overview.ready,
         },
         "description": message.description,
         "creator": message.creator,
         "ignoreApplicationStopFailures": message.ignore_application_stop_failures,
-        "deploymentStyle": {"deploymentType": "IN_PLACE",
-                            "deploymentOption": "WITHOUT_TRAFFIC_CONTROL"},
+        "deploymentStyle": {
+            "deploymentType": "IN_PLACE",
+            "deploymentOption": "WITHOUT_TRAFFIC_CONTROL",
+        },
         "computePlatform": "Server",
     }
     if message.file_exists_behavior:
-        info["fileExistsBehavior"] = upper_enum(message, "file_exists_behavior",
-                                                "FILE_EXISTS_BEHAVIOR_")
+        info["fileExistsBehavior"] = upper_enum(
+            message, "file_exists_behavior", "FILE_EXISTS_BEHAVIOR_"
+        )
     if message.HasField("error_information"):
         error = message.error_information
         info["errorInformation"] = {
@@ -151,12 +189,14 @@ def deployment(message: orchestrator_pb2.DeploymentInfo) -> dict[str, Any]:
 
 
 def lifecycle_event(message: orchestrator_pb2.LifecycleEvent) -> dict[str, Any]:
-    event: dict[str, Any] = _compact({
-        "lifecycleEventName": message.lifecycle_event_name,
-        "startTime": time(message, "start_time"),
-        "endTime": time(message, "end_time"),
-        "status": camel_enum(message, "status", "LIFECYCLE_EVENT_STATUS_"),
-    })
+    event: dict[str, Any] = _compact(
+        {
+            "lifecycleEventName": message.lifecycle_event_name,
+            "startTime": time(message, "start_time"),
+            "endTime": time(message, "end_time"),
+            "status": camel_enum(message, "status", "LIFECYCLE_EVENT_STATUS_"),
+        }
+    )
     diagnostics = message.diagnostics
     if diagnostics.error_code:
         event["diagnostics"] = {

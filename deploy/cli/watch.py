@@ -32,8 +32,12 @@ def watch(client: DeployClient, deployment_id: str, out: TextIO = sys.stdout) ->
                 if event_status not in FINISHED_EVENT or key in printed:
                     continue
                 printed.add(key)
-                print(f"  {target.target_id:<16} {event.lifecycle_event_name:<18} "
-                      f"{event_status:<10} {_seconds(event)}", file=out, flush=True)
+                print(
+                    f"  {target.target_id:<16} {event.lifecycle_event_name:<18} "
+                    f"{event_status:<10} {_seconds(event)}",
+                    file=out,
+                    flush=True,
+                )
                 if event_status == "Failed":
                     diagnostics = event.diagnostics
                     print(f"    {diagnostics.script_name}: {diagnostics.message}", file=out)
@@ -44,8 +48,12 @@ def watch(client: DeployClient, deployment_id: str, out: TextIO = sys.stdout) ->
             status = new_status
             print(f"{deployment_id}  {status}", file=out, flush=True)
     overview = info.deployment_overview
-    print(f"{deployment_id}  {status}: {overview.succeeded} succeeded, {overview.failed} failed, "
-          f"{overview.skipped} skipped", file=out, flush=True)
+    print(
+        f"{deployment_id}  {status}: {overview.succeeded} succeeded, {overview.failed} failed, "
+        f"{overview.skipped} skipped",
+        file=out,
+        flush=True,
+    )
     if info.error_information.message:
         print(f"  {info.error_information.message}", file=out)
     return status

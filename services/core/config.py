@@ -27,7 +27,7 @@ class ServerConfig:
     data_dir: Path = Path(".opendeploy")
     """Where SQLite files and the bundle store live."""
     database_url: str = ""
-    """SQLAlchemy URL shared by the services; empty means one SQLite file per service in data_dir."""
+    """SQLAlchemy URL shared by the services; empty: one SQLite file per service in data_dir."""
     peers: dict[str, str] = field(default_factory=dict)
     """Address of each service not run here; services run here are reached at `listen`."""
     heartbeat_interval_seconds: int = 5
@@ -68,8 +68,15 @@ def load_config(path: Path | None, environ: dict[str, str] | None = None) -> Ser
 
 
 def _from_mapping(raw: dict[str, Any]) -> ServerConfig:
-    known = {"listen", "metrics_listen", "services", "data_dir", "database_url", "peers",
-             "heartbeat_interval_seconds"}
+    known = {
+        "listen",
+        "metrics_listen",
+        "services",
+        "data_dir",
+        "database_url",
+        "peers",
+        "heartbeat_interval_seconds",
+    }
     unknown = sorted(set(raw) - known)
     if unknown:
         raise InvalidArgument(f"config: unknown key(s) {', '.join(unknown)}")

@@ -58,13 +58,20 @@ def revision_from_proto(message: common_pb2.RevisionLocation) -> RevisionLocatio
     if kind is RevisionType.REGISTRY:
         loc = message.registry_location
         return RevisionLocation(
-            kind, digest=loc.digest,
-            bundle_type=bundle_type_from_proto(loc.bundle_type, "revision.registryLocation.bundleType"),
+            kind,
+            digest=loc.digest,
+            bundle_type=bundle_type_from_proto(
+                loc.bundle_type, "revision.registryLocation.bundleType"
+            ),
         )
     if kind is RevisionType.S3:
         s3 = message.s3_location
         return RevisionLocation(
-            kind, bucket=s3.bucket, key=s3.key, version=s3.version, etag=s3.etag,
+            kind,
+            bucket=s3.bucket,
+            key=s3.key,
+            version=s3.version,
+            etag=s3.etag,
             bundle_type=bundle_type_from_proto(s3.bundle_type, "revision.s3Location.bundleType"),
         )
     gh = message.github_location
@@ -79,10 +86,15 @@ def revision_to_proto(revision: RevisionLocation) -> common_pb2.RevisionLocation
         message.registry_location.digest = revision.digest
         message.registry_location.bundle_type = bundle_type_to_proto(revision.bundle_type)
     elif revision.revision_type is RevisionType.S3:
-        message.s3_location.CopyFrom(common_pb2.S3Location(
-            bucket=revision.bucket, key=revision.key, version=revision.version,
-            etag=revision.etag, bundle_type=bundle_type_to_proto(revision.bundle_type),
-        ))
+        message.s3_location.CopyFrom(
+            common_pb2.S3Location(
+                bucket=revision.bucket,
+                key=revision.key,
+                version=revision.version,
+                etag=revision.etag,
+                bundle_type=bundle_type_to_proto(revision.bundle_type),
+            )
+        )
     else:
         message.github_location.repository = revision.repository
         message.github_location.commit_id = revision.commit_id
@@ -106,7 +118,8 @@ def tag_filter_from_proto(message: common_pb2.TagFilter, field: str) -> TagFilte
 
 def tag_filter_to_proto(tag_filter: TagFilter) -> common_pb2.TagFilter:
     return common_pb2.TagFilter(
-        key=tag_filter.key, value=tag_filter.value,
+        key=tag_filter.key,
+        value=tag_filter.value,
         type=_inverse(_TAG_FILTER_TYPES)[tag_filter.type],
     )
 
@@ -137,7 +150,9 @@ _ERROR_CODES = {
 def diagnostics_from_proto(message: common_pb2.Diagnostics) -> Diagnostics:
     return Diagnostics(
         error_code=_ERROR_CODES.get(message.error_code),
-        script_name=message.script_name, message=message.message, log_tail=message.log_tail,
+        script_name=message.script_name,
+        message=message.message,
+        log_tail=message.log_tail,
     )
 
 
@@ -148,6 +163,8 @@ def diagnostics_to_proto(diagnostics: Diagnostics) -> common_pb2.Diagnostics:
         else common_pb2.LIFECYCLE_ERROR_CODE_UNSPECIFIED
     )
     return common_pb2.Diagnostics(
-        error_code=code, script_name=diagnostics.script_name,
-        message=diagnostics.message, log_tail=diagnostics.log_tail,
+        error_code=code,
+        script_name=diagnostics.script_name,
+        message=diagnostics.message,
+        log_tail=diagnostics.log_tail,
     )

@@ -1,4 +1,4 @@
-"""Why a lifecycle event ended as it did: a closed set of error codes, a message and an output tail."""
+"""Why a lifecycle event ended as it did: a closed error code, a message and an output tail."""
 
 from __future__ import annotations
 

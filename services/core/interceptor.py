@@ -32,7 +32,7 @@ class _Outcome:
             self.code = grpc.StatusCode.CANCELLED
             return
         if isinstance(error, aio.AbortError):
-            self.code = context.code() or grpc.StatusCode.UNKNOWN  # type: ignore[assignment]
+            self.code = context.code() or grpc.StatusCode.UNKNOWN
             return
         if isinstance(error, DeployError):
             self.code = status_for(error)

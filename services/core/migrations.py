@@ -1,4 +1,4 @@
-"""The body of every service's Alembic env.py: online migrations with a per-service version table."""
+"""The body of every service's Alembic env.py: migrations with a per-service version table."""
 
 from __future__ import annotations
 

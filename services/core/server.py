@@ -71,8 +71,11 @@ async def serve(config: ServerConfig, stop: asyncio.Event | None = None) -> None
         service.add_to_server(server)
         names.extend(service.grpc_names)
     reflection.enable_server_reflection(
-        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-         reflection.SERVICE_NAME],
+        [
+            *names,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
         server,
     )
     server.add_insecure_port(config.listen)

@@ -6,8 +6,8 @@ import logging
 from collections.abc import AsyncIterator
 
 from services.core.diagnostics import Diagnostics
-from services.fleet.domain import CommandState, CommandUpdate, UpdateKind
 from services.core.signal import ChangeSignal
+from services.fleet.domain import CommandState, CommandUpdate, UpdateKind
 from services.fleet.sessions import SessionRegistry
 from services.fleet.store import FleetStore
 
@@ -28,13 +28,22 @@ class CommandBus:
             delivered = self._sessions.push(instance_name, payload)
             log.info(
                 "command dispatched",
-                extra={"fields": {"command_id": command_id, "instance": instance_name,
-                                  "delivered": delivered}},
+                extra={
+                    "fields": {
+                        "command_id": command_id,
+                        "instance": instance_name,
+                        "delivered": delivered,
+                    }
+                },
             )
 
     async def report(
-        self, instance_name: str, command_id: str, kind: UpdateKind,
-        state: CommandState, diagnostics: Diagnostics,
+        self,
+        instance_name: str,
+        command_id: str,
+        kind: UpdateKind,
+        state: CommandState,
+        diagnostics: Diagnostics,
     ) -> None:
         """Store what the agent reported and wake the watchers."""
         update = await self._store.record_update(

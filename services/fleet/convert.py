@@ -24,11 +24,13 @@ def instance_to_proto(instance: Instance, health: Health) -> fleet_pb2.InstanceI
         instance_arn=f"arn:opendeploy:fleet:instance/{instance.name}",
         tags=[tag_to_proto(t) for t in instance.tags],
         registration_status=(
-            fleet_pb2.REGISTRATION_STATUS_REGISTERED if instance.registered
+            fleet_pb2.REGISTRATION_STATUS_REGISTERED
+            if instance.registered
             else fleet_pb2.REGISTRATION_STATUS_DEREGISTERED
         ),
         health=(
-            fleet_pb2.INSTANCE_HEALTH_ONLINE if health is Health.ONLINE
+            fleet_pb2.INSTANCE_HEALTH_ONLINE
+            if health is Health.ONLINE
             else fleet_pb2.INSTANCE_HEALTH_OFFLINE
         ),
         register_time=timestamp(instance.registered_at),
@@ -38,15 +40,20 @@ def instance_to_proto(instance: Instance, health: Health) -> fleet_pb2.InstanceI
 
 def update_to_proto(update: CommandUpdate) -> fleet_pb2.WatchCommandUpdatesResponse:
     return fleet_pb2.WatchCommandUpdatesResponse(
-        sequence=update.sequence, command_id=update.command_id,
-        instance_name=update.instance_name, kind=_KIND[update.kind], status=_STATUS[update.state],
-        diagnostics=diagnostics_to_proto(update.diagnostics), time=timestamp(update.at),
+        sequence=update.sequence,
+        command_id=update.command_id,
+        instance_name=update.instance_name,
+        kind=_KIND[update.kind],
+        status=_STATUS[update.state],
+        diagnostics=diagnostics_to_proto(update.diagnostics),
+        time=timestamp(update.at),
     )
 
 
 def finished_state(status: int) -> CommandState | None:
     """The command state an agent's CommandFinished status stands for (None if not terminal)."""
-    return {
-        common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED: CommandState.SUCCEEDED,
-        common_pb2.LIFECYCLE_EVENT_STATUS_FAILED: CommandState.FAILED,
-    }.get(status)  # type: ignore[call-overload]
+    if status == common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED:
+        return CommandState.SUCCEEDED
+    if status == common_pb2.LIFECYCLE_EVENT_STATUS_FAILED:
+        return CommandState.FAILED
+    return None

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeAlias
 
 from grpc import aio
 
@@ -24,12 +24,15 @@ from services.fleet.sessions import AgentSession, SessionRegistry
 from services.fleet.store import FleetStore
 
 log = logging.getLogger(__name__)
-Context = aio.ServicerContext[Any, Any]
+Context: TypeAlias = aio.ServicerContext[Any, Any]
 
 
 class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
     def __init__(
-        self, store: FleetStore, sessions: SessionRegistry, bus: CommandBus,
+        self,
+        store: FleetStore,
+        sessions: SessionRegistry,
+        bus: CommandBus,
         heartbeat_interval_seconds: int,
     ) -> None:
         self._store = store
@@ -51,13 +54,18 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
         log.info("agent connected", extra={"fields": {"instance": name}})
         reader = asyncio.create_task(self._read(request_iterator, session))
         try:
-            yield agent_pb2.ConnectResponse(welcome=agent_pb2.Welcome(
-                instance_name=name, heartbeat_interval_seconds=self._heartbeat
-            ))
+            yield agent_pb2.ConnectResponse(
+                welcome=agent_pb2.Welcome(
+                    instance_name=name, heartbeat_interval_seconds=self._heartbeat
+                )
+            )
             for payload in await self._store.pending_commands(name):
                 yield agent_pb2.ConnectResponse(command=_command(payload))
-            while (payload := await session.outbox.get()) is not None:
-                yield agent_pb2.ConnectResponse(command=_command(payload))
+            while True:
+                queued = await session.outbox.get()
+                if queued is None:
+                    break
+                yield agent_pb2.ConnectResponse(command=_command(queued))
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -82,16 +90,24 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
         session.last_heartbeat = time.monotonic()
         if kind == "started":
             await self._bus.report(
-                name, message.started.command_id, UpdateKind.STARTED,
-                CommandState.IN_PROGRESS, Diagnostics(),
+                name,
+                message.started.command_id,
+                UpdateKind.STARTED,
+                CommandState.IN_PROGRESS,
+                Diagnostics(),
             )
         elif kind == "finished":
             state = finished_state(message.finished.status)
             if state is None:
-                log.warning("agent sent a non-terminal finish", extra={"fields": {"instance": name}})
+                log.warning(
+                    "agent sent a non-terminal finish", extra={"fields": {"instance": name}}
+                )
                 return
             await self._bus.report(
-                name, message.finished.command_id, UpdateKind.FINISHED, state,
+                name,
+                message.finished.command_id,
+                UpdateKind.FINISHED,
+                state,
                 diagnostics_from_proto(message.finished.diagnostics),
             )
 

@@ -15,7 +15,7 @@ from services.fleet.store import FleetStore
 
 
 class FleetService:
-    grpc_names = (
+    grpc_names: tuple[str, ...] = (
         fleet_pb2.DESCRIPTOR.services_by_name["Fleet"].full_name,
         agent_pb2.DESCRIPTOR.services_by_name["AgentGateway"].full_name,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeAlias
 
 from grpc import aio
 
@@ -19,13 +19,16 @@ from services.fleet.domain import Health, Instance
 from services.fleet.sessions import SessionRegistry
 from services.fleet.store import FleetStore
 
-Context = aio.ServicerContext[Any, Any]
+Context: TypeAlias = aio.ServicerContext[Any, Any]
 MISSED_HEARTBEATS_OFFLINE = 3
 
 
 class FleetServicer(fleet_pb2_grpc.FleetServicer):
     def __init__(
-        self, store: FleetStore, sessions: SessionRegistry, bus: CommandBus,
+        self,
+        store: FleetStore,
+        sessions: SessionRegistry,
+        bus: CommandBus,
         heartbeat_interval_seconds: int,
     ) -> None:
         self._store = store
@@ -60,11 +63,15 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
     ) -> fleet_pb2.ListOnPremisesInstancesResponse:
         filters = check_tag_filters(
             "tagFilters",
-            [tag_filter_from_proto(f, f"tagFilters[{i}]") for i, f in enumerate(request.tag_filters)],
+            [
+                tag_filter_from_proto(f, f"tagFilters[{i}]")
+                for i, f in enumerate(request.tag_filters)
+            ],
         )
         want_registered = request.registration_status != fleet_pb2.REGISTRATION_STATUS_DEREGISTERED
         instances = [
-            i for i in await self._store.list()
+            i
+            for i in await self._store.all()
             if i.registered == want_registered and (not filters or matches_any(filters, i.tags))
         ]
         return fleet_pb2.ListOnPremisesInstancesResponse(
@@ -92,7 +99,7 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
 
     async def refresh_instance_metrics(self) -> None:
         """Set opendeploy_instances{health} from the registered instances."""
-        registered = [i for i in await self._store.list() if i.registered]
+        registered = [i for i in await self._store.all() if i.registered]
         online = sum(1 for i in registered if self._health(i) is Health.ONLINE)
         INSTANCES.labels(Health.ONLINE).set(online)
         INSTANCES.labels(Health.OFFLINE).set(len(registered) - online)

@@ -66,7 +66,7 @@ class FleetStore:
                 raise NotFound(f"instance {name!r} is not registered")
             return await self._instance(session, row)
 
-    async def list(self) -> list[Instance]:
+    async def all(self) -> list[Instance]:
         async with self._db.read() as session:
             rows = await session.scalars(select(InstanceRow).order_by(InstanceRow.name))
             tags = await session.scalars(select(InstanceTagRow))
@@ -89,10 +89,15 @@ class FleetStore:
                 raise NotFound(f"instance {instance_name!r} is not registered")
             if await session.get(CommandRow, command_id) is not None:
                 return False
-            session.add(CommandRow(
-                id=command_id, instance_name=instance_name, payload=payload,
-                state=CommandState.PENDING, created_at=utcnow(),
-            ))
+            session.add(
+                CommandRow(
+                    id=command_id,
+                    instance_name=instance_name,
+                    payload=payload,
+                    state=CommandState.PENDING,
+                    created_at=utcnow(),
+                )
+            )
             return True
 
     async def pending_commands(self, instance_name: str) -> list[bytes]:
@@ -100,15 +105,21 @@ class FleetStore:
         async with self._db.read() as session:
             rows = await session.scalars(
                 select(CommandRow.payload)
-                .where(CommandRow.instance_name == instance_name,
-                       CommandRow.state == CommandState.PENDING)
+                .where(
+                    CommandRow.instance_name == instance_name,
+                    CommandRow.state == CommandState.PENDING,
+                )
                 .order_by(CommandRow.created_at)
             )
             return list(rows)
 
     async def record_update(
-        self, instance_name: str, command_id: str, kind: UpdateKind,
-        state: CommandState, diagnostics: Diagnostics,
+        self,
+        instance_name: str,
+        command_id: str,
+        kind: UpdateKind,
+        state: CommandState,
+        diagnostics: Diagnostics,
     ) -> CommandUpdate | None:
         """Move the command to `state` and append the update; None if it is not a valid move
         (a duplicate report after a reconnect, or a command of another instance)."""
@@ -120,8 +131,12 @@ class FleetStore:
                 return None
             command.state = command_transition(CommandState(command.state), state)
             row = CommandUpdateRow(
-                command_id=command_id, instance_name=instance_name, kind=kind, status=state,
-                diagnostics=json.dumps(dataclasses.asdict(diagnostics)), at=utcnow(),
+                command_id=command_id,
+                instance_name=instance_name,
+                kind=kind,
+                status=state,
+                diagnostics=json.dumps(dataclasses.asdict(diagnostics)),
+                at=utcnow(),
             )
             session.add(row)
             await session.flush()
@@ -153,17 +168,23 @@ class FleetStore:
 
 def _instance(row: InstanceRow, tags: Sequence[Tag]) -> Instance:
     return Instance(
-        name=row.name, tags=tuple(sorted(tags, key=lambda t: t.key)),
+        name=row.name,
+        tags=tuple(sorted(tags, key=lambda t: t.key)),
         registered_at=as_utc(row.registered_at) or utcnow(),
-        deregistered_at=as_utc(row.deregistered_at), last_seen_at=as_utc(row.last_seen_at),
+        deregistered_at=as_utc(row.deregistered_at),
+        last_seen_at=as_utc(row.last_seen_at),
     )
 
 
 def _update(row: CommandUpdateRow) -> CommandUpdate:
     return CommandUpdate(
-        sequence=row.sequence, command_id=row.command_id, instance_name=row.instance_name,
-        kind=UpdateKind(row.kind), state=CommandState(row.status),
-        at=as_utc(row.at) or utcnow(), diagnostics=_diagnostics(json.loads(row.diagnostics)),
+        sequence=row.sequence,
+        command_id=row.command_id,
+        instance_name=row.instance_name,
+        kind=UpdateKind(row.kind),
+        state=CommandState(row.status),
+        at=as_utc(row.at) or utcnow(),
+        diagnostics=_diagnostics(json.loads(row.diagnostics)),
     )
 
 

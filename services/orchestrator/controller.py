@@ -10,9 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 from services.core.errors import DeployError, NotFound
-from services.core.metrics import DEPLOYMENTS_IN_PROGRESS, DEPLOYMENTS_TOTAL, LIFECYCLE_EVENT_SECONDS
+from services.core.metrics import (
+    DEPLOYMENTS_IN_PROGRESS,
+    DEPLOYMENTS_TOTAL,
+    LIFECYCLE_EVENT_SECONDS,
+)
 from services.core.signal import ChangeSignal
 from services.orchestrator.domain import Deployment, DeploymentErrorCode, ErrorInformation
 from services.orchestrator.lifecycle import STOP_FAILURE_IGNORABLE
@@ -54,15 +60,17 @@ class RolloutController:
             await self._advance(deployment_id)
         self._changes.notify()
 
-    def _spawn(self, coroutine: object) -> None:
-        task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _recover(self) -> None:
         for deployment_id in await self._store.active_ids():
             deployment = await self._store.get(deployment_id)
-            self._spawn(self._dispatch(deployment, await self._store.in_progress_events(deployment_id)))
+            self._spawn(
+                self._dispatch(deployment, await self._store.in_progress_events(deployment_id))
+            )
             await self.kick(deployment_id)
         self._refresh_gauge_later()
 
@@ -77,8 +85,10 @@ class RolloutController:
             except DeployError as error:
                 delay = RECONNECT_BACKOFF_SECONDS[min(attempt, len(RECONNECT_BACKOFF_SECONDS) - 1)]
                 attempt += 1
-                log.warning("fleet update stream lost; reconnecting",
-                            extra={"fields": {"error": str(error), "retry_in_seconds": delay}})
+                log.warning(
+                    "fleet update stream lost; reconnecting",
+                    extra={"fields": {"error": str(error), "retry_in_seconds": delay}},
+                )
                 await asyncio.sleep(delay)
 
     async def _on_result(self, result: CommandResult) -> None:
@@ -101,10 +111,17 @@ class RolloutController:
             if outcome.recorded:
                 status = "Succeeded" if result.succeeded else "Failed"
                 LIFECYCLE_EVENT_SECONDS.labels(ref.name, status).observe(outcome.duration_seconds)
-                log.info("lifecycle event finished", extra={"fields": {
-                    "deployment_id": ref.deployment_id, "instance": ref.instance_name,
-                    "event": ref.name, "status": status,
-                }})
+                log.info(
+                    "lifecycle event finished",
+                    extra={
+                        "fields": {
+                            "deployment_id": ref.deployment_id,
+                            "instance": ref.instance_name,
+                            "event": ref.name,
+                            "status": status,
+                        }
+                    },
+                )
             if outcome.next_event is not None:
                 self._spawn(self._dispatch(deployment, [outcome.next_event]))
             await self._advance(ref.deployment_id)
@@ -117,10 +134,12 @@ class RolloutController:
             return
         deployment = await self._store.get(deployment_id)
         targets = await self._store.targets(deployment_id)
-        decision = decide(RolloutSnapshot(
-            targets=tuple((t.instance_name, t.status) for t in targets),
-            minimum_healthy=deployment.minimum_healthy,
-        ))
+        decision = decide(
+            RolloutSnapshot(
+                targets=tuple((t.instance_name, t.status) for t in targets),
+                minimum_healthy=deployment.minimum_healthy,
+            )
+        )
         if decision.outcome is Outcome.CONTINUE:
             if decision.start:
                 started = await self._store.start_targets(deployment_id, decision.start)
@@ -138,10 +157,16 @@ class RolloutController:
         if not await self._store.finish(deployment.id, status, error):
             return
         DEPLOYMENTS_TOTAL.labels(status).inc()
-        log.info("deployment finished", extra={"fields": {
-            "deployment_id": deployment.id, "status": status,
-            "error": error.message if error else "",
-        }})
+        log.info(
+            "deployment finished",
+            extra={
+                "fields": {
+                    "deployment_id": deployment.id,
+                    "status": status,
+                    "error": error.message if error else "",
+                }
+            },
+        )
         self._refresh_gauge_later()
         queued = await self._store.next_queued(deployment.group_id)
         if queued is not None:
@@ -156,9 +181,16 @@ class RolloutController:
                     break
                 except DeployError as error:
                     if delay is None:
-                        log.error("could not dispatch; it will be re-sent on restart",
-                                  extra={"fields": {"command_id": ref.command_id,
-                                                    "error": str(error), "attempts": attempt}})
+                        log.error(
+                            "could not dispatch; it will be re-sent on restart",
+                            extra={
+                                "fields": {
+                                    "command_id": ref.command_id,
+                                    "error": str(error),
+                                    "attempts": attempt,
+                                }
+                            },
+                        )
                         break
                     await asyncio.sleep(delay)
 

@@ -57,8 +57,9 @@ _EVENT_STATUS = {
 }
 _ERROR_CODE = {
     DeploymentErrorCode.HEALTH_CONSTRAINTS: pb.DEPLOYMENT_ERROR_CODE_HEALTH_CONSTRAINTS,
-    DeploymentErrorCode.HEALTH_CONSTRAINTS_INVALID:
-        pb.DEPLOYMENT_ERROR_CODE_HEALTH_CONSTRAINTS_INVALID,
+    DeploymentErrorCode.HEALTH_CONSTRAINTS_INVALID: (
+        pb.DEPLOYMENT_ERROR_CODE_HEALTH_CONSTRAINTS_INVALID
+    ),
     DeploymentErrorCode.NO_INSTANCES: pb.DEPLOYMENT_ERROR_CODE_NO_INSTANCES,
     DeploymentErrorCode.INTERNAL_ERROR: pb.DEPLOYMENT_ERROR_CODE_INTERNAL_ERROR,
     DeploymentErrorCode.MANUAL_STOP: pb.DEPLOYMENT_ERROR_CODE_MANUAL_STOP,
@@ -81,7 +82,9 @@ def file_exists_from_proto(value: int) -> FileExistsBehavior | None:
         raise InvalidArgument("fileExistsBehavior must be DISALLOW, OVERWRITE or RETAIN") from None
 
 
-def file_exists_to_proto(value: FileExistsBehavior | None) -> common_pb2.FileExistsBehavior.ValueType:
+def file_exists_to_proto(
+    value: FileExistsBehavior | None,
+) -> common_pb2.FileExistsBehavior.ValueType:
     if value is None:
         return common_pb2.FILE_EXISTS_BEHAVIOR_UNSPECIFIED
     return {v: k for k, v in _FILE_EXISTS.items()}[value]
@@ -106,8 +109,10 @@ def config_to_proto(config: DeploymentConfig) -> pb.DeploymentConfigInfo:
 
 def group_to_proto(group: DeploymentGroup) -> pb.DeploymentGroupInfo:
     return pb.DeploymentGroupInfo(
-        application_name=group.application_name, deployment_group_id=group.id,
-        deployment_group_name=group.name, deployment_config_name=group.config_name,
+        application_name=group.application_name,
+        deployment_group_id=group.id,
+        deployment_group_name=group.name,
+        deployment_config_name=group.config_name,
         on_premises_instance_tag_filters=[tag_filter_to_proto(f) for f in group.tag_filters],
     )
 
@@ -115,7 +120,8 @@ def group_to_proto(group: DeploymentGroup) -> pb.DeploymentGroupInfo:
 def deployment_to_proto(deployment: Deployment, targets: Sequence[Target]) -> pb.DeploymentInfo:
     counts = Counter(t.status for t in targets)
     info = pb.DeploymentInfo(
-        deployment_id=deployment.id, application_name=deployment.application_name,
+        deployment_id=deployment.id,
+        application_name=deployment.application_name,
         deployment_group_name=deployment.group_name,
         deployment_config_name=deployment.config_name,
         status=_DEPLOYMENT_STATUS[deployment.status],
@@ -124,11 +130,15 @@ def deployment_to_proto(deployment: Deployment, targets: Sequence[Target]) -> pb
         start_time=timestamp(deployment.started_at),
         complete_time=timestamp(deployment.completed_at),
         deployment_overview=pb.DeploymentOverview(
-            pending=counts[TargetStatus.PENDING], in_progress=counts[TargetStatus.IN_PROGRESS],
-            succeeded=counts[TargetStatus.SUCCEEDED], failed=counts[TargetStatus.FAILED],
-            skipped=counts[TargetStatus.SKIPPED], ready=counts[TargetStatus.READY],
+            pending=counts[TargetStatus.PENDING],
+            in_progress=counts[TargetStatus.IN_PROGRESS],
+            succeeded=counts[TargetStatus.SUCCEEDED],
+            failed=counts[TargetStatus.FAILED],
+            skipped=counts[TargetStatus.SKIPPED],
+            ready=counts[TargetStatus.READY],
         ),
-        description=deployment.description, creator=deployment.creator,
+        description=deployment.description,
+        creator=deployment.creator,
         file_exists_behavior=file_exists_to_proto(deployment.file_exists_behavior),
         ignore_application_stop_failures=deployment.ignore_application_stop_failures,
     )
@@ -140,16 +150,20 @@ def deployment_to_proto(deployment: Deployment, targets: Sequence[Target]) -> pb
 
 def event_to_proto(event: LifecycleEvent) -> pb.LifecycleEvent:
     return pb.LifecycleEvent(
-        lifecycle_event_name=event.name, status=_EVENT_STATUS[event.status],
-        start_time=timestamp(event.started_at), end_time=timestamp(event.ended_at),
+        lifecycle_event_name=event.name,
+        status=_EVENT_STATUS[event.status],
+        start_time=timestamp(event.started_at),
+        end_time=timestamp(event.ended_at),
         diagnostics=diagnostics_to_proto(event.diagnostics),
     )
 
 
 def target_to_proto(target: Target) -> pb.InstanceTarget:
     return pb.InstanceTarget(
-        deployment_id=target.deployment_id, target_id=target.instance_name,
+        deployment_id=target.deployment_id,
+        target_id=target.instance_name,
         target_arn=f"arn:opendeploy:fleet:instance/{target.instance_name}",
-        status=_TARGET_STATUS[target.status], last_updated_at=timestamp(target.updated_at),
+        status=_TARGET_STATUS[target.status],
+        last_updated_at=timestamp(target.updated_at),
         lifecycle_events=[event_to_proto(e) for e in target.events],
     )

@@ -26,8 +26,12 @@ class Deployments:
     """The orchestrator's write operations that span peers, its store and the control loop."""
 
     def __init__(
-        self, groups: GroupStore, deployments: DeploymentStore, registry: RegistryClient,
-        fleet: FleetClient, controller: RolloutController,
+        self,
+        groups: GroupStore,
+        deployments: DeploymentStore,
+        registry: RegistryClient,
+        fleet: FleetClient,
+        controller: RolloutController,
     ) -> None:
         self._groups = groups
         self._deployments = deployments
@@ -54,9 +58,16 @@ class Deployments:
         deployment_id = await self._deployments.create(
             request, group, minimum, instances, IN_PLACE_EVENTS, error
         )
-        log.info("deployment created", extra={"fields": {
-            "deployment_id": deployment_id, "group": group.name, "instances": len(instances),
-        }})
+        log.info(
+            "deployment created",
+            extra={
+                "fields": {
+                    "deployment_id": deployment_id,
+                    "group": group.name,
+                    "instances": len(instances),
+                }
+            },
+        )
         if error is None:
             await self._controller.kick(deployment_id)
         return deployment_id

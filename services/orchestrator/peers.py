@@ -7,7 +7,14 @@ from dataclasses import dataclass
 
 from grpc import aio
 
-from deploy.v1 import agent_pb2, common_pb2, fleet_pb2, fleet_pb2_grpc, registry_pb2, registry_pb2_grpc
+from deploy.v1 import (
+    agent_pb2,
+    common_pb2,
+    fleet_pb2,
+    fleet_pb2_grpc,
+    registry_pb2,
+    registry_pb2_grpc,
+)
 from services.core.convert import (
     diagnostics_from_proto,
     revision_to_proto,

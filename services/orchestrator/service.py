@@ -17,7 +17,9 @@ from services.orchestrator.store import DeploymentStore, GroupStore
 
 
 class OrchestratorService:
-    grpc_names = (orchestrator_pb2.DESCRIPTOR.services_by_name["Orchestrator"].full_name,)
+    grpc_names: tuple[str, ...] = (
+        orchestrator_pb2.DESCRIPTOR.services_by_name["Orchestrator"].full_name,
+    )
 
     def __init__(self, db: Database, config: ServerConfig) -> None:
         self._db = db

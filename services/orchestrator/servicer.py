@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeAlias
 
 from grpc import aio
 
@@ -29,7 +29,7 @@ from services.orchestrator.domain import DeploymentRequest
 from services.orchestrator.states import TERMINAL_DEPLOYMENT
 from services.orchestrator.store import DeploymentStore, GroupStore
 
-Context = aio.ServicerContext[Any, Any]
+Context: TypeAlias = aio.ServicerContext[Any, Any]
 MAX_DESCRIPTION = 256
 
 
@@ -41,7 +41,10 @@ def _deployment_id(value: str) -> str:
 
 class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
     def __init__(
-        self, groups: GroupStore, deployments: DeploymentStore, service: Deployments,
+        self,
+        groups: GroupStore,
+        deployments: DeploymentStore,
+        service: Deployments,
         changes: ChangeSignal,
     ) -> None:
         self._groups = groups
@@ -66,10 +69,13 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         application = check_name("applicationName", request.application_name)
         name = check_name("deploymentGroupName", request.deployment_group_name)
         config = get_config(request.deployment_config_name or DEFAULT_CONFIG_NAME)
-        filters = check_tag_filters("onPremisesInstanceTagFilters", [
-            tag_filter_from_proto(f, f"onPremisesInstanceTagFilters[{i}]")
-            for i, f in enumerate(request.on_premises_instance_tag_filters)
-        ])
+        filters = check_tag_filters(
+            "onPremisesInstanceTagFilters",
+            [
+                tag_filter_from_proto(f, f"onPremisesInstanceTagFilters[{i}]")
+                for i, f in enumerate(request.on_premises_instance_tag_filters)
+            ],
+        )
         group = await self._service.create_group(application, name, config.name, filters)
         return pb.CreateDeploymentGroupResponse(deployment_group_id=group.id)
 
@@ -86,7 +92,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
     ) -> pb.ListDeploymentGroupsResponse:
         application = check_name("applicationName", request.application_name)
         return pb.ListDeploymentGroupsResponse(
-            application_name=application, deployment_groups=await self._groups.list(application)
+            application_name=application, deployment_groups=await self._groups.names(application)
         )
 
     async def CreateDeployment(
@@ -128,7 +134,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         if request.application_name:
             await self._groups.get(request.application_name, request.deployment_group_name)
         statuses = [deployment_status_from_proto(s) for s in request.include_only_statuses]
-        ids = await self._deployments.list(
+        ids = await self._deployments.ids(
             request.application_name, request.deployment_group_name, statuses
         )
         return pb.ListDeploymentsResponse(deployments=ids)

@@ -74,9 +74,7 @@ def _transition(table: dict[S, frozenset[S]], what: str, current: S, target: S) 
     allowed = table[current]
     if target not in allowed:
         names = ", ".join(sorted(allowed)) or "none (it is finished)"
-        raise InvalidTransition(
-            f"{what} is {current} and cannot become {target}; allowed: {names}"
-        )
+        raise InvalidTransition(f"{what} is {current} and cannot become {target}; allowed: {names}")
     return target
 
 

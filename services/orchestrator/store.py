@@ -93,8 +93,11 @@ class GroupStore:
         self, application_name: str, name: str, config_name: str, filters: Sequence[TagFilter]
     ) -> DeploymentGroup:
         row = GroupRow(
-            id=str(uuid.uuid4()), application_name=application_name, name=name,
-            config_name=config_name, created_at=utcnow(),
+            id=str(uuid.uuid4()),
+            application_name=application_name,
+            name=name,
+            config_name=config_name,
+            created_at=utcnow(),
             tag_filters=json.dumps([dataclasses.asdict(f) for f in filters]),
         )
         try:
@@ -108,17 +111,18 @@ class GroupStore:
 
     async def get(self, application_name: str, name: str) -> DeploymentGroup:
         async with self._db.read() as session:
-            row = await session.scalar(select(GroupRow).where(
-                GroupRow.application_name == application_name, GroupRow.name == name
-            ))
+            row = await session.scalar(
+                select(GroupRow).where(
+                    GroupRow.application_name == application_name, GroupRow.name == name
+                )
+            )
             if row is None:
                 raise NotFound(
-                    f"deployment group {name!r} does not exist for application "
-                    f"{application_name!r}"
+                    f"deployment group {name!r} does not exist for application {application_name!r}"
                 )
             return _group(row)
 
-    async def list(self, application_name: str) -> list[str]:
+    async def names(self, application_name: str) -> list[str]:
         async with self._db.read() as session:
             rows = await session.scalars(
                 select(GroupRow.name)
@@ -133,46 +137,70 @@ class DeploymentStore:
         self._db = db
 
     async def create(
-        self, request: DeploymentRequest, group: DeploymentGroup, minimum_healthy: int,
-        instances: Sequence[str], events: Sequence[str], error: ErrorInformation | None,
+        self,
+        request: DeploymentRequest,
+        group: DeploymentGroup,
+        minimum_healthy: int,
+        instances: Sequence[str],
+        events: Sequence[str],
+        error: ErrorInformation | None,
     ) -> str:
         """Insert a deployment with its targets and their pending events, status Created —
         or Failed at once when `error` says it cannot run."""
         deployment_id = new_deployment_id()
         now = utcnow()
         async with self._db.transaction() as session:
-            session.add(DeploymentRow(
-                id=deployment_id, application_name=request.application_name,
-                group_name=group.name, group_id=group.id, config_name=request.config_name,
-                minimum_healthy=minimum_healthy,
-                status=DeploymentStatus.FAILED if error else DeploymentStatus.CREATED,
-                revision=json.dumps(dataclasses.asdict(request.revision)),
-                description=request.description, creator="user",
-                file_exists_behavior=request.file_exists_behavior,
-                ignore_application_stop_failures=request.ignore_application_stop_failures,
-                error_code=error.code if error else None,
-                error_message=error.message if error else None,
-                created_at=now, completed_at=now if error else None,
-            ))
+            session.add(
+                DeploymentRow(
+                    id=deployment_id,
+                    application_name=request.application_name,
+                    group_name=group.name,
+                    group_id=group.id,
+                    config_name=request.config_name,
+                    minimum_healthy=minimum_healthy,
+                    status=DeploymentStatus.FAILED if error else DeploymentStatus.CREATED,
+                    revision=json.dumps(dataclasses.asdict(request.revision)),
+                    description=request.description,
+                    creator="user",
+                    file_exists_behavior=request.file_exists_behavior,
+                    ignore_application_stop_failures=request.ignore_application_stop_failures,
+                    error_code=error.code if error else None,
+                    error_message=error.message if error else None,
+                    created_at=now,
+                    completed_at=now if error else None,
+                )
+            )
             await session.flush()
             for position, instance in enumerate(instances):
-                session.add(TargetRow(
-                    deployment_id=deployment_id, instance_name=instance, position=position,
-                    status=TargetStatus.SKIPPED if error else TargetStatus.PENDING, updated_at=now,
-                ))
+                session.add(
+                    TargetRow(
+                        deployment_id=deployment_id,
+                        instance_name=instance,
+                        position=position,
+                        status=TargetStatus.SKIPPED if error else TargetStatus.PENDING,
+                        updated_at=now,
+                    )
+                )
                 for index, event in enumerate(events):
-                    session.add(EventRow(
-                        deployment_id=deployment_id, instance_name=instance, position=index,
-                        name=event, status=EventStatus.SKIPPED if error else EventStatus.PENDING,
-                        script_name="", message="", log_tail="",
-                    ))
+                    session.add(
+                        EventRow(
+                            deployment_id=deployment_id,
+                            instance_name=instance,
+                            position=index,
+                            name=event,
+                            status=EventStatus.SKIPPED if error else EventStatus.PENDING,
+                            script_name="",
+                            message="",
+                            log_tail="",
+                        )
+                    )
         return deployment_id
 
     async def get(self, deployment_id: str) -> Deployment:
         async with self._db.read() as session:
             return _deployment(await _deployment_row(session, deployment_id))
 
-    async def list(
+    async def ids(
         self, application_name: str, group_name: str, statuses: Sequence[DeploymentStatus]
     ) -> list[str]:
         query = select(DeploymentRow.id).order_by(DeploymentRow.created_at.desc())
@@ -198,11 +226,13 @@ class DeploymentStore:
         async with self._db.read() as session:
             await _deployment_row(session, deployment_id)
             targets = await session.scalars(
-                select(TargetRow).where(TargetRow.deployment_id == deployment_id)
+                select(TargetRow)
+                .where(TargetRow.deployment_id == deployment_id)
                 .order_by(TargetRow.position)
             )
             events = await session.scalars(
-                select(EventRow).where(EventRow.deployment_id == deployment_id)
+                select(EventRow)
+                .where(EventRow.deployment_id == deployment_id)
                 .order_by(EventRow.instance_name, EventRow.position)
             )
             by_instance: dict[str, list[LifecycleEvent]] = {}
@@ -225,8 +255,11 @@ class DeploymentStore:
             if status not in (DeploymentStatus.CREATED, DeploymentStatus.QUEUED):
                 return status
             running = await session.scalar(
-                select(func.count()).select_from(DeploymentRow).where(
-                    DeploymentRow.group_id == row.group_id, DeploymentRow.id != row.id,
+                select(func.count())
+                .select_from(DeploymentRow)
+                .where(
+                    DeploymentRow.group_id == row.group_id,
+                    DeploymentRow.id != row.id,
                     DeploymentRow.status.in_(
                         [DeploymentStatus.IN_PROGRESS, DeploymentStatus.READY]
                     ),
@@ -257,16 +290,22 @@ class DeploymentStore:
         return started
 
     async def in_progress_events(self, deployment_id: str) -> list[EventRef]:
-        """Events dispatched but not finished (to re-send after a restart; dispatch is idempotent)."""
+        """Events dispatched but not finished: re-sent after a restart (dispatch is idempotent)."""
         async with self._db.read() as session:
-            rows = await session.scalars(select(EventRow).where(
-                EventRow.deployment_id == deployment_id,
-                EventRow.status == EventStatus.IN_PROGRESS,
-            ))
+            rows = await session.scalars(
+                select(EventRow).where(
+                    EventRow.deployment_id == deployment_id,
+                    EventRow.status == EventStatus.IN_PROGRESS,
+                )
+            )
             return [_ref(row) for row in rows]
 
     async def finish_event(
-        self, ref: EventRef, succeeded: bool, diagnostics: Diagnostics, sequence: int,
+        self,
+        ref: EventRef,
+        succeeded: bool,
+        diagnostics: Diagnostics,
+        sequence: int,
         continue_on_failure: bool,
     ) -> EventResult:
         """Record an event's result, start the instance's next event or finish its target, and
@@ -275,7 +314,8 @@ class DeploymentStore:
         async with self._db.transaction() as session:
             await _advance_cursor(session, sequence)
             event = await session.get(
-                EventRow, (ref.deployment_id, ref.instance_name, ref.position),
+                EventRow,
+                (ref.deployment_id, ref.instance_name, ref.position),
                 with_for_update=True,
             )
             if event is None or event.status != EventStatus.IN_PROGRESS:
@@ -295,7 +335,9 @@ class DeploymentStore:
             )
             if (succeeded or continue_on_failure) and nxt is not None:
                 return EventResult(True, duration, _start_event(nxt, now))
-            final = TargetStatus.SUCCEEDED if succeeded or continue_on_failure else TargetStatus.FAILED
+            final = (
+                TargetStatus.SUCCEEDED if succeeded or continue_on_failure else TargetStatus.FAILED
+            )
             target.status = target_transition(TargetStatus(target.status), final)
             await _skip_pending_events(session, ref.deployment_id, ref.instance_name)
             return EventResult(True, duration)
@@ -327,14 +369,17 @@ class DeploymentStore:
                 row.error_code, row.error_message = error.code, error.message
             await session.execute(
                 update(TargetRow)
-                .where(TargetRow.deployment_id == deployment_id,
-                       TargetRow.status == TargetStatus.PENDING)
+                .where(
+                    TargetRow.deployment_id == deployment_id,
+                    TargetRow.status == TargetStatus.PENDING,
+                )
                 .values(status=TargetStatus.SKIPPED, updated_at=now)
             )
             await session.execute(
                 update(EventRow)
-                .where(EventRow.deployment_id == deployment_id,
-                       EventRow.status == EventStatus.PENDING)
+                .where(
+                    EventRow.deployment_id == deployment_id, EventRow.status == EventStatus.PENDING
+                )
                 .values(status=EventStatus.SKIPPED)
             )
             return True
@@ -343,8 +388,10 @@ class DeploymentStore:
         async with self._db.read() as session:
             return await session.scalar(
                 select(DeploymentRow.id)
-                .where(DeploymentRow.group_id == group_id,
-                       DeploymentRow.status == DeploymentStatus.QUEUED)
+                .where(
+                    DeploymentRow.group_id == group_id,
+                    DeploymentRow.status == DeploymentStatus.QUEUED,
+                )
                 .order_by(DeploymentRow.created_at)
                 .limit(1)
             )
@@ -370,8 +417,11 @@ async def _advance_cursor(session: AsyncSession, sequence: int) -> None:
 async def _skip_pending_events(session: AsyncSession, deployment_id: str, instance: str) -> None:
     await session.execute(
         update(EventRow)
-        .where(EventRow.deployment_id == deployment_id, EventRow.instance_name == instance,
-               EventRow.status == EventStatus.PENDING)
+        .where(
+            EventRow.deployment_id == deployment_id,
+            EventRow.instance_name == instance,
+            EventRow.status == EventStatus.PENDING,
+        )
         .values(status=EventStatus.SKIPPED)
     )
 
@@ -399,8 +449,11 @@ def _group(row: GroupRow) -> DeploymentGroup:
         for f in json.loads(row.tag_filters)
     )
     return DeploymentGroup(
-        id=row.id, application_name=row.application_name, name=row.name,
-        config_name=row.config_name, tag_filters=filters,
+        id=row.id,
+        application_name=row.application_name,
+        name=row.name,
+        config_name=row.config_name,
+        tag_filters=filters,
         created_at=as_utc(row.created_at) or utcnow(),
     )
 
@@ -414,37 +467,51 @@ def _revision(text: str) -> RevisionLocation:
 
 def _deployment(row: DeploymentRow) -> Deployment:
     return Deployment(
-        id=row.id, application_name=row.application_name, group_name=row.group_name,
-        group_id=row.group_id, config_name=row.config_name,
-        minimum_healthy=row.minimum_healthy, status=DeploymentStatus(row.status), revision=_revision(row.revision),
-        description=row.description, creator=row.creator,
+        id=row.id,
+        application_name=row.application_name,
+        group_name=row.group_name,
+        group_id=row.group_id,
+        config_name=row.config_name,
+        minimum_healthy=row.minimum_healthy,
+        status=DeploymentStatus(row.status),
+        revision=_revision(row.revision),
+        description=row.description,
+        creator=row.creator,
         file_exists_behavior=(
             FileExistsBehavior(row.file_exists_behavior) if row.file_exists_behavior else None
         ),
         ignore_application_stop_failures=row.ignore_application_stop_failures,
         created_at=as_utc(row.created_at) or utcnow(),
-        started_at=as_utc(row.started_at), completed_at=as_utc(row.completed_at),
+        started_at=as_utc(row.started_at),
+        completed_at=as_utc(row.completed_at),
         error=(
             ErrorInformation(DeploymentErrorCode(row.error_code), row.error_message or "")
-            if row.error_code else None
+            if row.error_code
+            else None
         ),
     )
 
 
 def _event(row: EventRow) -> LifecycleEvent:
     return LifecycleEvent(
-        name=row.name, status=EventStatus(row.status),
-        started_at=as_utc(row.started_at), ended_at=as_utc(row.ended_at),
+        name=row.name,
+        status=EventStatus(row.status),
+        started_at=as_utc(row.started_at),
+        ended_at=as_utc(row.ended_at),
         diagnostics=Diagnostics(
             error_code=ErrorCode(row.error_code) if row.error_code else None,
-            script_name=row.script_name, message=row.message, log_tail=row.log_tail,
+            script_name=row.script_name,
+            message=row.message,
+            log_tail=row.log_tail,
         ),
     )
 
 
 def _target(row: TargetRow, events: Sequence[LifecycleEvent]) -> Target:
     return Target(
-        deployment_id=row.deployment_id, instance_name=row.instance_name,
-        status=TargetStatus(row.status), updated_at=as_utc(row.updated_at) or utcnow(),
+        deployment_id=row.deployment_id,
+        instance_name=row.instance_name,
+        status=TargetStatus(row.status),
+        updated_at=as_utc(row.updated_at) or utcnow(),
         events=tuple(events),
     )

@@ -9,8 +9,10 @@ from services.registry.domain import Application, Revision
 
 def application_to_proto(app: Application) -> registry_pb2.ApplicationInfo:
     return registry_pb2.ApplicationInfo(
-        application_id=app.id, application_name=app.name,
-        create_time=timestamp(app.created_at), compute_platform="Server",
+        application_id=app.id,
+        application_name=app.name,
+        create_time=timestamp(app.created_at),
+        compute_platform="Server",
     )
 
 

@@ -13,7 +13,9 @@ from services.registry.store import RegistryStore
 
 
 class RegistryService:
-    grpc_names = (registry_pb2.DESCRIPTOR.services_by_name["RevisionRegistry"].full_name,)
+    grpc_names: tuple[str, ...] = (
+        registry_pb2.DESCRIPTOR.services_by_name["RevisionRegistry"].full_name,
+    )
 
     def __init__(self, db: Database, blobs: BlobStore) -> None:
         self._db = db

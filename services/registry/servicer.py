@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeAlias
 
 from grpc import aio
 
@@ -17,7 +17,7 @@ from services.registry.blobs import BlobStore
 from services.registry.convert import application_to_proto, revision_to_get_response
 from services.registry.store import RegistryStore
 
-Context = aio.ServicerContext[Any, Any]
+Context: TypeAlias = aio.ServicerContext[Any, Any]
 
 
 class RegistryServicer(registry_pb2_grpc.RevisionRegistryServicer):

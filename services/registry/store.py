@@ -72,9 +72,12 @@ class RegistryStore:
             if existing is not None:
                 return self._revision(application_name, existing)
             row = RevisionRow(
-                application_id=app.id, identity=location.identity(),
-                location=_location_to_json(location), description=description,
-                size_bytes=size, registered_at=utcnow(),
+                application_id=app.id,
+                identity=location.identity(),
+                location=_location_to_json(location),
+                description=description,
+                size_bytes=size,
+                registered_at=utcnow(),
             )
             session.add(row)
         return self._revision(application_name, row)

@@ -19,7 +19,8 @@ class TargetRow(Base):
     __tablename__ = "traffic_targets"
 
     group_name: Mapped[str] = mapped_column(
-        String(100), ForeignKey("traffic_target_groups.name", ondelete="CASCADE"),
+        String(100),
+        ForeignKey("traffic_target_groups.name", ondelete="CASCADE"),
         primary_key=True,
     )
     instance_name: Mapped[str] = mapped_column(String(100), primary_key=True)

@@ -12,7 +12,9 @@ from services.traffic.store import TrafficStore
 
 
 class TrafficService:
-    grpc_names = (traffic_pb2.DESCRIPTOR.services_by_name["TrafficRouter"].full_name,)
+    grpc_names: tuple[str, ...] = (
+        traffic_pb2.DESCRIPTOR.services_by_name["TrafficRouter"].full_name,
+    )
 
     def __init__(self, db: Database) -> None:
         self._db = db

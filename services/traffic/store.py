@@ -14,11 +14,11 @@ class TrafficStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def list(self) -> list[str]:
+    async def names(self) -> list[str]:
         async with self._db.read() as session:
-            return list(await session.scalars(
-                select(TargetGroupRow.name).order_by(TargetGroupRow.name)
-            ))
+            return list(
+                await session.scalars(select(TargetGroupRow.name).order_by(TargetGroupRow.name))
+            )
 
     async def get(self, name: str) -> TargetGroup:
         async with self._db.read() as session:
@@ -26,9 +26,12 @@ class TrafficStore:
             if row is None:
                 raise NotFound(f"target group {name!r} does not exist")
             targets = await session.scalars(
-                select(TargetRow).where(TargetRow.group_name == name)
+                select(TargetRow)
+                .where(TargetRow.group_name == name)
                 .order_by(TargetRow.instance_name)
             )
-            return TargetGroup(row.name, row.provider, tuple(
-                Target(t.instance_name, t.address, t.weight) for t in targets
-            ))
+            return TargetGroup(
+                row.name,
+                row.provider,
+                tuple(Target(t.instance_name, t.address, t.weight) for t in targets),
+            )

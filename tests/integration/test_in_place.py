@@ -28,18 +28,32 @@ def push(running: Cluster, app: str, source: Path) -> str:
 
 
 def deploy(running: Cluster, app: str, group: str, digest: str, config: str) -> str:
-    result = running.cli("create-deployment", "--application-name", app,
-                         "--deployment-group-name", group, "--deployment-config-name", config,
-                         "--registry-location", f"digest={digest},bundleType=zip")
+    result = running.cli(
+        "create-deployment",
+        "--application-name",
+        app,
+        "--deployment-group-name",
+        group,
+        "--deployment-config-name",
+        config,
+        "--registry-location",
+        f"digest={digest},bundleType=zip",
+    )
     assert result.returncode == 0, result.stderr
     return str(result.json()["deploymentId"])
 
 
 def setup_app(running: Cluster, app: str, group: str, tag_filter: str) -> None:
     assert running.cli("create-application", "--application-name", app).returncode == 0
-    created = running.cli("create-deployment-group", "--application-name", app,
-                          "--deployment-group-name", group,
-                          "--on-premises-instance-tag-filters", tag_filter)
+    created = running.cli(
+        "create-deployment-group",
+        "--application-name",
+        app,
+        "--deployment-group-name",
+        group,
+        "--on-premises-instance-tag-filters",
+        tag_filter,
+    )
     assert created.returncode == 0, created.stderr
 
 
@@ -66,12 +80,19 @@ def test_deployment_to_three_agents_installs_files_runs_hooks_and_app_answers(
         assert agent.state_file("installed").read_text().split() == [deployment_id, "1"]
         body = urllib.request.urlopen(f"http://127.0.0.1:{agent.app_port}/", timeout=5).read()
         assert body.decode() == f"hello-web version 1 on {agent.name}\n"
-        target = running.cli("get-deployment-target", "--deployment-id", deployment_id,
-                             "--target-id", agent.name).json()["deploymentTarget"]
+        target = running.cli(
+            "get-deployment-target", "--deployment-id", deployment_id, "--target-id", agent.name
+        ).json()["deploymentTarget"]
         events = target["instanceTarget"]["lifecycleEvents"]
         assert [e["lifecycleEventName"] for e in events] == [
-            "ApplicationStop", "DownloadBundle", "BeforeInstall", "Install", "AfterInstall",
-            "ApplicationStart", "ValidateService"]
+            "ApplicationStop",
+            "DownloadBundle",
+            "BeforeInstall",
+            "Install",
+            "AfterInstall",
+            "ApplicationStart",
+            "ValidateService",
+        ]
         assert {e["status"] for e in events} == {"Succeeded"}
 
     # A second revision: ApplicationStop of the first stops the old app; the new one answers.
@@ -85,13 +106,14 @@ def test_deployment_to_three_agents_installs_files_runs_hooks_and_app_answers(
     for agent in running.agents:
         body = urllib.request.urlopen(f"http://127.0.0.1:{agent.app_port}/", timeout=5).read()
         assert body.decode() == f"hello-web version 2 on {agent.name}\n"
-        log = (agent.root / info_group_id(running, app, group) / deployment2 / "logs/scripts.log")
+        log = agent.root / info_group_id(running, app, group) / deployment2 / "logs/scripts.log"
         assert "stopped hello-web" in log.read_text()
 
 
 def info_group_id(running: Cluster, app: str, group: str) -> str:
-    result = running.cli("get-deployment-group", "--application-name", app,
-                         "--deployment-group-name", group)
+    result = running.cli(
+        "get-deployment-group", "--application-name", app, "--deployment-group-name", group
+    )
     return str(result.json()["deploymentGroupInfo"]["deploymentGroupId"])
 
 
@@ -100,10 +122,21 @@ def failing_bundle(root: Path) -> Path:
     (root / "app").mkdir(parents=True)
     (root / "app/index.txt").write_text("failing\n")
     (root / "scripts").mkdir()
-    hooks = ["ApplicationStop", "BeforeInstall", "AfterInstall", "ApplicationStart",
-             "ValidateService"]
-    lines = ["version: 0.0", "os: linux", "files:", "  - source: app",
-             "    destination: /opt/failing-web", "hooks:"]
+    hooks = [
+        "ApplicationStop",
+        "BeforeInstall",
+        "AfterInstall",
+        "ApplicationStart",
+        "ValidateService",
+    ]
+    lines = [
+        "version: 0.0",
+        "os: linux",
+        "files:",
+        "  - source: app",
+        "    destination: /opt/failing-web",
+        "hooks:",
+    ]
     for hook in hooks:
         script = root / "scripts" / f"{hook}.sh"
         body = "#!/bin/sh\necho running $LIFECYCLE_EVENT\n"
@@ -134,11 +167,18 @@ def test_failing_validate_service_fails_the_deployment_with_diagnostics(
     overview = info["deploymentOverview"]
     assert (overview["Failed"], overview["Skipped"], overview["Succeeded"]) == (1, 2, 0)
 
-    failed = [t for t in running.cli("list-deployment-targets", "--deployment-id",
-                                     deployment_id).json()["targetIds"]]
-    details = [running.cli("get-deployment-target", "--deployment-id", deployment_id,
-                           "--target-id", t).json()["deploymentTarget"]["instanceTarget"]
-               for t in failed]
+    failed = [
+        t
+        for t in running.cli("list-deployment-targets", "--deployment-id", deployment_id).json()[
+            "targetIds"
+        ]
+    ]
+    details = [
+        running.cli(
+            "get-deployment-target", "--deployment-id", deployment_id, "--target-id", t
+        ).json()["deploymentTarget"]["instanceTarget"]
+        for t in failed
+    ]
     failed_target = next(d for d in details if d["status"] == "Failed")
     validate = failed_target["lifecycleEvents"][-1]
     assert validate["lifecycleEventName"] == "ValidateService"
@@ -154,19 +194,55 @@ def test_failing_validate_service_fails_the_deployment_with_diagnostics(
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["create-deployment", "--application-name", "no-such-app",
-          "--deployment-group-name", "web", "--registry-location",
-          "digest=sha256:" + "0" * 64 + ",bundleType=zip"], "application 'no-such-app'"),
+        (
+            [
+                "create-deployment",
+                "--application-name",
+                "no-such-app",
+                "--deployment-group-name",
+                "web",
+                "--registry-location",
+                "digest=sha256:" + "0" * 64 + ",bundleType=zip",
+            ],
+            "application 'no-such-app'",
+        ),
         (["get-deployment", "--deployment-id", "d-NOSUCH123"], "deployment 'd-NOSUCH123'"),
-        (["create-deployment", "--application-name", "APP",
-          "--deployment-group-name", "no-such-group", "--registry-location",
-          "digest=sha256:" + "0" * 64 + ",bundleType=zip"], "deployment group 'no-such-group'"),
-        (["create-deployment", "--application-name", "APP",
-          "--deployment-group-name", "web", "--registry-location",
-          "digest=sha256:" + "0" * 64 + ",bundleType=zip"], "not in the registry store"),
-        (["create-deployment", "--application-name", "APP",
-          "--deployment-group-name", "web", "--registry-location", "digest=sha1:abc"],
-         "registryLocation.digest"),
+        (
+            [
+                "create-deployment",
+                "--application-name",
+                "APP",
+                "--deployment-group-name",
+                "no-such-group",
+                "--registry-location",
+                "digest=sha256:" + "0" * 64 + ",bundleType=zip",
+            ],
+            "deployment group 'no-such-group'",
+        ),
+        (
+            [
+                "create-deployment",
+                "--application-name",
+                "APP",
+                "--deployment-group-name",
+                "web",
+                "--registry-location",
+                "digest=sha256:" + "0" * 64 + ",bundleType=zip",
+            ],
+            "not in the registry store",
+        ),
+        (
+            [
+                "create-deployment",
+                "--application-name",
+                "APP",
+                "--deployment-group-name",
+                "web",
+                "--registry-location",
+                "digest=sha1:abc",
+            ],
+            "registryLocation.digest",
+        ),
     ],
 )
 def test_unknown_names_get_one_clear_line_and_nonzero_exit(

@@ -1,6 +1,7 @@
 """Alembic environment for the registry's tables."""
 
+import services.registry.schema  # noqa: F401  (registers the tables)
+from services.core.db import Base
 from services.core.migrations import run_migrations
-from services.registry.schema import Base
 
 run_migrations(Base.metadata)

@@ -24,8 +24,10 @@ def upgrade() -> None:
     op.create_table(
         "fleet_instance_tags",
         sa.Column(
-            "instance_name", sa.String(100),
-            sa.ForeignKey("fleet_instances.name", ondelete="CASCADE"), primary_key=True,
+            "instance_name",
+            sa.String(100),
+            sa.ForeignKey("fleet_instances.name", ondelete="CASCADE"),
+            primary_key=True,
         ),
         sa.Column("key", sa.String(128), primary_key=True),
         sa.Column("value", sa.String(256), nullable=False),

@@ -47,8 +47,10 @@ def upgrade() -> None:
     op.create_table(
         "orch_targets",
         sa.Column(
-            "deployment_id", sa.String(16),
-            sa.ForeignKey("orch_deployments.id", ondelete="CASCADE"), primary_key=True,
+            "deployment_id",
+            sa.String(16),
+            sa.ForeignKey("orch_deployments.id", ondelete="CASCADE"),
+            primary_key=True,
         ),
         sa.Column("instance_name", sa.String(100), primary_key=True),
         sa.Column("position", sa.Integer, nullable=False),
@@ -77,6 +79,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("orch_cursors", "orch_lifecycle_events", "orch_targets",
-                  "orch_deployments", "orch_deployment_groups"):
+    for table in (
+        "orch_cursors",
+        "orch_lifecycle_events",
+        "orch_targets",
+        "orch_deployments",
+        "orch_deployment_groups",
+    ):
         op.drop_table(table)

@@ -24,8 +24,10 @@ def upgrade() -> None:
         "registry_revisions",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column(
-            "application_id", sa.String(36),
-            sa.ForeignKey("registry_applications.id", ondelete="CASCADE"), nullable=False,
+            "application_id",
+            sa.String(36),
+            sa.ForeignKey("registry_applications.id", ondelete="CASCADE"),
+            nullable=False,
         ),
         sa.Column("identity", sa.String(1024), nullable=False),
         sa.Column("location", sa.Text, nullable=False),
@@ -34,7 +36,9 @@ def upgrade() -> None:
         sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("application_id", "identity"),
     )
-    op.create_index("ix_registry_revisions_application_id", "registry_revisions", ["application_id"])
+    op.create_index(
+        "ix_registry_revisions_application_id", "registry_revisions", ["application_id"]
+    )
 
 
 def downgrade() -> None:

@@ -22,8 +22,10 @@ def upgrade() -> None:
     op.create_table(
         "traffic_targets",
         sa.Column(
-            "group_name", sa.String(100),
-            sa.ForeignKey("traffic_target_groups.name", ondelete="CASCADE"), primary_key=True,
+            "group_name",
+            sa.String(100),
+            sa.ForeignKey("traffic_target_groups.name", ondelete="CASCADE"),
+            primary_key=True,
         ),
         sa.Column("instance_name", sa.String(100), primary_key=True),
         sa.Column("address", sa.String(255), nullable=False),

@@ -1,0 +1,1 @@
+"""The local cluster behind `make cluster` / `make demo` / `make down` (DESIGN §3)."""

@@ -1,0 +1,339 @@
+"""python -m deploy.localcluster up|down|demo — the local cluster of DESIGN §3."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+import urllib.request
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import grpc
+import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from deploy.client import DeployClient
+from deploy.errors import ClientError
+from deploy.localcluster.haproxy import find_or_install_haproxy, render_config
+from deploy.localcluster.layout import SERVICES, ClusterLayout
+from deploy.localcluster.processes import spawn, stop_pid_file, wait_for
+from deploy.v1 import common_pb2, fleet_pb2
+
+BIN = Path(sys.executable).parent
+START_TIMEOUT = 60.0
+REPO = Path(__file__).resolve().parents[2]
+
+
+def say(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def _serving(address: str) -> bool:
+    with grpc.insecure_channel(address) as channel:
+        try:
+            response = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=1
+            )
+        except grpc.RpcError:
+            return False
+    return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def _server_env(layout: ClusterLayout) -> dict[str, str]:
+    env = {f"OPENDEPLOY_PEER_{s.upper()}": f"127.0.0.1:{layout.service_port(s)}" for s in SERVICES}
+    return {**env, "OPENDEPLOY_DATA_DIR": str(layout.data)}
+
+
+def start_services(layout: ClusterLayout) -> bool:
+    """Each service as its own process behind HAProxy; or all in one when HAProxy is missing.
+    Returns whether HAProxy runs."""
+    haproxy = find_or_install_haproxy(say)
+    server = str(BIN / "deploy-server")
+    if haproxy is None:
+        say(
+            "HAProxy is not available and cannot be installed here: running the four services "
+            f"in one deploy-server on {layout.endpoint}, without the web frontend"
+        )
+        spawn(
+            layout.pids,
+            layout.logs,
+            "deploy-server",
+            [
+                server,
+                "--listen",
+                layout.endpoint,
+                "--metrics-listen",
+                f"127.0.0.1:{layout.embedded_metrics_port}",
+            ],
+            env={"OPENDEPLOY_DATA_DIR": str(layout.data)},
+        )
+        wait_for(lambda: _serving(layout.endpoint), START_TIMEOUT, "deploy-server")
+        return False
+    for service in SERVICES:
+        address = f"127.0.0.1:{layout.service_port(service)}"
+        spawn(
+            layout.pids,
+            layout.logs,
+            service,
+            [
+                server,
+                "--services",
+                service,
+                "--listen",
+                address,
+                "--metrics-listen",
+                f"127.0.0.1:{layout.metrics_port(service)}",
+            ],
+            env=_server_env(layout),
+        )
+    for service in SERVICES:
+        address = f"127.0.0.1:{layout.service_port(service)}"
+        wait_for(partial(_serving, address), START_TIMEOUT, f"{service} on {address}")
+    config = layout.directory / "haproxy.cfg"
+    config.write_text(render_config(layout))
+    spawn(layout.pids, layout.logs, "haproxy-launcher", [haproxy, "-f", str(config), "-D"])
+    wait_for(
+        lambda: (layout.pids / "haproxy.pid").exists() and _serving(layout.endpoint),
+        START_TIMEOUT,
+        f"HAProxy front door on {layout.endpoint}",
+    )
+    (layout.pids / "haproxy-launcher.pid").unlink(missing_ok=True)
+    say(f"services behind HAProxy on {layout.endpoint}; web frontend on {layout.web_url}")
+    return True
+
+
+def start_prometheus(layout: ClusterLayout, with_haproxy: bool) -> None:
+    binary = shutil.which("prometheus")
+    if binary is None:
+        say("Prometheus is not installed: skipping it")
+        return
+    ports = (
+        [layout.metrics_port(s) for s in SERVICES]
+        if with_haproxy
+        else [layout.embedded_metrics_port]
+    )
+    config = layout.directory / "prometheus.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "5s"},
+                "scrape_configs": [
+                    {
+                        "job_name": "opendeploy",
+                        "static_configs": [{"targets": [f"127.0.0.1:{p}" for p in ports]}],
+                    }
+                ],
+            }
+        )
+    )
+    spawn(
+        layout.pids,
+        layout.logs,
+        "prometheus",
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={layout.directory / 'prometheus'}",
+            f"--web.listen-address=127.0.0.1:{layout.prometheus_port}",
+        ],
+    )
+    say(f"Prometheus on http://127.0.0.1:{layout.prometheus_port}/")
+
+
+def start_agents(layout: ClusterLayout) -> None:
+    with DeployClient(layout.endpoint) as client:
+        registered = {
+            i.instance_name
+            for i in client.call(
+                client.fleet.ListOnPremisesInstances, fleet_pb2.ListOnPremisesInstancesRequest()
+            ).instances
+        }
+        for index in range(1, layout.agents + 1):
+            name = layout.agent_name(index)
+            if name not in registered:
+                client.call(
+                    client.fleet.RegisterOnPremisesInstance,
+                    fleet_pb2.RegisterOnPremisesInstanceRequest(
+                        instance_name=name,
+                        tags=[
+                            common_pb2.Tag(key="cluster", value="local"),
+                            common_pb2.Tag(key="name", value=name),
+                        ],
+                    ),
+                )
+            home = layout.agent_home(index)
+            home.mkdir(parents=True, exist_ok=True)
+            config = home / "agent.yaml"
+            config.write_text(
+                yaml.safe_dump(
+                    {
+                        "server": layout.endpoint,
+                        "instance_name": name,
+                        "tags": {"cluster": "local", "name": name},
+                        "root_dir": str(home / "root"),
+                        "install_prefix": str(home / "prefix"),
+                        "environment": {"APP_PORT": str(layout.app_port(index)), "INSTANCE": name},
+                    }
+                )
+            )
+            spawn(
+                layout.pids, layout.logs, name, [str(BIN / "deploy-agent"), "--config", str(config)]
+            )
+
+        def all_online() -> bool:
+            instances = client.call(
+                client.fleet.ListOnPremisesInstances, fleet_pb2.ListOnPremisesInstancesRequest()
+            ).instances
+            online = {
+                i.instance_name for i in instances if i.health == fleet_pb2.INSTANCE_HEALTH_ONLINE
+            }
+            return all(layout.agent_name(i) in online for i in range(1, layout.agents + 1))
+
+        wait_for(all_online, START_TIMEOUT, f"{layout.agents} agents online")
+    say(
+        f"{layout.agents} agents online: "
+        + ", ".join(
+            f"{layout.agent_name(i)} (APP_PORT {layout.app_port(i)})"
+            for i in range(1, layout.agents + 1)
+        )
+    )
+
+
+def up(layout: ClusterLayout) -> None:
+    if any(layout.pids.glob("*.pid")):
+        raise ClientError(
+            f"a cluster is already running in {layout.directory}; "
+            f"run make down CLUSTER_DIR={layout.directory} first"
+        )
+    layout.directory.mkdir(parents=True, exist_ok=True)
+    say(f"starting a local cluster in {layout.directory} (ports from {layout.port_base})")
+    with_haproxy = start_services(layout)
+    start_prometheus(layout, with_haproxy)
+    start_agents(layout)
+    layout.env_file.write_text(
+        f"export DEPLOY_ENDPOINT={layout.endpoint}\n"
+        + (f"export WEB_URL={layout.web_url}\n" if with_haproxy else "")
+    )
+    say(f"ready: source {layout.env_file}")
+
+
+def down(layout: ClusterLayout) -> None:
+    """Stop exactly what this cluster started: agents first, then the apps their hooks
+    started, then HAProxy, Prometheus and the services."""
+    if not layout.pids.exists():
+        say(f"nothing running in {layout.directory}")
+        return
+    order = sorted(layout.pids.glob("agent-*.pid"))
+    for pid_file in order:
+        stop_pid_file(pid_file)
+    for pid_file in layout.directory.glob("agents/*/prefix/var/lib/*/server.pid"):
+        stop_pid_file(pid_file, timeout=5)
+    for pid_file in sorted(layout.pids.glob("*.pid")):
+        stop_pid_file(pid_file)
+    say(f"stopped the cluster in {layout.directory}")
+
+
+def _answers(url: str, want: str) -> bool:
+    try:
+        return want in urllib.request.urlopen(url, timeout=2).read().decode()
+    except OSError:
+        return False
+
+
+def _result(value: dict[str, Any] | None) -> dict[str, Any]:
+    assert value is not None, "the command returns a result"
+    return value
+
+
+def demo(layout: ClusterLayout) -> None:
+    """Deploy examples/hello-web in place, OneAtATime, to every agent; check every app."""
+    from deploy.cli import commands
+    from deploy.cli.watch import watch
+
+    version = time.strftime("%Y%m%d%H%M%S")
+    app, group = "hello-web", "local"
+    with DeployClient(layout.endpoint) as client, tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "hello-web"
+        shutil.copytree(REPO / "examples" / "hello-web", source)
+        (source / "app" / "VERSION").write_text(version + "\n")
+        if (
+            app
+            not in _result(commands.list_applications(client, argparse.Namespace()))["applications"]
+        ):
+            commands.create_application(client, argparse.Namespace(application_name=app))
+            commands.create_deployment_group(
+                client,
+                argparse.Namespace(
+                    application_name=app,
+                    deployment_group_name=group,
+                    deployment_config_name="CodeDeployDefault.OneAtATime",
+                    service_role_arn=None,
+                    on_premises_instance_tag_filters=["Key=cluster,Value=local,Type=KEY_AND_VALUE"],
+                ),
+            )
+            say(f"created application {app} and deployment group {group} (OneAtATime)")
+        pushed = commands.push(
+            client,
+            argparse.Namespace(
+                application_name=app,
+                source=str(source),
+                s3_location=None,
+                description=f"hello-web {version}",
+            ),
+        )
+        digest = _result(pushed)["revision"]["registryLocation"]["digest"]
+        say(f"pushed hello-web version {version} as {digest[:19]}…")
+        created = commands.create_deployment(
+            client,
+            argparse.Namespace(
+                application_name=app,
+                deployment_group_name=group,
+                registry_location=f"digest={digest},bundleType=zip",
+                s3_location=None,
+                github_location=None,
+                revision=None,
+                deployment_config_name=None,
+                description="make demo",
+                file_exists_behavior=None,
+                ignore_application_stop_failures=False,
+            ),
+        )
+        deployment_id = _result(created)["deploymentId"]
+        say(f"deployment {deployment_id}: in place, one at a time")
+        status = watch(client, deployment_id)
+    if status != "Succeeded":
+        raise ClientError(f"deployment {deployment_id} ended {status}")
+    want = f"version {version}"
+    for index in range(1, layout.agents + 1):
+        url = f"http://127.0.0.1:{layout.app_port(index)}/"
+        if not _answers(url, want):
+            raise ClientError(f"{layout.agent_name(index)} at {url} does not answer {want}")
+        say(f"{layout.agent_name(index)}: {url} answers hello-web {want}")
+    if (layout.pids / "haproxy.pid").exists():
+        wait_for(lambda: _answers(layout.web_url, want), 10, f"{layout.web_url} to answer")
+        say(f"load balancer {layout.web_url} answers hello-web {want}")
+    say("demo succeeded; the cluster keeps running (make down stops it)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m deploy.localcluster")
+    parser.add_argument("action", choices=["up", "down", "demo"])
+    parser.add_argument("--dir", default=os.environ.get("CLUSTER_DIR", ".cluster"))
+    parser.add_argument("--port-base", type=int, default=int(os.environ.get("PORT_BASE", "7400")))
+    parser.add_argument("--agents", type=int, default=int(os.environ.get("AGENTS", "3")))
+    args = parser.parse_args()
+    layout = ClusterLayout(Path(args.dir).resolve(), args.port_base, args.agents)
+    try:
+        {"up": up, "down": down, "demo": demo}[args.action](layout)
+    except (ClientError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

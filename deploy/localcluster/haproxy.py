@@ -1,0 +1,75 @@
+"""HAProxy for the local cluster: the gRPC front door (HTTP/2, routed by service path) and the
+web frontend whose backend is the target group `local-web`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from deploy.localcluster.layout import GRPC_PATHS, SERVICES, ClusterLayout
+
+
+def find_or_install_haproxy(say: object) -> str | None:
+    """The haproxy binary; installs Debian's package when root on Debian/Ubuntu, saying so."""
+    found = shutil.which("haproxy") or (
+        "/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None
+    )
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        say("HAProxy is missing: installing it with apt-get (root on Debian/Ubuntu)")  # type: ignore[operator]
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(
+            ["apt-get", "update", "-qq"], check=False, env=env, stdout=subprocess.DEVNULL
+        )
+        done = subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "haproxy"],
+            check=False,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        if done.returncode == 0:
+            return shutil.which("haproxy") or "/usr/sbin/haproxy"
+    return None
+
+
+def render_config(layout: ClusterLayout) -> str:
+    """haproxy.cfg for this cluster; all listeners on 127.0.0.1."""
+    lines = [
+        "global",
+        f"    stats socket {layout.directory / 'haproxy.sock'} mode 600 level admin",
+        f"    pidfile {layout.pids / 'haproxy.pid'}",
+        "defaults",
+        "    mode http",
+        "    timeout connect 5s",
+        "    timeout client 1h",
+        "    timeout server 1h",
+        "    timeout tunnel 1h",
+        "frontend grpc",
+        f"    bind 127.0.0.1:{layout.port_base} proto h2",
+    ]
+    for service in SERVICES:
+        for path in GRPC_PATHS[service]:
+            lines.append(f"    use_backend be_{service} if {{ path_beg {path} }}")
+    lines.append("    default_backend be_fleet")
+    for service in SERVICES:
+        lines += [
+            f"backend be_{service}",
+            f"    server s1 127.0.0.1:{layout.service_port(service)} proto h2",
+        ]
+    lines += [
+        "frontend web",
+        f"    bind 127.0.0.1:{layout.web_port}",
+        "    default_backend local-web",
+        "backend local-web",
+        "    balance roundrobin",
+        "    option httpchk GET /",
+    ]
+    for index in range(1, layout.agents + 1):
+        lines.append(
+            f"    server {layout.agent_name(index)} 127.0.0.1:{layout.app_port(index)} "
+            "check inter 1s fall 1 rise 1"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,74 @@
+"""Ports and paths of one local cluster, all derived from CLUSTER_DIR and PORT_BASE."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+SERVICES = ("registry", "fleet", "orchestrator", "traffic")
+GRPC_PATHS = {
+    "registry": ("/deploy.v1.RevisionRegistry/",),
+    "fleet": ("/deploy.v1.Fleet/", "/deploy.v1.AgentGateway/"),
+    "orchestrator": ("/deploy.v1.Orchestrator/",),
+    "traffic": ("/deploy.v1.TrafficRouter/",),
+}
+
+
+@dataclass(frozen=True)
+class ClusterLayout:
+    directory: Path
+    port_base: int
+    agents: int
+
+    @property
+    def endpoint(self) -> str:
+        """The front door: HAProxy routing by gRPC path, or the embedded deploy-server."""
+        return f"127.0.0.1:{self.port_base}"
+
+    def service_port(self, service: str) -> int:
+        return self.port_base + 1 + SERVICES.index(service)
+
+    def metrics_port(self, service: str) -> int:
+        return self.port_base + 11 + SERVICES.index(service)
+
+    @property
+    def embedded_metrics_port(self) -> int:
+        return self.port_base + 10
+
+    @property
+    def web_port(self) -> int:
+        return self.port_base + 80
+
+    @property
+    def prometheus_port(self) -> int:
+        return self.port_base + 90
+
+    def app_port(self, index: int) -> int:
+        """APP_PORT of agent-<index> (1-based)."""
+        return self.port_base + 80 + index
+
+    def agent_name(self, index: int) -> str:
+        return f"agent-{index}"
+
+    def agent_home(self, index: int) -> Path:
+        return self.directory / "agents" / self.agent_name(index)
+
+    @property
+    def pids(self) -> Path:
+        return self.directory / "pids"
+
+    @property
+    def logs(self) -> Path:
+        return self.directory / "logs"
+
+    @property
+    def data(self) -> Path:
+        return self.directory / "data"
+
+    @property
+    def env_file(self) -> Path:
+        return self.directory / "env"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}/"

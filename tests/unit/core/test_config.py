@@ -1,0 +1,41 @@
+"""Server configuration: file, environment, and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.core.config import load_config, parse_services
+from services.core.errors import InvalidArgument
+
+
+def test_file_then_environment(tmp_path: Path) -> None:
+    path = tmp_path / "server.yaml"
+    path.write_text("listen: 127.0.0.1:9000\nservices: fleet,registry\n")
+    config = load_config(
+        path,
+        {"OPENDEPLOY_LISTEN": "127.0.0.1:9100", "OPENDEPLOY_PEER_ORCHESTRATOR": "10.0.0.1:7403"},
+    )
+    assert config.listen == "127.0.0.1:9100"
+    assert config.services == ("fleet", "registry")
+    assert config.peer_address("orchestrator") == "10.0.0.1:7403"
+    assert config.peer_address("fleet") == "127.0.0.1:9100"
+
+
+def test_sqlite_file_per_service_by_default(tmp_path: Path) -> None:
+    config = load_config(None, {"OPENDEPLOY_DATA_DIR": str(tmp_path)})
+    assert config.database_url_for("fleet") == f"sqlite:///{tmp_path.resolve()}/fleet.db"
+
+
+@pytest.mark.parametrize("text", ["bogus: 1\n", "- a\n", "peers: {nope: x}\n"])
+def test_bad_config_is_rejected(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "server.yaml"
+    path.write_text(text)
+    with pytest.raises(InvalidArgument, match="config"):
+        load_config(path, {})
+
+
+def test_unknown_service_is_named() -> None:
+    with pytest.raises(InvalidArgument, match="unknown service nope"):
+        parse_services("fleet,nope")

@@ -1,0 +1,77 @@
+"""Rollout arithmetic: which targets start next and when a deployment ends (table-tested)."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.orchestrator.configs import BUILT_IN_CONFIGS, DeploymentConfig, MinimumHealthyType
+from services.orchestrator.rollout import Outcome, RolloutSnapshot, decide, feasible
+from services.orchestrator.states import TargetStatus
+
+
+def snapshot(statuses: str, minimum: int) -> RolloutSnapshot:
+    codes = {
+        "P": TargetStatus.PENDING,
+        "I": TargetStatus.IN_PROGRESS,
+        "S": TargetStatus.SUCCEEDED,
+        "F": TargetStatus.FAILED,
+    }
+    return RolloutSnapshot(tuple((f"i{n}", codes[c]) for n, c in enumerate(statuses)), minimum)
+
+
+@pytest.mark.parametrize(
+    ("statuses", "minimum", "outcome", "start"),
+    [
+        # OneAtATime on 3 (M = 2): one at a time.
+        ("PPP", 2, Outcome.CONTINUE, ("i0",)),
+        ("IPP", 2, Outcome.CONTINUE, ()),
+        ("SPP", 2, Outcome.CONTINUE, ("i1",)),
+        ("FPP", 2, Outcome.FAILED, ()),  # a failure before the last one fails the deployment
+        ("SSF", 2, Outcome.SUCCEEDED, ()),  # ... but a failure on the last one does not
+        ("SSS", 2, Outcome.SUCCEEDED, ()),
+        # AllAtOnce (M = 0): all start; one success is enough.
+        ("PPP", 0, Outcome.CONTINUE, ("i0", "i1", "i2")),
+        ("FFS", 0, Outcome.SUCCEEDED, ()),
+        ("FFF", 0, Outcome.FAILED, ()),
+        ("FFI", 0, Outcome.CONTINUE, ()),
+        # HalfAtATime on 4 (M = 2): two at a time; two successes needed.
+        ("PPPP", 2, Outcome.CONTINUE, ("i0", "i1")),
+        ("FSPP", 2, Outcome.CONTINUE, ("i2",)),
+        ("FFPP", 2, Outcome.FAILED, ()),
+        ("FSFS", 2, Outcome.SUCCEEDED, ()),
+        # A single instance under OneAtATime (M = 0) must itself succeed.
+        ("F", 0, Outcome.FAILED, ()),
+        ("S", 0, Outcome.SUCCEEDED, ()),
+    ],
+)
+def test_decide(statuses: str, minimum: int, outcome: Outcome, start: tuple[str, ...]) -> None:
+    decision = decide(snapshot(statuses, minimum))
+    assert decision.outcome is outcome
+    assert decision.start == start
+    assert bool(decision.reason) == (outcome is Outcome.FAILED)
+
+
+@pytest.mark.parametrize(
+    ("name", "instances", "minimum"),
+    [
+        ("CodeDeployDefault.OneAtATime", 3, 2),
+        ("CodeDeployDefault.OneAtATime", 1, 0),
+        ("CodeDeployDefault.HalfAtATime", 9, 5),  # 9 instances: 4 at a time, 5 must succeed
+        ("CodeDeployDefault.HalfAtATime", 4, 2),
+        ("CodeDeployDefault.AllAtOnce", 10, 0),
+    ],
+)
+def test_minimum_healthy_of_built_in_configs(name: str, instances: int, minimum: int) -> None:
+    assert BUILT_IN_CONFIGS[name].minimum_healthy(instances) == minimum
+
+
+def test_fleet_percent_rounds_up_and_host_count_is_literal() -> None:
+    assert DeploymentConfig("p", MinimumHealthyType.FLEET_PERCENT, 40).minimum_healthy(9) == 4
+    assert DeploymentConfig("h", MinimumHealthyType.HOST_COUNT, 6).minimum_healthy(9) == 6
+
+
+def test_a_deployment_that_needs_every_instance_healthy_cannot_start() -> None:
+    assert feasible(1, 1)  # HalfAtATime on one instance: 1 ≤ M
+    assert feasible(10, 10)
+    assert not feasible(3, 2)
+    assert not feasible(1, 0)
