@@ -41,6 +41,9 @@ class RolloutController:
         self._lock = asyncio.Lock()
         """Serializes decisions so two results for one deployment never race."""
         self._tasks: set[asyncio.Task[None]] = set()
+        self._specs: dict[str, Deployment] = {}
+        """Deployments by id, for their fixed fields (revision, options) on the per-event path;
+        their status is read fresh from the store whenever a decision depends on it."""
 
     async def start(self) -> None:
         """Resume every unfinished deployment, then follow the fleet's results."""
@@ -92,13 +95,15 @@ class RolloutController:
                 await asyncio.sleep(delay)
 
     async def _on_result(self, result: CommandResult) -> None:
+        if not result.finished:
+            return  # the cursor moves with the next finish; a re-read start is harmless
         ref = EventRef.parse(result.command_id)
         async with self._lock:
-            if ref is None or not result.finished:
+            if ref is None:
                 await self._store.skip_cursor(result.sequence)
                 return
             try:
-                deployment = await self._store.get(ref.deployment_id)
+                deployment = await self._spec(ref.deployment_id)
             except NotFound:
                 await self._store.skip_cursor(result.sequence)
                 return
@@ -124,8 +129,14 @@ class RolloutController:
                 )
             if outcome.next_event is not None:
                 self._spawn(self._dispatch(deployment, [outcome.next_event]))
-            await self._advance(ref.deployment_id)
+            elif outcome.recorded:  # a target finished: the rollout may move on
+                await self._advance(ref.deployment_id)
         self._changes.notify()
+
+    async def _spec(self, deployment_id: str) -> Deployment:
+        if deployment_id not in self._specs:
+            self._specs[deployment_id] = await self._store.get(deployment_id)
+        return self._specs[deployment_id]
 
     async def _advance(self, deployment_id: str) -> None:
         """Decide what the deployment does next and do it. Caller holds the lock."""
@@ -154,6 +165,7 @@ class RolloutController:
     async def _finish(
         self, deployment: Deployment, status: DeploymentStatus, error: ErrorInformation | None
     ) -> None:
+        self._specs.pop(deployment.id, None)
         if not await self._store.finish(deployment.id, status, error):
             return
         DEPLOYMENTS_TOTAL.labels(status).inc()
