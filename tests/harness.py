@@ -51,6 +51,8 @@ class Process:
     name: str
     popen: subprocess.Popen[bytes]
     log: Path
+    metrics_url: str = ""
+    """http://…/metrics of a deploy-server."""
 
     def stop(self) -> None:
         if self.popen.poll() is None:
@@ -81,6 +83,7 @@ def spawn(name: str, args: list[str], log: Path, env: dict[str, str] | None = No
 def start_server(workdir: Path, database_url: str, port: int | None = None) -> tuple[Process, str]:
     port = port or free_port()
     address = f"127.0.0.1:{port}"
+    metrics = f"127.0.0.1:{free_port()}"
     args = [
         str(BIN / "deploy-server"),
         "--listen",
@@ -88,11 +91,12 @@ def start_server(workdir: Path, database_url: str, port: int | None = None) -> t
         "--data-dir",
         str(workdir / "data"),
         "--metrics-listen",
-        f"127.0.0.1:{free_port()}",
+        metrics,
     ]
     if database_url:
         args += ["--database-url", database_url]
     process = spawn("deploy-server", args, workdir / "server.log")
+    process.metrics_url = f"http://{metrics}/metrics"
     wait_serving(address, process)
     return process, address
 

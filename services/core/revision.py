@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -63,3 +65,15 @@ def check_revision(revision: RevisionLocation) -> RevisionLocation:
     if not revision.repository or not revision.commit_id:
         raise InvalidArgument("revision.gitHubLocation needs repository and commitId")
     return revision
+
+
+def revision_to_json(revision: RevisionLocation) -> str:
+    """The stored form of a revision (a service's own column; field names are the domain's)."""
+    return json.dumps(dataclasses.asdict(revision), sort_keys=True)
+
+
+def revision_from_json(text: str) -> RevisionLocation:
+    raw = json.loads(text)
+    raw["revision_type"] = RevisionType(raw["revision_type"])
+    raw["bundle_type"] = BundleType(raw["bundle_type"])
+    return RevisionLocation(**raw)

@@ -21,7 +21,7 @@ from services.core.clock import as_utc, utcnow
 from services.core.db import Database
 from services.core.diagnostics import Diagnostics, ErrorCode
 from services.core.errors import AlreadyExists, NotFound
-from services.core.revision import BundleType, RevisionLocation, RevisionType
+from services.core.revision import revision_from_json, revision_to_json
 from services.core.tags import TagFilter, TagFilterType
 from services.orchestrator.domain import (
     Deployment,
@@ -159,7 +159,7 @@ class DeploymentStore:
                     config_name=request.config_name,
                     minimum_healthy=minimum_healthy,
                     status=DeploymentStatus.FAILED if error else DeploymentStatus.CREATED,
-                    revision=json.dumps(dataclasses.asdict(request.revision)),
+                    revision=revision_to_json(request.revision),
                     description=request.description,
                     creator="user",
                     file_exists_behavior=request.file_exists_behavior,
@@ -458,13 +458,6 @@ def _group(row: GroupRow) -> DeploymentGroup:
     )
 
 
-def _revision(text: str) -> RevisionLocation:
-    raw = json.loads(text)
-    raw["revision_type"] = RevisionType(raw["revision_type"])
-    raw["bundle_type"] = BundleType(raw["bundle_type"])
-    return RevisionLocation(**raw)
-
-
 def _deployment(row: DeploymentRow) -> Deployment:
     return Deployment(
         id=row.id,
@@ -474,7 +467,7 @@ def _deployment(row: DeploymentRow) -> Deployment:
         config_name=row.config_name,
         minimum_healthy=row.minimum_healthy,
         status=DeploymentStatus(row.status),
-        revision=_revision(row.revision),
+        revision=revision_from_json(row.revision),
         description=row.description,
         creator=row.creator,
         file_exists_behavior=(

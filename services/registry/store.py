@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import uuid
 
 from sqlalchemy import select
@@ -13,24 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core.clock import as_utc, utcnow
 from services.core.db import Database
 from services.core.errors import AlreadyExists, NotFound
-from services.core.revision import BundleType, RevisionLocation, RevisionType
+from services.core.revision import RevisionLocation, revision_from_json, revision_to_json
 from services.registry.domain import Application, Revision
 from services.registry.schema import ApplicationRow, RevisionRow
 
 
 def _application(row: ApplicationRow) -> Application:
     return Application(row.id, row.name, as_utc(row.created_at) or utcnow())
-
-
-def _location_to_json(location: RevisionLocation) -> str:
-    return json.dumps(dataclasses.asdict(location), sort_keys=True)
-
-
-def _location_from_json(text: str) -> RevisionLocation:
-    raw = json.loads(text)
-    raw["revision_type"] = RevisionType(raw["revision_type"])
-    raw["bundle_type"] = BundleType(raw["bundle_type"])
-    return RevisionLocation(**raw)
 
 
 class RegistryStore:
@@ -74,7 +61,7 @@ class RegistryStore:
             row = RevisionRow(
                 application_id=app.id,
                 identity=location.identity(),
-                location=_location_to_json(location),
+                location=revision_to_json(location),
                 description=description,
                 size_bytes=size,
                 registered_at=utcnow(),
@@ -119,7 +106,7 @@ class RegistryStore:
     def _revision(application_name: str, row: RevisionRow) -> Revision:
         return Revision(
             application_name=application_name,
-            location=_location_from_json(row.location),
+            location=revision_from_json(row.location),
             description=row.description,
             size_bytes=row.size_bytes,
             registered_at=as_utc(row.registered_at) or utcnow(),

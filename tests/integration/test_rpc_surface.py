@@ -81,3 +81,22 @@ def test_rpc_is_served_and_rejects_empty_requests_clearly(
         assert code is grpc.StatusCode.DEADLINE_EXCEEDED
     else:
         assert code in ACCEPTABLE, f"{path} answered {code.name}"
+
+
+def test_reflection_lists_every_service(server: str) -> None:
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    with grpc.insecure_channel(server) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        response = next(iter(stub.ServerReflectionInfo(iter([request]), timeout=5)))
+    names = {s.name for s in response.list_services_response.service}
+    expected = {s for s, _ in METHODS} | {"grpc.health.v1.Health"}
+    assert expected <= names
+
+
+def test_sigterm_shuts_the_server_down_cleanly(tmp_path: Path) -> None:
+    process, _ = start_server(tmp_path, "")
+    process.popen.terminate()
+    assert process.popen.wait(15) == 0
+    assert "deploy-server stopping" in process.log.read_text()
