@@ -6,7 +6,7 @@ import sys
 from typing import TextIO
 
 from deploy.cli import render
-from deploy.client import DeployClient
+from deploy.client import TERMINAL, DeployClient
 from deploy.v1 import orchestrator_pb2
 
 FINISHED_EVENT = {"Succeeded", "Failed", "Skipped"}
@@ -46,7 +46,8 @@ def watch(client: DeployClient, deployment_id: str, out: TextIO = sys.stdout) ->
         new_status = render.camel_enum(info, "status", "DEPLOYMENT_STATUS_")
         if new_status != status:
             status = new_status
-            print(f"{deployment_id}  {status}", file=out, flush=True)
+            if info.status not in TERMINAL:
+                print(f"{deployment_id}  {status}", file=out, flush=True)
     overview = info.deployment_overview
     print(
         f"{deployment_id}  {status}: {overview.succeeded} succeeded, {overview.failed} failed, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 
@@ -51,7 +52,7 @@ class Deployments:
         group = await self._groups.get(request.application_name, request.group_name)
         await self._registry.register_revision(request.application_name, request.revision)
         config = get_config(request.config_name or group.config_name)
-        request = DeploymentRequest(**{**request.__dict__, "config_name": config.name})
+        request = dataclasses.replace(request, config_name=config.name)
         instances = await self._fleet.instances_matching(group.tag_filters)
         minimum = config.minimum_healthy(len(instances))
         error = _cannot_start(len(instances), minimum)

@@ -1,11 +1,12 @@
-"""A deploy-server killed with SIGKILL mid-deployment and restarted finishes the deployment."""
+"""A deploy-server killed with SIGKILL mid-deployment and restarted finishes what it started,
+including a deployment that was queued behind it."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from tests.harness import cli, start_agent, start_server, wait_online, wait_until
+from tests.harness import CliResult, cli, start_agent, start_server, wait_online, wait_until
 
 
 def gated_bundle(root: Path, gate: Path, started: Path) -> Path:
@@ -23,40 +24,44 @@ def gated_bundle(root: Path, gate: Path, started: Path) -> Path:
     return root
 
 
-def test_killed_server_resumes_the_deployment_after_restart(
-    tmp_path: Path, database_url: str
-) -> None:
+def release_when_started(gate: Path, started: Path, count: int) -> None:
+    """Wait until `count` hooks have started in all, then open the FIFO to release them."""
+    wait_until(
+        lambda: started.exists() and len(started.read_text().split()) == count,
+        30,
+        f"{count} BeforeInstall hooks to have started",
+    )
+    with gate.open("w"):
+        pass
+
+
+def test_killed_server_resumes_deployments_after_restart(tmp_path: Path, database_url: str) -> None:
     gate, started = tmp_path / "gate", tmp_path / "started"
     os.mkfifo(gate)
     server, address = start_server(tmp_path, database_url)
     agents = [start_agent(tmp_path, address, f"dur-{i}", {"cluster": "dur"}) for i in (1, 2)]
+
+    def run(*args: str) -> CliResult:
+        result = cli(address, *args)
+        assert result.returncode == 0, result.stderr
+        return result
+
     try:
         wait_online(address, [a.name for a in agents])
-        assert cli(address, "create-application", "--application-name", "dur").returncode == 0
-        assert (
-            cli(
-                address,
-                "create-deployment-group",
-                "--application-name",
-                "dur",
-                "--deployment-group-name",
-                "g",
-                "--on-premises-instance-tag-filters",
-                "Key=cluster,Value=dur,Type=KEY_AND_VALUE",
-            ).returncode
-            == 0
-        )
-        pushed = cli(
-            address,
-            "push",
+        run("create-application", "--application-name", "dur")
+        run(
+            "create-deployment-group",
             "--application-name",
             "dur",
-            "--source",
-            str(gated_bundle(tmp_path / "bundle", gate, started)),
-        ).json()
-        digest = pushed["revision"]["registryLocation"]["digest"]
-        created = cli(
-            address,
+            "--deployment-group-name",
+            "g",
+            "--on-premises-instance-tag-filters",
+            "Key=cluster,Value=dur,Type=KEY_AND_VALUE",
+        )
+        source = gated_bundle(tmp_path / "bundle", gate, started)
+        pushed = run("push", "--application-name", "dur", "--source", str(source)).json()
+        location = f"digest={pushed['revision']['registryLocation']['digest']},bundleType=zip"
+        create = (
             "create-deployment",
             "--application-name",
             "dur",
@@ -65,25 +70,29 @@ def test_killed_server_resumes_the_deployment_after_restart(
             "--deployment-config-name",
             "CodeDeployDefault.AllAtOnce",
             "--registry-location",
-            f"digest={digest},bundleType=zip",
+            location,
         )
-        deployment_id = created.json()["deploymentId"]
+        first = run(*create).json()["deploymentId"]
         wait_until(
             lambda: started.exists() and len(started.read_text().split()) == 2,
             30,
-            "both BeforeInstall hooks to start",
+            "both BeforeInstall hooks of the first deployment to start",
         )
+        second = run(*create).json()["deploymentId"]
+        queued = run("get-deployment", "--deployment-id", second).json()["deploymentInfo"]
+        assert queued["status"] == "Queued"
 
         server.kill()  # SIGKILL: no graceful shutdown
         server, _ = start_server(tmp_path, database_url, port=int(address.rsplit(":", 1)[1]))
         wait_online(address, [a.name for a in agents])
-        with gate.open("w"):  # releases both blocked hooks
-            pass
+        release_when_started(gate, started, 2)
+        release_when_started(gate, started, 4)  # the queued one ran after the first
 
-        waited = cli(address, "wait", "deployment-successful", "--deployment-id", deployment_id)
-        assert waited.returncode == 0, waited.stderr
-        info = cli(address, "get-deployment", "--deployment-id", deployment_id).json()
-        assert info["deploymentInfo"]["deploymentOverview"]["Succeeded"] == 2
+        for deployment_id in (first, second):
+            run("wait", "deployment-successful", "--deployment-id", deployment_id)
+            info = run("get-deployment", "--deployment-id", deployment_id).json()
+            assert info["deploymentInfo"]["deploymentOverview"]["Succeeded"] == 2
+        assert started.read_text().split() == [first, first, second, second]
         for agent in agents:
             assert (agent.prefix / "opt/gated/f.txt").read_text() == "f\n"
     finally:
