@@ -1,9 +1,16 @@
-"""appspec.yml: parsed into plain data and checked against the bundle before the host changes."""
+"""appspec.yml: parsed into plain data and checked against the bundle before the host changes.
+
+What CodeDeploy accepts is accepted with the same meaning; where its agent is lenient and its
+documentation strict, OpenDeploy accepts and warns (see docs in README and the reference table).
+"""
 
 from __future__ import annotations
 
+import grp
 import logging
-from dataclasses import dataclass
+import pwd
+import re
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -13,7 +20,8 @@ from agent.errors import ErrorCode, EventFailed
 
 log = logging.getLogger(__name__)
 
-APPSPEC_NAMES = ("appspec.yml", "appspec.yaml")
+APPSPEC_NAME = "appspec.yml"
+FALLBACK_NAMES = ("appspec.yaml", "appspec.yml")
 SCRIPTABLE_EVENTS = (
     "ApplicationStop",
     "BeforeInstall",
@@ -25,9 +33,23 @@ SCRIPTABLE_EVENTS = (
     "BeforeAllowTraffic",
     "AfterAllowTraffic",
 )
+SYSTEM_EVENTS = ("DownloadBundle", "Install", "BlockTraffic", "AllowTraffic")
 FILE_EXISTS_BEHAVIORS = ("DISALLOW", "OVERWRITE", "RETAIN")
 MAX_EVENT_SECONDS = 3600
 TOP_LEVEL_KEYS = {"version", "os", "files", "permissions", "hooks", "file_exists_behavior"}
+PERMISSION_KEYS = {
+    "object",
+    "pattern",
+    "except",
+    "type",
+    "owner",
+    "group",
+    "mode",
+    "acls",
+    "context",
+}
+_MODE = re.compile(r"^[0-7]{1,4}$")
+_LEADING_ZERO_INT = re.compile(r"^0[0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -46,54 +68,103 @@ class Script:
 
 
 @dataclass(frozen=True)
+class Permission:
+    """One `permissions` entry; applied after the files are copied."""
+
+    object: str
+    pattern: str = "**"
+    excepts: tuple[str, ...] = ()
+    types: frozenset[str] = frozenset({"file", "directory"})
+    owner: str = ""
+    group: str = ""
+    mode: str = ""
+    """Octal digits, padded to at least 3 ("644", "0755"); empty leaves the mode alone."""
+
+
+@dataclass(frozen=True)
 class AppSpec:
     files: tuple[FileMapping, ...]
     hooks: dict[str, tuple[Script, ...]]
     file_exists_behavior: str | None
+    permissions: tuple[Permission, ...] = ()
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+    """What was accepted but deserves the author's attention (unknown keys, long timeouts)."""
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 as CodeDeploy reads it, except that an unquoted leading-zero number (mode: 0644)
+    stays the digits the author wrote instead of becoming an octal integer."""
+
+
+def _int_or_digits(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    value = loader.construct_scalar(node)
+    if isinstance(value, str) and _LEADING_ZERO_INT.match(value):
+        return value
+    return yaml.SafeLoader.construct_yaml_int(loader, node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _int_or_digits)
 
 
 def _invalid(message: str) -> EventFailed:
     return EventFailed(ErrorCode.INVALID_APPSPEC, f"appspec: {message}")
 
 
-def find_appspec(archive: Path) -> Path:
-    for name in APPSPEC_NAMES:
+def find_appspec(archive: Path, filename: str = APPSPEC_NAME) -> Path:
+    """The requested name, then appspec.yaml, then appspec.yml (CodeDeploy's fallbacks)."""
+    for name in (filename, *FALLBACK_NAMES):
         if (archive / name).is_file():
             return archive / name
-    raise _invalid("no appspec.yml at the root of the bundle")
+    raise _invalid(f"no {filename} at the root of the bundle")
 
 
-def load_appspec(archive: Path) -> AppSpec:
-    """Parse and validate the bundle's appspec, including that every path it names exists."""
-    path = find_appspec(archive)
+def read_appspec(text: str) -> AppSpec:
+    """Parse and validate the document alone (no bundle)."""
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         raise _invalid(f"not valid YAML: {exc}") from exc
-    spec = parse_appspec(raw)
+    return parse_appspec(raw)
+
+
+def load_appspec(archive: Path, filename: str = APPSPEC_NAME) -> AppSpec:
+    """Parse and validate the bundle's appspec, including that every path it names exists."""
+    spec = read_appspec(find_appspec(archive, filename).read_text())
     check_against_bundle(spec, archive)
     return spec
 
 
 def parse_appspec(raw: Any) -> AppSpec:
     """Validate the document's shape; raises EventFailed naming the offending key."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        raise _invalid("the file is empty")
     if not isinstance(raw, dict):
-        raise _invalid("the document must be a mapping")
-    unknown = sorted(set(raw) - TOP_LEVEL_KEYS)
-    if unknown:
-        log.warning("appspec: ignoring unknown key(s) %s", ", ".join(map(str, unknown)))
-    if str(raw.get("version")) not in ("0.0", "0"):
+        raise _invalid("the document must be a mapping of keys (version, os, files, hooks, …)")
+    warnings = [
+        f"unknown top-level key {key!r} ignored" for key in raw if key not in TOP_LEVEL_KEYS
+    ]
+    if raw.get("version") not in (0, 0.0, "0.0"):
         raise _invalid(f"version must be 0.0, got {raw.get('version')!r}")
-    if raw.get("os") != "linux":
-        raise _invalid(f"os must be linux, got {raw.get('os')!r}")
+    os_name = raw.get("os")
+    if os_name == "windows":
+        raise _invalid("os windows is not supported: OpenDeploy agents run on linux")
+    if os_name != "linux":
+        raise _invalid(f"os must be linux, got {os_name!r}")
     behavior = raw.get("file_exists_behavior")
     if behavior is not None and behavior not in FILE_EXISTS_BEHAVIORS:
-        raise _invalid("file_exists_behavior must be DISALLOW, OVERWRITE or RETAIN")
-    return AppSpec(
+        raise _invalid(
+            f"file_exists_behavior must be DISALLOW, OVERWRITE or RETAIN, got {behavior!r}"
+        )
+    spec = AppSpec(
         files=_files(raw.get("files")),
-        hooks=_hooks(raw.get("hooks")),
+        hooks=_hooks(raw.get("hooks"), warnings),
         file_exists_behavior=behavior,
+        permissions=_permissions(raw.get("permissions"), warnings),
+        warnings=tuple(warnings),
     )
+    for warning in spec.warnings:
+        log.warning("appspec: %s", warning)
+    return spec
 
 
 def _files(raw: Any) -> tuple[FileMapping, ...]:
@@ -103,47 +174,127 @@ def _files(raw: Any) -> tuple[FileMapping, ...]:
         raise _invalid("files must be a list of {source, destination}")
     mappings = []
     for i, entry in enumerate(raw):
-        if not isinstance(entry, dict) or not entry.get("source") or not entry.get("destination"):
-            raise _invalid(f"files[{i}] needs source and destination")
-        destination = str(entry["destination"])
+        if not isinstance(entry, dict):
+            raise _invalid(f"files[{i}] must be a mapping with source and destination")
+        for key in ("source", "destination"):
+            if not isinstance(entry.get(key), str) or not entry[key].strip():
+                raise _invalid(f"files[{i}].{key} is required")
+        destination = entry["destination"].strip()
         if not destination.startswith("/"):
             raise _invalid(f"files[{i}].destination must be an absolute path, got {destination!r}")
-        mappings.append(FileMapping(str(entry["source"]), destination))
+        mappings.append(FileMapping(entry["source"].strip(), destination))
     return tuple(mappings)
 
 
-def _hooks(raw: Any) -> dict[str, tuple[Script, ...]]:
+def _hooks(raw: Any, warnings: list[str]) -> dict[str, tuple[Script, ...]]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
         raise _invalid("hooks must be a mapping of event name to a list of scripts")
     hooks: dict[str, tuple[Script, ...]] = {}
     for event, scripts in raw.items():
-        if event not in SCRIPTABLE_EVENTS:
-            log.warning("appspec: hooks.%s is not a scriptable lifecycle event; ignored", event)
+        if event in SYSTEM_EVENTS:
+            warnings.append(f"hooks.{event} is run by the system, not by scripts; ignored")
             continue
+        if event not in SCRIPTABLE_EVENTS:
+            warnings.append(f"hooks.{event} is not a CodeDeploy lifecycle event")
         if scripts is None:
             continue
         if not isinstance(scripts, list):
             raise _invalid(f"hooks.{event} must be a list of scripts")
-        hooks[event] = tuple(_script(event, i, s) for i, s in enumerate(scripts))
+        hooks[str(event)] = tuple(
+            _script(str(event), i, s, warnings) for i, s in enumerate(scripts)
+        )
     return hooks
 
 
-def _script(event: str, index: int, raw: Any) -> Script:
+def _timeout(where: str, value: Any, warnings: list[str]) -> int:
+    """CodeDeploy's reading: the integer prefix ("2s" → 2, 2.9 → 2); it must be positive."""
+    if value is None:
+        return MAX_EVENT_SECONDS
+    if isinstance(value, bool):
+        raise _invalid(f"{where}.timeout must be a number of seconds, got {value!r}")
+    match = re.match(r"^\s*(\d+)", str(value))
+    seconds = int(match.group(1)) if match else 0
+    if seconds <= 0:
+        raise _invalid(f"{where}.timeout must be a positive number of seconds, got {value!r}")
+    if seconds > MAX_EVENT_SECONDS:
+        warnings.append(f"{where}.timeout {seconds} is above 3600; an event still ends at one hour")
+        return MAX_EVENT_SECONDS
+    return seconds
+
+
+def _script(event: str, index: int, raw: Any, warnings: list[str]) -> Script:
     where = f"hooks.{event}[{index}]"
-    if not isinstance(raw, dict) or not str(raw.get("location") or "").strip():
+    if not isinstance(raw, dict):
+        raise _invalid(f"{where} must be a mapping with location")
+    location = raw.get("location")
+    if not isinstance(location, str) or not location.strip():
         raise _invalid(f"{where}.location is required")
-    timeout = raw.get("timeout", MAX_EVENT_SECONDS)
-    if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0:
-        raise _invalid(f"{where}.timeout must be a positive number of seconds")
-    if timeout > MAX_EVENT_SECONDS:
-        log.warning(
-            "appspec: %s.timeout %s is above 3600; an event is limited to one hour", where, timeout
-        )
-    return Script(
-        str(raw["location"]).strip(), min(timeout, MAX_EVENT_SECONDS), str(raw.get("runas") or "")
+    runas = raw.get("runas") or ""
+    if not isinstance(runas, str):
+        raise _invalid(f"{where}.runas must be a user name")
+    return Script(location.strip(), _timeout(where, raw.get("timeout"), warnings), runas.strip())
+
+
+def _permissions(raw: Any, warnings: list[str]) -> tuple[Permission, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise _invalid("permissions must be a list")
+    return tuple(_permission(i, entry, warnings) for i, entry in enumerate(raw))
+
+
+def _permission(index: int, raw: Any, warnings: list[str]) -> Permission:
+    where = f"permissions[{index}]"
+    if not isinstance(raw, dict) or not str(raw.get("object") or "").strip():
+        raise _invalid(f"{where}.object is required")
+    for key in raw:
+        if key not in PERMISSION_KEYS:
+            warnings.append(f"unknown key {where}.{key} ignored")
+    for key in ("acls", "context"):
+        if raw.get(key):
+            raise _invalid(f"{where}.{key} is not supported yet")
+    types = raw.get("type", ["file", "directory"])
+    if isinstance(types, str):
+        types = [types]
+    if not isinstance(types, list) or not types or not set(types) <= {"file", "directory"}:
+        raise _invalid(f"{where}.type must be a list of file and/or directory")
+    excepts = raw.get("except") or []
+    if not isinstance(excepts, list):
+        raise _invalid(f"{where}.except must be a list of patterns")
+    mode = "" if raw.get("mode") is None else str(raw["mode"])
+    if mode and not _MODE.match(mode):
+        raise _invalid(f"{where}.mode must be 1-4 octal digits, got {raw['mode']!r}")
+    permission = Permission(
+        object=str(raw["object"]).strip(),
+        pattern=str(raw.get("pattern") or "**"),
+        excepts=tuple(str(e) for e in excepts),
+        types=frozenset(types),
+        owner=str(raw.get("owner") or ""),
+        group=str(raw.get("group") or ""),
+        mode=mode.rjust(3, "0") if mode else "",
     )
+    _check_principals(where, permission)
+    return permission
+
+
+def _check_principals(where: str, permission: Permission) -> None:
+    """Unknown users and groups are found before anything is copied (CodeDeploy: after)."""
+    if permission.owner:
+        try:
+            pwd.getpwnam(permission.owner)
+        except KeyError:
+            raise _invalid(
+                f"{where}.owner {permission.owner!r} is not a user on this host"
+            ) from None
+    if permission.group:
+        try:
+            grp.getgrnam(permission.group)
+        except KeyError:
+            raise _invalid(
+                f"{where}.group {permission.group!r} is not a group on this host"
+            ) from None
 
 
 def check_against_bundle(spec: AppSpec, archive: Path) -> None:

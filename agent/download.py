@@ -1,4 +1,4 @@
-"""DownloadBundle: fetch the revision from the registry, verify its digest, unpack it safely."""
+"""DownloadBundle: get the revision (registry or a local path), verify it, unpack it safely."""
 
 from __future__ import annotations
 
@@ -9,11 +9,68 @@ import stat
 import tarfile
 import zipfile
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 import grpc
 
 from agent.errors import ErrorCode, EventFailed
-from deploy.v1 import common_pb2, registry_pb2, registry_pb2_grpc
+from deploy.v1 import agent_pb2, common_pb2, registry_pb2, registry_pb2_grpc
+
+BUNDLE_KINDS = {
+    common_pb2.BUNDLE_TYPE_ZIP: "zip",
+    common_pb2.BUNDLE_TYPE_TAR: "tar",
+    common_pb2.BUNDLE_TYPE_TGZ: "tgz",
+}
+LOCAL_KINDS = ("directory", "zip", "tar", "tgz")
+
+
+class BundleSource(Protocol):
+    """Where DownloadBundle gets a revision from."""
+
+    async def materialize(
+        self, spec: agent_pb2.DeploymentSpec, bundle: Path, archive: Path
+    ) -> None:
+        """Leave the revision's files, checked, in a fresh `archive` directory."""
+
+
+class RegistrySource:
+    """Bundles streamed from the registry over the agent's channel, checked against the digest."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._channel = channel
+
+    async def materialize(
+        self, spec: agent_pb2.DeploymentSpec, bundle: Path, archive: Path
+    ) -> None:
+        await fetch_bundle(self._channel, spec.revision, bundle)
+        kind = BUNDLE_KINDS.get(spec.revision.registry_location.bundle_type, "zip")
+        await asyncio.to_thread(unpack, bundle, kind, archive)
+
+
+class LocalSource:
+    """A bundle on this host (`deploy-agent local`): a directory or an archive file."""
+
+    def __init__(self, path: Path, kind: str) -> None:
+        self._path = path
+        self._kind = kind
+
+    async def materialize(
+        self, spec: agent_pb2.DeploymentSpec, bundle: Path, archive: Path
+    ) -> None:
+        await asyncio.to_thread(self._copy, bundle, archive)
+
+    def _copy(self, bundle: Path, archive: Path) -> None:
+        if not self._path.exists():
+            raise EventFailed(ErrorCode.INVALID_BUNDLE, f"bundle {self._path} does not exist")
+        if self._kind != "directory":
+            bundle.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self._path, bundle)
+            unpack(bundle, self._kind, archive)
+            return
+        if archive.exists():
+            shutil.rmtree(archive)
+        check_tree(self._path)
+        shutil.copytree(self._path, archive, symlinks=True)
 
 
 async def fetch_bundle(
@@ -42,13 +99,31 @@ async def fetch_bundle(
         raise EventFailed(ErrorCode.INVALID_BUNDLE, f"bundle digest {actual} is not {digest}")
 
 
-def unpack(bundle: Path, bundle_type: int, archive: Path) -> None:
+def check_tree(root: Path) -> None:
+    """A directory bundle may hold only files, directories and links that stay inside it."""
+    resolved_root = root.resolve()
+    for path in root.rglob("*"):
+        if path.is_symlink():
+            target = path.resolve()
+            if target != resolved_root and resolved_root not in target.parents:
+                raise EventFailed(
+                    ErrorCode.INVALID_BUNDLE,
+                    f"bundle entry {path.relative_to(root)} links outside the bundle",
+                )
+        elif not (path.is_file() or path.is_dir()):
+            raise EventFailed(
+                ErrorCode.INVALID_BUNDLE,
+                f"bundle entry {path.relative_to(root)} is not a regular file",
+            )
+
+
+def unpack(bundle: Path, kind: str, archive: Path) -> None:
     """Unpack into a fresh `archive` directory, rejecting entries that would escape it."""
     if archive.exists():
         shutil.rmtree(archive)
     archive.mkdir(parents=True)
     try:
-        if bundle_type == common_pb2.BUNDLE_TYPE_ZIP:
+        if kind == "zip":
             _unzip(bundle, archive)
         else:
             _untar(bundle, archive)

@@ -8,11 +8,9 @@ import shutil
 from enum import StrEnum
 from pathlib import Path
 
-import grpc
-
-from agent.appspec import load_appspec
+from agent.appspec import APPSPEC_NAME, load_appspec
 from agent.config import AgentConfig
-from agent.download import fetch_bundle, unpack
+from agent.download import BundleSource
 from agent.errors import ErrorCode, EventFailed
 from agent.hooks import run_scripts
 from agent.install import install
@@ -49,9 +47,12 @@ FILE_EXISTS_NAMES = {
 class EventRunner:
     """Executes lifecycle commands on this host; failures raise EventFailed."""
 
-    def __init__(self, config: AgentConfig, channel: grpc.aio.Channel) -> None:
+    def __init__(
+        self, config: AgentConfig, source: BundleSource, appspec_filename: str = APPSPEC_NAME
+    ) -> None:
         self._config = config
-        self._channel = channel
+        self._source = source
+        self._appspec = appspec_filename
         self._root = DeploymentRoot(config.root_dir)
 
     async def run(self, command: agent_pb2.LifecycleCommand) -> None:
@@ -64,25 +65,20 @@ class EventRunner:
             await self._download(spec)
         elif event == "Install":
             await asyncio.to_thread(self._install, spec)
-        elif event in SCRIPT_SOURCE:
-            await self._scripts(event, spec)
         else:
-            raise EventFailed(ErrorCode.UNKNOWN_ERROR, f"unknown lifecycle event {event!r}")
+            await self._scripts(event, spec)
 
     async def _download(self, spec: agent_pb2.DeploymentSpec) -> None:
         group, deployment = spec.deployment_group_id, spec.deployment_id
-        bundle = self._root.bundle_file(group, deployment)
-        await fetch_bundle(self._channel, spec.revision, bundle)
         archive = self._root.archive(group, deployment)
-        bundle_type = spec.revision.registry_location.bundle_type
-        await asyncio.to_thread(unpack, bundle, bundle_type, archive)
-        await asyncio.to_thread(load_appspec, archive)
+        await self._source.materialize(spec, self._root.bundle_file(group, deployment), archive)
+        await asyncio.to_thread(load_appspec, archive, self._appspec)
         await asyncio.to_thread(self._prune, group, deployment)
 
     def _install(self, spec: agent_pb2.DeploymentSpec) -> None:
         group, deployment = spec.deployment_group_id, spec.deployment_id
         archive = self._root.archive(group, deployment)
-        appspec = load_appspec(archive)
+        appspec = load_appspec(archive, self._appspec)
         try:
             install(
                 appspec,
@@ -97,13 +93,13 @@ class EventRunner:
 
     async def _scripts(self, event: str, spec: agent_pb2.DeploymentSpec) -> None:
         group, deployment = spec.deployment_group_id, spec.deployment_id
-        if SCRIPT_SOURCE[event] is ScriptSource.CURRENT:
+        if SCRIPT_SOURCE.get(event, ScriptSource.CURRENT) is ScriptSource.CURRENT:
             archive: Path | None = self._root.archive(group, deployment)
         else:
             archive = self._root.last_successful_archive(group)
         if archive is None:
             return
-        appspec = await asyncio.to_thread(load_appspec, archive)
+        appspec = await asyncio.to_thread(load_appspec, archive, self._appspec)
         await run_scripts(
             event,
             appspec.hooks.get(event, ()),

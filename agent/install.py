@@ -11,6 +11,7 @@ from pathlib import Path
 
 from agent.appspec import AppSpec, bundle_path
 from agent.errors import ErrorCode, EventFailed
+from agent.permissions import apply_permissions, plan_permissions
 
 
 def host_path(prefix: str, destination: str) -> Path:
@@ -46,7 +47,10 @@ def resolve_behavior(spec: AppSpec, deployment_behavior: str | None) -> str:
 def install(
     spec: AppSpec, archive: Path, prefix: str, cleanup_file: Path, deployment_behavior: str | None
 ) -> list[Path]:
-    """Uninstall the previous install of the group and install this revision's files."""
+    """Uninstall the previous install of the group and install this revision's files.
+
+    Everything that can fail on the revision's content (conflicts, DISALLOW, permissions) is
+    decided before the previous install is removed, so a rejected revision changes nothing."""
     copies = plan_copies(spec, archive, prefix)
     previous = _read_cleanup(cleanup_file)
     behavior = resolve_behavior(spec, deployment_behavior)
@@ -59,6 +63,8 @@ def install(
                     f"a specified file already exists at this location: {target} "
                     "(file_exists_behavior DISALLOW)",
                 )
+    mkdirs = _planned_dirs(copies, owned)
+    permissions = plan_permissions(spec.permissions, prefix, {t for _, t in copies}, mkdirs)
     _uninstall(previous)
     cleanup_file.parent.mkdir(parents=True, exist_ok=True)
     installed: list[Path] = []
@@ -75,7 +81,20 @@ def install(
                 target.unlink()
             shutil.copy2(source, target)
             installed.append(target)
+    apply_permissions(permissions)
     return installed
+
+
+def _planned_dirs(copies: list[tuple[Path, Path]], owned: set[Path]) -> set[Path]:
+    """Directories this install will create: missing now, or created by the previous install of
+    the group (which is removed first)."""
+    planned: set[Path] = set()
+    for _, target in copies:
+        directory = target.parent
+        while directory != directory.parent and (directory in owned or not directory.exists()):
+            planned.add(directory)
+            directory = directory.parent
+    return planned
 
 
 def _missing_dirs(directory: Path) -> list[Path]:

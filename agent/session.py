@@ -14,6 +14,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from agent.config import AgentConfig
+from agent.download import RegistrySource
 from agent.errors import ErrorCode, EventFailed
 from agent.events import EventRunner
 from deploy.v1 import agent_pb2, agent_pb2_grpc, common_pb2
@@ -100,7 +101,7 @@ class AgentSession:
     def __init__(self, config: AgentConfig) -> None:
         self._config = config
         self._channel = grpc.aio.insecure_channel(config.server, options=CHANNEL_OPTIONS)
-        self._runner = EventRunner(config, self._channel)
+        self._runner = EventRunner(config, RegistrySource(self._channel))
         self._tracker = CommandTracker(config.root_dir / "ongoing-deployment")
         self._reports: deque[agent_pb2.ConnectRequest] = deque(maxlen=REPORTS_KEPT)
         self._outbox: asyncio.Queue[agent_pb2.ConnectRequest] | None = None

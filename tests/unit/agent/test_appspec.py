@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agent.appspec import check_against_bundle, parse_appspec
+from agent.appspec import check_against_bundle, parse_appspec, read_appspec
 from agent.errors import ErrorCode, EventFailed
 
 VALID = """
@@ -39,11 +39,12 @@ def test_valid_appspec_parses() -> None:
     ("change", "message"),
     [
         ({"version": 1.0}, "version"),
-        ({"os": "windows"}, "os must be linux"),
+        ({"os": "windows"}, "os windows is not supported"),
+        ({"os": "Linux"}, "os must be linux"),
         ({"hooks": {"BeforeInstall": "scripts/x.sh"}}, "hooks.BeforeInstall must be a list"),
         ({"hooks": {"BeforeInstall": [{"timeout": 3}]}}, "hooks.BeforeInstall[0].location"),
         ({"hooks": {"BeforeInstall": [{"location": "a", "timeout": 0}]}}, "timeout"),
-        ({"files": [{"source": "app"}]}, "files[0] needs source and destination"),
+        ({"files": [{"source": "app"}]}, "files[0].destination is required"),
         ({"files": [{"source": "app", "destination": "opt"}]}, "files[0].destination"),
         ({"file_exists_behavior": "overwrite"}, "file_exists_behavior"),
     ],
@@ -65,3 +66,51 @@ def test_paths_missing_from_the_bundle_are_reported_before_install(tmp_path: Pat
         check_against_bundle(spec, tmp_path)
     assert error.value.code is ErrorCode.SCRIPT_MISSING
     assert "hooks.ApplicationStart[0].location 'scripts/start.sh'" in error.value.message
+
+
+@pytest.mark.parametrize(
+    ("timeout", "seconds"), [("2s", 2), (2.9, 2), (30, 30), (7200, 3600), (None, 3600)]
+)
+def test_timeout_is_read_as_codedeploy_reads_it(timeout: object, seconds: int) -> None:
+    hook = {"location": "a.sh"} if timeout is None else {"location": "a.sh", "timeout": timeout}
+    raw = {"version": 0.0, "os": "linux", "hooks": {"BeforeInstall": [hook]}}
+    spec = parse_appspec(raw)
+    assert spec.hooks["BeforeInstall"][0].timeout_seconds == seconds
+    assert any("above 3600" in w for w in spec.warnings) == (timeout == 7200)
+
+
+@pytest.mark.parametrize("version", ["0.0", "'0.0'", "0"])
+def test_version_may_be_written_as_number_or_string(version: str) -> None:
+    assert read_appspec(f"version: {version}\nos: linux\n").files == ()
+
+
+@pytest.mark.parametrize(
+    ("written", "mode"),
+    [("0644", "0644"), ("'644'", "644"), ("755", "755"), ("0000", "0000"), ("12", "012")],
+)
+def test_mode_means_what_the_author_wrote(written: str, mode: str) -> None:
+    text = f"version: 0.0\nos: linux\npermissions:\n  - object: /opt/a\n    mode: {written}\n"
+    assert read_appspec(text).permissions[0].mode == mode
+
+
+def test_unknown_keys_and_events_are_warnings_not_errors() -> None:
+    spec = read_appspec(
+        "version: 0.0\nos: linux\nextra: 1\nhooks:\n  MyEvent:\n    - location: a.sh\n"
+    )
+    assert "MyEvent" in spec.hooks
+    assert len(spec.warnings) == 2
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("owner: no-such-user-xyz", "owner 'no-such-user-xyz' is not a user"),
+        ("group: no-such-group-xyz", "group 'no-such-group-xyz' is not a group"),
+        ("mode: 0988", "mode must be 1-4 octal digits"),
+        ("type: [socket]", "type must be a list of file and/or directory"),
+    ],
+)
+def test_bad_permissions_are_rejected_naming_the_key(entry: str, message: str) -> None:
+    text = f"version: 0.0\nos: linux\npermissions:\n  - object: /opt/a\n    {entry}\n"
+    with pytest.raises(EventFailed, match=message):
+        read_appspec(text)
