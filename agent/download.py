@@ -142,8 +142,8 @@ def _unzip(bundle: Path, archive: Path) -> None:
     with zipfile.ZipFile(bundle) as zf:
         for info in zf.infolist():
             _safe_name(info.filename)
-            mode = info.external_attr >> 16
-            if stat.S_ISLNK(mode) or (mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))):
+            kind = stat.S_IFMT(info.external_attr >> 16)  # 0: no Unix type recorded (a file)
+            if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
                 raise EventFailed(
                     ErrorCode.INVALID_BUNDLE, f"bundle entry {info.filename!r} is not a file"
                 )

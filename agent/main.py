@@ -1,4 +1,5 @@
-"""deploy-agent entry point: read the config, hold the stream until SIGTERM."""
+"""deploy-agent: hold the stream to the fleet (--config), or run a bundle locally (local,
+validate)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from agent.config import load_agent_config
 from agent.errors import ConfigError
+from agent.local import add_commands
 from agent.session import AgentSession
 
 
@@ -32,12 +34,18 @@ async def _serve(config_path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="deploy-agent", description=__doc__)
-    parser.add_argument("--config", type=Path, required=True, help="agent.yaml")
+    parser.add_argument("--config", type=Path, help="agent.yaml: run the agent")
     parser.add_argument("--log-level", default="INFO")
+    add_commands(parser.add_subparsers(dest="command"))
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        level=args.log_level if args.command is None else "ERROR",
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    if args.command is not None:
+        raise SystemExit(args.run(args))
+    if args.config is None:
+        parser.error("--config is required to run the agent (or use: local, validate)")
     try:
         asyncio.run(_serve(args.config))
     except ConfigError as error:

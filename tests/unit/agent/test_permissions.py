@@ -83,7 +83,7 @@ def test_owner_and_group_are_applied_as_root_and_refused_clearly_otherwise(
 ) -> None:
     entry = "  - object: /opt/app/run.sh\n    owner: nobody\n    group: nogroup\n"
     if os.geteuid() != 0:
-        with pytest.raises(EventFailed, match="owner 'nobody' .* needs the agent to run as root"):
+        with pytest.raises(EventFailed, match=r"owner 'nobody' .* needs the agent to run as root"):
             run(tmp_path, entry)
         return
     app = run(tmp_path, entry)
