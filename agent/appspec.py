@@ -234,6 +234,11 @@ def _script(event: str, index: int, raw: Any, warnings: list[str]) -> Script:
     runas = raw.get("runas") or ""
     if not isinstance(runas, str):
         raise _invalid(f"{where}.runas must be a user name")
+    if runas.strip():
+        try:
+            pwd.getpwnam(runas.strip())
+        except KeyError:
+            raise _invalid(f"{where}.runas {runas.strip()!r} is not a user on this host") from None
     return Script(location.strip(), _timeout(where, raw.get("timeout"), warnings), runas.strip())
 
 

@@ -137,7 +137,13 @@ class Agent:
                 os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
 
 
-def start_agent(workdir: Path, address: str, name: str, tags: dict[str, str]) -> Agent:
+def start_agent(
+    workdir: Path,
+    address: str,
+    name: str,
+    tags: dict[str, str],
+    environment: dict[str, str] | None = None,
+) -> Agent:
     home = workdir / name
     home.mkdir(parents=True, exist_ok=True)
     agent = Agent(name, home / "root", home / "prefix", free_port(), home / "agent.yaml")
@@ -149,7 +155,11 @@ def start_agent(workdir: Path, address: str, name: str, tags: dict[str, str]) ->
                 "tags": tags,
                 "root_dir": str(agent.root),
                 "install_prefix": str(agent.prefix),
-                "environment": {"APP_PORT": str(agent.app_port), "INSTANCE": name},
+                "environment": {
+                    "APP_PORT": str(agent.app_port),
+                    "INSTANCE": name,
+                    **(environment or {}),
+                },
             }
         )
     )

@@ -19,6 +19,17 @@ REVISION_TYPE_NAMES = {
     common_pb2.REVISION_TYPE_S3: "S3",
     common_pb2.REVISION_TYPE_GITHUB: "GitHub",
 }
+ERROR_CODE_NAMES = {
+    common_pb2.LIFECYCLE_ERROR_CODE_SUCCESS: "Success",
+    common_pb2.LIFECYCLE_ERROR_CODE_SCRIPT_MISSING: "ScriptMissing",
+    common_pb2.LIFECYCLE_ERROR_CODE_SCRIPT_NOT_EXECUTABLE: "ScriptNotExecutable",
+    common_pb2.LIFECYCLE_ERROR_CODE_SCRIPT_TIMED_OUT: "ScriptTimedOut",
+    common_pb2.LIFECYCLE_ERROR_CODE_SCRIPT_FAILED: "ScriptFailed",
+    common_pb2.LIFECYCLE_ERROR_CODE_UNKNOWN_ERROR: "UnknownError",
+    common_pb2.LIFECYCLE_ERROR_CODE_INVALID_BUNDLE: "InvalidBundle",
+    common_pb2.LIFECYCLE_ERROR_CODE_INVALID_APPSPEC: "InvalidAppSpec",
+    common_pb2.LIFECYCLE_ERROR_CODE_INSTALL_FAILED: "InstallFailed",
+}
 TAG_FILTER_NAMES = {
     common_pb2.TAG_FILTER_TYPE_KEY_ONLY: "KEY_ONLY",
     common_pb2.TAG_FILTER_TYPE_VALUE_ONLY: "VALUE_ONLY",
@@ -200,7 +211,7 @@ def lifecycle_event(message: orchestrator_pb2.LifecycleEvent) -> dict[str, Any]:
     diagnostics = message.diagnostics
     if diagnostics.error_code:
         event["diagnostics"] = {
-            "errorCode": camel_enum(diagnostics, "error_code", "LIFECYCLE_ERROR_CODE_"),
+            "errorCode": ERROR_CODE_NAMES.get(diagnostics.error_code, "UnknownError"),
             "scriptName": diagnostics.script_name,
             "message": diagnostics.message,
             "logTail": diagnostics.log_tail,

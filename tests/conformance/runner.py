@@ -4,6 +4,7 @@ through `deploy-agent local`, a real process running the agent's own code."""
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from typing import Any
 BIN = Path(sys.executable).parent
 RECORDER = (
     '#!/bin/sh\necho "$LIFECYCLE_EVENT $(basename "$0") $DEPLOYMENT_GROUP_NAME '
-    '$APPLICATION_NAME ${DEPLOY_INSTALL_PREFIX:+prefixed}" >> "$CONFORMANCE_RECORD"\n'
+    '${DEPLOY_INSTALL_PREFIX:+prefixed}" >> "$CONFORMANCE_RECORD"\n'
 )
 
 
@@ -45,27 +46,45 @@ def write_tree(root: Path, tree: dict[str, Any]) -> None:
             path.chmod(int(str(mode), 8))
 
 
-def run_case(case: dict[str, Any], workdir: Path) -> Outcome:
-    bundle = workdir / "bundle"
+def revisions(case: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(appspec text, tree) of each revision deployed in turn to the same group."""
+    first = (case["appspec"], case.get("tree", {}))
+    later = [(r["appspec"], r.get("tree", {})) for r in case.get("revisions", [None])[1:]]
+    return [first, *later]
+
+
+def write_bundle(bundle: Path, appspec: str, tree: dict[str, Any], filename: str) -> Path:
+    if bundle.exists():
+        shutil.rmtree(bundle)
     bundle.mkdir(parents=True)
-    (bundle / case.get("appspec_filename", "appspec.yml")).write_text(case["appspec"])
-    write_tree(bundle, case.get("tree", {}))
-    prefix = workdir / "prefix"
-    prefix.mkdir()
-    for host_path, content in case.get("existing", {}).items():
+    (bundle / filename).write_text(appspec)
+    write_tree(bundle, tree)
+    return bundle
+
+
+def place_existing(prefix: Path, existing: dict[str, str]) -> None:
+    for host_path, content in existing.items():
         target = prefix / host_path.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(content)
-    record = workdir / "record"
-    root = workdir / "root"
-    outputs = []
-    code = 0
-    for index, revision in enumerate(case.get("revisions", [None])):
-        if revision is not None:  # a later revision of the same group: replace the bundle
-            for child in sorted(bundle.rglob("*"), reverse=True):
-                child.unlink() if not child.is_dir() else child.rmdir()
-            (bundle / "appspec.yml").write_text(revision["appspec"])
-            write_tree(bundle, revision.get("tree", {}))
+
+
+def failure_text(event: str, code: str, message: str, log_tail: str) -> str:
+    """How a failed event is printed (the same by `deploy-agent local` and here)."""
+    lines = [f"  {event:<18} Failed     {code}: {message}"]
+    lines += [f"    | {line}" for line in log_tail.splitlines()]
+    return "\n".join(lines) + "\n"
+
+
+def run_case(case: dict[str, Any], workdir: Path) -> Outcome:
+    """Through `deploy-agent local`, one run per revision."""
+    prefix, record, root = workdir / "prefix", workdir / "record", workdir / "root"
+    prefix.mkdir(parents=True)
+    place_existing(prefix, case.get("existing", {}))
+    filename = case.get("appspec_filename", "appspec.yml")
+    outputs, code = [], 0
+    for index, (appspec, tree) in enumerate(revisions(case)):
+        bundle = write_bundle(workdir / "bundle", appspec, tree, filename)
         args = [
             str(BIN / "deploy-agent"),
             "local",
@@ -100,7 +119,9 @@ def run_case(case: dict[str, Any], workdir: Path) -> Outcome:
     return Outcome(code, "".join(outputs), prefix, hooks)
 
 
-def check(case: dict[str, Any], outcome: Outcome) -> None:
+def check(case: dict[str, Any], outcome: Outcome, app: str = "local") -> None:
+    """Compare with the case's expectations; "{app}" in expected hook records is the
+    application's name (`local` for `deploy-agent local`)."""
     expect = case["expect"]
     assert "Traceback" not in outcome.output, outcome.output
     if expect.get("outcome", "Succeeded") == "Succeeded":
@@ -122,4 +143,5 @@ def check(case: dict[str, Any], outcome: Outcome) -> None:
         actual = oct(stat.S_IMODE((outcome.prefix / host_path.lstrip("/")).stat().st_mode))[2:]
         assert actual == str(mode), f"{host_path}: mode {actual}, expected {mode}"
     if "hooks" in expect:
-        assert outcome.hooks == expect["hooks"], outcome.hooks
+        expected = [h.replace("{app}", app) for h in expect["hooks"]]
+        assert outcome.hooks == expected, outcome.hooks

@@ -1,0 +1,128 @@
+"""The same conformance cases through the real path: CLI SDK → deploy-server → a real
+deploy-agent process over its gRPC stream (one fresh agent, group and prefix per case)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deploy.cli import commands
+from deploy.client import DeployClient
+from tests.conformance.runner import (
+    Outcome,
+    check,
+    failure_text,
+    place_existing,
+    revisions,
+    write_bundle,
+)
+from tests.conformance.test_conformance import CASES
+from tests.harness import Process, start_agent, start_server, wait_online
+
+# Local-only features: a custom event order and another appspec file name have no server API.
+SERVER_CASES = [
+    c for c in CASES if "events" not in c.get("options", {}) and "appspec_filename" not in c
+]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    process: Process
+    process, address = start_server(tmp_path_factory.mktemp("conformance-server"), "")
+    try:
+        yield address
+    finally:
+        process.stop()
+
+
+def _namespace(**values: Any) -> argparse.Namespace:
+    defaults = dict(
+        s3_location=None,
+        github_location=None,
+        revision=None,
+        description=None,
+        deployment_config_name=None,
+        service_role_arn=None,
+        file_exists_behavior=None,
+        ignore_application_stop_failures=False,
+    )
+    return argparse.Namespace(**{**defaults, **values})
+
+
+def run_with_agent(case: dict[str, Any], workdir: Path, address: str) -> Outcome:
+    name = re.sub(r"[^a-z0-9-]", "", case["name"])[:60]
+    record = workdir / "record"
+    agent_home = workdir / name
+    place_existing(agent_home / "prefix", case.get("existing", {}))
+    agent = start_agent(
+        workdir, address, name, {"case": name}, environment={"CONFORMANCE_RECORD": str(record)}
+    )
+    output, code = "", 0
+    try:
+        wait_online(address, [name])
+        with DeployClient(address) as client:
+            commands.create_application(client, _namespace(application_name=name))
+            commands.create_deployment_group(
+                client,
+                _namespace(
+                    application_name=name,
+                    deployment_group_name="conformance",
+                    on_premises_instance_tag_filters=[f"Key=case,Value={name},Type=KEY_AND_VALUE"],
+                ),
+            )
+            for index, (appspec, tree) in enumerate(revisions(case)):
+                bundle = write_bundle(workdir / f"bundle-{index}", appspec, tree, "appspec.yml")
+                pushed = commands.push(
+                    client, _namespace(application_name=name, source=str(bundle))
+                )
+                assert pushed is not None
+                digest = pushed["revision"]["registryLocation"]["digest"]
+                created = commands.create_deployment(
+                    client,
+                    _namespace(
+                        application_name=name,
+                        deployment_group_name="conformance",
+                        registry_location=f"digest={digest},bundleType=zip",
+                        file_exists_behavior=case.get("options", {}).get("file_exists_behavior"),
+                    ),
+                )
+                assert created is not None
+                deployment_id = created["deploymentId"]
+                for _ in client.watch_deployment(deployment_id, timeout=60):
+                    pass
+                target = commands.get_deployment_target(
+                    client, argparse.Namespace(deployment_id=deployment_id, target_id=name)
+                )
+                assert target is not None
+                events = target["deploymentTarget"]["instanceTarget"]["lifecycleEvents"]
+                failed = [e for e in events if e["status"] == "Failed"]
+                if failed:
+                    d = failed[0]["diagnostics"]
+                    output += failure_text(
+                        failed[0]["lifecycleEventName"], d["errorCode"], d["message"], d["logTail"]
+                    )
+                    code = 1
+                    break
+    finally:
+        agent.stop_app()
+        if agent.process:
+            agent.process.stop()
+    hooks = record.read_text().splitlines() if record.exists() else []
+    return Outcome(code, output, agent.prefix, hooks)
+
+
+@pytest.mark.parametrize("case", SERVER_CASES, ids=[c["name"] for c in SERVER_CASES])
+def test_conformance_through_a_real_agent(
+    case: dict[str, Any], tmp_path: Path, server: str
+) -> None:
+    outcome = run_with_agent(case, tmp_path, server)
+    check(case, outcome, app=_app(case))
+
+
+def _app(case: dict[str, Any]) -> str:
+    return re.sub(r"[^a-z0-9-]", "", case["name"])[:60]
