@@ -134,7 +134,7 @@ class EventRunner:
                 for d in group_dir.iterdir()
                 if d.is_dir() and d.name != current and (keep is None or d != keep.parent)
             ),
-            key=lambda d: d.stat().st_mtime,
+            key=lambda d: (d.stat().st_mtime_ns, d.name),
         )
         excess = len(candidates) - (self._config.max_revisions - 1)
         for directory in candidates[: max(excess, 0)]:

@@ -263,3 +263,57 @@ def test_unknown_names_get_one_clear_line_and_nonzero_exit(
     assert len(lines) == 1, result.stderr
     assert expected in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def stop_failing_bundle(root: Path, version: str) -> Path:
+    """ApplicationStop always fails; the rest succeeds."""
+    (root / "scripts").mkdir(parents=True)
+    (root / "scripts/stop.sh").write_text("#!/bin/sh\necho cannot stop >&2\nexit 1\n")
+    (root / "scripts/stop.sh").chmod(0o755)
+    (root / "VERSION").write_text(version)
+    (root / "appspec.yml").write_text(
+        "version: 0.0\nos: linux\nfiles:\n  - source: VERSION\n    destination: /opt/stopfail\n"
+        "hooks:\n  ApplicationStop:\n    - location: scripts/stop.sh\n"
+    )
+    return root
+
+
+def test_ignore_application_stop_failures_lets_a_failing_stop_pass(
+    running: Cluster, tmp_path: Path
+) -> None:
+    app, group = unique("stopfail"), "web"
+    setup_app(running, app, group, "Key=cluster,Value=node,Type=KEY_AND_VALUE")
+    first = deploy(
+        running,
+        app,
+        group,
+        push(running, app, stop_failing_bundle(tmp_path / "1", "1")),
+        "CodeDeployDefault.AllAtOnce",
+    )
+    assert running.cli("wait", "deployment-successful", "--deployment-id", first).returncode == 0
+
+    digest = push(running, app, stop_failing_bundle(tmp_path / "2", "2"))
+    refused = deploy(running, app, group, digest, "CodeDeployDefault.AllAtOnce")
+    assert running.cli("wait", "deployment-successful", "--deployment-id", refused).returncode != 0
+    target = running.cli(
+        "get-deployment-target", "--deployment-id", refused, "--target-id", running.agents[0].name
+    ).json()["deploymentTarget"]["instanceTarget"]
+    assert target["lifecycleEvents"][0]["status"] == "Failed"
+    assert target["lifecycleEvents"][1]["status"] == "Skipped"
+
+    created = running.cli(
+        "create-deployment",
+        "--application-name",
+        app,
+        "--deployment-group-name",
+        group,
+        "--deployment-config-name",
+        "CodeDeployDefault.AllAtOnce",
+        "--ignore-application-stop-failures",
+        "--registry-location",
+        f"digest={digest},bundleType=zip",
+    )
+    allowed = created.json()["deploymentId"]
+    assert running.cli("wait", "deployment-successful", "--deployment-id", allowed).returncode == 0
+    for agent in running.agents:
+        assert (agent.prefix / "opt/stopfail/VERSION").read_text() == "2"

@@ -1,0 +1,41 @@
+"""The deployment root: archives kept per group (max_revisions) and the last successful one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agent.config import AgentConfig
+from agent.download import LocalSource
+from agent.events import EventRunner
+from agent.layout import DeploymentRoot
+from deploy.v1 import agent_pb2
+
+
+async def deploy(runner: EventRunner, deployment_id: str, events: tuple[str, ...]) -> None:
+    spec = agent_pb2.DeploymentSpec(
+        deployment_id=deployment_id,
+        deployment_group_id="g",
+        deployment_group_name="g",
+        application_name="a",
+    )
+    for event in events:
+        await runner.run(
+            agent_pb2.LifecycleCommand(
+                command_id=f"{deployment_id}:{event}", lifecycle_event=event, spec=spec
+            )
+        )
+
+
+async def test_max_revisions_keeps_the_newest_and_the_last_successful(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "appspec.yml").write_text("version: 0.0\nos: linux\n")
+    config = AgentConfig(server="", instance_name="t", root_dir=tmp_path / "root", max_revisions=3)
+    runner = EventRunner(config, LocalSource(bundle, "directory"))
+    await deploy(runner, "d-000", ("DownloadBundle", "Install"))  # the last successful install
+    for n in range(1, 7):  # later deployments that only download (they never install)
+        await deploy(runner, f"d-{n:03d}", ("DownloadBundle",))
+    kept = sorted(p.name for p in (tmp_path / "root" / "g").iterdir())
+    assert kept == ["d-000", "d-004", "d-005", "d-006"]
+    root = DeploymentRoot(tmp_path / "root")
+    assert root.last_successful_archive("g") == tmp_path / "root/g/d-000/deployment-archive"
