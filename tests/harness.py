@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -30,6 +31,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def free_port_range(width: int) -> int:
+    """A port base with `width` consecutive free ports on 127.0.0.1."""
+    for _ in range(50):
+        base = random.randrange(20000, 60000 - width)
+        sockets: list[socket.socket] = []
+        try:
+            for port in range(base, base + width):
+                sockets.append(socket.socket())
+                sockets[-1].bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise AssertionError(f"no {width} consecutive free ports found")
 
 
 def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:

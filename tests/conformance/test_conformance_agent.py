@@ -1,5 +1,6 @@
-"""The same conformance cases through the real path: CLI SDK → deploy-server → a real
-deploy-agent process over its gRPC stream (one fresh agent, group and prefix per case)."""
+"""The same conformance cases through the real path, under the local cluster of `make cluster`
+(services behind HAProxy): SDK → front door → services → a real deploy-agent over its stream
+(one fresh agent, group and prefix per case)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from tests.conformance.runner import (
     write_bundle,
 )
 from tests.conformance.test_conformance import CASES
-from tests.harness import Process, start_agent, start_server, wait_online
+from tests.harness import free_port_range, start_agent, wait_online
+from tests.integration.test_local_cluster import localcluster
 
 # Local-only features: a custom event order and another appspec file name have no server API.
 SERVER_CASES = [
@@ -32,12 +34,15 @@ SERVER_CASES = [
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    process: Process
-    process, address = start_server(tmp_path_factory.mktemp("conformance-server"), "")
+    """The cluster's front door; its own agents are the ones each case starts."""
+    directory = tmp_path_factory.mktemp("conformance-cluster")
+    base = free_port_range(100)
+    up = localcluster("up", directory, base, agents=0)
+    assert up.returncode == 0, up.stdout + up.stderr
     try:
-        yield address
+        yield f"127.0.0.1:{base}"
     finally:
-        process.stop()
+        localcluster("down", directory, base, agents=0)
 
 
 def _namespace(**values: Any) -> argparse.Namespace:

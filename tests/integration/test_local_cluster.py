@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import random
 import shutil
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -13,31 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import free_port
+from tests.harness import free_port_range
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _free_range(width: int) -> int:
-    """A port base with `width` consecutive free ports on 127.0.0.1."""
-    for _ in range(50):
-        base = random.randrange(20000, 60000 - width)
-        sockets = []
-        try:
-            for port in range(base, base + width):
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    return free_port()
-
-
-def localcluster(action: str, directory: Path, port_base: int) -> subprocess.CompletedProcess[str]:
+def localcluster(
+    action: str, directory: Path, port_base: int, agents: int = 3
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m deploy.localcluster` (what make cluster/demo/down run)."""
     return subprocess.run(
         [
             sys.executable,
@@ -49,7 +31,7 @@ def localcluster(action: str, directory: Path, port_base: int) -> subprocess.Com
             "--port-base",
             str(port_base),
             "--agents",
-            "3",
+            str(agents),
         ],
         capture_output=True,
         text=True,
@@ -69,7 +51,7 @@ def haproxy() -> None:
 
 @pytest.mark.usefixtures("haproxy")
 def test_cluster_demo_and_down(tmp_path: Path) -> None:
-    base = _free_range(100)
+    base = free_port_range(100)
     directory = tmp_path / "cluster"
     try:
         up = localcluster("up", directory, base)
