@@ -78,7 +78,8 @@ def _command(script: Script, path: Path) -> list[str]:
             f"runas {script.runas!r} needs the agent to run as root",
             script_name=script.location,
         )
-    return ["su", script.runas, "-c", str(path)]
+    # -s: accounts without a login shell (nobody, www-data) can still run hooks, as meant.
+    return ["su", "-s", "/bin/sh", script.runas, "-c", str(path)]
 
 
 async def _run_one(

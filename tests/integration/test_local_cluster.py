@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import free_port_range
+from tests.harness import cli, free_port_range
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -65,9 +65,75 @@ def test_cluster_demo_and_down(tmp_path: Path) -> None:
         assert "ValidateService" in demo.stdout
         body = urllib.request.urlopen(f"http://127.0.0.1:{base + 80}/", timeout=5).read()
         assert body.startswith(b"hello-web version ")
+        check_codedeploy_sample(f"127.0.0.1:{base}", directory)
     finally:
         down = localcluster("down", directory, base)
     assert down.returncode == 0, down.stderr
     assert not list((directory / "pids").glob("*.pid"))
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{base + 81}/", timeout=2)
+
+
+def check_codedeploy_sample(endpoint: str, directory: Path) -> None:
+    """examples/codedeploy-sample (files, permissions, every hook) deploys twice with the result
+    the AppSpec reference describes."""
+    app = "codedeploy-sample"
+    assert cli(endpoint, "create-application", "--application-name", app).returncode == 0
+    assert (
+        cli(
+            endpoint,
+            "create-deployment-group",
+            "--application-name",
+            app,
+            "--deployment-group-name",
+            "fleet",
+            "--on-premises-instance-tag-filters",
+            "Key=cluster,Value=local,Type=KEY_AND_VALUE",
+        ).returncode
+        == 0
+    )
+    pushed = cli(
+        endpoint,
+        "push",
+        "--application-name",
+        app,
+        "--source",
+        str(REPO / "examples/codedeploy-sample"),
+    ).json()
+    location = f"digest={pushed['revision']['registryLocation']['digest']},bundleType=zip"
+    ids = []
+    for _ in range(2):
+        created = cli(
+            endpoint,
+            "create-deployment",
+            "--application-name",
+            app,
+            "--deployment-group-name",
+            "fleet",
+            "--registry-location",
+            location,
+        )
+        ids.append(created.json()["deploymentId"])
+        waited = cli(endpoint, "wait", "deployment-successful", "--deployment-id", ids[-1])
+        assert waited.returncode == 0, waited.stderr
+    first, second = ids
+    for prefix in sorted(directory.glob("agents/agent-*/prefix")):
+        assert (prefix / "var/www/html/index.html").is_file()
+        assert oct((prefix / "opt/sample-app/bin/run.sh").stat().st_mode & 0o777) == "0o755"
+        assert oct((prefix / "opt/sample-app/bin/README.txt").stat().st_mode & 0o777) == "0o644"
+        assert oct((prefix / "etc/sample-app/secrets.properties").stat().st_mode & 0o777) == "0o640"
+        hooks = (prefix / "var/log/sample-app/hooks.log").read_text().split("\n")
+        assert [h for h in hooks if h] == [
+            # First deployment: no previous revision, so no ApplicationStop; no load balancer,
+            # so no traffic hooks.
+            f"BeforeInstall {first}",
+            f"AfterInstall {first}",
+            f"ApplicationStart {first}",
+            f"ValidateService {first}",
+            # Second: ApplicationStop from the revision the first one installed.
+            f"ApplicationStop {second}",
+            f"BeforeInstall {second}",
+            f"AfterInstall {second}",
+            f"ApplicationStart {second}",
+            f"ValidateService {second}",
+        ]

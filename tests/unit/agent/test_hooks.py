@@ -60,3 +60,25 @@ async def test_environment_reaches_the_script(tmp_path: Path) -> None:
     env = {**os.environ, "LIFECYCLE_EVENT": "AfterInstall", "APP_PORT": "8080"}
     await run_scripts("AfterInstall", (hook,), tmp_path, env, tmp_path / "scripts.log")
     assert out.read_text() == "AfterInstall 8080\n"
+
+
+async def test_runas_switches_user_as_root_and_is_refused_clearly_otherwise() -> None:
+    import shutil
+    import tempfile
+
+    directory = Path(tempfile.mkdtemp(prefix="runas-", dir="/tmp"))
+    try:
+        directory.chmod(0o755)
+        hook = script(directory, "who.sh", 'test "$(id -un)" = nobody\n')
+        hook = Script(hook.location, timeout_seconds=10, runas="nobody")
+        if os.geteuid() != 0:
+            with pytest.raises(EventFailed, match="runas 'nobody' needs the agent to run as root"):
+                await run_scripts(
+                    "BeforeInstall", (hook,), directory, dict(os.environ), directory / "scripts.log"
+                )
+            return
+        await run_scripts(
+            "BeforeInstall", (hook,), directory, dict(os.environ), directory / "scripts.log"
+        )
+    finally:
+        shutil.rmtree(directory)
