@@ -13,7 +13,7 @@ from agent.config import AgentConfig
 from agent.download import BundleSource
 from agent.errors import ErrorCode, EventFailed
 from agent.hooks import run_scripts
-from agent.install import install
+from agent.install import install, preflight
 from agent.layout import DeploymentRoot
 from deploy.v1 import agent_pb2, common_pb2
 
@@ -72,7 +72,14 @@ class EventRunner:
         group, deployment = spec.deployment_group_id, spec.deployment_id
         archive = self._root.archive(group, deployment)
         await self._source.materialize(spec, self._root.bundle_file(group, deployment), archive)
-        await asyncio.to_thread(load_appspec, archive, self._appspec)
+        appspec = await asyncio.to_thread(load_appspec, archive, self._appspec)
+        await asyncio.to_thread(
+            preflight,
+            appspec,
+            archive,
+            self._config.install_prefix,
+            self._root.cleanup_file(group),
+        )
         await asyncio.to_thread(self._prune, group, deployment)
 
     def _install(self, spec: agent_pb2.DeploymentSpec) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import time
@@ -11,7 +12,7 @@ from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 
-from agent.appspec import Script, bundle_path
+from agent.appspec import MAX_EVENT_SECONDS, Script, bundle_path
 from agent.errors import ErrorCode, EventFailed
 
 TAIL_CHARACTERS = 2048
@@ -56,14 +57,20 @@ class ScriptLog:
 async def run_scripts(
     event: str, scripts: tuple[Script, ...], archive: Path, env: Mapping[str, str], log_path: Path
 ) -> None:
-    """Run the event's scripts in order; the first failure raises EventFailed."""
+    """Run the event's scripts in order; the first failure raises EventFailed. Each script has
+    its own timeout, and all of an event's scripts together get at most one hour (CodeDeploy's
+    limit per lifecycle event)."""
     if not scripts:
         return
     script_log = ScriptLog(log_path)
+    event_deadline = time.monotonic() + MAX_EVENT_SECONDS
     try:
         script_log.record(f"LifecycleEvent - {event}\n")
         for script in scripts:
             script_log.record(f"Script - {script.location}\n")
+            remaining = max(1, int(event_deadline - time.monotonic()))
+            if remaining < script.timeout_seconds:
+                script = dataclasses.replace(script, timeout_seconds=remaining)
             await _run_one(script, archive, env, script_log)
     finally:
         script_log.close()

@@ -44,6 +44,14 @@ def resolve_behavior(spec: AppSpec, deployment_behavior: str | None) -> str:
     return spec.file_exists_behavior or deployment_behavior or "DISALLOW"
 
 
+def preflight(spec: AppSpec, archive: Path, prefix: str, cleanup_file: Path) -> None:
+    """What Install would reject about the revision itself (target conflicts, permission
+    entries), found at DownloadBundle — before any hook of the new revision has run."""
+    copies = plan_copies(spec, archive, prefix)
+    mkdirs = _planned_dirs(copies, set(_read_cleanup(cleanup_file)))
+    plan_permissions(spec.permissions, prefix, {t for _, t in copies}, mkdirs)
+
+
 def install(
     spec: AppSpec, archive: Path, prefix: str, cleanup_file: Path, deployment_behavior: str | None
 ) -> list[Path]:
