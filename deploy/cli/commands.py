@@ -231,6 +231,42 @@ def list_application_revisions(client: DeployClient, args: argparse.Namespace) -
 # --- configs and groups -----------------------------------------------------------------------
 
 
+MINIMUM_TYPES = {
+    "HOST_COUNT": orchestrator_pb2.MINIMUM_HEALTHY_HOSTS_TYPE_HOST_COUNT,
+    "FLEET_PERCENT": orchestrator_pb2.MINIMUM_HEALTHY_HOSTS_TYPE_FLEET_PERCENT,
+}
+
+
+def create_deployment_config(client: DeployClient, args: argparse.Namespace) -> Result:
+    flag = "--minimum-healthy-hosts"
+    kind, value = require(flag, parse_structure(flag, args.minimum_healthy_hosts), "type", "value")
+    if kind not in MINIMUM_TYPES:
+        raise ClientError(f"{flag}: type must be HOST_COUNT or FLEET_PERCENT, got {kind!r}")
+    if not value.isdigit():
+        raise ClientError(f"{flag}: value must be a whole number, got {value!r}")
+    response = client.call(
+        client.orchestrator.CreateDeploymentConfig,
+        orchestrator_pb2.CreateDeploymentConfigRequest(
+            deployment_config_name=args.deployment_config_name,
+            minimum_healthy_hosts=orchestrator_pb2.MinimumHealthyHosts(
+                type=MINIMUM_TYPES[kind], value=int(value)
+            ),
+            compute_platform=args.compute_platform or "",
+        ),
+    )
+    return {"deploymentConfigId": response.deployment_config_id}
+
+
+def delete_deployment_config(client: DeployClient, args: argparse.Namespace) -> Result:
+    client.call(
+        client.orchestrator.DeleteDeploymentConfig,
+        orchestrator_pb2.DeleteDeploymentConfigRequest(
+            deployment_config_name=args.deployment_config_name
+        ),
+    )
+    return None
+
+
 def get_deployment_config(client: DeployClient, args: argparse.Namespace) -> Result:
     response = client.call(
         client.orchestrator.GetDeploymentConfig,

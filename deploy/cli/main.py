@@ -69,6 +69,18 @@ _verb("list-application-revisions", commands.list_application_revisions, APP)
 _verb("get-deployment-config", commands.get_deployment_config, ("--deployment-config-name", REQ))
 _verb("list-deployment-configs", commands.list_deployment_configs)
 _verb(
+    "create-deployment-config",
+    commands.create_deployment_config,
+    ("--deployment-config-name", REQ),
+    ("--minimum-healthy-hosts", REQ),
+    ("--compute-platform", {"choices": ["Server"]}),
+)
+_verb(
+    "delete-deployment-config",
+    commands.delete_deployment_config,
+    ("--deployment-config-name", REQ),
+)
+_verb(
     "create-deployment-group",
     commands.create_deployment_group,
     APP,
@@ -133,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     wait = verbs.add_parser("wait", help="wait for a deployment to succeed")
     wait.add_argument("waiter", choices=["deployment-successful"])
     wait.add_argument("--deployment-id", required=True)
-    wait.add_argument("--timeout", type=float, default=None, help="seconds (default: no limit)")
+    wait.add_argument(
+        "--timeout", type=float, default=1800.0, help="seconds (default 1800, as the AWS waiter)"
+    )
     wait.set_defaults(func=commands.wait_deployment_successful)
     live = verbs.add_parser("watch", help="live progress of a deployment")
     live.add_argument("deployment_id")

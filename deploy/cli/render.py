@@ -148,6 +148,7 @@ def deployment_group(message: orchestrator_pb2.DeploymentGroupInfo) -> dict[str,
 def deployment_config(message: orchestrator_pb2.DeploymentConfigInfo) -> dict[str, Any]:
     minimum = message.minimum_healthy_hosts
     return {
+        "deploymentConfigId": message.deployment_config_id,
         "deploymentConfigName": message.deployment_config_name,
         "minimumHealthyHosts": {
             "type": upper_enum(minimum, "type", "MINIMUM_HEALTHY_HOSTS_TYPE_"),

@@ -146,10 +146,12 @@ Global___MinimumHealthyHosts: _TypeAlias = MinimumHealthyHosts  # noqa: Y015
 class DeploymentConfigInfo(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    DEPLOYMENT_CONFIG_ID_FIELD_NUMBER: _builtins.int
     DEPLOYMENT_CONFIG_NAME_FIELD_NUMBER: _builtins.int
     MINIMUM_HEALTHY_HOSTS_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     COMPUTE_PLATFORM_FIELD_NUMBER: _builtins.int
+    deployment_config_id: _builtins.str
     deployment_config_name: _builtins.str
     compute_platform: _builtins.str
     @_builtins.property
@@ -159,6 +161,7 @@ class DeploymentConfigInfo(_message.Message):
     def __init__(
         self,
         *,
+        deployment_config_id: _builtins.str = ...,
         deployment_config_name: _builtins.str = ...,
         minimum_healthy_hosts: Global___MinimumHealthyHosts | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
@@ -166,11 +169,93 @@ class DeploymentConfigInfo(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "minimum_healthy_hosts", b"minimum_healthy_hosts"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["compute_platform", b"compute_platform", "create_time", b"create_time", "deployment_config_name", b"deployment_config_name", "minimum_healthy_hosts", b"minimum_healthy_hosts"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compute_platform", b"compute_platform", "create_time", b"create_time", "deployment_config_id", b"deployment_config_id", "deployment_config_name", b"deployment_config_name", "minimum_healthy_hosts", b"minimum_healthy_hosts"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeploymentConfigInfo: _TypeAlias = DeploymentConfigInfo  # noqa: Y015
+
+@_typing.final
+class CreateDeploymentConfigRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEPLOYMENT_CONFIG_NAME_FIELD_NUMBER: _builtins.int
+    MINIMUM_HEALTHY_HOSTS_FIELD_NUMBER: _builtins.int
+    COMPUTE_PLATFORM_FIELD_NUMBER: _builtins.int
+    deployment_config_name: _builtins.str
+    compute_platform: _builtins.str
+    """"Server" (default)"""
+    @_builtins.property
+    def minimum_healthy_hosts(self) -> Global___MinimumHealthyHosts:
+        """HOST_COUNT (≥ 0) or FLEET_PERCENT (0–99)"""
+
+    def __init__(
+        self,
+        *,
+        deployment_config_name: _builtins.str = ...,
+        minimum_healthy_hosts: Global___MinimumHealthyHosts | None = ...,
+        compute_platform: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["minimum_healthy_hosts", b"minimum_healthy_hosts"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compute_platform", b"compute_platform", "deployment_config_name", b"deployment_config_name", "minimum_healthy_hosts", b"minimum_healthy_hosts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateDeploymentConfigRequest: _TypeAlias = CreateDeploymentConfigRequest  # noqa: Y015
+
+@_typing.final
+class CreateDeploymentConfigResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEPLOYMENT_CONFIG_ID_FIELD_NUMBER: _builtins.int
+    deployment_config_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        deployment_config_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment_config_id", b"deployment_config_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateDeploymentConfigResponse: _TypeAlias = CreateDeploymentConfigResponse  # noqa: Y015
+
+@_typing.final
+class DeleteDeploymentConfigRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEPLOYMENT_CONFIG_NAME_FIELD_NUMBER: _builtins.int
+    deployment_config_name: _builtins.str
+    def __init__(
+        self,
+        *,
+        deployment_config_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment_config_name", b"deployment_config_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteDeploymentConfigRequest: _TypeAlias = DeleteDeploymentConfigRequest  # noqa: Y015
+
+@_typing.final
+class DeleteDeploymentConfigResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteDeploymentConfigResponse: _TypeAlias = DeleteDeploymentConfigResponse  # noqa: Y015
 
 @_typing.final
 class GetDeploymentConfigRequest(_message.Message):

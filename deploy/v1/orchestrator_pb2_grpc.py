@@ -34,10 +34,20 @@ class OrchestratorStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.CreateDeploymentConfig = channel.unary_unary(
+                '/deploy.v1.Orchestrator/CreateDeploymentConfig',
+                request_serializer=deploy_dot_v1_dot_orchestrator__pb2.CreateDeploymentConfigRequest.SerializeToString,
+                response_deserializer=deploy_dot_v1_dot_orchestrator__pb2.CreateDeploymentConfigResponse.FromString,
+                _registered_method=True)
         self.GetDeploymentConfig = channel.unary_unary(
                 '/deploy.v1.Orchestrator/GetDeploymentConfig',
                 request_serializer=deploy_dot_v1_dot_orchestrator__pb2.GetDeploymentConfigRequest.SerializeToString,
                 response_deserializer=deploy_dot_v1_dot_orchestrator__pb2.GetDeploymentConfigResponse.FromString,
+                _registered_method=True)
+        self.DeleteDeploymentConfig = channel.unary_unary(
+                '/deploy.v1.Orchestrator/DeleteDeploymentConfig',
+                request_serializer=deploy_dot_v1_dot_orchestrator__pb2.DeleteDeploymentConfigRequest.SerializeToString,
+                response_deserializer=deploy_dot_v1_dot_orchestrator__pb2.DeleteDeploymentConfigResponse.FromString,
                 _registered_method=True)
         self.ListDeploymentConfigs = channel.unary_unary(
                 '/deploy.v1.Orchestrator/ListDeploymentConfigs',
@@ -94,7 +104,19 @@ class OrchestratorStub:
 class OrchestratorServicer:
     """Missing associated documentation comment in .proto file."""
 
+    def CreateDeploymentConfig(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetDeploymentConfig(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteDeploymentConfig(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -164,10 +186,20 @@ class OrchestratorServicer:
 
 def add_OrchestratorServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'CreateDeploymentConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateDeploymentConfig,
+                    request_deserializer=deploy_dot_v1_dot_orchestrator__pb2.CreateDeploymentConfigRequest.FromString,
+                    response_serializer=deploy_dot_v1_dot_orchestrator__pb2.CreateDeploymentConfigResponse.SerializeToString,
+            ),
             'GetDeploymentConfig': grpc.unary_unary_rpc_method_handler(
                     servicer.GetDeploymentConfig,
                     request_deserializer=deploy_dot_v1_dot_orchestrator__pb2.GetDeploymentConfigRequest.FromString,
                     response_serializer=deploy_dot_v1_dot_orchestrator__pb2.GetDeploymentConfigResponse.SerializeToString,
+            ),
+            'DeleteDeploymentConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteDeploymentConfig,
+                    request_deserializer=deploy_dot_v1_dot_orchestrator__pb2.DeleteDeploymentConfigRequest.FromString,
+                    response_serializer=deploy_dot_v1_dot_orchestrator__pb2.DeleteDeploymentConfigResponse.SerializeToString,
             ),
             'ListDeploymentConfigs': grpc.unary_unary_rpc_method_handler(
                     servicer.ListDeploymentConfigs,
@@ -231,6 +263,33 @@ class Orchestrator:
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod
+    def CreateDeploymentConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/deploy.v1.Orchestrator/CreateDeploymentConfig',
+            deploy_dot_v1_dot_orchestrator__pb2.CreateDeploymentConfigRequest.SerializeToString,
+            deploy_dot_v1_dot_orchestrator__pb2.CreateDeploymentConfigResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def GetDeploymentConfig(request,
             target,
             options=(),
@@ -247,6 +306,33 @@ class Orchestrator:
             '/deploy.v1.Orchestrator/GetDeploymentConfig',
             deploy_dot_v1_dot_orchestrator__pb2.GetDeploymentConfigRequest.SerializeToString,
             deploy_dot_v1_dot_orchestrator__pb2.GetDeploymentConfigResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteDeploymentConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/deploy.v1.Orchestrator/DeleteDeploymentConfig',
+            deploy_dot_v1_dot_orchestrator__pb2.DeleteDeploymentConfigRequest.SerializeToString,
+            deploy_dot_v1_dot_orchestrator__pb2.DeleteDeploymentConfigResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -31,7 +31,9 @@ class OrchestratorStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> OrchestratorAsyncStub: ...
+    CreateDeploymentConfig: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.CreateDeploymentConfigRequest, _orchestrator_pb2.CreateDeploymentConfigResponse]
     GetDeploymentConfig: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.GetDeploymentConfigRequest, _orchestrator_pb2.GetDeploymentConfigResponse]
+    DeleteDeploymentConfig: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.DeleteDeploymentConfigRequest, _orchestrator_pb2.DeleteDeploymentConfigResponse]
     ListDeploymentConfigs: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.ListDeploymentConfigsRequest, _orchestrator_pb2.ListDeploymentConfigsResponse]
     CreateDeploymentGroup: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.CreateDeploymentGroupRequest, _orchestrator_pb2.CreateDeploymentGroupResponse]
     GetDeploymentGroup: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.GetDeploymentGroupRequest, _orchestrator_pb2.GetDeploymentGroupResponse]
@@ -47,7 +49,9 @@ class OrchestratorStub:
 @_typing.type_check_only
 class OrchestratorAsyncStub(OrchestratorStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
+    CreateDeploymentConfig: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.CreateDeploymentConfigRequest, _orchestrator_pb2.CreateDeploymentConfigResponse]  # type: ignore[assignment]
     GetDeploymentConfig: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.GetDeploymentConfigRequest, _orchestrator_pb2.GetDeploymentConfigResponse]  # type: ignore[assignment]
+    DeleteDeploymentConfig: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.DeleteDeploymentConfigRequest, _orchestrator_pb2.DeleteDeploymentConfigResponse]  # type: ignore[assignment]
     ListDeploymentConfigs: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.ListDeploymentConfigsRequest, _orchestrator_pb2.ListDeploymentConfigsResponse]  # type: ignore[assignment]
     CreateDeploymentGroup: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.CreateDeploymentGroupRequest, _orchestrator_pb2.CreateDeploymentGroupResponse]  # type: ignore[assignment]
     GetDeploymentGroup: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.GetDeploymentGroupRequest, _orchestrator_pb2.GetDeploymentGroupResponse]  # type: ignore[assignment]
@@ -62,11 +66,25 @@ class OrchestratorAsyncStub(OrchestratorStub):
 
 class OrchestratorServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
+    def CreateDeploymentConfig(
+        self,
+        request: _orchestrator_pb2.CreateDeploymentConfigRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_pb2.CreateDeploymentConfigResponse, _abc.Awaitable[_orchestrator_pb2.CreateDeploymentConfigResponse]]: ...
+
+    @_abc_1.abstractmethod
     def GetDeploymentConfig(
         self,
         request: _orchestrator_pb2.GetDeploymentConfigRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_orchestrator_pb2.GetDeploymentConfigResponse, _abc.Awaitable[_orchestrator_pb2.GetDeploymentConfigResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DeleteDeploymentConfig(
+        self,
+        request: _orchestrator_pb2.DeleteDeploymentConfigRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_pb2.DeleteDeploymentConfigResponse, _abc.Awaitable[_orchestrator_pb2.DeleteDeploymentConfigResponse]]: ...
 
     @_abc_1.abstractmethod
     def ListDeploymentConfigs(

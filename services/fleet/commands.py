@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -21,6 +22,10 @@ class CommandBus:
         self._store = store
         self._sessions = sessions
         self._signal = ChangeSignal()
+        self._append = asyncio.Lock()
+        """Updates are committed one at a time, so sequence numbers become visible in order:
+        with PostgreSQL, concurrent transactions could otherwise commit sequence 11 before 10,
+        and a watcher that had moved past 11 would never see 10."""
 
     async def dispatch(self, instance_name: str, command_id: str, payload: bytes) -> None:
         """Persist, then push if the agent is connected; a repeated id changes nothing."""
@@ -46,9 +51,10 @@ class CommandBus:
         diagnostics: Diagnostics,
     ) -> None:
         """Store what the agent reported and wake the watchers."""
-        update = await self._store.record_update(
-            instance_name, command_id, kind, state, diagnostics
-        )
+        async with self._append:
+            update = await self._store.record_update(
+                instance_name, command_id, kind, state, diagnostics
+            )
         if update is None:
             log.info(
                 "ignored duplicate or unknown command update",

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
-from services.core.errors import NotFound
+from services.core.errors import InvalidArgument
 
 
 class MinimumHealthyType(StrEnum):
@@ -21,6 +21,8 @@ class DeploymentConfig:
     name: str
     minimum_type: MinimumHealthyType
     minimum_value: int
+    id: str = ""
+    """Empty for the built-in configs."""
 
     def minimum_healthy(self, instances: int) -> int:
         """M, the fewest instances that must stay healthy, fixed at the start of a deployment."""
@@ -43,9 +45,24 @@ BUILT_IN_CONFIGS: dict[str, DeploymentConfig] = {
 }
 
 
-def get_config(name: str) -> DeploymentConfig:
-    """A deployment config by name (built-in ones only, for now)."""
-    try:
-        return BUILT_IN_CONFIGS[name]
-    except KeyError:
-        raise NotFound(f"deployment config {name!r} does not exist") from None
+RESERVED_PREFIX = "CodeDeployDefault."
+MAX_FLEET_PERCENT = 99
+
+
+def check_custom_config(config: DeploymentConfig) -> DeploymentConfig:
+    """CodeDeploy's rules for a user's config: no reserved prefix; HOST_COUNT ≥ 0 or
+    FLEET_PERCENT 0-99 (0 means all at once)."""
+    if config.name.startswith(RESERVED_PREFIX):
+        raise InvalidArgument(
+            f"deploymentConfigName {config.name!r}: the prefix {RESERVED_PREFIX} is reserved"
+        )
+    if config.minimum_type is MinimumHealthyType.MOST_CONCURRENCY:
+        raise InvalidArgument("minimumHealthyHosts.type must be HOST_COUNT or FLEET_PERCENT")
+    if config.minimum_value < 0:
+        raise InvalidArgument("minimumHealthyHosts.value must be 0 or more")
+    if (
+        config.minimum_type is MinimumHealthyType.FLEET_PERCENT
+        and config.minimum_value > MAX_FLEET_PERCENT
+    ):
+        raise InvalidArgument("minimumHealthyHosts.value must be 0-99 for FLEET_PERCENT")
+    return config

@@ -180,9 +180,6 @@ class RolloutController:
             },
         )
         self._refresh_gauge_later()
-        queued = await self._store.next_queued(deployment.group_id)
-        if queued is not None:
-            await self._advance(queued)
 
     async def _dispatch(self, deployment: Deployment, refs: list[EventRef]) -> None:
         """Send commands to the fleet, retrying while it is unreachable (dispatch is idempotent)."""

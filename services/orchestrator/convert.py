@@ -97,8 +97,16 @@ def deployment_status_from_proto(value: int) -> DeploymentStatus:
     raise InvalidArgument(f"includeOnlyStatuses: unknown status {value}")
 
 
+def config_from_proto(name: str, minimum: pb.MinimumHealthyHosts) -> DeploymentConfig:
+    for kind, number in _MINIMUM_TYPE.items():
+        if number == minimum.type:
+            return DeploymentConfig(name, kind, minimum.value)
+    raise InvalidArgument("minimumHealthyHosts.type is required: HOST_COUNT or FLEET_PERCENT")
+
+
 def config_to_proto(config: DeploymentConfig) -> pb.DeploymentConfigInfo:
     return pb.DeploymentConfigInfo(
+        deployment_config_id=config.id,
         deployment_config_name=config.name,
         minimum_healthy_hosts=pb.MinimumHealthyHosts(
             type=_MINIMUM_TYPE[config.minimum_type], value=config.minimum_value

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 
 from services.core.tags import TagFilter
-from services.orchestrator.configs import get_config
+from services.orchestrator.config_store import ConfigStore
 from services.orchestrator.controller import RolloutController
 from services.orchestrator.domain import (
     DeploymentErrorCode,
@@ -30,11 +30,13 @@ class Deployments:
         self,
         groups: GroupStore,
         deployments: DeploymentStore,
+        configs: ConfigStore,
         registry: RegistryClient,
         fleet: FleetClient,
         controller: RolloutController,
     ) -> None:
         self._groups = groups
+        self._configs = configs
         self._deployments = deployments
         self._registry = registry
         self._fleet = fleet
@@ -44,6 +46,7 @@ class Deployments:
         self, application: str, name: str, config_name: str, filters: Sequence[TagFilter]
     ) -> DeploymentGroup:
         await self._registry.require_application(application)
+        await self._configs.get(config_name)
         return await self._groups.create(application, name, config_name, filters)
 
     async def create_deployment(self, request: DeploymentRequest) -> str:
@@ -51,7 +54,7 @@ class Deployments:
         await self._registry.require_application(request.application_name)
         group = await self._groups.get(request.application_name, request.group_name)
         await self._registry.register_revision(request.application_name, request.revision)
-        config = get_config(request.config_name or group.config_name)
+        config = await self._configs.get(request.config_name or group.config_name)
         request = dataclasses.replace(request, config_name=config.name)
         instances = await self._fleet.instances_matching(group.tag_filters)
         minimum = config.minimum_healthy(len(instances))

@@ -79,3 +79,13 @@ class CursorRow(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     sequence: Mapped[int] = mapped_column(Integer)
+
+
+class ConfigRow(Base):
+    __tablename__ = "orch_deployment_configs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    minimum_type: Mapped[str] = mapped_column(String(16))
+    minimum_value: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -9,6 +9,7 @@ from services.core.config import ServerConfig
 from services.core.db import Database, open_database
 from services.core.peers import open_channel
 from services.core.signal import ChangeSignal
+from services.orchestrator.config_store import ConfigStore
 from services.orchestrator.controller import RolloutController
 from services.orchestrator.deployments import Deployments
 from services.orchestrator.peers import FleetClient, RegistryClient
@@ -31,9 +32,10 @@ class OrchestratorService:
         fleet = FleetClient(self._channels[1])
         changes = ChangeSignal()
         groups, deployments = GroupStore(db), DeploymentStore(db)
+        configs = ConfigStore(db)
         self._controller = RolloutController(deployments, fleet, changes)
-        service = Deployments(groups, deployments, registry, fleet, self._controller)
-        self._servicer = OrchestratorServicer(groups, deployments, service, changes)
+        service = Deployments(groups, deployments, configs, registry, fleet, self._controller)
+        self._servicer = OrchestratorServicer(groups, deployments, configs, service, changes)
 
     def add_to_server(self, server: aio.Server) -> None:
         orchestrator_pb2_grpc.add_OrchestratorServicer_to_server(self._servicer, server)

@@ -15,8 +15,10 @@ from services.core.names import check_instance_name, check_name
 from services.core.revision import check_revision
 from services.core.signal import ChangeSignal
 from services.core.tags import check_tag_filters
-from services.orchestrator.configs import BUILT_IN_CONFIGS, DEFAULT_CONFIG_NAME, get_config
+from services.orchestrator.config_store import ConfigStore
+from services.orchestrator.configs import DEFAULT_CONFIG_NAME, check_custom_config
 from services.orchestrator.convert import (
+    config_from_proto,
     config_to_proto,
     deployment_status_from_proto,
     deployment_to_proto,
@@ -44,9 +46,11 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         self,
         groups: GroupStore,
         deployments: DeploymentStore,
+        configs: ConfigStore,
         service: Deployments,
         changes: ChangeSignal,
     ) -> None:
+        self._configs = configs
         self._groups = groups
         self._deployments = deployments
         self._service = service
@@ -55,20 +59,39 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
     async def GetDeploymentConfig(
         self, request: pb.GetDeploymentConfigRequest, context: Context
     ) -> pb.GetDeploymentConfigResponse:
-        config = get_config(check_name("deploymentConfigName", request.deployment_config_name))
+        name = check_name("deploymentConfigName", request.deployment_config_name)
+        config = await self._configs.get(name)
         return pb.GetDeploymentConfigResponse(deployment_config_info=config_to_proto(config))
 
     async def ListDeploymentConfigs(
         self, request: pb.ListDeploymentConfigsRequest, context: Context
     ) -> pb.ListDeploymentConfigsResponse:
-        return pb.ListDeploymentConfigsResponse(deployment_configs_list=sorted(BUILT_IN_CONFIGS))
+        return pb.ListDeploymentConfigsResponse(deployment_configs_list=await self._configs.names())
+
+    async def CreateDeploymentConfig(
+        self, request: pb.CreateDeploymentConfigRequest, context: Context
+    ) -> pb.CreateDeploymentConfigResponse:
+        name = check_name("deploymentConfigName", request.deployment_config_name)
+        if request.compute_platform not in ("", "Server"):
+            raise InvalidArgument("computePlatform must be Server")
+        config = check_custom_config(config_from_proto(name, request.minimum_healthy_hosts))
+        created = await self._configs.create(config)
+        return pb.CreateDeploymentConfigResponse(deployment_config_id=created.id)
+
+    async def DeleteDeploymentConfig(
+        self, request: pb.DeleteDeploymentConfigRequest, context: Context
+    ) -> pb.DeleteDeploymentConfigResponse:
+        await self._configs.delete(
+            check_name("deploymentConfigName", request.deployment_config_name)
+        )
+        return pb.DeleteDeploymentConfigResponse()
 
     async def CreateDeploymentGroup(
         self, request: pb.CreateDeploymentGroupRequest, context: Context
     ) -> pb.CreateDeploymentGroupResponse:
         application = check_name("applicationName", request.application_name)
         name = check_name("deploymentGroupName", request.deployment_group_name)
-        config = get_config(request.deployment_config_name or DEFAULT_CONFIG_NAME)
+        config_name = request.deployment_config_name or DEFAULT_CONFIG_NAME
         filters = check_tag_filters(
             "onPremisesInstanceTagFilters",
             [
@@ -76,7 +99,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
                 for i, f in enumerate(request.on_premises_instance_tag_filters)
             ],
         )
-        group = await self._service.create_group(application, name, config.name, filters)
+        group = await self._service.create_group(application, name, config_name, filters)
         return pb.CreateDeploymentGroupResponse(deployment_group_id=group.id)
 
     async def GetDeploymentGroup(
@@ -111,8 +134,6 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             file_exists_behavior=file_exists_from_proto(request.file_exists_behavior),
             ignore_application_stop_failures=request.ignore_application_stop_failures,
         )
-        if deployment_request.config_name:
-            get_config(deployment_request.config_name)
         deployment_id = await self._service.create_deployment(deployment_request)
         return pb.CreateDeploymentResponse(deployment_id=deployment_id)
 

@@ -13,14 +13,14 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.clock import as_utc, utcnow
 from services.core.db import Database
 from services.core.diagnostics import Diagnostics, ErrorCode
-from services.core.errors import AlreadyExists, NotFound
+from services.core.errors import AlreadyExists, FailedPrecondition, NotFound
 from services.core.revision import revision_from_json, revision_to_json
 from services.core.tags import TagFilter, TagFilterType
 from services.orchestrator.domain import (
@@ -146,10 +146,23 @@ class DeploymentStore:
         error: ErrorInformation | None,
     ) -> str:
         """Insert a deployment with its targets and their pending events, status Created —
-        or Failed at once when `error` says it cannot run."""
+        or Failed at once when `error` says it cannot run. One deployment at a time per group
+        (CodeDeploy's rule): FailedPrecondition names the active one."""
         deployment_id = new_deployment_id()
         now = utcnow()
         async with self._db.transaction() as session:
+            await session.get(GroupRow, group.id, with_for_update=True)  # serializes creates
+            active = await session.scalar(
+                select(DeploymentRow.id).where(
+                    DeploymentRow.group_id == group.id,
+                    DeploymentRow.status.in_([str(s) for s in ACTIVE_DEPLOYMENT]),
+                )
+            )
+            if active is not None:
+                raise FailedPrecondition(
+                    f"deployment group {group.name!r} already has an active deployment "
+                    f"{active}; wait for it to finish or stop it"
+                )
             session.add(
                 DeploymentRow(
                     id=deployment_id,
@@ -247,28 +260,13 @@ class DeploymentStore:
         raise NotFound(f"target {instance_name!r} is not part of deployment {deployment_id}")
 
     async def begin(self, deployment_id: str) -> DeploymentStatus:
-        """Created → InProgress, or Queued while another deployment of the group is running;
-        Queued → InProgress once none is. Returns the status it is in afterwards."""
+        """Created → InProgress. Returns the status it is in afterwards."""
         async with self._db.transaction() as session:
             row = await _deployment_row(session, deployment_id, lock=True)
             status = DeploymentStatus(row.status)
-            if status not in (DeploymentStatus.CREATED, DeploymentStatus.QUEUED):
-                return status
-            running = await session.scalar(
-                select(func.count())
-                .select_from(DeploymentRow)
-                .where(
-                    DeploymentRow.group_id == row.group_id,
-                    DeploymentRow.id != row.id,
-                    DeploymentRow.status.in_(
-                        [DeploymentStatus.IN_PROGRESS, DeploymentStatus.READY]
-                    ),
-                )
-            )
-            target = DeploymentStatus.QUEUED if running else DeploymentStatus.IN_PROGRESS
-            if target != status:
-                row.status = deployment_transition(status, target)
-                row.started_at = utcnow() if target is DeploymentStatus.IN_PROGRESS else None
+            if status is DeploymentStatus.CREATED:
+                row.status = deployment_transition(status, DeploymentStatus.IN_PROGRESS)
+                row.started_at = utcnow()
             return DeploymentStatus(row.status)
 
     async def start_targets(self, deployment_id: str, instances: Sequence[str]) -> list[EventRef]:
@@ -383,18 +381,6 @@ class DeploymentStore:
                 .values(status=EventStatus.SKIPPED)
             )
             return True
-
-    async def next_queued(self, group_id: str) -> str | None:
-        async with self._db.read() as session:
-            return await session.scalar(
-                select(DeploymentRow.id)
-                .where(
-                    DeploymentRow.group_id == group_id,
-                    DeploymentRow.status == DeploymentStatus.QUEUED,
-                )
-                .order_by(DeploymentRow.created_at)
-                .limit(1)
-            )
 
 
 async def _deployment_row(

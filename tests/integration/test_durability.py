@@ -1,5 +1,5 @@
-"""A deploy-server killed with SIGKILL mid-deployment and restarted finishes what it started,
-including a deployment that was queued behind it."""
+"""A deploy-server killed with SIGKILL mid-deployment and restarted finishes what it started;
+meanwhile the group refuses a second deployment."""
 
 from __future__ import annotations
 
@@ -78,16 +78,18 @@ def test_killed_server_resumes_deployments_after_restart(tmp_path: Path, databas
             30,
             "both BeforeInstall hooks of the first deployment to start",
         )
-        second = run(*create).json()["deploymentId"]
-        queued = run("get-deployment", "--deployment-id", second).json()["deploymentInfo"]
-        assert queued["status"] == "Queued"
+        refused = cli(address, *create)  # one deployment at a time per group
+        assert refused.returncode != 0
+        assert "FAILED_PRECONDITION" in refused.stderr and first in refused.stderr
 
         server.kill()  # SIGKILL: no graceful shutdown
         server, _ = start_server(tmp_path, database_url, port=int(address.rsplit(":", 1)[1]))
         wait_online(address, [a.name for a in agents])
         release_when_started(gate, started, 2)
-        release_when_started(gate, started, 4)  # the queued one ran after the first
+        run("wait", "deployment-successful", "--deployment-id", first)
 
+        second = run(*create).json()["deploymentId"]  # the group is free again
+        release_when_started(gate, started, 4)
         for deployment_id in (first, second):
             run("wait", "deployment-successful", "--deployment-id", deployment_id)
             info = run("get-deployment", "--deployment-id", deployment_id).json()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import urllib.request
 from collections.abc import Iterator
@@ -317,3 +318,128 @@ def test_ignore_application_stop_failures_lets_a_failing_stop_pass(
     assert running.cli("wait", "deployment-successful", "--deployment-id", allowed).returncode == 0
     for agent in running.agents:
         assert (agent.prefix / "opt/stopfail/VERSION").read_text() == "2"
+
+
+def _interval(target: dict[str, object]) -> tuple[str, str]:
+    events = target["lifecycleEvents"]
+    assert isinstance(events, list)
+    return events[0]["startTime"], events[-1]["endTime"]
+
+
+def test_custom_configs_are_managed_and_bound_the_rollout(running: Cluster, tmp_path: Path) -> None:
+    name = unique("two-healthy")
+    created = running.cli(
+        "create-deployment-config",
+        "--deployment-config-name",
+        name,
+        "--minimum-healthy-hosts",
+        "type=HOST_COUNT,value=2",
+    )
+    assert created.returncode == 0, created.stderr
+    info = running.cli("get-deployment-config", "--deployment-config-name", name).json()
+    assert info["deploymentConfigInfo"]["minimumHealthyHosts"] == {"type": "HOST_COUNT", "value": 2}
+    listed = running.cli("list-deployment-configs").json()["deploymentConfigsList"]
+    assert {name, "CodeDeployDefault.OneAtATime", "CodeDeployDefault.AllAtOnce"} <= set(listed)
+
+    app, group = unique("configured"), "web"
+    assert running.cli("create-application", "--application-name", app).returncode == 0
+    assert (
+        running.cli(
+            "create-deployment-group",
+            "--application-name",
+            app,
+            "--deployment-group-name",
+            group,
+            "--deployment-config-name",
+            name,
+            "--on-premises-instance-tag-filters",
+            "Key=cluster,Value=node,Type=KEY_AND_VALUE",
+        ).returncode
+        == 0
+    )
+    refused = running.cli("delete-deployment-config", "--deployment-config-name", name)
+    assert refused.returncode != 0
+    assert "FAILED_PRECONDITION" in refused.stderr and "in use" in refused.stderr
+
+    bundle = tmp_path / "bundle"
+    (bundle / "app").mkdir(parents=True)
+    (bundle / "app/file.txt").write_text("x")
+    (bundle / "appspec.yml").write_text(
+        f"version: 0.0\nos: linux\nfiles:\n  - source: app\n    destination: /opt/{app}\n"
+    )
+    digest = push(running, app, bundle)
+    result = running.cli(
+        "create-deployment",
+        "--application-name",
+        app,
+        "--deployment-group-name",
+        group,
+        "--registry-location",
+        f"digest={digest},bundleType=zip",
+    )
+    deployment_id = result.json()["deploymentId"]
+    assert (
+        running.cli("wait", "deployment-successful", "--deployment-id", deployment_id).returncode
+        == 0
+    )
+    # With 3 instances and 2 that must stay healthy, instances go strictly one at a time:
+    # no two targets' intervals overlap (checked from the event record).
+    intervals = sorted(
+        _interval(
+            running.cli(
+                "get-deployment-target", "--deployment-id", deployment_id, "--target-id", a.name
+            ).json()["deploymentTarget"]["instanceTarget"]
+        )
+        for a in running.agents
+    )
+    for (_, end), (start, _) in itertools.pairwise(intervals):
+        assert end <= start
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            [
+                "create-deployment-config",
+                "--deployment-config-name",
+                "CodeDeployDefault.Mine",
+                "--minimum-healthy-hosts",
+                "type=HOST_COUNT,value=1",
+            ],
+            "is reserved",
+        ),
+        (
+            [
+                "create-deployment-config",
+                "--deployment-config-name",
+                "pct",
+                "--minimum-healthy-hosts",
+                "type=FLEET_PERCENT,value=100",
+            ],
+            "0-99",
+        ),
+        (
+            [
+                "create-deployment-config",
+                "--deployment-config-name",
+                "bad",
+                "--minimum-healthy-hosts",
+                "type=MOST,value=1",
+            ],
+            "HOST_COUNT or FLEET_PERCENT",
+        ),
+        (
+            ["delete-deployment-config", "--deployment-config-name", "CodeDeployDefault.AllAtOnce"],
+            "cannot be deleted",
+        ),
+        (["get-deployment-config", "--deployment-config-name", "nope"], "'nope' does not exist"),
+    ],
+)
+def test_bad_deployment_config_requests_get_one_clear_line(
+    running: Cluster, args: list[str], expected: str
+) -> None:
+    result = running.cli(*args)
+    assert result.returncode != 0
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert expected in result.stderr

@@ -75,3 +75,65 @@ def test_a_deployment_that_needs_every_instance_healthy_cannot_start() -> None:
     assert feasible(10, 10)
     assert not feasible(3, 2)
     assert not feasible(1, 0)
+
+
+CONFIGS = [
+    *BUILT_IN_CONFIGS.values(),
+    DeploymentConfig("hosts-2", MinimumHealthyType.HOST_COUNT, 2),
+    DeploymentConfig("pct-40", MinimumHealthyType.FLEET_PERCENT, 40),
+    DeploymentConfig("pct-75", MinimumHealthyType.FLEET_PERCENT, 75),
+]
+
+
+def simulate(instances: int, minimum: int, fails: frozenset[int]) -> tuple[Outcome, int]:
+    """Run decide to the end, finishing in-flight targets oldest first; returns the outcome
+    and the fewest healthy instances seen while anything was in flight."""
+    statuses = {f"i{n}": TargetStatus.PENDING for n in range(instances)}
+    order: list[str] = []
+    fewest_healthy = instances
+    for _ in range(4 * instances + 4):
+        decision = decide(RolloutSnapshot(tuple(statuses.items()), minimum))
+        if decision.outcome is not Outcome.CONTINUE:
+            return decision.outcome, fewest_healthy
+        for name in decision.start:
+            statuses[name] = TargetStatus.IN_PROGRESS
+            order.append(name)
+        in_flight = [n for n in order if statuses[n] is TargetStatus.IN_PROGRESS]
+        healthy = sum(
+            s in (TargetStatus.PENDING, TargetStatus.SUCCEEDED) for s in statuses.values()
+        )
+        fewest_healthy = min(fewest_healthy, healthy)
+        assert in_flight, "CONTINUE without anything in flight would never end"
+        done = in_flight[0]
+        statuses[done] = TargetStatus.FAILED if int(done[1:]) in fails else TargetStatus.SUCCEEDED
+    raise AssertionError("the rollout did not end")
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[c.name for c in CONFIGS])
+@pytest.mark.parametrize("instances", range(1, 11))
+def test_minimum_healthy_is_never_violated_and_outcomes_follow_the_rules(
+    config: DeploymentConfig, instances: int
+) -> None:
+    minimum = config.minimum_healthy(instances)
+    if feasible(instances, minimum):
+        return  # HEALTH_CONSTRAINTS_INVALID: refused before it starts
+    patterns = [
+        frozenset(),
+        frozenset({0}),
+        frozenset({instances - 1}),
+        frozenset(range(instances)),
+        frozenset(range(0, instances, 2)),
+    ]
+    for fails in patterns:
+        outcome, fewest = simulate(instances, minimum, fails)
+        assert fewest >= minimum, (fails, fewest)
+        if not fails:
+            assert outcome is Outcome.SUCCEEDED
+        if fails == frozenset(range(instances)):
+            assert outcome is Outcome.FAILED
+        if outcome is Outcome.SUCCEEDED:
+            assert instances - len(fails) >= max(minimum, 1)
+    if config.name == "CodeDeployDefault.OneAtATime" and instances > 1:
+        # A failure on the last instance still succeeds; on any other it fails.
+        assert simulate(instances, minimum, frozenset({instances - 1}))[0] is Outcome.SUCCEEDED
+        assert simulate(instances, minimum, frozenset({0}))[0] is Outcome.FAILED
