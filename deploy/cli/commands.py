@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -284,6 +285,21 @@ def list_deployment_configs(client: DeployClient, args: argparse.Namespace) -> R
     return {"deploymentConfigsList": list(response.deployment_configs_list)}
 
 
+def _tag_set(text: str | None) -> list[orchestrator_pb2.TagFilterGroup]:
+    """--on-premises-tag-set as the AWS CLI takes it in JSON:
+    {"onPremisesTagSetList": [[{"Key": …, "Value": …, "Type": …}, …], …]}."""
+    if not text:
+        return []
+    flag = "--on-premises-tag-set"
+    groups = parse_structure(flag, text).get("onPremisesTagSetList")
+    if not isinstance(groups, list) or not all(isinstance(g, list) for g in groups):
+        raise ClientError(f'{flag}: expected JSON {{"onPremisesTagSetList": [[{{…}}], …]}}')
+    return [
+        orchestrator_pb2.TagFilterGroup(filters=_tag_filters(flag, [json.dumps(group)]))
+        for group in groups
+    ]
+
+
 def create_deployment_group(client: DeployClient, args: argparse.Namespace) -> Result:
     response = client.call(
         client.orchestrator.CreateDeploymentGroup,
@@ -295,9 +311,21 @@ def create_deployment_group(client: DeployClient, args: argparse.Namespace) -> R
             on_premises_instance_tag_filters=_tag_filters(
                 "--on-premises-instance-tag-filters", args.on_premises_instance_tag_filters
             ),
+            on_premises_tag_set=_tag_set(getattr(args, "on_premises_tag_set", None)),
         ),
     )
     return {"deploymentGroupId": response.deployment_group_id}
+
+
+def delete_deployment_group(client: DeployClient, args: argparse.Namespace) -> Result:
+    client.call(
+        client.orchestrator.DeleteDeploymentGroup,
+        orchestrator_pb2.DeleteDeploymentGroupRequest(
+            application_name=args.application_name,
+            deployment_group_name=args.deployment_group_name,
+        ),
+    )
+    return {"hooksNotCleanedUp": []}
 
 
 def get_deployment_group(client: DeployClient, args: argparse.Namespace) -> Result:

@@ -88,8 +88,10 @@ _verb(
     ("--deployment-config-name", {}),
     ("--service-role-arn", {}),
     ("--on-premises-instance-tag-filters", {"nargs": "+"}),
+    ("--on-premises-tag-set", {}),
 )
 _verb("get-deployment-group", commands.get_deployment_group, APP, GROUP)
+_verb("delete-deployment-group", commands.delete_deployment_group, APP, GROUP)
 _verb("list-deployment-groups", commands.list_deployment_groups, APP)
 _verb(
     "create-deployment",

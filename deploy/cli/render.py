@@ -137,6 +137,11 @@ def deployment_group(message: orchestrator_pb2.DeploymentGroupInfo) -> dict[str,
         "onPremisesInstanceTagFilters": [
             tag_filter(f) for f in message.on_premises_instance_tag_filters
         ],
+        "onPremisesTagSet": {
+            "onPremisesTagSetList": [
+                [tag_filter(f) for f in group.filters] for group in message.on_premises_tag_set
+            ]
+        },
         "deploymentStyle": {
             "deploymentType": "IN_PLACE",
             "deploymentOption": "WITHOUT_TRAFFIC_CONTROL",

@@ -332,6 +332,28 @@ class ListDeploymentConfigsResponse(_message.Message):
 Global___ListDeploymentConfigsResponse: _TypeAlias = ListDeploymentConfigsResponse  # noqa: Y015
 
 @_typing.final
+class TagFilterGroup(_message.Message):
+    """One group of a tag set: an instance matches it when it matches any of its filters."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILTERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def filters(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.TagFilter]: ...
+    def __init__(
+        self,
+        *,
+        filters: _abc.Iterable[_common_pb2.TagFilter] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filters", b"filters"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TagFilterGroup: _TypeAlias = TagFilterGroup  # noqa: Y015
+
+@_typing.final
 class DeploymentGroupInfo(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -341,6 +363,7 @@ class DeploymentGroupInfo(_message.Message):
     DEPLOYMENT_CONFIG_NAME_FIELD_NUMBER: _builtins.int
     ON_PREMISES_INSTANCE_TAG_FILTERS_FIELD_NUMBER: _builtins.int
     SERVICE_ROLE_ARN_FIELD_NUMBER: _builtins.int
+    ON_PREMISES_TAG_SET_FIELD_NUMBER: _builtins.int
     application_name: _builtins.str
     deployment_group_id: _builtins.str
     deployment_group_name: _builtins.str
@@ -348,6 +371,10 @@ class DeploymentGroupInfo(_message.Message):
     service_role_arn: _builtins.str
     @_builtins.property
     def on_premises_instance_tag_filters(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.TagFilter]: ...
+    @_builtins.property
+    def on_premises_tag_set(self) -> _containers.RepeatedCompositeFieldContainer[Global___TagFilterGroup]:
+        """An instance must match every group (AND of ORs); exclusive with the flat filters."""
+
     def __init__(
         self,
         *,
@@ -357,10 +384,11 @@ class DeploymentGroupInfo(_message.Message):
         deployment_config_name: _builtins.str = ...,
         on_premises_instance_tag_filters: _abc.Iterable[_common_pb2.TagFilter] | None = ...,
         service_role_arn: _builtins.str = ...,
+        on_premises_tag_set: _abc.Iterable[Global___TagFilterGroup] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "deployment_config_name", b"deployment_config_name", "deployment_group_id", b"deployment_group_id", "deployment_group_name", b"deployment_group_name", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "service_role_arn", b"service_role_arn"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "deployment_config_name", b"deployment_config_name", "deployment_group_id", b"deployment_group_id", "deployment_group_name", b"deployment_group_name", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "service_role_arn", b"service_role_arn"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -375,6 +403,7 @@ class CreateDeploymentGroupRequest(_message.Message):
     DEPLOYMENT_CONFIG_NAME_FIELD_NUMBER: _builtins.int
     ON_PREMISES_INSTANCE_TAG_FILTERS_FIELD_NUMBER: _builtins.int
     SERVICE_ROLE_ARN_FIELD_NUMBER: _builtins.int
+    ON_PREMISES_TAG_SET_FIELD_NUMBER: _builtins.int
     application_name: _builtins.str
     deployment_group_name: _builtins.str
     deployment_config_name: _builtins.str
@@ -383,6 +412,10 @@ class CreateDeploymentGroupRequest(_message.Message):
     """accepted for CodeDeploy compatibility; not used"""
     @_builtins.property
     def on_premises_instance_tag_filters(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.TagFilter]: ...
+    @_builtins.property
+    def on_premises_tag_set(self) -> _containers.RepeatedCompositeFieldContainer[Global___TagFilterGroup]:
+        """at most 3 groups"""
+
     def __init__(
         self,
         *,
@@ -391,10 +424,11 @@ class CreateDeploymentGroupRequest(_message.Message):
         deployment_config_name: _builtins.str = ...,
         on_premises_instance_tag_filters: _abc.Iterable[_common_pb2.TagFilter] | None = ...,
         service_role_arn: _builtins.str = ...,
+        on_premises_tag_set: _abc.Iterable[Global___TagFilterGroup] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "deployment_config_name", b"deployment_config_name", "deployment_group_name", b"deployment_group_name", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "service_role_arn", b"service_role_arn"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "deployment_config_name", b"deployment_config_name", "deployment_group_name", b"deployment_group_name", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "service_role_arn", b"service_role_arn"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -460,6 +494,43 @@ class GetDeploymentGroupResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetDeploymentGroupResponse: _TypeAlias = GetDeploymentGroupResponse  # noqa: Y015
+
+@_typing.final
+class DeleteDeploymentGroupRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPLICATION_NAME_FIELD_NUMBER: _builtins.int
+    DEPLOYMENT_GROUP_NAME_FIELD_NUMBER: _builtins.int
+    application_name: _builtins.str
+    deployment_group_name: _builtins.str
+    def __init__(
+        self,
+        *,
+        application_name: _builtins.str = ...,
+        deployment_group_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "deployment_group_name", b"deployment_group_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteDeploymentGroupRequest: _TypeAlias = DeleteDeploymentGroupRequest  # noqa: Y015
+
+@_typing.final
+class DeleteDeploymentGroupResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteDeploymentGroupResponse: _TypeAlias = DeleteDeploymentGroupResponse  # noqa: Y015
 
 @_typing.final
 class ListDeploymentGroupsRequest(_message.Message):

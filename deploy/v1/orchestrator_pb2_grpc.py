@@ -69,6 +69,11 @@ class OrchestratorStub:
                 request_serializer=deploy_dot_v1_dot_orchestrator__pb2.ListDeploymentGroupsRequest.SerializeToString,
                 response_deserializer=deploy_dot_v1_dot_orchestrator__pb2.ListDeploymentGroupsResponse.FromString,
                 _registered_method=True)
+        self.DeleteDeploymentGroup = channel.unary_unary(
+                '/deploy.v1.Orchestrator/DeleteDeploymentGroup',
+                request_serializer=deploy_dot_v1_dot_orchestrator__pb2.DeleteDeploymentGroupRequest.SerializeToString,
+                response_deserializer=deploy_dot_v1_dot_orchestrator__pb2.DeleteDeploymentGroupResponse.FromString,
+                _registered_method=True)
         self.CreateDeployment = channel.unary_unary(
                 '/deploy.v1.Orchestrator/CreateDeployment',
                 request_serializer=deploy_dot_v1_dot_orchestrator__pb2.CreateDeploymentRequest.SerializeToString,
@@ -141,6 +146,12 @@ class OrchestratorServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListDeploymentGroups(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteDeploymentGroup(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -220,6 +231,11 @@ def add_OrchestratorServicer_to_server(servicer, server):
                     servicer.ListDeploymentGroups,
                     request_deserializer=deploy_dot_v1_dot_orchestrator__pb2.ListDeploymentGroupsRequest.FromString,
                     response_serializer=deploy_dot_v1_dot_orchestrator__pb2.ListDeploymentGroupsResponse.SerializeToString,
+            ),
+            'DeleteDeploymentGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteDeploymentGroup,
+                    request_deserializer=deploy_dot_v1_dot_orchestrator__pb2.DeleteDeploymentGroupRequest.FromString,
+                    response_serializer=deploy_dot_v1_dot_orchestrator__pb2.DeleteDeploymentGroupResponse.SerializeToString,
             ),
             'CreateDeployment': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateDeployment,
@@ -441,6 +457,33 @@ class Orchestrator:
             '/deploy.v1.Orchestrator/ListDeploymentGroups',
             deploy_dot_v1_dot_orchestrator__pb2.ListDeploymentGroupsRequest.SerializeToString,
             deploy_dot_v1_dot_orchestrator__pb2.ListDeploymentGroupsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteDeploymentGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/deploy.v1.Orchestrator/DeleteDeploymentGroup',
+            deploy_dot_v1_dot_orchestrator__pb2.DeleteDeploymentGroupRequest.SerializeToString,
+            deploy_dot_v1_dot_orchestrator__pb2.DeleteDeploymentGroupResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -38,6 +38,7 @@ class OrchestratorStub:
     CreateDeploymentGroup: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.CreateDeploymentGroupRequest, _orchestrator_pb2.CreateDeploymentGroupResponse]
     GetDeploymentGroup: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.GetDeploymentGroupRequest, _orchestrator_pb2.GetDeploymentGroupResponse]
     ListDeploymentGroups: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.ListDeploymentGroupsRequest, _orchestrator_pb2.ListDeploymentGroupsResponse]
+    DeleteDeploymentGroup: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.DeleteDeploymentGroupRequest, _orchestrator_pb2.DeleteDeploymentGroupResponse]
     CreateDeployment: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.CreateDeploymentRequest, _orchestrator_pb2.CreateDeploymentResponse]
     GetDeployment: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.GetDeploymentRequest, _orchestrator_pb2.GetDeploymentResponse]
     ListDeployments: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.ListDeploymentsRequest, _orchestrator_pb2.ListDeploymentsResponse]
@@ -56,6 +57,7 @@ class OrchestratorAsyncStub(OrchestratorStub):
     CreateDeploymentGroup: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.CreateDeploymentGroupRequest, _orchestrator_pb2.CreateDeploymentGroupResponse]  # type: ignore[assignment]
     GetDeploymentGroup: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.GetDeploymentGroupRequest, _orchestrator_pb2.GetDeploymentGroupResponse]  # type: ignore[assignment]
     ListDeploymentGroups: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.ListDeploymentGroupsRequest, _orchestrator_pb2.ListDeploymentGroupsResponse]  # type: ignore[assignment]
+    DeleteDeploymentGroup: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.DeleteDeploymentGroupRequest, _orchestrator_pb2.DeleteDeploymentGroupResponse]  # type: ignore[assignment]
     CreateDeployment: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.CreateDeploymentRequest, _orchestrator_pb2.CreateDeploymentResponse]  # type: ignore[assignment]
     GetDeployment: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.GetDeploymentRequest, _orchestrator_pb2.GetDeploymentResponse]  # type: ignore[assignment]
     ListDeployments: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.ListDeploymentsRequest, _orchestrator_pb2.ListDeploymentsResponse]  # type: ignore[assignment]
@@ -113,6 +115,13 @@ class OrchestratorServicer(metaclass=_abc_1.ABCMeta):
         request: _orchestrator_pb2.ListDeploymentGroupsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_orchestrator_pb2.ListDeploymentGroupsResponse, _abc.Awaitable[_orchestrator_pb2.ListDeploymentGroupsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DeleteDeploymentGroup(
+        self,
+        request: _orchestrator_pb2.DeleteDeploymentGroupRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_pb2.DeleteDeploymentGroupResponse, _abc.Awaitable[_orchestrator_pb2.DeleteDeploymentGroupResponse]]: ...
 
     @_abc_1.abstractmethod
     def CreateDeployment(

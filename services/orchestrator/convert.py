@@ -122,6 +122,10 @@ def group_to_proto(group: DeploymentGroup) -> pb.DeploymentGroupInfo:
         deployment_group_name=group.name,
         deployment_config_name=group.config_name,
         on_premises_instance_tag_filters=[tag_filter_to_proto(f) for f in group.tag_filters],
+        on_premises_tag_set=[
+            pb.TagFilterGroup(filters=[tag_filter_to_proto(f) for f in filters])
+            for filters in group.tag_set
+        ],
     )
 
 

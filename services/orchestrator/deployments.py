@@ -43,11 +43,28 @@ class Deployments:
         self._controller = controller
 
     async def create_group(
-        self, application: str, name: str, config_name: str, filters: Sequence[TagFilter]
+        self,
+        application: str,
+        name: str,
+        config_name: str,
+        filters: Sequence[TagFilter],
+        tag_set: Sequence[Sequence[TagFilter]],
     ) -> DeploymentGroup:
         await self._registry.require_application(application)
         await self._configs.get(config_name)
-        return await self._groups.create(application, name, config_name, filters)
+        return await self._groups.create(application, name, config_name, filters, tag_set)
+
+    async def _instances(self, group: DeploymentGroup) -> list[str]:
+        """The group's instances: any flat filter matches (OR), or every tag-set group does."""
+        if not group.tag_set:
+            if not group.tag_filters:
+                return []  # a group without filters targets no instance, never the whole fleet
+            return await self._fleet.instances_matching(group.tag_filters)
+        matched: set[str] | None = None
+        for filters in group.tag_set:
+            found = set(await self._fleet.instances_matching(filters))
+            matched = found if matched is None else matched & found
+        return sorted(matched or ())
 
     async def create_deployment(self, request: DeploymentRequest) -> str:
         """Validate against the peers, record the deployment, and start it."""
@@ -56,7 +73,7 @@ class Deployments:
         await self._registry.register_revision(request.application_name, request.revision)
         config = await self._configs.get(request.config_name or group.config_name)
         request = dataclasses.replace(request, config_name=config.name)
-        instances = await self._fleet.instances_matching(group.tag_filters)
+        instances = await self._instances(group)
         minimum = config.minimum_healthy(len(instances))
         error = _cannot_start(len(instances), minimum)
         deployment_id = await self._deployments.create(

@@ -35,6 +35,8 @@ class DeploymentGroup:
     config_name: str
     tag_filters: tuple[TagFilter, ...]
     created_at: datetime
+    tag_set: tuple[tuple[TagFilter, ...], ...] = ()
+    """Groups of filters an instance must all match (any filter within a group)."""
 
 
 @dataclass(frozen=True)

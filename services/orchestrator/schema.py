@@ -20,6 +20,8 @@ class GroupRow(Base):
     config_name: Mapped[str] = mapped_column(String(100))
     tag_filters: Mapped[str] = mapped_column(Text)
     """JSON list of {key, value, type}."""
+    tag_set: Mapped[str] = mapped_column(Text, default="[]")
+    """JSON list of lists of {key, value, type} (AND of ORs)."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any, TypeAlias
 
 from grpc import aio
 
+from deploy.v1 import common_pb2, orchestrator_pb2_grpc
 from deploy.v1 import orchestrator_pb2 as pb
-from deploy.v1 import orchestrator_pb2_grpc
 from services.core.convert import revision_from_proto, tag_filter_from_proto
 from services.core.errors import InvalidArgument
 from services.core.names import check_instance_name, check_name
 from services.core.revision import check_revision
 from services.core.signal import ChangeSignal
-from services.core.tags import check_tag_filters
+from services.core.tags import TagFilter, check_tag_filters
 from services.orchestrator.config_store import ConfigStore
 from services.orchestrator.configs import DEFAULT_CONFIG_NAME, check_custom_config
 from services.orchestrator.convert import (
@@ -33,6 +33,15 @@ from services.orchestrator.store import DeploymentStore, GroupStore
 
 Context: TypeAlias = aio.ServicerContext[Any, Any]
 MAX_DESCRIPTION = 256
+
+
+MAX_TAG_SET_GROUPS = 3
+
+
+def _filters(field: str, messages: Iterable[common_pb2.TagFilter]) -> list[TagFilter]:
+    return check_tag_filters(
+        field, [tag_filter_from_proto(f, f"{field}[{i}]") for i, f in enumerate(messages)]
+    )
 
 
 def _deployment_id(value: str) -> str:
@@ -92,15 +101,29 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         application = check_name("applicationName", request.application_name)
         name = check_name("deploymentGroupName", request.deployment_group_name)
         config_name = request.deployment_config_name or DEFAULT_CONFIG_NAME
-        filters = check_tag_filters(
-            "onPremisesInstanceTagFilters",
-            [
-                tag_filter_from_proto(f, f"onPremisesInstanceTagFilters[{i}]")
-                for i, f in enumerate(request.on_premises_instance_tag_filters)
-            ],
-        )
-        group = await self._service.create_group(application, name, config_name, filters)
+        filters = _filters("onPremisesInstanceTagFilters", request.on_premises_instance_tag_filters)
+        tag_set = [
+            _filters(f"onPremisesTagSet[{i}]", group.filters)
+            for i, group in enumerate(request.on_premises_tag_set)
+        ]
+        if filters and tag_set:
+            raise InvalidArgument(
+                "onPremisesInstanceTagFilters and onPremisesTagSet cannot both be given"
+            )
+        if any(not filters for filters in tag_set):
+            raise InvalidArgument("onPremisesTagSet: every group needs at least one tag filter")
+        if len(tag_set) > MAX_TAG_SET_GROUPS:
+            raise InvalidArgument(f"onPremisesTagSet has more than {MAX_TAG_SET_GROUPS} groups")
+        group = await self._service.create_group(application, name, config_name, filters, tag_set)
         return pb.CreateDeploymentGroupResponse(deployment_group_id=group.id)
+
+    async def DeleteDeploymentGroup(
+        self, request: pb.DeleteDeploymentGroupRequest, context: Context
+    ) -> pb.DeleteDeploymentGroupResponse:
+        application = check_name("applicationName", request.application_name)
+        name = check_name("deploymentGroupName", request.deployment_group_name)
+        await self._groups.delete(application, name)
+        return pb.DeleteDeploymentGroupResponse()
 
     async def GetDeploymentGroup(
         self, request: pb.GetDeploymentGroupRequest, context: Context

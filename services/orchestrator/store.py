@@ -90,7 +90,12 @@ class GroupStore:
         self._db = db
 
     async def create(
-        self, application_name: str, name: str, config_name: str, filters: Sequence[TagFilter]
+        self,
+        application_name: str,
+        name: str,
+        config_name: str,
+        filters: Sequence[TagFilter],
+        tag_set: Sequence[Sequence[TagFilter]] = (),
     ) -> DeploymentGroup:
         row = GroupRow(
             id=str(uuid.uuid4()),
@@ -99,6 +104,7 @@ class GroupStore:
             config_name=config_name,
             created_at=utcnow(),
             tag_filters=json.dumps([dataclasses.asdict(f) for f in filters]),
+            tag_set=json.dumps([[dataclasses.asdict(f) for f in group] for group in tag_set]),
         )
         try:
             async with self._db.transaction() as session:
@@ -121,6 +127,30 @@ class GroupStore:
                     f"deployment group {name!r} does not exist for application {application_name!r}"
                 )
             return _group(row)
+
+    async def delete(self, application_name: str, name: str) -> None:
+        """Refused while the group has an active deployment; its history stays readable."""
+        async with self._db.transaction() as session:
+            row = await session.scalar(
+                select(GroupRow)
+                .where(GroupRow.application_name == application_name, GroupRow.name == name)
+                .with_for_update()
+            )
+            if row is None:
+                raise NotFound(
+                    f"deployment group {name!r} does not exist for application {application_name!r}"
+                )
+            active = await session.scalar(
+                select(DeploymentRow.id).where(
+                    DeploymentRow.group_id == row.id,
+                    DeploymentRow.status.in_([str(s) for s in ACTIVE_DEPLOYMENT]),
+                )
+            )
+            if active is not None:
+                raise FailedPrecondition(
+                    f"deployment group {name!r} has an active deployment {active}"
+                )
+            await session.delete(row)
 
     async def names(self, application_name: str) -> list[str]:
         async with self._db.read() as session:
@@ -429,11 +459,13 @@ def _set_diagnostics(row: EventRow, diagnostics: Diagnostics) -> None:
     row.log_tail = diagnostics.log_tail
 
 
+def _filters(raw: list[dict[str, str]]) -> tuple[TagFilter, ...]:
+    return tuple(TagFilter(f["key"], f["value"], TagFilterType(f["type"])) for f in raw)
+
+
 def _group(row: GroupRow) -> DeploymentGroup:
-    filters = tuple(
-        TagFilter(f["key"], f["value"], TagFilterType(f["type"]))
-        for f in json.loads(row.tag_filters)
-    )
+    filters = _filters(json.loads(row.tag_filters))
+    tag_set = tuple(_filters(group) for group in json.loads(row.tag_set or "[]"))
     return DeploymentGroup(
         id=row.id,
         application_name=row.application_name,
@@ -441,6 +473,7 @@ def _group(row: GroupRow) -> DeploymentGroup:
         config_name=row.config_name,
         tag_filters=filters,
         created_at=as_utc(row.created_at) or utcnow(),
+        tag_set=tag_set,
     )
 
 

@@ -443,3 +443,88 @@ def test_bad_deployment_config_requests_get_one_clear_line(
     assert result.returncode != 0
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert expected in result.stderr
+
+
+def _targets_of(running: Cluster, app: str, group: str, digest: str) -> tuple[str, list[str]]:
+    created = running.cli(
+        "create-deployment",
+        "--application-name",
+        app,
+        "--deployment-group-name",
+        group,
+        "--deployment-config-name",
+        "CodeDeployDefault.AllAtOnce",
+        "--registry-location",
+        f"digest={digest},bundleType=zip",
+    )
+    assert created.returncode == 0, created.stderr
+    deployment_id = created.json()["deploymentId"]
+    running.cli("wait", "deployment-successful", "--deployment-id", deployment_id)
+    targets = running.cli("list-deployment-targets", "--deployment-id", deployment_id).json()
+    return deployment_id, sorted(targets["targetIds"])
+
+
+def test_tag_sets_and_flat_filters_select_instances_and_groups_can_be_deleted(
+    running: Cluster, tmp_path: Path
+) -> None:
+    app = unique("tags")
+    assert running.cli("create-application", "--application-name", app).returncode == 0
+    bundle = tmp_path / "b"
+    bundle.mkdir()
+    (bundle / "appspec.yml").write_text("version: 0.0\nos: linux\n")
+    digest = push(running, app, bundle)
+    tag_set = (
+        '{"onPremisesTagSetList": [[{"Key": "cluster", "Value": "node", '
+        '"Type": "KEY_AND_VALUE"}], [{"Key": "name", "Value": "node-1", '
+        '"Type": "KEY_AND_VALUE"}, {"Key": "name", "Value": "node-2", '
+        '"Type": "KEY_AND_VALUE"}]]}'
+    )
+    groups = {
+        "set": ["--on-premises-tag-set", tag_set],
+        "flat": [
+            "--on-premises-instance-tag-filters",
+            "Key=name,Value=node-1,Type=KEY_AND_VALUE",
+            "Key=name,Value=node-3,Type=KEY_AND_VALUE",
+        ],
+        "none": [],
+    }
+    for group, flags in groups.items():
+        created = running.cli(
+            "create-deployment-group",
+            "--application-name",
+            app,
+            "--deployment-group-name",
+            group,
+            *flags,
+        )
+        assert created.returncode == 0, created.stderr
+    info = running.cli(
+        "get-deployment-group", "--application-name", app, "--deployment-group-name", "set"
+    ).json()["deploymentGroupInfo"]
+    assert len(info["onPremisesTagSet"]["onPremisesTagSetList"]) == 2
+
+    assert _targets_of(running, app, "set", digest)[1] == ["node-1", "node-2"]  # AND of ORs
+    assert _targets_of(running, app, "flat", digest)[1] == ["node-1", "node-3"]  # OR
+    deployment_id, targets = _targets_of(running, app, "none", digest)
+    assert targets == []  # a group without filters never targets the whole fleet
+    info = running.cli("get-deployment", "--deployment-id", deployment_id).json()
+    assert info["deploymentInfo"]["errorInformation"]["code"] == "NO_INSTANCES"
+
+    assert (
+        running.cli(
+            "delete-deployment-group", "--application-name", app, "--deployment-group-name", "flat"
+        ).returncode
+        == 0
+    )
+    listed = running.cli("list-deployment-groups", "--application-name", app).json()
+    assert listed["deploymentGroups"] == ["none", "set"]
+    both = running.cli(
+        "create-deployment-group",
+        "--application-name",
+        app,
+        "--deployment-group-name",
+        "both",
+        *groups["set"],
+        *groups["flat"],
+    )
+    assert both.returncode != 0 and "cannot both be given" in both.stderr
