@@ -2,20 +2,7 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
-
-class ErrorCode(StrEnum):
-    """Mirrors deploy.v1.LifecycleErrorCode (CodeDeploy's names plus checks done before scripts)."""
-
-    SCRIPT_MISSING = "ScriptMissing"
-    SCRIPT_NOT_EXECUTABLE = "ScriptNotExecutable"
-    SCRIPT_TIMED_OUT = "ScriptTimedOut"
-    SCRIPT_FAILED = "ScriptFailed"
-    UNKNOWN_ERROR = "UnknownError"
-    INVALID_BUNDLE = "InvalidBundle"
-    INVALID_APPSPEC = "InvalidAppSpec"
-    INSTALL_FAILED = "InstallFailed"
+from deploy.lifecycle import ErrorCode
 
 
 class EventFailed(Exception):
@@ -33,3 +20,6 @@ class EventFailed(Exception):
 
 class ConfigError(Exception):
     """The agent's configuration file is missing, unreadable or invalid."""
+
+
+__all__ = ["ConfigError", "ErrorCode", "EventFailed"]

@@ -20,17 +20,9 @@ from agent.config import AgentConfig
 from agent.download import LOCAL_KINDS, LocalSource, check_tree, unpack
 from agent.errors import EventFailed
 from agent.events import EventRunner
+from deploy.lifecycle import IN_PLACE_EVENTS
 from deploy.v1 import agent_pb2, common_pb2
 
-IN_PLACE_EVENTS = (
-    "ApplicationStop",
-    "DownloadBundle",
-    "BeforeInstall",
-    "Install",
-    "AfterInstall",
-    "ApplicationStart",
-    "ValidateService",
-)
 FILE_EXISTS = {
     "DISALLOW": common_pb2.FILE_EXISTS_BEHAVIOR_DISALLOW,
     "OVERWRITE": common_pb2.FILE_EXISTS_BEHAVIOR_OVERWRITE,

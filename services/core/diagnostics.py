@@ -3,21 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
-
-class ErrorCode(StrEnum):
-    """CodeDeploy's LifecycleErrorCode names, plus the agent's checks that run before any script."""
-
-    SUCCESS = "Success"
-    SCRIPT_MISSING = "ScriptMissing"
-    SCRIPT_NOT_EXECUTABLE = "ScriptNotExecutable"
-    SCRIPT_TIMED_OUT = "ScriptTimedOut"
-    SCRIPT_FAILED = "ScriptFailed"
-    UNKNOWN_ERROR = "UnknownError"
-    INVALID_BUNDLE = "InvalidBundle"
-    INVALID_APPSPEC = "InvalidAppSpec"
-    INSTALL_FAILED = "InstallFailed"
+from deploy.lifecycle import ErrorCode
 
 
 @dataclass(frozen=True)
@@ -29,3 +16,6 @@ class Diagnostics:
     message: str = ""
     log_tail: str = ""
     """At most the last 2,048 characters of the scripts' output."""
+
+
+__all__ = ["Diagnostics", "ErrorCode"]

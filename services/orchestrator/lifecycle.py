@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-IN_PLACE_EVENTS: tuple[str, ...] = (
-    "ApplicationStop",
-    "DownloadBundle",
-    "BeforeInstall",
-    "Install",
-    "AfterInstall",
-    "ApplicationStart",
-    "ValidateService",
-)
-"""In-place deployment without a load balancer."""
+from deploy.lifecycle import IN_PLACE_EVENTS
 
 STOP_FAILURE_IGNORABLE: frozenset[str] = frozenset(
     {"ApplicationStop", "BeforeBlockTraffic", "AfterBlockTraffic"}
 )
 """Events whose failure --ignore-application-stop-failures lets the instance continue past."""
+
+__all__ = ["IN_PLACE_EVENTS", "STOP_FAILURE_IGNORABLE"]

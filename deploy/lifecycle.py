@@ -1,0 +1,32 @@
+"""CodeDeploy's lifecycle vocabulary, shared by the services and the agent: the in-place event
+order and the closed set of reasons an event fails."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+IN_PLACE_EVENTS: tuple[str, ...] = (
+    "ApplicationStop",
+    "DownloadBundle",
+    "BeforeInstall",
+    "Install",
+    "AfterInstall",
+    "ApplicationStart",
+    "ValidateService",
+)
+"""An in-place deployment without a load balancer, in order (DESIGN §4)."""
+
+
+class ErrorCode(StrEnum):
+    """Why an event failed: CodeDeploy's LifecycleErrorCode names, plus the checks the agent
+    makes before any script runs. Mirrors deploy.v1.LifecycleErrorCode."""
+
+    SUCCESS = "Success"
+    SCRIPT_MISSING = "ScriptMissing"
+    SCRIPT_NOT_EXECUTABLE = "ScriptNotExecutable"
+    SCRIPT_TIMED_OUT = "ScriptTimedOut"
+    SCRIPT_FAILED = "ScriptFailed"
+    UNKNOWN_ERROR = "UnknownError"
+    INVALID_BUNDLE = "InvalidBundle"
+    INVALID_APPSPEC = "InvalidAppSpec"
+    INSTALL_FAILED = "InstallFailed"
