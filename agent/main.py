@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import signal
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from agent.config import load_agent_config
 from agent.errors import ConfigError
 from agent.local import add_commands
 from agent.session import AgentSession
+from deploy.logs import setup_logging
 
 
 async def _serve(config_path: Path) -> None:
@@ -38,10 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-level", default="INFO")
     add_commands(parser.add_subparsers(dest="command"))
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level if args.command is None else "ERROR",
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    setup_logging(args.log_level if args.command is None else "ERROR")
     if args.command is not None:
         raise SystemExit(args.run(args))
     if args.config is None:

@@ -129,7 +129,15 @@ class AgentSession:
                 attempt = 0
             except grpc.RpcError as error:
                 log.warning(
-                    "stream to %s ended: %s %s", self._config.server, error.code(), error.details()
+                    "stream to the fleet ended; reconnecting",
+                    extra={
+                        "fields": {
+                            "server": self._config.server,
+                            "code": str(error.code()),
+                            "details": error.details(),
+                            "instance": self._config.instance_name,
+                        }
+                    },
                 )
             self.connected.clear()
             delay = RECONNECT_BACKOFF_SECONDS[min(attempt, len(RECONNECT_BACKOFF_SECONDS) - 1)]
@@ -185,7 +193,15 @@ class AgentSession:
         if kind == "welcome":
             self._heartbeat_seconds = float(message.welcome.heartbeat_interval_seconds or 5)
             self.connected.set()
-            log.info("connected to %s as %s", self._config.server, self._config.instance_name)
+            log.info(
+                "connected to the fleet",
+                extra={
+                    "fields": {
+                        "server": self._config.server,
+                        "instance": self._config.instance_name,
+                    }
+                },
+            )
         elif kind == "command":
             command = message.command
             if command.command_id in self._seen:
@@ -206,17 +222,20 @@ class AgentSession:
             self._send(
                 agent_pb2.ConnectRequest(started=agent_pb2.CommandStarted(command_id=command_id))
             )
-            log.info("%s %s started", command.spec.deployment_id, command.lifecycle_event)
+            fields = {
+                "deployment_id": command.spec.deployment_id,
+                "instance": self._config.instance_name,
+                "event": command.lifecycle_event,
+                "command_id": command_id,
+            }
+            log.info("lifecycle event started", extra={"fields": fields})
             try:
                 await self._runner.run(command)
                 report = succeeded(command_id)
             except EventFailed as error:
                 report = failed(command_id, error)
                 log.warning(
-                    "%s %s failed: %s",
-                    command.spec.deployment_id,
-                    command.lifecycle_event,
-                    error.message,
+                    "lifecycle event failed", extra={"fields": {**fields, "error": error.message}}
                 )
             except OSError as error:
                 report = failed(command_id, EventFailed(ErrorCode.UNKNOWN_ERROR, str(error)))

@@ -7,9 +7,9 @@ import asyncio
 import sys
 from pathlib import Path
 
+from deploy.logs import setup_logging
 from services.core.config import load_config, parse_services
 from services.core.errors import DeployError
-from services.core.logs import setup_logging
 from services.core.server import serve
 
 

@@ -1,4 +1,5 @@
-"""Structured logs: one JSON object per line, with deployment and instance ids as fields."""
+"""Structured logs for the services and the agent: one JSON object per line, with deployment
+and instance ids as fields (passed as `extra={"fields": {...}}`)."""
 
 from __future__ import annotations
 
