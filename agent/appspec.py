@@ -10,6 +10,7 @@ import grp
 import logging
 import pwd
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -127,10 +128,12 @@ def read_appspec(text: str) -> AppSpec:
     return parse_appspec(raw)
 
 
-def load_appspec(archive: Path, filename: str = APPSPEC_NAME) -> AppSpec:
-    """Parse and validate the bundle's appspec, including that every path it names exists."""
+def load_appspec(
+    archive: Path, filename: str = APPSPEC_NAME, events: Collection[str] | None = None
+) -> AppSpec:
+    """Parse and validate the bundle's appspec, including that the paths it names exist."""
     spec = read_appspec(find_appspec(archive, filename).read_text())
-    check_against_bundle(spec, archive)
+    check_against_bundle(spec, archive, events)
     return spec
 
 
@@ -302,20 +305,34 @@ def _check_principals(where: str, permission: Permission) -> None:
             ) from None
 
 
-def check_against_bundle(spec: AppSpec, archive: Path) -> None:
-    """Every files source and hook location must exist inside the bundle."""
+def check_against_bundle(
+    spec: AppSpec, archive: Path, events: Collection[str] | None = None
+) -> None:
+    """Every files source must exist inside the bundle, and every hook script of the events
+    this deployment runs (`events`; None: all); a missing script of another event is a
+    warning, as it would only fail if that event ran."""
     for i, mapping in enumerate(spec.files):
         if not bundle_path(archive, mapping.source).exists():
             raise _invalid(f"files[{i}].source {mapping.source!r} is not in the bundle")
     for event, scripts in spec.hooks.items():
         for i, script in enumerate(scripts):
-            if not bundle_path(archive, script.location).is_file():
-                raise EventFailed(
-                    ErrorCode.SCRIPT_MISSING,
-                    f"appspec: hooks.{event}[{i}].location {script.location!r} "
-                    "is not in the bundle",
-                    script_name=script.location,
+            if bundle_path(archive, script.location).is_file():
+                continue
+            if events is not None and event not in events:
+                log.warning(
+                    "appspec: hooks.%s[%d].location %r is not in the bundle; this "
+                    "deployment does not run %s",
+                    event,
+                    i,
+                    script.location,
+                    event,
                 )
+                continue
+            raise EventFailed(
+                ErrorCode.SCRIPT_MISSING,
+                f"appspec: hooks.{event}[{i}].location {script.location!r} is not in the bundle",
+                script_name=script.location,
+            )
 
 
 def bundle_path(archive: Path, relative: str) -> Path:

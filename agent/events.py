@@ -72,7 +72,8 @@ class EventRunner:
         group, deployment = spec.deployment_group_id, spec.deployment_id
         archive = self._root.archive(group, deployment)
         await self._source.materialize(spec, self._root.bundle_file(group, deployment), archive)
-        appspec = await asyncio.to_thread(load_appspec, archive, self._appspec)
+        events = list(spec.lifecycle_events) or None
+        appspec = await asyncio.to_thread(load_appspec, archive, self._appspec, events)
         await asyncio.to_thread(
             preflight,
             appspec,
@@ -85,7 +86,7 @@ class EventRunner:
     def _install(self, spec: agent_pb2.DeploymentSpec) -> None:
         group, deployment = spec.deployment_group_id, spec.deployment_id
         archive = self._root.archive(group, deployment)
-        appspec = load_appspec(archive, self._appspec)
+        appspec = load_appspec(archive, self._appspec, list(spec.lifecycle_events) or None)
         try:
             install(
                 appspec,
@@ -106,7 +107,9 @@ class EventRunner:
             archive = self._root.last_successful_archive(group)
         if archive is None:
             return
-        appspec = await asyncio.to_thread(load_appspec, archive, self._appspec)
+        appspec = await asyncio.to_thread(
+            load_appspec, archive, self._appspec, list(spec.lifecycle_events) or None
+        )
         await run_scripts(
             event,
             appspec.hooks.get(event, ()),

@@ -80,6 +80,7 @@ def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         deployment_id=f"d-LOCAL{secrets.token_hex(3).upper()}",
         application_name="local",
         deployment_group_name=args.deployment_group,
+        lifecycle_events=list(events),
         deployment_group_id=args.deployment_group,
         file_exists_behavior=(
             FILE_EXISTS[args.file_exists_behavior]

@@ -209,6 +209,7 @@ class DeploymentSpec(_message.Message):
     REVISION_FIELD_NUMBER: _builtins.int
     FILE_EXISTS_BEHAVIOR_FIELD_NUMBER: _builtins.int
     IGNORE_APPLICATION_STOP_FAILURES_FIELD_NUMBER: _builtins.int
+    LIFECYCLE_EVENTS_FIELD_NUMBER: _builtins.int
     deployment_id: _builtins.str
     application_name: _builtins.str
     deployment_group_name: _builtins.str
@@ -217,6 +218,12 @@ class DeploymentSpec(_message.Message):
     ignore_application_stop_failures: _builtins.bool
     @_builtins.property
     def revision(self) -> _common_pb2.RevisionLocation: ...
+    @_builtins.property
+    def lifecycle_events(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Every event this deployment runs on the instance, in order: a hook script missing from the
+        bundle fails DownloadBundle for these events and is only a warning for the others.
+        """
+
     def __init__(
         self,
         *,
@@ -227,10 +234,11 @@ class DeploymentSpec(_message.Message):
         revision: _common_pb2.RevisionLocation | None = ...,
         file_exists_behavior: _common_pb2.FileExistsBehavior.ValueType = ...,
         ignore_application_stop_failures: _builtins.bool = ...,
+        lifecycle_events: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["revision", b"revision"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "deployment_group_id", b"deployment_group_id", "deployment_group_name", b"deployment_group_name", "deployment_id", b"deployment_id", "file_exists_behavior", b"file_exists_behavior", "ignore_application_stop_failures", b"ignore_application_stop_failures", "revision", b"revision"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "deployment_group_id", b"deployment_group_id", "deployment_group_name", b"deployment_group_name", "deployment_id", b"deployment_id", "file_exists_behavior", b"file_exists_behavior", "ignore_application_stop_failures", b"ignore_application_stop_failures", "lifecycle_events", b"lifecycle_events", "revision", b"revision"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

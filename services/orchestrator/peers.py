@@ -26,6 +26,7 @@ from services.core.revision import RevisionLocation
 from services.core.tags import TagFilter
 from services.orchestrator.convert import file_exists_to_proto
 from services.orchestrator.domain import Deployment
+from services.orchestrator.lifecycle import IN_PLACE_EVENTS
 from services.orchestrator.store import EventRef
 
 PEER_TIMEOUT_SECONDS = 30.0
@@ -92,6 +93,7 @@ class FleetClient:
                 revision=revision_to_proto(deployment.revision),
                 file_exists_behavior=file_exists_to_proto(deployment.file_exists_behavior),
                 ignore_application_stop_failures=deployment.ignore_application_stop_failures,
+                lifecycle_events=IN_PLACE_EVENTS,
             ),
         )
         async with peer_errors():
