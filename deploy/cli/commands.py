@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -392,15 +393,56 @@ def list_deployments(client: DeployClient, args: argparse.Namespace) -> Result:
             statuses.append(orchestrator_pb2.DeploymentStatus.Value(key))
         except ValueError:
             raise ClientError(f"--include-only-statuses: unknown status {name!r}") from None
-    response = client.call(
-        client.orchestrator.ListDeployments,
-        orchestrator_pb2.ListDeploymentsRequest(
-            application_name=args.application_name or "",
-            deployment_group_name=args.deployment_group_name or "",
-            include_only_statuses=statuses,
-        ),
+    request = orchestrator_pb2.ListDeploymentsRequest(
+        application_name=args.application_name or "",
+        deployment_group_name=args.deployment_group_name or "",
+        include_only_statuses=statuses,
+        create_time_range=_time_range(args.create_time_range),
+        next_token=args.starting_token or "",
     )
-    return {"deployments": list(response.deployments)}
+    return _all_pages(client, request, args.max_items)
+
+
+def _time_range(text: str | None) -> orchestrator_pb2.TimeRange:
+    """--create-time-range start=ISO-8601|epoch,end=… (either may be left out)."""
+    result = orchestrator_pb2.TimeRange()
+    if not text:
+        return result
+    flag = "--create-time-range"
+    for key, value in parse_structure(flag, text).items():
+        if key not in ("start", "end"):
+            raise ClientError(f"{flag}: unknown key {key!r}; use start and end")
+        try:
+            moment = (
+                datetime.fromtimestamp(float(value), UTC)
+                if str(value).replace(".", "", 1).isdigit()
+                else datetime.fromisoformat(str(value))
+            )
+        except ValueError:
+            raise ClientError(f"{flag}: {key} {value!r} is not a time") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        getattr(result, key).FromDatetime(moment)
+    return result
+
+
+def _all_pages(
+    client: DeployClient, request: orchestrator_pb2.ListDeploymentsRequest, max_items: int | None
+) -> Result:
+    """Follow nextToken like the AWS CLI; with --max-items, stop there and print NextToken."""
+    if max_items is not None and max_items < 1:
+        raise ClientError("--max-items must be 1 or more")
+    deployments: list[str] = []
+    while True:
+        if max_items is not None:
+            request.max_items = min(100, max_items - len(deployments))
+        response = client.call(client.orchestrator.ListDeployments, request)
+        deployments.extend(response.deployments)
+        if not response.next_token:
+            return {"deployments": deployments}
+        if max_items is not None and len(deployments) >= max_items:
+            return {"deployments": deployments, "NextToken": response.next_token}
+        request.next_token = response.next_token
 
 
 def list_deployment_targets(client: DeployClient, args: argparse.Namespace) -> Result:

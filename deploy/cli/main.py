@@ -111,6 +111,9 @@ _verb(
     ("--application-name", {}),
     ("--deployment-group-name", {}),
     ("--include-only-statuses", {"nargs": "+"}),
+    ("--create-time-range", {}),
+    ("--max-items", {"type": int}),
+    ("--starting-token", {}),
 )
 _verb("list-deployment-targets", commands.list_deployment_targets, DEPLOYMENT)
 _verb("get-deployment-target", commands.get_deployment_target, DEPLOYMENT, ("--target-id", REQ))

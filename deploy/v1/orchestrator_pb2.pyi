@@ -866,27 +866,67 @@ class GetDeploymentResponse(_message.Message):
 Global___GetDeploymentResponse: _TypeAlias = GetDeploymentResponse  # noqa: Y015
 
 @_typing.final
+class TimeRange(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def start(self) -> _timestamp_pb2.Timestamp:
+        """inclusive; unset: no lower bound"""
+
+    @_builtins.property
+    def end(self) -> _timestamp_pb2.Timestamp:
+        """inclusive; unset: no upper bound"""
+
+    def __init__(
+        self,
+        *,
+        start: _timestamp_pb2.Timestamp | None = ...,
+        end: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "start", b"start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TimeRange: _TypeAlias = TimeRange  # noqa: Y015
+
+@_typing.final
 class ListDeploymentsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     APPLICATION_NAME_FIELD_NUMBER: _builtins.int
     DEPLOYMENT_GROUP_NAME_FIELD_NUMBER: _builtins.int
     INCLUDE_ONLY_STATUSES_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_RANGE_FIELD_NUMBER: _builtins.int
+    NEXT_TOKEN_FIELD_NUMBER: _builtins.int
+    MAX_ITEMS_FIELD_NUMBER: _builtins.int
     application_name: _builtins.str
     """with deployment_group_name, or both empty"""
     deployment_group_name: _builtins.str
+    next_token: _builtins.str
+    """from the previous page"""
+    max_items: _builtins.int
+    """page size; 0: 100"""
     @_builtins.property
     def include_only_statuses(self) -> _containers.RepeatedScalarFieldContainer[Global___DeploymentStatus.ValueType]: ...
+    @_builtins.property
+    def create_time_range(self) -> Global___TimeRange: ...
     def __init__(
         self,
         *,
         application_name: _builtins.str = ...,
         deployment_group_name: _builtins.str = ...,
         include_only_statuses: _abc.Iterable[Global___DeploymentStatus.ValueType] | None = ...,
+        create_time_range: Global___TimeRange | None = ...,
+        next_token: _builtins.str = ...,
+        max_items: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time_range", b"create_time_range"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "deployment_group_name", b"deployment_group_name", "include_only_statuses", b"include_only_statuses"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "create_time_range", b"create_time_range", "deployment_group_name", b"deployment_group_name", "include_only_statuses", b"include_only_statuses", "max_items", b"max_items", "next_token", b"next_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -897,6 +937,9 @@ class ListDeploymentsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DEPLOYMENTS_FIELD_NUMBER: _builtins.int
+    NEXT_TOKEN_FIELD_NUMBER: _builtins.int
+    next_token: _builtins.str
+    """empty on the last page"""
     @_builtins.property
     def deployments(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """newest first"""
@@ -905,10 +948,11 @@ class ListDeploymentsResponse(_message.Message):
         self,
         *,
         deployments: _abc.Iterable[_builtins.str] | None = ...,
+        next_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployments", b"deployments"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployments", b"deployments", "next_token", b"next_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

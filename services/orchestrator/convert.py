@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Literal
 
 from deploy.v1 import common_pb2, orchestrator_pb2
 from services.core.convert import (
@@ -18,6 +21,7 @@ from services.orchestrator.domain import (
     Deployment,
     DeploymentErrorCode,
     DeploymentGroup,
+    DeploymentQuery,
     FileExistsBehavior,
     LifecycleEvent,
     Target,
@@ -178,4 +182,44 @@ def target_to_proto(target: Target) -> pb.InstanceTarget:
         status=_TARGET_STATUS[target.status],
         last_updated_at=timestamp(target.updated_at),
         lifecycle_events=[event_to_proto(e) for e in target.events],
+    )
+
+
+MAX_PAGE = 100
+
+
+def next_token(last: tuple[datetime, str]) -> str:
+    """An opaque token naming the last deployment of a page."""
+    created, deployment_id = last
+    return base64.urlsafe_b64encode(f"{created.isoformat()}|{deployment_id}".encode()).decode()
+
+
+def _after(token: str) -> tuple[datetime, str] | None:
+    if not token:
+        return None
+    try:
+        created, _, deployment_id = base64.urlsafe_b64decode(token).decode().partition("|")
+        return datetime.fromisoformat(created), deployment_id
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidArgument("nextToken is not one this service returned") from None
+
+
+def _time(message: pb.TimeRange, field: Literal["start", "end"]) -> datetime | None:
+    if not message.HasField(field):
+        return None
+    value: datetime = getattr(message, field).ToDatetime(tzinfo=UTC)
+    return value
+
+
+def deployment_query_from_proto(request: pb.ListDeploymentsRequest) -> DeploymentQuery:
+    if request.max_items > MAX_PAGE:
+        raise InvalidArgument(f"maxItems must be at most {MAX_PAGE}")
+    return DeploymentQuery(
+        application_name=request.application_name,
+        group_name=request.deployment_group_name,
+        statuses=tuple(deployment_status_from_proto(s) for s in request.include_only_statuses),
+        created_from=_time(request.create_time_range, "start"),
+        created_to=_time(request.create_time_range, "end"),
+        after=_after(request.next_token),
+        limit=request.max_items or MAX_PAGE,
     )

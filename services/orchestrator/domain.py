@@ -95,3 +95,19 @@ class DeploymentRequest:
     description: str
     file_exists_behavior: FileExistsBehavior | None
     ignore_application_stop_failures: bool
+
+
+@dataclass(frozen=True)
+class DeploymentQuery:
+    """ListDeployments: which deployments, newest first, one page at a time."""
+
+    application_name: str = ""
+    group_name: str = ""
+    statuses: tuple[DeploymentStatus, ...] = ()
+    created_from: datetime | None = None
+    """Inclusive lower bound of the create time; None: none."""
+    created_to: datetime | None = None
+    """Inclusive upper bound of the create time; None: none."""
+    after: tuple[datetime, str] | None = None
+    """(create time, id) of the last deployment of the previous page."""
+    limit: int = 100

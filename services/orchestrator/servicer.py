@@ -20,10 +20,11 @@ from services.orchestrator.configs import DEFAULT_CONFIG_NAME, check_custom_conf
 from services.orchestrator.convert import (
     config_from_proto,
     config_to_proto,
-    deployment_status_from_proto,
+    deployment_query_from_proto,
     deployment_to_proto,
     file_exists_from_proto,
     group_to_proto,
+    next_token,
     target_to_proto,
 )
 from services.orchestrator.deployments import Deployments
@@ -177,11 +178,10 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             )
         if request.application_name:
             await self._groups.get(request.application_name, request.deployment_group_name)
-        statuses = [deployment_status_from_proto(s) for s in request.include_only_statuses]
-        ids = await self._deployments.ids(
-            request.application_name, request.deployment_group_name, statuses
-        )
-        return pb.ListDeploymentsResponse(deployments=ids)
+        query = deployment_query_from_proto(request)
+        page = await self._deployments.page(query)
+        token = next_token(page[-1]) if len(page) == query.limit else ""
+        return pb.ListDeploymentsResponse(deployments=[i for _, i in page], next_token=token)
 
     async def ListDeploymentTargets(
         self, request: pb.ListDeploymentTargetsRequest, context: Context

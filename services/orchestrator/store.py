@@ -12,6 +12,7 @@ import string
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +28,7 @@ from services.orchestrator.domain import (
     Deployment,
     DeploymentErrorCode,
     DeploymentGroup,
+    DeploymentQuery,
     DeploymentRequest,
     ErrorInformation,
     FileExistsBehavior,
@@ -243,18 +245,30 @@ class DeploymentStore:
         async with self._db.read() as session:
             return _deployment(await _deployment_row(session, deployment_id))
 
-    async def ids(
-        self, application_name: str, group_name: str, statuses: Sequence[DeploymentStatus]
-    ) -> list[str]:
-        query = select(DeploymentRow.id).order_by(DeploymentRow.created_at.desc())
-        if application_name:
-            query = query.where(DeploymentRow.application_name == application_name)
-        if group_name:
-            query = query.where(DeploymentRow.group_name == group_name)
-        if statuses:
-            query = query.where(DeploymentRow.status.in_([str(s) for s in statuses]))
+    async def page(self, q: DeploymentQuery) -> list[tuple[datetime, str]]:
+        """(create time, id) of up to q.limit deployments, newest first (keyset paging)."""
+        query = select(DeploymentRow.created_at, DeploymentRow.id).order_by(
+            DeploymentRow.created_at.desc(), DeploymentRow.id.desc()
+        )
+        if q.application_name:
+            query = query.where(DeploymentRow.application_name == q.application_name)
+        if q.group_name:
+            query = query.where(DeploymentRow.group_name == q.group_name)
+        if q.statuses:
+            query = query.where(DeploymentRow.status.in_([str(s) for s in q.statuses]))
+        if q.created_from is not None:
+            query = query.where(DeploymentRow.created_at >= q.created_from)
+        if q.created_to is not None:
+            query = query.where(DeploymentRow.created_at <= q.created_to)
+        if q.after is not None:
+            created, last_id = q.after
+            query = query.where(
+                (DeploymentRow.created_at < created)
+                | ((DeploymentRow.created_at == created) & (DeploymentRow.id < last_id))
+            )
         async with self._db.read() as session:
-            return list(await session.scalars(query))
+            rows = await session.execute(query.limit(q.limit))
+            return [(as_utc(created) or utcnow(), id_) for created, id_ in rows]
 
     async def active_ids(self) -> list[str]:
         async with self._db.read() as session:

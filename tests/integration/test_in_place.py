@@ -528,3 +528,38 @@ def test_tag_sets_and_flat_filters_select_instances_and_groups_can_be_deleted(
         *groups["flat"],
     )
     assert both.returncode != 0 and "cannot both be given" in both.stderr
+
+
+def test_list_deployments_pages_newest_first_and_filters_by_time(
+    running: Cluster, tmp_path: Path
+) -> None:
+    app = unique("paged")
+    setup_app(running, app, "web", "Key=cluster,Value=node,Type=KEY_AND_VALUE")
+    bundle = tmp_path / "b"
+    bundle.mkdir()
+    (bundle / "appspec.yml").write_text("version: 0.0\nos: linux\n")
+    digest = push(running, app, bundle)
+    created = []
+    for _ in range(3):
+        created.append(deploy(running, app, "web", digest, "CodeDeployDefault.AllAtOnce"))
+        assert (
+            running.cli("wait", "deployment-successful", "--deployment-id", created[-1]).returncode
+            == 0
+        )
+    scope = ["--application-name", app, "--deployment-group-name", "web"]
+    everything = running.cli("list-deployments", *scope).json()
+    assert everything == {"deployments": created[::-1]}
+
+    first = running.cli("list-deployments", *scope, "--max-items", "2").json()
+    assert first["deployments"] == created[:0:-1]
+    rest = running.cli("list-deployments", *scope, "--starting-token", first["NextToken"]).json()
+    assert rest == {"deployments": created[:1]}
+
+    future = running.cli(
+        "list-deployments", *scope, "--create-time-range", "start=2999-01-01T00:00:00+00:00"
+    ).json()
+    assert future == {"deployments": []}
+    past = running.cli("list-deployments", *scope, "--create-time-range", "end=2000-01-01").json()
+    assert past == {"deployments": []}
+    bad = running.cli("list-deployments", *scope, "--starting-token", "bm9wZQ==")
+    assert bad.returncode != 0 and "nextToken" in bad.stderr
