@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from deploy.localcluster.layout import GRPC_PATHS, SERVICES, ClusterLayout
 
 
-def find_or_install_haproxy(say: object) -> str | None:
+def find_or_install_haproxy(say: Callable[[str], None]) -> str | None:
     """The haproxy binary; installs Debian's package when root on Debian/Ubuntu, saying so."""
     found = shutil.which("haproxy") or (
         "/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None
@@ -19,7 +20,7 @@ def find_or_install_haproxy(say: object) -> str | None:
     if found:
         return found
     if os.geteuid() == 0 and shutil.which("apt-get"):
-        say("HAProxy is missing: installing it with apt-get (root on Debian/Ubuntu)")  # type: ignore[operator]
+        say("HAProxy is missing: installing it with apt-get (root on Debian/Ubuntu)")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(
             ["apt-get", "update", "-qq"], check=False, env=env, stdout=subprocess.DEVNULL

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import grpc
 from grpc import aio
 
-from services.core.errors import DeployError, from_rpc_error
+from services.core.errors import from_rpc_error
 
 CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
@@ -31,6 +31,3 @@ async def peer_errors() -> AsyncIterator[None]:
         yield
     except grpc.RpcError as error:
         raise from_rpc_error(error) from error
-
-
-__all__ = ["DeployError", "open_channel", "peer_errors"]

@@ -7,7 +7,6 @@ from datetime import datetime
 from enum import StrEnum
 
 from services.core.diagnostics import Diagnostics
-from services.core.errors import InvalidTransition
 from services.core.tags import Tag
 
 
@@ -39,6 +38,7 @@ class CommandState(StrEnum):
 
 
 COMMAND_TRANSITIONS: dict[CommandState, frozenset[CommandState]] = {
+    # A report that is not a move in this table (a duplicate after a reconnect) is ignored.
     CommandState.PENDING: frozenset(
         {CommandState.IN_PROGRESS, CommandState.SUCCEEDED, CommandState.FAILED}
     ),
@@ -46,15 +46,6 @@ COMMAND_TRANSITIONS: dict[CommandState, frozenset[CommandState]] = {
     CommandState.SUCCEEDED: frozenset(),
     CommandState.FAILED: frozenset(),
 }
-
-
-def command_transition(current: CommandState, target: CommandState) -> CommandState:
-    """The next state, or InvalidTransition naming the current and allowed states."""
-    allowed = COMMAND_TRANSITIONS[current]
-    if target not in allowed:
-        names = ", ".join(sorted(allowed)) or "none (terminal)"
-        raise InvalidTransition(f"command is {current}; allowed next states: {names}")
-    return target
 
 
 class UpdateKind(StrEnum):

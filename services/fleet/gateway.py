@@ -20,6 +20,7 @@ from services.core.tags import check_tags
 from services.fleet.commands import CommandBus
 from services.fleet.convert import finished_state
 from services.fleet.domain import CommandState, UpdateKind
+from services.fleet.health import FleetHealth
 from services.fleet.sessions import AgentSession, SessionRegistry
 from services.fleet.store import FleetStore
 
@@ -33,11 +34,13 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
         store: FleetStore,
         sessions: SessionRegistry,
         bus: CommandBus,
+        health: FleetHealth,
         heartbeat_interval_seconds: int,
     ) -> None:
         self._store = store
         self._sessions = sessions
         self._bus = bus
+        self._health = health
         self._heartbeat = heartbeat_interval_seconds
 
     async def Connect(
@@ -51,6 +54,7 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
         await self._store.register_if_unknown(name, tags)
         session = self._sessions.open(name)
         await self._store.mark_seen(name)
+        await self._health.refresh_metrics()
         log.info("agent connected", extra={"fields": {"instance": name}})
         reader = asyncio.create_task(self._read(request_iterator, session))
         try:
@@ -72,6 +76,7 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
                 await reader
             self._sessions.close(session)
             await self._store.mark_seen(name)
+            await self._health.refresh_metrics()
             log.info("agent disconnected", extra={"fields": {"instance": name}})
 
     async def _read(

@@ -9,6 +9,7 @@ from services.core.config import ServerConfig
 from services.core.db import Database, open_database
 from services.fleet.commands import CommandBus
 from services.fleet.gateway import AgentGatewayServicer
+from services.fleet.health import FleetHealth
 from services.fleet.servicer import FleetServicer
 from services.fleet.sessions import SessionRegistry
 from services.fleet.store import FleetStore
@@ -25,15 +26,18 @@ class FleetService:
         store = FleetStore(db)
         self._sessions = SessionRegistry()
         bus = CommandBus(store, self._sessions)
-        self._fleet = FleetServicer(store, self._sessions, bus, heartbeat_interval_seconds)
-        self._gateway = AgentGatewayServicer(store, self._sessions, bus, heartbeat_interval_seconds)
+        self._health = FleetHealth(store, self._sessions, heartbeat_interval_seconds)
+        self._fleet = FleetServicer(store, bus, self._health)
+        self._gateway = AgentGatewayServicer(
+            store, self._sessions, bus, self._health, heartbeat_interval_seconds
+        )
 
     def add_to_server(self, server: aio.Server) -> None:
         fleet_pb2_grpc.add_FleetServicer_to_server(self._fleet, server)
         agent_pb2_grpc.add_AgentGatewayServicer_to_server(self._gateway, server)
 
     async def start(self) -> None:
-        await self._fleet.refresh_instance_metrics()
+        await self._health.refresh_metrics()
 
     async def stop(self) -> None:
         self._sessions.close_all()

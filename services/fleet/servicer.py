@@ -10,35 +10,26 @@ from grpc import aio
 from deploy.v1 import fleet_pb2, fleet_pb2_grpc
 from services.core.convert import tag_filter_from_proto, tag_from_proto
 from services.core.errors import InvalidArgument
-from services.core.metrics import INSTANCES
 from services.core.names import check_instance_name
 from services.core.tags import check_tag_filters, check_tags, matches_any
 from services.fleet.commands import CommandBus
 from services.fleet.convert import instance_to_proto, update_to_proto
-from services.fleet.domain import Health, Instance
-from services.fleet.sessions import SessionRegistry
+from services.fleet.health import FleetHealth
 from services.fleet.store import FleetStore
 
 Context: TypeAlias = aio.ServicerContext[Any, Any]
-MISSED_HEARTBEATS_OFFLINE = 3
 
 
 class FleetServicer(fleet_pb2_grpc.FleetServicer):
     def __init__(
         self,
         store: FleetStore,
-        sessions: SessionRegistry,
         bus: CommandBus,
-        heartbeat_interval_seconds: int,
+        health: FleetHealth,
     ) -> None:
         self._store = store
-        self._sessions = sessions
         self._bus = bus
-        self._window = heartbeat_interval_seconds * MISSED_HEARTBEATS_OFFLINE
-
-    def _health(self, instance: Instance) -> Health:
-        online = self._sessions.is_online(instance.name, self._window)
-        return Health.ONLINE if online else Health.OFFLINE
+        self._health = health
 
     async def RegisterOnPremisesInstance(
         self, request: fleet_pb2.RegisterOnPremisesInstanceRequest, context: Context
@@ -46,7 +37,7 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
         name = check_instance_name("instanceName", request.instance_name)
         tags = check_tags("tags", [tag_from_proto(t) for t in request.tags])
         await self._store.register(name, tags)
-        await self.refresh_instance_metrics()
+        await self._health.refresh_metrics()
         return fleet_pb2.RegisterOnPremisesInstanceResponse()
 
     async def GetOnPremisesInstance(
@@ -55,7 +46,7 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
         name = check_instance_name("instanceName", request.instance_name)
         instance = await self._store.get(name)
         return fleet_pb2.GetOnPremisesInstanceResponse(
-            instance_info=instance_to_proto(instance, self._health(instance))
+            instance_info=instance_to_proto(instance, self._health.of(instance))
         )
 
     async def ListOnPremisesInstances(
@@ -75,7 +66,7 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
             if i.registered == want_registered and (not filters or matches_any(filters, i.tags))
         ]
         return fleet_pb2.ListOnPremisesInstancesResponse(
-            instances=[instance_to_proto(i, self._health(i)) for i in instances]
+            instances=[instance_to_proto(i, self._health.of(i)) for i in instances]
         )
 
     async def DispatchCommand(
@@ -96,10 +87,3 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
     ) -> AsyncIterator[fleet_pb2.WatchCommandUpdatesResponse]:
         async for update in self._bus.watch(request.after_sequence):
             yield update_to_proto(update)
-
-    async def refresh_instance_metrics(self) -> None:
-        """Set opendeploy_instances{health} from the registered instances."""
-        registered = [i for i in await self._store.all() if i.registered]
-        online = sum(1 for i in registered if self._health(i) is Health.ONLINE)
-        INSTANCES.labels(Health.ONLINE).set(online)
-        INSTANCES.labels(Health.OFFLINE).set(len(registered) - online)

@@ -20,7 +20,6 @@ from services.fleet.domain import (
     CommandUpdate,
     Instance,
     UpdateKind,
-    command_transition,
 )
 from services.fleet.schema import CommandRow, CommandUpdateRow, InstanceRow, InstanceTagRow
 
@@ -129,7 +128,7 @@ class FleetStore:
                 return None
             if state not in COMMAND_TRANSITIONS[CommandState(command.state)]:
                 return None
-            command.state = command_transition(CommandState(command.state), state)
+            command.state = state
             row = CommandUpdateRow(
                 command_id=command_id,
                 instance_name=instance_name,

@@ -456,9 +456,9 @@ async def _skip_pending_events(session: AsyncSession, deployment_id: str, instan
     )
 
 
-def _start_event(row: EventRow, now: object) -> EventRef:
+def _start_event(row: EventRow, now: datetime) -> EventRef:
     row.status = event_transition(EventStatus(row.status), EventStatus.IN_PROGRESS)
-    row.started_at = now  # type: ignore[assignment]
+    row.started_at = now
     return _ref(row)
 
 

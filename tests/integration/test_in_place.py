@@ -99,6 +99,7 @@ def test_deployment_to_three_agents_installs_files_runs_hooks_and_app_answers(
     metrics = urllib.request.urlopen(running.server.metrics_url, timeout=5).read().decode()
     assert 'opendeploy_deployments_total{status="Succeeded"}' in metrics
     assert "opendeploy_agents_connected 3.0" in metrics
+    assert 'opendeploy_instances{health="Online"} 3.0' in metrics
     assert 'opendeploy_grpc_server_handled_total{code="OK",method="CreateDeployment"' in metrics
 
     # A second revision: ApplicationStop of the first stops the old app; the new one answers.
