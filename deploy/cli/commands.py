@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from deploy.bundle import make_zip
 from deploy.cli import render
@@ -17,6 +18,7 @@ from deploy.errors import ClientError
 from deploy.v1 import common_pb2, fleet_pb2, orchestrator_pb2, registry_pb2
 
 Result = dict[str, Any] | None
+_E = TypeVar("_E")
 
 BUNDLE_TYPES = {
     "zip": common_pb2.BUNDLE_TYPE_ZIP,
@@ -301,21 +303,113 @@ def _tag_set(text: str | None) -> list[orchestrator_pb2.TagFilterGroup]:
     ]
 
 
-def create_deployment_group(client: DeployClient, args: argparse.Namespace) -> Result:
-    response = client.call(
-        client.orchestrator.CreateDeploymentGroup,
-        orchestrator_pb2.CreateDeploymentGroupRequest(
-            application_name=args.application_name,
-            deployment_group_name=args.deployment_group_name,
-            deployment_config_name=args.deployment_config_name or "",
-            service_role_arn=args.service_role_arn or "",
-            on_premises_instance_tag_filters=_tag_filters(
-                "--on-premises-instance-tag-filters", args.on_premises_instance_tag_filters
-            ),
-            on_premises_tag_set=_tag_set(getattr(args, "on_premises_tag_set", None)),
-        ),
+def _names(flag: str, value: Any, known: Mapping[str, _E]) -> list[_E]:
+    """A list of enum names, given as a JSON list or comma-separated (brackets optional)."""
+    items = value if isinstance(value, list) else str(value).strip("[]").split(",")
+    numbers = []
+    for item in (str(i).strip() for i in items):
+        if not item:
+            continue
+        if item not in known:
+            raise ClientError(f"{flag}: unknown event {item!r}; use {', '.join(known)}")
+        numbers.append(known[item])
+    return numbers
+
+
+AUTO_ROLLBACK_EVENTS = {
+    name.removeprefix("AUTO_ROLLBACK_EVENT_"): number
+    for name, number in orchestrator_pb2.AutoRollbackEvent.items()
+    if number
+}
+TRIGGER_EVENTS = {
+    render.trigger_event(number): number
+    for _, number in orchestrator_pb2.TriggerEventType.items()
+    if number
+}
+
+
+def _auto_rollback(text: str) -> orchestrator_pb2.AutoRollbackConfiguration:
+    """--auto-rollback-configuration enabled=true,events=DEPLOYMENT_FAILURE,… (or JSON)."""
+    flag = "--auto-rollback-configuration"
+    raw = parse_structure(flag, text)
+    enabled = str(raw.get("enabled", "false")).lower()
+    if enabled not in ("true", "false"):
+        raise ClientError(f"{flag}: enabled must be true or false")
+    return orchestrator_pb2.AutoRollbackConfiguration(
+        enabled=enabled == "true",
+        events=_names(flag, raw.get("events", []), AUTO_ROLLBACK_EVENTS),
     )
+
+
+def _triggers(values: list[str]) -> list[orchestrator_pb2.TriggerConfig]:
+    """--trigger-configurations triggerName=n,triggerTargetUrl=URL,triggerEvents=A,B … (or a
+    JSON list); triggerTargetArn is accepted for triggerTargetUrl."""
+    flag = "--trigger-configurations"
+    triggers = []
+    for item in parse_list(flag, values):
+        if "triggerTargetArn" in item and "triggerTargetUrl" not in item:
+            item["triggerTargetUrl"] = item["triggerTargetArn"]
+        name, url = require(flag, item, "triggerName", "triggerTargetUrl")
+        events = _names(flag, item.get("triggerEvents", []), TRIGGER_EVENTS)
+        triggers.append(
+            orchestrator_pb2.TriggerConfig(
+                trigger_name=name,
+                trigger_target_url=url,
+                trigger_events=events,
+            )
+        )
+    return triggers
+
+
+def create_deployment_group(client: DeployClient, args: argparse.Namespace) -> Result:
+    request = orchestrator_pb2.CreateDeploymentGroupRequest(
+        application_name=args.application_name,
+        deployment_group_name=args.deployment_group_name,
+        deployment_config_name=args.deployment_config_name or "",
+        service_role_arn=args.service_role_arn or "",
+        on_premises_instance_tag_filters=_tag_filters(
+            "--on-premises-instance-tag-filters", args.on_premises_instance_tag_filters
+        ),
+        on_premises_tag_set=_tag_set(getattr(args, "on_premises_tag_set", None)),
+        trigger_configurations=_triggers(getattr(args, "trigger_configurations", None) or []),
+    )
+    if getattr(args, "auto_rollback_configuration", None):
+        request.auto_rollback_configuration.CopyFrom(
+            _auto_rollback(args.auto_rollback_configuration)
+        )
+    response = client.call(client.orchestrator.CreateDeploymentGroup, request)
     return {"deploymentGroupId": response.deployment_group_id}
+
+
+def update_deployment_group(client: DeployClient, args: argparse.Namespace) -> Result:
+    """Change only what is given; a list flag given without values clears that list."""
+    request = orchestrator_pb2.UpdateDeploymentGroupRequest(
+        application_name=args.application_name,
+        current_deployment_group_name=args.current_deployment_group_name,
+    )
+    if args.new_deployment_group_name is not None:
+        request.new_deployment_group_name = args.new_deployment_group_name
+    if args.deployment_config_name is not None:
+        request.deployment_config_name = args.deployment_config_name
+    if args.on_premises_instance_tag_filters is not None:
+        request.on_premises_instance_tag_filters.SetInParent()
+        request.on_premises_instance_tag_filters.filters.extend(
+            _tag_filters(
+                "--on-premises-instance-tag-filters", args.on_premises_instance_tag_filters
+            )
+        )
+    if args.on_premises_tag_set is not None:
+        request.on_premises_tag_set.SetInParent()
+        request.on_premises_tag_set.groups.extend(_tag_set(args.on_premises_tag_set))
+    if args.auto_rollback_configuration is not None:
+        request.auto_rollback_configuration.CopyFrom(
+            _auto_rollback(args.auto_rollback_configuration)
+        )
+    if args.trigger_configurations is not None:
+        request.trigger_configurations.SetInParent()
+        request.trigger_configurations.triggers.extend(_triggers(args.trigger_configurations))
+    client.call(client.orchestrator.UpdateDeploymentGroup, request)
+    return {"hooksNotCleanedUp": []}
 
 
 def delete_deployment_group(client: DeployClient, args: argparse.Namespace) -> Result:
@@ -369,9 +463,26 @@ def create_deployment(client: DeployClient, args: argparse.Namespace) -> Result:
                 FILE_EXISTS[behavior] if behavior else common_pb2.FILE_EXISTS_BEHAVIOR_UNSPECIFIED
             ),
             ignore_application_stop_failures=args.ignore_application_stop_failures,
+            update_outdated_instances_only=getattr(args, "update_outdated_instances_only", False),
+            auto_rollback_configuration=(
+                _auto_rollback(args.auto_rollback_configuration)
+                if getattr(args, "auto_rollback_configuration", None)
+                else None
+            ),
         ),
     )
     return {"deploymentId": response.deployment_id}
+
+
+def stop_deployment(client: DeployClient, args: argparse.Namespace) -> Result:
+    request = orchestrator_pb2.StopDeploymentRequest(deployment_id=args.deployment_id)
+    if args.auto_rollback_enabled is not None:
+        request.auto_rollback_enabled = args.auto_rollback_enabled
+    response = client.call(client.orchestrator.StopDeployment, request)
+    return {
+        "status": render.camel_enum(response, "status", "STOP_STATUS_"),
+        "statusMessage": response.status_message,
+    }
 
 
 def get_deployment(client: DeployClient, args: argparse.Namespace) -> Result:
@@ -530,3 +641,33 @@ def list_on_premises_instances(client: DeployClient, args: argparse.Namespace) -
         ),
     )
     return {"instanceNames": [i.instance_name for i in response.instances]}
+
+
+def deregister_on_premises_instance(client: DeployClient, args: argparse.Namespace) -> Result:
+    client.call(
+        client.fleet.DeregisterOnPremisesInstance,
+        fleet_pb2.DeregisterOnPremisesInstanceRequest(instance_name=args.instance_name),
+    )
+    return None
+
+
+def add_tags_to_on_premises_instances(client: DeployClient, args: argparse.Namespace) -> Result:
+    client.call(
+        client.fleet.AddTagsToOnPremisesInstances,
+        fleet_pb2.AddTagsToOnPremisesInstancesRequest(
+            tags=_tags("--tags", args.tags), instance_names=args.instance_names
+        ),
+    )
+    return None
+
+
+def remove_tags_from_on_premises_instances(
+    client: DeployClient, args: argparse.Namespace
+) -> Result:
+    client.call(
+        client.fleet.RemoveTagsFromOnPremisesInstances,
+        fleet_pb2.RemoveTagsFromOnPremisesInstancesRequest(
+            tags=_tags("--tags", args.tags), instance_names=args.instance_names
+        ),
+    )
+    return None

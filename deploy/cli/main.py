@@ -89,6 +89,21 @@ _verb(
     ("--service-role-arn", {}),
     ("--on-premises-instance-tag-filters", {"nargs": "+"}),
     ("--on-premises-tag-set", {}),
+    ("--auto-rollback-configuration", {}),
+    ("--trigger-configurations", {"nargs": "+"}),
+)
+_verb(
+    "update-deployment-group",
+    commands.update_deployment_group,
+    APP,
+    ("--current-deployment-group-name", REQ),
+    ("--new-deployment-group-name", {}),
+    ("--deployment-config-name", {}),
+    ("--on-premises-instance-tag-filters", {"nargs": "*"}),
+    ("--on-premises-tag-set", {}),
+    ("--auto-rollback-configuration", {}),
+    ("--trigger-configurations", {"nargs": "*"}),
+    ("--service-role-arn", {}),
 )
 _verb("get-deployment-group", commands.get_deployment_group, APP, GROUP)
 _verb("delete-deployment-group", commands.delete_deployment_group, APP, GROUP)
@@ -103,8 +118,16 @@ _verb(
     ("--description", {}),
     ("--file-exists-behavior", {}),
     ("--ignore-application-stop-failures", {"action": "store_true"}),
+    ("--update-outdated-instances-only", {"action": "store_true"}),
+    ("--auto-rollback-configuration", {}),
 )
 _verb("get-deployment", commands.get_deployment, DEPLOYMENT)
+_verb(
+    "stop-deployment",
+    commands.stop_deployment,
+    DEPLOYMENT,
+    ("--auto-rollback-enabled", {"action": argparse.BooleanOptionalAction, "default": None}),
+)
 _verb(
     "list-deployments",
     commands.list_deployments,
@@ -126,6 +149,23 @@ _verb(
     ("--iam-session-arn", {}),
 )
 _verb("get-on-premises-instance", commands.get_on_premises_instance, ("--instance-name", REQ))
+_verb(
+    "deregister-on-premises-instance",
+    commands.deregister_on_premises_instance,
+    ("--instance-name", REQ),
+)
+_verb(
+    "add-tags-to-on-premises-instances",
+    commands.add_tags_to_on_premises_instances,
+    ("--instance-names", {"nargs": "+", "required": True}),
+    ("--tags", {"nargs": "+", "required": True}),
+)
+_verb(
+    "remove-tags-from-on-premises-instances",
+    commands.remove_tags_from_on_premises_instances,
+    ("--instance-names", {"nargs": "+", "required": True}),
+    ("--tags", {"nargs": "+", "required": True}),
+)
 _verb(
     "list-on-premises-instances",
     commands.list_on_premises_instances,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -41,8 +41,7 @@ def camel_enum(message: Message, field: str, prefix: str) -> str:
     """DEPLOYMENT_STATUS_IN_PROGRESS → InProgress (CodeDeploy's spelling)."""
     descriptor = message.DESCRIPTOR.fields_by_name[field].enum_type
     assert descriptor is not None, f"{field} is an enum field"
-    name = descriptor.values_by_number[getattr(message, field)].name.removeprefix(prefix)
-    return "".join(word.capitalize() for word in name.split("_"))
+    return _camel(descriptor.values_by_number[getattr(message, field)].name.removeprefix(prefix))
 
 
 def upper_enum(message: Message, field: str, prefix: str) -> str:
@@ -129,25 +128,93 @@ def instance(message: fleet_pb2.InstanceInfo) -> dict[str, Any]:
 
 
 def deployment_group(message: orchestrator_pb2.DeploymentGroupInfo) -> dict[str, Any]:
+    return _compact(
+        {
+            "applicationName": message.application_name,
+            "deploymentGroupId": message.deployment_group_id,
+            "deploymentGroupName": message.deployment_group_name,
+            "deploymentConfigName": message.deployment_config_name,
+            "onPremisesInstanceTagFilters": [
+                tag_filter(f) for f in message.on_premises_instance_tag_filters
+            ],
+            "onPremisesTagSet": {
+                "onPremisesTagSetList": [
+                    [tag_filter(f) for f in group.filters] for group in message.on_premises_tag_set
+                ]
+            },
+            "deploymentStyle": {
+                "deploymentType": "IN_PLACE",
+                "deploymentOption": "WITHOUT_TRAFFIC_CONTROL",
+            },
+            "autoRollbackConfiguration": auto_rollback(message.auto_rollback_configuration),
+            "triggerConfigurations": [trigger(t) for t in message.trigger_configurations],
+            "targetRevision": (
+                revision(message.target_revision) if message.HasField("target_revision") else None
+            ),
+            "lastSuccessfulDeployment": _last_deployment(message, "last_successful_deployment"),
+            "lastAttemptedDeployment": _last_deployment(message, "last_attempted_deployment"),
+            "computePlatform": "Server",
+        }
+    )
+
+
+def auto_rollback(message: orchestrator_pb2.AutoRollbackConfiguration) -> dict[str, Any]:
+    events = orchestrator_pb2.AutoRollbackEvent
     return {
-        "applicationName": message.application_name,
-        "deploymentGroupId": message.deployment_group_id,
-        "deploymentGroupName": message.deployment_group_name,
-        "deploymentConfigName": message.deployment_config_name,
-        "onPremisesInstanceTagFilters": [
-            tag_filter(f) for f in message.on_premises_instance_tag_filters
-        ],
-        "onPremisesTagSet": {
-            "onPremisesTagSetList": [
-                [tag_filter(f) for f in group.filters] for group in message.on_premises_tag_set
-            ]
-        },
-        "deploymentStyle": {
-            "deploymentType": "IN_PLACE",
-            "deploymentOption": "WITHOUT_TRAFFIC_CONTROL",
-        },
-        "computePlatform": "Server",
+        "enabled": message.enabled,
+        "events": [events.Name(e).removeprefix("AUTO_ROLLBACK_EVENT_") for e in message.events],
     }
+
+
+def _camel(name: str) -> str:
+    return "".join(word.capitalize() for word in name.split("_"))
+
+
+def trigger_event(number: orchestrator_pb2.TriggerEventType.ValueType) -> str:
+    """TRIGGER_EVENT_TYPE_DEPLOYMENT_START → DeploymentStart."""
+    return _camel(
+        orchestrator_pb2.TriggerEventType.Name(number).removeprefix("TRIGGER_EVENT_TYPE_")
+    )
+
+
+def trigger(message: orchestrator_pb2.TriggerConfig) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "triggerName": message.trigger_name,
+        "triggerTargetUrl": message.trigger_target_url,
+        "triggerEvents": [trigger_event(e) for e in message.trigger_events],
+    }
+    if message.HasField("last_delivery"):
+        delivery = message.last_delivery
+        result["lastDelivery"] = _compact(
+            {
+                "event": trigger_event(delivery.event),
+                "deploymentId": delivery.deployment_id,
+                "instanceId": delivery.instance_id,
+                "status": delivery.status,
+                "attempts": delivery.attempts,
+                "httpStatus": delivery.http_status or None,
+                "error": delivery.error,
+                "lastAttemptTime": time(delivery, "last_attempt_time"),
+            }
+        )
+    return result
+
+
+def _last_deployment(
+    message: orchestrator_pb2.DeploymentGroupInfo,
+    field: Literal["last_successful_deployment", "last_attempted_deployment"],
+) -> dict[str, Any] | None:
+    if not message.HasField(field):
+        return None
+    last: orchestrator_pb2.LastDeploymentInfo = getattr(message, field)
+    return _compact(
+        {
+            "deploymentId": last.deployment_id,
+            "status": camel_enum(last, "status", "DEPLOYMENT_STATUS_"),
+            "endTime": time(last, "end_time"),
+            "createTime": time(last, "create_time"),
+        }
+    )
 
 
 def deployment_config(message: orchestrator_pb2.DeploymentConfigInfo) -> dict[str, Any]:
@@ -191,7 +258,19 @@ def deployment(message: orchestrator_pb2.DeploymentInfo) -> dict[str, Any]:
             "deploymentOption": "WITHOUT_TRAFFIC_CONTROL",
         },
         "computePlatform": "Server",
+        "updateOutdatedInstancesOnly": message.update_outdated_instances_only,
+        "autoRollbackConfiguration": auto_rollback(message.auto_rollback_configuration),
+        "deploymentStatusMessages": list(message.deployment_status_messages),
     }
+    rollback = message.rollback_info
+    if rollback.ByteSize():
+        info["rollbackInfo"] = _compact(
+            {
+                "rollbackDeploymentId": rollback.rollback_deployment_id,
+                "rollbackTriggeringDeploymentId": rollback.rollback_triggering_deployment_id,
+                "rollbackMessage": rollback.rollback_message,
+            }
+        )
     if message.file_exists_behavior:
         info["fileExistsBehavior"] = upper_enum(
             message, "file_exists_behavior", "FILE_EXISTS_BEHAVIOR_"
@@ -226,11 +305,18 @@ def lifecycle_event(message: orchestrator_pb2.LifecycleEvent) -> dict[str, Any]:
 
 
 def instance_target(message: orchestrator_pb2.InstanceTarget) -> dict[str, Any]:
-    return {
-        "deploymentId": message.deployment_id,
-        "targetId": message.target_id,
-        "targetArn": message.target_arn,
-        "status": camel_enum(message, "status", "TARGET_STATUS_"),
-        "lastUpdatedAt": time(message, "last_updated_at"),
-        "lifecycleEvents": [lifecycle_event(e) for e in message.lifecycle_events],
-    }
+    return _compact(
+        {
+            "deploymentId": message.deployment_id,
+            "targetId": message.target_id,
+            "targetArn": message.target_arn,
+            "status": camel_enum(message, "status", "TARGET_STATUS_"),
+            "lastUpdatedAt": time(message, "last_updated_at"),
+            "lifecycleEvents": [lifecycle_event(e) for e in message.lifecycle_events],
+            "instanceRevision": (
+                revision(message.instance_revision)
+                if message.HasField("instance_revision")
+                else None
+            ),
+        }
+    )

@@ -250,74 +250,133 @@ def _result(value: dict[str, Any] | None) -> dict[str, Any]:
     return value
 
 
+DEMO_APP, DEMO_GROUP = "hello-web", "local"
+
+
 def demo(layout: ClusterLayout) -> None:
-    """Deploy examples/hello-web in place, OneAtATime, to every agent; check every app."""
-    from deploy.cli import commands
+    """Deploy examples/hello-web in place, OneAtATime, to every agent and check every app;
+    then deploy a broken revision and watch the group roll back to the good one by itself."""
     from deploy.cli.watch import watch
 
     version = time.strftime("%Y%m%d%H%M%S")
-    app, group = "hello-web", "local"
     with DeployClient(layout.endpoint) as client, tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp) / "hello-web"
-        shutil.copytree(REPO / "examples" / "hello-web", source)
-        (source / "app" / "VERSION").write_text(version + "\n")
-        if (
-            app
-            not in _result(commands.list_applications(client, argparse.Namespace()))["applications"]
-        ):
-            commands.create_application(client, argparse.Namespace(application_name=app))
-            commands.create_deployment_group(
-                client,
-                argparse.Namespace(
-                    application_name=app,
-                    deployment_group_name=group,
-                    deployment_config_name="CodeDeployDefault.OneAtATime",
-                    service_role_arn=None,
-                    on_premises_instance_tag_filters=["Key=cluster,Value=local,Type=KEY_AND_VALUE"],
-                ),
-            )
-            say(f"created application {app} and deployment group {group} (OneAtATime)")
-        pushed = commands.push(
-            client,
-            argparse.Namespace(
-                application_name=app,
-                source=str(source),
-                s3_location=None,
-                description=f"hello-web {version}",
-            ),
-        )
-        digest = _result(pushed)["revision"]["registryLocation"]["digest"]
-        say(f"pushed hello-web version {version} as {digest[:19]}…")
-        created = commands.create_deployment(
-            client,
-            argparse.Namespace(
-                application_name=app,
-                deployment_group_name=group,
-                registry_location=f"digest={digest},bundleType=zip",
-                s3_location=None,
-                github_location=None,
-                revision=None,
-                deployment_config_name=None,
-                description="make demo",
-                file_exists_behavior=None,
-                ignore_application_stop_failures=False,
-            ),
-        )
-        deployment_id = _result(created)["deploymentId"]
+        _demo_group(client)
+        good = _demo_revision(Path(tmp) / "good", version, broken=False)
+        deployment_id = _demo_deploy(client, good, f"hello-web {version}")
         say(f"deployment {deployment_id}: in place, one at a time")
         status = watch(client, deployment_id)
-    if status != "Succeeded":
-        raise ClientError(f"deployment {deployment_id} ended {status}")
-    want = f"version {version}"
+        if status != "Succeeded":
+            raise ClientError(f"deployment {deployment_id} ended {status}")
+        _check_answers(layout, version)
+
+        broken = _demo_revision(Path(tmp) / "broken", f"{version}-broken", broken=True)
+        failing = _demo_deploy(client, broken, f"hello-web {version}-broken")
+        say(f"deployment {failing}: a broken revision whose ValidateService fails")
+        status = watch(client, failing)
+        info = _deployment(client, failing)
+        rollback = info.get("rollbackInfo", {}).get("rollbackDeploymentId")
+        if status != "Failed" or not rollback:
+            raise ClientError(f"deployment {failing} ended {status} without a rollback")
+        say(f"deployment {failing} failed; rollback {rollback} redeploys version {version}")
+        status = watch(client, rollback)
+        if status != "Succeeded":
+            raise ClientError(f"rollback {rollback} ended {status}")
+        _check_answers(layout, version)
+    say("demo succeeded; the cluster keeps running (make down stops it)")
+
+
+def _demo_group(client: DeployClient) -> None:
+    """The demo's application and group, rolling back automatically when a deployment fails."""
+    from deploy.cli import commands
+
+    existing = _result(commands.list_applications(client, argparse.Namespace()))["applications"]
+    if DEMO_APP not in existing:
+        commands.create_application(client, argparse.Namespace(application_name=DEMO_APP))
+        commands.create_deployment_group(
+            client,
+            argparse.Namespace(
+                application_name=DEMO_APP,
+                deployment_group_name=DEMO_GROUP,
+                deployment_config_name="CodeDeployDefault.OneAtATime",
+                service_role_arn=None,
+                on_premises_instance_tag_filters=["Key=cluster,Value=local,Type=KEY_AND_VALUE"],
+            ),
+        )
+        say(f"created application {DEMO_APP} and deployment group {DEMO_GROUP} (OneAtATime)")
+    commands.update_deployment_group(
+        client,
+        argparse.Namespace(
+            application_name=DEMO_APP,
+            current_deployment_group_name=DEMO_GROUP,
+            new_deployment_group_name=None,
+            deployment_config_name=None,
+            on_premises_instance_tag_filters=None,
+            on_premises_tag_set=None,
+            trigger_configurations=None,
+            auto_rollback_configuration="enabled=true,events=DEPLOYMENT_FAILURE",
+        ),
+    )
+
+
+def _demo_revision(directory: Path, version: str, broken: bool) -> Path:
+    """hello-web at `version`; a broken one fails its ValidateService health check."""
+    shutil.copytree(REPO / "examples" / "hello-web", directory)
+    (directory / "app" / "VERSION").write_text(version + "\n")
+    if broken:
+        (directory / "scripts" / "validate.sh").write_text(
+            "#!/bin/sh\necho 'health check: /healthz answered 503 (database unreachable)'\nexit 1\n"
+        )
+    return directory
+
+
+def _demo_deploy(client: DeployClient, source: Path, description: str) -> str:
+    from deploy.cli import commands
+
+    pushed = commands.push(
+        client,
+        argparse.Namespace(
+            application_name=DEMO_APP, source=str(source), s3_location=None, description=description
+        ),
+    )
+    digest = _result(pushed)["revision"]["registryLocation"]["digest"]
+    say(f"pushed {description} as {digest[:19]}…")
+    created = commands.create_deployment(
+        client,
+        argparse.Namespace(
+            application_name=DEMO_APP,
+            deployment_group_name=DEMO_GROUP,
+            registry_location=f"digest={digest},bundleType=zip",
+            s3_location=None,
+            github_location=None,
+            revision=None,
+            deployment_config_name=None,
+            description="make demo",
+            file_exists_behavior=None,
+            ignore_application_stop_failures=False,
+        ),
+    )
+    return str(_result(created)["deploymentId"])
+
+
+def _deployment(client: DeployClient, deployment_id: str) -> dict[str, Any]:
+    from deploy.cli import commands
+
+    got = commands.get_deployment(client, argparse.Namespace(deployment_id=deployment_id))
+    info: dict[str, Any] = _result(got)["deploymentInfo"]
+    return info
+
+
+def _check_answers(layout: ClusterLayout, version: str) -> None:
+    """Every agent's hello-web, and the load balancer, answer exactly `version`."""
+    want = f"version {version} on "
     for index in range(1, layout.agents + 1):
         url = f"http://127.0.0.1:{layout.app_port(index)}/"
         if not _answers(url, want):
             raise ClientError(f"{layout.agent_name(index)} at {url} does not answer {want}")
-        say(f"{layout.agent_name(index)}: {url} answers hello-web {want}")
+        say(f"{layout.agent_name(index)}: {url} answers hello-web version {version}")
     if (layout.pids / "haproxy.pid").exists():
         wait_for(lambda: _answers(layout.web_url, want), 10, f"{layout.web_url} to answer")
-        say(f"load balancer {layout.web_url} answers hello-web {want}")
-    say("demo succeeded; the cluster keeps running (make down stops it)")
+        say(f"load balancer {layout.web_url} answers hello-web version {version}")
 
 
 def main() -> None:

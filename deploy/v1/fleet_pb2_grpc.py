@@ -59,6 +59,26 @@ class FleetStub:
                 request_serializer=deploy_dot_v1_dot_fleet__pb2.WatchCommandUpdatesRequest.SerializeToString,
                 response_deserializer=deploy_dot_v1_dot_fleet__pb2.WatchCommandUpdatesResponse.FromString,
                 _registered_method=True)
+        self.DeregisterOnPremisesInstance = channel.unary_unary(
+                '/deploy.v1.Fleet/DeregisterOnPremisesInstance',
+                request_serializer=deploy_dot_v1_dot_fleet__pb2.DeregisterOnPremisesInstanceRequest.SerializeToString,
+                response_deserializer=deploy_dot_v1_dot_fleet__pb2.DeregisterOnPremisesInstanceResponse.FromString,
+                _registered_method=True)
+        self.AddTagsToOnPremisesInstances = channel.unary_unary(
+                '/deploy.v1.Fleet/AddTagsToOnPremisesInstances',
+                request_serializer=deploy_dot_v1_dot_fleet__pb2.AddTagsToOnPremisesInstancesRequest.SerializeToString,
+                response_deserializer=deploy_dot_v1_dot_fleet__pb2.AddTagsToOnPremisesInstancesResponse.FromString,
+                _registered_method=True)
+        self.RemoveTagsFromOnPremisesInstances = channel.unary_unary(
+                '/deploy.v1.Fleet/RemoveTagsFromOnPremisesInstances',
+                request_serializer=deploy_dot_v1_dot_fleet__pb2.RemoveTagsFromOnPremisesInstancesRequest.SerializeToString,
+                response_deserializer=deploy_dot_v1_dot_fleet__pb2.RemoveTagsFromOnPremisesInstancesResponse.FromString,
+                _registered_method=True)
+        self.WatchInstanceChanges = channel.unary_stream(
+                '/deploy.v1.Fleet/WatchInstanceChanges',
+                request_serializer=deploy_dot_v1_dot_fleet__pb2.WatchInstanceChangesRequest.SerializeToString,
+                response_deserializer=deploy_dot_v1_dot_fleet__pb2.WatchInstanceChangesResponse.FromString,
+                _registered_method=True)
 
 
 class FleetServicer:
@@ -96,6 +116,33 @@ class FleetServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeregisterOnPremisesInstance(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddTagsToOnPremisesInstances(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveTagsFromOnPremisesInstances(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchInstanceChanges(self, request, context):
+        """Names of instances as they are registered, deregistered or retagged. The first message is a
+        resync (empty name): the watcher should re-read everything it derives from the fleet; another
+        resync follows whenever the watcher fell too far behind to be told each change.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FleetServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -123,6 +170,26 @@ def add_FleetServicer_to_server(servicer, server):
                     servicer.WatchCommandUpdates,
                     request_deserializer=deploy_dot_v1_dot_fleet__pb2.WatchCommandUpdatesRequest.FromString,
                     response_serializer=deploy_dot_v1_dot_fleet__pb2.WatchCommandUpdatesResponse.SerializeToString,
+            ),
+            'DeregisterOnPremisesInstance': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeregisterOnPremisesInstance,
+                    request_deserializer=deploy_dot_v1_dot_fleet__pb2.DeregisterOnPremisesInstanceRequest.FromString,
+                    response_serializer=deploy_dot_v1_dot_fleet__pb2.DeregisterOnPremisesInstanceResponse.SerializeToString,
+            ),
+            'AddTagsToOnPremisesInstances': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddTagsToOnPremisesInstances,
+                    request_deserializer=deploy_dot_v1_dot_fleet__pb2.AddTagsToOnPremisesInstancesRequest.FromString,
+                    response_serializer=deploy_dot_v1_dot_fleet__pb2.AddTagsToOnPremisesInstancesResponse.SerializeToString,
+            ),
+            'RemoveTagsFromOnPremisesInstances': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveTagsFromOnPremisesInstances,
+                    request_deserializer=deploy_dot_v1_dot_fleet__pb2.RemoveTagsFromOnPremisesInstancesRequest.FromString,
+                    response_serializer=deploy_dot_v1_dot_fleet__pb2.RemoveTagsFromOnPremisesInstancesResponse.SerializeToString,
+            ),
+            'WatchInstanceChanges': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchInstanceChanges,
+                    request_deserializer=deploy_dot_v1_dot_fleet__pb2.WatchInstanceChangesRequest.FromString,
+                    response_serializer=deploy_dot_v1_dot_fleet__pb2.WatchInstanceChangesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -260,6 +327,114 @@ class Fleet:
             '/deploy.v1.Fleet/WatchCommandUpdates',
             deploy_dot_v1_dot_fleet__pb2.WatchCommandUpdatesRequest.SerializeToString,
             deploy_dot_v1_dot_fleet__pb2.WatchCommandUpdatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeregisterOnPremisesInstance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/deploy.v1.Fleet/DeregisterOnPremisesInstance',
+            deploy_dot_v1_dot_fleet__pb2.DeregisterOnPremisesInstanceRequest.SerializeToString,
+            deploy_dot_v1_dot_fleet__pb2.DeregisterOnPremisesInstanceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddTagsToOnPremisesInstances(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/deploy.v1.Fleet/AddTagsToOnPremisesInstances',
+            deploy_dot_v1_dot_fleet__pb2.AddTagsToOnPremisesInstancesRequest.SerializeToString,
+            deploy_dot_v1_dot_fleet__pb2.AddTagsToOnPremisesInstancesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveTagsFromOnPremisesInstances(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/deploy.v1.Fleet/RemoveTagsFromOnPremisesInstances',
+            deploy_dot_v1_dot_fleet__pb2.RemoveTagsFromOnPremisesInstancesRequest.SerializeToString,
+            deploy_dot_v1_dot_fleet__pb2.RemoveTagsFromOnPremisesInstancesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchInstanceChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/deploy.v1.Fleet/WatchInstanceChanges',
+            deploy_dot_v1_dot_fleet__pb2.WatchInstanceChangesRequest.SerializeToString,
+            deploy_dot_v1_dot_fleet__pb2.WatchInstanceChangesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -38,6 +38,14 @@ class FleetStub:
     """Persists a command and pushes it to the instance's agent when connected (at once) or when it connects."""
     WatchCommandUpdates: _grpc.UnaryStreamMultiCallable[_fleet_pb2.WatchCommandUpdatesRequest, _fleet_pb2.WatchCommandUpdatesResponse]
     """Streams every command update with a sequence number above after_sequence, then new ones as they happen."""
+    DeregisterOnPremisesInstance: _grpc.UnaryUnaryMultiCallable[_fleet_pb2.DeregisterOnPremisesInstanceRequest, _fleet_pb2.DeregisterOnPremisesInstanceResponse]
+    AddTagsToOnPremisesInstances: _grpc.UnaryUnaryMultiCallable[_fleet_pb2.AddTagsToOnPremisesInstancesRequest, _fleet_pb2.AddTagsToOnPremisesInstancesResponse]
+    RemoveTagsFromOnPremisesInstances: _grpc.UnaryUnaryMultiCallable[_fleet_pb2.RemoveTagsFromOnPremisesInstancesRequest, _fleet_pb2.RemoveTagsFromOnPremisesInstancesResponse]
+    WatchInstanceChanges: _grpc.UnaryStreamMultiCallable[_fleet_pb2.WatchInstanceChangesRequest, _fleet_pb2.WatchInstanceChangesResponse]
+    """Names of instances as they are registered, deregistered or retagged. The first message is a
+    resync (empty name): the watcher should re-read everything it derives from the fleet; another
+    resync follows whenever the watcher fell too far behind to be told each change.
+    """
 
 @_typing.type_check_only
 class FleetAsyncStub(FleetStub):
@@ -49,6 +57,14 @@ class FleetAsyncStub(FleetStub):
     """Persists a command and pushes it to the instance's agent when connected (at once) or when it connects."""
     WatchCommandUpdates: _aio.UnaryStreamMultiCallable[_fleet_pb2.WatchCommandUpdatesRequest, _fleet_pb2.WatchCommandUpdatesResponse]  # type: ignore[assignment]
     """Streams every command update with a sequence number above after_sequence, then new ones as they happen."""
+    DeregisterOnPremisesInstance: _aio.UnaryUnaryMultiCallable[_fleet_pb2.DeregisterOnPremisesInstanceRequest, _fleet_pb2.DeregisterOnPremisesInstanceResponse]  # type: ignore[assignment]
+    AddTagsToOnPremisesInstances: _aio.UnaryUnaryMultiCallable[_fleet_pb2.AddTagsToOnPremisesInstancesRequest, _fleet_pb2.AddTagsToOnPremisesInstancesResponse]  # type: ignore[assignment]
+    RemoveTagsFromOnPremisesInstances: _aio.UnaryUnaryMultiCallable[_fleet_pb2.RemoveTagsFromOnPremisesInstancesRequest, _fleet_pb2.RemoveTagsFromOnPremisesInstancesResponse]  # type: ignore[assignment]
+    WatchInstanceChanges: _aio.UnaryStreamMultiCallable[_fleet_pb2.WatchInstanceChangesRequest, _fleet_pb2.WatchInstanceChangesResponse]  # type: ignore[assignment]
+    """Names of instances as they are registered, deregistered or retagged. The first message is a
+    resync (empty name): the watcher should re-read everything it derives from the fleet; another
+    resync follows whenever the watcher fell too far behind to be told each change.
+    """
 
 class FleetServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -87,5 +103,37 @@ class FleetServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_fleet_pb2.WatchCommandUpdatesResponse], _abc.AsyncIterator[_fleet_pb2.WatchCommandUpdatesResponse]]:
         """Streams every command update with a sequence number above after_sequence, then new ones as they happen."""
+
+    @_abc_1.abstractmethod
+    def DeregisterOnPremisesInstance(
+        self,
+        request: _fleet_pb2.DeregisterOnPremisesInstanceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fleet_pb2.DeregisterOnPremisesInstanceResponse, _abc.Awaitable[_fleet_pb2.DeregisterOnPremisesInstanceResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def AddTagsToOnPremisesInstances(
+        self,
+        request: _fleet_pb2.AddTagsToOnPremisesInstancesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fleet_pb2.AddTagsToOnPremisesInstancesResponse, _abc.Awaitable[_fleet_pb2.AddTagsToOnPremisesInstancesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RemoveTagsFromOnPremisesInstances(
+        self,
+        request: _fleet_pb2.RemoveTagsFromOnPremisesInstancesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fleet_pb2.RemoveTagsFromOnPremisesInstancesResponse, _abc.Awaitable[_fleet_pb2.RemoveTagsFromOnPremisesInstancesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def WatchInstanceChanges(
+        self,
+        request: _fleet_pb2.WatchInstanceChangesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_fleet_pb2.WatchInstanceChangesResponse], _abc.AsyncIterator[_fleet_pb2.WatchInstanceChangesResponse]]:
+        """Names of instances as they are registered, deregistered or retagged. The first message is a
+        resync (empty name): the watcher should re-read everything it derives from the fleet; another
+        resync follows whenever the watcher fell too far behind to be told each change.
+        """
 
 def add_FleetServicer_to_server(servicer: FleetServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -42,6 +42,60 @@ MINIMUM_HEALTHY_HOSTS_TYPE_MOST_CONCURRENCY: MinimumHealthyHostsType.ValueType  
 """read-only: CodeDeployDefault.OneAtATime"""
 Global___MinimumHealthyHostsType: _TypeAlias = MinimumHealthyHostsType  # noqa: Y015
 
+class _AutoRollbackEvent:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AutoRollbackEventEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AutoRollbackEvent.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    AUTO_ROLLBACK_EVENT_UNSPECIFIED: _AutoRollbackEvent.ValueType  # 0
+    AUTO_ROLLBACK_EVENT_DEPLOYMENT_FAILURE: _AutoRollbackEvent.ValueType  # 1
+    AUTO_ROLLBACK_EVENT_DEPLOYMENT_STOP_ON_ALARM: _AutoRollbackEvent.ValueType  # 2
+    """accepted; alarms are not monitored yet"""
+    AUTO_ROLLBACK_EVENT_DEPLOYMENT_STOP_ON_REQUEST: _AutoRollbackEvent.ValueType  # 3
+
+class AutoRollbackEvent(_AutoRollbackEvent, metaclass=_AutoRollbackEventEnumTypeWrapper): ...
+
+AUTO_ROLLBACK_EVENT_UNSPECIFIED: AutoRollbackEvent.ValueType  # 0
+AUTO_ROLLBACK_EVENT_DEPLOYMENT_FAILURE: AutoRollbackEvent.ValueType  # 1
+AUTO_ROLLBACK_EVENT_DEPLOYMENT_STOP_ON_ALARM: AutoRollbackEvent.ValueType  # 2
+"""accepted; alarms are not monitored yet"""
+AUTO_ROLLBACK_EVENT_DEPLOYMENT_STOP_ON_REQUEST: AutoRollbackEvent.ValueType  # 3
+Global___AutoRollbackEvent: _TypeAlias = AutoRollbackEvent  # noqa: Y015
+
+class _TriggerEventType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TriggerEventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TriggerEventType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TRIGGER_EVENT_TYPE_UNSPECIFIED: _TriggerEventType.ValueType  # 0
+    TRIGGER_EVENT_TYPE_DEPLOYMENT_START: _TriggerEventType.ValueType  # 1
+    TRIGGER_EVENT_TYPE_DEPLOYMENT_SUCCESS: _TriggerEventType.ValueType  # 2
+    TRIGGER_EVENT_TYPE_DEPLOYMENT_FAILURE: _TriggerEventType.ValueType  # 3
+    TRIGGER_EVENT_TYPE_DEPLOYMENT_STOP: _TriggerEventType.ValueType  # 4
+    TRIGGER_EVENT_TYPE_DEPLOYMENT_ROLLBACK: _TriggerEventType.ValueType  # 5
+    TRIGGER_EVENT_TYPE_DEPLOYMENT_READY: _TriggerEventType.ValueType  # 6
+    TRIGGER_EVENT_TYPE_INSTANCE_START: _TriggerEventType.ValueType  # 7
+    TRIGGER_EVENT_TYPE_INSTANCE_SUCCESS: _TriggerEventType.ValueType  # 8
+    TRIGGER_EVENT_TYPE_INSTANCE_FAILURE: _TriggerEventType.ValueType  # 9
+    TRIGGER_EVENT_TYPE_INSTANCE_READY: _TriggerEventType.ValueType  # 10
+
+class TriggerEventType(_TriggerEventType, metaclass=_TriggerEventTypeEnumTypeWrapper): ...
+
+TRIGGER_EVENT_TYPE_UNSPECIFIED: TriggerEventType.ValueType  # 0
+TRIGGER_EVENT_TYPE_DEPLOYMENT_START: TriggerEventType.ValueType  # 1
+TRIGGER_EVENT_TYPE_DEPLOYMENT_SUCCESS: TriggerEventType.ValueType  # 2
+TRIGGER_EVENT_TYPE_DEPLOYMENT_FAILURE: TriggerEventType.ValueType  # 3
+TRIGGER_EVENT_TYPE_DEPLOYMENT_STOP: TriggerEventType.ValueType  # 4
+TRIGGER_EVENT_TYPE_DEPLOYMENT_ROLLBACK: TriggerEventType.ValueType  # 5
+TRIGGER_EVENT_TYPE_DEPLOYMENT_READY: TriggerEventType.ValueType  # 6
+TRIGGER_EVENT_TYPE_INSTANCE_START: TriggerEventType.ValueType  # 7
+TRIGGER_EVENT_TYPE_INSTANCE_SUCCESS: TriggerEventType.ValueType  # 8
+TRIGGER_EVENT_TYPE_INSTANCE_FAILURE: TriggerEventType.ValueType  # 9
+TRIGGER_EVENT_TYPE_INSTANCE_READY: TriggerEventType.ValueType  # 10
+Global___TriggerEventType: _TypeAlias = TriggerEventType  # noqa: Y015
+
 class _DeploymentStatus:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -119,6 +173,27 @@ TARGET_STATUS_SUCCEEDED: TargetStatus.ValueType  # 4
 TARGET_STATUS_FAILED: TargetStatus.ValueType  # 5
 TARGET_STATUS_SKIPPED: TargetStatus.ValueType  # 6
 Global___TargetStatus: _TypeAlias = TargetStatus  # noqa: Y015
+
+class _StopStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _StopStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_StopStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    STOP_STATUS_UNSPECIFIED: _StopStatus.ValueType  # 0
+    STOP_STATUS_PENDING: _StopStatus.ValueType  # 1
+    """lifecycle events are still running; Stopped when they end"""
+    STOP_STATUS_SUCCEEDED: _StopStatus.ValueType  # 2
+    """stopped"""
+
+class StopStatus(_StopStatus, metaclass=_StopStatusEnumTypeWrapper): ...
+
+STOP_STATUS_UNSPECIFIED: StopStatus.ValueType  # 0
+STOP_STATUS_PENDING: StopStatus.ValueType  # 1
+"""lifecycle events are still running; Stopped when they end"""
+STOP_STATUS_SUCCEEDED: StopStatus.ValueType  # 2
+"""stopped"""
+Global___StopStatus: _TypeAlias = StopStatus  # noqa: Y015
 
 @_typing.final
 class MinimumHealthyHosts(_message.Message):
@@ -354,6 +429,139 @@ class TagFilterGroup(_message.Message):
 Global___TagFilterGroup: _TypeAlias = TagFilterGroup  # noqa: Y015
 
 @_typing.final
+class AutoRollbackConfiguration(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENABLED_FIELD_NUMBER: _builtins.int
+    EVENTS_FIELD_NUMBER: _builtins.int
+    enabled: _builtins.bool
+    @_builtins.property
+    def events(self) -> _containers.RepeatedScalarFieldContainer[Global___AutoRollbackEvent.ValueType]: ...
+    def __init__(
+        self,
+        *,
+        enabled: _builtins.bool = ...,
+        events: _abc.Iterable[Global___AutoRollbackEvent.ValueType] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enabled", b"enabled", "events", b"events"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AutoRollbackConfiguration: _TypeAlias = AutoRollbackConfiguration  # noqa: Y015
+
+@_typing.final
+class TriggerDelivery(_message.Message):
+    """The outcome of the newest delivery of one trigger (output only)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_FIELD_NUMBER: _builtins.int
+    DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
+    INSTANCE_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    HTTP_STATUS_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    LAST_ATTEMPT_TIME_FIELD_NUMBER: _builtins.int
+    event: Global___TriggerEventType.ValueType
+    deployment_id: _builtins.str
+    instance_id: _builtins.str
+    status: _builtins.str
+    """Pending (retrying), Delivered, Failed (gave up)"""
+    attempts: _builtins.int
+    http_status: _builtins.int
+    """of the last attempt; 0 when it got no response"""
+    error: _builtins.str
+    @_builtins.property
+    def last_attempt_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        event: Global___TriggerEventType.ValueType = ...,
+        deployment_id: _builtins.str = ...,
+        instance_id: _builtins.str = ...,
+        status: _builtins.str = ...,
+        attempts: _builtins.int = ...,
+        http_status: _builtins.int = ...,
+        error: _builtins.str = ...,
+        last_attempt_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_attempt_time", b"last_attempt_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "deployment_id", b"deployment_id", "error", b"error", "event", b"event", "http_status", b"http_status", "instance_id", b"instance_id", "last_attempt_time", b"last_attempt_time", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TriggerDelivery: _TypeAlias = TriggerDelivery  # noqa: Y015
+
+@_typing.final
+class TriggerConfig(_message.Message):
+    """A webhook: each event listed is POSTed as JSON to the URL (CodeDeploy sends them to SNS)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRIGGER_NAME_FIELD_NUMBER: _builtins.int
+    TRIGGER_TARGET_URL_FIELD_NUMBER: _builtins.int
+    TRIGGER_EVENTS_FIELD_NUMBER: _builtins.int
+    LAST_DELIVERY_FIELD_NUMBER: _builtins.int
+    trigger_name: _builtins.str
+    trigger_target_url: _builtins.str
+    """http:// or https://"""
+    @_builtins.property
+    def trigger_events(self) -> _containers.RepeatedScalarFieldContainer[Global___TriggerEventType.ValueType]: ...
+    @_builtins.property
+    def last_delivery(self) -> Global___TriggerDelivery:
+        """output only"""
+
+    def __init__(
+        self,
+        *,
+        trigger_name: _builtins.str = ...,
+        trigger_target_url: _builtins.str = ...,
+        trigger_events: _abc.Iterable[Global___TriggerEventType.ValueType] | None = ...,
+        last_delivery: Global___TriggerDelivery | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_delivery", b"last_delivery"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["last_delivery", b"last_delivery", "trigger_events", b"trigger_events", "trigger_name", b"trigger_name", "trigger_target_url", b"trigger_target_url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TriggerConfig: _TypeAlias = TriggerConfig  # noqa: Y015
+
+@_typing.final
+class LastDeploymentInfo(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    deployment_id: _builtins.str
+    status: Global___DeploymentStatus.ValueType
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        deployment_id: _builtins.str = ...,
+        status: Global___DeploymentStatus.ValueType = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "end_time", b"end_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "deployment_id", b"deployment_id", "end_time", b"end_time", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LastDeploymentInfo: _TypeAlias = LastDeploymentInfo  # noqa: Y015
+
+@_typing.final
 class DeploymentGroupInfo(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -364,6 +572,11 @@ class DeploymentGroupInfo(_message.Message):
     ON_PREMISES_INSTANCE_TAG_FILTERS_FIELD_NUMBER: _builtins.int
     SERVICE_ROLE_ARN_FIELD_NUMBER: _builtins.int
     ON_PREMISES_TAG_SET_FIELD_NUMBER: _builtins.int
+    AUTO_ROLLBACK_CONFIGURATION_FIELD_NUMBER: _builtins.int
+    TRIGGER_CONFIGURATIONS_FIELD_NUMBER: _builtins.int
+    TARGET_REVISION_FIELD_NUMBER: _builtins.int
+    LAST_SUCCESSFUL_DEPLOYMENT_FIELD_NUMBER: _builtins.int
+    LAST_ATTEMPTED_DEPLOYMENT_FIELD_NUMBER: _builtins.int
     application_name: _builtins.str
     deployment_group_id: _builtins.str
     deployment_group_name: _builtins.str
@@ -375,6 +588,18 @@ class DeploymentGroupInfo(_message.Message):
     def on_premises_tag_set(self) -> _containers.RepeatedCompositeFieldContainer[Global___TagFilterGroup]:
         """An instance must match every group (AND of ORs); exclusive with the flat filters."""
 
+    @_builtins.property
+    def auto_rollback_configuration(self) -> Global___AutoRollbackConfiguration: ...
+    @_builtins.property
+    def trigger_configurations(self) -> _containers.RepeatedCompositeFieldContainer[Global___TriggerConfig]: ...
+    @_builtins.property
+    def target_revision(self) -> _common_pb2.RevisionLocation:
+        """of the last successful deployment"""
+
+    @_builtins.property
+    def last_successful_deployment(self) -> Global___LastDeploymentInfo: ...
+    @_builtins.property
+    def last_attempted_deployment(self) -> Global___LastDeploymentInfo: ...
     def __init__(
         self,
         *,
@@ -385,10 +610,15 @@ class DeploymentGroupInfo(_message.Message):
         on_premises_instance_tag_filters: _abc.Iterable[_common_pb2.TagFilter] | None = ...,
         service_role_arn: _builtins.str = ...,
         on_premises_tag_set: _abc.Iterable[Global___TagFilterGroup] | None = ...,
+        auto_rollback_configuration: Global___AutoRollbackConfiguration | None = ...,
+        trigger_configurations: _abc.Iterable[Global___TriggerConfig] | None = ...,
+        target_revision: _common_pb2.RevisionLocation | None = ...,
+        last_successful_deployment: Global___LastDeploymentInfo | None = ...,
+        last_attempted_deployment: Global___LastDeploymentInfo | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["auto_rollback_configuration", b"auto_rollback_configuration", "last_attempted_deployment", b"last_attempted_deployment", "last_successful_deployment", b"last_successful_deployment", "target_revision", b"target_revision"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "deployment_config_name", b"deployment_config_name", "deployment_group_id", b"deployment_group_id", "deployment_group_name", b"deployment_group_name", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "service_role_arn", b"service_role_arn"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "deployment_config_name", b"deployment_config_name", "deployment_group_id", b"deployment_group_id", "deployment_group_name", b"deployment_group_name", "last_attempted_deployment", b"last_attempted_deployment", "last_successful_deployment", b"last_successful_deployment", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "service_role_arn", b"service_role_arn", "target_revision", b"target_revision", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -404,6 +634,8 @@ class CreateDeploymentGroupRequest(_message.Message):
     ON_PREMISES_INSTANCE_TAG_FILTERS_FIELD_NUMBER: _builtins.int
     SERVICE_ROLE_ARN_FIELD_NUMBER: _builtins.int
     ON_PREMISES_TAG_SET_FIELD_NUMBER: _builtins.int
+    AUTO_ROLLBACK_CONFIGURATION_FIELD_NUMBER: _builtins.int
+    TRIGGER_CONFIGURATIONS_FIELD_NUMBER: _builtins.int
     application_name: _builtins.str
     deployment_group_name: _builtins.str
     deployment_config_name: _builtins.str
@@ -416,6 +648,12 @@ class CreateDeploymentGroupRequest(_message.Message):
     def on_premises_tag_set(self) -> _containers.RepeatedCompositeFieldContainer[Global___TagFilterGroup]:
         """at most 3 groups"""
 
+    @_builtins.property
+    def auto_rollback_configuration(self) -> Global___AutoRollbackConfiguration: ...
+    @_builtins.property
+    def trigger_configurations(self) -> _containers.RepeatedCompositeFieldContainer[Global___TriggerConfig]:
+        """at most 10"""
+
     def __init__(
         self,
         *,
@@ -425,10 +663,12 @@ class CreateDeploymentGroupRequest(_message.Message):
         on_premises_instance_tag_filters: _abc.Iterable[_common_pb2.TagFilter] | None = ...,
         service_role_arn: _builtins.str = ...,
         on_premises_tag_set: _abc.Iterable[Global___TagFilterGroup] | None = ...,
+        auto_rollback_configuration: Global___AutoRollbackConfiguration | None = ...,
+        trigger_configurations: _abc.Iterable[Global___TriggerConfig] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["auto_rollback_configuration", b"auto_rollback_configuration"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "deployment_config_name", b"deployment_config_name", "deployment_group_name", b"deployment_group_name", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "service_role_arn", b"service_role_arn"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "deployment_config_name", b"deployment_config_name", "deployment_group_name", b"deployment_group_name", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "service_role_arn", b"service_role_arn", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -533,6 +773,132 @@ class DeleteDeploymentGroupResponse(_message.Message):
 Global___DeleteDeploymentGroupResponse: _TypeAlias = DeleteDeploymentGroupResponse  # noqa: Y015
 
 @_typing.final
+class TagFilterList(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILTERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def filters(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.TagFilter]: ...
+    def __init__(
+        self,
+        *,
+        filters: _abc.Iterable[_common_pb2.TagFilter] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filters", b"filters"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TagFilterList: _TypeAlias = TagFilterList  # noqa: Y015
+
+@_typing.final
+class TagSet(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GROUPS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def groups(self) -> _containers.RepeatedCompositeFieldContainer[Global___TagFilterGroup]: ...
+    def __init__(
+        self,
+        *,
+        groups: _abc.Iterable[Global___TagFilterGroup] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["groups", b"groups"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TagSet: _TypeAlias = TagSet  # noqa: Y015
+
+@_typing.final
+class TriggerConfigList(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRIGGERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def triggers(self) -> _containers.RepeatedCompositeFieldContainer[Global___TriggerConfig]: ...
+    def __init__(
+        self,
+        *,
+        triggers: _abc.Iterable[Global___TriggerConfig] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["triggers", b"triggers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TriggerConfigList: _TypeAlias = TriggerConfigList  # noqa: Y015
+
+@_typing.final
+class UpdateDeploymentGroupRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPLICATION_NAME_FIELD_NUMBER: _builtins.int
+    CURRENT_DEPLOYMENT_GROUP_NAME_FIELD_NUMBER: _builtins.int
+    NEW_DEPLOYMENT_GROUP_NAME_FIELD_NUMBER: _builtins.int
+    DEPLOYMENT_CONFIG_NAME_FIELD_NUMBER: _builtins.int
+    ON_PREMISES_INSTANCE_TAG_FILTERS_FIELD_NUMBER: _builtins.int
+    ON_PREMISES_TAG_SET_FIELD_NUMBER: _builtins.int
+    AUTO_ROLLBACK_CONFIGURATION_FIELD_NUMBER: _builtins.int
+    TRIGGER_CONFIGURATIONS_FIELD_NUMBER: _builtins.int
+    application_name: _builtins.str
+    current_deployment_group_name: _builtins.str
+    new_deployment_group_name: _builtins.str
+    deployment_config_name: _builtins.str
+    @_builtins.property
+    def on_premises_instance_tag_filters(self) -> Global___TagFilterList: ...
+    @_builtins.property
+    def on_premises_tag_set(self) -> Global___TagSet: ...
+    @_builtins.property
+    def auto_rollback_configuration(self) -> Global___AutoRollbackConfiguration: ...
+    @_builtins.property
+    def trigger_configurations(self) -> Global___TriggerConfigList: ...
+    def __init__(
+        self,
+        *,
+        application_name: _builtins.str = ...,
+        current_deployment_group_name: _builtins.str = ...,
+        new_deployment_group_name: _builtins.str | None = ...,
+        deployment_config_name: _builtins.str | None = ...,
+        on_premises_instance_tag_filters: Global___TagFilterList | None = ...,
+        on_premises_tag_set: Global___TagSet | None = ...,
+        auto_rollback_configuration: Global___AutoRollbackConfiguration | None = ...,
+        trigger_configurations: Global___TriggerConfigList | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_deployment_config_name", b"_deployment_config_name", "_new_deployment_group_name", b"_new_deployment_group_name", "auto_rollback_configuration", b"auto_rollback_configuration", "deployment_config_name", b"deployment_config_name", "new_deployment_group_name", b"new_deployment_group_name", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_deployment_config_name", b"_deployment_config_name", "_new_deployment_group_name", b"_new_deployment_group_name", "application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "current_deployment_group_name", b"current_deployment_group_name", "deployment_config_name", b"deployment_config_name", "new_deployment_group_name", b"new_deployment_group_name", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__deployment_config_name: _TypeAlias = _typing.Literal["deployment_config_name"]  # noqa: Y015
+    _WhichOneofArgType__deployment_config_name: _TypeAlias = _typing.Literal["_deployment_config_name", b"_deployment_config_name"]  # noqa: Y015
+    _WhichOneofReturnType__new_deployment_group_name: _TypeAlias = _typing.Literal["new_deployment_group_name"]  # noqa: Y015
+    _WhichOneofArgType__new_deployment_group_name: _TypeAlias = _typing.Literal["_new_deployment_group_name", b"_new_deployment_group_name"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__deployment_config_name) -> _WhichOneofReturnType__deployment_config_name | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__new_deployment_group_name) -> _WhichOneofReturnType__new_deployment_group_name | None: ...
+
+Global___UpdateDeploymentGroupRequest: _TypeAlias = UpdateDeploymentGroupRequest  # noqa: Y015
+
+@_typing.final
+class UpdateDeploymentGroupResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateDeploymentGroupResponse: _TypeAlias = UpdateDeploymentGroupResponse  # noqa: Y015
+
+@_typing.final
 class ListDeploymentGroupsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -631,6 +997,33 @@ class DeploymentOverview(_message.Message):
 Global___DeploymentOverview: _TypeAlias = DeploymentOverview  # noqa: Y015
 
 @_typing.final
+class RollbackInfo(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROLLBACK_DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
+    ROLLBACK_TRIGGERING_DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
+    ROLLBACK_MESSAGE_FIELD_NUMBER: _builtins.int
+    rollback_deployment_id: _builtins.str
+    """the deployment that rolled this one back"""
+    rollback_triggering_deployment_id: _builtins.str
+    """the deployment this one rolls back"""
+    rollback_message: _builtins.str
+    def __init__(
+        self,
+        *,
+        rollback_deployment_id: _builtins.str = ...,
+        rollback_triggering_deployment_id: _builtins.str = ...,
+        rollback_message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rollback_deployment_id", b"rollback_deployment_id", "rollback_message", b"rollback_message", "rollback_triggering_deployment_id", b"rollback_triggering_deployment_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RollbackInfo: _TypeAlias = RollbackInfo  # noqa: Y015
+
+@_typing.final
 class DeploymentInfo(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -649,6 +1042,10 @@ class DeploymentInfo(_message.Message):
     CREATOR_FIELD_NUMBER: _builtins.int
     FILE_EXISTS_BEHAVIOR_FIELD_NUMBER: _builtins.int
     IGNORE_APPLICATION_STOP_FAILURES_FIELD_NUMBER: _builtins.int
+    ROLLBACK_INFO_FIELD_NUMBER: _builtins.int
+    UPDATE_OUTDATED_INSTANCES_ONLY_FIELD_NUMBER: _builtins.int
+    AUTO_ROLLBACK_CONFIGURATION_FIELD_NUMBER: _builtins.int
+    DEPLOYMENT_STATUS_MESSAGES_FIELD_NUMBER: _builtins.int
     deployment_id: _builtins.str
     application_name: _builtins.str
     deployment_group_name: _builtins.str
@@ -658,6 +1055,7 @@ class DeploymentInfo(_message.Message):
     creator: _builtins.str
     file_exists_behavior: _common_pb2.FileExistsBehavior.ValueType
     ignore_application_stop_failures: _builtins.bool
+    update_outdated_instances_only: _builtins.bool
     @_builtins.property
     def revision(self) -> _common_pb2.RevisionLocation: ...
     @_builtins.property
@@ -670,6 +1068,14 @@ class DeploymentInfo(_message.Message):
     def complete_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def deployment_overview(self) -> Global___DeploymentOverview: ...
+    @_builtins.property
+    def rollback_info(self) -> Global___RollbackInfo: ...
+    @_builtins.property
+    def auto_rollback_configuration(self) -> Global___AutoRollbackConfiguration:
+        """the one in force"""
+
+    @_builtins.property
+    def deployment_status_messages(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
@@ -688,10 +1094,14 @@ class DeploymentInfo(_message.Message):
         creator: _builtins.str = ...,
         file_exists_behavior: _common_pb2.FileExistsBehavior.ValueType = ...,
         ignore_application_stop_failures: _builtins.bool = ...,
+        rollback_info: Global___RollbackInfo | None = ...,
+        update_outdated_instances_only: _builtins.bool = ...,
+        auto_rollback_configuration: Global___AutoRollbackConfiguration | None = ...,
+        deployment_status_messages: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["complete_time", b"complete_time", "create_time", b"create_time", "deployment_overview", b"deployment_overview", "error_information", b"error_information", "revision", b"revision", "start_time", b"start_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["auto_rollback_configuration", b"auto_rollback_configuration", "complete_time", b"complete_time", "create_time", b"create_time", "deployment_overview", b"deployment_overview", "error_information", b"error_information", "revision", b"revision", "rollback_info", b"rollback_info", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "complete_time", b"complete_time", "create_time", b"create_time", "creator", b"creator", "deployment_config_name", b"deployment_config_name", "deployment_group_name", b"deployment_group_name", "deployment_id", b"deployment_id", "deployment_overview", b"deployment_overview", "description", b"description", "error_information", b"error_information", "file_exists_behavior", b"file_exists_behavior", "ignore_application_stop_failures", b"ignore_application_stop_failures", "revision", b"revision", "start_time", b"start_time", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "complete_time", b"complete_time", "create_time", b"create_time", "creator", b"creator", "deployment_config_name", b"deployment_config_name", "deployment_group_name", b"deployment_group_name", "deployment_id", b"deployment_id", "deployment_overview", b"deployment_overview", "deployment_status_messages", b"deployment_status_messages", "description", b"description", "error_information", b"error_information", "file_exists_behavior", b"file_exists_behavior", "ignore_application_stop_failures", b"ignore_application_stop_failures", "revision", b"revision", "rollback_info", b"rollback_info", "start_time", b"start_time", "status", b"status", "update_outdated_instances_only", b"update_outdated_instances_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -741,6 +1151,7 @@ class InstanceTarget(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     LAST_UPDATED_AT_FIELD_NUMBER: _builtins.int
     LIFECYCLE_EVENTS_FIELD_NUMBER: _builtins.int
+    INSTANCE_REVISION_FIELD_NUMBER: _builtins.int
     deployment_id: _builtins.str
     target_id: _builtins.str
     """the instance name"""
@@ -750,6 +1161,12 @@ class InstanceTarget(_message.Message):
     def last_updated_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def lifecycle_events(self) -> _containers.RepeatedCompositeFieldContainer[Global___LifecycleEvent]: ...
+    @_builtins.property
+    def instance_revision(self) -> _common_pb2.RevisionLocation:
+        """Once the deployment has ended: the revision the instance was left on (its last successful
+        one in this group); unset when it has none.
+        """
+
     def __init__(
         self,
         *,
@@ -759,10 +1176,11 @@ class InstanceTarget(_message.Message):
         status: Global___TargetStatus.ValueType = ...,
         last_updated_at: _timestamp_pb2.Timestamp | None = ...,
         lifecycle_events: _abc.Iterable[Global___LifecycleEvent] | None = ...,
+        instance_revision: _common_pb2.RevisionLocation | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["last_updated_at", b"last_updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["instance_revision", b"instance_revision", "last_updated_at", b"last_updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment_id", b"deployment_id", "last_updated_at", b"last_updated_at", "lifecycle_events", b"lifecycle_events", "status", b"status", "target_arn", b"target_arn", "target_id", b"target_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment_id", b"deployment_id", "instance_revision", b"instance_revision", "last_updated_at", b"last_updated_at", "lifecycle_events", b"lifecycle_events", "status", b"status", "target_arn", b"target_arn", "target_id", b"target_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -779,6 +1197,8 @@ class CreateDeploymentRequest(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     FILE_EXISTS_BEHAVIOR_FIELD_NUMBER: _builtins.int
     IGNORE_APPLICATION_STOP_FAILURES_FIELD_NUMBER: _builtins.int
+    AUTO_ROLLBACK_CONFIGURATION_FIELD_NUMBER: _builtins.int
+    UPDATE_OUTDATED_INSTANCES_ONLY_FIELD_NUMBER: _builtins.int
     application_name: _builtins.str
     deployment_group_name: _builtins.str
     deployment_config_name: _builtins.str
@@ -786,8 +1206,13 @@ class CreateDeploymentRequest(_message.Message):
     description: _builtins.str
     file_exists_behavior: _common_pb2.FileExistsBehavior.ValueType
     ignore_application_stop_failures: _builtins.bool
+    update_outdated_instances_only: _builtins.bool
     @_builtins.property
     def revision(self) -> _common_pb2.RevisionLocation: ...
+    @_builtins.property
+    def auto_rollback_configuration(self) -> Global___AutoRollbackConfiguration:
+        """unset: the group's"""
+
     def __init__(
         self,
         *,
@@ -798,10 +1223,12 @@ class CreateDeploymentRequest(_message.Message):
         description: _builtins.str = ...,
         file_exists_behavior: _common_pb2.FileExistsBehavior.ValueType = ...,
         ignore_application_stop_failures: _builtins.bool = ...,
+        auto_rollback_configuration: Global___AutoRollbackConfiguration | None = ...,
+        update_outdated_instances_only: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["revision", b"revision"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["auto_rollback_configuration", b"auto_rollback_configuration", "revision", b"revision"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "deployment_config_name", b"deployment_config_name", "deployment_group_name", b"deployment_group_name", "description", b"description", "file_exists_behavior", b"file_exists_behavior", "ignore_application_stop_failures", b"ignore_application_stop_failures", "revision", b"revision"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "deployment_config_name", b"deployment_config_name", "deployment_group_name", b"deployment_group_name", "description", b"description", "file_exists_behavior", b"file_exists_behavior", "ignore_application_stop_failures", b"ignore_application_stop_failures", "revision", b"revision", "update_outdated_instances_only", b"update_outdated_instances_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -864,6 +1291,53 @@ class GetDeploymentResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetDeploymentResponse: _TypeAlias = GetDeploymentResponse  # noqa: Y015
+
+@_typing.final
+class StopDeploymentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
+    AUTO_ROLLBACK_ENABLED_FIELD_NUMBER: _builtins.int
+    deployment_id: _builtins.str
+    auto_rollback_enabled: _builtins.bool
+    """unset: the deployment's DEPLOYMENT_STOP_ON_REQUEST"""
+    def __init__(
+        self,
+        *,
+        deployment_id: _builtins.str = ...,
+        auto_rollback_enabled: _builtins.bool | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_auto_rollback_enabled", b"_auto_rollback_enabled", "auto_rollback_enabled", b"auto_rollback_enabled"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_auto_rollback_enabled", b"_auto_rollback_enabled", "auto_rollback_enabled", b"auto_rollback_enabled", "deployment_id", b"deployment_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__auto_rollback_enabled: _TypeAlias = _typing.Literal["auto_rollback_enabled"]  # noqa: Y015
+    _WhichOneofArgType__auto_rollback_enabled: _TypeAlias = _typing.Literal["_auto_rollback_enabled", b"_auto_rollback_enabled"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__auto_rollback_enabled) -> _WhichOneofReturnType__auto_rollback_enabled | None: ...
+
+Global___StopDeploymentRequest: _TypeAlias = StopDeploymentRequest  # noqa: Y015
+
+@_typing.final
+class StopDeploymentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    STATUS_MESSAGE_FIELD_NUMBER: _builtins.int
+    status: Global___StopStatus.ValueType
+    status_message: _builtins.str
+    def __init__(
+        self,
+        *,
+        status: Global___StopStatus.ValueType = ...,
+        status_message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["status", b"status", "status_message", b"status_message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StopDeploymentResponse: _TypeAlias = StopDeploymentResponse  # noqa: Y015
 
 @_typing.final
 class TimeRange(_message.Message):

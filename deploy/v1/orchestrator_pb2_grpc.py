@@ -74,6 +74,11 @@ class OrchestratorStub:
                 request_serializer=deploy_dot_v1_dot_orchestrator__pb2.DeleteDeploymentGroupRequest.SerializeToString,
                 response_deserializer=deploy_dot_v1_dot_orchestrator__pb2.DeleteDeploymentGroupResponse.FromString,
                 _registered_method=True)
+        self.UpdateDeploymentGroup = channel.unary_unary(
+                '/deploy.v1.Orchestrator/UpdateDeploymentGroup',
+                request_serializer=deploy_dot_v1_dot_orchestrator__pb2.UpdateDeploymentGroupRequest.SerializeToString,
+                response_deserializer=deploy_dot_v1_dot_orchestrator__pb2.UpdateDeploymentGroupResponse.FromString,
+                _registered_method=True)
         self.CreateDeployment = channel.unary_unary(
                 '/deploy.v1.Orchestrator/CreateDeployment',
                 request_serializer=deploy_dot_v1_dot_orchestrator__pb2.CreateDeploymentRequest.SerializeToString,
@@ -83,6 +88,11 @@ class OrchestratorStub:
                 '/deploy.v1.Orchestrator/GetDeployment',
                 request_serializer=deploy_dot_v1_dot_orchestrator__pb2.GetDeploymentRequest.SerializeToString,
                 response_deserializer=deploy_dot_v1_dot_orchestrator__pb2.GetDeploymentResponse.FromString,
+                _registered_method=True)
+        self.StopDeployment = channel.unary_unary(
+                '/deploy.v1.Orchestrator/StopDeployment',
+                request_serializer=deploy_dot_v1_dot_orchestrator__pb2.StopDeploymentRequest.SerializeToString,
+                response_deserializer=deploy_dot_v1_dot_orchestrator__pb2.StopDeploymentResponse.FromString,
                 _registered_method=True)
         self.ListDeployments = channel.unary_unary(
                 '/deploy.v1.Orchestrator/ListDeployments',
@@ -157,6 +167,13 @@ class OrchestratorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateDeploymentGroup(self, request, context):
+        """Changes only the fields that are set; a list given replaces the whole list (empty clears it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateDeployment(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -165,6 +182,13 @@ class OrchestratorServicer:
 
     def GetDeployment(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StopDeployment(self, request, context):
+        """No new lifecycle event starts; running hooks finish (or time out) before it is Stopped.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -237,6 +261,11 @@ def add_OrchestratorServicer_to_server(servicer, server):
                     request_deserializer=deploy_dot_v1_dot_orchestrator__pb2.DeleteDeploymentGroupRequest.FromString,
                     response_serializer=deploy_dot_v1_dot_orchestrator__pb2.DeleteDeploymentGroupResponse.SerializeToString,
             ),
+            'UpdateDeploymentGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateDeploymentGroup,
+                    request_deserializer=deploy_dot_v1_dot_orchestrator__pb2.UpdateDeploymentGroupRequest.FromString,
+                    response_serializer=deploy_dot_v1_dot_orchestrator__pb2.UpdateDeploymentGroupResponse.SerializeToString,
+            ),
             'CreateDeployment': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateDeployment,
                     request_deserializer=deploy_dot_v1_dot_orchestrator__pb2.CreateDeploymentRequest.FromString,
@@ -246,6 +275,11 @@ def add_OrchestratorServicer_to_server(servicer, server):
                     servicer.GetDeployment,
                     request_deserializer=deploy_dot_v1_dot_orchestrator__pb2.GetDeploymentRequest.FromString,
                     response_serializer=deploy_dot_v1_dot_orchestrator__pb2.GetDeploymentResponse.SerializeToString,
+            ),
+            'StopDeployment': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopDeployment,
+                    request_deserializer=deploy_dot_v1_dot_orchestrator__pb2.StopDeploymentRequest.FromString,
+                    response_serializer=deploy_dot_v1_dot_orchestrator__pb2.StopDeploymentResponse.SerializeToString,
             ),
             'ListDeployments': grpc.unary_unary_rpc_method_handler(
                     servicer.ListDeployments,
@@ -495,6 +529,33 @@ class Orchestrator:
             _registered_method=True)
 
     @staticmethod
+    def UpdateDeploymentGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/deploy.v1.Orchestrator/UpdateDeploymentGroup',
+            deploy_dot_v1_dot_orchestrator__pb2.UpdateDeploymentGroupRequest.SerializeToString,
+            deploy_dot_v1_dot_orchestrator__pb2.UpdateDeploymentGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def CreateDeployment(request,
             target,
             options=(),
@@ -538,6 +599,33 @@ class Orchestrator:
             '/deploy.v1.Orchestrator/GetDeployment',
             deploy_dot_v1_dot_orchestrator__pb2.GetDeploymentRequest.SerializeToString,
             deploy_dot_v1_dot_orchestrator__pb2.GetDeploymentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopDeployment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/deploy.v1.Orchestrator/StopDeployment',
+            deploy_dot_v1_dot_orchestrator__pb2.StopDeploymentRequest.SerializeToString,
+            deploy_dot_v1_dot_orchestrator__pb2.StopDeploymentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -39,8 +39,12 @@ class OrchestratorStub:
     GetDeploymentGroup: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.GetDeploymentGroupRequest, _orchestrator_pb2.GetDeploymentGroupResponse]
     ListDeploymentGroups: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.ListDeploymentGroupsRequest, _orchestrator_pb2.ListDeploymentGroupsResponse]
     DeleteDeploymentGroup: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.DeleteDeploymentGroupRequest, _orchestrator_pb2.DeleteDeploymentGroupResponse]
+    UpdateDeploymentGroup: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.UpdateDeploymentGroupRequest, _orchestrator_pb2.UpdateDeploymentGroupResponse]
+    """Changes only the fields that are set; a list given replaces the whole list (empty clears it)."""
     CreateDeployment: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.CreateDeploymentRequest, _orchestrator_pb2.CreateDeploymentResponse]
     GetDeployment: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.GetDeploymentRequest, _orchestrator_pb2.GetDeploymentResponse]
+    StopDeployment: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.StopDeploymentRequest, _orchestrator_pb2.StopDeploymentResponse]
+    """No new lifecycle event starts; running hooks finish (or time out) before it is Stopped."""
     ListDeployments: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.ListDeploymentsRequest, _orchestrator_pb2.ListDeploymentsResponse]
     ListDeploymentTargets: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.ListDeploymentTargetsRequest, _orchestrator_pb2.ListDeploymentTargetsResponse]
     GetDeploymentTarget: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.GetDeploymentTargetRequest, _orchestrator_pb2.GetDeploymentTargetResponse]
@@ -58,8 +62,12 @@ class OrchestratorAsyncStub(OrchestratorStub):
     GetDeploymentGroup: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.GetDeploymentGroupRequest, _orchestrator_pb2.GetDeploymentGroupResponse]  # type: ignore[assignment]
     ListDeploymentGroups: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.ListDeploymentGroupsRequest, _orchestrator_pb2.ListDeploymentGroupsResponse]  # type: ignore[assignment]
     DeleteDeploymentGroup: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.DeleteDeploymentGroupRequest, _orchestrator_pb2.DeleteDeploymentGroupResponse]  # type: ignore[assignment]
+    UpdateDeploymentGroup: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.UpdateDeploymentGroupRequest, _orchestrator_pb2.UpdateDeploymentGroupResponse]  # type: ignore[assignment]
+    """Changes only the fields that are set; a list given replaces the whole list (empty clears it)."""
     CreateDeployment: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.CreateDeploymentRequest, _orchestrator_pb2.CreateDeploymentResponse]  # type: ignore[assignment]
     GetDeployment: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.GetDeploymentRequest, _orchestrator_pb2.GetDeploymentResponse]  # type: ignore[assignment]
+    StopDeployment: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.StopDeploymentRequest, _orchestrator_pb2.StopDeploymentResponse]  # type: ignore[assignment]
+    """No new lifecycle event starts; running hooks finish (or time out) before it is Stopped."""
     ListDeployments: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.ListDeploymentsRequest, _orchestrator_pb2.ListDeploymentsResponse]  # type: ignore[assignment]
     ListDeploymentTargets: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.ListDeploymentTargetsRequest, _orchestrator_pb2.ListDeploymentTargetsResponse]  # type: ignore[assignment]
     GetDeploymentTarget: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.GetDeploymentTargetRequest, _orchestrator_pb2.GetDeploymentTargetResponse]  # type: ignore[assignment]
@@ -124,6 +132,14 @@ class OrchestratorServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_orchestrator_pb2.DeleteDeploymentGroupResponse, _abc.Awaitable[_orchestrator_pb2.DeleteDeploymentGroupResponse]]: ...
 
     @_abc_1.abstractmethod
+    def UpdateDeploymentGroup(
+        self,
+        request: _orchestrator_pb2.UpdateDeploymentGroupRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_pb2.UpdateDeploymentGroupResponse, _abc.Awaitable[_orchestrator_pb2.UpdateDeploymentGroupResponse]]:
+        """Changes only the fields that are set; a list given replaces the whole list (empty clears it)."""
+
+    @_abc_1.abstractmethod
     def CreateDeployment(
         self,
         request: _orchestrator_pb2.CreateDeploymentRequest,
@@ -136,6 +152,14 @@ class OrchestratorServicer(metaclass=_abc_1.ABCMeta):
         request: _orchestrator_pb2.GetDeploymentRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_orchestrator_pb2.GetDeploymentResponse, _abc.Awaitable[_orchestrator_pb2.GetDeploymentResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def StopDeployment(
+        self,
+        request: _orchestrator_pb2.StopDeploymentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_pb2.StopDeploymentResponse, _abc.Awaitable[_orchestrator_pb2.StopDeploymentResponse]]:
+        """No new lifecycle event starts; running hooks finish (or time out) before it is Stopped."""
 
     @_abc_1.abstractmethod
     def ListDeployments(

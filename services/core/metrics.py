@@ -35,6 +35,12 @@ AGENT_HEARTBEAT_AGE = Gauge(
     "opendeploy_agent_heartbeat_age_seconds",
     "Seconds since the oldest connected agent's last heartbeat.",
 )
+TRIGGER_DELIVERIES = Counter(
+    "opendeploy_trigger_deliveries_total",
+    "Trigger (webhook) delivery attempts by resulting status: Delivered, Pending (will retry), "
+    "Failed (gave up).",
+    ["status"],
+)
 INSTANCES = Gauge("opendeploy_instances", "Registered instances by health.", ["health"])
 TRAFFIC_WEIGHT = Gauge(
     "opendeploy_traffic_weight", "Traffic weight per target.", ["load_balancer", "target"]

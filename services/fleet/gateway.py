@@ -17,6 +17,7 @@ from services.core.diagnostics import Diagnostics
 from services.core.errors import InvalidArgument
 from services.core.names import check_instance_name
 from services.core.tags import check_tags
+from services.fleet.changes import InstanceChanges
 from services.fleet.commands import CommandBus
 from services.fleet.convert import finished_state
 from services.fleet.domain import CommandState, UpdateKind
@@ -36,7 +37,9 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
         bus: CommandBus,
         health: FleetHealth,
         heartbeat_interval_seconds: int,
+        changes: InstanceChanges,
     ) -> None:
+        self._changes = changes
         self._store = store
         self._sessions = sessions
         self._bus = bus
@@ -51,7 +54,8 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
             raise InvalidArgument("hello: an agent stream must start with AgentHello")
         name = check_instance_name("hello.instanceName", first.hello.instance_name)
         tags = check_tags("hello.tags", [tag_from_proto(t) for t in first.hello.tags])
-        await self._store.register_if_unknown(name, tags)
+        if await self._store.register_if_unknown(name, tags):
+            self._changes.publish(name)
         session = self._sessions.open(name)
         await self._store.mark_seen(name)
         await self._health.refresh_metrics()

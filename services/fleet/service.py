@@ -7,6 +7,7 @@ from grpc import aio
 from deploy.v1 import agent_pb2, agent_pb2_grpc, fleet_pb2, fleet_pb2_grpc
 from services.core.config import ServerConfig
 from services.core.db import Database, open_database
+from services.fleet.changes import InstanceChanges
 from services.fleet.commands import CommandBus
 from services.fleet.gateway import AgentGatewayServicer
 from services.fleet.health import FleetHealth
@@ -27,9 +28,10 @@ class FleetService:
         self._sessions = SessionRegistry()
         bus = CommandBus(store, self._sessions)
         self._health = FleetHealth(store, self._sessions, heartbeat_interval_seconds)
-        self._fleet = FleetServicer(store, bus, self._health)
+        changes = InstanceChanges()
+        self._fleet = FleetServicer(store, bus, self._health, changes)
         self._gateway = AgentGatewayServicer(
-            store, self._sessions, bus, self._health, heartbeat_interval_seconds
+            store, self._sessions, bus, self._health, heartbeat_interval_seconds, changes
         )
 
     def add_to_server(self, server: aio.Server) -> None:

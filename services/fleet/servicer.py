@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any, TypeAlias
 
 from grpc import aio
 
-from deploy.v1 import fleet_pb2, fleet_pb2_grpc
+from deploy.v1 import common_pb2, fleet_pb2, fleet_pb2_grpc
 from services.core.convert import tag_filter_from_proto, tag_from_proto
 from services.core.errors import InvalidArgument
 from services.core.names import check_instance_name
-from services.core.tags import check_tag_filters, check_tags, matches_any
+from services.core.tags import Tag, check_tag_filters, check_tags, matches_any
+from services.fleet.changes import InstanceChanges
 from services.fleet.commands import CommandBus
 from services.fleet.convert import instance_to_proto, update_to_proto
 from services.fleet.health import FleetHealth
@@ -26,7 +27,9 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
         store: FleetStore,
         bus: CommandBus,
         health: FleetHealth,
+        changes: InstanceChanges,
     ) -> None:
+        self._changes = changes
         self._store = store
         self._bus = bus
         self._health = health
@@ -38,7 +41,39 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
         tags = check_tags("tags", [tag_from_proto(t) for t in request.tags])
         await self._store.register(name, tags)
         await self._health.refresh_metrics()
+        self._changes.publish(name)
         return fleet_pb2.RegisterOnPremisesInstanceResponse()
+
+    async def DeregisterOnPremisesInstance(
+        self, request: fleet_pb2.DeregisterOnPremisesInstanceRequest, context: Context
+    ) -> fleet_pb2.DeregisterOnPremisesInstanceResponse:
+        name = check_instance_name("instanceName", request.instance_name)
+        await self._store.deregister(name)
+        await self._health.refresh_metrics()
+        self._changes.publish(name)
+        return fleet_pb2.DeregisterOnPremisesInstanceResponse()
+
+    async def AddTagsToOnPremisesInstances(
+        self, request: fleet_pb2.AddTagsToOnPremisesInstancesRequest, context: Context
+    ) -> fleet_pb2.AddTagsToOnPremisesInstancesResponse:
+        names, tags = _names_and_tags(request.instance_names, request.tags)
+        await self._store.change_tags(names, add=tags)
+        self._changes.publish(*names)
+        return fleet_pb2.AddTagsToOnPremisesInstancesResponse()
+
+    async def RemoveTagsFromOnPremisesInstances(
+        self, request: fleet_pb2.RemoveTagsFromOnPremisesInstancesRequest, context: Context
+    ) -> fleet_pb2.RemoveTagsFromOnPremisesInstancesResponse:
+        names, tags = _names_and_tags(request.instance_names, request.tags)
+        await self._store.change_tags(names, remove=tags)
+        self._changes.publish(*names)
+        return fleet_pb2.RemoveTagsFromOnPremisesInstancesResponse()
+
+    async def WatchInstanceChanges(
+        self, request: fleet_pb2.WatchInstanceChangesRequest, context: Context
+    ) -> AsyncIterator[fleet_pb2.WatchInstanceChangesResponse]:
+        async for name in self._changes.watch():
+            yield fleet_pb2.WatchInstanceChangesResponse(instance_name=name)
 
     async def GetOnPremisesInstance(
         self, request: fleet_pb2.GetOnPremisesInstanceRequest, context: Context
@@ -87,3 +122,21 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
     ) -> AsyncIterator[fleet_pb2.WatchCommandUpdatesResponse]:
         async for update in self._bus.watch(request.after_sequence):
             yield update_to_proto(update)
+
+
+MAX_TAGGED_INSTANCES = 10
+"""CodeDeploy's limit per AddTags/RemoveTags call."""
+
+
+def _names_and_tags(
+    names: Iterable[str], tags: Iterable[common_pb2.Tag]
+) -> tuple[list[str], list[Tag]]:
+    checked = [check_instance_name(f"instanceNames[{i}]", n) for i, n in enumerate(names)]
+    if not checked:
+        raise InvalidArgument("instanceNames: name at least one instance")
+    if len(checked) > MAX_TAGGED_INSTANCES:
+        raise InvalidArgument(f"instanceNames: at most {MAX_TAGGED_INSTANCES} instances per call")
+    tag_list = check_tags("tags", [tag_from_proto(t) for t in tags])
+    if not tag_list:
+        raise InvalidArgument("tags: give at least one tag")
+    return checked, tag_list

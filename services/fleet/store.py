@@ -47,16 +47,49 @@ class FleetStore:
             await self._replace_tags(session, name, tags)
             return await self._instance(session, row)
 
-    async def register_if_unknown(self, name: str, tags: Sequence[Tag]) -> Instance:
-        """The instance as registered; registers it with `tags` when the fleet has never seen it."""
+    async def register_if_unknown(self, name: str, tags: Sequence[Tag]) -> bool:
+        """Register the instance with `tags` when the fleet has never seen it; True if it did."""
         async with self._db.transaction() as session:
-            row = await session.get(InstanceRow, name)
-            if row is None:
-                row = InstanceRow(name=name, registered_at=utcnow())
-                session.add(row)
-                await session.flush()
-                await self._replace_tags(session, name, tags)
-            return await self._instance(session, row)
+            if await session.get(InstanceRow, name) is not None:
+                return False
+            session.add(InstanceRow(name=name, registered_at=utcnow()))
+            await session.flush()
+            await self._replace_tags(session, name, tags)
+            return True
+
+    async def deregister(self, name: str) -> None:
+        """The instance gets no new commands and matches no group; its record stays."""
+        async with self._db.transaction() as session:
+            row = await self._registered(session, name)
+            row.deregistered_at = utcnow()
+
+    async def change_tags(
+        self, names: Sequence[str], add: Sequence[Tag] = (), remove: Sequence[Tag] = ()
+    ) -> None:
+        """Add tags (replacing the value of a key already present) or remove matching ones, on
+        every instance named — all or none (NotFound names an unregistered instance)."""
+        async with self._db.transaction() as session:
+            for name in names:
+                await self._registered(session, name)
+                current = {
+                    t.key: t
+                    for t in await session.scalars(
+                        select(InstanceTagRow).where(InstanceTagRow.instance_name == name)
+                    )
+                }
+                tags = {key: Tag(key, t.value) for key, t in current.items()}
+                tags.update({t.key: t for t in add})
+                for tag in remove:
+                    if tags.get(tag.key) == tag:
+                        del tags[tag.key]
+                await self._replace_tags(session, name, list(tags.values()))
+
+    @staticmethod
+    async def _registered(session: AsyncSession, name: str) -> InstanceRow:
+        row = await session.get(InstanceRow, name, with_for_update=True)
+        if row is None or row.deregistered_at is not None:
+            raise NotFound(f"instance {name!r} is not registered")
+        return row
 
     async def get(self, name: str) -> Instance:
         async with self._db.read() as session:

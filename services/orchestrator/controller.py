@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from services.core.errors import DeployError, NotFound
@@ -23,6 +24,7 @@ from services.core.signal import ChangeSignal
 from services.orchestrator.domain import Deployment, DeploymentErrorCode, ErrorInformation
 from services.orchestrator.lifecycle import STOP_FAILURE_IGNORABLE
 from services.orchestrator.peers import CommandResult, FleetClient
+from services.orchestrator.rollback import rollback_reason
 from services.orchestrator.rollout import Outcome, RolloutSnapshot, decide
 from services.orchestrator.states import DeploymentStatus
 from services.orchestrator.store import DeploymentStore, EventRef
@@ -33,8 +35,23 @@ RECONNECT_BACKOFF_SECONDS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 """Waits between attempts to reach the fleet after a failure (the last one repeats)."""
 
 
+@dataclass(frozen=True)
+class StopOutcome:
+    stopped: bool
+    """True: Stopped now; False: running lifecycle events must end first."""
+    message: str
+
+
 class RolloutController:
-    def __init__(self, store: DeploymentStore, fleet: FleetClient, changes: ChangeSignal) -> None:
+    def __init__(
+        self,
+        store: DeploymentStore,
+        fleet: FleetClient,
+        changes: ChangeSignal,
+        on_succeeded: Callable[[str], None] = lambda group_id: None,
+    ) -> None:
+        self._on_succeeded = on_succeeded
+        """Told the group id of each deployment that succeeds (catch-up looks again)."""
         self._store = store
         self._fleet = fleet
         self._changes = changes
@@ -62,6 +79,20 @@ class RolloutController:
         async with self._lock:
             await self._advance(deployment_id)
         self._changes.notify()
+
+    async def stop_deployment(self, deployment_id: str, roll_back: bool | None) -> StopOutcome:
+        """Start nothing more; Stopped at once when nothing runs, else when the running
+        lifecycle events end (their hooks finish or time out on the hosts)."""
+        async with self._lock:
+            result = await self._store.request_stop(deployment_id, roll_back)
+            await self._advance(deployment_id)
+        self._changes.notify()
+        if result.in_flight:
+            return StopOutcome(
+                False,
+                f"Stopping: waiting for {result.in_flight} running lifecycle event(s) to end",
+            )
+        return StopOutcome(True, "Stopped")
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coroutine)
@@ -149,6 +180,8 @@ class RolloutController:
             RolloutSnapshot(
                 targets=tuple((t.instance_name, t.status) for t in targets),
                 minimum_healthy=deployment.minimum_healthy,
+                untouched_healthy=deployment.untouched_healthy,
+                stopping=deployment.stop_requested,
             )
         )
         if decision.outcome is Outcome.CONTINUE:
@@ -158,6 +191,8 @@ class RolloutController:
             return
         if decision.outcome is Outcome.SUCCEEDED:
             await self._finish(deployment, DeploymentStatus.SUCCEEDED, None)
+        elif decision.outcome is Outcome.STOPPED:
+            await self._finish(deployment, DeploymentStatus.STOPPED, None)
         else:
             error = ErrorInformation(DeploymentErrorCode.HEALTH_CONSTRAINTS, decision.reason)
             await self._finish(deployment, DeploymentStatus.FAILED, error)
@@ -165,8 +200,11 @@ class RolloutController:
     async def _finish(
         self, deployment: Deployment, status: DeploymentStatus, error: ErrorInformation | None
     ) -> None:
+        """Record the end (and the rollback it calls for), then start the rollback."""
         self._specs.pop(deployment.id, None)
-        if not await self._store.finish(deployment.id, status, error):
+        reason = rollback_reason(deployment, status)
+        result = await self._store.finish(deployment.id, status, error, reason)
+        if not result.finished:
             return
         DEPLOYMENTS_TOTAL.labels(status).inc()
         log.info(
@@ -176,9 +214,14 @@ class RolloutController:
                     "deployment_id": deployment.id,
                     "status": status,
                     "error": error.message if error else "",
+                    "rollback_deployment_id": result.rollback_id,
                 }
             },
         )
+        if result.rollback_id:
+            await self._advance(result.rollback_id)
+        if status is DeploymentStatus.SUCCEEDED:
+            self._on_succeeded(deployment.group_id)
         self._refresh_gauge_later()
 
     async def _dispatch(self, deployment: Deployment, refs: list[EventRef]) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from deploy.v1 import common_pb2, orchestrator_pb2
 from services.core.convert import (
@@ -16,15 +17,21 @@ from services.core.convert import (
     timestamp,
 )
 from services.core.errors import InvalidArgument
+from services.core.names import check_name
 from services.orchestrator.configs import DeploymentConfig, MinimumHealthyType
 from services.orchestrator.domain import (
+    AutoRollbackConfig,
+    AutoRollbackEvent,
     Deployment,
     DeploymentErrorCode,
-    DeploymentGroup,
     DeploymentQuery,
     FileExistsBehavior,
+    GroupRecord,
+    LastDeployment,
     LifecycleEvent,
     Target,
+    TriggerConfig,
+    TriggerEvent,
 )
 from services.orchestrator.states import DeploymentStatus, EventStatus, TargetStatus
 
@@ -69,6 +76,25 @@ _ERROR_CODE = {
     DeploymentErrorCode.MANUAL_STOP: pb.DEPLOYMENT_ERROR_CODE_MANUAL_STOP,
     DeploymentErrorCode.TIMEOUT: pb.DEPLOYMENT_ERROR_CODE_TIMEOUT,
 }
+_AUTO_ROLLBACK_EVENT = {
+    AutoRollbackEvent.DEPLOYMENT_FAILURE: pb.AUTO_ROLLBACK_EVENT_DEPLOYMENT_FAILURE,
+    AutoRollbackEvent.DEPLOYMENT_STOP_ON_ALARM: pb.AUTO_ROLLBACK_EVENT_DEPLOYMENT_STOP_ON_ALARM,
+    AutoRollbackEvent.DEPLOYMENT_STOP_ON_REQUEST: pb.AUTO_ROLLBACK_EVENT_DEPLOYMENT_STOP_ON_REQUEST,
+}
+_TRIGGER_EVENT = {
+    TriggerEvent.DEPLOYMENT_START: pb.TRIGGER_EVENT_TYPE_DEPLOYMENT_START,
+    TriggerEvent.DEPLOYMENT_SUCCESS: pb.TRIGGER_EVENT_TYPE_DEPLOYMENT_SUCCESS,
+    TriggerEvent.DEPLOYMENT_FAILURE: pb.TRIGGER_EVENT_TYPE_DEPLOYMENT_FAILURE,
+    TriggerEvent.DEPLOYMENT_STOP: pb.TRIGGER_EVENT_TYPE_DEPLOYMENT_STOP,
+    TriggerEvent.DEPLOYMENT_ROLLBACK: pb.TRIGGER_EVENT_TYPE_DEPLOYMENT_ROLLBACK,
+    TriggerEvent.DEPLOYMENT_READY: pb.TRIGGER_EVENT_TYPE_DEPLOYMENT_READY,
+    TriggerEvent.INSTANCE_START: pb.TRIGGER_EVENT_TYPE_INSTANCE_START,
+    TriggerEvent.INSTANCE_SUCCESS: pb.TRIGGER_EVENT_TYPE_INSTANCE_SUCCESS,
+    TriggerEvent.INSTANCE_FAILURE: pb.TRIGGER_EVENT_TYPE_INSTANCE_FAILURE,
+    TriggerEvent.INSTANCE_READY: pb.TRIGGER_EVENT_TYPE_INSTANCE_READY,
+}
+MAX_TRIGGERS = 10
+"""CodeDeploy's limit per deployment group."""
 _MINIMUM_TYPE = {
     MinimumHealthyType.HOST_COUNT: pb.MINIMUM_HEALTHY_HOSTS_TYPE_HOST_COUNT,
     MinimumHealthyType.FLEET_PERCENT: pb.MINIMUM_HEALTHY_HOSTS_TYPE_FLEET_PERCENT,
@@ -119,8 +145,70 @@ def config_to_proto(config: DeploymentConfig) -> pb.DeploymentConfigInfo:
     )
 
 
-def group_to_proto(group: DeploymentGroup) -> pb.DeploymentGroupInfo:
-    return pb.DeploymentGroupInfo(
+def _lookup(table: Mapping[Any, int], value: int, field: str) -> Any:
+    for key, number in table.items():
+        if number == value:
+            return key
+    raise InvalidArgument(f"{field}: unknown value {value}")
+
+
+def auto_rollback_from_proto(
+    message: pb.AutoRollbackConfiguration, field: str
+) -> AutoRollbackConfig:
+    events = frozenset(
+        _lookup(_AUTO_ROLLBACK_EVENT, e, f"{field}.events[{i}]")
+        for i, e in enumerate(message.events)
+    )
+    if message.enabled and not events:
+        raise InvalidArgument(f"{field}.events: name at least one event when enabled")
+    return AutoRollbackConfig(message.enabled, events)
+
+
+def auto_rollback_to_proto(config: AutoRollbackConfig) -> pb.AutoRollbackConfiguration:
+    return pb.AutoRollbackConfiguration(
+        enabled=config.enabled, events=sorted(_AUTO_ROLLBACK_EVENT[e] for e in config.events)
+    )
+
+
+def triggers_from_proto(
+    messages: Sequence[pb.TriggerConfig], field: str
+) -> tuple[TriggerConfig, ...]:
+    """Webhook triggers: unique names, http(s) URLs, at least one event each, at most ten."""
+    if len(messages) > MAX_TRIGGERS:
+        raise InvalidArgument(f"{field}: at most {MAX_TRIGGERS} triggers per deployment group")
+    triggers: list[TriggerConfig] = []
+    for i, message in enumerate(messages):
+        where = f"{field}[{i}]"
+        name = check_name(f"{where}.triggerName", message.trigger_name)
+        if any(t.name == name for t in triggers):
+            raise InvalidArgument(f"{where}.triggerName {name!r} is used twice")
+        url = message.trigger_target_url
+        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+            raise InvalidArgument(f"{where}.triggerTargetUrl {url!r} is not an http(s) URL")
+        events = frozenset(
+            _lookup(_TRIGGER_EVENT, e, f"{where}.triggerEvents[{j}]")
+            for j, e in enumerate(message.trigger_events)
+        )
+        if not events:
+            raise InvalidArgument(f"{where}.triggerEvents: name at least one event")
+        triggers.append(TriggerConfig(name, url, events))
+    return tuple(triggers)
+
+
+def _last_to_proto(last: LastDeployment | None) -> pb.LastDeploymentInfo | None:
+    if last is None:
+        return None
+    return pb.LastDeploymentInfo(
+        deployment_id=last.id,
+        status=_DEPLOYMENT_STATUS[last.status],
+        create_time=timestamp(last.created_at),
+        end_time=timestamp(last.ended_at),
+    )
+
+
+def group_to_proto(record: GroupRecord) -> pb.DeploymentGroupInfo:
+    group = record.group
+    info = pb.DeploymentGroupInfo(
         application_name=group.application_name,
         deployment_group_id=group.id,
         deployment_group_name=group.name,
@@ -130,7 +218,34 @@ def group_to_proto(group: DeploymentGroup) -> pb.DeploymentGroupInfo:
             pb.TagFilterGroup(filters=[tag_filter_to_proto(f) for f in filters])
             for filters in group.tag_set
         ],
+        auto_rollback_configuration=auto_rollback_to_proto(group.auto_rollback),
+        target_revision=(
+            revision_to_proto(record.target_revision) if record.target_revision else None
+        ),
+        last_successful_deployment=_last_to_proto(record.last_successful),
+        last_attempted_deployment=_last_to_proto(record.last_attempted),
     )
+    for trigger in group.triggers:
+        message = info.trigger_configurations.add(
+            trigger_name=trigger.name,
+            trigger_target_url=trigger.url,
+            trigger_events=sorted(_TRIGGER_EVENT[e] for e in trigger.events),
+        )
+        delivery = record.deliveries.get(trigger.name)
+        if delivery is not None:
+            message.last_delivery.CopyFrom(
+                pb.TriggerDelivery(
+                    event=_TRIGGER_EVENT[delivery.event],
+                    deployment_id=delivery.deployment_id,
+                    instance_id=delivery.instance_id,
+                    status=delivery.status,
+                    attempts=delivery.attempts,
+                    http_status=delivery.http_status,
+                    error=delivery.error,
+                    last_attempt_time=timestamp(delivery.last_attempt_at),
+                )
+            )
+    return info
 
 
 def deployment_to_proto(deployment: Deployment, targets: Sequence[Target]) -> pb.DeploymentInfo:
@@ -157,6 +272,14 @@ def deployment_to_proto(deployment: Deployment, targets: Sequence[Target]) -> pb
         creator=deployment.creator,
         file_exists_behavior=file_exists_to_proto(deployment.file_exists_behavior),
         ignore_application_stop_failures=deployment.ignore_application_stop_failures,
+        rollback_info=pb.RollbackInfo(
+            rollback_deployment_id=deployment.rollback.rollback_deployment_id,
+            rollback_triggering_deployment_id=deployment.rollback.rollback_triggering_deployment_id,
+            rollback_message=deployment.rollback.message,
+        ),
+        update_outdated_instances_only=deployment.update_outdated_instances_only,
+        auto_rollback_configuration=auto_rollback_to_proto(deployment.auto_rollback),
+        deployment_status_messages=deployment.status_messages,
     )
     if deployment.error is not None:
         info.error_information.code = _ERROR_CODE[deployment.error.code]
@@ -182,6 +305,9 @@ def target_to_proto(target: Target) -> pb.InstanceTarget:
         status=_TARGET_STATUS[target.status],
         last_updated_at=timestamp(target.updated_at),
         lifecycle_events=[event_to_proto(e) for e in target.events],
+        instance_revision=(
+            revision_to_proto(target.instance_revision) if target.instance_revision else None
+        ),
     )
 
 
@@ -211,12 +337,14 @@ def _time(message: pb.TimeRange, field: Literal["start", "end"]) -> datetime | N
     return value
 
 
-def deployment_query_from_proto(request: pb.ListDeploymentsRequest) -> DeploymentQuery:
+def deployment_query_from_proto(
+    request: pb.ListDeploymentsRequest, group_id: str
+) -> DeploymentQuery:
     if request.max_items > MAX_PAGE:
         raise InvalidArgument(f"maxItems must be at most {MAX_PAGE}")
     return DeploymentQuery(
         application_name=request.application_name,
-        group_name=request.deployment_group_name,
+        group_id=group_id,
         statuses=tuple(deployment_status_from_proto(s) for s in request.include_only_statuses),
         created_from=_time(request.create_time_range, "start"),
         created_to=_time(request.create_time_range, "end"),

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
 
-from services.core.tags import TagFilter
+from services.orchestrator.catchup import outdated_instances
 from services.orchestrator.config_store import ConfigStore
 from services.orchestrator.controller import RolloutController
 from services.orchestrator.domain import (
+    Creator,
     DeploymentErrorCode,
     DeploymentGroup,
     DeploymentRequest,
     ErrorInformation,
+    GroupChange,
 )
 from services.orchestrator.lifecycle import IN_PLACE_EVENTS
 from services.orchestrator.peers import FleetClient, RegistryClient
@@ -42,19 +43,17 @@ class Deployments:
         self._fleet = fleet
         self._controller = controller
 
-    async def create_group(
-        self,
-        application: str,
-        name: str,
-        config_name: str,
-        filters: Sequence[TagFilter],
-        tag_set: Sequence[Sequence[TagFilter]],
-    ) -> DeploymentGroup:
+    async def create_group(self, application: str, group: DeploymentGroup) -> DeploymentGroup:
         await self._registry.require_application(application)
-        await self._configs.get(config_name)
-        return await self._groups.create(application, name, config_name, filters, tag_set)
+        await self._configs.get(group.config_name)
+        return await self._groups.create(application, group)
 
-    async def _instances(self, group: DeploymentGroup) -> list[str]:
+    async def update_group(self, application: str, name: str, change: GroupChange) -> None:
+        if change.config_name is not None:
+            await self._configs.get(change.config_name)
+        await self._groups.update(application, name, change)
+
+    async def instances(self, group: DeploymentGroup) -> list[str]:
         """The group's instances: any flat filter matches (OR), or every tag-set group does."""
         if not group.tag_set:
             if not group.tag_filters:
@@ -73,11 +72,25 @@ class Deployments:
         await self._registry.register_revision(request.application_name, request.revision)
         config = await self._configs.get(request.config_name or group.config_name)
         request = dataclasses.replace(request, config_name=config.name)
-        instances = await self._instances(group)
+        instances = await self.instances(group)
         minimum = config.minimum_healthy(len(instances))
         error = _cannot_start(len(instances), minimum)
+        targets = instances
+        if request.update_outdated_instances_only and error is None:
+            targets = outdated_instances(
+                instances,
+                await self._deployments.instance_revisions(group.id),
+                request.revision,
+                retry_attempted=request.creator is not Creator.AUTO_UPDATE,
+            )
         deployment_id = await self._deployments.create(
-            request, group, minimum, instances, IN_PLACE_EVENTS, error
+            request,
+            group,
+            minimum,
+            targets,
+            IN_PLACE_EVENTS,
+            error,
+            untouched_healthy=len(instances) - len(targets),
         )
         log.info(
             "deployment created",
@@ -85,7 +98,8 @@ class Deployments:
                 "fields": {
                     "deployment_id": deployment_id,
                     "group": group.name,
-                    "instances": len(instances),
+                    "instances": len(targets),
+                    "creator": request.creator,
                 }
             },
         )

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TypeVar
 
 from services.core.diagnostics import Diagnostics
 from services.core.revision import RevisionLocation
 from services.core.tags import TagFilter
 from services.orchestrator.states import DeploymentStatus, EventStatus, TargetStatus
+
+_V = TypeVar("_V")
 
 
 class FileExistsBehavior(StrEnum):
@@ -27,6 +31,57 @@ class DeploymentErrorCode(StrEnum):
     TIMEOUT = "TIMEOUT"
 
 
+class AutoRollbackEvent(StrEnum):
+    DEPLOYMENT_FAILURE = "DEPLOYMENT_FAILURE"
+    DEPLOYMENT_STOP_ON_ALARM = "DEPLOYMENT_STOP_ON_ALARM"
+    DEPLOYMENT_STOP_ON_REQUEST = "DEPLOYMENT_STOP_ON_REQUEST"
+
+
+@dataclass(frozen=True)
+class AutoRollbackConfig:
+    enabled: bool = False
+    events: frozenset[AutoRollbackEvent] = frozenset()
+
+    def covers(self, event: AutoRollbackEvent) -> bool:
+        return self.enabled and event in self.events
+
+
+class TriggerEvent(StrEnum):
+    DEPLOYMENT_START = "DeploymentStart"
+    DEPLOYMENT_SUCCESS = "DeploymentSuccess"
+    DEPLOYMENT_FAILURE = "DeploymentFailure"
+    DEPLOYMENT_STOP = "DeploymentStop"
+    DEPLOYMENT_ROLLBACK = "DeploymentRollback"
+    DEPLOYMENT_READY = "DeploymentReady"
+    INSTANCE_START = "InstanceStart"
+    INSTANCE_SUCCESS = "InstanceSuccess"
+    INSTANCE_FAILURE = "InstanceFailure"
+    INSTANCE_READY = "InstanceReady"
+
+
+@dataclass(frozen=True)
+class TriggerConfig:
+    """A webhook: each of `events` is POSTed as JSON to `url`."""
+
+    name: str
+    url: str
+    events: frozenset[TriggerEvent]
+
+
+@dataclass(frozen=True)
+class TriggerDelivery:
+    """The newest delivery of one trigger, as the group shows it."""
+
+    event: TriggerEvent
+    deployment_id: str
+    instance_id: str
+    status: str
+    attempts: int
+    http_status: int
+    error: str
+    last_attempt_at: datetime | None
+
+
 @dataclass(frozen=True)
 class DeploymentGroup:
     id: str
@@ -37,12 +92,77 @@ class DeploymentGroup:
     created_at: datetime
     tag_set: tuple[tuple[TagFilter, ...], ...] = ()
     """Groups of filters an instance must all match (any filter within a group)."""
+    auto_rollback: AutoRollbackConfig = AutoRollbackConfig()
+    triggers: tuple[TriggerConfig, ...] = ()
+
+
+@dataclass(frozen=True)
+class GroupChange:
+    """UpdateDeploymentGroup: None leaves a field as it is."""
+
+    new_name: str | None = None
+    config_name: str | None = None
+    tag_filters: tuple[TagFilter, ...] | None = None
+    tag_set: tuple[tuple[TagFilter, ...], ...] | None = None
+    auto_rollback: AutoRollbackConfig | None = None
+    triggers: tuple[TriggerConfig, ...] | None = None
+
+    def apply(self, group: DeploymentGroup) -> DeploymentGroup:
+        def keep(value: _V | None, current: _V) -> _V:
+            return current if value is None else value
+
+        return dataclasses.replace(
+            group,
+            name=keep(self.new_name, group.name),
+            config_name=keep(self.config_name, group.config_name),
+            tag_filters=keep(self.tag_filters, group.tag_filters),
+            tag_set=keep(self.tag_set, group.tag_set),
+            auto_rollback=keep(self.auto_rollback, group.auto_rollback),
+            triggers=keep(self.triggers, group.triggers),
+        )
+
+
+@dataclass(frozen=True)
+class LastDeployment:
+    id: str
+    status: DeploymentStatus
+    created_at: datetime
+    ended_at: datetime | None
+
+
+@dataclass(frozen=True)
+class GroupRecord:
+    """A group with what it has been through: GetDeploymentGroup's answer."""
+
+    group: DeploymentGroup
+    target_revision: RevisionLocation | None
+    last_successful: LastDeployment | None
+    last_attempted: LastDeployment | None
+    deliveries: dict[str, TriggerDelivery]
+    """The newest delivery of each trigger, by trigger name."""
 
 
 @dataclass(frozen=True)
 class ErrorInformation:
     code: DeploymentErrorCode
     message: str
+
+
+class Creator(StrEnum):
+    """Who created a deployment (CodeDeploy's DeploymentCreator values that apply here)."""
+
+    USER = "user"
+    ROLLBACK = "codeDeployRollback"
+    AUTO_UPDATE = "CodeDeployAutoUpdate"
+
+
+@dataclass(frozen=True)
+class RollbackInfo:
+    rollback_deployment_id: str = ""
+    """The deployment that rolled this one back."""
+    rollback_triggering_deployment_id: str = ""
+    """The deployment this one rolls back."""
+    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -61,6 +181,8 @@ class Target:
     status: TargetStatus
     updated_at: datetime
     events: tuple[LifecycleEvent, ...]
+    instance_revision: RevisionLocation | None = None
+    """Once the deployment ended: the revision the instance was left on."""
 
 
 @dataclass(frozen=True)
@@ -75,13 +197,24 @@ class Deployment:
     status: DeploymentStatus
     revision: RevisionLocation
     description: str
-    creator: str
+    creator: Creator
     file_exists_behavior: FileExistsBehavior | None
     ignore_application_stop_failures: bool
     created_at: datetime
     started_at: datetime | None = None
     completed_at: datetime | None = None
     error: ErrorInformation | None = None
+    auto_rollback: AutoRollbackConfig = AutoRollbackConfig()
+    """The configuration in force: the deployment's own, else its group's at creation."""
+    update_outdated_instances_only: bool = False
+    rollback: RollbackInfo = RollbackInfo()
+    stop_requested: bool = False
+    roll_back_on_stop: bool = False
+    """Decided when the stop was requested: the request's flag, else the configuration's."""
+    untouched_healthy: int = 0
+    """Instances of the group this deployment leaves alone (already on its revision): they
+    count towards the minimum healthy hosts."""
+    status_messages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,6 +228,10 @@ class DeploymentRequest:
     description: str
     file_exists_behavior: FileExistsBehavior | None
     ignore_application_stop_failures: bool
+    auto_rollback: AutoRollbackConfig | None = None
+    """None: the group's."""
+    update_outdated_instances_only: bool = False
+    creator: Creator = Creator.USER
 
 
 @dataclass(frozen=True)
@@ -102,7 +239,7 @@ class DeploymentQuery:
     """ListDeployments: which deployments, newest first, one page at a time."""
 
     application_name: str = ""
-    group_name: str = ""
+    group_id: str = ""
     statuses: tuple[DeploymentStatus, ...] = ()
     created_from: datetime | None = None
     """Inclusive lower bound of the create time; None: none."""

@@ -102,6 +102,13 @@ class FleetClient:
                 timeout=PEER_TIMEOUT_SECONDS,
             )
 
+    async def instance_changes(self) -> AsyncIterator[str]:
+        """Names of instances as they change; "" first and whenever everything may have."""
+        async with peer_errors():
+            stream = self._stub.WatchInstanceChanges(fleet_pb2.WatchInstanceChangesRequest())
+            async for change in stream:
+                yield change.instance_name
+
     async def results(self, after_sequence: int) -> AsyncIterator[CommandResult]:
         """Every command update after the cursor, then new ones as agents report them."""
         async with peer_errors():

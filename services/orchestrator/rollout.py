@@ -3,7 +3,11 @@
 CodeDeploy's rule: with M the minimum healthy hosts, never take an instance out of service if
 that would leave fewer than M healthy (healthy = not yet touched + succeeded); the deployment
 succeeds when every instance is done and at least max(M, 1) succeeded; it fails as soon as no
-more instances may start while none is in flight.
+more instances may start while none is in flight. A deployment asked to stop starts nothing and
+is Stopped once nothing is in flight.
+
+Instances of the group that a deployment leaves alone (`--update-outdated-instances-only`,
+catch-up) are healthy throughout and count towards M and the success rule.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ class Outcome(StrEnum):
     CONTINUE = "Continue"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
+    STOPPED = "Stopped"
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,9 @@ class RolloutSnapshot:
 
     targets: tuple[tuple[str, TargetStatus], ...]
     minimum_healthy: int
+    untouched_healthy: int = 0
+    """Instances of the group outside the deployment, healthy throughout."""
+    stopping: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,12 +62,16 @@ def decide(snapshot: RolloutSnapshot) -> Decision:
     in_flight = sum(s in (TargetStatus.IN_PROGRESS, TargetStatus.READY) for s in statuses)
     succeeded = statuses.count(TargetStatus.SUCCEEDED)
     failed = statuses.count(TargetStatus.FAILED)
-    required = max(snapshot.minimum_healthy, 1)
+    if not statuses:
+        return Decision(Outcome.SUCCEEDED)  # outdated-only, and every instance is up to date
+    if snapshot.stopping:
+        return Decision(Outcome.CONTINUE if in_flight else Outcome.STOPPED)
+    untouched = snapshot.untouched_healthy
     if not pending and not in_flight:
-        if succeeded >= required:
+        if succeeded >= 1 and succeeded + untouched >= snapshot.minimum_healthy:
             return Decision(Outcome.SUCCEEDED)
         return Decision(Outcome.FAILED, reason=_too_many_failed(failed, len(statuses)))
-    healthy = len(statuses) - failed - in_flight
+    healthy = len(statuses) + untouched - failed - in_flight
     capacity = healthy - snapshot.minimum_healthy
     if pending and capacity > 0:
         return Decision(Outcome.CONTINUE, start=tuple(pending[:capacity]))

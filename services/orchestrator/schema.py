@@ -22,6 +22,10 @@ class GroupRow(Base):
     """JSON list of {key, value, type}."""
     tag_set: Mapped[str] = mapped_column(Text, default="[]")
     """JSON list of lists of {key, value, type} (AND of ORs)."""
+    auto_rollback: Mapped[str] = mapped_column(Text, default="{}")
+    """JSON {enabled, events}."""
+    triggers: Mapped[str] = mapped_column(Text, default="[]")
+    """JSON list of {name, url, events}."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -46,6 +50,17 @@ class DeploymentRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    auto_rollback: Mapped[str] = mapped_column(Text, default="{}")
+    """JSON {enabled, events}: the configuration in force for this deployment."""
+    update_outdated_instances_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    untouched_healthy: Mapped[int] = mapped_column(Integer, default=0)
+    stop_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    roll_back_on_stop: Mapped[bool] = mapped_column(Boolean, default=False)
+    rollback_deployment_id: Mapped[str] = mapped_column(String(16), default="")
+    rollback_triggering_deployment_id: Mapped[str] = mapped_column(String(16), default="")
+    rollback_message: Mapped[str] = mapped_column(Text, default="")
+    status_messages: Mapped[str] = mapped_column(Text, default="[]")
+    """JSON list of strings."""
 
 
 class TargetRow(Base):
@@ -58,6 +73,8 @@ class TargetRow(Base):
     position: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    instance_revision: Mapped[str | None] = mapped_column(Text)
+    """JSON revision the instance was left on when the deployment ended."""
 
 
 class EventRow(Base):
@@ -90,4 +107,42 @@ class ConfigRow(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     minimum_type: Mapped[str] = mapped_column(String(16))
     minimum_value: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class InstanceRevisionRow(Base):
+    """What each instance of a group runs: the basis of catch-up and outdated-only deployments."""
+
+    __tablename__ = "orch_instance_revisions"
+
+    group_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    instance_name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    revision: Mapped[str | None] = mapped_column(Text)
+    """JSON of the last revision that succeeded on it; None: none yet."""
+    attempted_revision: Mapped[str] = mapped_column(Text)
+    """JSON of the last revision a deployment started on it."""
+    deployment_id: Mapped[str] = mapped_column(String(16))
+    """The last deployment that started on it."""
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TriggerDeliveryRow(Base):
+    """The outbox of webhook deliveries, written in the same transaction as the state change."""
+
+    __tablename__ = "orch_trigger_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group_id: Mapped[str] = mapped_column(String(36), index=True)
+    trigger_name: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(Text)
+    event: Mapped[str] = mapped_column(String(32))
+    deployment_id: Mapped[str] = mapped_column(String(16))
+    instance_id: Mapped[str] = mapped_column(String(100), default="")
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    http_status: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

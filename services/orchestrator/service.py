@@ -9,12 +9,15 @@ from services.core.config import ServerConfig
 from services.core.db import Database, open_database
 from services.core.peers import open_channel
 from services.core.signal import ChangeSignal
+from services.orchestrator.catchup import CatchUp
 from services.orchestrator.config_store import ConfigStore
 from services.orchestrator.controller import RolloutController
 from services.orchestrator.deployments import Deployments
+from services.orchestrator.outbox import DeliveryStore
 from services.orchestrator.peers import FleetClient, RegistryClient
 from services.orchestrator.servicer import OrchestratorServicer
 from services.orchestrator.store import DeploymentStore, GroupStore
+from services.orchestrator.triggers import TriggerDispatcher
 
 
 class OrchestratorService:
@@ -30,21 +33,32 @@ class OrchestratorService:
         ]
         registry = RegistryClient(self._channels[0])
         fleet = FleetClient(self._channels[1])
-        changes = ChangeSignal()
-        groups, deployments = GroupStore(db), DeploymentStore(db)
+        changes, outbox = ChangeSignal(), ChangeSignal()
+        groups, deployments = GroupStore(db), DeploymentStore(db, outbox)
         configs = ConfigStore(db)
-        self._controller = RolloutController(deployments, fleet, changes)
+        self._controller = RolloutController(
+            deployments, fleet, changes, on_succeeded=lambda group_id: catch_up.request(group_id)
+        )
         service = Deployments(groups, deployments, configs, registry, fleet, self._controller)
-        self._servicer = OrchestratorServicer(groups, deployments, configs, service, changes)
+        catch_up = CatchUp(groups, deployments, fleet, service)
+        self._catch_up = catch_up
+        self._triggers = TriggerDispatcher(DeliveryStore(db), outbox)
+        self._servicer = OrchestratorServicer(
+            groups, deployments, configs, service, self._controller, changes
+        )
 
     def add_to_server(self, server: aio.Server) -> None:
         orchestrator_pb2_grpc.add_OrchestratorServicer_to_server(self._servicer, server)
 
     async def start(self) -> None:
+        await self._triggers.start()
         await self._controller.start()
+        await self._catch_up.start()
 
     async def stop(self) -> None:
+        await self._catch_up.stop()
         await self._controller.stop()
+        await self._triggers.stop()
         for channel in self._channels:
             await channel.close()
         await self._db.close()

@@ -9,6 +9,7 @@ from grpc import aio
 
 from deploy.v1 import common_pb2, orchestrator_pb2_grpc
 from deploy.v1 import orchestrator_pb2 as pb
+from services.core.clock import utcnow
 from services.core.convert import revision_from_proto, tag_filter_from_proto
 from services.core.errors import InvalidArgument
 from services.core.names import check_instance_name, check_name
@@ -17,7 +18,9 @@ from services.core.signal import ChangeSignal
 from services.core.tags import TagFilter, check_tag_filters
 from services.orchestrator.config_store import ConfigStore
 from services.orchestrator.configs import DEFAULT_CONFIG_NAME, check_custom_config
+from services.orchestrator.controller import RolloutController
 from services.orchestrator.convert import (
+    auto_rollback_from_proto,
     config_from_proto,
     config_to_proto,
     deployment_query_from_proto,
@@ -26,9 +29,10 @@ from services.orchestrator.convert import (
     group_to_proto,
     next_token,
     target_to_proto,
+    triggers_from_proto,
 )
 from services.orchestrator.deployments import Deployments
-from services.orchestrator.domain import DeploymentRequest
+from services.orchestrator.domain import DeploymentGroup, DeploymentRequest, GroupChange
 from services.orchestrator.states import TERMINAL_DEPLOYMENT
 from services.orchestrator.store import DeploymentStore, GroupStore
 
@@ -37,6 +41,17 @@ MAX_DESCRIPTION = 256
 
 
 MAX_TAG_SET_GROUPS = 3
+
+
+def _tag_set(groups: Iterable[pb.TagFilterGroup]) -> tuple[tuple[TagFilter, ...], ...]:
+    tag_set = tuple(
+        tuple(_filters(f"onPremisesTagSet[{i}]", group.filters)) for i, group in enumerate(groups)
+    )
+    if any(not filters for filters in tag_set):
+        raise InvalidArgument("onPremisesTagSet: every group needs at least one tag filter")
+    if len(tag_set) > MAX_TAG_SET_GROUPS:
+        raise InvalidArgument(f"onPremisesTagSet has more than {MAX_TAG_SET_GROUPS} groups")
+    return tag_set
 
 
 def _filters(field: str, messages: Iterable[common_pb2.TagFilter]) -> list[TagFilter]:
@@ -58,8 +73,10 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         deployments: DeploymentStore,
         configs: ConfigStore,
         service: Deployments,
+        controller: RolloutController,
         changes: ChangeSignal,
     ) -> None:
+        self._controller = controller
         self._configs = configs
         self._groups = groups
         self._deployments = deployments
@@ -100,23 +117,80 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         self, request: pb.CreateDeploymentGroupRequest, context: Context
     ) -> pb.CreateDeploymentGroupResponse:
         application = check_name("applicationName", request.application_name)
-        name = check_name("deploymentGroupName", request.deployment_group_name)
-        config_name = request.deployment_config_name or DEFAULT_CONFIG_NAME
         filters = _filters("onPremisesInstanceTagFilters", request.on_premises_instance_tag_filters)
-        tag_set = [
-            _filters(f"onPremisesTagSet[{i}]", group.filters)
-            for i, group in enumerate(request.on_premises_tag_set)
-        ]
+        tag_set = _tag_set(request.on_premises_tag_set)
         if filters and tag_set:
             raise InvalidArgument(
                 "onPremisesInstanceTagFilters and onPremisesTagSet cannot both be given"
             )
-        if any(not filters for filters in tag_set):
-            raise InvalidArgument("onPremisesTagSet: every group needs at least one tag filter")
-        if len(tag_set) > MAX_TAG_SET_GROUPS:
-            raise InvalidArgument(f"onPremisesTagSet has more than {MAX_TAG_SET_GROUPS} groups")
-        group = await self._service.create_group(application, name, config_name, filters, tag_set)
-        return pb.CreateDeploymentGroupResponse(deployment_group_id=group.id)
+        group = DeploymentGroup(
+            id="",
+            application_name=application,
+            name=check_name("deploymentGroupName", request.deployment_group_name),
+            config_name=request.deployment_config_name or DEFAULT_CONFIG_NAME,
+            tag_filters=tuple(filters),
+            created_at=utcnow(),
+            tag_set=tag_set,
+            auto_rollback=auto_rollback_from_proto(
+                request.auto_rollback_configuration, "autoRollbackConfiguration"
+            ),
+            triggers=triggers_from_proto(request.trigger_configurations, "triggerConfigurations"),
+        )
+        created = await self._service.create_group(application, group)
+        return pb.CreateDeploymentGroupResponse(deployment_group_id=created.id)
+
+    async def UpdateDeploymentGroup(
+        self, request: pb.UpdateDeploymentGroupRequest, context: Context
+    ) -> pb.UpdateDeploymentGroupResponse:
+        application = check_name("applicationName", request.application_name)
+        name = check_name("currentDeploymentGroupName", request.current_deployment_group_name)
+        change = GroupChange(
+            new_name=(
+                check_name("newDeploymentGroupName", request.new_deployment_group_name)
+                if request.HasField("new_deployment_group_name")
+                else None
+            ),
+            config_name=(
+                check_name("deploymentConfigName", request.deployment_config_name)
+                if request.HasField("deployment_config_name")
+                else None
+            ),
+            tag_filters=(
+                tuple(
+                    _filters(
+                        "onPremisesInstanceTagFilters",
+                        request.on_premises_instance_tag_filters.filters,
+                    )
+                )
+                if request.HasField("on_premises_instance_tag_filters")
+                else None
+            ),
+            tag_set=(
+                _tag_set(request.on_premises_tag_set.groups)
+                if request.HasField("on_premises_tag_set")
+                else None
+            ),
+            auto_rollback=(
+                auto_rollback_from_proto(
+                    request.auto_rollback_configuration, "autoRollbackConfiguration"
+                )
+                if request.HasField("auto_rollback_configuration")
+                else None
+            ),
+            triggers=(
+                triggers_from_proto(
+                    request.trigger_configurations.triggers, "triggerConfigurations"
+                )
+                if request.HasField("trigger_configurations")
+                else None
+            ),
+        )
+        if change.tag_filters and change.tag_set:
+            raise InvalidArgument(
+                "onPremisesInstanceTagFilters and onPremisesTagSet cannot both be given"
+            )
+        await self._service.update_group(application, name, change)
+        return pb.UpdateDeploymentGroupResponse()
 
     async def DeleteDeploymentGroup(
         self, request: pb.DeleteDeploymentGroupRequest, context: Context
@@ -131,8 +205,8 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
     ) -> pb.GetDeploymentGroupResponse:
         application = check_name("applicationName", request.application_name)
         name = check_name("deploymentGroupName", request.deployment_group_name)
-        group = await self._groups.get(application, name)
-        return pb.GetDeploymentGroupResponse(deployment_group_info=group_to_proto(group))
+        record = await self._groups.record(application, name)
+        return pb.GetDeploymentGroupResponse(deployment_group_info=group_to_proto(record))
 
     async def ListDeploymentGroups(
         self, request: pb.ListDeploymentGroupsRequest, context: Context
@@ -157,6 +231,14 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             description=request.description,
             file_exists_behavior=file_exists_from_proto(request.file_exists_behavior),
             ignore_application_stop_failures=request.ignore_application_stop_failures,
+            auto_rollback=(
+                auto_rollback_from_proto(
+                    request.auto_rollback_configuration, "autoRollbackConfiguration"
+                )
+                if request.HasField("auto_rollback_configuration")
+                else None
+            ),
+            update_outdated_instances_only=request.update_outdated_instances_only,
         )
         deployment_id = await self._service.create_deployment(deployment_request)
         return pb.CreateDeploymentResponse(deployment_id=deployment_id)
@@ -169,6 +251,19 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         targets = await self._deployments.targets(deployment_id)
         return pb.GetDeploymentResponse(deployment_info=deployment_to_proto(deployment, targets))
 
+    async def StopDeployment(
+        self, request: pb.StopDeploymentRequest, context: Context
+    ) -> pb.StopDeploymentResponse:
+        deployment_id = _deployment_id(request.deployment_id)
+        roll_back = (
+            request.auto_rollback_enabled if request.HasField("auto_rollback_enabled") else None
+        )
+        outcome = await self._controller.stop_deployment(deployment_id, roll_back)
+        return pb.StopDeploymentResponse(
+            status=pb.STOP_STATUS_SUCCEEDED if outcome.stopped else pb.STOP_STATUS_PENDING,
+            status_message=outcome.message,
+        )
+
     async def ListDeployments(
         self, request: pb.ListDeploymentsRequest, context: Context
     ) -> pb.ListDeploymentsResponse:
@@ -176,9 +271,11 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             raise InvalidArgument(
                 "applicationName and deploymentGroupName must be given together, or neither"
             )
+        group_id = ""
         if request.application_name:
-            await self._groups.get(request.application_name, request.deployment_group_name)
-        query = deployment_query_from_proto(request)
+            group = await self._groups.get(request.application_name, request.deployment_group_name)
+            group_id = group.id
+        query = deployment_query_from_proto(request, group_id)
         page = await self._deployments.page(query)
         token = next_token(page[-1]) if len(page) == query.limit else ""
         return pb.ListDeploymentsResponse(deployments=[i for _, i in page], next_token=token)

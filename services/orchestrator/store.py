@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import event as sa_event
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,9 +23,13 @@ from services.core.clock import as_utc, utcnow
 from services.core.db import Database
 from services.core.diagnostics import Diagnostics, ErrorCode
 from services.core.errors import AlreadyExists, FailedPrecondition, NotFound
-from services.core.revision import revision_from_json, revision_to_json
+from services.core.revision import RevisionLocation, revision_from_json, revision_to_json
+from services.core.signal import ChangeSignal
 from services.core.tags import TagFilter, TagFilterType
 from services.orchestrator.domain import (
+    AutoRollbackConfig,
+    AutoRollbackEvent,
+    Creator,
     Deployment,
     DeploymentErrorCode,
     DeploymentGroup,
@@ -32,10 +37,26 @@ from services.orchestrator.domain import (
     DeploymentRequest,
     ErrorInformation,
     FileExistsBehavior,
+    GroupChange,
+    GroupRecord,
+    LastDeployment,
     LifecycleEvent,
+    RollbackInfo,
     Target,
+    TriggerConfig,
+    TriggerEvent,
 )
-from services.orchestrator.schema import CursorRow, DeploymentRow, EventRow, GroupRow, TargetRow
+from services.orchestrator.notifications import deployment_payload, instance_payload
+from services.orchestrator.outbox import DeliveryStore
+from services.orchestrator.schema import (
+    CursorRow,
+    DeploymentRow,
+    EventRow,
+    GroupRow,
+    InstanceRevisionRow,
+    TargetRow,
+    TriggerDeliveryRow,
+)
 from services.orchestrator.states import (
     ACTIVE_DEPLOYMENT,
     DeploymentStatus,
@@ -91,57 +112,80 @@ class GroupStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def create(
-        self,
-        application_name: str,
-        name: str,
-        config_name: str,
-        filters: Sequence[TagFilter],
-        tag_set: Sequence[Sequence[TagFilter]] = (),
-    ) -> DeploymentGroup:
-        row = GroupRow(
-            id=str(uuid.uuid4()),
-            application_name=application_name,
-            name=name,
-            config_name=config_name,
-            created_at=utcnow(),
-            tag_filters=json.dumps([dataclasses.asdict(f) for f in filters]),
-            tag_set=json.dumps([[dataclasses.asdict(f) for f in group] for group in tag_set]),
-        )
+    async def create(self, application_name: str, group: DeploymentGroup) -> DeploymentGroup:
+        """Insert `group` (its id and time are assigned here)."""
+        row = GroupRow(id=str(uuid.uuid4()), application_name=application_name, created_at=utcnow())
+        _set_group_fields(row, group)
         try:
             async with self._db.transaction() as session:
                 session.add(row)
         except IntegrityError:
             raise AlreadyExists(
-                f"deployment group {name!r} already exists for application {application_name!r}"
+                f"deployment group {group.name!r} already exists for application "
+                f"{application_name!r}"
             ) from None
         return _group(row)
 
     async def get(self, application_name: str, name: str) -> DeploymentGroup:
         async with self._db.read() as session:
-            row = await session.scalar(
-                select(GroupRow).where(
-                    GroupRow.application_name == application_name, GroupRow.name == name
-                )
+            return _group(await _group_row(session, application_name, name))
+
+    async def all(self) -> list[DeploymentGroup]:
+        async with self._db.read() as session:
+            rows = await session.scalars(select(GroupRow).order_by(GroupRow.created_at))
+            return [_group(row) for row in rows]
+
+    async def update(
+        self, application_name: str, name: str, change: GroupChange
+    ) -> DeploymentGroup:
+        """Apply the fields `change` sets; a rename also renames the group in its deployments."""
+        try:
+            async with self._db.transaction() as session:
+                row = await _group_row(session, application_name, name, lock=True)
+                updated = change.apply(_group(row))
+                if updated.tag_filters and updated.tag_set:
+                    raise FailedPrecondition(
+                        f"deployment group {name!r} would have both "
+                        "onPremisesInstanceTagFilters and onPremisesTagSet; clear one of them"
+                    )
+                _set_group_fields(row, updated)
+                if updated.name != name:
+                    await session.flush()
+                    await session.execute(
+                        update(DeploymentRow)
+                        .where(DeploymentRow.group_id == row.id)
+                        .values(group_name=updated.name)
+                    )
+                return updated
+        except IntegrityError:
+            raise AlreadyExists(
+                f"newDeploymentGroupName: deployment group {change.new_name!r} already exists "
+                f"for application {application_name!r}"
+            ) from None
+
+    async def record(self, application_name: str, name: str) -> GroupRecord:
+        """The group with its target revision, last deployments and last trigger deliveries."""
+        async with self._db.read() as session:
+            row = await _group_row(session, application_name, name)
+            newest = select(DeploymentRow).where(DeploymentRow.group_id == row.id)
+            newest = newest.order_by(DeploymentRow.created_at.desc(), DeploymentRow.id.desc())
+            attempted = await session.scalar(newest.limit(1))
+            succeeded = await session.scalar(
+                newest.where(DeploymentRow.status == DeploymentStatus.SUCCEEDED).limit(1)
             )
-            if row is None:
-                raise NotFound(
-                    f"deployment group {name!r} does not exist for application {application_name!r}"
-                )
-            return _group(row)
+            deliveries = await DeliveryStore.newest_per_trigger(session, row.id)
+            return GroupRecord(
+                group=_group(row),
+                target_revision=revision_from_json(succeeded.revision) if succeeded else None,
+                last_successful=_last(succeeded),
+                last_attempted=_last(attempted),
+                deliveries=deliveries,
+            )
 
     async def delete(self, application_name: str, name: str) -> None:
         """Refused while the group has an active deployment; its history stays readable."""
         async with self._db.transaction() as session:
-            row = await session.scalar(
-                select(GroupRow)
-                .where(GroupRow.application_name == application_name, GroupRow.name == name)
-                .with_for_update()
-            )
-            if row is None:
-                raise NotFound(
-                    f"deployment group {name!r} does not exist for application {application_name!r}"
-                )
+            row = await _group_row(session, application_name, name, lock=True)
             active = await session.scalar(
                 select(DeploymentRow.id).where(
                     DeploymentRow.group_id == row.id,
@@ -164,9 +208,33 @@ class GroupStore:
             return list(rows)
 
 
+@dataclass(frozen=True)
+class InstanceRevision:
+    """What one instance of a group runs (`current`) and was last asked to run (`attempted`)."""
+
+    current: RevisionLocation | None
+    attempted: RevisionLocation
+
+
+@dataclass(frozen=True)
+class StopResult:
+    in_flight: int
+    """Lifecycle events still running: the deployment is Stopped when they end."""
+
+
+@dataclass(frozen=True)
+class FinishResult:
+    finished: bool
+    """False when the deployment had already finished."""
+    rollback_id: str = ""
+    """The rollback deployment created with it, to start."""
+
+
 class DeploymentStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, outbox: ChangeSignal | None = None) -> None:
         self._db = db
+        self._outbox = outbox or ChangeSignal()
+        """Notified after trigger deliveries were queued, so the dispatcher sends them now."""
 
     async def create(
         self,
@@ -176,12 +244,11 @@ class DeploymentStore:
         instances: Sequence[str],
         events: Sequence[str],
         error: ErrorInformation | None,
+        untouched_healthy: int = 0,
     ) -> str:
         """Insert a deployment with its targets and their pending events, status Created —
         or Failed at once when `error` says it cannot run. One deployment at a time per group
         (CodeDeploy's rule): FailedPrecondition names the active one."""
-        deployment_id = new_deployment_id()
-        now = utcnow()
         async with self._db.transaction() as session:
             await session.get(GroupRow, group.id, with_for_update=True)  # serializes creates
             active = await session.scalar(
@@ -195,51 +262,30 @@ class DeploymentStore:
                     f"deployment group {group.name!r} already has an active deployment "
                     f"{active}; wait for it to finish or stop it"
                 )
-            session.add(
+            row = _insert_deployment(
+                session,
                 DeploymentRow(
-                    id=deployment_id,
                     application_name=request.application_name,
                     group_name=group.name,
                     group_id=group.id,
                     config_name=request.config_name,
                     minimum_healthy=minimum_healthy,
-                    status=DeploymentStatus.FAILED if error else DeploymentStatus.CREATED,
+                    untouched_healthy=untouched_healthy,
                     revision=revision_to_json(request.revision),
                     description=request.description,
-                    creator="user",
+                    creator=request.creator,
                     file_exists_behavior=request.file_exists_behavior,
                     ignore_application_stop_failures=request.ignore_application_stop_failures,
-                    error_code=error.code if error else None,
-                    error_message=error.message if error else None,
-                    created_at=now,
-                    completed_at=now if error else None,
-                )
+                    update_outdated_instances_only=request.update_outdated_instances_only,
+                    auto_rollback=_auto_rollback_json(request.auto_rollback or group.auto_rollback),
+                ),
+                instances,
+                events,
+                error,
             )
-            await session.flush()
-            for position, instance in enumerate(instances):
-                session.add(
-                    TargetRow(
-                        deployment_id=deployment_id,
-                        instance_name=instance,
-                        position=position,
-                        status=TargetStatus.SKIPPED if error else TargetStatus.PENDING,
-                        updated_at=now,
-                    )
-                )
-                for index, event in enumerate(events):
-                    session.add(
-                        EventRow(
-                            deployment_id=deployment_id,
-                            instance_name=instance,
-                            position=index,
-                            name=event,
-                            status=EventStatus.SKIPPED if error else EventStatus.PENDING,
-                            script_name="",
-                            message="",
-                            log_tail="",
-                        )
-                    )
-        return deployment_id
+            if error is not None:
+                await self._notify(session, row, TriggerEvent.DEPLOYMENT_FAILURE)
+        return row.id
 
     async def get(self, deployment_id: str) -> Deployment:
         async with self._db.read() as session:
@@ -252,8 +298,8 @@ class DeploymentStore:
         )
         if q.application_name:
             query = query.where(DeploymentRow.application_name == q.application_name)
-        if q.group_name:
-            query = query.where(DeploymentRow.group_name == q.group_name)
+        if q.group_id:
+            query = query.where(DeploymentRow.group_id == q.group_id)
         if q.statuses:
             query = query.where(DeploymentRow.status.in_([str(s) for s in q.statuses]))
         if q.created_from is not None:
@@ -270,32 +316,37 @@ class DeploymentStore:
             rows = await session.execute(query.limit(q.limit))
             return [(as_utc(created) or utcnow(), id_) for created, id_ in rows]
 
-    async def active_ids(self) -> list[str]:
+    async def active_ids(self, group_id: str = "") -> list[str]:
+        query = select(DeploymentRow.id).where(
+            DeploymentRow.status.in_([str(s) for s in ACTIVE_DEPLOYMENT])
+        )
+        if group_id:
+            query = query.where(DeploymentRow.group_id == group_id)
+        async with self._db.read() as session:
+            return list(await session.scalars(query.order_by(DeploymentRow.created_at)))
+
+    async def last_successful(self, group_id: str) -> Deployment | None:
+        async with self._db.read() as session:
+            row = await _last_successful_row(session, group_id)
+            return _deployment(row) if row else None
+
+    async def instance_revisions(self, group_id: str) -> dict[str, InstanceRevision]:
         async with self._db.read() as session:
             rows = await session.scalars(
-                select(DeploymentRow.id)
-                .where(DeploymentRow.status.in_([str(s) for s in ACTIVE_DEPLOYMENT]))
-                .order_by(DeploymentRow.created_at)
+                select(InstanceRevisionRow).where(InstanceRevisionRow.group_id == group_id)
             )
-            return list(rows)
+            return {
+                row.instance_name: InstanceRevision(
+                    revision_from_json(row.revision) if row.revision else None,
+                    revision_from_json(row.attempted_revision),
+                )
+                for row in rows
+            }
 
     async def targets(self, deployment_id: str) -> list[Target]:
         async with self._db.read() as session:
             await _deployment_row(session, deployment_id)
-            targets = await session.scalars(
-                select(TargetRow)
-                .where(TargetRow.deployment_id == deployment_id)
-                .order_by(TargetRow.position)
-            )
-            events = await session.scalars(
-                select(EventRow)
-                .where(EventRow.deployment_id == deployment_id)
-                .order_by(EventRow.instance_name, EventRow.position)
-            )
-            by_instance: dict[str, list[LifecycleEvent]] = {}
-            for event in events:
-                by_instance.setdefault(event.instance_name, []).append(_event(event))
-            return [_target(t, by_instance.get(t.instance_name, [])) for t in targets]
+            return await _targets(session, deployment_id)
 
     async def target(self, deployment_id: str, instance_name: str) -> Target:
         for target in await self.targets(deployment_id):
@@ -311,6 +362,7 @@ class DeploymentStore:
             if status is DeploymentStatus.CREATED:
                 row.status = deployment_transition(status, DeploymentStatus.IN_PROGRESS)
                 row.started_at = utcnow()
+                await self._notify(session, row, TriggerEvent.DEPLOYMENT_START)
             return DeploymentStatus(row.status)
 
     async def start_targets(self, deployment_id: str, instances: Sequence[str]) -> list[EventRef]:
@@ -318,6 +370,7 @@ class DeploymentStore:
         started: list[EventRef] = []
         now = utcnow()
         async with self._db.transaction() as session:
+            deployment = await _deployment_row(session, deployment_id)
             for instance in instances:
                 target = await session.get(TargetRow, (deployment_id, instance))
                 if target is None:
@@ -326,9 +379,11 @@ class DeploymentStore:
                     TargetStatus(target.status), TargetStatus.IN_PROGRESS
                 )
                 target.updated_at = now
+                await _record_attempt(session, deployment, instance, now)
                 first = await session.get(EventRow, (deployment_id, instance, 0))
                 if first is not None:
                     started.append(_start_event(first, now))
+                await self._notify(session, deployment, TriggerEvent.INSTANCE_START, instance)
         return started
 
     async def in_progress_events(self, deployment_id: str) -> list[EventRef]:
@@ -351,7 +406,8 @@ class DeploymentStore:
         continue_on_failure: bool,
     ) -> EventResult:
         """Record an event's result, start the instance's next event or finish its target, and
-        advance the fleet cursor — in one transaction."""
+        advance the fleet cursor — in one transaction. A deployment asked to stop starts no
+        further event: the target ends Failed (half-deployed) unless this was its last event."""
         now = utcnow()
         async with self._db.transaction() as session:
             await _advance_cursor(session, sequence)
@@ -369,19 +425,27 @@ class DeploymentStore:
             started = as_utc(event.started_at)
             duration = (now - started).total_seconds() if started else 0.0
             _set_diagnostics(event, diagnostics)
+            deployment = await _deployment_row(session, ref.deployment_id)
             target = await session.get(TargetRow, (ref.deployment_id, ref.instance_name))
             assert target is not None, "every event belongs to a target"
             target.updated_at = now
             nxt = await session.get(
                 EventRow, (ref.deployment_id, ref.instance_name, ref.position + 1)
             )
-            if (succeeded or continue_on_failure) and nxt is not None:
+            passed = succeeded or continue_on_failure
+            if passed and nxt is not None and not deployment.stop_requested:
                 return EventResult(True, duration, _start_event(nxt, now))
-            final = (
-                TargetStatus.SUCCEEDED if succeeded or continue_on_failure else TargetStatus.FAILED
-            )
+            final = TargetStatus.SUCCEEDED if passed and nxt is None else TargetStatus.FAILED
             target.status = target_transition(TargetStatus(target.status), final)
             await _skip_pending_events(session, ref.deployment_id, ref.instance_name)
+            if final is TargetStatus.SUCCEEDED:
+                await _record_success(session, deployment, ref.instance_name, now)
+            trigger = (
+                TriggerEvent.INSTANCE_SUCCESS
+                if final is TargetStatus.SUCCEEDED
+                else TriggerEvent.INSTANCE_FAILURE
+            )
+            await self._notify(session, deployment, trigger, ref.instance_name)
             return EventResult(True, duration)
 
     async def skip_cursor(self, sequence: int) -> None:
@@ -394,37 +458,171 @@ class DeploymentStore:
             row = await session.get(CursorRow, FLEET_CURSOR)
             return row.sequence if row else 0
 
+    async def request_stop(self, deployment_id: str, roll_back: bool | None) -> StopResult:
+        """Start no more instances or events; `roll_back` None takes the deployment's
+        DEPLOYMENT_STOP_ON_REQUEST setting. FailedPrecondition once it has finished."""
+        now = utcnow()
+        async with self._db.transaction() as session:
+            row = await _deployment_row(session, deployment_id, lock=True)
+            if DeploymentStatus(row.status) not in ACTIVE_DEPLOYMENT:
+                raise FailedPrecondition(
+                    f"deployment {deployment_id} has already finished ({row.status})"
+                )
+            if not row.stop_requested:
+                config = _auto_rollback(row.auto_rollback)
+                row.stop_requested = True
+                row.roll_back_on_stop = (
+                    config.covers(AutoRollbackEvent.DEPLOYMENT_STOP_ON_REQUEST)
+                    if roll_back is None
+                    else roll_back
+                )
+                row.error_code = DeploymentErrorCode.MANUAL_STOP
+                row.error_message = "The deployment was stopped by a user request."
+                row.status_messages = json.dumps(
+                    [*json.loads(row.status_messages or "[]"), "Stop requested"]
+                )
+                await _skip_pending(session, deployment_id, now)
+            in_flight = await session.scalar(
+                select(func.count())
+                .select_from(EventRow)
+                .where(
+                    EventRow.deployment_id == deployment_id,
+                    EventRow.status == EventStatus.IN_PROGRESS,
+                )
+            )
+            return StopResult(in_flight=in_flight or 0)
+
     async def finish(
-        self, deployment_id: str, status: DeploymentStatus, error: ErrorInformation | None
-    ) -> bool:
-        """InProgress → Succeeded/Failed; targets never started become Skipped. False if the
-        deployment had already finished."""
+        self,
+        deployment_id: str,
+        status: DeploymentStatus,
+        error: ErrorInformation | None,
+        roll_back: str = "",
+    ) -> FinishResult:
+        """InProgress → Succeeded/Failed/Stopped; targets never started become Skipped and every
+        target records the revision its instance was left on. A non-empty `roll_back` (its
+        reason) also creates the rollback deployment, in the same transaction."""
         now = utcnow()
         async with self._db.transaction() as session:
             row = await _deployment_row(session, deployment_id, lock=True)
             current = DeploymentStatus(row.status)
             if current not in ACTIVE_DEPLOYMENT:
-                return False
+                return FinishResult(finished=False)
             row.status = deployment_transition(current, status)
             row.completed_at = now
             if error is not None:
                 row.error_code, row.error_message = error.code, error.message
-            await session.execute(
-                update(TargetRow)
-                .where(
-                    TargetRow.deployment_id == deployment_id,
-                    TargetRow.status == TargetStatus.PENDING,
-                )
-                .values(status=TargetStatus.SKIPPED, updated_at=now)
+            await _skip_pending(session, deployment_id, now)
+            await _record_instance_revisions(session, row)
+            trigger = {
+                DeploymentStatus.SUCCEEDED: TriggerEvent.DEPLOYMENT_SUCCESS,
+                DeploymentStatus.FAILED: TriggerEvent.DEPLOYMENT_FAILURE,
+                DeploymentStatus.STOPPED: TriggerEvent.DEPLOYMENT_STOP,
+            }[status]
+            rollback_id = await self._roll_back(session, row, roll_back) if roll_back else ""
+            await self._notify(session, row, trigger)
+            if rollback_id:
+                await self._notify(session, row, TriggerEvent.DEPLOYMENT_ROLLBACK)
+            return FinishResult(True, rollback_id)
+
+    async def _roll_back(self, session: AsyncSession, row: DeploymentRow, reason: str) -> str:
+        """Create the rollback of `row`: its instances get the group's last successful
+        revision, with its options. Returns the new id, or "" (and says why) when there is
+        no earlier successful revision."""
+        good = await _last_successful_row(session, row.group_id)
+        if good is None:
+            row.rollback_message = (
+                f"{reason}, but there is no earlier successful deployment to roll back to."
             )
-            await session.execute(
-                update(EventRow)
-                .where(
-                    EventRow.deployment_id == deployment_id, EventRow.status == EventStatus.PENDING
-                )
-                .values(status=EventStatus.SKIPPED)
+            return ""
+        instances = await session.scalars(
+            select(TargetRow.instance_name)
+            .where(TargetRow.deployment_id == row.id)
+            .order_by(TargetRow.position)
+        )
+        events = await session.execute(
+            select(EventRow.position, EventRow.name)
+            .where(EventRow.deployment_id == row.id)
+            .distinct()
+            .order_by(EventRow.position)
+        )
+        rollback = _insert_deployment(
+            session,
+            DeploymentRow(
+                application_name=row.application_name,
+                group_name=row.group_name,
+                group_id=row.group_id,
+                config_name=row.config_name,
+                minimum_healthy=row.minimum_healthy,
+                untouched_healthy=row.untouched_healthy,
+                revision=good.revision,
+                description=f"Rollback of {row.id} to the revision of {good.id}",
+                creator=Creator.ROLLBACK,
+                file_exists_behavior=row.file_exists_behavior,
+                ignore_application_stop_failures=row.ignore_application_stop_failures,
+                update_outdated_instances_only=False,
+                auto_rollback=_auto_rollback_json(AutoRollbackConfig()),
+                rollback_triggering_deployment_id=row.id,
+                rollback_message=f"Rolls back {row.id}: {reason}.",
+            ),
+            list(instances),
+            [name for _, name in events],
+            None,
+        )
+        row.rollback_deployment_id = rollback.id
+        row.rollback_message = f"{reason}: rolled back by {rollback.id}."
+        return rollback.id
+
+    async def _notify(
+        self, session: AsyncSession, row: DeploymentRow, event: TriggerEvent, instance: str = ""
+    ) -> None:
+        """Queue a delivery for every trigger of the group that wants `event` (the outbox:
+        written with the state change, sent after it commits)."""
+        group = await session.get(GroupRow, row.group_id)
+        triggers = [t for t in _triggers(group) if event in t.events] if group else []
+        if not triggers:
+            return
+        await session.flush()
+        deployment = _deployment(row)
+        if instance:
+            target = next(
+                t for t in await _targets(session, row.id, instance) if t.instance_name == instance
             )
-            return True
+            payloads = {
+                t.name: instance_payload(t.name, event, deployment, target) for t in triggers
+            }
+        else:
+            statuses = await session.scalars(
+                select(TargetRow.status).where(TargetRow.deployment_id == row.id)
+            )
+            targets = [TargetStatus(s) for s in statuses]
+            payloads = {
+                t.name: deployment_payload(t.name, event, deployment, targets) for t in triggers
+            }
+        now = utcnow()
+        for trigger in triggers:
+            session.add(
+                TriggerDeliveryRow(
+                    group_id=row.group_id,
+                    trigger_name=trigger.name,
+                    url=trigger.url,
+                    event=event,
+                    deployment_id=row.id,
+                    instance_id=instance,
+                    payload=json.dumps(payloads[trigger.name]),
+                    status=DeliveryStore.PENDING,
+                    attempts=0,
+                    http_status=0,
+                    error="",
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+        if not sa_event.contains(session.sync_session, "after_commit", self._wake):
+            sa_event.listen(session.sync_session, "after_commit", self._wake, once=True)
+
+    def _wake(self, _session: object) -> None:
+        self._outbox.notify()
 
 
 async def _deployment_row(
@@ -434,6 +632,152 @@ async def _deployment_row(
     if row is None:
         raise NotFound(f"deployment {deployment_id!r} does not exist")
     return row
+
+
+async def _group_row(
+    session: AsyncSession, application_name: str, name: str, lock: bool = False
+) -> GroupRow:
+    query = select(GroupRow).where(
+        GroupRow.application_name == application_name, GroupRow.name == name
+    )
+    row = await session.scalar(query.with_for_update() if lock else query)
+    if row is None:
+        raise NotFound(
+            f"deployment group {name!r} does not exist for application {application_name!r}"
+        )
+    return row
+
+
+async def _last_successful_row(session: AsyncSession, group_id: str) -> DeploymentRow | None:
+    return await session.scalar(
+        select(DeploymentRow)
+        .where(
+            DeploymentRow.group_id == group_id,
+            DeploymentRow.status == DeploymentStatus.SUCCEEDED,
+        )
+        .order_by(DeploymentRow.created_at.desc(), DeploymentRow.id.desc())
+        .limit(1)
+    )
+
+
+def _insert_deployment(
+    session: AsyncSession,
+    row: DeploymentRow,
+    instances: Sequence[str],
+    events: Sequence[str],
+    error: ErrorInformation | None,
+) -> DeploymentRow:
+    """Add a new deployment (fields other than identity and state already set on `row`) with
+    its targets and their events: Created, or Failed at once with `error`."""
+    now = utcnow()
+    row.id = new_deployment_id()
+    row.status = DeploymentStatus.FAILED if error else DeploymentStatus.CREATED
+    row.created_at = now
+    row.completed_at = now if error else None
+    row.error_code = error.code if error else None
+    row.error_message = error.message if error else None
+    session.add(row)
+    for position, instance in enumerate(instances):
+        session.add(
+            TargetRow(
+                deployment_id=row.id,
+                instance_name=instance,
+                position=position,
+                status=TargetStatus.SKIPPED if error else TargetStatus.PENDING,
+                updated_at=now,
+            )
+        )
+        for index, name in enumerate(events):
+            session.add(
+                EventRow(
+                    deployment_id=row.id,
+                    instance_name=instance,
+                    position=index,
+                    name=name,
+                    status=EventStatus.SKIPPED if error else EventStatus.PENDING,
+                    script_name="",
+                    message="",
+                    log_tail="",
+                )
+            )
+    return row
+
+
+async def _targets(session: AsyncSession, deployment_id: str, instance: str = "") -> list[Target]:
+    targets = select(TargetRow).where(TargetRow.deployment_id == deployment_id)
+    events = select(EventRow).where(EventRow.deployment_id == deployment_id)
+    if instance:
+        targets = targets.where(TargetRow.instance_name == instance)
+        events = events.where(EventRow.instance_name == instance)
+    by_instance: dict[str, list[LifecycleEvent]] = {}
+    for event in await session.scalars(events.order_by(EventRow.instance_name, EventRow.position)):
+        by_instance.setdefault(event.instance_name, []).append(_event(event))
+    rows = await session.scalars(targets.order_by(TargetRow.position))
+    return [_target(t, by_instance.get(t.instance_name, [])) for t in rows]
+
+
+async def _instance_revision_row(
+    session: AsyncSession, deployment: DeploymentRow, instance: str, now: datetime
+) -> InstanceRevisionRow:
+    row = await session.get(InstanceRevisionRow, (deployment.group_id, instance))
+    if row is None:
+        row = InstanceRevisionRow(
+            group_id=deployment.group_id,
+            instance_name=instance,
+            revision=None,
+            attempted_revision=deployment.revision,
+            deployment_id=deployment.id,
+            updated_at=now,
+        )
+        session.add(row)
+    return row
+
+
+async def _record_attempt(
+    session: AsyncSession, deployment: DeploymentRow, instance: str, now: datetime
+) -> None:
+    row = await _instance_revision_row(session, deployment, instance, now)
+    row.attempted_revision, row.deployment_id, row.updated_at = (
+        deployment.revision,
+        deployment.id,
+        now,
+    )
+
+
+async def _record_success(
+    session: AsyncSession, deployment: DeploymentRow, instance: str, now: datetime
+) -> None:
+    row = await _instance_revision_row(session, deployment, instance, now)
+    row.revision, row.updated_at = deployment.revision, now
+
+
+async def _record_instance_revisions(session: AsyncSession, deployment: DeploymentRow) -> None:
+    """Each target keeps the revision its instance was left on when the deployment ended."""
+    await session.flush()
+    current = {
+        row.instance_name: row.revision
+        for row in await session.scalars(
+            select(InstanceRevisionRow).where(InstanceRevisionRow.group_id == deployment.group_id)
+        )
+    }
+    for target in await session.scalars(
+        select(TargetRow).where(TargetRow.deployment_id == deployment.id)
+    ):
+        target.instance_revision = current.get(target.instance_name)
+
+
+async def _skip_pending(session: AsyncSession, deployment_id: str, now: datetime) -> None:
+    """Targets not started become Skipped, and every event not started with them."""
+    await session.execute(
+        update(TargetRow)
+        .where(TargetRow.deployment_id == deployment_id, TargetRow.status == TargetStatus.PENDING)
+        .values(status=TargetStatus.SKIPPED, updated_at=now)
+    )
+    await session.execute(
+        update(EventRow)
+        .where(EventRow.deployment_id == deployment_id, EventRow.status == EventStatus.PENDING)
+        .values(status=EventStatus.SKIPPED)
+    )
 
 
 async def _advance_cursor(session: AsyncSession, sequence: int) -> None:
@@ -473,21 +817,66 @@ def _set_diagnostics(row: EventRow, diagnostics: Diagnostics) -> None:
     row.log_tail = diagnostics.log_tail
 
 
+def _filters_json(filters: Sequence[TagFilter]) -> list[dict[str, str]]:
+    return [dataclasses.asdict(f) for f in filters]
+
+
 def _filters(raw: list[dict[str, str]]) -> tuple[TagFilter, ...]:
     return tuple(TagFilter(f["key"], f["value"], TagFilterType(f["type"])) for f in raw)
 
 
+def _auto_rollback_json(config: AutoRollbackConfig) -> str:
+    return json.dumps({"enabled": config.enabled, "events": sorted(config.events)})
+
+
+def _auto_rollback(text: str) -> AutoRollbackConfig:
+    raw = json.loads(text or "{}")
+    return AutoRollbackConfig(
+        bool(raw.get("enabled", False)),
+        frozenset(AutoRollbackEvent(e) for e in raw.get("events", [])),
+    )
+
+
+def _triggers(row: GroupRow) -> tuple[TriggerConfig, ...]:
+    return tuple(
+        TriggerConfig(t["name"], t["url"], frozenset(TriggerEvent(e) for e in t["events"]))
+        for t in json.loads(row.triggers or "[]")
+    )
+
+
+def _set_group_fields(row: GroupRow, group: DeploymentGroup) -> None:
+    row.name = group.name
+    row.config_name = group.config_name
+    row.tag_filters = json.dumps(_filters_json(group.tag_filters))
+    row.tag_set = json.dumps([_filters_json(filters) for filters in group.tag_set])
+    row.auto_rollback = _auto_rollback_json(group.auto_rollback)
+    row.triggers = json.dumps(
+        [{"name": t.name, "url": t.url, "events": sorted(t.events)} for t in group.triggers]
+    )
+
+
 def _group(row: GroupRow) -> DeploymentGroup:
-    filters = _filters(json.loads(row.tag_filters))
-    tag_set = tuple(_filters(group) for group in json.loads(row.tag_set or "[]"))
     return DeploymentGroup(
         id=row.id,
         application_name=row.application_name,
         name=row.name,
         config_name=row.config_name,
-        tag_filters=filters,
+        tag_filters=_filters(json.loads(row.tag_filters)),
         created_at=as_utc(row.created_at) or utcnow(),
-        tag_set=tag_set,
+        tag_set=tuple(_filters(group) for group in json.loads(row.tag_set or "[]")),
+        auto_rollback=_auto_rollback(row.auto_rollback),
+        triggers=_triggers(row),
+    )
+
+
+def _last(row: DeploymentRow | None) -> LastDeployment | None:
+    if row is None:
+        return None
+    return LastDeployment(
+        id=row.id,
+        status=DeploymentStatus(row.status),
+        created_at=as_utc(row.created_at) or utcnow(),
+        ended_at=as_utc(row.completed_at),
     )
 
 
@@ -502,7 +891,7 @@ def _deployment(row: DeploymentRow) -> Deployment:
         status=DeploymentStatus(row.status),
         revision=revision_from_json(row.revision),
         description=row.description,
-        creator=row.creator,
+        creator=Creator(row.creator),
         file_exists_behavior=(
             FileExistsBehavior(row.file_exists_behavior) if row.file_exists_behavior else None
         ),
@@ -515,6 +904,17 @@ def _deployment(row: DeploymentRow) -> Deployment:
             if row.error_code
             else None
         ),
+        auto_rollback=_auto_rollback(row.auto_rollback),
+        update_outdated_instances_only=bool(row.update_outdated_instances_only),
+        rollback=RollbackInfo(
+            row.rollback_deployment_id or "",
+            row.rollback_triggering_deployment_id or "",
+            row.rollback_message or "",
+        ),
+        stop_requested=bool(row.stop_requested),
+        roll_back_on_stop=bool(row.roll_back_on_stop),
+        untouched_healthy=row.untouched_healthy or 0,
+        status_messages=tuple(json.loads(row.status_messages or "[]")),
     )
 
 
@@ -540,4 +940,7 @@ def _target(row: TargetRow, events: Sequence[LifecycleEvent]) -> Target:
         status=TargetStatus(row.status),
         updated_at=as_utc(row.updated_at) or utcnow(),
         events=tuple(events),
+        instance_revision=(
+            revision_from_json(row.instance_revision) if row.instance_revision else None
+        ),
     )

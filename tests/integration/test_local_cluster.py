@@ -63,8 +63,14 @@ def test_cluster_demo_and_down(tmp_path: Path) -> None:
         demo = localcluster("demo", directory, base)
         assert demo.returncode == 0, demo.stdout + demo.stderr
         assert "ValidateService" in demo.stdout
+        # the broken revision fails, its script's output is shown, and the rollback restores
+        assert "health check: /healthz answered 503" in demo.stdout
+        assert "rolled back by d-" in demo.stdout
+        rollback_line = next(line for line in demo.stdout.splitlines() if "rollback d-" in line)
+        assert "redeploys version" in rollback_line
         body = urllib.request.urlopen(f"http://127.0.0.1:{base + 80}/", timeout=5).read()
         assert body.startswith(b"hello-web version ")
+        assert b"broken" not in body
         check_codedeploy_sample(f"127.0.0.1:{base}", directory)
     finally:
         down = localcluster("down", directory, base)

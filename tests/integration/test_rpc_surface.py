@@ -21,7 +21,7 @@ METHODS = [
     for method in service.methods
 ]
 # Calls that legitimately stay open (push streams) end with our deadline.
-OPEN_STREAMS = {"WatchCommandUpdates"}
+OPEN_STREAMS = {"WatchCommandUpdates", "WatchInstanceChanges"}
 ACCEPTABLE = {
     grpc.StatusCode.OK,
     grpc.StatusCode.INVALID_ARGUMENT,

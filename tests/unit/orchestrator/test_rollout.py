@@ -9,14 +9,19 @@ from services.orchestrator.rollout import Outcome, RolloutSnapshot, decide, feas
 from services.orchestrator.states import TargetStatus
 
 
-def snapshot(statuses: str, minimum: int) -> RolloutSnapshot:
+def snapshot(
+    statuses: str, minimum: int, untouched: int = 0, stopping: bool = False
+) -> RolloutSnapshot:
     codes = {
         "P": TargetStatus.PENDING,
         "I": TargetStatus.IN_PROGRESS,
         "S": TargetStatus.SUCCEEDED,
         "F": TargetStatus.FAILED,
+        "K": TargetStatus.SKIPPED,
     }
-    return RolloutSnapshot(tuple((f"i{n}", codes[c]) for n, c in enumerate(statuses)), minimum)
+    return RolloutSnapshot(
+        tuple((f"i{n}", codes[c]) for n, c in enumerate(statuses)), minimum, untouched, stopping
+    )
 
 
 @pytest.mark.parametrize(
@@ -49,6 +54,45 @@ def test_decide(statuses: str, minimum: int, outcome: Outcome, start: tuple[str,
     assert decision.outcome is outcome
     assert decision.start == start
     assert bool(decision.reason) == (outcome is Outcome.FAILED)
+
+
+@pytest.mark.parametrize(
+    ("statuses", "outcome"),
+    [
+        ("IKK", Outcome.CONTINUE),  # a running event ends first
+        ("FKK", Outcome.STOPPED),
+        ("SSK", Outcome.STOPPED),  # stopped, even though every started instance succeeded
+        ("KKK", Outcome.STOPPED),
+    ],
+)
+def test_a_stopping_deployment_starts_nothing_and_stops_once_nothing_runs(
+    statuses: str, outcome: Outcome
+) -> None:
+    decision = decide(snapshot(statuses, 0, stopping=True))
+    assert (decision.outcome, decision.start) == (outcome, ())
+
+
+@pytest.mark.parametrize(
+    ("statuses", "minimum", "untouched", "outcome", "start"),
+    [
+        # 5 instances under OneAtATime (M = 4), 3 already current: one at a time still.
+        ("PP", 4, 3, Outcome.CONTINUE, ("i0",)),
+        ("SP", 4, 3, Outcome.CONTINUE, ("i1",)),
+        ("SF", 4, 3, Outcome.SUCCEEDED, ()),  # the last one may fail: 1 + 3 ≥ 4
+        ("FP", 4, 3, Outcome.FAILED, ()),
+        # HalfAtATime over 4 (M = 2), 2 current: both outdated may go at once.
+        ("PP", 2, 2, Outcome.CONTINUE, ("i0", "i1")),
+        ("FS", 2, 2, Outcome.SUCCEEDED, ()),
+        ("FF", 2, 2, Outcome.FAILED, ()),  # at least one must succeed
+        # Nothing outdated: done at once.
+        ("", 2, 4, Outcome.SUCCEEDED, ()),
+    ],
+)
+def test_instances_left_alone_count_towards_minimum_healthy(
+    statuses: str, minimum: int, untouched: int, outcome: Outcome, start: tuple[str, ...]
+) -> None:
+    decision = decide(snapshot(statuses, minimum, untouched))
+    assert (decision.outcome, decision.start) == (outcome, start)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,166 @@
+"""Catch-up: instances that join a group get its target revision, as CodeDeploy does for
+instances Auto Scaling launches.
+
+Level-triggered: whenever the fleet reports a change (or after a group's deployment succeeds,
+or at start), every group concerned is compared with what its instances run, and an
+outdated-instances-only deployment of the group's last successful revision is created for the
+instances that never ran it. An instance on which that revision already failed is not retried
+automatically (no loops); `create-deployment --update-outdated-instances-only` retries it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Collection, Mapping
+from typing import Protocol
+
+from services.core.errors import DeployError, FailedPrecondition
+from services.core.revision import RevisionLocation
+from services.core.signal import ChangeSignal
+from services.orchestrator.controller import RECONNECT_BACKOFF_SECONDS
+from services.orchestrator.domain import Creator, DeploymentGroup, DeploymentRequest
+from services.orchestrator.peers import FleetClient
+from services.orchestrator.store import DeploymentStore, GroupStore, InstanceRevision
+
+log = logging.getLogger(__name__)
+
+
+def outdated_instances(
+    instances: Collection[str],
+    revisions: Mapping[str, InstanceRevision],
+    revision: RevisionLocation,
+    retry_attempted: bool,
+) -> list[str]:
+    """Instances not running `revision`, in order; unless `retry_attempted`, without those on
+    which it was already tried (and did not succeed)."""
+    wanted = revision.identity()
+    outdated = []
+    for name in instances:
+        known = revisions.get(name)
+        if known is None:
+            outdated.append(name)
+        elif known.current is not None and known.current.identity() == wanted:
+            continue
+        elif retry_attempted or known.attempted.identity() != wanted:
+            outdated.append(name)
+    return outdated
+
+
+class DeploymentCreator(Protocol):
+    async def instances(self, group: DeploymentGroup) -> list[str]: ...
+
+    async def create_deployment(self, request: DeploymentRequest) -> str: ...
+
+
+class CatchUp:
+    def __init__(
+        self,
+        groups: GroupStore,
+        deployments: DeploymentStore,
+        fleet: FleetClient,
+        creator: DeploymentCreator,
+    ) -> None:
+        self._groups = groups
+        self._deployments = deployments
+        self._fleet = fleet
+        self._creator = creator
+        self._dirty: set[str] = set()
+        """Ids of the groups to look at again."""
+        self._all = True
+        """Look at every group (at start, and after any fleet change)."""
+        self._signal = ChangeSignal()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def request(self, group_id: str = "") -> None:
+        """Look at one group again, or at every group when no id is given."""
+        if group_id:
+            self._dirty.add(group_id)
+        else:
+            self._all = True
+        self._signal.notify()
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.ensure_future(self._work()),
+            asyncio.ensure_future(self._follow_fleet()),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _follow_fleet(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                async for _name in self._fleet.instance_changes():
+                    attempt = 0
+                    self.request()  # a tag change can move an instance into any group
+            except DeployError as error:
+                delay = RECONNECT_BACKOFF_SECONDS[min(attempt, len(RECONNECT_BACKOFF_SECONDS) - 1)]
+                attempt += 1
+                log.warning(
+                    "fleet instance changes lost; reconnecting",
+                    extra={"fields": {"error": str(error), "retry_in_seconds": delay}},
+                )
+                await asyncio.sleep(delay)
+
+    async def _work(self) -> None:
+        while True:
+            wake = self._signal.current()
+            everything, wanted = self._all, self._dirty
+            self._all, self._dirty = False, set()
+            if everything or wanted:
+                for group in await self._groups.all():
+                    if everything or group.id in wanted:
+                        await self._reconcile(group)
+            await wake.wait()
+
+    async def _reconcile(self, group: DeploymentGroup) -> None:
+        try:
+            if await self._deployments.active_ids(group.id):
+                return  # looked at again when it succeeds
+            good = await self._deployments.last_successful(group.id)
+            if good is None:
+                return
+            instances = await self._creator.instances(group)
+            revisions = await self._deployments.instance_revisions(group.id)
+            outdated = outdated_instances(instances, revisions, good.revision, False)
+            if not outdated:
+                return
+            deployment_id = await self._creator.create_deployment(
+                DeploymentRequest(
+                    application_name=group.application_name,
+                    group_name=group.name,
+                    revision=good.revision,
+                    config_name=group.config_name,
+                    description=(f"Catch-up of {', '.join(outdated)} to the revision of {good.id}")[
+                        :256
+                    ],
+                    file_exists_behavior=good.file_exists_behavior,
+                    ignore_application_stop_failures=good.ignore_application_stop_failures,
+                    update_outdated_instances_only=True,
+                    creator=Creator.AUTO_UPDATE,
+                )
+            )
+            log.info(
+                "catch-up deployment created",
+                extra={
+                    "fields": {
+                        "deployment_id": deployment_id,
+                        "group": group.name,
+                        "instances": outdated,
+                    }
+                },
+            )
+        except FailedPrecondition:
+            return  # another deployment started meanwhile; its success brings us back
+        except DeployError as error:
+            log.warning(
+                "catch-up failed",
+                extra={"fields": {"group": group.name, "error": str(error)}},
+            )

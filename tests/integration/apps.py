@@ -1,0 +1,122 @@
+"""An application on a test cluster, driven through the real CLI, and bundles to deploy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.harness import Cluster, unique
+
+
+def bundle(
+    root: Path,
+    version: str,
+    dest: str,
+    *,
+    validate_exit: int = 0,
+    gate: Path | None = None,
+    started: Path | None = None,
+    extra: str = "",
+) -> Path:
+    """Files app/* → `dest`; ValidateService exits `validate_exit`; with `gate`,
+    BeforeInstall records its start in `started` and blocks until the FIFO is opened."""
+    (root / "app").mkdir(parents=True)
+    (root / "app/version.txt").write_text(f"{version}\n")
+    if extra:
+        (root / f"app/{extra}").write_text("only in this revision\n")
+    (root / "scripts").mkdir()
+    before = "#!/bin/sh\n"
+    if gate is not None and started is not None:
+        before += f'echo "$INSTANCE" >> {started}\ncat {gate} >/dev/null\n'
+    scripts = {"BeforeInstall": before, "ValidateService": f"#!/bin/sh\nexit {validate_exit}\n"}
+    lines = ["version: 0.0", "os: linux", "files:", "  - source: app", f"    destination: {dest}"]
+    lines.append("hooks:")
+    for hook, body in scripts.items():
+        script = root / f"scripts/{hook}.sh"
+        script.write_text(body)
+        script.chmod(0o755)
+        lines += [f"  {hook}:", f"    - location: scripts/{hook}.sh", "      timeout: 60"]
+    (root / "appspec.yml").write_text("\n".join(lines) + "\n")
+    return root
+
+
+class App:
+    """One application and deployment group on the module's cluster."""
+
+    def __init__(self, running: Cluster, *group_flags: str) -> None:
+        """A new application whose group targets every agent of `running` (tag cluster)."""
+        tag = running.agents[0].name.rsplit("-", 1)[0]
+        self.running = running
+        self.name, self.group = unique("rb"), "g"
+        self.dest = f"/opt/{self.name}"
+        """Each application installs elsewhere: the hosts are shared by the module's tests."""
+        self.ok("create-application", "--application-name", self.name)
+        self.ok(
+            "create-deployment-group",
+            "--application-name",
+            self.name,
+            "--deployment-group-name",
+            self.group,
+            "--on-premises-instance-tag-filters",
+            f"Key=cluster,Value={tag},Type=KEY_AND_VALUE",
+            *group_flags,
+        )
+
+    def ok(self, *args: str) -> Any:
+        result = self.running.cli(*args)
+        assert result.returncode == 0, result.stderr
+        return result.json() if result.stdout.strip() else None
+
+    def push(self, source: Path) -> str:
+        pushed = self.ok("push", "--application-name", self.name, "--source", str(source))
+        return str(pushed["revision"]["registryLocation"]["digest"])
+
+    def deploy(self, digest: str, config: str, *flags: str) -> str:
+        created = self.ok(
+            "create-deployment",
+            "--application-name",
+            self.name,
+            "--deployment-group-name",
+            self.group,
+            "--deployment-config-name",
+            config,
+            "--registry-location",
+            f"digest={digest},bundleType=zip",
+            *flags,
+        )
+        return str(created["deploymentId"])
+
+    def info(self, deployment_id: str) -> dict[str, Any]:
+        info: dict[str, Any] = self.ok("get-deployment", "--deployment-id", deployment_id)[
+            "deploymentInfo"
+        ]
+        return info
+
+    def finished(self, deployment_id: str, status: str) -> dict[str, Any]:
+        self.running.cli("wait", "deployment-successful", "--deployment-id", deployment_id)
+        info = self.info(deployment_id)
+        assert info["status"] == status, info
+        return info
+
+    def target(self, deployment_id: str, instance: str) -> dict[str, Any]:
+        target: dict[str, Any] = self.ok(
+            "get-deployment-target", "--deployment-id", deployment_id, "--target-id", instance
+        )["deploymentTarget"]["instanceTarget"]
+        return target
+
+    def group_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = self.ok(
+            "get-deployment-group",
+            "--application-name",
+            self.name,
+            "--deployment-group-name",
+            self.group,
+        )["deploymentGroupInfo"]
+        return info
+
+
+def installed(app: App) -> list[str]:
+    return [
+        (agent.prefix / app.dest.lstrip("/") / "version.txt").read_text().strip()
+        for agent in app.running.agents
+    ]
