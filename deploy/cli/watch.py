@@ -22,7 +22,8 @@ from deploy.v1 import orchestrator_pb2
 
 Update = orchestrator_pb2.WatchDeploymentResponse
 
-FINISHED_EVENT = {"Succeeded", "Failed", "Skipped"}
+FINISHED_EVENT = {"Succeeded", "Failed"}
+"""Printed as lines in a log; skipped events show in the final grid only."""
 SHORT_NAMES = {
     "ApplicationStop": "AppStop",
     "DownloadBundle": "Download",
@@ -199,7 +200,7 @@ def _watch_terminal(client: DeployClient, deployment_id: str, out: TextIO) -> Up
 
 
 def _watch_log(client: DeployClient, deployment_id: str, out: TextIO) -> Update:
-    """One line per finished event and per status change, then the final grid."""
+    """One line per event that ran and per status change, then the final grid."""
     printed: set[tuple[str, str]] = set()
     status = ""
     last: Update | None = None
@@ -220,9 +221,9 @@ def _watch_log(client: DeployClient, deployment_id: str, out: TextIO) -> Update:
                     flush=True,
                 )
         new_status = render.camel_enum(update.deployment_info, "status", "DEPLOYMENT_STATUS_")
-        if new_status != status:
-            status = new_status
-            print(f"{deployment_id}  {status}", file=out, flush=True)
+        if new_status != status and update.deployment_info.status not in TERMINAL:
+            print(f"{deployment_id}  {new_status}", file=out, flush=True)
+        status = new_status
     assert last is not None, "the server sends the deployment before it ends the stream"
     for line in grid(last, datetime.now(UTC)):
         print(line, file=out)

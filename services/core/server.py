@@ -92,6 +92,10 @@ async def serve(config: ServerConfig, stop: asyncio.Event | None = None) -> None
     await stop.wait()
     log.info("deploy-server stopping")
     await health.enter_graceful_shutdown()
+    # Refuse new calls first, so that peers whose watch streams end below do not reconnect
+    # into the grace period; calls in flight keep their database connections meanwhile.
+    stopping = asyncio.ensure_future(server.stop(SHUTDOWN_GRACE_SECONDS))
+    await asyncio.sleep(0)
     for service in services:
         await service.stop()
-    await server.stop(SHUTDOWN_GRACE_SECONDS)
+    await stopping

@@ -10,6 +10,8 @@ class ChangeSignal:
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        self.closed = False
+        """Set at shutdown: open watch streams end instead of holding the server's grace."""
 
     def current(self) -> asyncio.Event:
         """The event to wait on; take it *before* reading state, so no change is missed."""
@@ -18,3 +20,8 @@ class ChangeSignal:
     def notify(self) -> None:
         self._event.set()
         self._event = asyncio.Event()
+
+    def close(self) -> None:
+        """Wake every waiter for the last time; they see `closed` and end."""
+        self.closed = True
+        self.notify()

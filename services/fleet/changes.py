@@ -11,9 +11,12 @@ RESYNC = ""
 QUEUE_LIMIT = 1000
 
 
+CLOSED = None
+
+
 class InstanceChanges:
     def __init__(self) -> None:
-        self._queues: set[asyncio.Queue[str]] = set()
+        self._queues: set[asyncio.Queue[str | None]] = set()
 
     def publish(self, *names: str) -> None:
         for queue in self._queues:
@@ -24,18 +27,24 @@ class InstanceChanges:
                     _drain(queue)
                     queue.put_nowait(RESYNC)
 
+    def close(self) -> None:
+        """End every watch (at shutdown)."""
+        for queue in self._queues:
+            _drain(queue)
+            queue.put_nowait(CLOSED)
+
     async def watch(self) -> AsyncIterator[str]:
-        """RESYNC, then each changed instance's name as it changes; never ends."""
-        queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_LIMIT)
+        """RESYNC, then each changed instance's name as it changes, until closed."""
+        queue: asyncio.Queue[str | None] = asyncio.Queue(QUEUE_LIMIT)
         self._queues.add(queue)
         try:
             yield RESYNC
-            while True:
-                yield await queue.get()
+            while (name := await queue.get()) is not CLOSED:
+                yield name
         finally:
             self._queues.discard(queue)
 
 
-def _drain(queue: asyncio.Queue[str]) -> None:
+def _drain(queue: asyncio.Queue[str | None]) -> None:
     while not queue.empty():
         queue.get_nowait()

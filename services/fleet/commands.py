@@ -63,8 +63,13 @@ class CommandBus:
             return
         self._signal.notify()
 
+    def close(self) -> None:
+        """End the watch streams (at shutdown)."""
+        self._signal.close()
+
     async def watch(self, after_sequence: int) -> AsyncIterator[CommandUpdate]:
-        """Every update after `after_sequence`, then each new one as it is stored; never ends."""
+        """Every update after `after_sequence`, then each new one as it is stored, until the
+        bus is closed."""
         cursor = after_sequence
         while True:
             wake = self._signal.current()
@@ -73,4 +78,6 @@ class CommandBus:
                 cursor = update.sequence
                 yield update
             if not updates:
+                if self._signal.closed:
+                    return
                 await wake.wait()

@@ -26,9 +26,9 @@ class FleetService:
         self._db = db
         store = FleetStore(db)
         self._sessions = SessionRegistry()
-        bus = CommandBus(store, self._sessions)
+        self._bus = bus = CommandBus(store, self._sessions)
         self._health = FleetHealth(store, self._sessions, heartbeat_interval_seconds)
-        changes = InstanceChanges()
+        self._changes = changes = InstanceChanges()
         self._fleet = FleetServicer(store, bus, self._health, changes)
         self._gateway = AgentGatewayServicer(
             store, self._sessions, bus, self._health, heartbeat_interval_seconds, changes
@@ -42,6 +42,8 @@ class FleetService:
         await self._health.refresh_metrics()
 
     async def stop(self) -> None:
+        self._changes.close()
+        self._bus.close()
         self._sessions.close_all()
         await self._db.close()
 

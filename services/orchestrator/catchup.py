@@ -4,8 +4,9 @@ instances Auto Scaling launches.
 Level-triggered: whenever the fleet reports a change (or after a group's deployment succeeds,
 or at start), every group concerned is compared with what its instances run, and an
 outdated-instances-only deployment of the group's last successful revision is created for the
-instances that never ran it. An instance on which that revision already failed is not retried
-automatically (no loops); `create-deployment --update-outdated-instances-only` retries it.
+instances that missed it (new to the group, or not in it then). An instance on which it, or a
+later deployment, failed is not retried automatically (no loops, no silent reverts);
+`create-deployment --update-outdated-instances-only` retries it.
 """
 
 from __future__ import annotations
@@ -14,15 +15,21 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Collection, Mapping
+from datetime import datetime
 from typing import Protocol
 
 from services.core.errors import DeployError, FailedPrecondition
 from services.core.revision import RevisionLocation
 from services.core.signal import ChangeSignal
 from services.orchestrator.controller import RECONNECT_BACKOFF_SECONDS
-from services.orchestrator.domain import Creator, DeploymentGroup, DeploymentRequest
+from services.orchestrator.domain import (
+    Creator,
+    DeploymentGroup,
+    DeploymentRequest,
+    InstanceRevision,
+)
 from services.orchestrator.peers import FleetClient
-from services.orchestrator.store import DeploymentStore, GroupStore, InstanceRevision
+from services.orchestrator.store import DeploymentStore, GroupStore
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +38,12 @@ def outdated_instances(
     instances: Collection[str],
     revisions: Mapping[str, InstanceRevision],
     revision: RevisionLocation,
-    retry_attempted: bool,
+    missed_since: datetime | None = None,
 ) -> list[str]:
-    """Instances not running `revision`, in order; unless `retry_attempted`, without those on
-    which it was already tried (and did not succeed)."""
+    """Instances not running `revision`, in order. With `missed_since` (catch-up: when the
+    group's last successful deployment was created), only those no deployment has touched
+    since: new to the group, or not in it when it was last deployed. An instance on which that
+    or a later deployment failed is left for people to decide about."""
     wanted = revision.identity()
     outdated = []
     for name in instances:
@@ -43,7 +52,7 @@ def outdated_instances(
             outdated.append(name)
         elif known.current is not None and known.current.identity() == wanted:
             continue
-        elif retry_attempted or known.attempted.identity() != wanted:
+        elif missed_since is None or known.touched_at < missed_since:
             outdated.append(name)
     return outdated
 
@@ -68,6 +77,8 @@ class CatchUp:
         self._creator = creator
         self._dirty: set[str] = set()
         """Ids of the groups to look at again."""
+        self._changed: set[str] = set()
+        """Instances that changed: the groups they now match are looked at again."""
         self._all = True
         """Look at every group (at start, and after any fleet change)."""
         self._signal = ChangeSignal()
@@ -79,6 +90,11 @@ class CatchUp:
             self._dirty.add(group_id)
         else:
             self._all = True
+        self._signal.notify()
+
+    def instance_changed(self, name: str) -> None:
+        """Look again at the groups `name` belongs to now."""
+        self._changed.add(name)
         self._signal.notify()
 
     async def start(self) -> None:
@@ -97,9 +113,12 @@ class CatchUp:
         attempt = 0
         while True:
             try:
-                async for _name in self._fleet.instance_changes():
+                async for name in self._fleet.instance_changes():
                     attempt = 0
-                    self.request()  # a tag change can move an instance into any group
+                    if name:
+                        self.instance_changed(name)
+                    else:
+                        self.request()  # resync: changes may have been missed
             except DeployError as error:
                 delay = RECONNECT_BACKOFF_SECONDS[min(attempt, len(RECONNECT_BACKOFF_SECONDS) - 1)]
                 attempt += 1
@@ -112,12 +131,23 @@ class CatchUp:
     async def _work(self) -> None:
         while True:
             wake = self._signal.current()
-            everything, wanted = self._all, self._dirty
-            self._all, self._dirty = False, set()
-            if everything or wanted:
-                for group in await self._groups.all():
-                    if everything or group.id in wanted:
-                        await self._reconcile(group)
+            everything, wanted, changed = self._all, self._dirty, self._changed
+            self._all, self._dirty, self._changed = False, set(), set()
+            if everything or wanted or changed:
+                try:
+                    tags = [await self._fleet.instance_tags(name) for name in changed]
+                    for group in await self._groups.all():
+                        if (
+                            everything
+                            or group.id in wanted
+                            or any(t is not None and group.matches(t) for t in tags)
+                        ):
+                            await self._reconcile(group)
+                except Exception:  # e.g. the database is briefly unreachable: look again soon
+                    log.exception("catch-up pass failed; retrying")
+                    await asyncio.sleep(RECONNECT_BACKOFF_SECONDS[-1])
+                    self.request()
+                    continue
             await wake.wait()
 
     async def _reconcile(self, group: DeploymentGroup) -> None:
@@ -129,7 +159,7 @@ class CatchUp:
                 return
             instances = await self._creator.instances(group)
             revisions = await self._deployments.instance_revisions(group.id)
-            outdated = outdated_instances(instances, revisions, good.revision, False)
+            outdated = outdated_instances(instances, revisions, good.revision, good.created_at)
             if not outdated:
                 return
             deployment_id = await self._creator.create_deployment(
@@ -145,6 +175,7 @@ class CatchUp:
                     ignore_application_stop_failures=good.ignore_application_stop_failures,
                     update_outdated_instances_only=True,
                     creator=Creator.AUTO_UPDATE,
+                    catch_up_since=good.created_at,
                 )
             )
             log.info(

@@ -9,7 +9,6 @@ from services.orchestrator.catchup import outdated_instances
 from services.orchestrator.config_store import ConfigStore
 from services.orchestrator.controller import RolloutController
 from services.orchestrator.domain import (
-    Creator,
     DeploymentErrorCode,
     DeploymentGroup,
     DeploymentRequest,
@@ -81,7 +80,7 @@ class Deployments:
                 instances,
                 await self._deployments.instance_revisions(group.id),
                 request.revision,
-                retry_attempted=request.creator is not Creator.AUTO_UPDATE,
+                request.catch_up_since,
             )
         deployment_id = await self._deployments.create(
             request,

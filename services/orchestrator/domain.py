@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -10,7 +11,7 @@ from typing import TypeVar
 
 from services.core.diagnostics import Diagnostics
 from services.core.revision import RevisionLocation
-from services.core.tags import TagFilter
+from services.core.tags import Tag, TagFilter, matches_any
 from services.orchestrator.states import DeploymentStatus, EventStatus, TargetStatus
 
 _V = TypeVar("_V")
@@ -94,6 +95,13 @@ class DeploymentGroup:
     """Groups of filters an instance must all match (any filter within a group)."""
     auto_rollback: AutoRollbackConfig = AutoRollbackConfig()
     triggers: tuple[TriggerConfig, ...] = ()
+
+    def matches(self, tags: Sequence[Tag]) -> bool:
+        """Whether an instance with `tags` belongs to the group: any flat filter, or at least
+        one filter of every tag-set group; a group without filters has no instances."""
+        if self.tag_set:
+            return all(matches_any(filters, tags) for filters in self.tag_set)
+        return matches_any(self.tag_filters, tags)
 
 
 @dataclass(frozen=True)
@@ -232,6 +240,17 @@ class DeploymentRequest:
     """None: the group's."""
     update_outdated_instances_only: bool = False
     creator: Creator = Creator.USER
+    catch_up_since: datetime | None = None
+    """Catch-up: of the outdated instances, only those no deployment touched since then."""
+
+
+@dataclass(frozen=True)
+class InstanceRevision:
+    """What one instance of a group runs, and when a deployment of the group last touched it."""
+
+    current: RevisionLocation | None
+    """The last revision that succeeded on it; None: none yet."""
+    touched_at: datetime
 
 
 @dataclass(frozen=True)

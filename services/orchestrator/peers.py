@@ -19,11 +19,13 @@ from services.core.convert import (
     diagnostics_from_proto,
     revision_to_proto,
     tag_filter_to_proto,
+    tag_from_proto,
 )
 from services.core.diagnostics import Diagnostics
+from services.core.errors import NotFound
 from services.core.peers import peer_errors
 from services.core.revision import RevisionLocation
-from services.core.tags import TagFilter
+from services.core.tags import Tag, TagFilter
 from services.orchestrator.convert import file_exists_to_proto
 from services.orchestrator.domain import Deployment
 from services.orchestrator.lifecycle import IN_PLACE_EVENTS
@@ -101,6 +103,21 @@ class FleetClient:
                 fleet_pb2.DispatchCommandRequest(instance_name=ref.instance_name, command=command),
                 timeout=PEER_TIMEOUT_SECONDS,
             )
+
+    async def instance_tags(self, name: str) -> list[Tag] | None:
+        """The tags of a registered instance; None when it is not (or no longer) registered."""
+        try:
+            async with peer_errors():
+                response = await self._stub.GetOnPremisesInstance(
+                    fleet_pb2.GetOnPremisesInstanceRequest(instance_name=name),
+                    timeout=PEER_TIMEOUT_SECONDS,
+                )
+        except NotFound:
+            return None
+        info = response.instance_info
+        if info.registration_status != fleet_pb2.REGISTRATION_STATUS_REGISTERED:
+            return None
+        return [tag_from_proto(t) for t in info.tags]
 
     async def instance_changes(self) -> AsyncIterator[str]:
         """Names of instances as they change; "" first and whenever everything may have."""

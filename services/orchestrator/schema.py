@@ -119,11 +119,10 @@ class InstanceRevisionRow(Base):
     instance_name: Mapped[str] = mapped_column(String(100), primary_key=True)
     revision: Mapped[str | None] = mapped_column(Text)
     """JSON of the last revision that succeeded on it; None: none yet."""
-    attempted_revision: Mapped[str] = mapped_column(Text)
-    """JSON of the last revision a deployment started on it."""
     deployment_id: Mapped[str] = mapped_column(String(16))
     """The last deployment that started on it."""
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    """When a deployment last started on it or succeeded there."""
 
 
 class TriggerDeliveryRow(Base):

@@ -33,7 +33,8 @@ class OrchestratorService:
         ]
         registry = RegistryClient(self._channels[0])
         fleet = FleetClient(self._channels[1])
-        changes, outbox = ChangeSignal(), ChangeSignal()
+        self._changes = changes = ChangeSignal()
+        outbox = ChangeSignal()
         groups, deployments = GroupStore(db), DeploymentStore(db, outbox)
         configs = ConfigStore(db)
         self._controller = RolloutController(
@@ -56,6 +57,7 @@ class OrchestratorService:
         await self._catch_up.start()
 
     async def stop(self) -> None:
+        self._changes.close()  # ends WatchDeployment streams
         await self._catch_up.stop()
         await self._controller.stop()
         await self._triggers.stop()

@@ -311,6 +311,6 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             if encoded != last:
                 last = encoded
                 yield response
-            if deployment.status in TERMINAL_DEPLOYMENT:
+            if deployment.status in TERMINAL_DEPLOYMENT or self._changes.closed:
                 return
             await wake.wait()

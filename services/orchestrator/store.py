@@ -23,7 +23,7 @@ from services.core.clock import as_utc, utcnow
 from services.core.db import Database
 from services.core.diagnostics import Diagnostics, ErrorCode
 from services.core.errors import AlreadyExists, FailedPrecondition, NotFound
-from services.core.revision import RevisionLocation, revision_from_json, revision_to_json
+from services.core.revision import revision_from_json, revision_to_json
 from services.core.signal import ChangeSignal
 from services.core.tags import TagFilter, TagFilterType
 from services.orchestrator.domain import (
@@ -39,6 +39,7 @@ from services.orchestrator.domain import (
     FileExistsBehavior,
     GroupChange,
     GroupRecord,
+    InstanceRevision,
     LastDeployment,
     LifecycleEvent,
     RollbackInfo,
@@ -209,14 +210,6 @@ class GroupStore:
 
 
 @dataclass(frozen=True)
-class InstanceRevision:
-    """What one instance of a group runs (`current`) and was last asked to run (`attempted`)."""
-
-    current: RevisionLocation | None
-    attempted: RevisionLocation
-
-
-@dataclass(frozen=True)
 class StopResult:
     in_flight: int
     """Lifecycle events still running: the deployment is Stopped when they end."""
@@ -338,7 +331,7 @@ class DeploymentStore:
             return {
                 row.instance_name: InstanceRevision(
                     revision_from_json(row.revision) if row.revision else None,
-                    revision_from_json(row.attempted_revision),
+                    as_utc(row.updated_at) or utcnow(),
                 )
                 for row in rows
             }
@@ -725,7 +718,6 @@ async def _instance_revision_row(
             group_id=deployment.group_id,
             instance_name=instance,
             revision=None,
-            attempted_revision=deployment.revision,
             deployment_id=deployment.id,
             updated_at=now,
         )
@@ -737,11 +729,7 @@ async def _record_attempt(
     session: AsyncSession, deployment: DeploymentRow, instance: str, now: datetime
 ) -> None:
     row = await _instance_revision_row(session, deployment, instance, now)
-    row.attempted_revision, row.deployment_id, row.updated_at = (
-        deployment.revision,
-        deployment.id,
-        now,
-    )
+    row.deployment_id, row.updated_at = deployment.id, now
 
 
 async def _record_success(

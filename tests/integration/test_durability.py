@@ -6,7 +6,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.harness import CliResult, cli, start_agent, start_server, wait_online, wait_until
+from tests.harness import (
+    CliResult,
+    cli,
+    cluster,
+    start_agent,
+    start_server,
+    wait_online,
+    wait_until,
+)
+from tests.integration.apps import App, bundle, installed
 
 
 def gated_bundle(root: Path, gate: Path, started: Path) -> Path:
@@ -102,3 +111,39 @@ def test_killed_server_resumes_deployments_after_restart(tmp_path: Path, databas
             if agent.process:
                 agent.process.stop()
         server.stop()
+
+
+def test_a_stop_request_survives_a_killed_server_and_its_rollback_runs(
+    tmp_path: Path, database_url: str
+) -> None:
+    gate, started = tmp_path / "gate", tmp_path / "started"
+    os.mkfifo(gate)
+    (tmp_path / "cluster").mkdir()
+    with cluster(tmp_path / "cluster", database_url, 2, "stopdur") as running:
+        app = App(running)
+        good = app.push(bundle(tmp_path / "v1", "1", app.dest))
+        app.finished(app.deploy(good, "CodeDeployDefault.AllAtOnce"), "Succeeded")
+        gated = bundle(tmp_path / "v2", "2", app.dest, gate=gate, started=started)
+        deployment_id = app.deploy(app.push(gated), "CodeDeployDefault.AllAtOnce")
+        wait_until(
+            lambda: started.exists() and len(started.read_text().split()) == 2,
+            60,
+            "both BeforeInstall hooks to start",
+        )
+        assert (
+            app.ok("stop-deployment", "--deployment-id", deployment_id, "--auto-rollback-enabled")[
+                "status"
+            ]
+            == "Pending"
+        )
+
+        running.server.kill()  # SIGKILL while the stop waits for the hooks
+        port = int(running.address.rsplit(":", 1)[1])
+        running.server, _ = start_server(tmp_path / "cluster", database_url, port=port)
+        wait_online(running.address, [a.name for a in running.agents])
+        with gate.open("w"):
+            pass
+        info = app.finished(deployment_id, "Stopped")
+        rollback = app.finished(info["rollbackInfo"]["rollbackDeploymentId"], "Succeeded")
+        assert rollback["revision"]["registryLocation"]["digest"] == good
+        assert installed(app) == ["1", "1"]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.core.revision import RevisionLocation, RevisionType
-from services.core.tags import TagFilter, TagFilterType
+from services.core.tags import Tag, TagFilter, TagFilterType
 from services.orchestrator.catchup import outdated_instances
 from services.orchestrator.domain import (
     AutoRollbackConfig,
@@ -17,11 +17,11 @@ from services.orchestrator.domain import (
     Deployment,
     DeploymentGroup,
     GroupChange,
+    InstanceRevision,
 )
 from services.orchestrator.notifications import RETRY_DELAYS_SECONDS, retry_at
 from services.orchestrator.rollback import rollback_reason
 from services.orchestrator.states import DeploymentStatus
-from services.orchestrator.store import InstanceRevision
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
 V1 = RevisionLocation(RevisionType.REGISTRY, digest="sha256:" + "1" * 64)
@@ -79,22 +79,21 @@ def test_rollback_follows_the_auto_rollback_configuration(
 
 
 def test_outdated_instances_are_those_not_on_the_revision() -> None:
+    before, after = NOW - timedelta(hours=1), NOW + timedelta(seconds=1)
     revisions = {
-        "current": InstanceRevision(V1, V1),
-        "old": InstanceRevision(V2, V2),
-        "failed-before": InstanceRevision(V2, V1),  # V1 was tried there and did not succeed
-        "never-succeeded": InstanceRevision(None, V2),
+        "current": InstanceRevision(V1, after),
+        "missed-it": InstanceRevision(V2, before),  # not in the group when V1 was deployed
+        "failed-on-it": InstanceRevision(V2, after),  # V1 (or later) was tried there
+        "never-succeeded": InstanceRevision(None, after),
     }
-    names = ["new", "current", "old", "failed-before", "never-succeeded"]
-    assert outdated_instances(names, revisions, V1, retry_attempted=False) == [
+    names = ["new", "current", "missed-it", "failed-on-it", "never-succeeded"]
+    # catch-up of a group whose last success (V1) was created at NOW
+    assert outdated_instances(names, revisions, V1, NOW) == ["new", "missed-it"]
+    # --update-outdated-instances-only: everyone not on the revision
+    assert outdated_instances(names, revisions, V1) == [
         "new",
-        "old",
-        "never-succeeded",
-    ]
-    assert outdated_instances(names, revisions, V1, retry_attempted=True) == [
-        "new",
-        "old",
-        "failed-before",
+        "missed-it",
+        "failed-on-it",
         "never-succeeded",
     ]
 
@@ -125,3 +124,26 @@ def test_group_change_replaces_only_the_fields_given() -> None:
     )
     cleared = GroupChange(tag_filters=()).apply(group)
     assert cleared.tag_filters == () and cleared.name == "g"
+
+
+def test_a_group_matches_an_instance_by_its_filters_or_tag_set() -> None:
+    def f(key: str, value: str) -> TagFilter:
+        return TagFilter(key, value, TagFilterType.KEY_AND_VALUE)
+
+    flat = DeploymentGroup("g", "a", "g", "c", (f("env", "prod"), f("role", "web")), NOW)
+    tag_set = DeploymentGroup(
+        "g",
+        "a",
+        "g",
+        "c",
+        (),
+        NOW,
+        tag_set=((f("env", "prod"),), (f("role", "web"), f("role", "api"))),
+    )
+    web_prod, web_dev = (
+        [Tag("env", "prod"), Tag("role", "web")],
+        [Tag("env", "dev"), Tag("role", "web")],
+    )
+    assert flat.matches(web_prod) and flat.matches(web_dev)  # any filter
+    assert tag_set.matches(web_prod) and not tag_set.matches(web_dev)  # every group
+    assert not DeploymentGroup("g", "a", "g", "c", (), NOW).matches(web_prod)

@@ -35,7 +35,6 @@ def upgrade() -> None:
         sa.Column("group_id", sa.String(36), primary_key=True),
         sa.Column("instance_name", sa.String(100), primary_key=True),
         sa.Column("revision", sa.Text, nullable=True),
-        sa.Column("attempted_revision", sa.Text, nullable=False),
         sa.Column("deployment_id", sa.String(16), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
