@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
+import os
+import re
 import shutil
 import stat
 import tarfile
+import uuid
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Protocol
@@ -22,6 +26,9 @@ BUNDLE_KINDS = {
     common_pb2.BUNDLE_TYPE_TGZ: "tgz",
 }
 LOCAL_KINDS = ("directory", "zip", "tar", "tgz")
+DIGEST_FORM = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+log = logging.getLogger(__name__)
 
 
 class BundleSource(Protocol):
@@ -33,18 +40,85 @@ class BundleSource(Protocol):
         """Leave the revision's files, checked, in a fresh `archive` directory."""
 
 
-class RegistrySource:
-    """Bundles streamed from the registry over the agent's channel, checked against the digest."""
+class RevisionSource:
+    """Bundles fetched from where the revision lives — the registry (over the agent's channel)
+    or S3 (with this host's own AWS credentials and endpoint, from the standard environment) —
+    and checked against the digest recorded when the revision was registered."""
 
-    def __init__(self, channel: grpc.aio.Channel) -> None:
+    def __init__(self, channel: grpc.aio.Channel, cache: BundleCache) -> None:
         self._channel = channel
+        self._cache = cache
 
     async def materialize(
         self, spec: agent_pb2.DeploymentSpec, bundle: Path, archive: Path
     ) -> None:
-        await fetch_bundle(self._channel, spec.revision, bundle)
-        kind = BUNDLE_KINDS.get(spec.revision.registry_location.bundle_type, "zip")
-        await asyncio.to_thread(unpack, bundle, kind, archive)
+        revision = spec.revision
+        s3 = revision.revision_type == common_pb2.REVISION_TYPE_S3
+        location = revision.s3_location if s3 else revision.registry_location
+        if not await asyncio.to_thread(self._cache.take, location.digest, bundle):
+            if s3:
+                await fetch_s3(revision.s3_location, bundle)
+            else:
+                await fetch_bundle(self._channel, revision, bundle)
+            await asyncio.to_thread(self._cache.keep, location.digest, bundle)
+        await asyncio.to_thread(
+            unpack, bundle, BUNDLE_KINDS.get(location.bundle_type, "zip"), archive
+        )
+
+
+class BundleCache:
+    """Verified bundles by digest (hard links, so a cached bundle costs no extra space while
+    its deployment directory exists); the `limit` most recently used are kept."""
+
+    def __init__(self, directory: Path, limit: int) -> None:
+        self._directory = directory
+        self._limit = max(limit, 1)
+
+    def _path(self, digest: str) -> Path:
+        return self._directory / digest.replace(":", "-")
+
+    def take(self, digest: str, target: Path) -> bool:
+        """Place the cached bundle at `target` if there is one still matching `digest`."""
+        cached = self._path(digest) if DIGEST_FORM.match(digest) else None
+        if cached is None or not cached.is_file() or sha256_of(cached) != digest:
+            return False
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)
+        _link_or_copy(cached, target)
+        cached.touch()
+        log.info("bundle taken from the cache", extra={"fields": {"digest": digest}})
+        return True
+
+    def keep(self, digest: str, bundle: Path) -> None:
+        """Remember a verified bundle; forget the least recently used beyond the limit."""
+        if not DIGEST_FORM.match(digest):
+            return
+        self._directory.mkdir(parents=True, exist_ok=True)
+        staged = self._directory / f".{uuid.uuid4().hex}.tmp"  # then renamed: atomic
+        _link_or_copy(bundle, staged)
+        staged.replace(self._path(digest))
+        entries = sorted(
+            (p for p in self._directory.iterdir() if not p.name.startswith(".")),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
+        for stale in entries[self._limit :]:
+            stale.unlink(missing_ok=True)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def sha256_of(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            hasher.update(chunk)
+    return f"sha256:{hasher.hexdigest()}"
 
 
 class LocalSource:
@@ -97,6 +171,43 @@ async def fetch_bundle(
     actual = f"sha256:{hasher.hexdigest()}"
     if actual != digest:
         raise EventFailed(ErrorCode.INVALID_BUNDLE, f"bundle digest {actual} is not {digest}")
+
+
+async def fetch_s3(location: common_pb2.S3Location, target: Path) -> None:
+    """Download the object into `target`; fail unless its sha256 is the recorded digest."""
+    where = f"s3://{location.bucket}/{location.key}"
+    if not location.digest:
+        raise EventFailed(ErrorCode.INVALID_BUNDLE, f"{where}: no digest was recorded for it")
+    actual = await asyncio.to_thread(_download_s3, location, target)
+    if actual != location.digest:
+        raise EventFailed(
+            ErrorCode.INVALID_BUNDLE,
+            f"{where} has digest {actual}, not {location.digest} as registered: "
+            "the object changed after it was registered",
+        )
+
+
+def _download_s3(location: common_pb2.S3Location, target: Path) -> str:
+    import boto3  # only hosts that deploy from S3 pay for importing it
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    where = f"s3://{location.bucket}/{location.key}"
+    versioned = {"VersionId": location.version} if location.version else {}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    hasher = hashlib.sha256()
+    try:
+        body = boto3.client("s3").get_object(Bucket=location.bucket, Key=location.key, **versioned)[
+            "Body"
+        ]
+        with target.open("wb") as handle:
+            for chunk in iter(lambda: body.read(1 << 20), b""):
+                hasher.update(chunk)
+                handle.write(chunk)
+    except (ClientError, BotoCoreError) as error:
+        raise EventFailed(
+            ErrorCode.INVALID_BUNDLE, f"could not download {where}: {error}"
+        ) from None
+    return f"sha256:{hasher.hexdigest()}"
 
 
 def check_tree(root: Path) -> None:

@@ -37,6 +37,11 @@ class DeploymentRoot:
         return self.instructions / f"{group_id}_last_successful_install"
 
     @property
+    def bundle_cache(self) -> Path:
+        """Bundles by digest, so a revision deployed again is not downloaded again."""
+        return self.root / "bundle-cache"
+
+    @property
     def ongoing(self) -> Path:
         return self.root / "ongoing-deployment"
 

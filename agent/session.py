@@ -14,9 +14,10 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from agent.config import AgentConfig
-from agent.download import RegistrySource
+from agent.download import BundleCache, RevisionSource
 from agent.errors import ErrorCode, EventFailed
 from agent.events import EventRunner
+from agent.layout import DeploymentRoot
 from deploy.v1 import agent_pb2, agent_pb2_grpc, common_pb2
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,13 @@ class AgentSession:
     def __init__(self, config: AgentConfig) -> None:
         self._config = config
         self._channel = grpc.aio.insecure_channel(config.server, options=CHANNEL_OPTIONS)
-        self._runner = EventRunner(config, RegistrySource(self._channel))
+        self._runner = EventRunner(
+            config,
+            RevisionSource(
+                self._channel,
+                BundleCache(DeploymentRoot(config.root_dir).bundle_cache, config.max_revisions),
+            ),
+        )
         self._tracker = CommandTracker(config.root_dir / "ongoing-deployment")
         self._reports: deque[agent_pb2.ConnectRequest] = deque(maxlen=REPORTS_KEPT)
         self._outbox: asyncio.Queue[agent_pb2.ConnectRequest] | None = None

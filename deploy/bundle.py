@@ -29,3 +29,15 @@ def make_zip(source: Path, target: Path) -> str:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return f"sha256:{digest.hexdigest()}"
+
+
+def upload_to_s3(bundle: Path, bucket: str, key: str) -> None:
+    """Upload with boto3 (credentials and endpoint from the standard AWS environment)."""
+    import boto3  # only pushes to S3 pay for importing it
+    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import ClientError as S3Error
+
+    try:
+        boto3.client("s3").upload_file(str(bundle), bucket, key)
+    except (S3Error, BotoCoreError) as error:
+        raise ClientError(f"--s3-location s3://{bucket}/{key}: {error}") from None

@@ -80,3 +80,47 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
         yield url
     finally:
         drop_postgres_database(server, name)
+
+
+@pytest.fixture(scope="session")
+def s3_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A real S3-compatible server (moto's standalone server) on 127.0.0.1, as the standard AWS
+    environment variables that point boto3 in the services, agents and CLI at it."""
+    from tests.harness import spawn, wait_until
+
+    try:
+        import moto.server  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true needs moto[server] (make venv installs it)")
+        pytest.skip("moto[server] is not installed")
+    import sys
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = tmp_path_factory.mktemp("s3") / "moto.log"
+    process = spawn(
+        "moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], log
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            urllib.request.urlopen(endpoint, timeout=1).close()
+            return True
+        except OSError:
+            return process.popen.poll() is not None  # exited: let the caller see the failure
+
+    try:
+        wait_until(answers, 60, f"moto S3 server on {endpoint}")
+        assert process.popen.poll() is None, log.read_text()
+        yield {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    finally:
+        process.stop()

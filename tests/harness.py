@@ -99,7 +99,9 @@ def spawn(name: str, args: list[str], log: Path, env: dict[str, str] | None = No
     return Process(name, popen, log)
 
 
-def start_server(workdir: Path, database_url: str, port: int | None = None) -> tuple[Process, str]:
+def start_server(
+    workdir: Path, database_url: str, port: int | None = None, env: dict[str, str] | None = None
+) -> tuple[Process, str]:
     port = port or free_port()
     address = f"127.0.0.1:{port}"
     metrics = f"127.0.0.1:{free_port()}"
@@ -114,7 +116,7 @@ def start_server(workdir: Path, database_url: str, port: int | None = None) -> t
     ]
     if database_url:
         args += ["--database-url", database_url]
-    process = spawn("deploy-server", args, workdir / "server.log")
+    process = spawn("deploy-server", args, workdir / "server.log", env)
     process.metrics_url = f"http://{metrics}/metrics"
     wait_serving(address, process)
     return process, address
@@ -162,7 +164,9 @@ def start_agent(
     name: str,
     tags: dict[str, str],
     environment: dict[str, str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> Agent:
+    """An agent process; `environment` goes to its hooks, `env` to the process itself."""
     home = workdir / name
     home.mkdir(parents=True, exist_ok=True)
     agent = Agent(name, home / "root", home / "prefix", free_port(), home / "agent.yaml")
@@ -183,7 +187,7 @@ def start_agent(
         )
     )
     agent.process = spawn(
-        name, [str(BIN / "deploy-agent"), "--config", str(agent.config)], home / "agent.log"
+        name, [str(BIN / "deploy-agent"), "--config", str(agent.config)], home / "agent.log", env
     )
     return agent
 
@@ -217,13 +221,16 @@ class CliResult:
         return json.loads(self.stdout)
 
 
-def cli(address: str, *args: str, timeout: float = 120) -> CliResult:
+def cli(
+    address: str, *args: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> CliResult:
     """Run the real `deploy` command against `address`."""
     done = subprocess.run(
         [str(BIN / "deploy"), "--endpoint", address, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
     return CliResult(done.returncode, done.stdout, done.stderr)
 
@@ -236,9 +243,11 @@ class Cluster:
     address: str
     server: Process
     agents: list[Agent] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment of every process of the cluster, the CLI's included."""
 
     def cli(self, *args: str) -> CliResult:
-        return cli(self.address, *args)
+        return cli(self.address, *args, env=self.env)
 
     def stop(self) -> None:
         for agent in self.agents:
@@ -249,13 +258,21 @@ class Cluster:
 
 
 @contextmanager
-def cluster(workdir: Path, database_url: str, agents: int, tag: str) -> Iterator[Cluster]:
-    server, address = start_server(workdir, database_url)
-    running = Cluster(workdir, address, server)
+def cluster(
+    workdir: Path, database_url: str, agents: int, tag: str, env: dict[str, str] | None = None
+) -> Iterator[Cluster]:
+    server, address = start_server(workdir, database_url, env=env)
+    running = Cluster(workdir, address, server, env=env or {})
     try:
         for i in range(1, agents + 1):
             running.agents.append(
-                start_agent(workdir, address, f"{tag}-{i}", {"cluster": tag, "name": f"{tag}-{i}"})
+                start_agent(
+                    workdir,
+                    address,
+                    f"{tag}-{i}",
+                    {"cluster": tag, "name": f"{tag}-{i}"},
+                    env=env,
+                )
             )
         wait_online(address, [a.name for a in running.agents])
         yield running

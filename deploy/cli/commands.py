@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from deploy.bundle import make_zip
+from deploy.bundle import make_zip, upload_to_s3
 from deploy.cli import render
 from deploy.cli.shorthand import parse_list, parse_structure, require
 from deploy.client import TERMINAL, DeployClient
@@ -158,11 +158,8 @@ def list_applications(client: DeployClient, args: argparse.Namespace) -> Result:
 
 
 def push(client: DeployClient, args: argparse.Namespace) -> Result:
-    if args.s3_location:
-        raise ClientError(
-            "--s3-location: pushing to S3 is not supported yet; omit it to push "
-            "to the registry's own store"
-        )
+    """Bundle a directory, upload it to the registry (or to S3 with --s3-location
+    s3://bucket/key), register it, and print how to deploy it."""
     client.call(
         client.registry.GetApplication,
         registry_pb2.GetApplicationRequest(application_name=args.application_name),
@@ -170,11 +167,24 @@ def push(client: DeployClient, args: argparse.Namespace) -> Result:
     with tempfile.TemporaryDirectory(prefix="deploy-push-") as tmp:
         bundle = Path(tmp) / "bundle.zip"
         digest = make_zip(Path(args.source), bundle)
-        uploaded = client.upload_bundle(bundle, digest)
-    location = common_pb2.RevisionLocation(
-        revision_type=common_pb2.REVISION_TYPE_REGISTRY, registry_location=uploaded.location
-    )
-    client.call(
+        if args.s3_location:
+            bucket, key = _s3_url(args.s3_location)
+            upload_to_s3(bundle, bucket, key)
+            location = common_pb2.RevisionLocation(
+                revision_type=common_pb2.REVISION_TYPE_S3,
+                s3_location=common_pb2.S3Location(
+                    bucket=bucket, key=key, bundle_type=common_pb2.BUNDLE_TYPE_ZIP
+                ),
+            )
+            where = f"--s3-location bucket={bucket},key={key},bundleType=zip"
+        else:
+            uploaded = client.upload_bundle(bundle, digest)
+            location = common_pb2.RevisionLocation(
+                revision_type=common_pb2.REVISION_TYPE_REGISTRY,
+                registry_location=uploaded.location,
+            )
+            where = f"--registry-location digest={digest},bundleType=zip"
+    registered = client.call(
         client.registry.RegisterApplicationRevision,
         registry_pb2.RegisterApplicationRevisionRequest(
             application_name=args.application_name,
@@ -184,13 +194,19 @@ def push(client: DeployClient, args: argparse.Namespace) -> Result:
     )
     return {
         "applicationName": args.application_name,
-        "revision": render.revision(location),
+        "revision": render.revision(registered.revision),
         "deployCommand": (
-            f"deploy create-deployment --application-name {args.application_name} "
-            f"--registry-location digest={uploaded.location.digest},bundleType=zip "
+            f"deploy create-deployment --application-name {args.application_name} {where} "
             "--deployment-group-name <deployment-group-name>"
         ),
     }
+
+
+def _s3_url(value: str) -> tuple[str, str]:
+    bucket, _, key = value.removeprefix("s3://").partition("/")
+    if not value.startswith("s3://") or not bucket or not key:
+        raise ClientError(f"--s3-location {value!r}: expected s3://bucket/key")
+    return bucket, key
 
 
 def register_application_revision(client: DeployClient, args: argparse.Namespace) -> Result:

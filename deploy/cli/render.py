@@ -83,6 +83,7 @@ def revision(message: common_pb2.RevisionLocation) -> dict[str, Any]:
                     "bundleType": BUNDLE_NAMES.get(s3.bundle_type),
                     "version": s3.version,
                     "eTag": s3.etag,
+                    "digest": s3.digest,
                 }
             ),
         }

@@ -233,11 +233,14 @@ class S3Location(_message.Message):
     BUNDLE_TYPE_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
+    DIGEST_FIELD_NUMBER: _builtins.int
     bucket: _builtins.str
     key: _builtins.str
     bundle_type: Global___BundleType.ValueType
     version: _builtins.str
     etag: _builtins.str
+    digest: _builtins.str
+    """Output: "sha256:<64 hex>" of the object when it was registered; every host checks it."""
     def __init__(
         self,
         *,
@@ -246,10 +249,11 @@ class S3Location(_message.Message):
         bundle_type: Global___BundleType.ValueType = ...,
         version: _builtins.str = ...,
         etag: _builtins.str = ...,
+        digest: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket", "bundle_type", b"bundle_type", "etag", b"etag", "key", b"key", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket", "bundle_type", b"bundle_type", "digest", b"digest", "etag", b"etag", "key", b"key", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -331,12 +331,19 @@ Global___RegisterApplicationRevisionRequest: _TypeAlias = RegisterApplicationRev
 class RegisterApplicationRevisionResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    REVISION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def revision(self) -> _common_pb2.RevisionLocation:
+        """as recorded: with the bundle's digest, ETag and version"""
+
     def __init__(
         self,
+        *,
+        revision: _common_pb2.RevisionLocation | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["revision", b"revision"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["revision", b"revision"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

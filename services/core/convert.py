@@ -72,6 +72,7 @@ def revision_from_proto(message: common_pb2.RevisionLocation) -> RevisionLocatio
             key=s3.key,
             version=s3.version,
             etag=s3.etag,
+            digest=s3.digest,
             bundle_type=bundle_type_from_proto(s3.bundle_type, "revision.s3Location.bundleType"),
         )
     gh = message.github_location
@@ -92,6 +93,7 @@ def revision_to_proto(revision: RevisionLocation) -> common_pb2.RevisionLocation
                 key=revision.key,
                 version=revision.version,
                 etag=revision.etag,
+                digest=revision.digest,
                 bundle_type=bundle_type_to_proto(revision.bundle_type),
             )
         )

@@ -31,7 +31,8 @@ class RevisionLocation:
 
     revision_type: RevisionType
     digest: str = ""
-    """Registry: "sha256:<hex>" of the bundle."""
+    """"sha256:<hex>" of the bundle: a Registry revision's name; recorded at registration for
+    an S3 one (not part of its identity)."""
     bundle_type: BundleType = BundleType.ZIP
     bucket: str = ""
     key: str = ""

@@ -68,9 +68,11 @@ class Deployments:
         """Validate against the peers, record the deployment, and start it."""
         await self._registry.require_application(request.application_name)
         group = await self._groups.get(request.application_name, request.group_name)
-        await self._registry.register_revision(request.application_name, request.revision)
+        revision = await self._registry.register_revision(
+            request.application_name, request.revision
+        )
         config = await self._configs.get(request.config_name or group.config_name)
-        request = dataclasses.replace(request, config_name=config.name)
+        request = dataclasses.replace(request, config_name=config.name, revision=revision)
         instances = await self.instances(group)
         minimum = config.minimum_healthy(len(instances))
         error = _cannot_start(len(instances), minimum)

@@ -17,6 +17,7 @@ from deploy.v1 import (
 )
 from services.core.convert import (
     diagnostics_from_proto,
+    revision_from_proto,
     revision_to_proto,
     tag_filter_to_proto,
     tag_from_proto,
@@ -46,15 +47,19 @@ class RegistryClient:
                 timeout=PEER_TIMEOUT_SECONDS,
             )
 
-    async def register_revision(self, application: str, revision: RevisionLocation) -> None:
-        """Register the revision (idempotent); NotFound if its bundle is not in the store."""
+    async def register_revision(
+        self, application: str, revision: RevisionLocation
+    ) -> RevisionLocation:
+        """Register the revision (idempotent) and return it as recorded, with the digest every
+        host checks; NotFound if its bundle does not exist where it says."""
         async with peer_errors():
-            await self._stub.RegisterApplicationRevision(
+            response = await self._stub.RegisterApplicationRevision(
                 registry_pb2.RegisterApplicationRevisionRequest(
                     application_name=application, revision=revision_to_proto(revision)
                 ),
                 timeout=PEER_TIMEOUT_SECONDS,
             )
+        return revision_from_proto(response.revision)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from deploy.v1 import registry_pb2, registry_pb2_grpc
 from services.core.config import ServerConfig
 from services.core.db import Database, open_database
 from services.registry.blobs import BlobStore
+from services.registry.s3 import S3Bundles
 from services.registry.servicer import RegistryServicer
 from services.registry.store import RegistryStore
 
@@ -19,7 +20,7 @@ class RegistryService:
 
     def __init__(self, db: Database, blobs: BlobStore) -> None:
         self._db = db
-        self._servicer = RegistryServicer(RegistryStore(db), blobs)
+        self._servicer = RegistryServicer(RegistryStore(db), blobs, S3Bundles())
 
     def add_to_server(self, server: aio.Server) -> None:
         registry_pb2_grpc.add_RevisionRegistryServicer_to_server(self._servicer, server)

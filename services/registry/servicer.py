@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
@@ -13,17 +15,20 @@ from services.core.errors import FailedPrecondition, InvalidArgument
 from services.core.metrics import BUNDLE_BYTES
 from services.core.names import check_name
 from services.core.revision import RevisionLocation, RevisionType, check_revision
+from services.registry.archives import bundle_problem
 from services.registry.blobs import BlobStore
 from services.registry.convert import application_to_proto, revision_to_get_response
+from services.registry.s3 import S3Bundles
 from services.registry.store import RegistryStore
 
 Context: TypeAlias = aio.ServicerContext[Any, Any]
 
 
 class RegistryServicer(registry_pb2_grpc.RevisionRegistryServicer):
-    def __init__(self, store: RegistryStore, blobs: BlobStore) -> None:
+    def __init__(self, store: RegistryStore, blobs: BlobStore, s3: S3Bundles) -> None:
         self._store = store
         self._blobs = blobs
+        self._s3 = s3
 
     async def CreateApplication(
         self, request: registry_pb2.CreateApplicationRequest, context: Context
@@ -81,10 +86,27 @@ class RegistryServicer(registry_pb2_grpc.RevisionRegistryServicer):
         self, request: registry_pb2.RegisterApplicationRevisionRequest, context: Context
     ) -> registry_pb2.RegisterApplicationRevisionResponse:
         name = check_name("applicationName", request.application_name)
-        location = self._registry_revision(request.revision)
-        size = self._blobs.size_of(location.digest)
+        await self._store.get_application(name)
+        location = check_revision(revision_from_proto(request.revision))
+        if location.revision_type is RevisionType.REGISTRY:
+            size = self._blobs.size_of(location.digest)
+            problem = await asyncio.to_thread(
+                bundle_problem, self._blobs.path_for(location.digest), location.bundle_type
+            )
+            if problem:
+                raise InvalidArgument(f"revision.registryLocation: {location.digest} {problem}")
+        elif location.revision_type is RevisionType.S3:
+            digest, size = await self._s3.describe(location)
+            location = dataclasses.replace(location, digest=digest)
+        else:
+            raise FailedPrecondition(
+                "revision.revisionType GitHub is not supported yet: push the bundle to the "
+                "registry or to S3"
+            )
         await self._store.register_revision(name, location, request.description, size)
-        return registry_pb2.RegisterApplicationRevisionResponse()
+        return registry_pb2.RegisterApplicationRevisionResponse(
+            revision=revision_to_proto(location)
+        )
 
     async def GetApplicationRevision(
         self, request: registry_pb2.GetApplicationRevisionRequest, context: Context
@@ -101,13 +123,3 @@ class RegistryServicer(registry_pb2_grpc.RevisionRegistryServicer):
         return registry_pb2.ListApplicationRevisionsResponse(
             revisions=[revision_to_proto(r.location) for r in revisions]
         )
-
-    @staticmethod
-    def _registry_revision(message: Any) -> RevisionLocation:
-        location = check_revision(revision_from_proto(message))
-        if location.revision_type is not RevisionType.REGISTRY:
-            raise FailedPrecondition(
-                f"revision.revisionType {location.revision_type} is not supported yet: "
-                "push the bundle to the registry (deploy push) and use revisionType Registry"
-            )
-        return location

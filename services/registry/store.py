@@ -47,7 +47,8 @@ class RegistryStore:
     async def register_revision(
         self, application_name: str, location: RevisionLocation, description: str, size: int
     ) -> Revision:
-        """Record a revision; registering the same one again keeps the first record."""
+        """Record a revision; registering the same one again keeps the first record, except
+        that an S3 object whose content changed gets its new digest and size."""
         async with self._db.transaction() as session:
             app = await self._application_row(session, application_name)
             existing = await session.scalar(
@@ -57,6 +58,9 @@ class RegistryStore:
                 )
             )
             if existing is not None:
+                if revision_from_json(existing.location).digest != location.digest:
+                    existing.location = revision_to_json(location)
+                    existing.size_bytes = size
                 return self._revision(application_name, existing)
             row = RevisionRow(
                 application_id=app.id,

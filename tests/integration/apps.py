@@ -16,19 +16,25 @@ def bundle(
     validate_exit: int = 0,
     gate: Path | None = None,
     started: Path | None = None,
+    gated_event: str = "BeforeInstall",
     extra: str = "",
 ) -> Path:
-    """Files app/* → `dest`; ValidateService exits `validate_exit`; with `gate`,
-    BeforeInstall records its start in `started` and blocks until the FIFO is opened."""
+    """Files app/* → `dest`; ValidateService exits `validate_exit`; with `gate`, the
+    `gated_event` hook records its start in `started` and blocks until the FIFO is opened."""
     (root / "app").mkdir(parents=True)
     (root / "app/version.txt").write_text(f"{version}\n")
     if extra:
         (root / f"app/{extra}").write_text("only in this revision\n")
     (root / "scripts").mkdir()
-    before = "#!/bin/sh\n"
+    scripts = {
+        "BeforeInstall": "#!/bin/sh\n",
+        "ValidateService": f"#!/bin/sh\nexit {validate_exit}\n",
+    }
     if gate is not None and started is not None:
-        before += f'echo "$INSTANCE" >> {started}\ncat {gate} >/dev/null\n'
-    scripts = {"BeforeInstall": before, "ValidateService": f"#!/bin/sh\nexit {validate_exit}\n"}
+        scripts[gated_event] = (
+            f'#!/bin/sh\necho "$INSTANCE" >> {started}\ncat {gate} >/dev/null\n'
+            + scripts.get(gated_event, "").removeprefix("#!/bin/sh\n")
+        )
     lines = ["version: 0.0", "os: linux", "files:", "  - source: app", f"    destination: {dest}"]
     lines.append("hooks:")
     for hook, body in scripts.items():

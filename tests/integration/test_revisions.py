@@ -1,0 +1,248 @@
+"""Revisions in S3, end to end on real agents: push to a real S3-compatible server, deploy,
+verify the digest on every host, and refuse what is not there."""
+
+from __future__ import annotations
+
+import os
+import tarfile
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from tests.harness import Cluster, cluster, unique, wait_until
+from tests.integration.apps import App, bundle, installed
+
+AGENTS = 2
+
+
+@pytest.fixture(scope="module")
+def running(
+    tmp_path_factory: pytest.TempPathFactory, database_url: str, s3_env: dict[str, str]
+) -> Iterator[Cluster]:
+    workdir = tmp_path_factory.mktemp("cluster")
+    with cluster(workdir, database_url, AGENTS, "rev", env=s3_env) as running:
+        yield running
+
+
+@pytest.fixture
+def bucket(s3_env: dict[str, str]) -> str:
+    name = unique("bundles")
+    s3(s3_env).create_bucket(Bucket=name)
+    return name
+
+
+def s3(env: dict[str, str]) -> object:
+    return boto3.client(
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        region_name=env["AWS_DEFAULT_REGION"],
+    )
+
+
+def push_s3(app: App, source: Path, bucket: str, key: str) -> dict[str, str]:
+    pushed = app.ok(
+        "push",
+        "--application-name",
+        app.name,
+        "--source",
+        str(source),
+        "--s3-location",
+        f"s3://{bucket}/{key}",
+    )
+    assert f"--s3-location bucket={bucket},key={key},bundleType=zip" in pushed["deployCommand"]
+    location: dict[str, str] = pushed["revision"]["s3Location"]
+    return location
+
+
+def deploy_s3(app: App, bucket: str, key: str) -> str:
+    created = app.ok(
+        "create-deployment",
+        "--application-name",
+        app.name,
+        "--deployment-group-name",
+        app.group,
+        "--deployment-config-name",
+        "CodeDeployDefault.AllAtOnce",
+        "--s3-location",
+        f"bucket={bucket},key={key},bundleType=zip",
+    )
+    return str(created["deploymentId"])
+
+
+def test_a_revision_pushed_to_s3_deploys_to_every_host(
+    running: Cluster, tmp_path: Path, bucket: str
+) -> None:
+    app = App(running)
+    location = push_s3(app, bundle(tmp_path / "v1", "1", app.dest), bucket, "app/v1.zip")
+    assert location["digest"].startswith("sha256:")
+    deployment_id = deploy_s3(app, bucket, "app/v1.zip")
+    info = app.finished(deployment_id, "Succeeded")
+    assert info["revision"]["s3Location"]["digest"] == location["digest"]
+    assert installed(app) == ["1"] * AGENTS
+
+
+def test_an_object_changed_after_registration_fails_download_bundle(
+    running: Cluster, tmp_path: Path, bucket: str, s3_env: dict[str, str]
+) -> None:
+    app = App(running)
+    gate, started = tmp_path / "gate", tmp_path / "started"
+    os.mkfifo(gate)
+    source = bundle(
+        tmp_path / "v1", "1", app.dest, gate=gate, started=started, gated_event="ApplicationStop"
+    )
+    push_s3(app, source, bucket, "v1.zip")
+    first = deploy_s3(app, bucket, "v1.zip")  # no ApplicationStop yet: nothing installed
+    app.finished(first, "Succeeded")
+    # Deploy v2; while the hosts run ApplicationStop (of v1, gated), its object is replaced
+    # behind the registry's back (a racing upload, or tampering).
+    digest = push_s3(app, bundle(tmp_path / "v2", "2", app.dest), bucket, "app.zip")["digest"]
+    deployment_id = deploy_s3(app, bucket, "app.zip")
+    wait_until(
+        lambda: started.exists() and len(started.read_text().split()) == AGENTS,
+        60,
+        "ApplicationStop to start on every host",
+    )
+    s3(s3_env).put_object(Bucket=bucket, Key="app.zip", Body=b"not the registered bundle")  # type: ignore[attr-defined]
+    with gate.open("w"):
+        pass
+    info = app.finished(deployment_id, "Failed")
+    target = app.target(deployment_id, running.agents[0].name)
+    download = next(
+        e for e in target["lifecycleEvents"] if e["lifecycleEventName"] == "DownloadBundle"
+    )
+    if download["status"] == "Succeeded":
+        pytest.fail("the changed object was accepted")
+    assert download["diagnostics"]["errorCode"] == "InvalidBundle"
+    assert digest in download["diagnostics"]["message"]
+    assert "changed after it was registered" in download["diagnostics"]["message"]
+    assert info["status"] == "Failed"
+
+
+def test_a_missing_s3_object_is_refused_at_registration_naming_it(
+    running: Cluster, bucket: str
+) -> None:
+    app = App(running)
+    refused = running.cli(
+        "register-application-revision",
+        "--application-name",
+        app.name,
+        "--s3-location",
+        f"bucket={bucket},key=nope.zip,bundleType=zip",
+    )
+    assert refused.returncode == 254
+    assert f"s3://{bucket}/nope.zip does not exist" in refused.stderr
+    assert "NOT_FOUND" in refused.stderr
+    missing_bucket = running.cli(
+        "create-deployment",
+        "--application-name",
+        app.name,
+        "--deployment-group-name",
+        app.group,
+        "--s3-location",
+        "bucket=no-such-bucket-here,key=a.zip,bundleType=zip",
+    )
+    assert missing_bucket.returncode == 254
+    assert "s3://no-such-bucket-here/a.zip does not exist" in missing_bucket.stderr
+    assert (
+        app.ok(
+            "list-deployments", "--application-name", app.name, "--deployment-group-name", app.group
+        )["deployments"]
+        == []
+    )
+
+
+def bundle_bytes_sent(running: Cluster) -> float:
+    metrics = urllib.request.urlopen(running.server.metrics_url, timeout=5).read().decode()
+    line = next(
+        (
+            row
+            for row in metrics.splitlines()
+            if row.startswith('opendeploy_bundle_bytes_total{direction="out"}')
+        ),
+        "",
+    )
+    return float(line.split()[-1]) if line else 0.0
+
+
+def test_a_revision_deployed_again_is_not_downloaded_again(
+    running: Cluster, tmp_path: Path
+) -> None:
+    app = App(running)
+    digest = app.push(bundle(tmp_path / "v1", "1", app.dest))
+    app.finished(app.deploy(digest, "CodeDeployDefault.AllAtOnce"), "Succeeded")
+    sent = bundle_bytes_sent(running)
+    assert sent > 0
+    again = app.deploy(digest, "CodeDeployDefault.AllAtOnce")
+    app.finished(again, "Succeeded")
+    assert bundle_bytes_sent(running) == sent  # every host took it from its cache
+    for agent in running.agents:
+        log = (agent.root.parent / "agent.log").read_text()
+        assert "bundle taken from the cache" in log, agent.name
+    assert installed(app) == ["1"] * AGENTS
+
+
+def tar_bundle(source: Path, target: Path, gzipped: bool) -> Path:
+    with tarfile.open(target, "w:gz" if gzipped else "w") as archive:
+        for path in sorted(source.rglob("*")):
+            archive.add(path, path.relative_to(source).as_posix(), recursive=False)
+    return target
+
+
+@pytest.mark.parametrize("kind", ["tar", "tgz"])
+def test_tar_and_tgz_bundles_in_s3_deploy(
+    running: Cluster, tmp_path: Path, bucket: str, s3_env: dict[str, str], kind: str
+) -> None:
+    app = App(running)
+    archive = tar_bundle(
+        bundle(tmp_path / "v1", "1", app.dest), tmp_path / f"v1.{kind}", kind == "tgz"
+    )
+    s3(s3_env).upload_file(str(archive), bucket, f"v1.{kind}")  # type: ignore[attr-defined]
+    deployment_id = app.ok(
+        "create-deployment",
+        "--application-name",
+        app.name,
+        "--deployment-group-name",
+        app.group,
+        "--deployment-config-name",
+        "CodeDeployDefault.AllAtOnce",
+        "--s3-location",
+        f"bucket={bucket},key=v1.{kind},bundleType={kind}",
+    )["deploymentId"]
+    app.finished(deployment_id, "Succeeded")
+    assert installed(app) == ["1"] * AGENTS
+
+
+def test_bundles_of_the_wrong_type_or_without_appspec_are_refused_at_registration(
+    running: Cluster, tmp_path: Path, bucket: str, s3_env: dict[str, str]
+) -> None:
+    app = App(running)
+    source = bundle(tmp_path / "v1", "1", app.dest)
+    client = s3(s3_env)
+    client.upload_file(str(tar_bundle(source, tmp_path / "v1.tar", False)), bucket, "v1.tar")  # type: ignore[attr-defined]
+    (source / "appspec.yml").unlink()
+    client.upload_file(str(tar_bundle(source, tmp_path / "bare.tgz", True)), bucket, "bare.tgz")  # type: ignore[attr-defined]
+    for location, message in [
+        (
+            f"bucket={bucket},key=v1.tar,bundleType=zip",
+            f"s3://{bucket}/v1.tar is not a zip archive",
+        ),
+        (
+            f"bucket={bucket},key=v1.tar,bundleType=tgz",
+            f"s3://{bucket}/v1.tar is not a tgz archive",
+        ),
+        (f"bucket={bucket},key=bare.tgz,bundleType=tgz", "has no appspec.yml at its root"),
+    ]:
+        refused = running.cli(
+            "register-application-revision",
+            "--application-name",
+            app.name,
+            "--s3-location",
+            location,
+        )
+        assert refused.returncode == 254, location
+        assert "INVALID_ARGUMENT" in refused.stderr and message in refused.stderr, refused.stderr
