@@ -53,17 +53,24 @@ class RevisionSource:
         self, spec: agent_pb2.DeploymentSpec, bundle: Path, archive: Path
     ) -> None:
         revision = spec.revision
-        s3 = revision.revision_type == common_pb2.REVISION_TYPE_S3
-        location = revision.s3_location if s3 else revision.registry_location
-        if not await asyncio.to_thread(self._cache.take, location.digest, bundle):
-            if s3:
+        digest, kind = _digest_and_kind(revision)
+        if not await asyncio.to_thread(self._cache.take, digest, bundle):
+            if revision.revision_type == common_pb2.REVISION_TYPE_S3:
                 await fetch_s3(revision.s3_location, bundle)
-            else:
-                await fetch_bundle(self._channel, revision, bundle)
-            await asyncio.to_thread(self._cache.keep, location.digest, bundle)
-        await asyncio.to_thread(
-            unpack, bundle, BUNDLE_KINDS.get(location.bundle_type, "zip"), archive
-        )
+            else:  # the registry's store; it keeps a zip of each registered Git commit
+                await fetch_bundle(self._channel, digest, bundle)
+            await asyncio.to_thread(self._cache.keep, digest, bundle)
+        await asyncio.to_thread(unpack, bundle, kind, archive)
+
+
+def _digest_and_kind(revision: common_pb2.RevisionLocation) -> tuple[str, str]:
+    if revision.revision_type == common_pb2.REVISION_TYPE_S3:
+        s3 = revision.s3_location
+        return s3.digest, BUNDLE_KINDS.get(s3.bundle_type, "zip")
+    if revision.revision_type == common_pb2.REVISION_TYPE_GITHUB:
+        return revision.github_location.digest, "zip"
+    registry = revision.registry_location
+    return registry.digest, BUNDLE_KINDS.get(registry.bundle_type, "zip")
 
 
 class BundleCache:
@@ -147,13 +154,10 @@ class LocalSource:
         shutil.copytree(self._path, archive, symlinks=True)
 
 
-async def fetch_bundle(
-    channel: grpc.aio.Channel, location: common_pb2.RevisionLocation, target: Path
-) -> None:
-    """Stream the bundle into `target`; fail unless its sha256 is the revision's digest."""
-    if location.revision_type != common_pb2.REVISION_TYPE_REGISTRY:
-        raise EventFailed(ErrorCode.INVALID_BUNDLE, "only Registry revisions are supported yet")
-    digest = location.registry_location.digest
+async def fetch_bundle(channel: grpc.aio.Channel, digest: str, target: Path) -> None:
+    """Stream the bundle from the registry into `target`; fail unless its sha256 is `digest`."""
+    if not digest:
+        raise EventFailed(ErrorCode.INVALID_BUNDLE, "no digest was recorded for this revision")
     stub = registry_pb2_grpc.RevisionRegistryStub(channel)
     target.parent.mkdir(parents=True, exist_ok=True)
     hasher = hashlib.sha256()

@@ -10,8 +10,9 @@ from pathlib import Path
 from deploy.errors import ClientError
 
 
-def make_zip(source: Path, target: Path) -> str:
-    """Zip `source` (which must hold appspec.yml) into `target`; returns "sha256:<hex>"."""
+def make_zip(source: Path, target: Path, ignore_hidden: bool = False) -> str:
+    """Zip `source` (which must hold appspec.yml) into `target`; returns "sha256:<hex>".
+    With `ignore_hidden`, files and directories whose names start with "." are left out."""
     if not source.is_dir():
         raise ClientError(f"--source {source}: not a directory")
     if not (source / "appspec.yml").is_file() and not (source / "appspec.yaml").is_file():
@@ -20,7 +21,10 @@ def make_zip(source: Path, target: Path) -> str:
         for path in sorted(source.rglob("*")):
             if path.is_symlink() or not path.is_file():
                 continue
-            info = zipfile.ZipInfo(path.relative_to(source).as_posix(), (1980, 1, 1, 0, 0, 0))
+            relative = path.relative_to(source)
+            if ignore_hidden and any(part.startswith(".") for part in relative.parts):
+                continue
+            info = zipfile.ZipInfo(relative.as_posix(), (1980, 1, 1, 0, 0, 0))
             info.external_attr = (0o100000 | (os.stat(path).st_mode & 0o7777)) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, path.read_bytes())

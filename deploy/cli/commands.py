@@ -166,7 +166,7 @@ def push(client: DeployClient, args: argparse.Namespace) -> Result:
     )
     with tempfile.TemporaryDirectory(prefix="deploy-push-") as tmp:
         bundle = Path(tmp) / "bundle.zip"
-        digest = make_zip(Path(args.source), bundle)
+        digest = make_zip(Path(args.source), bundle, getattr(args, "ignore_hidden_files", False))
         if args.s3_location:
             bucket, key = _s3_url(args.s3_location)
             upload_to_s3(bundle, bucket, key)
@@ -228,24 +228,66 @@ def get_application_revision(client: DeployClient, args: argparse.Namespace) -> 
             application_name=args.application_name, revision=revision_from_args(args)
         ),
     )
-    info = response.revision_info
     return {
         "applicationName": response.application_name,
         "revision": render.revision(response.revision),
-        "revisionInfo": {
-            "description": info.description,
-            "registerTime": render.time(info, "register_time"),
-            "deploymentGroups": list(info.deployment_groups),
-        },
+        "revisionInfo": render.revision_info(response.revision_info),
     }
+
+
+SORT_BY = {
+    "registerTime": registry_pb2.REVISION_SORT_BY_REGISTER_TIME,
+    "firstUsedTime": registry_pb2.REVISION_SORT_BY_FIRST_USED_TIME,
+    "lastUsedTime": registry_pb2.REVISION_SORT_BY_LAST_USED_TIME,
+}
+SORT_ORDER = {
+    "ascending": registry_pb2.SORT_ORDER_ASCENDING,
+    "descending": registry_pb2.SORT_ORDER_DESCENDING,
+}
+DEPLOYED = {
+    "include": registry_pb2.DEPLOYED_FILTER_INCLUDE,
+    "exclude": registry_pb2.DEPLOYED_FILTER_EXCLUDE,
+    "ignore": registry_pb2.DEPLOYED_FILTER_IGNORE,
+}
 
 
 def list_application_revisions(client: DeployClient, args: argparse.Namespace) -> Result:
     response = client.call(
         client.registry.ListApplicationRevisions,
-        registry_pb2.ListApplicationRevisionsRequest(application_name=args.application_name),
+        registry_pb2.ListApplicationRevisionsRequest(
+            application_name=args.application_name,
+            sort_by=SORT_BY.get(args.sort_by, registry_pb2.REVISION_SORT_BY_UNSPECIFIED),
+            sort_order=SORT_ORDER.get(args.sort_order, registry_pb2.SORT_ORDER_UNSPECIFIED),
+            s3_bucket=args.s3_bucket or "",
+            s3_key_prefix=args.s3_key_prefix or "",
+            deployed=DEPLOYED.get(args.deployed, registry_pb2.DEPLOYED_FILTER_UNSPECIFIED),
+        ),
     )
     return {"revisions": [render.revision(r) for r in response.revisions]}
+
+
+def batch_get_application_revisions(client: DeployClient, args: argparse.Namespace) -> Result:
+    """--revisions: a JSON list of RevisionLocation objects (as --revision takes one)."""
+    flag = "--revisions"
+    raw = parse_list(flag, args.revisions)
+    response = client.call(
+        client.registry.BatchGetApplicationRevisions,
+        registry_pb2.BatchGetApplicationRevisionsRequest(
+            application_name=args.application_name,
+            revisions=[_revision_json(item) for item in raw],
+        ),
+    )
+    return {
+        "applicationName": response.application_name,
+        "errorMessage": "",
+        "revisions": [
+            {
+                "revisionLocation": render.revision(r.revision_location),
+                "genericRevisionInfo": render.revision_info(r.generic_revision_info),
+            }
+            for r in response.revisions
+        ],
+    }
 
 
 # --- configs and groups -----------------------------------------------------------------------

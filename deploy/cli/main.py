@@ -56,7 +56,15 @@ _verb(
 )
 _verb("get-application", commands.get_application, APP)
 _verb("list-applications", commands.list_applications)
-_verb("push", commands.push, APP, ("--source", REQ), ("--s3-location", {}), ("--description", {}))
+_verb(
+    "push",
+    commands.push,
+    APP,
+    ("--source", REQ),
+    ("--s3-location", {}),
+    ("--description", {}),
+    ("--ignore-hidden-files", {"action": "store_true"}),
+)
 _verb(
     "register-application-revision",
     commands.register_application_revision,
@@ -65,7 +73,22 @@ _verb(
     ("--description", {}),
 )
 _verb("get-application-revision", commands.get_application_revision, APP, REVISION)
-_verb("list-application-revisions", commands.list_application_revisions, APP)
+_verb(
+    "list-application-revisions",
+    commands.list_application_revisions,
+    APP,
+    ("--sort-by", {"choices": list(commands.SORT_BY)}),
+    ("--sort-order", {"choices": list(commands.SORT_ORDER)}),
+    ("--s3-bucket", {}),
+    ("--s3-key-prefix", {}),
+    ("--deployed", {"choices": list(commands.DEPLOYED)}),
+)
+_verb(
+    "batch-get-application-revisions",
+    commands.batch_get_application_revisions,
+    APP,
+    ("--revisions", {"nargs": "+", "required": True}),
+)
 _verb("get-deployment-config", commands.get_deployment_config, ("--deployment-config-name", REQ))
 _verb("list-deployment-configs", commands.list_deployment_configs)
 _verb(

@@ -90,8 +90,22 @@ def revision(message: common_pb2.RevisionLocation) -> dict[str, Any]:
     gh = message.github_location
     return {
         "revisionType": kind,
-        "gitHubLocation": {"repository": gh.repository, "commitId": gh.commit_id},
+        "gitHubLocation": _compact(
+            {"repository": gh.repository, "commitId": gh.commit_id, "digest": gh.digest}
+        ),
     }
+
+
+def revision_info(message: registry_pb2.GenericRevisionInfo) -> dict[str, Any]:
+    return _compact(
+        {
+            "description": message.description,
+            "deploymentGroups": list(message.deployment_groups),
+            "firstUsedTime": time(message, "first_used_time"),
+            "lastUsedTime": time(message, "last_used_time"),
+            "registerTime": time(message, "register_time"),
+        }
+    )
 
 
 def application(message: registry_pb2.ApplicationInfo) -> dict[str, Any]:

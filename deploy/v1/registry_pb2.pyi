@@ -9,6 +9,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -19,6 +20,71 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _RevisionSortBy:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RevisionSortByEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RevisionSortBy.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    REVISION_SORT_BY_UNSPECIFIED: _RevisionSortBy.ValueType  # 0
+    """registerTime"""
+    REVISION_SORT_BY_REGISTER_TIME: _RevisionSortBy.ValueType  # 1
+    REVISION_SORT_BY_FIRST_USED_TIME: _RevisionSortBy.ValueType  # 2
+    REVISION_SORT_BY_LAST_USED_TIME: _RevisionSortBy.ValueType  # 3
+
+class RevisionSortBy(_RevisionSortBy, metaclass=_RevisionSortByEnumTypeWrapper): ...
+
+REVISION_SORT_BY_UNSPECIFIED: RevisionSortBy.ValueType  # 0
+"""registerTime"""
+REVISION_SORT_BY_REGISTER_TIME: RevisionSortBy.ValueType  # 1
+REVISION_SORT_BY_FIRST_USED_TIME: RevisionSortBy.ValueType  # 2
+REVISION_SORT_BY_LAST_USED_TIME: RevisionSortBy.ValueType  # 3
+Global___RevisionSortBy: _TypeAlias = RevisionSortBy  # noqa: Y015
+
+class _SortOrder:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SortOrderEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SortOrder.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SORT_ORDER_UNSPECIFIED: _SortOrder.ValueType  # 0
+    """ascending, as CodeDeploy"""
+    SORT_ORDER_ASCENDING: _SortOrder.ValueType  # 1
+    SORT_ORDER_DESCENDING: _SortOrder.ValueType  # 2
+
+class SortOrder(_SortOrder, metaclass=_SortOrderEnumTypeWrapper): ...
+
+SORT_ORDER_UNSPECIFIED: SortOrder.ValueType  # 0
+"""ascending, as CodeDeploy"""
+SORT_ORDER_ASCENDING: SortOrder.ValueType  # 1
+SORT_ORDER_DESCENDING: SortOrder.ValueType  # 2
+Global___SortOrder: _TypeAlias = SortOrder  # noqa: Y015
+
+class _DeployedFilter:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DeployedFilterEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DeployedFilter.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DEPLOYED_FILTER_UNSPECIFIED: _DeployedFilter.ValueType  # 0
+    """ignore"""
+    DEPLOYED_FILTER_INCLUDE: _DeployedFilter.ValueType  # 1
+    """only revisions a deployment has used"""
+    DEPLOYED_FILTER_EXCLUDE: _DeployedFilter.ValueType  # 2
+    """only revisions never used"""
+    DEPLOYED_FILTER_IGNORE: _DeployedFilter.ValueType  # 3
+
+class DeployedFilter(_DeployedFilter, metaclass=_DeployedFilterEnumTypeWrapper): ...
+
+DEPLOYED_FILTER_UNSPECIFIED: DeployedFilter.ValueType  # 0
+"""ignore"""
+DEPLOYED_FILTER_INCLUDE: DeployedFilter.ValueType  # 1
+"""only revisions a deployment has used"""
+DEPLOYED_FILTER_EXCLUDE: DeployedFilter.ValueType  # 2
+"""only revisions never used"""
+DEPLOYED_FILTER_IGNORE: DeployedFilter.ValueType  # 3
+Global___DeployedFilter: _TypeAlias = DeployedFilter  # noqa: Y015
 
 @_typing.final
 class ApplicationInfo(_message.Message):
@@ -279,12 +345,20 @@ class GenericRevisionInfo(_message.Message):
     DEPLOYMENT_GROUPS_FIELD_NUMBER: _builtins.int
     REGISTER_TIME_FIELD_NUMBER: _builtins.int
     SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    FIRST_USED_TIME_FIELD_NUMBER: _builtins.int
+    LAST_USED_TIME_FIELD_NUMBER: _builtins.int
     description: _builtins.str
     size_bytes: _builtins.int
     @_builtins.property
     def deployment_groups(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def register_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def first_used_time(self) -> _timestamp_pb2.Timestamp:
+        """unset until a deployment uses it"""
+
+    @_builtins.property
+    def last_used_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -292,10 +366,12 @@ class GenericRevisionInfo(_message.Message):
         deployment_groups: _abc.Iterable[_builtins.str] | None = ...,
         register_time: _timestamp_pb2.Timestamp | None = ...,
         size_bytes: _builtins.int = ...,
+        first_used_time: _timestamp_pb2.Timestamp | None = ...,
+        last_used_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["register_time", b"register_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["first_used_time", b"first_used_time", "last_used_time", b"last_used_time", "register_time", b"register_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment_groups", b"deployment_groups", "description", b"description", "register_time", b"register_time", "size_bytes", b"size_bytes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment_groups", b"deployment_groups", "description", b"description", "first_used_time", b"first_used_time", "last_used_time", b"last_used_time", "register_time", b"register_time", "size_bytes", b"size_bytes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -308,8 +384,11 @@ class RegisterApplicationRevisionRequest(_message.Message):
     APPLICATION_NAME_FIELD_NUMBER: _builtins.int
     REVISION_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
+    DEPLOYMENT_GROUP_NAME_FIELD_NUMBER: _builtins.int
     application_name: _builtins.str
     description: _builtins.str
+    deployment_group_name: _builtins.str
+    """Set by the orchestrator when a deployment to this group is created: records the use."""
     @_builtins.property
     def revision(self) -> _common_pb2.RevisionLocation: ...
     def __init__(
@@ -318,10 +397,11 @@ class RegisterApplicationRevisionRequest(_message.Message):
         application_name: _builtins.str = ...,
         revision: _common_pb2.RevisionLocation | None = ...,
         description: _builtins.str = ...,
+        deployment_group_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["revision", b"revision"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "description", b"description", "revision", b"revision"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "deployment_group_name", b"deployment_group_name", "description", b"description", "revision", b"revision"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -404,15 +484,33 @@ class ListApplicationRevisionsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     APPLICATION_NAME_FIELD_NUMBER: _builtins.int
+    SORT_BY_FIELD_NUMBER: _builtins.int
+    SORT_ORDER_FIELD_NUMBER: _builtins.int
+    S3_BUCKET_FIELD_NUMBER: _builtins.int
+    S3_KEY_PREFIX_FIELD_NUMBER: _builtins.int
+    DEPLOYED_FIELD_NUMBER: _builtins.int
     application_name: _builtins.str
+    sort_by: Global___RevisionSortBy.ValueType
+    """never-used revisions sort last by the used times"""
+    sort_order: Global___SortOrder.ValueType
+    s3_bucket: _builtins.str
+    """only S3 revisions in this bucket"""
+    s3_key_prefix: _builtins.str
+    """with s3_bucket: only keys starting with it"""
+    deployed: Global___DeployedFilter.ValueType
     def __init__(
         self,
         *,
         application_name: _builtins.str = ...,
+        sort_by: Global___RevisionSortBy.ValueType = ...,
+        sort_order: Global___SortOrder.ValueType = ...,
+        s3_bucket: _builtins.str = ...,
+        s3_key_prefix: _builtins.str = ...,
+        deployed: Global___DeployedFilter.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "deployed", b"deployed", "s3_bucket", b"s3_bucket", "s3_key_prefix", b"s3_key_prefix", "sort_by", b"sort_by", "sort_order", b"sort_order"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -437,3 +535,75 @@ class ListApplicationRevisionsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListApplicationRevisionsResponse: _TypeAlias = ListApplicationRevisionsResponse  # noqa: Y015
+
+@_typing.final
+class RevisionInfo(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REVISION_LOCATION_FIELD_NUMBER: _builtins.int
+    GENERIC_REVISION_INFO_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def revision_location(self) -> _common_pb2.RevisionLocation: ...
+    @_builtins.property
+    def generic_revision_info(self) -> Global___GenericRevisionInfo: ...
+    def __init__(
+        self,
+        *,
+        revision_location: _common_pb2.RevisionLocation | None = ...,
+        generic_revision_info: Global___GenericRevisionInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["generic_revision_info", b"generic_revision_info", "revision_location", b"revision_location"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["generic_revision_info", b"generic_revision_info", "revision_location", b"revision_location"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevisionInfo: _TypeAlias = RevisionInfo  # noqa: Y015
+
+@_typing.final
+class BatchGetApplicationRevisionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPLICATION_NAME_FIELD_NUMBER: _builtins.int
+    REVISIONS_FIELD_NUMBER: _builtins.int
+    application_name: _builtins.str
+    @_builtins.property
+    def revisions(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.RevisionLocation]:
+        """at most 25"""
+
+    def __init__(
+        self,
+        *,
+        application_name: _builtins.str = ...,
+        revisions: _abc.Iterable[_common_pb2.RevisionLocation] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "revisions", b"revisions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchGetApplicationRevisionsRequest: _TypeAlias = BatchGetApplicationRevisionsRequest  # noqa: Y015
+
+@_typing.final
+class BatchGetApplicationRevisionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPLICATION_NAME_FIELD_NUMBER: _builtins.int
+    REVISIONS_FIELD_NUMBER: _builtins.int
+    application_name: _builtins.str
+    @_builtins.property
+    def revisions(self) -> _containers.RepeatedCompositeFieldContainer[Global___RevisionInfo]: ...
+    def __init__(
+        self,
+        *,
+        application_name: _builtins.str = ...,
+        revisions: _abc.Iterable[Global___RevisionInfo] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "revisions", b"revisions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchGetApplicationRevisionsResponse: _TypeAlias = BatchGetApplicationRevisionsResponse  # noqa: Y015

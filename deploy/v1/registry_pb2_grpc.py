@@ -74,6 +74,11 @@ class RevisionRegistryStub:
                 request_serializer=deploy_dot_v1_dot_registry__pb2.ListApplicationRevisionsRequest.SerializeToString,
                 response_deserializer=deploy_dot_v1_dot_registry__pb2.ListApplicationRevisionsResponse.FromString,
                 _registered_method=True)
+        self.BatchGetApplicationRevisions = channel.unary_unary(
+                '/deploy.v1.RevisionRegistry/BatchGetApplicationRevisions',
+                request_serializer=deploy_dot_v1_dot_registry__pb2.BatchGetApplicationRevisionsRequest.SerializeToString,
+                response_deserializer=deploy_dot_v1_dot_registry__pb2.BatchGetApplicationRevisionsResponse.FromString,
+                _registered_method=True)
 
 
 class RevisionRegistryServicer:
@@ -128,6 +133,12 @@ class RevisionRegistryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BatchGetApplicationRevisions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RevisionRegistryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -170,6 +181,11 @@ def add_RevisionRegistryServicer_to_server(servicer, server):
                     servicer.ListApplicationRevisions,
                     request_deserializer=deploy_dot_v1_dot_registry__pb2.ListApplicationRevisionsRequest.FromString,
                     response_serializer=deploy_dot_v1_dot_registry__pb2.ListApplicationRevisionsResponse.SerializeToString,
+            ),
+            'BatchGetApplicationRevisions': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchGetApplicationRevisions,
+                    request_deserializer=deploy_dot_v1_dot_registry__pb2.BatchGetApplicationRevisionsRequest.FromString,
+                    response_serializer=deploy_dot_v1_dot_registry__pb2.BatchGetApplicationRevisionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -388,6 +404,33 @@ class RevisionRegistry:
             '/deploy.v1.RevisionRegistry/ListApplicationRevisions',
             deploy_dot_v1_dot_registry__pb2.ListApplicationRevisionsRequest.SerializeToString,
             deploy_dot_v1_dot_registry__pb2.ListApplicationRevisionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchGetApplicationRevisions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/deploy.v1.RevisionRegistry/BatchGetApplicationRevisions',
+            deploy_dot_v1_dot_registry__pb2.BatchGetApplicationRevisionsRequest.SerializeToString,
+            deploy_dot_v1_dot_registry__pb2.BatchGetApplicationRevisionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -40,6 +40,7 @@ class RevisionRegistryStub:
     RegisterApplicationRevision: _grpc.UnaryUnaryMultiCallable[_registry_pb2.RegisterApplicationRevisionRequest, _registry_pb2.RegisterApplicationRevisionResponse]
     GetApplicationRevision: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GetApplicationRevisionRequest, _registry_pb2.GetApplicationRevisionResponse]
     ListApplicationRevisions: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ListApplicationRevisionsRequest, _registry_pb2.ListApplicationRevisionsResponse]
+    BatchGetApplicationRevisions: _grpc.UnaryUnaryMultiCallable[_registry_pb2.BatchGetApplicationRevisionsRequest, _registry_pb2.BatchGetApplicationRevisionsResponse]
 
 @_typing.type_check_only
 class RevisionRegistryAsyncStub(RevisionRegistryStub):
@@ -53,6 +54,7 @@ class RevisionRegistryAsyncStub(RevisionRegistryStub):
     RegisterApplicationRevision: _aio.UnaryUnaryMultiCallable[_registry_pb2.RegisterApplicationRevisionRequest, _registry_pb2.RegisterApplicationRevisionResponse]  # type: ignore[assignment]
     GetApplicationRevision: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetApplicationRevisionRequest, _registry_pb2.GetApplicationRevisionResponse]  # type: ignore[assignment]
     ListApplicationRevisions: _aio.UnaryUnaryMultiCallable[_registry_pb2.ListApplicationRevisionsRequest, _registry_pb2.ListApplicationRevisionsResponse]  # type: ignore[assignment]
+    BatchGetApplicationRevisions: _aio.UnaryUnaryMultiCallable[_registry_pb2.BatchGetApplicationRevisionsRequest, _registry_pb2.BatchGetApplicationRevisionsResponse]  # type: ignore[assignment]
 
 class RevisionRegistryServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -111,5 +113,12 @@ class RevisionRegistryServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.ListApplicationRevisionsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.ListApplicationRevisionsResponse, _abc.Awaitable[_registry_pb2.ListApplicationRevisionsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def BatchGetApplicationRevisions(
+        self,
+        request: _registry_pb2.BatchGetApplicationRevisionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.BatchGetApplicationRevisionsResponse, _abc.Awaitable[_registry_pb2.BatchGetApplicationRevisionsResponse]]: ...
 
 def add_RevisionRegistryServicer_to_server(servicer: RevisionRegistryServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

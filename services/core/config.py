@@ -32,6 +32,8 @@ class ServerConfig:
     """Address of each service not run here; services run here are reached at `listen`."""
     heartbeat_interval_seconds: int = 5
     """How often agents send a heartbeat; an instance is Offline after three missed ones."""
+    git_base_url: str = "https://github.com/"
+    """Where a Git revision's "owner/repo" is cloned from (a full clone URL is used as is)."""
 
     def peer_address(self, service: str) -> str:
         """Where to reach `service`: configured peer, else this process."""
@@ -56,7 +58,7 @@ def load_config(path: Path | None, environ: dict[str, str] | None = None) -> Ser
             raise InvalidArgument(f"config {path}: expected a mapping at the top level")
         raw = dict(loaded or {})
     env = os.environ if environ is None else environ
-    for key in ("listen", "metrics_listen", "data_dir", "database_url"):
+    for key in ("listen", "metrics_listen", "data_dir", "database_url", "git_base_url"):
         value = env.get(f"OPENDEPLOY_{key.upper()}")
         if value:
             raw[key] = value
@@ -76,6 +78,7 @@ def _from_mapping(raw: dict[str, Any]) -> ServerConfig:
         "database_url",
         "peers",
         "heartbeat_interval_seconds",
+        "git_base_url",
     }
     unknown = sorted(set(raw) - known)
     if unknown:
@@ -83,7 +86,7 @@ def _from_mapping(raw: dict[str, Any]) -> ServerConfig:
     config = ServerConfig()
     if "services" in raw:
         config.services = parse_services(raw["services"])
-    for key in ("listen", "metrics_listen", "database_url"):
+    for key in ("listen", "metrics_listen", "database_url", "git_base_url"):
         if key in raw:
             setattr(config, key, str(raw[key]))
     if "data_dir" in raw:

@@ -76,7 +76,9 @@ def revision_from_proto(message: common_pb2.RevisionLocation) -> RevisionLocatio
             bundle_type=bundle_type_from_proto(s3.bundle_type, "revision.s3Location.bundleType"),
         )
     gh = message.github_location
-    return RevisionLocation(kind, repository=gh.repository, commit_id=gh.commit_id)
+    return RevisionLocation(
+        kind, repository=gh.repository, commit_id=gh.commit_id, digest=gh.digest
+    )
 
 
 def revision_to_proto(revision: RevisionLocation) -> common_pb2.RevisionLocation:
@@ -100,6 +102,7 @@ def revision_to_proto(revision: RevisionLocation) -> common_pb2.RevisionLocation
     else:
         message.github_location.repository = revision.repository
         message.github_location.commit_id = revision.commit_id
+        message.github_location.digest = revision.digest
     return message
 
 

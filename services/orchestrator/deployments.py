@@ -69,7 +69,7 @@ class Deployments:
         await self._registry.require_application(request.application_name)
         group = await self._groups.get(request.application_name, request.group_name)
         revision = await self._registry.register_revision(
-            request.application_name, request.revision
+            request.application_name, request.revision, group.name
         )
         config = await self._configs.get(request.config_name or group.config_name)
         request = dataclasses.replace(request, config_name=config.name, revision=revision)

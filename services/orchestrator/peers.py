@@ -48,14 +48,16 @@ class RegistryClient:
             )
 
     async def register_revision(
-        self, application: str, revision: RevisionLocation
+        self, application: str, revision: RevisionLocation, group_name: str
     ) -> RevisionLocation:
         """Register the revision (idempotent) and return it as recorded, with the digest every
         host checks; NotFound if its bundle does not exist where it says."""
         async with peer_errors():
             response = await self._stub.RegisterApplicationRevision(
                 registry_pb2.RegisterApplicationRevisionRequest(
-                    application_name=application, revision=revision_to_proto(revision)
+                    application_name=application,
+                    revision=revision_to_proto(revision),
+                    deployment_group_name=group_name,
                 ),
                 timeout=PEER_TIMEOUT_SECONDS,
             )

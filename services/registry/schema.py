@@ -32,3 +32,7 @@ class RevisionRow(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     size_bytes: Mapped[int] = mapped_column(Integer, default=0)
     registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    first_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deployment_groups: Mapped[str] = mapped_column(Text, default="[]")
+    """JSON list of the names of the groups deployments of it went to."""

@@ -8,6 +8,7 @@ from deploy.v1 import registry_pb2, registry_pb2_grpc
 from services.core.config import ServerConfig
 from services.core.db import Database, open_database
 from services.registry.blobs import BlobStore
+from services.registry.git import GitBundles
 from services.registry.s3 import S3Bundles
 from services.registry.servicer import RegistryServicer
 from services.registry.store import RegistryStore
@@ -18,9 +19,9 @@ class RegistryService:
         registry_pb2.DESCRIPTOR.services_by_name["RevisionRegistry"].full_name,
     )
 
-    def __init__(self, db: Database, blobs: BlobStore) -> None:
+    def __init__(self, db: Database, blobs: BlobStore, git: GitBundles) -> None:
         self._db = db
-        self._servicer = RegistryServicer(RegistryStore(db), blobs, S3Bundles())
+        self._servicer = RegistryServicer(RegistryStore(db), blobs, S3Bundles(), git)
 
     def add_to_server(self, server: aio.Server) -> None:
         registry_pb2_grpc.add_RevisionRegistryServicer_to_server(self._servicer, server)
@@ -34,4 +35,6 @@ class RegistryService:
 
 async def create_registry(config: ServerConfig) -> RegistryService:
     db = await open_database(config.database_url_for("registry"), "registry")
-    return RegistryService(db, BlobStore(config.data_dir / "bundles"))
+    blobs = BlobStore(config.data_dir / "bundles")
+    git = GitBundles(config.git_base_url, config.data_dir / "git", blobs)
+    return RegistryService(db, blobs, git)

@@ -11,24 +11,35 @@ from grpc import aio
 
 from deploy.v1 import registry_pb2, registry_pb2_grpc
 from services.core.convert import bundle_type_from_proto, revision_from_proto, revision_to_proto
-from services.core.errors import FailedPrecondition, InvalidArgument
+from services.core.errors import InvalidArgument
 from services.core.metrics import BUNDLE_BYTES
 from services.core.names import check_name
 from services.core.revision import RevisionLocation, RevisionType, check_revision
 from services.registry.archives import bundle_problem
 from services.registry.blobs import BlobStore
-from services.registry.convert import application_to_proto, revision_to_get_response
+from services.registry.convert import (
+    application_to_proto,
+    revision_info_to_proto,
+    revision_query_from_proto,
+    revision_to_get_response,
+)
+from services.registry.git import GitBundles
 from services.registry.s3 import S3Bundles
 from services.registry.store import RegistryStore
 
+MAX_BATCH = 25
+"""CodeDeploy's limit for BatchGetApplicationRevisions."""
 Context: TypeAlias = aio.ServicerContext[Any, Any]
 
 
 class RegistryServicer(registry_pb2_grpc.RevisionRegistryServicer):
-    def __init__(self, store: RegistryStore, blobs: BlobStore, s3: S3Bundles) -> None:
+    def __init__(
+        self, store: RegistryStore, blobs: BlobStore, s3: S3Bundles, git: GitBundles
+    ) -> None:
         self._store = store
         self._blobs = blobs
         self._s3 = s3
+        self._git = git
 
     async def CreateApplication(
         self, request: registry_pb2.CreateApplicationRequest, context: Context
@@ -99,11 +110,14 @@ class RegistryServicer(registry_pb2_grpc.RevisionRegistryServicer):
             digest, size = await self._s3.describe(location)
             location = dataclasses.replace(location, digest=digest)
         else:
-            raise FailedPrecondition(
-                "revision.revisionType GitHub is not supported yet: push the bundle to the "
-                "registry or to S3"
-            )
-        await self._store.register_revision(name, location, request.description, size)
+            digest, size = await self._git.bundle(location)
+            location = dataclasses.replace(location, digest=digest)
+        used_by = (
+            check_name("deploymentGroupName", request.deployment_group_name)
+            if request.deployment_group_name
+            else ""
+        )
+        await self._store.register_revision(name, location, request.description, size, used_by)
         return registry_pb2.RegisterApplicationRevisionResponse(
             revision=revision_to_proto(location)
         )
@@ -119,7 +133,29 @@ class RegistryServicer(registry_pb2_grpc.RevisionRegistryServicer):
         self, request: registry_pb2.ListApplicationRevisionsRequest, context: Context
     ) -> registry_pb2.ListApplicationRevisionsResponse:
         name = check_name("applicationName", request.application_name)
-        revisions = await self._store.list_revisions(name)
+        query = revision_query_from_proto(request)
+        revisions = query.select(await self._store.list_revisions(name))
         return registry_pb2.ListApplicationRevisionsResponse(
             revisions=[revision_to_proto(r.location) for r in revisions]
+        )
+
+    async def BatchGetApplicationRevisions(
+        self, request: registry_pb2.BatchGetApplicationRevisionsRequest, context: Context
+    ) -> registry_pb2.BatchGetApplicationRevisionsResponse:
+        name = check_name("applicationName", request.application_name)
+        if not request.revisions or len(request.revisions) > MAX_BATCH:
+            raise InvalidArgument(f"revisions: give 1 to {MAX_BATCH} revisions")
+        found = [
+            await self._store.get_revision(name, check_revision(revision_from_proto(r)))
+            for r in request.revisions
+        ]
+        return registry_pb2.BatchGetApplicationRevisionsResponse(
+            application_name=name,
+            revisions=[
+                registry_pb2.RevisionInfo(
+                    revision_location=revision_to_proto(r.location),
+                    generic_revision_info=revision_info_to_proto(r),
+                )
+                for r in found
+            ],
         )

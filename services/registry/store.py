@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from sqlalchemy import select
@@ -45,10 +46,17 @@ class RegistryStore:
             return list(rows)
 
     async def register_revision(
-        self, application_name: str, location: RevisionLocation, description: str, size: int
+        self,
+        application_name: str,
+        location: RevisionLocation,
+        description: str,
+        size: int,
+        used_by: str = "",
     ) -> Revision:
         """Record a revision; registering the same one again keeps the first record, except
-        that an S3 object whose content changed gets its new digest and size."""
+        that an S3 object whose content changed gets its new digest and size. `used_by` names
+        the group a deployment of it is being created for."""
+        now = utcnow()
         async with self._db.transaction() as session:
             app = await self._application_row(session, application_name)
             existing = await session.scalar(
@@ -57,21 +65,28 @@ class RegistryStore:
                     RevisionRow.identity == location.identity(),
                 )
             )
-            if existing is not None:
-                if revision_from_json(existing.location).digest != location.digest:
-                    existing.location = revision_to_json(location)
-                    existing.size_bytes = size
-                return self._revision(application_name, existing)
-            row = RevisionRow(
+            row = existing or RevisionRow(
                 application_id=app.id,
                 identity=location.identity(),
                 location=revision_to_json(location),
                 description=description,
                 size_bytes=size,
-                registered_at=utcnow(),
+                registered_at=now,
+                deployment_groups="[]",
             )
-            session.add(row)
-        return self._revision(application_name, row)
+            if existing is None:
+                session.add(row)
+            elif revision_from_json(existing.location).digest != location.digest:
+                existing.location = revision_to_json(location)
+                existing.size_bytes = size
+            if used_by:
+                row.first_used_at = row.first_used_at or now
+                row.last_used_at = now
+                groups = json.loads(row.deployment_groups or "[]")
+                if used_by not in groups:
+                    row.deployment_groups = json.dumps([*groups, used_by])
+            await session.flush()
+            return self._revision(application_name, row)
 
     async def get_revision(self, application_name: str, location: RevisionLocation) -> Revision:
         async with self._db.read() as session:
@@ -95,7 +110,7 @@ class RegistryStore:
             rows = await session.scalars(
                 select(RevisionRow)
                 .where(RevisionRow.application_id == app.id)
-                .order_by(RevisionRow.registered_at.desc(), RevisionRow.id.desc())
+                .order_by(RevisionRow.id)
             )
             return [self._revision(application_name, row) for row in rows]
 
@@ -114,4 +129,7 @@ class RegistryStore:
             description=row.description,
             size_bytes=row.size_bytes,
             registered_at=as_utc(row.registered_at) or utcnow(),
+            first_used_at=as_utc(row.first_used_at),
+            last_used_at=as_utc(row.last_used_at),
+            deployment_groups=tuple(json.loads(row.deployment_groups or "[]")),
         )

@@ -3,7 +3,11 @@ verify the digest on every host, and refuse what is not there."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import socket
+import subprocess
 import tarfile
 import urllib.request
 from collections.abc import Iterator
@@ -12,7 +16,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.harness import Cluster, cluster, unique, wait_until
+from tests.harness import Cluster, cluster, free_port, spawn, unique, wait_until
 from tests.integration.apps import App, bundle, installed
 
 AGENTS = 2
@@ -246,3 +250,170 @@ def test_bundles_of_the_wrong_type_or_without_appspec_are_refused_at_registratio
         )
         assert refused.returncode == 254, location
         assert "INVALID_ARGUMENT" in refused.stderr and message in refused.stderr, refused.stderr
+
+
+def test_revision_records_list_sort_filter_and_batch_get(
+    running: Cluster, tmp_path: Path, bucket: str
+) -> None:
+    app = App(running)
+    source = bundle(tmp_path / "v1", "1", app.dest)
+    push_s3(app, source, bucket, "releases/a.zip")
+    push_s3(app, source, bucket, "releases/b.zip")
+    push_s3(app, source, bucket, "other/c.zip")
+    registry_digest = app.push(source)
+    app.finished(deploy_s3(app, bucket, "releases/b.zip"), "Succeeded")
+
+    def listed(*flags: str) -> list[str]:
+        revisions = app.ok("list-application-revisions", "--application-name", app.name, *flags)
+        return [
+            r.get("s3Location", {}).get("key") or r["registryLocation"]["digest"]
+            for r in revisions["revisions"]
+        ]
+
+    assert listed() == ["releases/a.zip", "releases/b.zip", "other/c.zip", registry_digest]
+    assert listed("--sort-order", "descending") == [
+        registry_digest,
+        "other/c.zip",
+        "releases/b.zip",
+        "releases/a.zip",
+    ]
+    assert listed("--s3-bucket", bucket, "--s3-key-prefix", "releases/") == [
+        "releases/a.zip",
+        "releases/b.zip",
+    ]
+    assert listed("--deployed", "include") == ["releases/b.zip"]
+    assert "releases/b.zip" not in listed("--deployed", "exclude")
+    assert listed("--sort-by", "lastUsedTime")[0] == "releases/b.zip"  # never used: last
+
+    used = app.ok(
+        "get-application-revision",
+        "--application-name",
+        app.name,
+        "--s3-location",
+        f"bucket={bucket},key=releases/b.zip,bundleType=zip",
+    )["revisionInfo"]
+    assert used["deploymentGroups"] == [app.group]
+    assert used["firstUsedTime"] and used["lastUsedTime"]
+
+    batch = app.ok(
+        "batch-get-application-revisions",
+        "--application-name",
+        app.name,
+        "--revisions",
+        json.dumps(
+            [
+                {
+                    "revisionType": "S3",
+                    "s3Location": {"bucket": bucket, "key": key, "bundleType": "zip"},
+                }
+                for key in ("releases/a.zip", "releases/b.zip")
+            ]
+        ),
+    )
+    infos = [r["genericRevisionInfo"] for r in batch["revisions"]]
+    assert [i.get("deploymentGroups", []) for i in infos] == [[], [app.group]]
+
+
+def git(*args: str, cwd: Path) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def git_repository(root: Path, source: Path) -> tuple[Path, str]:
+    """A real repository (bare, as a server holds it) whose one commit holds `source`."""
+    work = root / "work"
+    shutil.copytree(source, work)
+    git("init", "--quiet", "--initial-branch=main", cwd=work)
+    git("add", "-A", cwd=work)
+    git(
+        "-c", "user.name=t", "-c", "user.email=t@example.com",
+        "commit", "--quiet", "-m", "release", cwd=work,
+    )  # fmt: skip
+    bare = root / "owner" / "app.git"
+    git("clone", "--quiet", "--bare", str(work), str(bare), cwd=root)
+    return bare, git("rev-parse", "HEAD", cwd=work)
+
+
+def deploy_git(app: App, repository: str, commit: str) -> str:
+    created = app.ok(
+        "create-deployment",
+        "--application-name",
+        app.name,
+        "--deployment-group-name",
+        app.group,
+        "--deployment-config-name",
+        "CodeDeployDefault.AllAtOnce",
+        "--github-location",
+        f"repository={repository},commitId={commit}",
+    )
+    return str(created["deploymentId"])
+
+
+def test_a_git_commit_over_file_url_deploys_and_bad_commits_are_refused(
+    running: Cluster, tmp_path: Path
+) -> None:
+    app = App(running)
+    bare, commit = git_repository(tmp_path / "git", bundle(tmp_path / "v1", "1", app.dest))
+    url = f"file://{bare}"
+    info = app.finished(deploy_git(app, url, commit), "Succeeded")
+    assert info["revision"]["gitHubLocation"]["commitId"] == commit
+    assert installed(app) == ["1"] * AGENTS
+
+    missing = running.cli(
+        "register-application-revision",
+        "--application-name",
+        app.name,
+        "--github-location",
+        f"repository={url},commitId={'0' * 40}",
+    )
+    assert missing.returncode == 254
+    assert f"commitId {'0' * 40} does not exist" in missing.stderr
+    no_repo = running.cli(
+        "register-application-revision",
+        "--application-name",
+        app.name,
+        "--github-location",
+        f"repository=file://{tmp_path}/nowhere.git,commitId={commit}",
+    )
+    assert no_repo.returncode == 254
+    assert "could not be fetched" in no_repo.stderr
+
+
+@pytest.fixture(scope="module")
+def git_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """`git daemon` serving a directory over git:// on 127.0.0.1."""
+    root = tmp_path_factory.mktemp("git-daemon")
+    port = free_port()
+    process = spawn(
+        "git-daemon",
+        [
+            "git", "daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1",
+            f"--port={port}", f"--base-path={root}", str(root),
+        ],
+        root / "daemon.log",
+    )  # fmt: skip
+    wait_until(lambda: _listening(port), 30, "git daemon to listen")
+    yield root, f"git://127.0.0.1:{port}/"
+    process.stop()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_owner_repo_resolves_against_the_configured_base_url(
+    tmp_path: Path, database_url: str, git_daemon: tuple[Path, str]
+) -> None:
+    root, base_url = git_daemon
+    workdir = tmp_path / "cluster"
+    workdir.mkdir()
+    env = {"OPENDEPLOY_GIT_BASE_URL": base_url}
+    with cluster(workdir, database_url, 1, "gitbase", env=env) as base_cluster:
+        app = App(base_cluster)
+        source = bundle(tmp_path / "v1", "1", app.dest)
+        bare, commit = git_repository(tmp_path / "git", source)
+        shutil.copytree(bare, root / "team" / "site")
+        info = app.finished(deploy_git(app, "team/site", commit), "Succeeded")
+        assert info["revision"]["gitHubLocation"]["repository"] == "team/site"
+        assert installed(app) == ["1"]

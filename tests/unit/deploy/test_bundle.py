@@ -1,0 +1,50 @@
+"""`deploy push` bundling: what goes into the zip."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from deploy.bundle import make_zip
+from deploy.errors import ClientError
+
+
+def source(root: Path) -> Path:
+    (root / "app/.cache").mkdir(parents=True)
+    (root / "appspec.yml").write_text("version: 0.0\nos: linux\n")
+    (root / "app/index.html").write_text("hi\n")
+    (root / "app/.env").write_text("SECRET=1\n")
+    (root / "app/.cache/blob").write_text("x\n")
+    return root
+
+
+def names(bundle: Path) -> list[str]:
+    with zipfile.ZipFile(bundle) as archive:
+        return sorted(archive.namelist())
+
+
+def test_hidden_files_are_bundled_unless_ignored(tmp_path: Path) -> None:
+    root = source(tmp_path / "src")
+    make_zip(root, tmp_path / "all.zip")
+    assert names(tmp_path / "all.zip") == [
+        "app/.cache/blob",
+        "app/.env",
+        "app/index.html",
+        "appspec.yml",
+    ]
+    make_zip(root, tmp_path / "visible.zip", ignore_hidden=True)
+    assert names(tmp_path / "visible.zip") == ["app/index.html", "appspec.yml"]
+
+
+def test_the_same_tree_gives_the_same_digest(tmp_path: Path) -> None:
+    root = source(tmp_path / "src")
+    assert make_zip(root, tmp_path / "a.zip") == make_zip(root, tmp_path / "b.zip")
+
+
+def test_a_tree_without_appspec_is_refused(tmp_path: Path) -> None:
+    root = source(tmp_path / "src")
+    (root / "appspec.yml").unlink()
+    with pytest.raises(ClientError, match=r"no appspec\.yml"):
+        make_zip(root, tmp_path / "x.zip")
