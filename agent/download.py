@@ -55,9 +55,10 @@ class RevisionSource:
         revision = spec.revision
         digest, kind = _digest_and_kind(revision)
         if not await asyncio.to_thread(self._cache.take, digest, bundle):
-            if revision.revision_type == common_pb2.REVISION_TYPE_S3:
+            direct = not spec.fetch_through_registry
+            if revision.revision_type == common_pb2.REVISION_TYPE_S3 and direct:
                 await fetch_s3(revision.s3_location, bundle)
-            else:  # the registry's store; it keeps a zip of each registered Git commit
+            else:  # the registry's store: it keeps a copy of S3 bundles, a zip of Git commits
                 await fetch_bundle(self._channel, digest, bundle)
             await asyncio.to_thread(self._cache.keep, digest, bundle)
         await asyncio.to_thread(unpack, bundle, kind, archive)

@@ -430,6 +430,7 @@ def create_deployment_group(client: DeployClient, args: argparse.Namespace) -> R
         ),
         on_premises_tag_set=_tag_set(getattr(args, "on_premises_tag_set", None)),
         trigger_configurations=_triggers(getattr(args, "trigger_configurations", None) or []),
+        fetch_revisions_through_registry=getattr(args, "fetch_revisions_through_registry", False),
     )
     if getattr(args, "auto_rollback_configuration", None):
         request.auto_rollback_configuration.CopyFrom(
@@ -466,6 +467,8 @@ def update_deployment_group(client: DeployClient, args: argparse.Namespace) -> R
     if args.trigger_configurations is not None:
         request.trigger_configurations.SetInParent()
         request.trigger_configurations.triggers.extend(_triggers(args.trigger_configurations))
+    if getattr(args, "fetch_revisions_through_registry", None) is not None:
+        request.fetch_revisions_through_registry = args.fetch_revisions_through_registry
     client.call(client.orchestrator.UpdateDeploymentGroup, request)
     return {"hooksNotCleanedUp": []}
 

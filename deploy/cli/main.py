@@ -114,6 +114,7 @@ _verb(
     ("--on-premises-tag-set", {}),
     ("--auto-rollback-configuration", {}),
     ("--trigger-configurations", {"nargs": "+"}),
+    ("--fetch-revisions-through-registry", {"action": "store_true"}),
 )
 _verb(
     "update-deployment-group",
@@ -127,6 +128,10 @@ _verb(
     ("--auto-rollback-configuration", {}),
     ("--trigger-configurations", {"nargs": "*"}),
     ("--service-role-arn", {}),
+    (
+        "--fetch-revisions-through-registry",
+        {"action": argparse.BooleanOptionalAction, "default": None},
+    ),
 )
 _verb("get-deployment-group", commands.get_deployment_group, APP, GROUP)
 _verb("delete-deployment-group", commands.delete_deployment_group, APP, GROUP)

@@ -168,6 +168,7 @@ def deployment_group(message: orchestrator_pb2.DeploymentGroupInfo) -> dict[str,
             ),
             "lastSuccessfulDeployment": _last_deployment(message, "last_successful_deployment"),
             "lastAttemptedDeployment": _last_deployment(message, "last_attempted_deployment"),
+            "fetchRevisionsThroughRegistry": message.fetch_revisions_through_registry,
             "computePlatform": "Server",
         }
     )

@@ -210,12 +210,15 @@ class DeploymentSpec(_message.Message):
     FILE_EXISTS_BEHAVIOR_FIELD_NUMBER: _builtins.int
     IGNORE_APPLICATION_STOP_FAILURES_FIELD_NUMBER: _builtins.int
     LIFECYCLE_EVENTS_FIELD_NUMBER: _builtins.int
+    FETCH_THROUGH_REGISTRY_FIELD_NUMBER: _builtins.int
     deployment_id: _builtins.str
     application_name: _builtins.str
     deployment_group_name: _builtins.str
     deployment_group_id: _builtins.str
     file_exists_behavior: _common_pb2.FileExistsBehavior.ValueType
     ignore_application_stop_failures: _builtins.bool
+    fetch_through_registry: _builtins.bool
+    """Download the bundle from the registry (by its digest) even when it lives in S3."""
     @_builtins.property
     def revision(self) -> _common_pb2.RevisionLocation: ...
     @_builtins.property
@@ -235,10 +238,11 @@ class DeploymentSpec(_message.Message):
         file_exists_behavior: _common_pb2.FileExistsBehavior.ValueType = ...,
         ignore_application_stop_failures: _builtins.bool = ...,
         lifecycle_events: _abc.Iterable[_builtins.str] | None = ...,
+        fetch_through_registry: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["revision", b"revision"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "deployment_group_id", b"deployment_group_id", "deployment_group_name", b"deployment_group_name", "deployment_id", b"deployment_id", "file_exists_behavior", b"file_exists_behavior", "ignore_application_stop_failures", b"ignore_application_stop_failures", "lifecycle_events", b"lifecycle_events", "revision", b"revision"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "deployment_group_id", b"deployment_group_id", "deployment_group_name", b"deployment_group_name", "deployment_id", b"deployment_id", "fetch_through_registry", b"fetch_through_registry", "file_exists_behavior", b"file_exists_behavior", "ignore_application_stop_failures", b"ignore_application_stop_failures", "lifecycle_events", b"lifecycle_events", "revision", b"revision"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

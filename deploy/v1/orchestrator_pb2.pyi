@@ -577,11 +577,14 @@ class DeploymentGroupInfo(_message.Message):
     TARGET_REVISION_FIELD_NUMBER: _builtins.int
     LAST_SUCCESSFUL_DEPLOYMENT_FIELD_NUMBER: _builtins.int
     LAST_ATTEMPTED_DEPLOYMENT_FIELD_NUMBER: _builtins.int
+    FETCH_REVISIONS_THROUGH_REGISTRY_FIELD_NUMBER: _builtins.int
     application_name: _builtins.str
     deployment_group_id: _builtins.str
     deployment_group_name: _builtins.str
     deployment_config_name: _builtins.str
     service_role_arn: _builtins.str
+    fetch_revisions_through_registry: _builtins.bool
+    """Hosts download S3 revisions from the registry's copy instead of from S3 themselves."""
     @_builtins.property
     def on_premises_instance_tag_filters(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.TagFilter]: ...
     @_builtins.property
@@ -615,10 +618,11 @@ class DeploymentGroupInfo(_message.Message):
         target_revision: _common_pb2.RevisionLocation | None = ...,
         last_successful_deployment: Global___LastDeploymentInfo | None = ...,
         last_attempted_deployment: Global___LastDeploymentInfo | None = ...,
+        fetch_revisions_through_registry: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["auto_rollback_configuration", b"auto_rollback_configuration", "last_attempted_deployment", b"last_attempted_deployment", "last_successful_deployment", b"last_successful_deployment", "target_revision", b"target_revision"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "deployment_config_name", b"deployment_config_name", "deployment_group_id", b"deployment_group_id", "deployment_group_name", b"deployment_group_name", "last_attempted_deployment", b"last_attempted_deployment", "last_successful_deployment", b"last_successful_deployment", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "service_role_arn", b"service_role_arn", "target_revision", b"target_revision", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "deployment_config_name", b"deployment_config_name", "deployment_group_id", b"deployment_group_id", "deployment_group_name", b"deployment_group_name", "fetch_revisions_through_registry", b"fetch_revisions_through_registry", "last_attempted_deployment", b"last_attempted_deployment", "last_successful_deployment", b"last_successful_deployment", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "service_role_arn", b"service_role_arn", "target_revision", b"target_revision", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -636,12 +640,14 @@ class CreateDeploymentGroupRequest(_message.Message):
     ON_PREMISES_TAG_SET_FIELD_NUMBER: _builtins.int
     AUTO_ROLLBACK_CONFIGURATION_FIELD_NUMBER: _builtins.int
     TRIGGER_CONFIGURATIONS_FIELD_NUMBER: _builtins.int
+    FETCH_REVISIONS_THROUGH_REGISTRY_FIELD_NUMBER: _builtins.int
     application_name: _builtins.str
     deployment_group_name: _builtins.str
     deployment_config_name: _builtins.str
     """default CodeDeployDefault.OneAtATime"""
     service_role_arn: _builtins.str
     """accepted for CodeDeploy compatibility; not used"""
+    fetch_revisions_through_registry: _builtins.bool
     @_builtins.property
     def on_premises_instance_tag_filters(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.TagFilter]: ...
     @_builtins.property
@@ -665,10 +671,11 @@ class CreateDeploymentGroupRequest(_message.Message):
         on_premises_tag_set: _abc.Iterable[Global___TagFilterGroup] | None = ...,
         auto_rollback_configuration: Global___AutoRollbackConfiguration | None = ...,
         trigger_configurations: _abc.Iterable[Global___TriggerConfig] | None = ...,
+        fetch_revisions_through_registry: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["auto_rollback_configuration", b"auto_rollback_configuration"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "deployment_config_name", b"deployment_config_name", "deployment_group_name", b"deployment_group_name", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "service_role_arn", b"service_role_arn", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "deployment_config_name", b"deployment_config_name", "deployment_group_name", b"deployment_group_name", "fetch_revisions_through_registry", b"fetch_revisions_through_registry", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "service_role_arn", b"service_role_arn", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -844,10 +851,12 @@ class UpdateDeploymentGroupRequest(_message.Message):
     ON_PREMISES_TAG_SET_FIELD_NUMBER: _builtins.int
     AUTO_ROLLBACK_CONFIGURATION_FIELD_NUMBER: _builtins.int
     TRIGGER_CONFIGURATIONS_FIELD_NUMBER: _builtins.int
+    FETCH_REVISIONS_THROUGH_REGISTRY_FIELD_NUMBER: _builtins.int
     application_name: _builtins.str
     current_deployment_group_name: _builtins.str
     new_deployment_group_name: _builtins.str
     deployment_config_name: _builtins.str
+    fetch_revisions_through_registry: _builtins.bool
     @_builtins.property
     def on_premises_instance_tag_filters(self) -> Global___TagFilterList: ...
     @_builtins.property
@@ -867,17 +876,22 @@ class UpdateDeploymentGroupRequest(_message.Message):
         on_premises_tag_set: Global___TagSet | None = ...,
         auto_rollback_configuration: Global___AutoRollbackConfiguration | None = ...,
         trigger_configurations: Global___TriggerConfigList | None = ...,
+        fetch_revisions_through_registry: _builtins.bool | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_deployment_config_name", b"_deployment_config_name", "_new_deployment_group_name", b"_new_deployment_group_name", "auto_rollback_configuration", b"auto_rollback_configuration", "deployment_config_name", b"deployment_config_name", "new_deployment_group_name", b"new_deployment_group_name", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_deployment_config_name", b"_deployment_config_name", "_fetch_revisions_through_registry", b"_fetch_revisions_through_registry", "_new_deployment_group_name", b"_new_deployment_group_name", "auto_rollback_configuration", b"auto_rollback_configuration", "deployment_config_name", b"deployment_config_name", "fetch_revisions_through_registry", b"fetch_revisions_through_registry", "new_deployment_group_name", b"new_deployment_group_name", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_deployment_config_name", b"_deployment_config_name", "_new_deployment_group_name", b"_new_deployment_group_name", "application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "current_deployment_group_name", b"current_deployment_group_name", "deployment_config_name", b"deployment_config_name", "new_deployment_group_name", b"new_deployment_group_name", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_deployment_config_name", b"_deployment_config_name", "_fetch_revisions_through_registry", b"_fetch_revisions_through_registry", "_new_deployment_group_name", b"_new_deployment_group_name", "application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "current_deployment_group_name", b"current_deployment_group_name", "deployment_config_name", b"deployment_config_name", "fetch_revisions_through_registry", b"fetch_revisions_through_registry", "new_deployment_group_name", b"new_deployment_group_name", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__deployment_config_name: _TypeAlias = _typing.Literal["deployment_config_name"]  # noqa: Y015
     _WhichOneofArgType__deployment_config_name: _TypeAlias = _typing.Literal["_deployment_config_name", b"_deployment_config_name"]  # noqa: Y015
+    _WhichOneofReturnType__fetch_revisions_through_registry: _TypeAlias = _typing.Literal["fetch_revisions_through_registry"]  # noqa: Y015
+    _WhichOneofArgType__fetch_revisions_through_registry: _TypeAlias = _typing.Literal["_fetch_revisions_through_registry", b"_fetch_revisions_through_registry"]  # noqa: Y015
     _WhichOneofReturnType__new_deployment_group_name: _TypeAlias = _typing.Literal["new_deployment_group_name"]  # noqa: Y015
     _WhichOneofArgType__new_deployment_group_name: _TypeAlias = _typing.Literal["_new_deployment_group_name", b"_new_deployment_group_name"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__deployment_config_name) -> _WhichOneofReturnType__deployment_config_name | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fetch_revisions_through_registry) -> _WhichOneofReturnType__fetch_revisions_through_registry | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__new_deployment_group_name) -> _WhichOneofReturnType__new_deployment_group_name | None: ...
 

@@ -224,6 +224,7 @@ def group_to_proto(record: GroupRecord) -> pb.DeploymentGroupInfo:
         ),
         last_successful_deployment=_last_to_proto(record.last_successful),
         last_attempted_deployment=_last_to_proto(record.last_attempted),
+        fetch_revisions_through_registry=group.fetch_through_registry,
     )
     for trigger in group.triggers:
         message = info.trigger_configurations.add(

@@ -95,6 +95,8 @@ class DeploymentGroup:
     """Groups of filters an instance must all match (any filter within a group)."""
     auto_rollback: AutoRollbackConfig = AutoRollbackConfig()
     triggers: tuple[TriggerConfig, ...] = ()
+    fetch_through_registry: bool = False
+    """Hosts download S3 revisions from the registry's copy (no S3 access needed on hosts)."""
 
     def matches(self, tags: Sequence[Tag]) -> bool:
         """Whether an instance with `tags` belongs to the group: any flat filter, or at least
@@ -114,6 +116,7 @@ class GroupChange:
     tag_set: tuple[tuple[TagFilter, ...], ...] | None = None
     auto_rollback: AutoRollbackConfig | None = None
     triggers: tuple[TriggerConfig, ...] | None = None
+    fetch_through_registry: bool | None = None
 
     def apply(self, group: DeploymentGroup) -> DeploymentGroup:
         def keep(value: _V | None, current: _V) -> _V:
@@ -127,6 +130,7 @@ class GroupChange:
             tag_set=keep(self.tag_set, group.tag_set),
             auto_rollback=keep(self.auto_rollback, group.auto_rollback),
             triggers=keep(self.triggers, group.triggers),
+            fetch_through_registry=keep(self.fetch_through_registry, group.fetch_through_registry),
         )
 
 
@@ -216,6 +220,7 @@ class Deployment:
     """The configuration in force: the deployment's own, else its group's at creation."""
     update_outdated_instances_only: bool = False
     rollback: RollbackInfo = RollbackInfo()
+    fetch_through_registry: bool = False
     stop_requested: bool = False
     roll_back_on_stop: bool = False
     """Decided when the stop was requested: the request's flag, else the configuration's."""

@@ -103,6 +103,7 @@ class FleetClient:
                 file_exists_behavior=file_exists_to_proto(deployment.file_exists_behavior),
                 ignore_application_stop_failures=deployment.ignore_application_stop_failures,
                 lifecycle_events=IN_PLACE_EVENTS,
+                fetch_through_registry=deployment.fetch_through_registry,
             ),
         )
         async with peer_errors():

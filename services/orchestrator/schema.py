@@ -26,6 +26,7 @@ class GroupRow(Base):
     """JSON {enabled, events}."""
     triggers: Mapped[str] = mapped_column(Text, default="[]")
     """JSON list of {name, url, events}."""
+    fetch_through_registry: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -53,6 +54,7 @@ class DeploymentRow(Base):
     auto_rollback: Mapped[str] = mapped_column(Text, default="{}")
     """JSON {enabled, events}: the configuration in force for this deployment."""
     update_outdated_instances_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    fetch_through_registry: Mapped[bool] = mapped_column(Boolean, default=False)
     untouched_healthy: Mapped[int] = mapped_column(Integer, default=0)
     stop_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     roll_back_on_stop: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -135,6 +135,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
                 request.auto_rollback_configuration, "autoRollbackConfiguration"
             ),
             triggers=triggers_from_proto(request.trigger_configurations, "triggerConfigurations"),
+            fetch_through_registry=request.fetch_revisions_through_registry,
         )
         created = await self._service.create_group(application, group)
         return pb.CreateDeploymentGroupResponse(deployment_group_id=created.id)
@@ -182,6 +183,11 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
                     request.trigger_configurations.triggers, "triggerConfigurations"
                 )
                 if request.HasField("trigger_configurations")
+                else None
+            ),
+            fetch_through_registry=(
+                request.fetch_revisions_through_registry
+                if request.HasField("fetch_revisions_through_registry")
                 else None
             ),
         )

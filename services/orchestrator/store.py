@@ -270,6 +270,7 @@ class DeploymentStore:
                     file_exists_behavior=request.file_exists_behavior,
                     ignore_application_stop_failures=request.ignore_application_stop_failures,
                     update_outdated_instances_only=request.update_outdated_instances_only,
+                    fetch_through_registry=group.fetch_through_registry,
                     auto_rollback=_auto_rollback_json(request.auto_rollback or group.auto_rollback),
                 ),
                 instances,
@@ -554,6 +555,7 @@ class DeploymentStore:
                 file_exists_behavior=row.file_exists_behavior,
                 ignore_application_stop_failures=row.ignore_application_stop_failures,
                 update_outdated_instances_only=False,
+                fetch_through_registry=row.fetch_through_registry,
                 auto_rollback=_auto_rollback_json(AutoRollbackConfig()),
                 rollback_triggering_deployment_id=row.id,
                 rollback_message=f"Rolls back {row.id}: {reason}.",
@@ -841,6 +843,7 @@ def _set_group_fields(row: GroupRow, group: DeploymentGroup) -> None:
     row.triggers = json.dumps(
         [{"name": t.name, "url": t.url, "events": sorted(t.events)} for t in group.triggers]
     )
+    row.fetch_through_registry = group.fetch_through_registry
 
 
 def _group(row: GroupRow) -> DeploymentGroup:
@@ -854,6 +857,7 @@ def _group(row: GroupRow) -> DeploymentGroup:
         tag_set=tuple(_filters(group) for group in json.loads(row.tag_set or "[]")),
         auto_rollback=_auto_rollback(row.auto_rollback),
         triggers=_triggers(row),
+        fetch_through_registry=bool(row.fetch_through_registry),
     )
 
 
@@ -894,6 +898,7 @@ def _deployment(row: DeploymentRow) -> Deployment:
         ),
         auto_rollback=_auto_rollback(row.auto_rollback),
         update_outdated_instances_only=bool(row.update_outdated_instances_only),
+        fetch_through_registry=bool(row.fetch_through_registry),
         rollback=RollbackInfo(
             row.rollback_deployment_id or "",
             row.rollback_triggering_deployment_id or "",

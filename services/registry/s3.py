@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import tempfile
-from pathlib import Path
+import os
+import uuid
 from typing import Any
 
 import boto3
@@ -19,13 +19,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from services.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.core.revision import RevisionLocation
 from services.registry.archives import bundle_problem
+from services.registry.blobs import BlobStore
 
 CHUNK = 1 << 20
 MISSING = {"404", "NoSuchKey", "NoSuchBucket", "NoSuchVersion", "NotFound"}
 
 
 class S3Bundles:
-    def __init__(self) -> None:
+    def __init__(self, blobs: BlobStore) -> None:
+        self._blobs = blobs
         self._client: Any = None
 
     def _s3(self) -> Any:
@@ -66,13 +68,20 @@ class S3Bundles:
             raise FailedPrecondition(f"revision.s3Location: {where}: {error}") from None
 
     def _inspect(self, revision: RevisionLocation, versioned: dict[str, str]) -> tuple[str, str]:
-        """Read the object through once: its digest, and what is wrong with it as a bundle."""
+        """Read the object through once: its digest, and what is wrong with it as a bundle.
+        A good one is kept in the registry's store too, for groups that fetch through it."""
         body = self._s3().get_object(Bucket=revision.bucket, Key=revision.key, **versioned)["Body"]
         hasher = hashlib.sha256()
-        with tempfile.NamedTemporaryFile(prefix="s3-bundle-") as copy:
-            for chunk in iter(lambda: body.read(CHUNK), b""):
-                hasher.update(chunk)
-                copy.write(chunk)
-            copy.flush()
-            problem = bundle_problem(Path(copy.name), revision.bundle_type)
-        return f"sha256:{hasher.hexdigest()}", problem
+        copy = self._blobs.root / "tmp" / f"{uuid.uuid4().hex}.s3"
+        try:
+            with copy.open("wb") as handle:
+                for chunk in iter(lambda: body.read(CHUNK), b""):
+                    hasher.update(chunk)
+                    handle.write(chunk)
+            digest = f"sha256:{hasher.hexdigest()}"
+            problem = bundle_problem(copy, revision.bundle_type)
+            if not problem:
+                os.replace(copy, self._blobs.path_for(digest))
+        finally:
+            copy.unlink(missing_ok=True)
+        return digest, problem

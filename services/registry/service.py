@@ -21,7 +21,7 @@ class RegistryService:
 
     def __init__(self, db: Database, blobs: BlobStore, git: GitBundles) -> None:
         self._db = db
-        self._servicer = RegistryServicer(RegistryStore(db), blobs, S3Bundles(), git)
+        self._servicer = RegistryServicer(RegistryStore(db), blobs, S3Bundles(blobs), git)
 
     def add_to_server(self, server: aio.Server) -> None:
         registry_pb2_grpc.add_RevisionRegistryServicer_to_server(self._servicer, server)

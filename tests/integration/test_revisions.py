@@ -16,7 +16,17 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.harness import Cluster, cluster, free_port, spawn, unique, wait_until
+from tests.harness import (
+    Cluster,
+    cluster,
+    free_port,
+    spawn,
+    start_agent,
+    start_server,
+    unique,
+    wait_online,
+    wait_until,
+)
 from tests.integration.apps import App, bundle, installed
 
 AGENTS = 2
@@ -417,3 +427,52 @@ def test_owner_repo_resolves_against_the_configured_base_url(
         info = app.finished(deploy_git(app, "team/site", commit), "Succeeded")
         assert info["revision"]["gitHubLocation"]["repository"] == "team/site"
         assert installed(app) == ["1"]
+
+
+def test_hosts_without_s3_access_fetch_through_the_registry_when_the_group_says_so(
+    tmp_path: Path, database_url: str, s3_env: dict[str, str], bucket: str
+) -> None:
+    server, address = start_server(tmp_path, database_url, env=s3_env)  # the registry has S3
+    agent = start_agent(tmp_path, address, "no-s3-1", {"cluster": "no-s3"})  # the host has not
+    isolated = Cluster(tmp_path, address, server, [agent], env=s3_env)
+    try:
+        wait_online(address, [agent.name])
+        app = App(isolated, "--fetch-revisions-through-registry")
+        assert app.group_info()["fetchRevisionsThroughRegistry"] is True
+        push_s3(app, bundle(tmp_path / "v1", "1", app.dest), bucket, "proxied.zip")
+        app.finished(deploy_s3(app, bucket, "proxied.zip"), "Succeeded")
+        assert installed(app) == ["1"]
+    finally:
+        isolated.stop()
+
+
+def test_a_tampered_bundle_in_the_registry_store_fails_download_bundle(
+    running: Cluster, tmp_path: Path
+) -> None:
+    app = App(running)
+    gate, started = tmp_path / "gate", tmp_path / "started"
+    os.mkfifo(gate)
+    first = bundle(
+        tmp_path / "v1", "1", app.dest, gate=gate, started=started, gated_event="ApplicationStop"
+    )
+    app.finished(app.deploy(app.push(first), "CodeDeployDefault.AllAtOnce"), "Succeeded")
+    digest = app.push(bundle(tmp_path / "v2", "2", app.dest))
+    deployment_id = app.deploy(digest, "CodeDeployDefault.AllAtOnce")
+    wait_until(
+        lambda: started.exists() and len(started.read_text().split()) == AGENTS,
+        60,
+        "ApplicationStop to start on every host",
+    )
+    stored = running.workdir / "data/bundles/sha256" / digest.removeprefix("sha256:")
+    stored.write_bytes(b"tampered")
+    with gate.open("w"):
+        pass
+    app.finished(deployment_id, "Failed")
+    target = app.target(deployment_id, running.agents[0].name)
+    download = next(
+        e for e in target["lifecycleEvents"] if e["lifecycleEventName"] == "DownloadBundle"
+    )
+    assert download["status"] == "Failed"
+    assert download["diagnostics"]["errorCode"] == "InvalidBundle"
+    assert f"is not {digest}" in download["diagnostics"]["message"]
+    assert installed(app) == ["1"] * AGENTS

@@ -17,9 +17,19 @@ def upgrade() -> None:
     with op.batch_alter_table("orch_deployment_groups") as batch:
         batch.add_column(sa.Column("auto_rollback", sa.Text, nullable=False, server_default="{}"))
         batch.add_column(sa.Column("triggers", sa.Text, nullable=False, server_default="[]"))
+        batch.add_column(
+            sa.Column(
+                "fetch_through_registry", sa.Boolean, nullable=False, server_default=sa.false()
+            )
+        )
     with op.batch_alter_table("orch_deployments") as batch:
         batch.add_column(sa.Column("auto_rollback", sa.Text, nullable=False, server_default="{}"))
-        for name in ("update_outdated_instances_only", "stop_requested", "roll_back_on_stop"):
+        for name in (
+            "update_outdated_instances_only",
+            "fetch_through_registry",
+            "stop_requested",
+            "roll_back_on_stop",
+        ):
             batch.add_column(sa.Column(name, sa.Boolean, nullable=False, server_default=sa.false()))
         batch.add_column(
             sa.Column("untouched_healthy", sa.Integer, nullable=False, server_default="0")
@@ -72,10 +82,12 @@ def downgrade() -> None:
             "untouched_healthy",
             "roll_back_on_stop",
             "stop_requested",
+            "fetch_through_registry",
             "update_outdated_instances_only",
             "auto_rollback",
         ):
             batch.drop_column(name)
     with op.batch_alter_table("orch_deployment_groups") as batch:
+        batch.drop_column("fetch_through_registry")
         batch.drop_column("triggers")
         batch.drop_column("auto_rollback")
