@@ -45,17 +45,22 @@ class RevisionSource:
     or S3 (with this host's own AWS credentials and endpoint, from the standard environment) —
     and checked against the digest recorded when the revision was registered."""
 
-    def __init__(self, channel: grpc.aio.Channel, cache: BundleCache) -> None:
+    def __init__(self, channel: grpc.aio.Channel, cache: BundleCache, git_cache: Path) -> None:
         self._channel = channel
         self._cache = cache
+        self._git_cache = git_cache
 
     async def materialize(
         self, spec: agent_pb2.DeploymentSpec, bundle: Path, archive: Path
     ) -> None:
         revision = spec.revision
         digest, kind = _digest_and_kind(revision)
-        if not await asyncio.to_thread(self._cache.take, digest, bundle):
-            direct = not spec.fetch_through_registry
+        direct = not spec.fetch_through_registry
+        if revision.revision_type == common_pb2.REVISION_TYPE_GITHUB and direct:
+            # The commit id names the content (Git checks every object it fetches); the zip
+            # this host makes of it may differ in bytes from the registry's, so no digest.
+            await fetch_git(revision.github_location, self._git_cache, bundle)
+        elif not await asyncio.to_thread(self._cache.take, digest, bundle):
             if revision.revision_type == common_pb2.REVISION_TYPE_S3 and direct:
                 await fetch_s3(revision.s3_location, bundle)
             else:  # the registry's store: it keeps a copy of S3 bundles, a zip of Git commits
@@ -213,6 +218,56 @@ def _download_s3(location: common_pb2.S3Location, target: Path) -> str:
             ErrorCode.INVALID_BUNDLE, f"could not download {where}: {error}"
         ) from None
     return f"sha256:{hasher.hexdigest()}"
+
+
+async def fetch_git(location: common_pb2.GitHubLocation, cache: Path, target: Path) -> None:
+    """Fetch the repository into this host's bare mirror and write a zip of the commit."""
+    url, commit = location.clone_url or location.repository, location.commit_id
+    mirror = cache / hashlib.sha256(url.encode()).hexdigest()[:32]
+    if not mirror.exists():
+        mirror.parent.mkdir(parents=True, exist_ok=True)
+        await _git("init", "--bare", "--quiet", str(mirror), what=f"git init {mirror}")
+    if not await _git_ok("--git-dir", str(mirror), "cat-file", "-e", f"{commit}^{{commit}}"):
+        await _git(
+            "--git-dir", str(mirror), "fetch", "--quiet", "--force", "--tags", url,
+            "+refs/heads/*:refs/heads/*", what=f"git fetch {url}",
+        )  # fmt: skip
+    target.parent.mkdir(parents=True, exist_ok=True)
+    await _git(
+        "--git-dir", str(mirror), "archive", "--format=zip", "-o", str(target), commit,
+        what=f"commit {commit} of {url}",
+    )  # fmt: skip
+
+
+async def _git_ok(*args: str) -> bool:
+    try:
+        await _git(*args, what="")
+    except EventFailed:
+        return False
+    return True
+
+
+async def _git(*args: str, what: str) -> None:
+    try:
+        process = await asyncio.create_subprocess_exec(
+            "git",
+            *args,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+        )
+    except FileNotFoundError:
+        raise EventFailed(
+            ErrorCode.INVALID_BUNDLE,
+            "git is not installed on this host: install it, or create the deployment group "
+            "with --fetch-revisions-through-registry",
+        ) from None
+    _, error = await process.communicate()
+    if process.returncode != 0:
+        detail = error.decode(errors="replace").strip().splitlines()
+        raise EventFailed(
+            ErrorCode.INVALID_BUNDLE, f"{what}: {detail[-1] if detail else 'git failed'}"
+        )
 
 
 def check_tree(root: Path) -> None:

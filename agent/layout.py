@@ -42,6 +42,11 @@ class DeploymentRoot:
         return self.root / "bundle-cache"
 
     @property
+    def git_cache(self) -> Path:
+        """Bare mirrors of the Git repositories revisions came from."""
+        return self.root / "git-cache"
+
+    @property
     def ongoing(self) -> Path:
         return self.root / "ongoing-deployment"
 

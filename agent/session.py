@@ -102,11 +102,13 @@ class AgentSession:
     def __init__(self, config: AgentConfig) -> None:
         self._config = config
         self._channel = grpc.aio.insecure_channel(config.server, options=CHANNEL_OPTIONS)
+        root = DeploymentRoot(config.root_dir)
         self._runner = EventRunner(
             config,
             RevisionSource(
                 self._channel,
-                BundleCache(DeploymentRoot(config.root_dir).bundle_cache, config.max_revisions),
+                BundleCache(root.bundle_cache, config.max_revisions),
+                root.git_cache,
             ),
         )
         self._tracker = CommandTracker(config.root_dir / "ongoing-deployment")

@@ -266,23 +266,27 @@ class GitHubLocation(_message.Message):
     REPOSITORY_FIELD_NUMBER: _builtins.int
     COMMIT_ID_FIELD_NUMBER: _builtins.int
     DIGEST_FIELD_NUMBER: _builtins.int
+    CLONE_URL_FIELD_NUMBER: _builtins.int
     repository: _builtins.str
     """"account/repo" (under the registry's git_base_url) or a clone URL"""
     commit_id: _builtins.str
     digest: _builtins.str
     """Output: "sha256:<64 hex>" of the zip the registry made of the commit when it was
-    registered; hosts fetch that zip from the registry and check it.
+    registered (what hosts get when they fetch through the registry).
     """
+    clone_url: _builtins.str
+    """Output: the URL the repository was fetched from (hosts fetching directly use it)."""
     def __init__(
         self,
         *,
         repository: _builtins.str = ...,
         commit_id: _builtins.str = ...,
         digest: _builtins.str = ...,
+        clone_url: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["commit_id", b"commit_id", "digest", b"digest", "repository", b"repository"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clone_url", b"clone_url", "commit_id", b"commit_id", "digest", b"digest", "repository", b"repository"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

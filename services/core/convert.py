@@ -77,7 +77,11 @@ def revision_from_proto(message: common_pb2.RevisionLocation) -> RevisionLocatio
         )
     gh = message.github_location
     return RevisionLocation(
-        kind, repository=gh.repository, commit_id=gh.commit_id, digest=gh.digest
+        kind,
+        repository=gh.repository,
+        commit_id=gh.commit_id,
+        digest=gh.digest,
+        clone_url=gh.clone_url,
     )
 
 
@@ -103,6 +107,7 @@ def revision_to_proto(revision: RevisionLocation) -> common_pb2.RevisionLocation
         message.github_location.repository = revision.repository
         message.github_location.commit_id = revision.commit_id
         message.github_location.digest = revision.digest
+        message.github_location.clone_url = revision.clone_url
     return message
 
 

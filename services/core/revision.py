@@ -40,6 +40,8 @@ class RevisionLocation:
     etag: str = ""
     repository: str = ""
     commit_id: str = ""
+    clone_url: str = ""
+    """Git: where `repository` was fetched from, resolved at registration."""
 
     def identity(self) -> str:
         """A stable string that names this revision within an application."""

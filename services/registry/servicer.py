@@ -111,7 +111,8 @@ class RegistryServicer(registry_pb2_grpc.RevisionRegistryServicer):
             location = dataclasses.replace(location, digest=digest)
         else:
             digest, size = await self._git.bundle(location)
-            location = dataclasses.replace(location, digest=digest)
+            clone_url = self._git.clone_url(location.repository)
+            location = dataclasses.replace(location, digest=digest, clone_url=clone_url)
         used_by = (
             check_name("deploymentGroupName", request.deployment_group_name)
             if request.deployment_group_name

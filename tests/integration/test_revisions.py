@@ -368,6 +368,8 @@ def test_a_git_commit_over_file_url_deploys_and_bad_commits_are_refused(
     info = app.finished(deploy_git(app, url, commit), "Succeeded")
     assert info["revision"]["gitHubLocation"]["commitId"] == commit
     assert installed(app) == ["1"] * AGENTS
+    for agent in running.agents:  # each host fetched the commit itself
+        assert any((agent.root / "git-cache").iterdir()), agent.name
 
     missing = running.cli(
         "register-application-revision",
@@ -442,6 +444,11 @@ def test_hosts_without_s3_access_fetch_through_the_registry_when_the_group_says_
         push_s3(app, bundle(tmp_path / "v1", "1", app.dest), bucket, "proxied.zip")
         app.finished(deploy_s3(app, bucket, "proxied.zip"), "Succeeded")
         assert installed(app) == ["1"]
+        _, commit = git_repository(tmp_path / "git", bundle(tmp_path / "v2", "2", app.dest))
+        repository = f"file://{tmp_path}/git/owner/app.git"
+        app.finished(deploy_git(app, repository, commit), "Succeeded")
+        assert installed(app) == ["2"]
+        assert not (agent.root / "git-cache").exists()  # the registry's zip was used
     finally:
         isolated.stop()
 
