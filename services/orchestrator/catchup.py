@@ -28,8 +28,9 @@ from services.orchestrator.domain import (
     DeploymentRequest,
     InstanceRevision,
 )
+from services.orchestrator.group_store import GroupStore
 from services.orchestrator.peers import FleetClient
-from services.orchestrator.store import DeploymentStore, GroupStore
+from services.orchestrator.store import DeploymentStore
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,11 @@ from services.orchestrator.domain import (
     ErrorInformation,
     GroupChange,
 )
+from services.orchestrator.group_store import GroupStore
 from services.orchestrator.lifecycle import IN_PLACE_EVENTS
 from services.orchestrator.peers import FleetClient, RegistryClient
 from services.orchestrator.rollout import feasible
-from services.orchestrator.store import DeploymentStore, GroupStore
+from services.orchestrator.store import DeploymentStore
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,11 @@ from services.orchestrator.catchup import CatchUp
 from services.orchestrator.config_store import ConfigStore
 from services.orchestrator.controller import RolloutController
 from services.orchestrator.deployments import Deployments
+from services.orchestrator.group_store import GroupStore
 from services.orchestrator.outbox import DeliveryStore
 from services.orchestrator.peers import FleetClient, RegistryClient
 from services.orchestrator.servicer import OrchestratorServicer
-from services.orchestrator.store import DeploymentStore, GroupStore
+from services.orchestrator.store import DeploymentStore
 from services.orchestrator.triggers import TriggerDispatcher
 
 

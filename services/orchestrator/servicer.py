@@ -33,8 +33,9 @@ from services.orchestrator.convert import (
 )
 from services.orchestrator.deployments import Deployments
 from services.orchestrator.domain import DeploymentGroup, DeploymentRequest, GroupChange
+from services.orchestrator.group_store import GroupStore
 from services.orchestrator.states import TERMINAL_DEPLOYMENT
-from services.orchestrator.store import DeploymentStore, GroupStore
+from services.orchestrator.store import DeploymentStore
 
 Context: TypeAlias = aio.ServicerContext[Any, Any]
 MAX_DESCRIPTION = 256

@@ -5,27 +5,23 @@ Every public method is one transaction, so each state change is all-or-nothing.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import secrets
 import string
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.clock import as_utc, utcnow
 from services.core.db import Database
 from services.core.diagnostics import Diagnostics, ErrorCode
-from services.core.errors import AlreadyExists, FailedPrecondition, NotFound
+from services.core.errors import FailedPrecondition, NotFound
 from services.core.revision import revision_from_json, revision_to_json
 from services.core.signal import ChangeSignal
-from services.core.tags import TagFilter, TagFilterType
 from services.orchestrator.domain import (
     AutoRollbackConfig,
     AutoRollbackEvent,
@@ -37,15 +33,16 @@ from services.orchestrator.domain import (
     DeploymentRequest,
     ErrorInformation,
     FileExistsBehavior,
-    GroupChange,
-    GroupRecord,
     InstanceRevision,
-    LastDeployment,
     LifecycleEvent,
     RollbackInfo,
     Target,
-    TriggerConfig,
     TriggerEvent,
+)
+from services.orchestrator.group_store import (
+    auto_rollback_from_json,
+    auto_rollback_to_json,
+    triggers_of,
 )
 from services.orchestrator.notifications import deployment_payload, instance_payload
 from services.orchestrator.outbox import DeliveryStore
@@ -107,106 +104,6 @@ class EventResult:
 def new_deployment_id() -> str:
     """CodeDeploy's form: d- and nine upper-case letters or digits."""
     return "d-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(9))
-
-
-class GroupStore:
-    def __init__(self, db: Database) -> None:
-        self._db = db
-
-    async def create(self, application_name: str, group: DeploymentGroup) -> DeploymentGroup:
-        """Insert `group` (its id and time are assigned here)."""
-        row = GroupRow(id=str(uuid.uuid4()), application_name=application_name, created_at=utcnow())
-        _set_group_fields(row, group)
-        try:
-            async with self._db.transaction() as session:
-                session.add(row)
-        except IntegrityError:
-            raise AlreadyExists(
-                f"deployment group {group.name!r} already exists for application "
-                f"{application_name!r}"
-            ) from None
-        return _group(row)
-
-    async def get(self, application_name: str, name: str) -> DeploymentGroup:
-        async with self._db.read() as session:
-            return _group(await _group_row(session, application_name, name))
-
-    async def all(self) -> list[DeploymentGroup]:
-        async with self._db.read() as session:
-            rows = await session.scalars(select(GroupRow).order_by(GroupRow.created_at))
-            return [_group(row) for row in rows]
-
-    async def update(
-        self, application_name: str, name: str, change: GroupChange
-    ) -> DeploymentGroup:
-        """Apply the fields `change` sets; a rename also renames the group in its deployments."""
-        try:
-            async with self._db.transaction() as session:
-                row = await _group_row(session, application_name, name, lock=True)
-                updated = change.apply(_group(row))
-                if updated.tag_filters and updated.tag_set:
-                    raise FailedPrecondition(
-                        f"deployment group {name!r} would have both "
-                        "onPremisesInstanceTagFilters and onPremisesTagSet; clear one of them"
-                    )
-                _set_group_fields(row, updated)
-                if updated.name != name:
-                    await session.flush()
-                    await session.execute(
-                        update(DeploymentRow)
-                        .where(DeploymentRow.group_id == row.id)
-                        .values(group_name=updated.name)
-                    )
-                return updated
-        except IntegrityError:
-            raise AlreadyExists(
-                f"newDeploymentGroupName: deployment group {change.new_name!r} already exists "
-                f"for application {application_name!r}"
-            ) from None
-
-    async def record(self, application_name: str, name: str) -> GroupRecord:
-        """The group with its target revision, last deployments and last trigger deliveries."""
-        async with self._db.read() as session:
-            row = await _group_row(session, application_name, name)
-            newest = select(DeploymentRow).where(DeploymentRow.group_id == row.id)
-            newest = newest.order_by(DeploymentRow.created_at.desc(), DeploymentRow.id.desc())
-            attempted = await session.scalar(newest.limit(1))
-            succeeded = await session.scalar(
-                newest.where(DeploymentRow.status == DeploymentStatus.SUCCEEDED).limit(1)
-            )
-            deliveries = await DeliveryStore.newest_per_trigger(session, row.id)
-            return GroupRecord(
-                group=_group(row),
-                target_revision=revision_from_json(succeeded.revision) if succeeded else None,
-                last_successful=_last(succeeded),
-                last_attempted=_last(attempted),
-                deliveries=deliveries,
-            )
-
-    async def delete(self, application_name: str, name: str) -> None:
-        """Refused while the group has an active deployment; its history stays readable."""
-        async with self._db.transaction() as session:
-            row = await _group_row(session, application_name, name, lock=True)
-            active = await session.scalar(
-                select(DeploymentRow.id).where(
-                    DeploymentRow.group_id == row.id,
-                    DeploymentRow.status.in_([str(s) for s in ACTIVE_DEPLOYMENT]),
-                )
-            )
-            if active is not None:
-                raise FailedPrecondition(
-                    f"deployment group {name!r} has an active deployment {active}"
-                )
-            await session.delete(row)
-
-    async def names(self, application_name: str) -> list[str]:
-        async with self._db.read() as session:
-            rows = await session.scalars(
-                select(GroupRow.name)
-                .where(GroupRow.application_name == application_name)
-                .order_by(GroupRow.name)
-            )
-            return list(rows)
 
 
 @dataclass(frozen=True)
@@ -271,7 +168,9 @@ class DeploymentStore:
                     ignore_application_stop_failures=request.ignore_application_stop_failures,
                     update_outdated_instances_only=request.update_outdated_instances_only,
                     fetch_through_registry=group.fetch_through_registry,
-                    auto_rollback=_auto_rollback_json(request.auto_rollback or group.auto_rollback),
+                    auto_rollback=auto_rollback_to_json(
+                        request.auto_rollback or group.auto_rollback
+                    ),
                 ),
                 instances,
                 events,
@@ -463,7 +362,7 @@ class DeploymentStore:
                     f"deployment {deployment_id} has already finished ({row.status})"
                 )
             if not row.stop_requested:
-                config = _auto_rollback(row.auto_rollback)
+                config = auto_rollback_from_json(row.auto_rollback)
                 row.stop_requested = True
                 row.roll_back_on_stop = (
                     config.covers(AutoRollbackEvent.DEPLOYMENT_STOP_ON_REQUEST)
@@ -556,7 +455,7 @@ class DeploymentStore:
                 ignore_application_stop_failures=row.ignore_application_stop_failures,
                 update_outdated_instances_only=False,
                 fetch_through_registry=row.fetch_through_registry,
-                auto_rollback=_auto_rollback_json(AutoRollbackConfig()),
+                auto_rollback=auto_rollback_to_json(AutoRollbackConfig()),
                 rollback_triggering_deployment_id=row.id,
                 rollback_message=f"Rolls back {row.id}: {reason}.",
             ),
@@ -574,7 +473,7 @@ class DeploymentStore:
         """Queue a delivery for every trigger of the group that wants `event` (the outbox:
         written with the state change, sent after it commits)."""
         group = await session.get(GroupRow, row.group_id)
-        triggers = [t for t in _triggers(group) if event in t.events] if group else []
+        triggers = [t for t in triggers_of(group) if event in t.events] if group else []
         if not triggers:
             return
         await session.flush()
@@ -626,20 +525,6 @@ async def _deployment_row(
     row = await session.get(DeploymentRow, deployment_id, with_for_update=lock)
     if row is None:
         raise NotFound(f"deployment {deployment_id!r} does not exist")
-    return row
-
-
-async def _group_row(
-    session: AsyncSession, application_name: str, name: str, lock: bool = False
-) -> GroupRow:
-    query = select(GroupRow).where(
-        GroupRow.application_name == application_name, GroupRow.name == name
-    )
-    row = await session.scalar(query.with_for_update() if lock else query)
-    if row is None:
-        raise NotFound(
-            f"deployment group {name!r} does not exist for application {application_name!r}"
-        )
     return row
 
 
@@ -807,71 +692,6 @@ def _set_diagnostics(row: EventRow, diagnostics: Diagnostics) -> None:
     row.log_tail = diagnostics.log_tail
 
 
-def _filters_json(filters: Sequence[TagFilter]) -> list[dict[str, str]]:
-    return [dataclasses.asdict(f) for f in filters]
-
-
-def _filters(raw: list[dict[str, str]]) -> tuple[TagFilter, ...]:
-    return tuple(TagFilter(f["key"], f["value"], TagFilterType(f["type"])) for f in raw)
-
-
-def _auto_rollback_json(config: AutoRollbackConfig) -> str:
-    return json.dumps({"enabled": config.enabled, "events": sorted(config.events)})
-
-
-def _auto_rollback(text: str) -> AutoRollbackConfig:
-    raw = json.loads(text or "{}")
-    return AutoRollbackConfig(
-        bool(raw.get("enabled", False)),
-        frozenset(AutoRollbackEvent(e) for e in raw.get("events", [])),
-    )
-
-
-def _triggers(row: GroupRow) -> tuple[TriggerConfig, ...]:
-    return tuple(
-        TriggerConfig(t["name"], t["url"], frozenset(TriggerEvent(e) for e in t["events"]))
-        for t in json.loads(row.triggers or "[]")
-    )
-
-
-def _set_group_fields(row: GroupRow, group: DeploymentGroup) -> None:
-    row.name = group.name
-    row.config_name = group.config_name
-    row.tag_filters = json.dumps(_filters_json(group.tag_filters))
-    row.tag_set = json.dumps([_filters_json(filters) for filters in group.tag_set])
-    row.auto_rollback = _auto_rollback_json(group.auto_rollback)
-    row.triggers = json.dumps(
-        [{"name": t.name, "url": t.url, "events": sorted(t.events)} for t in group.triggers]
-    )
-    row.fetch_through_registry = group.fetch_through_registry
-
-
-def _group(row: GroupRow) -> DeploymentGroup:
-    return DeploymentGroup(
-        id=row.id,
-        application_name=row.application_name,
-        name=row.name,
-        config_name=row.config_name,
-        tag_filters=_filters(json.loads(row.tag_filters)),
-        created_at=as_utc(row.created_at) or utcnow(),
-        tag_set=tuple(_filters(group) for group in json.loads(row.tag_set or "[]")),
-        auto_rollback=_auto_rollback(row.auto_rollback),
-        triggers=_triggers(row),
-        fetch_through_registry=bool(row.fetch_through_registry),
-    )
-
-
-def _last(row: DeploymentRow | None) -> LastDeployment | None:
-    if row is None:
-        return None
-    return LastDeployment(
-        id=row.id,
-        status=DeploymentStatus(row.status),
-        created_at=as_utc(row.created_at) or utcnow(),
-        ended_at=as_utc(row.completed_at),
-    )
-
-
 def _deployment(row: DeploymentRow) -> Deployment:
     return Deployment(
         id=row.id,
@@ -896,7 +716,7 @@ def _deployment(row: DeploymentRow) -> Deployment:
             if row.error_code
             else None
         ),
-        auto_rollback=_auto_rollback(row.auto_rollback),
+        auto_rollback=auto_rollback_from_json(row.auto_rollback),
         update_outdated_instances_only=bool(row.update_outdated_instances_only),
         fetch_through_registry=bool(row.fetch_through_registry),
         rollback=RollbackInfo(

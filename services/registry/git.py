@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
 import shutil
 from pathlib import Path
@@ -94,7 +95,7 @@ async def _git(*args: str) -> tuple[int, str]:
         *args,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
-        env={"GIT_TERMINAL_PROMPT": "0", "PATH": "/usr/bin:/bin:/usr/local/bin"},
+        env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},  # never wait for a password
     )
     try:
         _, error = await asyncio.wait_for(process.communicate(), GIT_TIMEOUT_SECONDS)
