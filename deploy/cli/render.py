@@ -91,7 +91,12 @@ def revision(message: common_pb2.RevisionLocation) -> dict[str, Any]:
     return {
         "revisionType": kind,
         "gitHubLocation": _compact(
-            {"repository": gh.repository, "commitId": gh.commit_id, "digest": gh.digest}
+            {
+                "repository": gh.repository,
+                "commitId": gh.commit_id,
+                "digest": gh.digest,
+                "cloneUrl": gh.clone_url,
+            }
         ),
     }
 

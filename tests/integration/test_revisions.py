@@ -425,9 +425,11 @@ def test_owner_repo_resolves_against_the_configured_base_url(
         app = App(base_cluster)
         source = bundle(tmp_path / "v1", "1", app.dest)
         bare, commit = git_repository(tmp_path / "git", source)
-        shutil.copytree(bare, root / "team" / "site")
-        info = app.finished(deploy_git(app, "team/site", commit), "Succeeded")
-        assert info["revision"]["gitHubLocation"]["repository"] == "team/site"
+        repository = f"team/{unique('site')}"  # the daemon serves every database's run
+        shutil.copytree(bare, root / repository)
+        info = app.finished(deploy_git(app, repository, commit), "Succeeded")
+        assert info["revision"]["gitHubLocation"]["repository"] == repository
+        assert info["revision"]["gitHubLocation"]["cloneUrl"] == f"{base_url}{repository}"
         assert installed(app) == ["1"]
 
 
