@@ -9,6 +9,7 @@ from services.core.config import ServerConfig
 from services.core.db import Database, open_database
 from services.registry.blobs import BlobStore
 from services.registry.git import GitBundles
+from services.registry.revisions import Revisions
 from services.registry.s3 import S3Bundles
 from services.registry.servicer import RegistryServicer
 from services.registry.store import RegistryStore
@@ -21,7 +22,9 @@ class RegistryService:
 
     def __init__(self, db: Database, blobs: BlobStore, git: GitBundles) -> None:
         self._db = db
-        self._servicer = RegistryServicer(RegistryStore(db), blobs, S3Bundles(blobs), git)
+        store = RegistryStore(db)
+        revisions = Revisions(store, blobs, S3Bundles(blobs), git)
+        self._servicer = RegistryServicer(store, blobs, revisions)
 
     def add_to_server(self, server: aio.Server) -> None:
         registry_pb2_grpc.add_RevisionRegistryServicer_to_server(self._servicer, server)

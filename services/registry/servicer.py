@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
@@ -15,7 +13,6 @@ from services.core.errors import InvalidArgument
 from services.core.metrics import BUNDLE_BYTES
 from services.core.names import check_name
 from services.core.revision import RevisionLocation, RevisionType, check_revision
-from services.registry.archives import bundle_problem
 from services.registry.blobs import BlobStore
 from services.registry.convert import (
     application_to_proto,
@@ -23,8 +20,7 @@ from services.registry.convert import (
     revision_query_from_proto,
     revision_to_get_response,
 )
-from services.registry.git import GitBundles
-from services.registry.s3 import S3Bundles
+from services.registry.revisions import Revisions
 from services.registry.store import RegistryStore
 
 MAX_BATCH = 25
@@ -33,13 +29,10 @@ Context: TypeAlias = aio.ServicerContext[Any, Any]
 
 
 class RegistryServicer(registry_pb2_grpc.RevisionRegistryServicer):
-    def __init__(
-        self, store: RegistryStore, blobs: BlobStore, s3: S3Bundles, git: GitBundles
-    ) -> None:
+    def __init__(self, store: RegistryStore, blobs: BlobStore, revisions: Revisions) -> None:
         self._store = store
         self._blobs = blobs
-        self._s3 = s3
-        self._git = git
+        self._revisions = revisions
 
     async def CreateApplication(
         self, request: registry_pb2.CreateApplicationRequest, context: Context
@@ -97,28 +90,13 @@ class RegistryServicer(registry_pb2_grpc.RevisionRegistryServicer):
         self, request: registry_pb2.RegisterApplicationRevisionRequest, context: Context
     ) -> registry_pb2.RegisterApplicationRevisionResponse:
         name = check_name("applicationName", request.application_name)
-        await self._store.get_application(name)
         location = check_revision(revision_from_proto(request.revision))
-        if location.revision_type is RevisionType.REGISTRY:
-            size = self._blobs.size_of(location.digest)
-            problem = await asyncio.to_thread(
-                bundle_problem, self._blobs.path_for(location.digest), location.bundle_type
-            )
-            if problem:
-                raise InvalidArgument(f"revision.registryLocation: {location.digest} {problem}")
-        elif location.revision_type is RevisionType.S3:
-            digest, size = await self._s3.describe(location)
-            location = dataclasses.replace(location, digest=digest)
-        else:
-            digest, size = await self._git.bundle(location)
-            clone_url = self._git.clone_url(location.repository)
-            location = dataclasses.replace(location, digest=digest, clone_url=clone_url)
         used_by = (
             check_name("deploymentGroupName", request.deployment_group_name)
             if request.deployment_group_name
             else ""
         )
-        await self._store.register_revision(name, location, request.description, size, used_by)
+        location = await self._revisions.register(name, location, request.description, used_by)
         return registry_pb2.RegisterApplicationRevisionResponse(
             revision=revision_to_proto(location)
         )
