@@ -120,6 +120,9 @@ class AgentSession:
         self._heartbeat_seconds = 5.0
         self.connected = asyncio.Event()
         for command_id in self._tracker.interrupted():
+            # Reported Failed, never run again — not even when the fleet, which may not have
+            # heard it started, sends it again on reconnect before it reads this report.
+            self._seen.add(command_id)
             self._reports.append(
                 failed(
                     command_id,
