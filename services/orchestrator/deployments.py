@@ -54,16 +54,9 @@ class Deployments:
         await self._groups.update(application, name, change)
 
     async def instances(self, group: DeploymentGroup) -> list[str]:
-        """The group's instances: any flat filter matches (OR), or every tag-set group does."""
-        if not group.tag_set:
-            if not group.tag_filters:
-                return []  # a group without filters targets no instance, never the whole fleet
-            return await self._fleet.instances_matching(group.tag_filters)
-        matched: set[str] | None = None
-        for filters in group.tag_set:
-            found = set(await self._fleet.instances_matching(filters))
-            matched = found if matched is None else matched & found
-        return sorted(matched or ())
+        """The registered instances the group's filters or tag set match, sorted."""
+        registered = await self._fleet.registered_instances()
+        return sorted(name for name, tags in registered.items() if group.matches(tags))
 
     async def create_deployment(self, request: DeploymentRequest) -> str:
         """Validate against the peers, record the deployment, and start it."""

@@ -93,12 +93,8 @@ class GroupStore:
         """The group with its target revision, last deployments and last trigger deliveries."""
         async with self._db.read() as session:
             row = await _group_row(session, application_name, name)
-            newest = select(DeploymentRow).where(DeploymentRow.group_id == row.id)
-            newest = newest.order_by(DeploymentRow.created_at.desc(), DeploymentRow.id.desc())
-            attempted = await session.scalar(newest.limit(1))
-            succeeded = await session.scalar(
-                newest.where(DeploymentRow.status == DeploymentStatus.SUCCEEDED).limit(1)
-            )
+            attempted = await newest_deployment(session, row.id)
+            succeeded = await newest_deployment(session, row.id, DeploymentStatus.SUCCEEDED)
             deliveries = await DeliveryStore.newest_per_trigger(session, row.id)
             return GroupRecord(
                 group=_group(row),
@@ -146,6 +142,18 @@ async def _group_row(
             f"deployment group {name!r} does not exist for application {application_name!r}"
         )
     return row
+
+
+async def newest_deployment(
+    session: AsyncSession, group_id: str, status: DeploymentStatus | None = None
+) -> DeploymentRow | None:
+    """The group's most recently created deployment (with `status`, when given)."""
+    query = select(DeploymentRow).where(DeploymentRow.group_id == group_id)
+    if status is not None:
+        query = query.where(DeploymentRow.status == status)
+    return await session.scalar(
+        query.order_by(DeploymentRow.created_at.desc(), DeploymentRow.id.desc()).limit(1)
+    )
 
 
 def _filters_json(filters: Sequence[TagFilter]) -> list[dict[str, str]]:

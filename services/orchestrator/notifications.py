@@ -17,8 +17,6 @@ from services.orchestrator.states import TargetStatus
 RETRY_DELAYS_SECONDS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 """Waits after each failed attempt; when they run out the delivery is given up (Failed)."""
 
-DEPLOYMENT_EVENTS = frozenset(e for e in TriggerEvent if e.value.startswith("Deployment"))
-
 
 def retry_at(attempts: int, now: datetime) -> datetime | None:
     """When to try again after `attempts` failed attempts; None: give up."""

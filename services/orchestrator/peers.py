@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from grpc import aio
@@ -19,14 +19,13 @@ from services.core.convert import (
     diagnostics_from_proto,
     revision_from_proto,
     revision_to_proto,
-    tag_filter_to_proto,
     tag_from_proto,
 )
 from services.core.diagnostics import Diagnostics
 from services.core.errors import NotFound
 from services.core.peers import peer_errors
 from services.core.revision import RevisionLocation
-from services.core.tags import Tag, TagFilter
+from services.core.tags import Tag
 from services.orchestrator.convert import file_exists_to_proto
 from services.orchestrator.domain import Deployment
 from services.orchestrator.lifecycle import IN_PLACE_EVENTS
@@ -79,16 +78,13 @@ class FleetClient:
     def __init__(self, channel: aio.Channel) -> None:
         self._stub = fleet_pb2_grpc.FleetStub(channel)
 
-    async def instances_matching(self, filters: Sequence[TagFilter]) -> list[str]:
-        """Names of registered instances that match any filter, sorted."""
+    async def registered_instances(self) -> dict[str, list[Tag]]:
+        """Every registered instance with its tags (groups match them: DeploymentGroup.matches)."""
         async with peer_errors():
             response = await self._stub.ListOnPremisesInstances(
-                fleet_pb2.ListOnPremisesInstancesRequest(
-                    tag_filters=[tag_filter_to_proto(f) for f in filters]
-                ),
-                timeout=PEER_TIMEOUT_SECONDS,
+                fleet_pb2.ListOnPremisesInstancesRequest(), timeout=PEER_TIMEOUT_SECONDS
             )
-        return sorted(i.instance_name for i in response.instances)
+        return {i.instance_name: [tag_from_proto(t) for t in i.tags] for i in response.instances}
 
     async def dispatch(self, deployment: Deployment, ref: EventRef) -> None:
         command = agent_pb2.LifecycleCommand(

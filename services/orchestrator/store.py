@@ -42,6 +42,7 @@ from services.orchestrator.domain import (
 from services.orchestrator.group_store import (
     auto_rollback_from_json,
     auto_rollback_to_json,
+    newest_deployment,
     triggers_of,
 )
 from services.orchestrator.notifications import deployment_payload, instance_payload
@@ -220,7 +221,7 @@ class DeploymentStore:
 
     async def last_successful(self, group_id: str) -> Deployment | None:
         async with self._db.read() as session:
-            row = await _last_successful_row(session, group_id)
+            row = await newest_deployment(session, group_id, DeploymentStatus.SUCCEEDED)
             return _deployment(row) if row else None
 
     async def instance_revisions(self, group_id: str) -> dict[str, InstanceRevision]:
@@ -242,8 +243,9 @@ class DeploymentStore:
             return await _targets(session, deployment_id)
 
     async def target(self, deployment_id: str, instance_name: str) -> Target:
-        for target in await self.targets(deployment_id):
-            if target.instance_name == instance_name:
+        async with self._db.read() as session:
+            await _deployment_row(session, deployment_id)
+            for target in await _targets(session, deployment_id, instance_name):
                 return target
         raise NotFound(f"target {instance_name!r} is not part of deployment {deployment_id}")
 
@@ -422,7 +424,7 @@ class DeploymentStore:
         """Create the rollback of `row`: its instances get the group's last successful
         revision, with its options. Returns the new id, or "" (and says why) when there is
         no earlier successful revision."""
-        good = await _last_successful_row(session, row.group_id)
+        good = await newest_deployment(session, row.group_id, DeploymentStatus.SUCCEEDED)
         if good is None:
             row.rollback_message = (
                 f"{reason}, but there is no earlier successful deployment to roll back to."
@@ -526,18 +528,6 @@ async def _deployment_row(
     if row is None:
         raise NotFound(f"deployment {deployment_id!r} does not exist")
     return row
-
-
-async def _last_successful_row(session: AsyncSession, group_id: str) -> DeploymentRow | None:
-    return await session.scalar(
-        select(DeploymentRow)
-        .where(
-            DeploymentRow.group_id == group_id,
-            DeploymentRow.status == DeploymentStatus.SUCCEEDED,
-        )
-        .order_by(DeploymentRow.created_at.desc(), DeploymentRow.id.desc())
-        .limit(1)
-    )
 
 
 def _insert_deployment(

@@ -129,8 +129,7 @@ def test_an_object_changed_after_registration_fails_download_bundle(
     download = next(
         e for e in target["lifecycleEvents"] if e["lifecycleEventName"] == "DownloadBundle"
     )
-    if download["status"] == "Succeeded":
-        pytest.fail("the changed object was accepted")
+    assert download["status"] == "Failed", "the changed object was accepted"
     assert download["diagnostics"]["errorCode"] == "InvalidBundle"
     assert digest in download["diagnostics"]["message"]
     assert "changed after it was registered" in download["diagnostics"]["message"]
