@@ -17,6 +17,7 @@ from deploy.v1 import (
     orchestrator_pb2_grpc,
     registry_pb2,
     registry_pb2_grpc,
+    traffic_pb2_grpc,
 )
 
 DEFAULT_ENDPOINT = "127.0.0.1:7400"
@@ -42,6 +43,7 @@ class DeployClient:
         self.registry = registry_pb2_grpc.RevisionRegistryStub(self._channel)
         self.orchestrator = orchestrator_pb2_grpc.OrchestratorStub(self._channel)
         self.fleet = fleet_pb2_grpc.FleetStub(self._channel)
+        self.traffic = traffic_pb2_grpc.TrafficRouterStub(self._channel)
 
     def close(self) -> None:
         self._channel.close()

@@ -24,25 +24,61 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x64\x65ploy/v1/traffic.proto\x12\tdeploy.v1\"@\n\x06Target\x12\x15\n\rinstance_name\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0e\n\x06weight\x18\x03 \x01(\r\"U\n\x0fTargetGroupInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\"\n\x07targets\x18\x03 \x03(\x0b\x32\x11.deploy.v1.Target\"\x19\n\x17ListTargetGroupsRequest\"1\n\x18ListTargetGroupsResponse\x12\x15\n\rtarget_groups\x18\x01 \x03(\t\"%\n\x15GetTargetGroupRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"J\n\x16GetTargetGroupResponse\x12\x30\n\x0ctarget_group\x18\x01 \x01(\x0b\x32\x1a.deploy.v1.TargetGroupInfo2\xc3\x01\n\rTrafficRouter\x12[\n\x10ListTargetGroups\x12\".deploy.v1.ListTargetGroupsRequest\x1a#.deploy.v1.ListTargetGroupsResponse\x12U\n\x0eGetTargetGroup\x12 .deploy.v1.GetTargetGroupRequest\x1a!.deploy.v1.GetTargetGroupResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x64\x65ploy/v1/traffic.proto\x12\tdeploy.v1\";\n\x12HAProxyTargetGroup\x12\x14\n\x0c\x61\x64min_socket\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\"R\n\x10\x45LBv2TargetGroup\x12\x18\n\x10target_group_arn\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x14\n\x0c\x65ndpoint_url\x18\x03 \x01(\t\"|\n\x06Target\x12\x15\n\rinstance_name\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0e\n\x06weight\x18\x03 \x01(\r\x12%\n\x05state\x18\x04 \x01(\x0e\x32\x16.deploy.v1.TargetState\x12\x13\n\x0b\x61\x64\x64ress_set\x18\x05 \x01(\x08\"\x86\x02\n\x0fTargetGroupInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x31\n\x08provider\x18\x02 \x01(\x0e\x32\x1f.deploy.v1.LoadBalancerProvider\x12\x0c\n\x04port\x18\x03 \x01(\r\x12$\n\x1c\x64\x65registration_delay_seconds\x18\x04 \x01(\r\x12.\n\x07haproxy\x18\x05 \x01(\x0b\x32\x1d.deploy.v1.HAProxyTargetGroup\x12*\n\x05\x65lbv2\x18\x06 \x01(\x0b\x32\x1b.deploy.v1.ELBv2TargetGroup\x12\"\n\x07targets\x18\x07 \x03(\x0b\x32\x11.deploy.v1.Target\"\x91\x02\n\x18\x43reateTargetGroupRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x31\n\x08provider\x18\x02 \x01(\x0e\x32\x1f.deploy.v1.LoadBalancerProvider\x12\x0c\n\x04port\x18\x03 \x01(\r\x12)\n\x1c\x64\x65registration_delay_seconds\x18\x04 \x01(\rH\x00\x88\x01\x01\x12.\n\x07haproxy\x18\x05 \x01(\x0b\x32\x1d.deploy.v1.HAProxyTargetGroup\x12*\n\x05\x65lbv2\x18\x06 \x01(\x0b\x32\x1b.deploy.v1.ELBv2TargetGroupB\x1f\n\x1d_deregistration_delay_seconds\"\x1b\n\x19\x43reateTargetGroupResponse\"(\n\x18\x44\x65leteTargetGroupRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1b\n\x19\x44\x65leteTargetGroupResponse\"\x19\n\x17ListTargetGroupsRequest\"1\n\x18ListTargetGroupsResponse\x12\x15\n\rtarget_groups\x18\x01 \x03(\t\"%\n\x15GetTargetGroupRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"J\n\x16GetTargetGroupResponse\x12\x30\n\x0ctarget_group\x18\x01 \x01(\x0b\x32\x1a.deploy.v1.TargetGroupInfo\"\\\n\x17SetTargetAddressRequest\x12\x19\n\x11target_group_name\x18\x01 \x01(\t\x12\x15\n\rinstance_name\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\"\x1a\n\x18SetTargetAddressResponse\"e\n\x13\x41llowTrafficRequest\x12\x19\n\x11target_group_name\x18\x01 \x01(\t\x12\x15\n\rinstance_name\x18\x02 \x01(\t\x12\x0c\n\x04host\x18\x03 \x01(\t\x12\x0e\n\x06weight\x18\x04 \x01(\r\"\'\n\x14\x41llowTrafficResponse\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\"G\n\x13\x42lockTrafficRequest\x12\x19\n\x11target_group_name\x18\x01 \x01(\t\x12\x15\n\rinstance_name\x18\x02 \x01(\t\"G\n\x14\x42lockTrafficResponse\x12\x18\n\x10open_connections\x18\x01 \x01(\r\x12\x15\n\rdrain_seconds\x18\x02 \x01(\x01\"\x9a\x01\n\x11SetWeightsRequest\x12\x19\n\x11target_group_name\x18\x01 \x01(\t\x12:\n\x07weights\x18\x02 \x03(\x0b\x32).deploy.v1.SetWeightsRequest.WeightsEntry\x1a.\n\x0cWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\"\x14\n\x12SetWeightsResponse*\xa5\x01\n\x14LoadBalancerProvider\x12&\n\"LOAD_BALANCER_PROVIDER_UNSPECIFIED\x10\x00\x12\x1f\n\x1bLOAD_BALANCER_PROVIDER_NONE\x10\x01\x12\"\n\x1eLOAD_BALANCER_PROVIDER_HAPROXY\x10\x02\x12 \n\x1cLOAD_BALANCER_PROVIDER_ELBV2\x10\x03*y\n\x0bTargetState\x12\x1c\n\x18TARGET_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13TARGET_STATE_UNUSED\x10\x01\x12\x18\n\x14TARGET_STATE_SERVING\x10\x02\x12\x19\n\x15TARGET_STATE_DRAINING\x10\x03\x32\xcd\x05\n\rTrafficRouter\x12^\n\x11\x43reateTargetGroup\x12#.deploy.v1.CreateTargetGroupRequest\x1a$.deploy.v1.CreateTargetGroupResponse\x12^\n\x11\x44\x65leteTargetGroup\x12#.deploy.v1.DeleteTargetGroupRequest\x1a$.deploy.v1.DeleteTargetGroupResponse\x12[\n\x10ListTargetGroups\x12\".deploy.v1.ListTargetGroupsRequest\x1a#.deploy.v1.ListTargetGroupsResponse\x12U\n\x0eGetTargetGroup\x12 .deploy.v1.GetTargetGroupRequest\x1a!.deploy.v1.GetTargetGroupResponse\x12[\n\x10SetTargetAddress\x12\".deploy.v1.SetTargetAddressRequest\x1a#.deploy.v1.SetTargetAddressResponse\x12O\n\x0c\x41llowTraffic\x12\x1e.deploy.v1.AllowTrafficRequest\x1a\x1f.deploy.v1.AllowTrafficResponse\x12O\n\x0c\x42lockTraffic\x12\x1e.deploy.v1.BlockTrafficRequest\x1a\x1f.deploy.v1.BlockTrafficResponse\x12I\n\nSetWeights\x12\x1c.deploy.v1.SetWeightsRequest\x1a\x1d.deploy.v1.SetWeightsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'deploy.v1.traffic_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TARGET']._serialized_start=38
-  _globals['_TARGET']._serialized_end=102
-  _globals['_TARGETGROUPINFO']._serialized_start=104
-  _globals['_TARGETGROUPINFO']._serialized_end=189
-  _globals['_LISTTARGETGROUPSREQUEST']._serialized_start=191
-  _globals['_LISTTARGETGROUPSREQUEST']._serialized_end=216
-  _globals['_LISTTARGETGROUPSRESPONSE']._serialized_start=218
-  _globals['_LISTTARGETGROUPSRESPONSE']._serialized_end=267
-  _globals['_GETTARGETGROUPREQUEST']._serialized_start=269
-  _globals['_GETTARGETGROUPREQUEST']._serialized_end=306
-  _globals['_GETTARGETGROUPRESPONSE']._serialized_start=308
-  _globals['_GETTARGETGROUPRESPONSE']._serialized_end=382
-  _globals['_TRAFFICROUTER']._serialized_start=385
-  _globals['_TRAFFICROUTER']._serialized_end=580
+  _globals['_SETWEIGHTSREQUEST_WEIGHTSENTRY']._loaded_options = None
+  _globals['_SETWEIGHTSREQUEST_WEIGHTSENTRY']._serialized_options = b'8\001'
+  _globals['_LOADBALANCERPROVIDER']._serialized_start=1735
+  _globals['_LOADBALANCERPROVIDER']._serialized_end=1900
+  _globals['_TARGETSTATE']._serialized_start=1902
+  _globals['_TARGETSTATE']._serialized_end=2023
+  _globals['_HAPROXYTARGETGROUP']._serialized_start=38
+  _globals['_HAPROXYTARGETGROUP']._serialized_end=97
+  _globals['_ELBV2TARGETGROUP']._serialized_start=99
+  _globals['_ELBV2TARGETGROUP']._serialized_end=181
+  _globals['_TARGET']._serialized_start=183
+  _globals['_TARGET']._serialized_end=307
+  _globals['_TARGETGROUPINFO']._serialized_start=310
+  _globals['_TARGETGROUPINFO']._serialized_end=572
+  _globals['_CREATETARGETGROUPREQUEST']._serialized_start=575
+  _globals['_CREATETARGETGROUPREQUEST']._serialized_end=848
+  _globals['_CREATETARGETGROUPRESPONSE']._serialized_start=850
+  _globals['_CREATETARGETGROUPRESPONSE']._serialized_end=877
+  _globals['_DELETETARGETGROUPREQUEST']._serialized_start=879
+  _globals['_DELETETARGETGROUPREQUEST']._serialized_end=919
+  _globals['_DELETETARGETGROUPRESPONSE']._serialized_start=921
+  _globals['_DELETETARGETGROUPRESPONSE']._serialized_end=948
+  _globals['_LISTTARGETGROUPSREQUEST']._serialized_start=950
+  _globals['_LISTTARGETGROUPSREQUEST']._serialized_end=975
+  _globals['_LISTTARGETGROUPSRESPONSE']._serialized_start=977
+  _globals['_LISTTARGETGROUPSRESPONSE']._serialized_end=1026
+  _globals['_GETTARGETGROUPREQUEST']._serialized_start=1028
+  _globals['_GETTARGETGROUPREQUEST']._serialized_end=1065
+  _globals['_GETTARGETGROUPRESPONSE']._serialized_start=1067
+  _globals['_GETTARGETGROUPRESPONSE']._serialized_end=1141
+  _globals['_SETTARGETADDRESSREQUEST']._serialized_start=1143
+  _globals['_SETTARGETADDRESSREQUEST']._serialized_end=1235
+  _globals['_SETTARGETADDRESSRESPONSE']._serialized_start=1237
+  _globals['_SETTARGETADDRESSRESPONSE']._serialized_end=1263
+  _globals['_ALLOWTRAFFICREQUEST']._serialized_start=1265
+  _globals['_ALLOWTRAFFICREQUEST']._serialized_end=1366
+  _globals['_ALLOWTRAFFICRESPONSE']._serialized_start=1368
+  _globals['_ALLOWTRAFFICRESPONSE']._serialized_end=1407
+  _globals['_BLOCKTRAFFICREQUEST']._serialized_start=1409
+  _globals['_BLOCKTRAFFICREQUEST']._serialized_end=1480
+  _globals['_BLOCKTRAFFICRESPONSE']._serialized_start=1482
+  _globals['_BLOCKTRAFFICRESPONSE']._serialized_end=1553
+  _globals['_SETWEIGHTSREQUEST']._serialized_start=1556
+  _globals['_SETWEIGHTSREQUEST']._serialized_end=1710
+  _globals['_SETWEIGHTSREQUEST_WEIGHTSENTRY']._serialized_start=1664
+  _globals['_SETWEIGHTSREQUEST_WEIGHTSENTRY']._serialized_end=1710
+  _globals['_SETWEIGHTSRESPONSE']._serialized_start=1712
+  _globals['_SETWEIGHTSRESPONSE']._serialized_end=1732
+  _globals['_TRAFFICROUTER']._serialized_start=2026
+  _globals['_TRAFFICROUTER']._serialized_end=2743
 # @@protoc_insertion_point(module_scope)

@@ -34,6 +34,16 @@ class TrafficRouterStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.CreateTargetGroup = channel.unary_unary(
+                '/deploy.v1.TrafficRouter/CreateTargetGroup',
+                request_serializer=deploy_dot_v1_dot_traffic__pb2.CreateTargetGroupRequest.SerializeToString,
+                response_deserializer=deploy_dot_v1_dot_traffic__pb2.CreateTargetGroupResponse.FromString,
+                _registered_method=True)
+        self.DeleteTargetGroup = channel.unary_unary(
+                '/deploy.v1.TrafficRouter/DeleteTargetGroup',
+                request_serializer=deploy_dot_v1_dot_traffic__pb2.DeleteTargetGroupRequest.SerializeToString,
+                response_deserializer=deploy_dot_v1_dot_traffic__pb2.DeleteTargetGroupResponse.FromString,
+                _registered_method=True)
         self.ListTargetGroups = channel.unary_unary(
                 '/deploy.v1.TrafficRouter/ListTargetGroups',
                 request_serializer=deploy_dot_v1_dot_traffic__pb2.ListTargetGroupsRequest.SerializeToString,
@@ -44,10 +54,42 @@ class TrafficRouterStub:
                 request_serializer=deploy_dot_v1_dot_traffic__pb2.GetTargetGroupRequest.SerializeToString,
                 response_deserializer=deploy_dot_v1_dot_traffic__pb2.GetTargetGroupResponse.FromString,
                 _registered_method=True)
+        self.SetTargetAddress = channel.unary_unary(
+                '/deploy.v1.TrafficRouter/SetTargetAddress',
+                request_serializer=deploy_dot_v1_dot_traffic__pb2.SetTargetAddressRequest.SerializeToString,
+                response_deserializer=deploy_dot_v1_dot_traffic__pb2.SetTargetAddressResponse.FromString,
+                _registered_method=True)
+        self.AllowTraffic = channel.unary_unary(
+                '/deploy.v1.TrafficRouter/AllowTraffic',
+                request_serializer=deploy_dot_v1_dot_traffic__pb2.AllowTrafficRequest.SerializeToString,
+                response_deserializer=deploy_dot_v1_dot_traffic__pb2.AllowTrafficResponse.FromString,
+                _registered_method=True)
+        self.BlockTraffic = channel.unary_unary(
+                '/deploy.v1.TrafficRouter/BlockTraffic',
+                request_serializer=deploy_dot_v1_dot_traffic__pb2.BlockTrafficRequest.SerializeToString,
+                response_deserializer=deploy_dot_v1_dot_traffic__pb2.BlockTrafficResponse.FromString,
+                _registered_method=True)
+        self.SetWeights = channel.unary_unary(
+                '/deploy.v1.TrafficRouter/SetWeights',
+                request_serializer=deploy_dot_v1_dot_traffic__pb2.SetWeightsRequest.SerializeToString,
+                response_deserializer=deploy_dot_v1_dot_traffic__pb2.SetWeightsResponse.FromString,
+                _registered_method=True)
 
 
 class TrafficRouterServicer:
     """Missing associated documentation comment in .proto file."""
+
+    def CreateTargetGroup(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteTargetGroup(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def ListTargetGroups(self, request, context):
         """Missing associated documentation comment in .proto file."""
@@ -61,9 +103,49 @@ class TrafficRouterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetTargetAddress(self, request, context):
+        """Sets the host:port the load balancer uses for one instance (overrides host + group port).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AllowTraffic(self, request, context):
+        """Puts the instance in the group with the given weight; returns once the load balancer sends
+        it traffic (HAProxy: its health check passed).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BlockTraffic(self, request, context):
+        """Sends the instance no new requests, waits until its open connections end or the group's
+        deregistration delay passes, then takes it out of the group.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetWeights(self, request, context):
+        """Changes the weights of instances already in the group, all in one step.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TrafficRouterServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'CreateTargetGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateTargetGroup,
+                    request_deserializer=deploy_dot_v1_dot_traffic__pb2.CreateTargetGroupRequest.FromString,
+                    response_serializer=deploy_dot_v1_dot_traffic__pb2.CreateTargetGroupResponse.SerializeToString,
+            ),
+            'DeleteTargetGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTargetGroup,
+                    request_deserializer=deploy_dot_v1_dot_traffic__pb2.DeleteTargetGroupRequest.FromString,
+                    response_serializer=deploy_dot_v1_dot_traffic__pb2.DeleteTargetGroupResponse.SerializeToString,
+            ),
             'ListTargetGroups': grpc.unary_unary_rpc_method_handler(
                     servicer.ListTargetGroups,
                     request_deserializer=deploy_dot_v1_dot_traffic__pb2.ListTargetGroupsRequest.FromString,
@@ -73,6 +155,26 @@ def add_TrafficRouterServicer_to_server(servicer, server):
                     servicer.GetTargetGroup,
                     request_deserializer=deploy_dot_v1_dot_traffic__pb2.GetTargetGroupRequest.FromString,
                     response_serializer=deploy_dot_v1_dot_traffic__pb2.GetTargetGroupResponse.SerializeToString,
+            ),
+            'SetTargetAddress': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetTargetAddress,
+                    request_deserializer=deploy_dot_v1_dot_traffic__pb2.SetTargetAddressRequest.FromString,
+                    response_serializer=deploy_dot_v1_dot_traffic__pb2.SetTargetAddressResponse.SerializeToString,
+            ),
+            'AllowTraffic': grpc.unary_unary_rpc_method_handler(
+                    servicer.AllowTraffic,
+                    request_deserializer=deploy_dot_v1_dot_traffic__pb2.AllowTrafficRequest.FromString,
+                    response_serializer=deploy_dot_v1_dot_traffic__pb2.AllowTrafficResponse.SerializeToString,
+            ),
+            'BlockTraffic': grpc.unary_unary_rpc_method_handler(
+                    servicer.BlockTraffic,
+                    request_deserializer=deploy_dot_v1_dot_traffic__pb2.BlockTrafficRequest.FromString,
+                    response_serializer=deploy_dot_v1_dot_traffic__pb2.BlockTrafficResponse.SerializeToString,
+            ),
+            'SetWeights': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetWeights,
+                    request_deserializer=deploy_dot_v1_dot_traffic__pb2.SetWeightsRequest.FromString,
+                    response_serializer=deploy_dot_v1_dot_traffic__pb2.SetWeightsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -84,6 +186,60 @@ def add_TrafficRouterServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class TrafficRouter:
     """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def CreateTargetGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/deploy.v1.TrafficRouter/CreateTargetGroup',
+            deploy_dot_v1_dot_traffic__pb2.CreateTargetGroupRequest.SerializeToString,
+            deploy_dot_v1_dot_traffic__pb2.CreateTargetGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteTargetGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/deploy.v1.TrafficRouter/DeleteTargetGroup',
+            deploy_dot_v1_dot_traffic__pb2.DeleteTargetGroupRequest.SerializeToString,
+            deploy_dot_v1_dot_traffic__pb2.DeleteTargetGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def ListTargetGroups(request,
@@ -129,6 +285,114 @@ class TrafficRouter:
             '/deploy.v1.TrafficRouter/GetTargetGroup',
             deploy_dot_v1_dot_traffic__pb2.GetTargetGroupRequest.SerializeToString,
             deploy_dot_v1_dot_traffic__pb2.GetTargetGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetTargetAddress(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/deploy.v1.TrafficRouter/SetTargetAddress',
+            deploy_dot_v1_dot_traffic__pb2.SetTargetAddressRequest.SerializeToString,
+            deploy_dot_v1_dot_traffic__pb2.SetTargetAddressResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AllowTraffic(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/deploy.v1.TrafficRouter/AllowTraffic',
+            deploy_dot_v1_dot_traffic__pb2.AllowTrafficRequest.SerializeToString,
+            deploy_dot_v1_dot_traffic__pb2.AllowTrafficResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BlockTraffic(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/deploy.v1.TrafficRouter/BlockTraffic',
+            deploy_dot_v1_dot_traffic__pb2.BlockTrafficRequest.SerializeToString,
+            deploy_dot_v1_dot_traffic__pb2.BlockTrafficResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetWeights(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/deploy.v1.TrafficRouter/SetWeights',
+            deploy_dot_v1_dot_traffic__pb2.SetWeightsRequest.SerializeToString,
+            deploy_dot_v1_dot_traffic__pb2.SetWeightsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,12 +1,16 @@
-"""Assembles the traffic service: database and servicer."""
+"""Assembles the traffic service: database, router and servicer; restores load balancers."""
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
 
 from grpc import aio
 
 from deploy.v1 import traffic_pb2, traffic_pb2_grpc
 from services.core.config import ServerConfig
 from services.core.db import Database, open_database
+from services.traffic.router import TrafficRouter
 from services.traffic.servicer import TrafficServicer
 from services.traffic.store import TrafficStore
 
@@ -18,15 +22,23 @@ class TrafficService:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._servicer = TrafficServicer(TrafficStore(db))
+        store = TrafficStore(db)
+        self._router = TrafficRouter(store)
+        self._servicer = TrafficServicer(store, self._router)
+        self._restore: asyncio.Task[None] | None = None
 
     def add_to_server(self, server: aio.Server) -> None:
         traffic_pb2_grpc.add_TrafficRouterServicer_to_server(self._servicer, server)
 
     async def start(self) -> None:
-        """No background work yet."""
+        """Put back, in the background, what the load balancers should be doing."""
+        self._restore = asyncio.create_task(self._router.restore())
 
     async def stop(self) -> None:
+        if self._restore is not None:
+            self._restore.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._restore
         await self._db.close()
 
 

@@ -1,4 +1,4 @@
-"""TrafficRouter's gRPC edge: validate, load, convert."""
+"""TrafficRouter's gRPC edge: validate, call the router or the store, convert."""
 
 from __future__ import annotations
 
@@ -7,15 +7,32 @@ from typing import Any, TypeAlias
 from grpc import aio
 
 from deploy.v1 import traffic_pb2, traffic_pb2_grpc
-from services.core.names import check_name
+from services.core.errors import InvalidArgument
+from services.core.names import check_instance_name, check_name
+from services.traffic.convert import group_from_proto, group_to_proto
+from services.traffic.domain import check_weight, split_address
+from services.traffic.router import TrafficRouter
 from services.traffic.store import TrafficStore
 
 Context: TypeAlias = aio.ServicerContext[Any, Any]
 
 
 class TrafficServicer(traffic_pb2_grpc.TrafficRouterServicer):
-    def __init__(self, store: TrafficStore) -> None:
+    def __init__(self, store: TrafficStore, router: TrafficRouter) -> None:
         self._store = store
+        self._router = router
+
+    async def CreateTargetGroup(
+        self, request: traffic_pb2.CreateTargetGroupRequest, context: Context
+    ) -> traffic_pb2.CreateTargetGroupResponse:
+        await self._store.create(group_from_proto(request))
+        return traffic_pb2.CreateTargetGroupResponse()
+
+    async def DeleteTargetGroup(
+        self, request: traffic_pb2.DeleteTargetGroupRequest, context: Context
+    ) -> traffic_pb2.DeleteTargetGroupResponse:
+        await self._store.delete(check_name("name", request.name))
+        return traffic_pb2.DeleteTargetGroupResponse()
 
     async def ListTargetGroups(
         self, request: traffic_pb2.ListTargetGroupsRequest, context: Context
@@ -26,15 +43,49 @@ class TrafficServicer(traffic_pb2_grpc.TrafficRouterServicer):
         self, request: traffic_pb2.GetTargetGroupRequest, context: Context
     ) -> traffic_pb2.GetTargetGroupResponse:
         group = await self._store.get(check_name("name", request.name))
-        return traffic_pb2.GetTargetGroupResponse(
-            target_group=traffic_pb2.TargetGroupInfo(
-                name=group.name,
-                provider=group.provider,
-                targets=[
-                    traffic_pb2.Target(
-                        instance_name=t.instance_name, address=t.address, weight=t.weight
-                    )
-                    for t in group.targets
-                ],
-            )
+        return traffic_pb2.GetTargetGroupResponse(target_group=group_to_proto(group))
+
+    async def SetTargetAddress(
+        self, request: traffic_pb2.SetTargetAddressRequest, context: Context
+    ) -> traffic_pb2.SetTargetAddressResponse:
+        group = check_name("targetGroupName", request.target_group_name)
+        instance = check_instance_name("instanceName", request.instance_name)
+        if request.address:
+            split_address("address", request.address)
+        await self._store.set_address(group, instance, request.address)
+        return traffic_pb2.SetTargetAddressResponse()
+
+    async def AllowTraffic(
+        self, request: traffic_pb2.AllowTrafficRequest, context: Context
+    ) -> traffic_pb2.AllowTrafficResponse:
+        group = check_name("targetGroupName", request.target_group_name)
+        instance = check_instance_name("instanceName", request.instance_name)
+        if request.weight == 0:
+            raise InvalidArgument("weight: must be 1-256 (BlockTraffic takes an instance out)")
+        weight = check_weight("weight", request.weight)
+        address = await self._router.allow(group, instance, request.host, weight)
+        return traffic_pb2.AllowTrafficResponse(address=address)
+
+    async def BlockTraffic(
+        self, request: traffic_pb2.BlockTrafficRequest, context: Context
+    ) -> traffic_pb2.BlockTrafficResponse:
+        drained = await self._router.block(
+            check_name("targetGroupName", request.target_group_name),
+            check_instance_name("instanceName", request.instance_name),
         )
+        return traffic_pb2.BlockTrafficResponse(
+            open_connections=drained.open_connections, drain_seconds=drained.seconds
+        )
+
+    async def SetWeights(
+        self, request: traffic_pb2.SetWeightsRequest, context: Context
+    ) -> traffic_pb2.SetWeightsResponse:
+        group = check_name("targetGroupName", request.target_group_name)
+        if not request.weights:
+            raise InvalidArgument("weights: at least one instance is required")
+        weights = {
+            check_instance_name("weights", name): check_weight(f"weights[{name}]", weight)
+            for name, weight in request.weights.items()
+        }
+        await self._router.set_weights(group, weights)
+        return traffic_pb2.SetWeightsResponse()

@@ -1,0 +1,248 @@
+"""The traffic service against a real HAProxy (runtime API) and real HTTP servers: instances
+enter, share and leave a backend without a failed request; a drain waits for open requests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from deploy.client import DeployClient
+from deploy.errors import ApiError
+from deploy.v1 import traffic_pb2
+from tests.harness import free_port, start_server, unique, wait_until
+from tests.loadbalancer import HAProxy, Traffic, sample, start_haproxy
+
+
+class App:
+    """An HTTP server answering its name; /slow holds the answer until released."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.release = threading.Event()
+        app = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/slow":
+                    app.release.wait(30)
+                body = app.name.encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HAProxy]:
+    running = start_haproxy(tmp_path_factory.mktemp("haproxy"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def router(tmp_path: Path, database_url: str) -> Iterator[DeployClient]:
+    server, address = start_server(tmp_path, database_url)
+    try:
+        with DeployClient(address) as client:
+            yield client
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def apps() -> Iterator[list[App]]:
+    running = [App("blue"), App("green")]
+    yield running
+    for app in running:
+        app.stop()
+
+
+def create_group(client: DeployClient, proxy: HAProxy, backend: str, delay: int = 30) -> str:
+    name = unique("tg")
+    client.call(
+        client.traffic.CreateTargetGroup,
+        traffic_pb2.CreateTargetGroupRequest(
+            name=name,
+            provider=traffic_pb2.LOAD_BALANCER_PROVIDER_HAPROXY,
+            port=80,
+            deregistration_delay_seconds=delay,
+            haproxy=traffic_pb2.HAProxyTargetGroup(admin_socket=str(proxy.socket), backend=backend),
+        ),
+    )
+    return name
+
+
+def allow(client: DeployClient, group: str, app: App, weight: int = 100) -> None:
+    client.call(
+        client.traffic.SetTargetAddress,
+        traffic_pb2.SetTargetAddressRequest(
+            target_group_name=group, instance_name=app.name, address=app.address
+        ),
+    )
+    client.call(
+        client.traffic.AllowTraffic,
+        traffic_pb2.AllowTrafficRequest(
+            target_group_name=group, instance_name=app.name, host="127.0.0.1", weight=weight
+        ),
+    )
+
+
+def block(client: DeployClient, group: str, app: App) -> traffic_pb2.BlockTrafficResponse:
+    return client.traffic.BlockTraffic(
+        traffic_pb2.BlockTrafficRequest(target_group_name=group, instance_name=app.name),
+        timeout=60,
+    )
+
+
+def test_instances_enter_share_and_leave_without_a_failed_request(
+    router: DeployClient, proxy: HAProxy, apps: list[App]
+) -> None:
+    blue, green = apps
+    group = create_group(router, proxy, proxy.backend)
+    allow(router, group, blue)
+    with Traffic(proxy.url) as traffic:
+        allow(router, group, green)
+        assert set(sample(proxy.url, 20)) == {"blue", "green"}
+        router.call(
+            router.traffic.SetWeights,
+            traffic_pb2.SetWeightsRequest(
+                target_group_name=group, weights={"blue": 25, "green": 75}
+            ),
+        )
+        mix = sample(proxy.url, 100)
+        assert 65 <= mix["green"] <= 85, mix
+        block(router, group, blue)
+        assert sample(proxy.url, 20) == {"green": 20}
+        allow(router, group, blue)
+        block(router, group, green)
+        assert sample(proxy.url, 20) == {"blue": 20}
+    assert traffic.failures == []
+    assert traffic.total > 50
+    info = router.call(
+        router.traffic.GetTargetGroup, traffic_pb2.GetTargetGroupRequest(name=group)
+    ).target_group
+    states = {t.instance_name: (t.state, t.weight, t.address) for t in info.targets}
+    assert states == {
+        "blue": (traffic_pb2.TARGET_STATE_SERVING, 100, blue.address),
+        "green": (traffic_pb2.TARGET_STATE_UNUSED, 0, green.address),
+    }
+
+
+def test_block_waits_for_open_requests_then_takes_the_instance_out(
+    router: DeployClient, proxy: HAProxy, apps: list[App]
+) -> None:
+    blue, _green = apps
+    group = create_group(router, proxy, proxy.backend)
+    allow(router, group, blue)
+    slow: list[bytes] = []
+    request = threading.Thread(
+        target=lambda: slow.append(urllib.request.urlopen(proxy.url + "slow", timeout=30).read())
+    )
+    request.start()
+    wait_until(lambda: _connections(proxy, "blue"), 10, "the slow request to reach blue")
+    releaser = threading.Timer(0.5, blue.release.set)
+    releaser.start()
+    answer = block(router, group, blue)
+    request.join(10)
+    assert slow == [b"blue"]
+    assert answer.open_connections == 0
+    assert answer.drain_seconds >= 0.4
+
+
+def test_block_gives_up_waiting_after_the_deregistration_delay(
+    router: DeployClient, proxy: HAProxy, apps: list[App]
+) -> None:
+    blue, _ = apps
+    group = create_group(router, proxy, proxy.backend, delay=1)
+    allow(router, group, blue)
+    request = threading.Thread(
+        target=lambda: urllib.request.urlopen(proxy.url + "slow", timeout=30).read(),
+        daemon=True,
+    )
+    request.start()
+    wait_until(lambda: _connections(proxy, "blue"), 10, "the slow request to reach blue")
+    answer = block(router, group, blue)
+    assert answer.open_connections == 1
+    assert 0.9 <= answer.drain_seconds < 5
+    blue.release.set()
+
+
+def test_bad_requests_name_the_field(router: DeployClient, proxy: HAProxy) -> None:
+    cases = [
+        (
+            traffic_pb2.CreateTargetGroupRequest(
+                name="x", provider=traffic_pb2.LOAD_BALANCER_PROVIDER_HAPROXY, port=80
+            ),
+            "haproxy.adminSocket",
+        ),
+        (traffic_pb2.CreateTargetGroupRequest(name="x", port=80), "provider"),
+        (
+            traffic_pb2.CreateTargetGroupRequest(
+                name="x", provider=traffic_pb2.LOAD_BALANCER_PROVIDER_NONE, port=0
+            ),
+            "port",
+        ),
+    ]
+    for request, field in cases:
+        with pytest.raises(ApiError) as error:
+            router.call(router.traffic.CreateTargetGroup, request)
+        assert error.value.code == "INVALID_ARGUMENT"
+        assert field in str(error.value)
+    group = create_group(router, proxy, "no-such-backend")
+    with pytest.raises(ApiError) as error:
+        router.call(
+            router.traffic.AllowTraffic,
+            traffic_pb2.AllowTrafficRequest(
+                target_group_name=group, instance_name="a", host="127.0.0.1", weight=1
+            ),
+        )
+    assert error.value.code == "FAILED_PRECONDITION"
+    assert "no-such-backend" in str(error.value)
+    with pytest.raises(ApiError) as error:
+        router.call(
+            router.traffic.SetWeights,
+            traffic_pb2.SetWeightsRequest(target_group_name=group, weights={"a": 5}),
+        )
+    assert error.value.code == "FAILED_PRECONDITION"
+    with pytest.raises(ApiError) as error:
+        router.call(
+            router.traffic.AllowTraffic,
+            traffic_pb2.AllowTrafficRequest(target_group_name="nope", instance_name="a", weight=1),
+        )
+    assert error.value.code == "NOT_FOUND"
+
+
+def _connections(proxy: HAProxy, server: str) -> int:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(proxy.socket))
+        sock.sendall(b"show stat\n")
+        text = b""
+        while chunk := sock.recv(65536):
+            text += chunk
+    for line in text.decode().splitlines():
+        parts = line.split(",")
+        if len(parts) > 4 and parts[0] == proxy.backend and parts[1] == server:
+            return int(parts[4] or 0)
+    return 0
