@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import tempfile
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -419,6 +420,60 @@ def _triggers(values: list[str]) -> list[orchestrator_pb2.TriggerConfig]:
     return triggers
 
 
+DEPLOYMENT_TYPES = {
+    name.removeprefix("DEPLOYMENT_TYPE_"): number
+    for name, number in orchestrator_pb2.DeploymentType.items()
+    if number
+}
+DEPLOYMENT_OPTIONS = {
+    name.removeprefix("DEPLOYMENT_OPTION_"): number
+    for name, number in orchestrator_pb2.DeploymentOption.items()
+    if number
+}
+
+
+def _deployment_style(text: str) -> orchestrator_pb2.DeploymentStyle:
+    """--deployment-style deploymentType=IN_PLACE,deploymentOption=WITH_TRAFFIC_CONTROL."""
+    flag = "--deployment-style"
+    raw = parse_structure(flag, text)
+    style = orchestrator_pb2.DeploymentStyle()
+    if "deploymentType" in raw:
+        style.deployment_type = _choice(flag, "deploymentType", raw, DEPLOYMENT_TYPES)
+    if "deploymentOption" in raw:
+        style.deployment_option = _choice(flag, "deploymentOption", raw, DEPLOYMENT_OPTIONS)
+    return style
+
+
+def _choice(flag: str, key: str, raw: dict[str, Any], choices: Mapping[str, _E]) -> _E:
+    value = str(raw[key])
+    if value not in choices:
+        raise ClientError(f"{flag}: {key} must be one of {', '.join(choices)}, not {value!r}")
+    return choices[value]
+
+
+def _load_balancer_info(text: str) -> orchestrator_pb2.LoadBalancerInfo:
+    """--load-balancer-info targetGroupInfoList=[{name=a},{name=b}] (or the JSON object)."""
+    flag = "--load-balancer-info"
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        raw = parse_structure(flag, stripped).get("targetGroupInfoList", [])
+        if not isinstance(raw, list) or not all(isinstance(g, dict) for g in raw):
+            raise ClientError(f"{flag}: targetGroupInfoList must be a list of {{name}} objects")
+        names = [str(g.get("name", "")) for g in raw]
+    else:
+        key, sep, value = stripped.partition("=")
+        if key.strip() != "targetGroupInfoList" or not sep:
+            raise ClientError(f"{flag}: expected targetGroupInfoList=[{{name=…}},…]")
+        names = re.findall(r"name=([^,}\]\s]*)", value)
+        if value.strip() not in ("", "[]") and not names:
+            raise ClientError(f"{flag}: expected targetGroupInfoList=[{{name=…}},…]")
+    if any(not name for name in names):
+        raise ClientError(f"{flag}: every target group needs a name")
+    return orchestrator_pb2.LoadBalancerInfo(
+        target_group_info_list=[orchestrator_pb2.LoadBalancerTargetGroup(name=n) for n in names]
+    )
+
+
 def create_deployment_group(client: DeployClient, args: argparse.Namespace) -> Result:
     request = orchestrator_pb2.CreateDeploymentGroupRequest(
         application_name=args.application_name,
@@ -436,6 +491,10 @@ def create_deployment_group(client: DeployClient, args: argparse.Namespace) -> R
         request.auto_rollback_configuration.CopyFrom(
             _auto_rollback(args.auto_rollback_configuration)
         )
+    if getattr(args, "deployment_style", None):
+        request.deployment_style.CopyFrom(_deployment_style(args.deployment_style))
+    if getattr(args, "load_balancer_info", None):
+        request.load_balancer_info.CopyFrom(_load_balancer_info(args.load_balancer_info))
     response = client.call(client.orchestrator.CreateDeploymentGroup, request)
     return {"deploymentGroupId": response.deployment_group_id}
 
@@ -469,6 +528,10 @@ def update_deployment_group(client: DeployClient, args: argparse.Namespace) -> R
         request.trigger_configurations.triggers.extend(_triggers(args.trigger_configurations))
     if getattr(args, "fetch_revisions_through_registry", None) is not None:
         request.fetch_revisions_through_registry = args.fetch_revisions_through_registry
+    if getattr(args, "deployment_style", None) is not None:
+        request.deployment_style.CopyFrom(_deployment_style(args.deployment_style))
+    if getattr(args, "load_balancer_info", None) is not None:
+        request.load_balancer_info.CopyFrom(_load_balancer_info(args.load_balancer_info))
     client.call(client.orchestrator.UpdateDeploymentGroup, request)
     return {"hooksNotCleanedUp": []}
 

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from deploy.cli import commands
+from deploy.cli import commands, target_groups
 from deploy.cli.watch import watch
 from deploy.client import DeployClient
 from deploy.errors import ApiError, ClientError
@@ -115,6 +115,8 @@ _verb(
     ("--auto-rollback-configuration", {}),
     ("--trigger-configurations", {"nargs": "+"}),
     ("--fetch-revisions-through-registry", {"action": "store_true"}),
+    ("--deployment-style", {}),
+    ("--load-balancer-info", {}),
 )
 _verb(
     "update-deployment-group",
@@ -132,6 +134,8 @@ _verb(
         "--fetch-revisions-through-registry",
         {"action": argparse.BooleanOptionalAction, "default": None},
     ),
+    ("--deployment-style", {}),
+    ("--load-balancer-info", {}),
 )
 _verb("get-deployment-group", commands.get_deployment_group, APP, GROUP)
 _verb("delete-deployment-group", commands.delete_deployment_group, APP, GROUP)
@@ -199,6 +203,31 @@ _verb(
     commands.list_on_premises_instances,
     ("--tag-filters", {"nargs": "+"}),
     ("--registration-status", {}),
+)
+
+TARGET_GROUP = ("--name", REQ)
+_verb(
+    "create-target-group",
+    target_groups.create_target_group,
+    TARGET_GROUP,
+    ("--provider", {"required": True, "choices": list(target_groups.PROVIDERS)}),
+    ("--port", {"type": int, "required": True}),
+    ("--deregistration-delay-seconds", {"type": int}),
+    ("--haproxy-admin-socket", {}),
+    ("--haproxy-backend", {}),
+    ("--target-group-arn", {}),
+    ("--region", {}),
+    ("--elbv2-endpoint-url", {}),
+)
+_verb("get-target-group", target_groups.get_target_group, TARGET_GROUP)
+_verb("list-target-groups", target_groups.list_target_groups)
+_verb("delete-target-group", target_groups.delete_target_group, TARGET_GROUP)
+_verb(
+    "set-target-address",
+    target_groups.set_target_address,
+    ("--target-group-name", REQ),
+    ("--instance-name", REQ),
+    ("--address", REQ),
 )
 
 

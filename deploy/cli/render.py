@@ -7,7 +7,7 @@ from typing import Any, Literal
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from deploy.v1 import common_pb2, fleet_pb2, orchestrator_pb2, registry_pb2
+from deploy.v1 import common_pb2, fleet_pb2, orchestrator_pb2, registry_pb2, traffic_pb2
 
 BUNDLE_NAMES = {
     common_pb2.BUNDLE_TYPE_ZIP: "zip",
@@ -143,6 +143,7 @@ def instance(message: fleet_pb2.InstanceInfo) -> dict[str, Any]:
             ),
             "health": camel_enum(message, "health", "INSTANCE_HEALTH_"),
             "lastSeenTime": time(message, "last_seen_time"),
+            "address": message.address,
         }
     )
 
@@ -162,10 +163,8 @@ def deployment_group(message: orchestrator_pb2.DeploymentGroupInfo) -> dict[str,
                     [tag_filter(f) for f in group.filters] for group in message.on_premises_tag_set
                 ]
             },
-            "deploymentStyle": {
-                "deploymentType": "IN_PLACE",
-                "deploymentOption": "WITHOUT_TRAFFIC_CONTROL",
-            },
+            "deploymentStyle": deployment_style(message.deployment_style),
+            "loadBalancerInfo": load_balancer_info(message.load_balancer_info),
             "autoRollbackConfiguration": auto_rollback(message.auto_rollback_configuration),
             "triggerConfigurations": [trigger(t) for t in message.trigger_configurations],
             "targetRevision": (
@@ -177,6 +176,53 @@ def deployment_group(message: orchestrator_pb2.DeploymentGroupInfo) -> dict[str,
             "computePlatform": "Server",
         }
     )
+
+
+def deployment_style(message: orchestrator_pb2.DeploymentStyle) -> dict[str, Any]:
+    return {
+        "deploymentType": upper_enum(message, "deployment_type", "DEPLOYMENT_TYPE_"),
+        "deploymentOption": upper_enum(message, "deployment_option", "DEPLOYMENT_OPTION_"),
+    }
+
+
+def load_balancer_info(message: orchestrator_pb2.LoadBalancerInfo) -> dict[str, Any] | None:
+    if not message.target_group_info_list:
+        return None
+    return {"targetGroupInfoList": [{"name": g.name} for g in message.target_group_info_list]}
+
+
+def target_group(message: traffic_pb2.TargetGroupInfo) -> dict[str, Any]:
+    provider = upper_enum(message, "provider", "LOAD_BALANCER_PROVIDER_")
+    info: dict[str, Any] = {
+        "name": message.name,
+        "provider": provider,
+        "port": message.port,
+        "deregistrationDelaySeconds": message.deregistration_delay_seconds,
+        "targets": [
+            {
+                "instanceName": t.instance_name,
+                "address": t.address,
+                "weight": t.weight,
+                "state": camel_enum(t, "state", "TARGET_STATE_"),
+                "addressSet": t.address_set,
+            }
+            for t in message.targets
+        ],
+    }
+    if provider == "HAPROXY":
+        info["haproxy"] = {
+            "adminSocket": message.haproxy.admin_socket,
+            "backend": message.haproxy.backend,
+        }
+    if provider == "ELBV2":
+        info["elbv2"] = _compact(
+            {
+                "targetGroupArn": message.elbv2.target_group_arn,
+                "region": message.elbv2.region,
+                "endpointUrl": message.elbv2.endpoint_url,
+            }
+        )
+    return info
 
 
 def auto_rollback(message: orchestrator_pb2.AutoRollbackConfiguration) -> dict[str, Any]:
@@ -274,10 +320,8 @@ def deployment(message: orchestrator_pb2.DeploymentInfo) -> dict[str, Any]:
         "description": message.description,
         "creator": message.creator,
         "ignoreApplicationStopFailures": message.ignore_application_stop_failures,
-        "deploymentStyle": {
-            "deploymentType": "IN_PLACE",
-            "deploymentOption": "WITHOUT_TRAFFIC_CONTROL",
-        },
+        "deploymentStyle": deployment_style(message.deployment_style),
+        "loadBalancerInfo": load_balancer_info(message.load_balancer_info),
         "computePlatform": "Server",
         "updateOutdatedInstancesOnly": message.update_outdated_instances_only,
         "autoRollbackConfiguration": auto_rollback(message.auto_rollback_configuration),

@@ -19,10 +19,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from deploy.client import DeployClient
 from deploy.errors import ClientError
-from deploy.localcluster.haproxy import find_or_install_haproxy, render_config
+from deploy.localcluster.haproxy import WEB_BACKEND, find_or_install_haproxy, render_config
 from deploy.localcluster.layout import SERVICES, ClusterLayout
 from deploy.localcluster.processes import spawn, stop_pid_file, wait_for
-from deploy.v1 import common_pb2, fleet_pb2
+from deploy.v1 import common_pb2, fleet_pb2, traffic_pb2
 
 BIN = Path(sys.executable).parent
 START_TIMEOUT = 60.0
@@ -204,6 +204,46 @@ def start_agents(layout: ClusterLayout) -> None:
     )
 
 
+WEB_DRAIN_SECONDS = 10
+"""The longest BlockTraffic waits for a local app's open requests."""
+
+
+def create_web_target_group(layout: ClusterLayout, with_haproxy: bool) -> None:
+    """The target group `local-web`: HAProxy's web backend (or, without HAProxy, a record of
+    weights only), where each agent's app is reached at its own APP_PORT."""
+    with DeployClient(layout.endpoint) as client:
+        existing = client.call(
+            client.traffic.ListTargetGroups, traffic_pb2.ListTargetGroupsRequest()
+        ).target_groups
+        if WEB_BACKEND not in existing:
+            client.call(
+                client.traffic.CreateTargetGroup,
+                traffic_pb2.CreateTargetGroupRequest(
+                    name=WEB_BACKEND,
+                    provider=(
+                        traffic_pb2.LOAD_BALANCER_PROVIDER_HAPROXY
+                        if with_haproxy
+                        else traffic_pb2.LOAD_BALANCER_PROVIDER_NONE
+                    ),
+                    port=80,
+                    deregistration_delay_seconds=WEB_DRAIN_SECONDS,
+                    haproxy=traffic_pb2.HAProxyTargetGroup(
+                        admin_socket=str(layout.directory / "haproxy.sock"), backend=WEB_BACKEND
+                    ),
+                ),
+            )
+        for index in range(1, layout.agents + 1):
+            client.call(
+                client.traffic.SetTargetAddress,
+                traffic_pb2.SetTargetAddressRequest(
+                    target_group_name=WEB_BACKEND,
+                    instance_name=layout.agent_name(index),
+                    address=f"127.0.0.1:{layout.app_port(index)}",
+                ),
+            )
+    say(f"target group {WEB_BACKEND}: each agent's app joins it when a deployment allows traffic")
+
+
 def up(layout: ClusterLayout) -> None:
     if any(layout.pids.glob("*.pid")):
         raise ClientError(
@@ -215,6 +255,7 @@ def up(layout: ClusterLayout) -> None:
     with_haproxy = start_services(layout)
     start_prometheus(layout, with_haproxy)
     start_agents(layout)
+    create_web_target_group(layout, with_haproxy)
     layout.env_file.write_text(
         f"export DEPLOY_ENDPOINT={layout.endpoint}\n"
         + (f"export WEB_URL={layout.web_url}\n" if with_haproxy else "")
@@ -251,6 +292,8 @@ def _result(value: dict[str, Any] | None) -> dict[str, Any]:
 
 
 DEMO_APP, DEMO_GROUP = "hello-web", "local"
+DEMO_STYLE = "deploymentType=IN_PLACE,deploymentOption=WITH_TRAFFIC_CONTROL"
+DEMO_LOAD_BALANCER = f"targetGroupInfoList=[{{name={WEB_BACKEND}}}]"
 
 
 def demo(layout: ClusterLayout) -> None:
@@ -300,9 +343,14 @@ def _demo_group(client: DeployClient) -> None:
                 deployment_config_name="CodeDeployDefault.OneAtATime",
                 service_role_arn=None,
                 on_premises_instance_tag_filters=["Key=cluster,Value=local,Type=KEY_AND_VALUE"],
+                deployment_style=DEMO_STYLE,
+                load_balancer_info=DEMO_LOAD_BALANCER,
             ),
         )
-        say(f"created application {DEMO_APP} and deployment group {DEMO_GROUP} (OneAtATime)")
+        say(
+            f"created application {DEMO_APP} and deployment group {DEMO_GROUP} "
+            f"(OneAtATime, in place behind target group {WEB_BACKEND})"
+        )
     commands.update_deployment_group(
         client,
         argparse.Namespace(
@@ -314,6 +362,8 @@ def _demo_group(client: DeployClient) -> None:
             on_premises_tag_set=None,
             trigger_configurations=None,
             auto_rollback_configuration="enabled=true,events=DEPLOYMENT_FAILURE",
+            deployment_style=DEMO_STYLE,
+            load_balancer_info=DEMO_LOAD_BALANCER,
         ),
     )
 

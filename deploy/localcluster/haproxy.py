@@ -1,5 +1,7 @@
 """HAProxy for the local cluster: the gRPC front door (HTTP/2, routed by service path) and the
-web frontend whose backend is the target group `local-web`."""
+web frontend whose backend is the target group `local-web`. That backend starts empty: the
+traffic service adds each agent's app through the runtime API when a deployment allows traffic
+to it."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from deploy.localcluster.layout import GRPC_PATHS, SERVICES, ClusterLayout
+
+WEB_BACKEND = "local-web"
 
 
 def find_or_install_haproxy(say: Callable[[str], None]) -> str | None:
@@ -64,13 +68,8 @@ def render_config(layout: ClusterLayout) -> str:
         "frontend web",
         f"    bind 127.0.0.1:{layout.web_port}",
         "    default_backend local-web",
-        "backend local-web",
+        f"backend {WEB_BACKEND}",
         "    balance roundrobin",
         "    option httpchk GET /",
     ]
-    for index in range(1, layout.agents + 1):
-        lines.append(
-            f"    server {layout.agent_name(index)} 127.0.0.1:{layout.app_port(index)} "
-            "check inter 1s fall 1 rise 1"
-        )
     return "\n".join(lines) + "\n"

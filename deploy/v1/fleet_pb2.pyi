@@ -84,10 +84,13 @@ class InstanceInfo(_message.Message):
     HEALTH_FIELD_NUMBER: _builtins.int
     REGISTER_TIME_FIELD_NUMBER: _builtins.int
     LAST_SEEN_TIME_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
     instance_name: _builtins.str
     instance_arn: _builtins.str
     registration_status: Global___RegistrationStatus.ValueType
     health: Global___InstanceHealth.ValueType
+    address: _builtins.str
+    """Where the agent last connected from (the host a load balancer sends its traffic to)."""
     @_builtins.property
     def tags(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Tag]: ...
     @_builtins.property
@@ -104,10 +107,11 @@ class InstanceInfo(_message.Message):
         health: Global___InstanceHealth.ValueType = ...,
         register_time: _timestamp_pb2.Timestamp | None = ...,
         last_seen_time: _timestamp_pb2.Timestamp | None = ...,
+        address: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["last_seen_time", b"last_seen_time", "register_time", b"register_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["health", b"health", "instance_arn", b"instance_arn", "instance_name", b"instance_name", "last_seen_time", b"last_seen_time", "register_time", b"register_time", "registration_status", b"registration_status", "tags", b"tags"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "health", b"health", "instance_arn", b"instance_arn", "instance_name", b"instance_name", "last_seen_time", b"last_seen_time", "register_time", b"register_time", "registration_status", b"registration_status", "tags", b"tags"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -96,6 +96,42 @@ TRIGGER_EVENT_TYPE_INSTANCE_FAILURE: TriggerEventType.ValueType  # 9
 TRIGGER_EVENT_TYPE_INSTANCE_READY: TriggerEventType.ValueType  # 10
 Global___TriggerEventType: _TypeAlias = TriggerEventType  # noqa: Y015
 
+class _DeploymentType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DeploymentTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DeploymentType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DEPLOYMENT_TYPE_UNSPECIFIED: _DeploymentType.ValueType  # 0
+    DEPLOYMENT_TYPE_IN_PLACE: _DeploymentType.ValueType  # 1
+    DEPLOYMENT_TYPE_BLUE_GREEN: _DeploymentType.ValueType  # 2
+
+class DeploymentType(_DeploymentType, metaclass=_DeploymentTypeEnumTypeWrapper): ...
+
+DEPLOYMENT_TYPE_UNSPECIFIED: DeploymentType.ValueType  # 0
+DEPLOYMENT_TYPE_IN_PLACE: DeploymentType.ValueType  # 1
+DEPLOYMENT_TYPE_BLUE_GREEN: DeploymentType.ValueType  # 2
+Global___DeploymentType: _TypeAlias = DeploymentType  # noqa: Y015
+
+class _DeploymentOption:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DeploymentOptionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DeploymentOption.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DEPLOYMENT_OPTION_UNSPECIFIED: _DeploymentOption.ValueType  # 0
+    DEPLOYMENT_OPTION_WITH_TRAFFIC_CONTROL: _DeploymentOption.ValueType  # 1
+    """instances leave and rejoin the load balancer"""
+    DEPLOYMENT_OPTION_WITHOUT_TRAFFIC_CONTROL: _DeploymentOption.ValueType  # 2
+
+class DeploymentOption(_DeploymentOption, metaclass=_DeploymentOptionEnumTypeWrapper): ...
+
+DEPLOYMENT_OPTION_UNSPECIFIED: DeploymentOption.ValueType  # 0
+DEPLOYMENT_OPTION_WITH_TRAFFIC_CONTROL: DeploymentOption.ValueType  # 1
+"""instances leave and rejoin the load balancer"""
+DEPLOYMENT_OPTION_WITHOUT_TRAFFIC_CONTROL: DeploymentOption.ValueType  # 2
+Global___DeploymentOption: _TypeAlias = DeploymentOption  # noqa: Y015
+
 class _DeploymentStatus:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -532,6 +568,73 @@ class TriggerConfig(_message.Message):
 Global___TriggerConfig: _TypeAlias = TriggerConfig  # noqa: Y015
 
 @_typing.final
+class DeploymentStyle(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEPLOYMENT_TYPE_FIELD_NUMBER: _builtins.int
+    DEPLOYMENT_OPTION_FIELD_NUMBER: _builtins.int
+    deployment_type: Global___DeploymentType.ValueType
+    """default IN_PLACE"""
+    deployment_option: Global___DeploymentOption.ValueType
+    """default WITHOUT_TRAFFIC_CONTROL"""
+    def __init__(
+        self,
+        *,
+        deployment_type: Global___DeploymentType.ValueType = ...,
+        deployment_option: Global___DeploymentOption.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment_option", b"deployment_option", "deployment_type", b"deployment_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeploymentStyle: _TypeAlias = DeploymentStyle  # noqa: Y015
+
+@_typing.final
+class LoadBalancerTargetGroup(_message.Message):
+    """A target group of the traffic service (TrafficRouter) the group's instances are served by."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoadBalancerTargetGroup: _TypeAlias = LoadBalancerTargetGroup  # noqa: Y015
+
+@_typing.final
+class LoadBalancerInfo(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TARGET_GROUP_INFO_LIST_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def target_group_info_list(self) -> _containers.RepeatedCompositeFieldContainer[Global___LoadBalancerTargetGroup]:
+        """at most 10"""
+
+    def __init__(
+        self,
+        *,
+        target_group_info_list: _abc.Iterable[Global___LoadBalancerTargetGroup] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["target_group_info_list", b"target_group_info_list"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoadBalancerInfo: _TypeAlias = LoadBalancerInfo  # noqa: Y015
+
+@_typing.final
 class LastDeploymentInfo(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -578,6 +681,8 @@ class DeploymentGroupInfo(_message.Message):
     LAST_SUCCESSFUL_DEPLOYMENT_FIELD_NUMBER: _builtins.int
     LAST_ATTEMPTED_DEPLOYMENT_FIELD_NUMBER: _builtins.int
     FETCH_REVISIONS_THROUGH_REGISTRY_FIELD_NUMBER: _builtins.int
+    DEPLOYMENT_STYLE_FIELD_NUMBER: _builtins.int
+    LOAD_BALANCER_INFO_FIELD_NUMBER: _builtins.int
     application_name: _builtins.str
     deployment_group_id: _builtins.str
     deployment_group_name: _builtins.str
@@ -603,6 +708,10 @@ class DeploymentGroupInfo(_message.Message):
     def last_successful_deployment(self) -> Global___LastDeploymentInfo: ...
     @_builtins.property
     def last_attempted_deployment(self) -> Global___LastDeploymentInfo: ...
+    @_builtins.property
+    def deployment_style(self) -> Global___DeploymentStyle: ...
+    @_builtins.property
+    def load_balancer_info(self) -> Global___LoadBalancerInfo: ...
     def __init__(
         self,
         *,
@@ -619,10 +728,12 @@ class DeploymentGroupInfo(_message.Message):
         last_successful_deployment: Global___LastDeploymentInfo | None = ...,
         last_attempted_deployment: Global___LastDeploymentInfo | None = ...,
         fetch_revisions_through_registry: _builtins.bool = ...,
+        deployment_style: Global___DeploymentStyle | None = ...,
+        load_balancer_info: Global___LoadBalancerInfo | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["auto_rollback_configuration", b"auto_rollback_configuration", "last_attempted_deployment", b"last_attempted_deployment", "last_successful_deployment", b"last_successful_deployment", "target_revision", b"target_revision"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["auto_rollback_configuration", b"auto_rollback_configuration", "deployment_style", b"deployment_style", "last_attempted_deployment", b"last_attempted_deployment", "last_successful_deployment", b"last_successful_deployment", "load_balancer_info", b"load_balancer_info", "target_revision", b"target_revision"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "deployment_config_name", b"deployment_config_name", "deployment_group_id", b"deployment_group_id", "deployment_group_name", b"deployment_group_name", "fetch_revisions_through_registry", b"fetch_revisions_through_registry", "last_attempted_deployment", b"last_attempted_deployment", "last_successful_deployment", b"last_successful_deployment", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "service_role_arn", b"service_role_arn", "target_revision", b"target_revision", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "deployment_config_name", b"deployment_config_name", "deployment_group_id", b"deployment_group_id", "deployment_group_name", b"deployment_group_name", "deployment_style", b"deployment_style", "fetch_revisions_through_registry", b"fetch_revisions_through_registry", "last_attempted_deployment", b"last_attempted_deployment", "last_successful_deployment", b"last_successful_deployment", "load_balancer_info", b"load_balancer_info", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "service_role_arn", b"service_role_arn", "target_revision", b"target_revision", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -641,6 +752,8 @@ class CreateDeploymentGroupRequest(_message.Message):
     AUTO_ROLLBACK_CONFIGURATION_FIELD_NUMBER: _builtins.int
     TRIGGER_CONFIGURATIONS_FIELD_NUMBER: _builtins.int
     FETCH_REVISIONS_THROUGH_REGISTRY_FIELD_NUMBER: _builtins.int
+    DEPLOYMENT_STYLE_FIELD_NUMBER: _builtins.int
+    LOAD_BALANCER_INFO_FIELD_NUMBER: _builtins.int
     application_name: _builtins.str
     deployment_group_name: _builtins.str
     deployment_config_name: _builtins.str
@@ -660,6 +773,10 @@ class CreateDeploymentGroupRequest(_message.Message):
     def trigger_configurations(self) -> _containers.RepeatedCompositeFieldContainer[Global___TriggerConfig]:
         """at most 10"""
 
+    @_builtins.property
+    def deployment_style(self) -> Global___DeploymentStyle: ...
+    @_builtins.property
+    def load_balancer_info(self) -> Global___LoadBalancerInfo: ...
     def __init__(
         self,
         *,
@@ -672,10 +789,12 @@ class CreateDeploymentGroupRequest(_message.Message):
         auto_rollback_configuration: Global___AutoRollbackConfiguration | None = ...,
         trigger_configurations: _abc.Iterable[Global___TriggerConfig] | None = ...,
         fetch_revisions_through_registry: _builtins.bool = ...,
+        deployment_style: Global___DeploymentStyle | None = ...,
+        load_balancer_info: Global___LoadBalancerInfo | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["auto_rollback_configuration", b"auto_rollback_configuration"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["auto_rollback_configuration", b"auto_rollback_configuration", "deployment_style", b"deployment_style", "load_balancer_info", b"load_balancer_info"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "deployment_config_name", b"deployment_config_name", "deployment_group_name", b"deployment_group_name", "fetch_revisions_through_registry", b"fetch_revisions_through_registry", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "service_role_arn", b"service_role_arn", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "deployment_config_name", b"deployment_config_name", "deployment_group_name", b"deployment_group_name", "deployment_style", b"deployment_style", "fetch_revisions_through_registry", b"fetch_revisions_through_registry", "load_balancer_info", b"load_balancer_info", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "service_role_arn", b"service_role_arn", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -852,6 +971,8 @@ class UpdateDeploymentGroupRequest(_message.Message):
     AUTO_ROLLBACK_CONFIGURATION_FIELD_NUMBER: _builtins.int
     TRIGGER_CONFIGURATIONS_FIELD_NUMBER: _builtins.int
     FETCH_REVISIONS_THROUGH_REGISTRY_FIELD_NUMBER: _builtins.int
+    DEPLOYMENT_STYLE_FIELD_NUMBER: _builtins.int
+    LOAD_BALANCER_INFO_FIELD_NUMBER: _builtins.int
     application_name: _builtins.str
     current_deployment_group_name: _builtins.str
     new_deployment_group_name: _builtins.str
@@ -865,6 +986,14 @@ class UpdateDeploymentGroupRequest(_message.Message):
     def auto_rollback_configuration(self) -> Global___AutoRollbackConfiguration: ...
     @_builtins.property
     def trigger_configurations(self) -> Global___TriggerConfigList: ...
+    @_builtins.property
+    def deployment_style(self) -> Global___DeploymentStyle:
+        """set: replaces the style"""
+
+    @_builtins.property
+    def load_balancer_info(self) -> Global___LoadBalancerInfo:
+        """set: replaces the list (empty clears it)"""
+
     def __init__(
         self,
         *,
@@ -877,10 +1006,12 @@ class UpdateDeploymentGroupRequest(_message.Message):
         auto_rollback_configuration: Global___AutoRollbackConfiguration | None = ...,
         trigger_configurations: Global___TriggerConfigList | None = ...,
         fetch_revisions_through_registry: _builtins.bool | None = ...,
+        deployment_style: Global___DeploymentStyle | None = ...,
+        load_balancer_info: Global___LoadBalancerInfo | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_deployment_config_name", b"_deployment_config_name", "_fetch_revisions_through_registry", b"_fetch_revisions_through_registry", "_new_deployment_group_name", b"_new_deployment_group_name", "auto_rollback_configuration", b"auto_rollback_configuration", "deployment_config_name", b"deployment_config_name", "fetch_revisions_through_registry", b"fetch_revisions_through_registry", "new_deployment_group_name", b"new_deployment_group_name", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_deployment_config_name", b"_deployment_config_name", "_fetch_revisions_through_registry", b"_fetch_revisions_through_registry", "_new_deployment_group_name", b"_new_deployment_group_name", "auto_rollback_configuration", b"auto_rollback_configuration", "deployment_config_name", b"deployment_config_name", "deployment_style", b"deployment_style", "fetch_revisions_through_registry", b"fetch_revisions_through_registry", "load_balancer_info", b"load_balancer_info", "new_deployment_group_name", b"new_deployment_group_name", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_deployment_config_name", b"_deployment_config_name", "_fetch_revisions_through_registry", b"_fetch_revisions_through_registry", "_new_deployment_group_name", b"_new_deployment_group_name", "application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "current_deployment_group_name", b"current_deployment_group_name", "deployment_config_name", b"deployment_config_name", "fetch_revisions_through_registry", b"fetch_revisions_through_registry", "new_deployment_group_name", b"new_deployment_group_name", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_deployment_config_name", b"_deployment_config_name", "_fetch_revisions_through_registry", b"_fetch_revisions_through_registry", "_new_deployment_group_name", b"_new_deployment_group_name", "application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "current_deployment_group_name", b"current_deployment_group_name", "deployment_config_name", b"deployment_config_name", "deployment_style", b"deployment_style", "fetch_revisions_through_registry", b"fetch_revisions_through_registry", "load_balancer_info", b"load_balancer_info", "new_deployment_group_name", b"new_deployment_group_name", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__deployment_config_name: _TypeAlias = _typing.Literal["deployment_config_name"]  # noqa: Y015
     _WhichOneofArgType__deployment_config_name: _TypeAlias = _typing.Literal["_deployment_config_name", b"_deployment_config_name"]  # noqa: Y015
@@ -1060,6 +1191,8 @@ class DeploymentInfo(_message.Message):
     UPDATE_OUTDATED_INSTANCES_ONLY_FIELD_NUMBER: _builtins.int
     AUTO_ROLLBACK_CONFIGURATION_FIELD_NUMBER: _builtins.int
     DEPLOYMENT_STATUS_MESSAGES_FIELD_NUMBER: _builtins.int
+    DEPLOYMENT_STYLE_FIELD_NUMBER: _builtins.int
+    LOAD_BALANCER_INFO_FIELD_NUMBER: _builtins.int
     deployment_id: _builtins.str
     application_name: _builtins.str
     deployment_group_name: _builtins.str
@@ -1090,6 +1223,10 @@ class DeploymentInfo(_message.Message):
 
     @_builtins.property
     def deployment_status_messages(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def deployment_style(self) -> Global___DeploymentStyle: ...
+    @_builtins.property
+    def load_balancer_info(self) -> Global___LoadBalancerInfo: ...
     def __init__(
         self,
         *,
@@ -1112,10 +1249,12 @@ class DeploymentInfo(_message.Message):
         update_outdated_instances_only: _builtins.bool = ...,
         auto_rollback_configuration: Global___AutoRollbackConfiguration | None = ...,
         deployment_status_messages: _abc.Iterable[_builtins.str] | None = ...,
+        deployment_style: Global___DeploymentStyle | None = ...,
+        load_balancer_info: Global___LoadBalancerInfo | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["auto_rollback_configuration", b"auto_rollback_configuration", "complete_time", b"complete_time", "create_time", b"create_time", "deployment_overview", b"deployment_overview", "error_information", b"error_information", "revision", b"revision", "rollback_info", b"rollback_info", "start_time", b"start_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["auto_rollback_configuration", b"auto_rollback_configuration", "complete_time", b"complete_time", "create_time", b"create_time", "deployment_overview", b"deployment_overview", "deployment_style", b"deployment_style", "error_information", b"error_information", "load_balancer_info", b"load_balancer_info", "revision", b"revision", "rollback_info", b"rollback_info", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "complete_time", b"complete_time", "create_time", b"create_time", "creator", b"creator", "deployment_config_name", b"deployment_config_name", "deployment_group_name", b"deployment_group_name", "deployment_id", b"deployment_id", "deployment_overview", b"deployment_overview", "deployment_status_messages", b"deployment_status_messages", "description", b"description", "error_information", b"error_information", "file_exists_behavior", b"file_exists_behavior", "ignore_application_stop_failures", b"ignore_application_stop_failures", "revision", b"revision", "rollback_info", b"rollback_info", "start_time", b"start_time", "status", b"status", "update_outdated_instances_only", b"update_outdated_instances_only"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "complete_time", b"complete_time", "create_time", b"create_time", "creator", b"creator", "deployment_config_name", b"deployment_config_name", "deployment_group_name", b"deployment_group_name", "deployment_id", b"deployment_id", "deployment_overview", b"deployment_overview", "deployment_status_messages", b"deployment_status_messages", "deployment_style", b"deployment_style", "description", b"description", "error_information", b"error_information", "file_exists_behavior", b"file_exists_behavior", "ignore_application_stop_failures", b"ignore_application_stop_failures", "load_balancer_info", b"load_balancer_info", "revision", b"revision", "rollback_info", b"rollback_info", "start_time", b"start_time", "status", b"status", "update_outdated_instances_only", b"update_outdated_instances_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -35,6 +35,7 @@ def instance_to_proto(instance: Instance, health: Health) -> fleet_pb2.InstanceI
         ),
         register_time=timestamp(instance.registered_at),
         last_seen_time=timestamp(instance.last_seen_at),
+        address=instance.address,
     )
 
 

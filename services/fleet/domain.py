@@ -22,6 +22,8 @@ class Instance:
     registered_at: datetime
     deregistered_at: datetime | None = None
     last_seen_at: datetime | None = None
+    address: str = ""
+    """The host the agent last connected from."""
 
     @property
     def registered(self) -> bool:

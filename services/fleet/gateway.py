@@ -57,7 +57,7 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
         if await self._store.register_if_unknown(name, tags):
             self._changes.publish(name)
         session = self._sessions.open(name)
-        await self._store.mark_seen(name)
+        await self._store.mark_seen(name, peer_host(context.peer()))
         await self._health.refresh_metrics()
         log.info("agent connected", extra={"fields": {"instance": name}})
         reader = asyncio.create_task(self._read(request_iterator, session))
@@ -123,3 +123,13 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
 
 def _command(payload: bytes) -> agent_pb2.LifecycleCommand:
     return agent_pb2.LifecycleCommand.FromString(payload)
+
+
+def peer_host(peer: str) -> str:
+    """The host of a gRPC peer string ("ipv4:10.0.0.5:51234", "ipv6:[::1]:51234"); "" for
+    other transports (unix sockets)."""
+    kind, _, rest = peer.partition(":")
+    if kind not in ("ipv4", "ipv6"):
+        return ""
+    host = rest.rpartition(":")[0]
+    return host.strip("[]")

@@ -17,6 +17,7 @@ class InstanceRow(Base):
     registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     deregistered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    address: Mapped[str] = mapped_column(String(255), default="")
 
 
 class InstanceTagRow(Base):

@@ -107,11 +107,14 @@ class FleetStore:
                 by_name.setdefault(tag.instance_name, []).append(Tag(tag.key, tag.value))
             return [_instance(row, by_name.get(row.name, [])) for row in rows]
 
-    async def mark_seen(self, name: str) -> None:
+    async def mark_seen(self, name: str, address: str = "") -> None:
+        """The agent was connected now (from `address`, when it is connecting)."""
         async with self._db.transaction() as session:
             row = await session.get(InstanceRow, name)
             if row is not None:
                 row.last_seen_at = utcnow()
+                if address:
+                    row.address = address
 
     async def add_command(self, command_id: str, instance_name: str, payload: bytes) -> bool:
         """Store a command; False (and no change) if one with this id exists already."""
@@ -205,6 +208,7 @@ def _instance(row: InstanceRow, tags: Sequence[Tag]) -> Instance:
         registered_at=as_utc(row.registered_at) or utcnow(),
         deregistered_at=as_utc(row.deregistered_at),
         last_seen_at=as_utc(row.last_seen_at),
+        address=row.address or "",
     )
 
 

@@ -14,7 +14,8 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from services.core.errors import DeployError, NotFound
+from services.core.diagnostics import Diagnostics, ErrorCode
+from services.core.errors import DeployError, NotFound, Unavailable
 from services.core.metrics import (
     DEPLOYMENTS_IN_PROGRESS,
     DEPLOYMENTS_TOTAL,
@@ -22,8 +23,8 @@ from services.core.metrics import (
 )
 from services.core.signal import ChangeSignal
 from services.orchestrator.domain import Deployment, DeploymentErrorCode, ErrorInformation
-from services.orchestrator.lifecycle import STOP_FAILURE_IGNORABLE
-from services.orchestrator.peers import CommandResult, FleetClient
+from services.orchestrator.lifecycle import STOP_FAILURE_IGNORABLE, TRAFFIC_EVENTS
+from services.orchestrator.peers import CommandResult, FleetClient, TrafficClient
 from services.orchestrator.rollback import rollback_reason
 from services.orchestrator.rollout import Outcome, RolloutSnapshot, decide
 from services.orchestrator.states import DeploymentStatus
@@ -47,6 +48,7 @@ class RolloutController:
         self,
         store: DeploymentStore,
         fleet: FleetClient,
+        traffic: TrafficClient,
         changes: ChangeSignal,
         on_succeeded: Callable[[str], None] = lambda group_id: None,
     ) -> None:
@@ -54,6 +56,7 @@ class RolloutController:
         """Told the group id of each deployment that succeeds (catch-up looks again)."""
         self._store = store
         self._fleet = fleet
+        self._traffic = traffic
         self._changes = changes
         self._lock = asyncio.Lock()
         """Serializes decisions so two results for one deployment never race."""
@@ -225,8 +228,12 @@ class RolloutController:
         self._refresh_gauge_later()
 
     async def _dispatch(self, deployment: Deployment, refs: list[EventRef]) -> None:
-        """Send commands to the fleet, retrying while it is unreachable (dispatch is idempotent)."""
+        """Send commands to the fleet, retrying while it is unreachable (dispatch is idempotent);
+        BlockTraffic and AllowTraffic are run here, through the traffic service."""
         for ref in refs:
+            if ref.name in TRAFFIC_EVENTS:
+                self._spawn(self._run_traffic_event(deployment, ref))
+                continue
             for attempt, delay in enumerate((*RECONNECT_BACKOFF_SECONDS, None)):
                 try:
                     await self._fleet.dispatch(deployment, ref)
@@ -245,6 +252,46 @@ class RolloutController:
                         )
                         break
                     await asyncio.sleep(delay)
+
+    async def _run_traffic_event(self, deployment: Deployment, ref: EventRef) -> None:
+        """Move the instance out of (BlockTraffic) or into (AllowTraffic) every target group of
+        the deployment, then record the result as an agent's would be."""
+        try:
+            message = await self._with_retries(lambda: self._move_traffic(deployment, ref))
+            result = CommandResult(0, ref.command_id, True, True, Diagnostics(message=message))
+        except DeployError as error:
+            diagnostics = Diagnostics(error_code=ErrorCode.UNKNOWN_ERROR, message=str(error))
+            result = CommandResult(0, ref.command_id, True, False, diagnostics)
+        await self._on_result(result)
+
+    async def _move_traffic(self, deployment: Deployment, ref: EventRef) -> str:
+        lines = []
+        for group in deployment.target_groups:
+            if ref.name == "AllowTraffic":
+                host = await self._fleet.instance_address(ref.instance_name)
+                address = await self._traffic.allow(group, ref.instance_name, host)
+                lines.append(f"{group}: serving at {address}")
+            else:
+                drained = await self._traffic.block(group, ref.instance_name)
+                still_open = (
+                    f", {drained.open_connections} connection(s) still open"
+                    if drained.open_connections
+                    else ""
+                )
+                lines.append(f"{group}: drained in {drained.seconds:.1f}s{still_open}")
+        return "; ".join(lines)
+
+    @staticmethod
+    async def _with_retries(call: Callable[[], Coroutine[Any, Any, str]]) -> str:
+        """`call`, again after each Unavailable while the backoff lasts."""
+        for delay in (*RECONNECT_BACKOFF_SECONDS, None):
+            try:
+                return await call()
+            except Unavailable:
+                if delay is None:
+                    raise
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
 
     def _refresh_gauge_later(self) -> None:
         async def refresh() -> None:

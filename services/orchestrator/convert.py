@@ -24,7 +24,10 @@ from services.orchestrator.domain import (
     AutoRollbackEvent,
     Deployment,
     DeploymentErrorCode,
+    DeploymentOption,
     DeploymentQuery,
+    DeploymentStyle,
+    DeploymentType,
     FileExistsBehavior,
     GroupRecord,
     LastDeployment,
@@ -195,6 +198,54 @@ def triggers_from_proto(
     return tuple(triggers)
 
 
+_DEPLOYMENT_TYPE = {
+    DeploymentType.IN_PLACE: pb.DEPLOYMENT_TYPE_IN_PLACE,
+    DeploymentType.BLUE_GREEN: pb.DEPLOYMENT_TYPE_BLUE_GREEN,
+}
+_DEPLOYMENT_OPTION = {
+    DeploymentOption.WITH_TRAFFIC_CONTROL: pb.DEPLOYMENT_OPTION_WITH_TRAFFIC_CONTROL,
+    DeploymentOption.WITHOUT_TRAFFIC_CONTROL: pb.DEPLOYMENT_OPTION_WITHOUT_TRAFFIC_CONTROL,
+}
+
+
+def style_from_proto(message: pb.DeploymentStyle) -> DeploymentStyle:
+    """Unset fields take CodeDeploy's defaults (IN_PLACE, WITHOUT_TRAFFIC_CONTROL)."""
+    default = DeploymentStyle()
+    return DeploymentStyle(
+        _lookup(_DEPLOYMENT_TYPE, message.deployment_type, "deploymentStyle.deploymentType")
+        if message.deployment_type
+        else default.type,
+        _lookup(_DEPLOYMENT_OPTION, message.deployment_option, "deploymentStyle.deploymentOption")
+        if message.deployment_option
+        else default.option,
+    )
+
+
+def style_to_proto(style: DeploymentStyle) -> pb.DeploymentStyle:
+    return pb.DeploymentStyle(
+        deployment_type=_DEPLOYMENT_TYPE[style.type],
+        deployment_option=_DEPLOYMENT_OPTION[style.option],
+    )
+
+
+def target_groups_from_proto(message: pb.LoadBalancerInfo) -> tuple[str, ...]:
+    names: list[str] = []
+    for i, group in enumerate(message.target_group_info_list):
+        name = check_name(f"loadBalancerInfo.targetGroupInfoList[{i}].name", group.name)
+        if name in names:
+            raise InvalidArgument(
+                f"loadBalancerInfo.targetGroupInfoList[{i}].name {name!r} is listed twice"
+            )
+        names.append(name)
+    return tuple(names)
+
+
+def load_balancer_to_proto(target_groups: Sequence[str]) -> pb.LoadBalancerInfo:
+    return pb.LoadBalancerInfo(
+        target_group_info_list=[pb.LoadBalancerTargetGroup(name=n) for n in target_groups]
+    )
+
+
 def _last_to_proto(last: LastDeployment | None) -> pb.LastDeploymentInfo | None:
     if last is None:
         return None
@@ -225,6 +276,8 @@ def group_to_proto(record: GroupRecord) -> pb.DeploymentGroupInfo:
         last_successful_deployment=_last_to_proto(record.last_successful),
         last_attempted_deployment=_last_to_proto(record.last_attempted),
         fetch_revisions_through_registry=group.fetch_through_registry,
+        deployment_style=style_to_proto(group.style),
+        load_balancer_info=load_balancer_to_proto(group.target_groups),
     )
     for trigger in group.triggers:
         message = info.trigger_configurations.add(
@@ -281,6 +334,8 @@ def deployment_to_proto(deployment: Deployment, targets: Sequence[Target]) -> pb
         update_outdated_instances_only=deployment.update_outdated_instances_only,
         auto_rollback_configuration=auto_rollback_to_proto(deployment.auto_rollback),
         deployment_status_messages=deployment.status_messages,
+        deployment_style=style_to_proto(deployment.style),
+        load_balancer_info=load_balancer_to_proto(deployment.target_groups),
     )
     if deployment.error is not None:
         info.error_information.code = _ERROR_CODE[deployment.error.code]

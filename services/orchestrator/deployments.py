@@ -16,8 +16,8 @@ from services.orchestrator.domain import (
     GroupChange,
 )
 from services.orchestrator.group_store import GroupStore
-from services.orchestrator.lifecycle import IN_PLACE_EVENTS
-from services.orchestrator.peers import FleetClient, RegistryClient
+from services.orchestrator.lifecycle import in_place_events
+from services.orchestrator.peers import FleetClient, RegistryClient, TrafficClient
 from services.orchestrator.rollout import feasible
 from services.orchestrator.store import DeploymentStore
 
@@ -34,8 +34,10 @@ class Deployments:
         configs: ConfigStore,
         registry: RegistryClient,
         fleet: FleetClient,
+        traffic: TrafficClient,
         controller: RolloutController,
     ) -> None:
+        self._traffic = traffic
         self._groups = groups
         self._configs = configs
         self._deployments = deployments
@@ -46,12 +48,18 @@ class Deployments:
     async def create_group(self, application: str, group: DeploymentGroup) -> DeploymentGroup:
         await self._registry.require_application(application)
         await self._configs.get(group.config_name)
+        await self._require_target_groups(group.target_groups)
         return await self._groups.create(application, group)
 
     async def update_group(self, application: str, name: str, change: GroupChange) -> None:
         if change.config_name is not None:
             await self._configs.get(change.config_name)
+        await self._require_target_groups(change.target_groups or ())
         await self._groups.update(application, name, change)
+
+    async def _require_target_groups(self, names: tuple[str, ...]) -> None:
+        for name in names:
+            await self._traffic.require_target_group(name)
 
     async def instances(self, group: DeploymentGroup) -> list[str]:
         """The registered instances the group's filters or tag set match, sorted."""
@@ -83,7 +91,7 @@ class Deployments:
             group,
             minimum,
             targets,
-            IN_PLACE_EVENTS,
+            in_place_events(bool(group.traffic_groups)),
             error,
             untouched_healthy=len(instances) - len(targets),
         )

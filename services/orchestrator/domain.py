@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from services.core.diagnostics import Diagnostics
+from services.core.errors import InvalidArgument
 from services.core.revision import RevisionLocation
 from services.core.tags import Tag, TagFilter, matches_any
 from services.orchestrator.states import DeploymentStatus, EventStatus, TargetStatus
@@ -83,6 +84,30 @@ class TriggerDelivery:
     last_attempt_at: datetime | None
 
 
+class DeploymentType(StrEnum):
+    IN_PLACE = "IN_PLACE"
+    BLUE_GREEN = "BLUE_GREEN"
+
+
+class DeploymentOption(StrEnum):
+    WITH_TRAFFIC_CONTROL = "WITH_TRAFFIC_CONTROL"
+    WITHOUT_TRAFFIC_CONTROL = "WITHOUT_TRAFFIC_CONTROL"
+
+
+@dataclass(frozen=True)
+class DeploymentStyle:
+    type: DeploymentType = DeploymentType.IN_PLACE
+    option: DeploymentOption = DeploymentOption.WITHOUT_TRAFFIC_CONTROL
+
+    @property
+    def with_traffic_control(self) -> bool:
+        return self.option is DeploymentOption.WITH_TRAFFIC_CONTROL
+
+
+MAX_TARGET_GROUPS = 10
+"""CodeDeploy's limit of target groups in a group's load balancer info."""
+
+
 @dataclass(frozen=True)
 class DeploymentGroup:
     id: str
@@ -97,6 +122,32 @@ class DeploymentGroup:
     triggers: tuple[TriggerConfig, ...] = ()
     fetch_through_registry: bool = False
     """Hosts download S3 revisions from the registry's copy (no S3 access needed on hosts)."""
+    style: DeploymentStyle = DeploymentStyle()
+    target_groups: tuple[str, ...] = ()
+    """The traffic service's target groups that serve the group's instances."""
+
+    def check(self) -> DeploymentGroup:
+        """InvalidArgument naming the field that makes the group's settings inconsistent."""
+        if self.style.type is DeploymentType.BLUE_GREEN:
+            raise InvalidArgument(
+                "deploymentStyle.deploymentType: BLUE_GREEN is not supported yet; use IN_PLACE"
+            )
+        if self.style.with_traffic_control and not self.target_groups:
+            raise InvalidArgument(
+                "loadBalancerInfo.targetGroupInfoList: WITH_TRAFFIC_CONTROL needs at least one "
+                "target group"
+            )
+        if len(self.target_groups) > MAX_TARGET_GROUPS:
+            raise InvalidArgument(
+                f"loadBalancerInfo.targetGroupInfoList: at most {MAX_TARGET_GROUPS} target groups"
+            )
+        return self
+
+    @property
+    def traffic_groups(self) -> tuple[str, ...]:
+        """The target groups a deployment moves instances in and out of (none without
+        traffic control)."""
+        return self.target_groups if self.style.with_traffic_control else ()
 
     def matches(self, tags: Sequence[Tag]) -> bool:
         """Whether an instance with `tags` belongs to the group: any flat filter, or at least
@@ -117,6 +168,8 @@ class GroupChange:
     auto_rollback: AutoRollbackConfig | None = None
     triggers: tuple[TriggerConfig, ...] | None = None
     fetch_through_registry: bool | None = None
+    style: DeploymentStyle | None = None
+    target_groups: tuple[str, ...] | None = None
 
     def apply(self, group: DeploymentGroup) -> DeploymentGroup:
         def keep(value: _V | None, current: _V) -> _V:
@@ -131,7 +184,9 @@ class GroupChange:
             auto_rollback=keep(self.auto_rollback, group.auto_rollback),
             triggers=keep(self.triggers, group.triggers),
             fetch_through_registry=keep(self.fetch_through_registry, group.fetch_through_registry),
-        )
+            style=keep(self.style, group.style),
+            target_groups=keep(self.target_groups, group.target_groups),
+        ).check()
 
 
 @dataclass(frozen=True)
@@ -228,6 +283,10 @@ class Deployment:
     """Instances of the group this deployment leaves alone (already on its revision): they
     count towards the minimum healthy hosts."""
     status_messages: tuple[str, ...] = ()
+    style: DeploymentStyle = DeploymentStyle()
+    target_groups: tuple[str, ...] = ()
+    """The target groups instances leave before they are touched and rejoin after (with
+    traffic control); fixed at creation."""
 
 
 @dataclass(frozen=True)

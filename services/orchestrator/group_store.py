@@ -23,6 +23,9 @@ from services.orchestrator.domain import (
     AutoRollbackConfig,
     AutoRollbackEvent,
     DeploymentGroup,
+    DeploymentOption,
+    DeploymentStyle,
+    DeploymentType,
     GroupChange,
     GroupRecord,
     LastDeployment,
@@ -176,6 +179,19 @@ def auto_rollback_from_json(text: str) -> AutoRollbackConfig:
     )
 
 
+def style_to_json(style: DeploymentStyle) -> str:
+    return json.dumps({"type": style.type, "option": style.option})
+
+
+def style_from_json(text: str) -> DeploymentStyle:
+    raw = json.loads(text or "{}")
+    default = DeploymentStyle()
+    return DeploymentStyle(
+        DeploymentType(raw.get("type", default.type)),
+        DeploymentOption(raw.get("option", default.option)),
+    )
+
+
 def triggers_of(row: GroupRow) -> tuple[TriggerConfig, ...]:
     return tuple(
         TriggerConfig(t["name"], t["url"], frozenset(TriggerEvent(e) for e in t["events"]))
@@ -193,6 +209,8 @@ def _set_group_fields(row: GroupRow, group: DeploymentGroup) -> None:
         [{"name": t.name, "url": t.url, "events": sorted(t.events)} for t in group.triggers]
     )
     row.fetch_through_registry = group.fetch_through_registry
+    row.deployment_style = style_to_json(group.style)
+    row.target_groups = json.dumps(list(group.target_groups))
 
 
 def _group(row: GroupRow) -> DeploymentGroup:
@@ -207,6 +225,8 @@ def _group(row: GroupRow) -> DeploymentGroup:
         auto_rollback=auto_rollback_from_json(row.auto_rollback),
         triggers=triggers_of(row),
         fetch_through_registry=bool(row.fetch_through_registry),
+        style=style_from_json(row.deployment_style),
+        target_groups=tuple(json.loads(row.target_groups or "[]")),
     )
 
 

@@ -14,6 +14,8 @@ from deploy.v1 import (
     fleet_pb2_grpc,
     registry_pb2,
     registry_pb2_grpc,
+    traffic_pb2,
+    traffic_pb2_grpc,
 )
 from services.core.convert import (
     diagnostics_from_proto,
@@ -28,7 +30,7 @@ from services.core.revision import RevisionLocation
 from services.core.tags import Tag
 from services.orchestrator.convert import file_exists_to_proto
 from services.orchestrator.domain import Deployment
-from services.orchestrator.lifecycle import IN_PLACE_EVENTS
+from services.orchestrator.lifecycle import in_place_events
 from services.orchestrator.store import EventRef
 
 PEER_TIMEOUT_SECONDS = 30.0
@@ -98,7 +100,7 @@ class FleetClient:
                 revision=revision_to_proto(deployment.revision),
                 file_exists_behavior=file_exists_to_proto(deployment.file_exists_behavior),
                 ignore_application_stop_failures=deployment.ignore_application_stop_failures,
-                lifecycle_events=IN_PLACE_EVENTS,
+                lifecycle_events=in_place_events(bool(deployment.target_groups)),
                 fetch_through_registry=deployment.fetch_through_registry,
             ),
         )
@@ -123,6 +125,15 @@ class FleetClient:
             return None
         return [tag_from_proto(t) for t in info.tags]
 
+    async def instance_address(self, name: str) -> str:
+        """The host the instance's agent connects from ("" when it never connected)."""
+        async with peer_errors():
+            response = await self._stub.GetOnPremisesInstance(
+                fleet_pb2.GetOnPremisesInstanceRequest(instance_name=name),
+                timeout=PEER_TIMEOUT_SECONDS,
+            )
+        return str(response.instance_info.address)
+
     async def instance_changes(self) -> AsyncIterator[str]:
         """Names of instances as they change; "" first and whenever everything may have."""
         async with peer_errors():
@@ -144,3 +155,46 @@ class FleetClient:
                     succeeded=update.status == common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED,
                     diagnostics=diagnostics_from_proto(update.diagnostics),
                 )
+
+
+FULL_WEIGHT = 100
+"""The weight of an instance that gets its whole share of traffic."""
+BLOCK_TIMEOUT_SECONDS = 3600 + PEER_TIMEOUT_SECONDS
+"""BlockTraffic waits up to the target group's deregistration delay (at most an hour)."""
+
+
+@dataclass(frozen=True)
+class Drained:
+    open_connections: int
+    seconds: float
+
+
+class TrafficClient:
+    def __init__(self, channel: aio.Channel) -> None:
+        self._stub = traffic_pb2_grpc.TrafficRouterStub(channel)
+
+    async def require_target_group(self, name: str) -> None:
+        """NotFound (from the traffic service) unless the target group exists."""
+        async with peer_errors():
+            await self._stub.GetTargetGroup(
+                traffic_pb2.GetTargetGroupRequest(name=name), timeout=PEER_TIMEOUT_SECONDS
+            )
+
+    async def allow(self, group: str, instance: str, host: str) -> str:
+        """The instance serves in the target group; returns its address there."""
+        async with peer_errors():
+            response = await self._stub.AllowTraffic(
+                traffic_pb2.AllowTrafficRequest(
+                    target_group_name=group, instance_name=instance, host=host, weight=FULL_WEIGHT
+                ),
+                timeout=PEER_TIMEOUT_SECONDS * 2,
+            )
+        return str(response.address)
+
+    async def block(self, group: str, instance: str) -> Drained:
+        async with peer_errors():
+            response = await self._stub.BlockTraffic(
+                traffic_pb2.BlockTrafficRequest(target_group_name=group, instance_name=instance),
+                timeout=BLOCK_TIMEOUT_SECONDS,
+            )
+        return Drained(response.open_connections, response.drain_seconds)

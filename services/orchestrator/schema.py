@@ -28,6 +28,10 @@ class GroupRow(Base):
     """JSON list of {name, url, events}."""
     fetch_through_registry: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deployment_style: Mapped[str] = mapped_column(Text, default="{}")
+    """JSON {type, option}."""
+    target_groups: Mapped[str] = mapped_column(Text, default="[]")
+    """JSON list of target group names."""
 
 
 class DeploymentRow(Base):
@@ -63,6 +67,8 @@ class DeploymentRow(Base):
     rollback_message: Mapped[str] = mapped_column(Text, default="")
     status_messages: Mapped[str] = mapped_column(Text, default="[]")
     """JSON list of strings."""
+    deployment_style: Mapped[str] = mapped_column(Text, default="{}")
+    target_groups: Mapped[str] = mapped_column(Text, default="[]")
 
 
 class TargetRow(Base):

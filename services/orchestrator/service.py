@@ -15,7 +15,7 @@ from services.orchestrator.controller import RolloutController
 from services.orchestrator.deployments import Deployments
 from services.orchestrator.group_store import GroupStore
 from services.orchestrator.outbox import DeliveryStore
-from services.orchestrator.peers import FleetClient, RegistryClient
+from services.orchestrator.peers import FleetClient, RegistryClient, TrafficClient
 from services.orchestrator.servicer import OrchestratorServicer
 from services.orchestrator.store import DeploymentStore
 from services.orchestrator.triggers import TriggerDispatcher
@@ -31,17 +31,25 @@ class OrchestratorService:
         self._channels = [
             open_channel(config.peer_address("registry")),
             open_channel(config.peer_address("fleet")),
+            open_channel(config.peer_address("traffic")),
         ]
         registry = RegistryClient(self._channels[0])
         fleet = FleetClient(self._channels[1])
+        traffic = TrafficClient(self._channels[2])
         self._changes = changes = ChangeSignal()
         outbox = ChangeSignal()
         groups, deployments = GroupStore(db), DeploymentStore(db, outbox)
         configs = ConfigStore(db)
         self._controller = RolloutController(
-            deployments, fleet, changes, on_succeeded=lambda group_id: catch_up.request(group_id)
+            deployments,
+            fleet,
+            traffic,
+            changes,
+            on_succeeded=lambda group_id: catch_up.request(group_id),
         )
-        service = Deployments(groups, deployments, configs, registry, fleet, self._controller)
+        service = Deployments(
+            groups, deployments, configs, registry, fleet, traffic, self._controller
+        )
         catch_up = CatchUp(groups, deployments, fleet, service)
         self._catch_up = catch_up
         self._triggers = TriggerDispatcher(DeliveryStore(db), outbox)

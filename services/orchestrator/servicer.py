@@ -28,6 +28,8 @@ from services.orchestrator.convert import (
     file_exists_from_proto,
     group_to_proto,
     next_token,
+    style_from_proto,
+    target_groups_from_proto,
     target_to_proto,
     triggers_from_proto,
 )
@@ -137,7 +139,9 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             ),
             triggers=triggers_from_proto(request.trigger_configurations, "triggerConfigurations"),
             fetch_through_registry=request.fetch_revisions_through_registry,
-        )
+            style=style_from_proto(request.deployment_style),
+            target_groups=target_groups_from_proto(request.load_balancer_info),
+        ).check()
         created = await self._service.create_group(application, group)
         return pb.CreateDeploymentGroupResponse(deployment_group_id=created.id)
 
@@ -189,6 +193,16 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             fetch_through_registry=(
                 request.fetch_revisions_through_registry
                 if request.HasField("fetch_revisions_through_registry")
+                else None
+            ),
+            style=(
+                style_from_proto(request.deployment_style)
+                if request.HasField("deployment_style")
+                else None
+            ),
+            target_groups=(
+                target_groups_from_proto(request.load_balancer_info)
+                if request.HasField("load_balancer_info")
                 else None
             ),
         )

@@ -43,6 +43,8 @@ from services.orchestrator.group_store import (
     auto_rollback_from_json,
     auto_rollback_to_json,
     newest_deployment,
+    style_from_json,
+    style_to_json,
     triggers_of,
 )
 from services.orchestrator.notifications import deployment_payload, instance_payload
@@ -169,6 +171,8 @@ class DeploymentStore:
                     ignore_application_stop_failures=request.ignore_application_stop_failures,
                     update_outdated_instances_only=request.update_outdated_instances_only,
                     fetch_through_registry=group.fetch_through_registry,
+                    deployment_style=style_to_json(group.style),
+                    target_groups=json.dumps(list(group.traffic_groups)),
                     auto_rollback=auto_rollback_to_json(
                         request.auto_rollback or group.auto_rollback
                     ),
@@ -457,6 +461,8 @@ class DeploymentStore:
                 ignore_application_stop_failures=row.ignore_application_stop_failures,
                 update_outdated_instances_only=False,
                 fetch_through_registry=row.fetch_through_registry,
+                deployment_style=row.deployment_style,
+                target_groups=row.target_groups,
                 auto_rollback=auto_rollback_to_json(AutoRollbackConfig()),
                 rollback_triggering_deployment_id=row.id,
                 rollback_message=f"Rolls back {row.id}: {reason}.",
@@ -709,6 +715,8 @@ def _deployment(row: DeploymentRow) -> Deployment:
         auto_rollback=auto_rollback_from_json(row.auto_rollback),
         update_outdated_instances_only=bool(row.update_outdated_instances_only),
         fetch_through_registry=bool(row.fetch_through_registry),
+        style=style_from_json(row.deployment_style),
+        target_groups=tuple(json.loads(row.target_groups or "[]")),
         rollback=RollbackInfo(
             row.rollback_deployment_id or "",
             row.rollback_triggering_deployment_id or "",

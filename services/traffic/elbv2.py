@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from services.core.errors import FailedPrecondition, Unavailable
 from services.traffic.domain import split_address
@@ -80,7 +80,7 @@ class ELBv2TargetGroupBackend:
 
         try:
             return await asyncio.to_thread(call)
-        except ClientError as error:
+        except (ClientError, NoCredentialsError) as error:
             raise FailedPrecondition(f"ELBv2 {method} on {self._arn}: {error}") from error
         except BotoCoreError as error:
             raise Unavailable(f"ELBv2 {method} on {self._arn}: {error}") from error

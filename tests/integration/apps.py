@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +127,16 @@ def installed(app: App) -> list[str]:
         (agent.prefix / app.dest.lstrip("/") / "version.txt").read_text().strip()
         for agent in app.running.agents
     ]
+
+
+HELLO_WEB = Path(__file__).resolve().parents[2] / "examples" / "hello-web"
+
+
+def hello_web(root: Path, version: str, *, validate_exit: int = 0) -> Path:
+    """examples/hello-web at `version` (it answers "hello-web version V on NAME"); with a
+    non-zero `validate_exit` its ValidateService fails."""
+    shutil.copytree(HELLO_WEB, root)
+    (root / "app" / "VERSION").write_text(version + "\n")
+    if validate_exit:
+        (root / "scripts" / "validate.sh").write_text(f"#!/bin/sh\nexit {validate_exit}\n")
+    return root
