@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import tempfile
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from deploy.bundle import make_zip, upload_to_s3
-from deploy.cli import render
+from deploy.cli import load_balancing, render
 from deploy.cli.shorthand import parse_list, parse_structure, require
 from deploy.client import TERMINAL, DeployClient
 from deploy.errors import ClientError
@@ -315,6 +314,11 @@ def create_deployment_config(client: DeployClient, args: argparse.Namespace) -> 
                 type=MINIMUM_TYPES[kind], value=int(value)
             ),
             compute_platform=args.compute_platform or "",
+            traffic_routing_config=(
+                load_balancing.traffic_routing(args.traffic_routing_config)
+                if getattr(args, "traffic_routing_config", None)
+                else None
+            ),
         ),
     )
     return {"deploymentConfigId": response.deployment_config_id}
@@ -420,60 +424,6 @@ def _triggers(values: list[str]) -> list[orchestrator_pb2.TriggerConfig]:
     return triggers
 
 
-DEPLOYMENT_TYPES = {
-    name.removeprefix("DEPLOYMENT_TYPE_"): number
-    for name, number in orchestrator_pb2.DeploymentType.items()
-    if number
-}
-DEPLOYMENT_OPTIONS = {
-    name.removeprefix("DEPLOYMENT_OPTION_"): number
-    for name, number in orchestrator_pb2.DeploymentOption.items()
-    if number
-}
-
-
-def _deployment_style(text: str) -> orchestrator_pb2.DeploymentStyle:
-    """--deployment-style deploymentType=IN_PLACE,deploymentOption=WITH_TRAFFIC_CONTROL."""
-    flag = "--deployment-style"
-    raw = parse_structure(flag, text)
-    style = orchestrator_pb2.DeploymentStyle()
-    if "deploymentType" in raw:
-        style.deployment_type = _choice(flag, "deploymentType", raw, DEPLOYMENT_TYPES)
-    if "deploymentOption" in raw:
-        style.deployment_option = _choice(flag, "deploymentOption", raw, DEPLOYMENT_OPTIONS)
-    return style
-
-
-def _choice(flag: str, key: str, raw: dict[str, Any], choices: Mapping[str, _E]) -> _E:
-    value = str(raw[key])
-    if value not in choices:
-        raise ClientError(f"{flag}: {key} must be one of {', '.join(choices)}, not {value!r}")
-    return choices[value]
-
-
-def _load_balancer_info(text: str) -> orchestrator_pb2.LoadBalancerInfo:
-    """--load-balancer-info targetGroupInfoList=[{name=a},{name=b}] (or the JSON object)."""
-    flag = "--load-balancer-info"
-    stripped = text.strip()
-    if stripped.startswith("{"):
-        raw = parse_structure(flag, stripped).get("targetGroupInfoList", [])
-        if not isinstance(raw, list) or not all(isinstance(g, dict) for g in raw):
-            raise ClientError(f"{flag}: targetGroupInfoList must be a list of {{name}} objects")
-        names = [str(g.get("name", "")) for g in raw]
-    else:
-        key, sep, value = stripped.partition("=")
-        if key.strip() != "targetGroupInfoList" or not sep:
-            raise ClientError(f"{flag}: expected targetGroupInfoList=[{{name=…}},…]")
-        names = re.findall(r"name=([^,}\]\s]*)", value)
-        if value.strip() not in ("", "[]") and not names:
-            raise ClientError(f"{flag}: expected targetGroupInfoList=[{{name=…}},…]")
-    if any(not name for name in names):
-        raise ClientError(f"{flag}: every target group needs a name")
-    return orchestrator_pb2.LoadBalancerInfo(
-        target_group_info_list=[orchestrator_pb2.LoadBalancerTargetGroup(name=n) for n in names]
-    )
-
-
 def create_deployment_group(client: DeployClient, args: argparse.Namespace) -> Result:
     request = orchestrator_pb2.CreateDeploymentGroupRequest(
         application_name=args.application_name,
@@ -492,9 +442,15 @@ def create_deployment_group(client: DeployClient, args: argparse.Namespace) -> R
             _auto_rollback(args.auto_rollback_configuration)
         )
     if getattr(args, "deployment_style", None):
-        request.deployment_style.CopyFrom(_deployment_style(args.deployment_style))
+        request.deployment_style.CopyFrom(load_balancing.deployment_style(args.deployment_style))
     if getattr(args, "load_balancer_info", None):
-        request.load_balancer_info.CopyFrom(_load_balancer_info(args.load_balancer_info))
+        request.load_balancer_info.CopyFrom(
+            load_balancing.load_balancer_info(args.load_balancer_info)
+        )
+    if getattr(args, "blue_green_deployment_configuration", None):
+        request.blue_green_deployment_configuration.CopyFrom(
+            load_balancing.blue_green_configuration(args.blue_green_deployment_configuration)
+        )
     response = client.call(client.orchestrator.CreateDeploymentGroup, request)
     return {"deploymentGroupId": response.deployment_group_id}
 
@@ -529,9 +485,15 @@ def update_deployment_group(client: DeployClient, args: argparse.Namespace) -> R
     if getattr(args, "fetch_revisions_through_registry", None) is not None:
         request.fetch_revisions_through_registry = args.fetch_revisions_through_registry
     if getattr(args, "deployment_style", None) is not None:
-        request.deployment_style.CopyFrom(_deployment_style(args.deployment_style))
+        request.deployment_style.CopyFrom(load_balancing.deployment_style(args.deployment_style))
     if getattr(args, "load_balancer_info", None) is not None:
-        request.load_balancer_info.CopyFrom(_load_balancer_info(args.load_balancer_info))
+        request.load_balancer_info.CopyFrom(
+            load_balancing.load_balancer_info(args.load_balancer_info)
+        )
+    if getattr(args, "blue_green_deployment_configuration", None) is not None:
+        request.blue_green_deployment_configuration.CopyFrom(
+            load_balancing.blue_green_configuration(args.blue_green_deployment_configuration)
+        )
     client.call(client.orchestrator.UpdateDeploymentGroup, request)
     return {"hooksNotCleanedUp": []}
 
@@ -593,9 +555,30 @@ def create_deployment(client: DeployClient, args: argparse.Namespace) -> Result:
                 if getattr(args, "auto_rollback_configuration", None)
                 else None
             ),
+            target_instances=(
+                load_balancing.target_instances(args.target_instances)
+                if getattr(args, "target_instances", None)
+                else None
+            ),
         ),
     )
     return {"deploymentId": response.deployment_id}
+
+
+def continue_deployment(client: DeployClient, args: argparse.Namespace) -> Result:
+    """Blue/green: reroute traffic now (READY_WAIT), or retire the originals now."""
+    wait_types = {
+        "READY_WAIT": orchestrator_pb2.DEPLOYMENT_WAIT_TYPE_READY_WAIT,
+        "TERMINATION_WAIT": orchestrator_pb2.DEPLOYMENT_WAIT_TYPE_TERMINATION_WAIT,
+    }
+    client.call(
+        client.orchestrator.ContinueDeployment,
+        orchestrator_pb2.ContinueDeploymentRequest(
+            deployment_id=args.deployment_id,
+            deployment_wait_type=wait_types[args.deployment_wait_type or "READY_WAIT"],
+        ),
+    )
+    return None
 
 
 def stop_deployment(client: DeployClient, args: argparse.Namespace) -> Result:

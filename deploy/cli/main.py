@@ -97,6 +97,7 @@ _verb(
     ("--deployment-config-name", REQ),
     ("--minimum-healthy-hosts", REQ),
     ("--compute-platform", {"choices": ["Server"]}),
+    ("--traffic-routing-config", {}),
 )
 _verb(
     "delete-deployment-config",
@@ -117,6 +118,7 @@ _verb(
     ("--fetch-revisions-through-registry", {"action": "store_true"}),
     ("--deployment-style", {}),
     ("--load-balancer-info", {}),
+    ("--blue-green-deployment-configuration", {}),
 )
 _verb(
     "update-deployment-group",
@@ -136,6 +138,7 @@ _verb(
     ),
     ("--deployment-style", {}),
     ("--load-balancer-info", {}),
+    ("--blue-green-deployment-configuration", {}),
 )
 _verb("get-deployment-group", commands.get_deployment_group, APP, GROUP)
 _verb("delete-deployment-group", commands.delete_deployment_group, APP, GROUP)
@@ -152,6 +155,7 @@ _verb(
     ("--ignore-application-stop-failures", {"action": "store_true"}),
     ("--update-outdated-instances-only", {"action": "store_true"}),
     ("--auto-rollback-configuration", {}),
+    ("--target-instances", {}),
 )
 _verb("get-deployment", commands.get_deployment, DEPLOYMENT)
 _verb(
@@ -169,6 +173,12 @@ _verb(
     ("--create-time-range", {}),
     ("--max-items", {"type": int}),
     ("--starting-token", {}),
+)
+_verb(
+    "continue-deployment",
+    commands.continue_deployment,
+    DEPLOYMENT,
+    ("--deployment-wait-type", {"choices": ["READY_WAIT", "TERMINATION_WAIT"]}),
 )
 _verb("list-deployment-targets", commands.list_deployment_targets, DEPLOYMENT)
 _verb("get-deployment-target", commands.get_deployment_target, DEPLOYMENT, ("--target-id", REQ))

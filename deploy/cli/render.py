@@ -165,6 +165,11 @@ def deployment_group(message: orchestrator_pb2.DeploymentGroupInfo) -> dict[str,
             },
             "deploymentStyle": deployment_style(message.deployment_style),
             "loadBalancerInfo": load_balancer_info(message.load_balancer_info),
+            "blueGreenDeploymentConfiguration": (
+                blue_green(message.blue_green_deployment_configuration)
+                if message.HasField("blue_green_deployment_configuration")
+                else None
+            ),
             "autoRollbackConfiguration": auto_rollback(message.auto_rollback_configuration),
             "triggerConfigurations": [trigger(t) for t in message.trigger_configurations],
             "targetRevision": (
@@ -294,7 +299,71 @@ def deployment_config(message: orchestrator_pb2.DeploymentConfigInfo) -> dict[st
             "value": minimum.value,
         },
         "computePlatform": message.compute_platform,
+        "trafficRoutingConfig": traffic_routing(message.traffic_routing_config),
     }
+
+
+def traffic_routing(message: orchestrator_pb2.TrafficRoutingConfig) -> dict[str, Any]:
+    names = {
+        orchestrator_pb2.TRAFFIC_ROUTING_TYPE_TIME_BASED_CANARY: "TimeBasedCanary",
+        orchestrator_pb2.TRAFFIC_ROUTING_TYPE_TIME_BASED_LINEAR: "TimeBasedLinear",
+    }
+    kind = names.get(message.type, "AllAtOnce")
+    routing: dict[str, Any] = {"type": kind}
+    if kind == "TimeBasedCanary":
+        canary = message.time_based_canary
+        routing["timeBasedCanary"] = {
+            "canaryPercentage": canary.canary_percentage,
+            "canaryInterval": canary.canary_interval,
+            "canaryIntervalSeconds": canary.canary_interval_seconds,
+        }
+    elif kind == "TimeBasedLinear":
+        linear = message.time_based_linear
+        routing["timeBasedLinear"] = {
+            "linearPercentage": linear.linear_percentage,
+            "linearInterval": linear.linear_interval,
+            "linearIntervalSeconds": linear.linear_interval_seconds,
+        }
+    return routing
+
+
+def blue_green(message: orchestrator_pb2.BlueGreenDeploymentConfiguration) -> dict[str, Any]:
+    terminate = message.terminate_blue_instances_on_deployment_success
+    ready = message.deployment_ready_option
+    green = message.green_fleet_provisioning_option
+    return {
+        "terminateBlueInstancesOnDeploymentSuccess": {
+            "action": upper_enum(terminate, "action", "BLUE_INSTANCE_ACTION_"),
+            "terminationWaitTimeInMinutes": terminate.termination_wait_time_in_minutes,
+            "terminationWaitTimeInSeconds": terminate.termination_wait_time_in_seconds,
+        },
+        "deploymentReadyOption": {
+            "actionOnTimeout": upper_enum(ready, "action_on_timeout", "READY_ACTION_"),
+            "waitTimeInMinutes": ready.wait_time_in_minutes,
+            "waitTimeInSeconds": ready.wait_time_in_seconds,
+        },
+        "greenFleetProvisioningOption": _compact(
+            {
+                "action": upper_enum(green, "action", "GREEN_FLEET_PROVISIONING_ACTION_"),
+                "provisionerName": green.provisioner_name,
+                "timeoutInSeconds": green.timeout_in_seconds,
+            }
+        ),
+    }
+
+
+def traffic_shift(message: orchestrator_pb2.TrafficShift) -> dict[str, Any]:
+    return _compact(
+        {
+            "greenPercent": message.green_percent,
+            "steps": list(message.steps),
+            "step": message.step,
+            "nextStepTime": time(message, "next_step_time"),
+            "greenWeight": message.green_weight,
+            "blueWeight": message.blue_weight,
+            "readyWaitUntil": time(message, "ready_wait_until"),
+        }
+    )
 
 
 def deployment(message: orchestrator_pb2.DeploymentInfo) -> dict[str, Any]:
@@ -327,6 +396,18 @@ def deployment(message: orchestrator_pb2.DeploymentInfo) -> dict[str, Any]:
         "autoRollbackConfiguration": auto_rollback(message.auto_rollback_configuration),
         "deploymentStatusMessages": list(message.deployment_status_messages),
     }
+    if message.HasField("blue_green_deployment_configuration"):
+        info["blueGreenDeploymentConfiguration"] = blue_green(
+            message.blue_green_deployment_configuration
+        )
+        info["trafficShift"] = traffic_shift(message.traffic_shift)
+        info["instanceTerminationWaitTimeStarted"] = time(
+            message, "instance_termination_wait_time_started"
+        )
+    if message.target_instances.tag_filters:
+        info["targetInstances"] = {
+            "tagFilters": [tag_filter(f) for f in message.target_instances.tag_filters]
+        }
     rollback = message.rollback_info
     if rollback.ByteSize():
         info["rollbackInfo"] = _compact(
@@ -383,5 +464,6 @@ def instance_target(message: orchestrator_pb2.InstanceTarget) -> dict[str, Any]:
                 if message.HasField("instance_revision")
                 else None
             ),
+            "instanceLabel": message.instance_label,
         }
     )

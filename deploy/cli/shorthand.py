@@ -61,3 +61,72 @@ def require(flag: str, value: dict[str, Any], *keys: str) -> list[str]:
     if missing:
         raise ClientError(f"{flag}: {missing[0]} is required")
     return [str(value[k]) for k in keys]
+
+
+def parse_nested(flag: str, text: str) -> dict[str, Any]:
+    """The AWS CLI's nested shorthand — `a=1,b={c=2,d=[{e=3},{e=4}]}` — or a JSON object."""
+    stripped = text.strip()
+    if stripped.startswith("{") and _looks_like_json(stripped):
+        value = _json(flag, stripped)
+        if not isinstance(value, dict):
+            raise ClientError(f"{flag}: expected a JSON object")
+        return value
+    reader = _Reader(flag, stripped)
+    result = reader.pairs(end="")
+    if not result:
+        raise ClientError(f"{flag}: a value is required")
+    return result
+
+
+def _looks_like_json(text: str) -> bool:
+    return text.startswith('{"') or text.startswith("{ ") or text == "{}"
+
+
+class _Reader:
+    def __init__(self, flag: str, text: str) -> None:
+        self.flag, self.text, self.at = flag, text, 0
+
+    def fail(self, what: str) -> ClientError:
+        return ClientError(f"{self.flag}: {what} at character {self.at + 1}")
+
+    def peek(self) -> str:
+        return self.text[self.at] if self.at < len(self.text) else ""
+
+    def pairs(self, end: str) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        while self.peek() != end:
+            key = self.scalar("=")
+            if self.peek() != "=" or not key:
+                raise self.fail("expected key=value")
+            self.at += 1
+            result[key] = self.value(end)
+            if self.peek() == ",":
+                self.at += 1
+            elif self.peek() != end:
+                raise self.fail(f"expected , or {end or 'the end'}")
+        return result
+
+    def value(self, end: str) -> Any:
+        if self.peek() == "{":
+            self.at += 1
+            nested = self.pairs("}")
+            self.at += 1
+            return nested
+        if self.peek() == "[":
+            self.at += 1
+            items = []
+            while self.peek() != "]":
+                if not self.peek():
+                    raise self.fail("expected ]")
+                items.append(self.value("]"))
+                if self.peek() == ",":
+                    self.at += 1
+            self.at += 1
+            return items
+        return self.scalar(",}]" if end else ",")
+
+    def scalar(self, stops: str) -> str:
+        start = self.at
+        while self.peek() and self.peek() not in stops:
+            self.at += 1
+        return self.text[start : self.at].strip()

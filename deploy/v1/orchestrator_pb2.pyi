@@ -42,6 +42,27 @@ MINIMUM_HEALTHY_HOSTS_TYPE_MOST_CONCURRENCY: MinimumHealthyHostsType.ValueType  
 """read-only: CodeDeployDefault.OneAtATime"""
 Global___MinimumHealthyHostsType: _TypeAlias = MinimumHealthyHostsType  # noqa: Y015
 
+class _TrafficRoutingType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TrafficRoutingTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TrafficRoutingType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TRAFFIC_ROUTING_TYPE_UNSPECIFIED: _TrafficRoutingType.ValueType  # 0
+    """AllAtOnce"""
+    TRAFFIC_ROUTING_TYPE_ALL_AT_ONCE: _TrafficRoutingType.ValueType  # 1
+    TRAFFIC_ROUTING_TYPE_TIME_BASED_CANARY: _TrafficRoutingType.ValueType  # 2
+    TRAFFIC_ROUTING_TYPE_TIME_BASED_LINEAR: _TrafficRoutingType.ValueType  # 3
+
+class TrafficRoutingType(_TrafficRoutingType, metaclass=_TrafficRoutingTypeEnumTypeWrapper): ...
+
+TRAFFIC_ROUTING_TYPE_UNSPECIFIED: TrafficRoutingType.ValueType  # 0
+"""AllAtOnce"""
+TRAFFIC_ROUTING_TYPE_ALL_AT_ONCE: TrafficRoutingType.ValueType  # 1
+TRAFFIC_ROUTING_TYPE_TIME_BASED_CANARY: TrafficRoutingType.ValueType  # 2
+TRAFFIC_ROUTING_TYPE_TIME_BASED_LINEAR: TrafficRoutingType.ValueType  # 3
+Global___TrafficRoutingType: _TypeAlias = TrafficRoutingType  # noqa: Y015
+
 class _AutoRollbackEvent:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -131,6 +152,71 @@ DEPLOYMENT_OPTION_WITH_TRAFFIC_CONTROL: DeploymentOption.ValueType  # 1
 """instances leave and rejoin the load balancer"""
 DEPLOYMENT_OPTION_WITHOUT_TRAFFIC_CONTROL: DeploymentOption.ValueType  # 2
 Global___DeploymentOption: _TypeAlias = DeploymentOption  # noqa: Y015
+
+class _ReadyAction:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ReadyActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ReadyAction.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    READY_ACTION_UNSPECIFIED: _ReadyAction.ValueType  # 0
+    """CONTINUE_DEPLOYMENT"""
+    READY_ACTION_CONTINUE_DEPLOYMENT: _ReadyAction.ValueType  # 1
+    READY_ACTION_STOP_DEPLOYMENT: _ReadyAction.ValueType  # 2
+
+class ReadyAction(_ReadyAction, metaclass=_ReadyActionEnumTypeWrapper): ...
+
+READY_ACTION_UNSPECIFIED: ReadyAction.ValueType  # 0
+"""CONTINUE_DEPLOYMENT"""
+READY_ACTION_CONTINUE_DEPLOYMENT: ReadyAction.ValueType  # 1
+READY_ACTION_STOP_DEPLOYMENT: ReadyAction.ValueType  # 2
+Global___ReadyAction: _TypeAlias = ReadyAction  # noqa: Y015
+
+class _BlueInstanceAction:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _BlueInstanceActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_BlueInstanceAction.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    BLUE_INSTANCE_ACTION_UNSPECIFIED: _BlueInstanceAction.ValueType  # 0
+    """KEEP_ALIVE"""
+    BLUE_INSTANCE_ACTION_TERMINATE: _BlueInstanceAction.ValueType  # 1
+    BLUE_INSTANCE_ACTION_KEEP_ALIVE: _BlueInstanceAction.ValueType  # 2
+
+class BlueInstanceAction(_BlueInstanceAction, metaclass=_BlueInstanceActionEnumTypeWrapper): ...
+
+BLUE_INSTANCE_ACTION_UNSPECIFIED: BlueInstanceAction.ValueType  # 0
+"""KEEP_ALIVE"""
+BLUE_INSTANCE_ACTION_TERMINATE: BlueInstanceAction.ValueType  # 1
+BLUE_INSTANCE_ACTION_KEEP_ALIVE: BlueInstanceAction.ValueType  # 2
+Global___BlueInstanceAction: _TypeAlias = BlueInstanceAction  # noqa: Y015
+
+class _GreenFleetProvisioningAction:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _GreenFleetProvisioningActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_GreenFleetProvisioningAction.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    GREEN_FLEET_PROVISIONING_ACTION_UNSPECIFIED: _GreenFleetProvisioningAction.ValueType  # 0
+    """DISCOVER_EXISTING"""
+    GREEN_FLEET_PROVISIONING_ACTION_DISCOVER_EXISTING: _GreenFleetProvisioningAction.ValueType  # 1
+    """--target-instances at create-deployment"""
+    GREEN_FLEET_PROVISIONING_ACTION_PROVISION: _GreenFleetProvisioningAction.ValueType  # 2
+    """A provisioner of the server's configuration starts the replacement fleet (CodeDeploy's
+    COPY_AUTO_SCALING_GROUP for on-premises fleets).
+    """
+
+class GreenFleetProvisioningAction(_GreenFleetProvisioningAction, metaclass=_GreenFleetProvisioningActionEnumTypeWrapper): ...
+
+GREEN_FLEET_PROVISIONING_ACTION_UNSPECIFIED: GreenFleetProvisioningAction.ValueType  # 0
+"""DISCOVER_EXISTING"""
+GREEN_FLEET_PROVISIONING_ACTION_DISCOVER_EXISTING: GreenFleetProvisioningAction.ValueType  # 1
+"""--target-instances at create-deployment"""
+GREEN_FLEET_PROVISIONING_ACTION_PROVISION: GreenFleetProvisioningAction.ValueType  # 2
+"""A provisioner of the server's configuration starts the replacement fleet (CodeDeploy's
+COPY_AUTO_SCALING_GROUP for on-premises fleets).
+"""
+Global___GreenFleetProvisioningAction: _TypeAlias = GreenFleetProvisioningAction  # noqa: Y015
 
 class _DeploymentStatus:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -231,6 +317,25 @@ STOP_STATUS_SUCCEEDED: StopStatus.ValueType  # 2
 """stopped"""
 Global___StopStatus: _TypeAlias = StopStatus  # noqa: Y015
 
+class _DeploymentWaitType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DeploymentWaitTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DeploymentWaitType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DEPLOYMENT_WAIT_TYPE_UNSPECIFIED: _DeploymentWaitType.ValueType  # 0
+    """READY_WAIT"""
+    DEPLOYMENT_WAIT_TYPE_READY_WAIT: _DeploymentWaitType.ValueType  # 1
+    DEPLOYMENT_WAIT_TYPE_TERMINATION_WAIT: _DeploymentWaitType.ValueType  # 2
+
+class DeploymentWaitType(_DeploymentWaitType, metaclass=_DeploymentWaitTypeEnumTypeWrapper): ...
+
+DEPLOYMENT_WAIT_TYPE_UNSPECIFIED: DeploymentWaitType.ValueType  # 0
+"""READY_WAIT"""
+DEPLOYMENT_WAIT_TYPE_READY_WAIT: DeploymentWaitType.ValueType  # 1
+DEPLOYMENT_WAIT_TYPE_TERMINATION_WAIT: DeploymentWaitType.ValueType  # 2
+Global___DeploymentWaitType: _TypeAlias = DeploymentWaitType  # noqa: Y015
+
 @_typing.final
 class MinimumHealthyHosts(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -254,6 +359,93 @@ class MinimumHealthyHosts(_message.Message):
 Global___MinimumHealthyHosts: _TypeAlias = MinimumHealthyHosts  # noqa: Y015
 
 @_typing.final
+class TimeBasedCanary(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CANARY_PERCENTAGE_FIELD_NUMBER: _builtins.int
+    CANARY_INTERVAL_FIELD_NUMBER: _builtins.int
+    CANARY_INTERVAL_SECONDS_FIELD_NUMBER: _builtins.int
+    canary_percentage: _builtins.int
+    """1–99: the first step; the rest follows after the interval"""
+    canary_interval: _builtins.int
+    """minutes"""
+    canary_interval_seconds: _builtins.int
+    """used instead of canary_interval when set"""
+    def __init__(
+        self,
+        *,
+        canary_percentage: _builtins.int = ...,
+        canary_interval: _builtins.int = ...,
+        canary_interval_seconds: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["canary_interval", b"canary_interval", "canary_interval_seconds", b"canary_interval_seconds", "canary_percentage", b"canary_percentage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TimeBasedCanary: _TypeAlias = TimeBasedCanary  # noqa: Y015
+
+@_typing.final
+class TimeBasedLinear(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINEAR_PERCENTAGE_FIELD_NUMBER: _builtins.int
+    LINEAR_INTERVAL_FIELD_NUMBER: _builtins.int
+    LINEAR_INTERVAL_SECONDS_FIELD_NUMBER: _builtins.int
+    linear_percentage: _builtins.int
+    """1–99 more every interval"""
+    linear_interval: _builtins.int
+    """minutes"""
+    linear_interval_seconds: _builtins.int
+    """used instead of linear_interval when set"""
+    def __init__(
+        self,
+        *,
+        linear_percentage: _builtins.int = ...,
+        linear_interval: _builtins.int = ...,
+        linear_interval_seconds: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["linear_interval", b"linear_interval", "linear_interval_seconds", b"linear_interval_seconds", "linear_percentage", b"linear_percentage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TimeBasedLinear: _TypeAlias = TimeBasedLinear  # noqa: Y015
+
+@_typing.final
+class TrafficRoutingConfig(_message.Message):
+    """How a blue/green deployment shifts traffic to the replacement fleet, by load balancer weights
+    (CodeDeploy offers this for Lambda and ECS; OpenDeploy also for servers behind HAProxy).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    TIME_BASED_CANARY_FIELD_NUMBER: _builtins.int
+    TIME_BASED_LINEAR_FIELD_NUMBER: _builtins.int
+    type: Global___TrafficRoutingType.ValueType
+    @_builtins.property
+    def time_based_canary(self) -> Global___TimeBasedCanary: ...
+    @_builtins.property
+    def time_based_linear(self) -> Global___TimeBasedLinear: ...
+    def __init__(
+        self,
+        *,
+        type: Global___TrafficRoutingType.ValueType = ...,
+        time_based_canary: Global___TimeBasedCanary | None = ...,
+        time_based_linear: Global___TimeBasedLinear | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["time_based_canary", b"time_based_canary", "time_based_linear", b"time_based_linear"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["time_based_canary", b"time_based_canary", "time_based_linear", b"time_based_linear", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TrafficRoutingConfig: _TypeAlias = TrafficRoutingConfig  # noqa: Y015
+
+@_typing.final
 class DeploymentConfigInfo(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -262,6 +454,7 @@ class DeploymentConfigInfo(_message.Message):
     MINIMUM_HEALTHY_HOSTS_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     COMPUTE_PLATFORM_FIELD_NUMBER: _builtins.int
+    TRAFFIC_ROUTING_CONFIG_FIELD_NUMBER: _builtins.int
     deployment_config_id: _builtins.str
     deployment_config_name: _builtins.str
     compute_platform: _builtins.str
@@ -269,6 +462,8 @@ class DeploymentConfigInfo(_message.Message):
     def minimum_healthy_hosts(self) -> Global___MinimumHealthyHosts: ...
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def traffic_routing_config(self) -> Global___TrafficRoutingConfig: ...
     def __init__(
         self,
         *,
@@ -277,10 +472,11 @@ class DeploymentConfigInfo(_message.Message):
         minimum_healthy_hosts: Global___MinimumHealthyHosts | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         compute_platform: _builtins.str = ...,
+        traffic_routing_config: Global___TrafficRoutingConfig | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "minimum_healthy_hosts", b"minimum_healthy_hosts"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "minimum_healthy_hosts", b"minimum_healthy_hosts", "traffic_routing_config", b"traffic_routing_config"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["compute_platform", b"compute_platform", "create_time", b"create_time", "deployment_config_id", b"deployment_config_id", "deployment_config_name", b"deployment_config_name", "minimum_healthy_hosts", b"minimum_healthy_hosts"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compute_platform", b"compute_platform", "create_time", b"create_time", "deployment_config_id", b"deployment_config_id", "deployment_config_name", b"deployment_config_name", "minimum_healthy_hosts", b"minimum_healthy_hosts", "traffic_routing_config", b"traffic_routing_config"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -293,6 +489,7 @@ class CreateDeploymentConfigRequest(_message.Message):
     DEPLOYMENT_CONFIG_NAME_FIELD_NUMBER: _builtins.int
     MINIMUM_HEALTHY_HOSTS_FIELD_NUMBER: _builtins.int
     COMPUTE_PLATFORM_FIELD_NUMBER: _builtins.int
+    TRAFFIC_ROUTING_CONFIG_FIELD_NUMBER: _builtins.int
     deployment_config_name: _builtins.str
     compute_platform: _builtins.str
     """"Server" (default)"""
@@ -300,16 +497,21 @@ class CreateDeploymentConfigRequest(_message.Message):
     def minimum_healthy_hosts(self) -> Global___MinimumHealthyHosts:
         """HOST_COUNT (≥ 0) or FLEET_PERCENT (0–99)"""
 
+    @_builtins.property
+    def traffic_routing_config(self) -> Global___TrafficRoutingConfig:
+        """unset: AllAtOnce"""
+
     def __init__(
         self,
         *,
         deployment_config_name: _builtins.str = ...,
         minimum_healthy_hosts: Global___MinimumHealthyHosts | None = ...,
         compute_platform: _builtins.str = ...,
+        traffic_routing_config: Global___TrafficRoutingConfig | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["minimum_healthy_hosts", b"minimum_healthy_hosts"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["minimum_healthy_hosts", b"minimum_healthy_hosts", "traffic_routing_config", b"traffic_routing_config"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["compute_platform", b"compute_platform", "deployment_config_name", b"deployment_config_name", "minimum_healthy_hosts", b"minimum_healthy_hosts"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compute_platform", b"compute_platform", "deployment_config_name", b"deployment_config_name", "minimum_healthy_hosts", b"minimum_healthy_hosts", "traffic_routing_config", b"traffic_routing_config"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -635,6 +837,135 @@ class LoadBalancerInfo(_message.Message):
 Global___LoadBalancerInfo: _TypeAlias = LoadBalancerInfo  # noqa: Y015
 
 @_typing.final
+class DeploymentReadyOption(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTION_ON_TIMEOUT_FIELD_NUMBER: _builtins.int
+    WAIT_TIME_IN_MINUTES_FIELD_NUMBER: _builtins.int
+    WAIT_TIME_IN_SECONDS_FIELD_NUMBER: _builtins.int
+    action_on_timeout: Global___ReadyAction.ValueType
+    wait_time_in_minutes: _builtins.int
+    wait_time_in_seconds: _builtins.int
+    """used instead of wait_time_in_minutes when set"""
+    def __init__(
+        self,
+        *,
+        action_on_timeout: Global___ReadyAction.ValueType = ...,
+        wait_time_in_minutes: _builtins.int = ...,
+        wait_time_in_seconds: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_on_timeout", b"action_on_timeout", "wait_time_in_minutes", b"wait_time_in_minutes", "wait_time_in_seconds", b"wait_time_in_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeploymentReadyOption: _TypeAlias = DeploymentReadyOption  # noqa: Y015
+
+@_typing.final
+class BlueInstanceTerminationOption(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTION_FIELD_NUMBER: _builtins.int
+    TERMINATION_WAIT_TIME_IN_MINUTES_FIELD_NUMBER: _builtins.int
+    TERMINATION_WAIT_TIME_IN_SECONDS_FIELD_NUMBER: _builtins.int
+    action: Global___BlueInstanceAction.ValueType
+    termination_wait_time_in_minutes: _builtins.int
+    termination_wait_time_in_seconds: _builtins.int
+    """used instead of the minutes when set"""
+    def __init__(
+        self,
+        *,
+        action: Global___BlueInstanceAction.ValueType = ...,
+        termination_wait_time_in_minutes: _builtins.int = ...,
+        termination_wait_time_in_seconds: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "termination_wait_time_in_minutes", b"termination_wait_time_in_minutes", "termination_wait_time_in_seconds", b"termination_wait_time_in_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BlueInstanceTerminationOption: _TypeAlias = BlueInstanceTerminationOption  # noqa: Y015
+
+@_typing.final
+class GreenFleetProvisioningOption(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTION_FIELD_NUMBER: _builtins.int
+    PROVISIONER_NAME_FIELD_NUMBER: _builtins.int
+    TIMEOUT_IN_SECONDS_FIELD_NUMBER: _builtins.int
+    action: Global___GreenFleetProvisioningAction.ValueType
+    provisioner_name: _builtins.str
+    """with PROVISION"""
+    timeout_in_seconds: _builtins.int
+    """for the new instances to come online; default 600"""
+    def __init__(
+        self,
+        *,
+        action: Global___GreenFleetProvisioningAction.ValueType = ...,
+        provisioner_name: _builtins.str = ...,
+        timeout_in_seconds: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "provisioner_name", b"provisioner_name", "timeout_in_seconds", b"timeout_in_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GreenFleetProvisioningOption: _TypeAlias = GreenFleetProvisioningOption  # noqa: Y015
+
+@_typing.final
+class BlueGreenDeploymentConfiguration(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TERMINATE_BLUE_INSTANCES_ON_DEPLOYMENT_SUCCESS_FIELD_NUMBER: _builtins.int
+    DEPLOYMENT_READY_OPTION_FIELD_NUMBER: _builtins.int
+    GREEN_FLEET_PROVISIONING_OPTION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def terminate_blue_instances_on_deployment_success(self) -> Global___BlueInstanceTerminationOption: ...
+    @_builtins.property
+    def deployment_ready_option(self) -> Global___DeploymentReadyOption: ...
+    @_builtins.property
+    def green_fleet_provisioning_option(self) -> Global___GreenFleetProvisioningOption: ...
+    def __init__(
+        self,
+        *,
+        terminate_blue_instances_on_deployment_success: Global___BlueInstanceTerminationOption | None = ...,
+        deployment_ready_option: Global___DeploymentReadyOption | None = ...,
+        green_fleet_provisioning_option: Global___GreenFleetProvisioningOption | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["deployment_ready_option", b"deployment_ready_option", "green_fleet_provisioning_option", b"green_fleet_provisioning_option", "terminate_blue_instances_on_deployment_success", b"terminate_blue_instances_on_deployment_success"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment_ready_option", b"deployment_ready_option", "green_fleet_provisioning_option", b"green_fleet_provisioning_option", "terminate_blue_instances_on_deployment_success", b"terminate_blue_instances_on_deployment_success"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BlueGreenDeploymentConfiguration: _TypeAlias = BlueGreenDeploymentConfiguration  # noqa: Y015
+
+@_typing.final
+class TargetInstances(_message.Message):
+    """The replacement fleet of a blue/green deployment that discovers it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TAG_FILTERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tag_filters(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.TagFilter]: ...
+    def __init__(
+        self,
+        *,
+        tag_filters: _abc.Iterable[_common_pb2.TagFilter] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tag_filters", b"tag_filters"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TargetInstances: _TypeAlias = TargetInstances  # noqa: Y015
+
+@_typing.final
 class LastDeploymentInfo(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -683,6 +1014,7 @@ class DeploymentGroupInfo(_message.Message):
     FETCH_REVISIONS_THROUGH_REGISTRY_FIELD_NUMBER: _builtins.int
     DEPLOYMENT_STYLE_FIELD_NUMBER: _builtins.int
     LOAD_BALANCER_INFO_FIELD_NUMBER: _builtins.int
+    BLUE_GREEN_DEPLOYMENT_CONFIGURATION_FIELD_NUMBER: _builtins.int
     application_name: _builtins.str
     deployment_group_id: _builtins.str
     deployment_group_name: _builtins.str
@@ -712,6 +1044,8 @@ class DeploymentGroupInfo(_message.Message):
     def deployment_style(self) -> Global___DeploymentStyle: ...
     @_builtins.property
     def load_balancer_info(self) -> Global___LoadBalancerInfo: ...
+    @_builtins.property
+    def blue_green_deployment_configuration(self) -> Global___BlueGreenDeploymentConfiguration: ...
     def __init__(
         self,
         *,
@@ -730,10 +1064,11 @@ class DeploymentGroupInfo(_message.Message):
         fetch_revisions_through_registry: _builtins.bool = ...,
         deployment_style: Global___DeploymentStyle | None = ...,
         load_balancer_info: Global___LoadBalancerInfo | None = ...,
+        blue_green_deployment_configuration: Global___BlueGreenDeploymentConfiguration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["auto_rollback_configuration", b"auto_rollback_configuration", "deployment_style", b"deployment_style", "last_attempted_deployment", b"last_attempted_deployment", "last_successful_deployment", b"last_successful_deployment", "load_balancer_info", b"load_balancer_info", "target_revision", b"target_revision"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["auto_rollback_configuration", b"auto_rollback_configuration", "blue_green_deployment_configuration", b"blue_green_deployment_configuration", "deployment_style", b"deployment_style", "last_attempted_deployment", b"last_attempted_deployment", "last_successful_deployment", b"last_successful_deployment", "load_balancer_info", b"load_balancer_info", "target_revision", b"target_revision"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "deployment_config_name", b"deployment_config_name", "deployment_group_id", b"deployment_group_id", "deployment_group_name", b"deployment_group_name", "deployment_style", b"deployment_style", "fetch_revisions_through_registry", b"fetch_revisions_through_registry", "last_attempted_deployment", b"last_attempted_deployment", "last_successful_deployment", b"last_successful_deployment", "load_balancer_info", b"load_balancer_info", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "service_role_arn", b"service_role_arn", "target_revision", b"target_revision", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "blue_green_deployment_configuration", b"blue_green_deployment_configuration", "deployment_config_name", b"deployment_config_name", "deployment_group_id", b"deployment_group_id", "deployment_group_name", b"deployment_group_name", "deployment_style", b"deployment_style", "fetch_revisions_through_registry", b"fetch_revisions_through_registry", "last_attempted_deployment", b"last_attempted_deployment", "last_successful_deployment", b"last_successful_deployment", "load_balancer_info", b"load_balancer_info", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "service_role_arn", b"service_role_arn", "target_revision", b"target_revision", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -754,6 +1089,7 @@ class CreateDeploymentGroupRequest(_message.Message):
     FETCH_REVISIONS_THROUGH_REGISTRY_FIELD_NUMBER: _builtins.int
     DEPLOYMENT_STYLE_FIELD_NUMBER: _builtins.int
     LOAD_BALANCER_INFO_FIELD_NUMBER: _builtins.int
+    BLUE_GREEN_DEPLOYMENT_CONFIGURATION_FIELD_NUMBER: _builtins.int
     application_name: _builtins.str
     deployment_group_name: _builtins.str
     deployment_config_name: _builtins.str
@@ -777,6 +1113,8 @@ class CreateDeploymentGroupRequest(_message.Message):
     def deployment_style(self) -> Global___DeploymentStyle: ...
     @_builtins.property
     def load_balancer_info(self) -> Global___LoadBalancerInfo: ...
+    @_builtins.property
+    def blue_green_deployment_configuration(self) -> Global___BlueGreenDeploymentConfiguration: ...
     def __init__(
         self,
         *,
@@ -791,10 +1129,11 @@ class CreateDeploymentGroupRequest(_message.Message):
         fetch_revisions_through_registry: _builtins.bool = ...,
         deployment_style: Global___DeploymentStyle | None = ...,
         load_balancer_info: Global___LoadBalancerInfo | None = ...,
+        blue_green_deployment_configuration: Global___BlueGreenDeploymentConfiguration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["auto_rollback_configuration", b"auto_rollback_configuration", "deployment_style", b"deployment_style", "load_balancer_info", b"load_balancer_info"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["auto_rollback_configuration", b"auto_rollback_configuration", "blue_green_deployment_configuration", b"blue_green_deployment_configuration", "deployment_style", b"deployment_style", "load_balancer_info", b"load_balancer_info"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "deployment_config_name", b"deployment_config_name", "deployment_group_name", b"deployment_group_name", "deployment_style", b"deployment_style", "fetch_revisions_through_registry", b"fetch_revisions_through_registry", "load_balancer_info", b"load_balancer_info", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "service_role_arn", b"service_role_arn", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "blue_green_deployment_configuration", b"blue_green_deployment_configuration", "deployment_config_name", b"deployment_config_name", "deployment_group_name", b"deployment_group_name", "deployment_style", b"deployment_style", "fetch_revisions_through_registry", b"fetch_revisions_through_registry", "load_balancer_info", b"load_balancer_info", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "service_role_arn", b"service_role_arn", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -973,6 +1312,7 @@ class UpdateDeploymentGroupRequest(_message.Message):
     FETCH_REVISIONS_THROUGH_REGISTRY_FIELD_NUMBER: _builtins.int
     DEPLOYMENT_STYLE_FIELD_NUMBER: _builtins.int
     LOAD_BALANCER_INFO_FIELD_NUMBER: _builtins.int
+    BLUE_GREEN_DEPLOYMENT_CONFIGURATION_FIELD_NUMBER: _builtins.int
     application_name: _builtins.str
     current_deployment_group_name: _builtins.str
     new_deployment_group_name: _builtins.str
@@ -994,6 +1334,10 @@ class UpdateDeploymentGroupRequest(_message.Message):
     def load_balancer_info(self) -> Global___LoadBalancerInfo:
         """set: replaces the list (empty clears it)"""
 
+    @_builtins.property
+    def blue_green_deployment_configuration(self) -> Global___BlueGreenDeploymentConfiguration:
+        """set: replaces it"""
+
     def __init__(
         self,
         *,
@@ -1008,10 +1352,11 @@ class UpdateDeploymentGroupRequest(_message.Message):
         fetch_revisions_through_registry: _builtins.bool | None = ...,
         deployment_style: Global___DeploymentStyle | None = ...,
         load_balancer_info: Global___LoadBalancerInfo | None = ...,
+        blue_green_deployment_configuration: Global___BlueGreenDeploymentConfiguration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_deployment_config_name", b"_deployment_config_name", "_fetch_revisions_through_registry", b"_fetch_revisions_through_registry", "_new_deployment_group_name", b"_new_deployment_group_name", "auto_rollback_configuration", b"auto_rollback_configuration", "deployment_config_name", b"deployment_config_name", "deployment_style", b"deployment_style", "fetch_revisions_through_registry", b"fetch_revisions_through_registry", "load_balancer_info", b"load_balancer_info", "new_deployment_group_name", b"new_deployment_group_name", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_deployment_config_name", b"_deployment_config_name", "_fetch_revisions_through_registry", b"_fetch_revisions_through_registry", "_new_deployment_group_name", b"_new_deployment_group_name", "auto_rollback_configuration", b"auto_rollback_configuration", "blue_green_deployment_configuration", b"blue_green_deployment_configuration", "deployment_config_name", b"deployment_config_name", "deployment_style", b"deployment_style", "fetch_revisions_through_registry", b"fetch_revisions_through_registry", "load_balancer_info", b"load_balancer_info", "new_deployment_group_name", b"new_deployment_group_name", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_deployment_config_name", b"_deployment_config_name", "_fetch_revisions_through_registry", b"_fetch_revisions_through_registry", "_new_deployment_group_name", b"_new_deployment_group_name", "application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "current_deployment_group_name", b"current_deployment_group_name", "deployment_config_name", b"deployment_config_name", "deployment_style", b"deployment_style", "fetch_revisions_through_registry", b"fetch_revisions_through_registry", "load_balancer_info", b"load_balancer_info", "new_deployment_group_name", b"new_deployment_group_name", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_deployment_config_name", b"_deployment_config_name", "_fetch_revisions_through_registry", b"_fetch_revisions_through_registry", "_new_deployment_group_name", b"_new_deployment_group_name", "application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "blue_green_deployment_configuration", b"blue_green_deployment_configuration", "current_deployment_group_name", b"current_deployment_group_name", "deployment_config_name", b"deployment_config_name", "deployment_style", b"deployment_style", "fetch_revisions_through_registry", b"fetch_revisions_through_registry", "load_balancer_info", b"load_balancer_info", "new_deployment_group_name", b"new_deployment_group_name", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__deployment_config_name: _TypeAlias = _typing.Literal["deployment_config_name"]  # noqa: Y015
     _WhichOneofArgType__deployment_config_name: _TypeAlias = _typing.Literal["_deployment_config_name", b"_deployment_config_name"]  # noqa: Y015
@@ -1193,6 +1538,10 @@ class DeploymentInfo(_message.Message):
     DEPLOYMENT_STATUS_MESSAGES_FIELD_NUMBER: _builtins.int
     DEPLOYMENT_STYLE_FIELD_NUMBER: _builtins.int
     LOAD_BALANCER_INFO_FIELD_NUMBER: _builtins.int
+    BLUE_GREEN_DEPLOYMENT_CONFIGURATION_FIELD_NUMBER: _builtins.int
+    TARGET_INSTANCES_FIELD_NUMBER: _builtins.int
+    TRAFFIC_SHIFT_FIELD_NUMBER: _builtins.int
+    INSTANCE_TERMINATION_WAIT_TIME_STARTED_FIELD_NUMBER: _builtins.int
     deployment_id: _builtins.str
     application_name: _builtins.str
     deployment_group_name: _builtins.str
@@ -1227,6 +1576,16 @@ class DeploymentInfo(_message.Message):
     def deployment_style(self) -> Global___DeploymentStyle: ...
     @_builtins.property
     def load_balancer_info(self) -> Global___LoadBalancerInfo: ...
+    @_builtins.property
+    def blue_green_deployment_configuration(self) -> Global___BlueGreenDeploymentConfiguration: ...
+    @_builtins.property
+    def target_instances(self) -> Global___TargetInstances: ...
+    @_builtins.property
+    def traffic_shift(self) -> Global___TrafficShift:
+        """blue/green only"""
+
+    @_builtins.property
+    def instance_termination_wait_time_started(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -1251,14 +1610,68 @@ class DeploymentInfo(_message.Message):
         deployment_status_messages: _abc.Iterable[_builtins.str] | None = ...,
         deployment_style: Global___DeploymentStyle | None = ...,
         load_balancer_info: Global___LoadBalancerInfo | None = ...,
+        blue_green_deployment_configuration: Global___BlueGreenDeploymentConfiguration | None = ...,
+        target_instances: Global___TargetInstances | None = ...,
+        traffic_shift: Global___TrafficShift | None = ...,
+        instance_termination_wait_time_started: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["auto_rollback_configuration", b"auto_rollback_configuration", "complete_time", b"complete_time", "create_time", b"create_time", "deployment_overview", b"deployment_overview", "deployment_style", b"deployment_style", "error_information", b"error_information", "load_balancer_info", b"load_balancer_info", "revision", b"revision", "rollback_info", b"rollback_info", "start_time", b"start_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["auto_rollback_configuration", b"auto_rollback_configuration", "blue_green_deployment_configuration", b"blue_green_deployment_configuration", "complete_time", b"complete_time", "create_time", b"create_time", "deployment_overview", b"deployment_overview", "deployment_style", b"deployment_style", "error_information", b"error_information", "instance_termination_wait_time_started", b"instance_termination_wait_time_started", "load_balancer_info", b"load_balancer_info", "revision", b"revision", "rollback_info", b"rollback_info", "start_time", b"start_time", "target_instances", b"target_instances", "traffic_shift", b"traffic_shift"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "complete_time", b"complete_time", "create_time", b"create_time", "creator", b"creator", "deployment_config_name", b"deployment_config_name", "deployment_group_name", b"deployment_group_name", "deployment_id", b"deployment_id", "deployment_overview", b"deployment_overview", "deployment_status_messages", b"deployment_status_messages", "deployment_style", b"deployment_style", "description", b"description", "error_information", b"error_information", "file_exists_behavior", b"file_exists_behavior", "ignore_application_stop_failures", b"ignore_application_stop_failures", "load_balancer_info", b"load_balancer_info", "revision", b"revision", "rollback_info", b"rollback_info", "start_time", b"start_time", "status", b"status", "update_outdated_instances_only", b"update_outdated_instances_only"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "blue_green_deployment_configuration", b"blue_green_deployment_configuration", "complete_time", b"complete_time", "create_time", b"create_time", "creator", b"creator", "deployment_config_name", b"deployment_config_name", "deployment_group_name", b"deployment_group_name", "deployment_id", b"deployment_id", "deployment_overview", b"deployment_overview", "deployment_status_messages", b"deployment_status_messages", "deployment_style", b"deployment_style", "description", b"description", "error_information", b"error_information", "file_exists_behavior", b"file_exists_behavior", "ignore_application_stop_failures", b"ignore_application_stop_failures", "instance_termination_wait_time_started", b"instance_termination_wait_time_started", "load_balancer_info", b"load_balancer_info", "revision", b"revision", "rollback_info", b"rollback_info", "start_time", b"start_time", "status", b"status", "target_instances", b"target_instances", "traffic_shift", b"traffic_shift", "update_outdated_instances_only", b"update_outdated_instances_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeploymentInfo: _TypeAlias = DeploymentInfo  # noqa: Y015
+
+@_typing.final
+class TrafficShift(_message.Message):
+    """Where a blue/green deployment is in moving traffic to the replacement fleet."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GREEN_PERCENT_FIELD_NUMBER: _builtins.int
+    STEPS_FIELD_NUMBER: _builtins.int
+    STEP_FIELD_NUMBER: _builtins.int
+    NEXT_STEP_TIME_FIELD_NUMBER: _builtins.int
+    GREEN_WEIGHT_FIELD_NUMBER: _builtins.int
+    BLUE_WEIGHT_FIELD_NUMBER: _builtins.int
+    READY_WAIT_UNTIL_FIELD_NUMBER: _builtins.int
+    green_percent: _builtins.int
+    """of requests the replacement fleet gets now"""
+    step: _builtins.int
+    """index into steps; -1 before the reroute"""
+    green_weight: _builtins.int
+    """load balancer weight of each replacement instance"""
+    blue_weight: _builtins.int
+    """of each original instance"""
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """the percentages of every step, ending at 100"""
+
+    @_builtins.property
+    def next_step_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def ready_wait_until(self) -> _timestamp_pb2.Timestamp:
+        """while Ready"""
+
+    def __init__(
+        self,
+        *,
+        green_percent: _builtins.int = ...,
+        steps: _abc.Iterable[_builtins.int] | None = ...,
+        step: _builtins.int = ...,
+        next_step_time: _timestamp_pb2.Timestamp | None = ...,
+        green_weight: _builtins.int = ...,
+        blue_weight: _builtins.int = ...,
+        ready_wait_until: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["next_step_time", b"next_step_time", "ready_wait_until", b"ready_wait_until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blue_weight", b"blue_weight", "green_percent", b"green_percent", "green_weight", b"green_weight", "next_step_time", b"next_step_time", "ready_wait_until", b"ready_wait_until", "step", b"step", "steps", b"steps"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TrafficShift: _TypeAlias = TrafficShift  # noqa: Y015
 
 @_typing.final
 class LifecycleEvent(_message.Message):
@@ -1305,11 +1718,14 @@ class InstanceTarget(_message.Message):
     LAST_UPDATED_AT_FIELD_NUMBER: _builtins.int
     LIFECYCLE_EVENTS_FIELD_NUMBER: _builtins.int
     INSTANCE_REVISION_FIELD_NUMBER: _builtins.int
+    INSTANCE_LABEL_FIELD_NUMBER: _builtins.int
     deployment_id: _builtins.str
     target_id: _builtins.str
     """the instance name"""
     target_arn: _builtins.str
     status: Global___TargetStatus.ValueType
+    instance_label: _builtins.str
+    """blue/green: "Blue" (original) or "Green" (replacement)"""
     @_builtins.property
     def last_updated_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -1330,10 +1746,11 @@ class InstanceTarget(_message.Message):
         last_updated_at: _timestamp_pb2.Timestamp | None = ...,
         lifecycle_events: _abc.Iterable[Global___LifecycleEvent] | None = ...,
         instance_revision: _common_pb2.RevisionLocation | None = ...,
+        instance_label: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["instance_revision", b"instance_revision", "last_updated_at", b"last_updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment_id", b"deployment_id", "instance_revision", b"instance_revision", "last_updated_at", b"last_updated_at", "lifecycle_events", b"lifecycle_events", "status", b"status", "target_arn", b"target_arn", "target_id", b"target_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment_id", b"deployment_id", "instance_label", b"instance_label", "instance_revision", b"instance_revision", "last_updated_at", b"last_updated_at", "lifecycle_events", b"lifecycle_events", "status", b"status", "target_arn", b"target_arn", "target_id", b"target_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1352,6 +1769,7 @@ class CreateDeploymentRequest(_message.Message):
     IGNORE_APPLICATION_STOP_FAILURES_FIELD_NUMBER: _builtins.int
     AUTO_ROLLBACK_CONFIGURATION_FIELD_NUMBER: _builtins.int
     UPDATE_OUTDATED_INSTANCES_ONLY_FIELD_NUMBER: _builtins.int
+    TARGET_INSTANCES_FIELD_NUMBER: _builtins.int
     application_name: _builtins.str
     deployment_group_name: _builtins.str
     deployment_config_name: _builtins.str
@@ -1366,6 +1784,10 @@ class CreateDeploymentRequest(_message.Message):
     def auto_rollback_configuration(self) -> Global___AutoRollbackConfiguration:
         """unset: the group's"""
 
+    @_builtins.property
+    def target_instances(self) -> Global___TargetInstances:
+        """blue/green with DISCOVER_EXISTING"""
+
     def __init__(
         self,
         *,
@@ -1378,10 +1800,11 @@ class CreateDeploymentRequest(_message.Message):
         ignore_application_stop_failures: _builtins.bool = ...,
         auto_rollback_configuration: Global___AutoRollbackConfiguration | None = ...,
         update_outdated_instances_only: _builtins.bool = ...,
+        target_instances: Global___TargetInstances | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["auto_rollback_configuration", b"auto_rollback_configuration", "revision", b"revision"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["auto_rollback_configuration", b"auto_rollback_configuration", "revision", b"revision", "target_instances", b"target_instances"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "deployment_config_name", b"deployment_config_name", "deployment_group_name", b"deployment_group_name", "description", b"description", "file_exists_behavior", b"file_exists_behavior", "ignore_application_stop_failures", b"ignore_application_stop_failures", "revision", b"revision", "update_outdated_instances_only", b"update_outdated_instances_only"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "deployment_config_name", b"deployment_config_name", "deployment_group_name", b"deployment_group_name", "description", b"description", "file_exists_behavior", b"file_exists_behavior", "ignore_application_stop_failures", b"ignore_application_stop_failures", "revision", b"revision", "target_instances", b"target_instances", "update_outdated_instances_only", b"update_outdated_instances_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1491,6 +1914,43 @@ class StopDeploymentResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StopDeploymentResponse: _TypeAlias = StopDeploymentResponse  # noqa: Y015
+
+@_typing.final
+class ContinueDeploymentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
+    DEPLOYMENT_WAIT_TYPE_FIELD_NUMBER: _builtins.int
+    deployment_id: _builtins.str
+    deployment_wait_type: Global___DeploymentWaitType.ValueType
+    def __init__(
+        self,
+        *,
+        deployment_id: _builtins.str = ...,
+        deployment_wait_type: Global___DeploymentWaitType.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment_id", b"deployment_id", "deployment_wait_type", b"deployment_wait_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ContinueDeploymentRequest: _TypeAlias = ContinueDeploymentRequest  # noqa: Y015
+
+@_typing.final
+class ContinueDeploymentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ContinueDeploymentResponse: _TypeAlias = ContinueDeploymentResponse  # noqa: Y015
 
 @_typing.final
 class TimeRange(_message.Message):

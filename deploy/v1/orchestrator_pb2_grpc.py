@@ -94,6 +94,11 @@ class OrchestratorStub:
                 request_serializer=deploy_dot_v1_dot_orchestrator__pb2.StopDeploymentRequest.SerializeToString,
                 response_deserializer=deploy_dot_v1_dot_orchestrator__pb2.StopDeploymentResponse.FromString,
                 _registered_method=True)
+        self.ContinueDeployment = channel.unary_unary(
+                '/deploy.v1.Orchestrator/ContinueDeployment',
+                request_serializer=deploy_dot_v1_dot_orchestrator__pb2.ContinueDeploymentRequest.SerializeToString,
+                response_deserializer=deploy_dot_v1_dot_orchestrator__pb2.ContinueDeploymentResponse.FromString,
+                _registered_method=True)
         self.ListDeployments = channel.unary_unary(
                 '/deploy.v1.Orchestrator/ListDeployments',
                 request_serializer=deploy_dot_v1_dot_orchestrator__pb2.ListDeploymentsRequest.SerializeToString,
@@ -193,6 +198,13 @@ class OrchestratorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ContinueDeployment(self, request, context):
+        """Blue/green: reroute traffic now (READY_WAIT) or retire the originals now (TERMINATION_WAIT).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListDeployments(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -280,6 +292,11 @@ def add_OrchestratorServicer_to_server(servicer, server):
                     servicer.StopDeployment,
                     request_deserializer=deploy_dot_v1_dot_orchestrator__pb2.StopDeploymentRequest.FromString,
                     response_serializer=deploy_dot_v1_dot_orchestrator__pb2.StopDeploymentResponse.SerializeToString,
+            ),
+            'ContinueDeployment': grpc.unary_unary_rpc_method_handler(
+                    servicer.ContinueDeployment,
+                    request_deserializer=deploy_dot_v1_dot_orchestrator__pb2.ContinueDeploymentRequest.FromString,
+                    response_serializer=deploy_dot_v1_dot_orchestrator__pb2.ContinueDeploymentResponse.SerializeToString,
             ),
             'ListDeployments': grpc.unary_unary_rpc_method_handler(
                     servicer.ListDeployments,
@@ -626,6 +643,33 @@ class Orchestrator:
             '/deploy.v1.Orchestrator/StopDeployment',
             deploy_dot_v1_dot_orchestrator__pb2.StopDeploymentRequest.SerializeToString,
             deploy_dot_v1_dot_orchestrator__pb2.StopDeploymentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ContinueDeployment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/deploy.v1.Orchestrator/ContinueDeployment',
+            deploy_dot_v1_dot_orchestrator__pb2.ContinueDeploymentRequest.SerializeToString,
+            deploy_dot_v1_dot_orchestrator__pb2.ContinueDeploymentResponse.FromString,
             options,
             channel_credentials,
             insecure,

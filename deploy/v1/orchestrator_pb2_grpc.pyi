@@ -45,6 +45,8 @@ class OrchestratorStub:
     GetDeployment: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.GetDeploymentRequest, _orchestrator_pb2.GetDeploymentResponse]
     StopDeployment: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.StopDeploymentRequest, _orchestrator_pb2.StopDeploymentResponse]
     """No new lifecycle event starts; running hooks finish (or time out) before it is Stopped."""
+    ContinueDeployment: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.ContinueDeploymentRequest, _orchestrator_pb2.ContinueDeploymentResponse]
+    """Blue/green: reroute traffic now (READY_WAIT) or retire the originals now (TERMINATION_WAIT)."""
     ListDeployments: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.ListDeploymentsRequest, _orchestrator_pb2.ListDeploymentsResponse]
     ListDeploymentTargets: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.ListDeploymentTargetsRequest, _orchestrator_pb2.ListDeploymentTargetsResponse]
     GetDeploymentTarget: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.GetDeploymentTargetRequest, _orchestrator_pb2.GetDeploymentTargetResponse]
@@ -68,6 +70,8 @@ class OrchestratorAsyncStub(OrchestratorStub):
     GetDeployment: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.GetDeploymentRequest, _orchestrator_pb2.GetDeploymentResponse]  # type: ignore[assignment]
     StopDeployment: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.StopDeploymentRequest, _orchestrator_pb2.StopDeploymentResponse]  # type: ignore[assignment]
     """No new lifecycle event starts; running hooks finish (or time out) before it is Stopped."""
+    ContinueDeployment: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.ContinueDeploymentRequest, _orchestrator_pb2.ContinueDeploymentResponse]  # type: ignore[assignment]
+    """Blue/green: reroute traffic now (READY_WAIT) or retire the originals now (TERMINATION_WAIT)."""
     ListDeployments: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.ListDeploymentsRequest, _orchestrator_pb2.ListDeploymentsResponse]  # type: ignore[assignment]
     ListDeploymentTargets: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.ListDeploymentTargetsRequest, _orchestrator_pb2.ListDeploymentTargetsResponse]  # type: ignore[assignment]
     GetDeploymentTarget: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.GetDeploymentTargetRequest, _orchestrator_pb2.GetDeploymentTargetResponse]  # type: ignore[assignment]
@@ -160,6 +164,14 @@ class OrchestratorServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_orchestrator_pb2.StopDeploymentResponse, _abc.Awaitable[_orchestrator_pb2.StopDeploymentResponse]]:
         """No new lifecycle event starts; running hooks finish (or time out) before it is Stopped."""
+
+    @_abc_1.abstractmethod
+    def ContinueDeployment(
+        self,
+        request: _orchestrator_pb2.ContinueDeploymentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_pb2.ContinueDeploymentResponse, _abc.Awaitable[_orchestrator_pb2.ContinueDeploymentResponse]]:
+        """Blue/green: reroute traffic now (READY_WAIT) or retire the originals now (TERMINATION_WAIT)."""
 
     @_abc_1.abstractmethod
     def ListDeployments(

@@ -541,12 +541,19 @@ Global___SetWeightsRequest: _TypeAlias = SetWeightsRequest  # noqa: Y015
 class SetWeightsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    NOT_SERVING_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def not_serving(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """instances left alone: not in the load balancer"""
+
     def __init__(
         self,
+        *,
+        not_serving: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["not_serving", b"not_serving"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

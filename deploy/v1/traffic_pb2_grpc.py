@@ -127,7 +127,7 @@ class TrafficRouterServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SetWeights(self, request, context):
-        """Changes the weights of instances already in the group, all in one step.
+        """Changes the weights of the instances that receive traffic; the others are left alone.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -51,7 +51,7 @@ class TrafficRouterStub:
     deregistration delay passes, then takes it out of the group.
     """
     SetWeights: _grpc.UnaryUnaryMultiCallable[_traffic_pb2.SetWeightsRequest, _traffic_pb2.SetWeightsResponse]
-    """Changes the weights of instances already in the group, all in one step."""
+    """Changes the weights of the instances that receive traffic; the others are left alone."""
 
 @_typing.type_check_only
 class TrafficRouterAsyncStub(TrafficRouterStub):
@@ -71,7 +71,7 @@ class TrafficRouterAsyncStub(TrafficRouterStub):
     deregistration delay passes, then takes it out of the group.
     """
     SetWeights: _aio.UnaryUnaryMultiCallable[_traffic_pb2.SetWeightsRequest, _traffic_pb2.SetWeightsResponse]  # type: ignore[assignment]
-    """Changes the weights of instances already in the group, all in one step."""
+    """Changes the weights of the instances that receive traffic; the others are left alone."""
 
 class TrafficRouterServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -136,6 +136,6 @@ class TrafficRouterServicer(metaclass=_abc_1.ABCMeta):
         request: _traffic_pb2.SetWeightsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_traffic_pb2.SetWeightsResponse, _abc.Awaitable[_traffic_pb2.SetWeightsResponse]]:
-        """Changes the weights of instances already in the group, all in one step."""
+        """Changes the weights of the instances that receive traffic; the others are left alone."""
 
 def add_TrafficRouterServicer_to_server(servicer: TrafficRouterServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,8 @@ class ServerConfig:
     """How often agents send a heartbeat; an instance is Offline after three missed ones."""
     git_base_url: str = "https://github.com/"
     """Where a Git revision's "owner/repo" is cloned from (a full clone URL is used as is)."""
+    provisioners: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Blue/green replacement fleets: name → {"command": …} or {"url": …} (orchestrator)."""
 
     def peer_address(self, service: str) -> str:
         """Where to reach `service`: configured peer, else this process."""
@@ -62,6 +65,12 @@ def load_config(path: Path | None, environ: dict[str, str] | None = None) -> Ser
         value = env.get(f"OPENDEPLOY_{key.upper()}")
         if value:
             raw[key] = value
+    provisioners = env.get("OPENDEPLOY_PROVISIONERS")
+    if provisioners:
+        try:
+            raw["provisioners"] = json.loads(provisioners)
+        except json.JSONDecodeError as exc:
+            raise InvalidArgument(f"OPENDEPLOY_PROVISIONERS: invalid JSON ({exc.msg})") from exc
     for service in SERVICE_NAMES:
         value = env.get(f"OPENDEPLOY_PEER_{service.upper()}")
         if value:
@@ -79,6 +88,7 @@ def _from_mapping(raw: dict[str, Any]) -> ServerConfig:
         "peers",
         "heartbeat_interval_seconds",
         "git_base_url",
+        "provisioners",
     }
     unknown = sorted(set(raw) - known)
     if unknown:
@@ -98,7 +108,23 @@ def _from_mapping(raw: dict[str, Any]) -> ServerConfig:
         config.peers = {str(k): str(v) for k, v in peers.items()}
     if "heartbeat_interval_seconds" in raw:
         config.heartbeat_interval_seconds = int(raw["heartbeat_interval_seconds"])
+    if "provisioners" in raw:
+        config.provisioners = _provisioners(raw["provisioners"])
     return config
+
+
+def _provisioners(value: Any) -> dict[str, dict[str, str]]:
+    """name → exactly one of {"command": "…"} or {"url": "http(s)://…"}."""
+    if not isinstance(value, dict):
+        raise InvalidArgument("config: provisioners must map names to {command} or {url}")
+    checked = {}
+    for name, spec in value.items():
+        if not isinstance(spec, dict) or len(spec) != 1 or not set(spec) <= {"command", "url"}:
+            raise InvalidArgument(
+                f"config: provisioners.{name} needs exactly one of command or url"
+            )
+        checked[str(name)] = {str(k): str(v) for k, v in spec.items()}
+    return checked
 
 
 def parse_services(value: Any) -> tuple[str, ...]:

@@ -54,10 +54,10 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
             raise InvalidArgument("hello: an agent stream must start with AgentHello")
         name = check_instance_name("hello.instanceName", first.hello.instance_name)
         tags = check_tags("hello.tags", [tag_from_proto(t) for t in first.hello.tags])
-        if await self._store.register_if_unknown(name, tags):
-            self._changes.publish(name)
+        await self._store.register_if_unknown(name, tags)
         session = self._sessions.open(name)
         await self._store.mark_seen(name, peer_host(context.peer()))
+        self._changes.publish(name)  # new, or back online: a replacement fleet may be complete
         await self._health.refresh_metrics()
         log.info("agent connected", extra={"fields": {"instance": name}})
         reader = asyncio.create_task(self._read(request_iterator, session))

@@ -251,8 +251,7 @@ def _after_reroute(s: BlueGreenSnapshot) -> BlueGreenDecision:
         return BlueGreenDecision(
             Act.FAILED,
             reason=(
-                f"{failed} original instance(s) could not be deregistered from the load "
-                "balancer."
+                f"{failed} original instance(s) could not be deregistered from the load balancer."
             ),
         )
     if s.config.blue_action is BlueInstanceAction.TERMINATE and s.blue:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Protocol
 
@@ -71,7 +71,10 @@ class CatchUp:
         deployments: DeploymentStore,
         fleet: FleetClient,
         creator: DeploymentCreator,
+        on_fleet_change: Callable[[], None] = lambda: None,
     ) -> None:
+        self._on_fleet_change = on_fleet_change
+        """Told of every fleet change (a blue/green deployment may wait for new instances)."""
         self._groups = groups
         self._deployments = deployments
         self._fleet = fleet
@@ -116,6 +119,7 @@ class CatchUp:
             try:
                 async for name in self._fleet.instance_changes():
                     attempt = 0
+                    self._on_fleet_change()
                     if name:
                         self.instance_changed(name)
                     else:

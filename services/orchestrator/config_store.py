@@ -16,13 +16,18 @@ from services.orchestrator.configs import (
     DeploymentConfig,
     MinimumHealthyType,
 )
+from services.orchestrator.group_store import routing_from_json, routing_to_json
 from services.orchestrator.schema import ConfigRow, DeploymentRow, GroupRow
 from services.orchestrator.states import ACTIVE_DEPLOYMENT
 
 
 def _config(row: ConfigRow) -> DeploymentConfig:
     return DeploymentConfig(
-        row.name, MinimumHealthyType(row.minimum_type), row.minimum_value, row.id
+        row.name,
+        MinimumHealthyType(row.minimum_type),
+        row.minimum_value,
+        row.id,
+        routing_from_json(row.traffic_routing),
     )
 
 
@@ -39,6 +44,7 @@ class ConfigStore:
             created_at=utcnow(),
             minimum_type=config.minimum_type,
             minimum_value=config.minimum_value,
+            traffic_routing=routing_to_json(config.routing),
         )
         try:
             async with self._db.transaction() as session:

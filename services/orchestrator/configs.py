@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from services.core.errors import InvalidArgument
+from services.orchestrator.bluegreen import TrafficRouting
 
 
 class MinimumHealthyType(StrEnum):
@@ -23,6 +24,8 @@ class DeploymentConfig:
     minimum_value: int
     id: str = ""
     """Empty for the built-in configs."""
+    routing: TrafficRouting = field(default_factory=TrafficRouting)
+    """How a blue/green deployment moves traffic (AllAtOnce unless set)."""
 
     def minimum_healthy(self, instances: int) -> int:
         """M, the fewest instances that must stay healthy, fixed at the start of a deployment."""
@@ -65,4 +68,5 @@ def check_custom_config(config: DeploymentConfig) -> DeploymentConfig:
         and config.minimum_value > MAX_FLEET_PERCENT
     ):
         raise InvalidArgument("minimumHealthyHosts.value must be 0-99 for FLEET_PERCENT")
+    config.routing.check()
     return config

@@ -12,8 +12,11 @@ import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from functools import partial
+from typing import Any, TypeVar
 
+from services.core.clock import utcnow
 from services.core.diagnostics import Diagnostics, ErrorCode
 from services.core.errors import DeployError, NotFound, Unavailable
 from services.core.metrics import (
@@ -22,15 +25,41 @@ from services.core.metrics import (
     LIFECYCLE_EVENT_SECONDS,
 )
 from services.core.signal import ChangeSignal
-from services.orchestrator.domain import Deployment, DeploymentErrorCode, ErrorInformation
-from services.orchestrator.lifecycle import STOP_FAILURE_IGNORABLE, TRAFFIC_EVENTS
+from services.core.tags import Tag
+from services.orchestrator.bluegreen import (
+    FULL_WEIGHT,
+    Act,
+    BlueGreenSnapshot,
+    decide_blue_green,
+    step_weights,
+)
+from services.orchestrator.domain import (
+    Deployment,
+    DeploymentErrorCode,
+    ErrorInformation,
+    PlannedTarget,
+    Target,
+    TargetLabel,
+)
+from services.orchestrator.group_store import GroupStore
+from services.orchestrator.lifecycle import (
+    ALLOW_TRAFFIC_EVENTS,
+    IN_PLACE_EVENTS,
+    STOP_FAILURE_IGNORABLE,
+    TRAFFIC_EVENTS,
+)
 from services.orchestrator.peers import CommandResult, FleetClient, TrafficClient
+from services.orchestrator.provisioner import Provisioners, ProvisionRequest
 from services.orchestrator.rollback import rollback_reason
 from services.orchestrator.rollout import Outcome, RolloutSnapshot, decide
-from services.orchestrator.states import DeploymentStatus
+from services.orchestrator.states import DeploymentStatus, TargetStatus
 from services.orchestrator.store import DeploymentStore, EventRef
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+PROVISIONED_BY = "opendeploy:deployment"
+"""The tag a provisioner gives the instances it starts for a deployment (value: its id)."""
 
 RECONNECT_BACKOFF_SECONDS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 """Waits between attempts to reach the fleet after a failure (the last one repeats)."""
@@ -50,8 +79,18 @@ class RolloutController:
         fleet: FleetClient,
         traffic: TrafficClient,
         changes: ChangeSignal,
+        groups: GroupStore,
+        provisioners: Provisioners | None = None,
         on_succeeded: Callable[[str], None] = lambda group_id: None,
     ) -> None:
+        self._groups = groups
+        self._provisioners = provisioners or Provisioners({})
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        """Blue/green deployments waiting for a time (ready wait, traffic step, termination)."""
+        self._awaiting_fleet: set[str] = set()
+        """Blue/green deployments waiting for their provisioned instances to come online."""
+        self._busy: set[str] = set()
+        """Blue/green deployments whose provisioner or retirement is running."""
         self._on_succeeded = on_succeeded
         """Told the group id of each deployment that succeeds (catch-up looks again)."""
         self._store = store
@@ -70,7 +109,21 @@ class RolloutController:
         self._spawn(self._recover())
         self._spawn(self._follow_fleet())
 
+    def fleet_changed(self) -> None:
+        """An instance registered or came online: a replacement fleet may be complete."""
+        for deployment_id in list(self._awaiting_fleet):
+            self._spawn(self.kick(deployment_id))
+
+    async def continue_deployment(self, deployment_id: str, termination: bool) -> None:
+        """Reroute a Ready blue/green deployment now, or retire its originals now."""
+        async with self._lock:
+            await self._store.continue_deployment(deployment_id, termination)
+            await self._advance(deployment_id)
+        self._changes.notify()
+
     async def stop(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -175,10 +228,13 @@ class RolloutController:
     async def _advance(self, deployment_id: str) -> None:
         """Decide what the deployment does next and do it. Caller holds the lock."""
         status = await self._store.begin(deployment_id)
-        if status is not DeploymentStatus.IN_PROGRESS:
+        if status not in (DeploymentStatus.IN_PROGRESS, DeploymentStatus.READY):
             return
         deployment = await self._store.get(deployment_id)
         targets = await self._store.targets(deployment_id)
+        if deployment.blue_green_style:
+            await self._advance_blue_green(deployment, targets)
+            return
         decision = decide(
             RolloutSnapshot(
                 targets=tuple((t.instance_name, t.status) for t in targets),
@@ -200,11 +256,185 @@ class RolloutController:
             error = ErrorInformation(DeploymentErrorCode.HEALTH_CONSTRAINTS, decision.reason)
             await self._finish(deployment, DeploymentStatus.FAILED, error)
 
+    async def _advance_blue_green(self, deployment: Deployment, targets: list[Target]) -> None:
+        """Decide (bluegreen.decide_blue_green) then act. Caller holds the lock."""
+        if deployment.id in self._busy:
+            return  # the provisioner or the retirement of blue decides again when it ends
+        now = utcnow()
+        green = [t for t in targets if t.label is TargetLabel.GREEN]
+        blue = [t for t in targets if t.label is TargetLabel.BLUE]
+        progress = deployment.progress
+        steps = deployment.routing.steps()
+        decision = decide_blue_green(
+            BlueGreenSnapshot(
+                green=tuple((t.instance_name, t.status) for t in green),
+                blue=tuple((t.instance_name, t.status) for t in blue),
+                minimum_healthy=deployment.minimum_healthy,
+                config=deployment.blue_green,
+                steps=steps,
+                step_interval_seconds=deployment.routing.interval_seconds,
+                status=deployment.status,
+                now=now,
+                stopping=deployment.stop_requested,
+                provision_requested_at=progress.provision_requested_at,
+                continued=progress.continued,
+                ready_until=progress.ready_until,
+                traffic_step=progress.traffic_step,
+                step_started_at=progress.step_started_at,
+                terminate_at=progress.terminate_at,
+            )
+        )
+        act = decision.act
+        self._wake(deployment.id, decision.wake_at)
+        self._awaiting_fleet.discard(deployment.id)
+        if act is Act.WAIT:
+            if not green and progress.provision_requested_at is not None:
+                await self._collect_green(deployment, max(len(blue), 1))
+        elif act is Act.PROVISION:
+            await self._store.record_progress(deployment.id, provision_requested_at=now)
+            self._busy.add(deployment.id)
+            self._spawn(self._provision(deployment, max(len(blue), 1)))
+        elif act is Act.START_GREEN:
+            started = await self._store.start_targets(deployment.id, decision.start)
+            self._spawn(self._dispatch(deployment, started))
+        elif act is Act.READY:
+            assert decision.wake_at is not None
+            await self._store.mark_ready(deployment.id, decision.wake_at)
+        elif act is Act.REROUTE:
+            joining = [t.instance_name for t in green if t.status is TargetStatus.READY]
+            green_weight, blue_weight = step_weights(steps[0], len(joining), len(blue))
+            if steps[0] < 100:  # blue keeps serving at full weight while green joins otherwise
+                await self._set_weights(deployment, {t.instance_name: blue_weight for t in blue})
+            await self._store.record_progress(
+                deployment.id,
+                traffic_step=0,
+                step_started_at=now,
+                green_weight=green_weight,
+                blue_weight=blue_weight if steps[0] < 100 else FULL_WEIGHT,
+            )
+            started = await self._store.resume_targets(deployment.id, joining)
+            self._spawn(self._dispatch(deployment, started))
+            self._again(deployment.id)
+        elif act is Act.STEP:
+            serving = [t.instance_name for t in green if t.status is TargetStatus.SUCCEEDED]
+            green_weight, blue_weight = step_weights(steps[decision.step], len(serving), len(blue))
+            await self._set_weights(
+                deployment,
+                {
+                    **{name: green_weight for name in serving},
+                    **{t.instance_name: blue_weight for t in blue},
+                },
+            )
+            await self._store.record_progress(
+                deployment.id,
+                traffic_step=decision.step,
+                step_started_at=now,
+                green_weight=green_weight,
+                blue_weight=blue_weight,
+            )
+            self._again(deployment.id)
+        elif act is Act.BLOCK_BLUE:
+            await self._set_weights(deployment, {t.instance_name: 0 for t in blue})
+            await self._store.record_progress(deployment.id, blue_weight=0)
+            started = await self._store.start_targets(deployment.id, decision.start)
+            self._spawn(self._dispatch(deployment, started))
+        elif act is Act.TERMINATION_WAIT:
+            await self._store.record_progress(deployment.id, terminate_at=decision.wake_at)
+        elif act is Act.TERMINATE:
+            self._busy.add(deployment.id)
+            self._spawn(self._retire(deployment, decision.terminate))
+        elif act is Act.SUCCEEDED:
+            await self._finish(deployment, DeploymentStatus.SUCCEEDED, None)
+        elif act is Act.STOPPED:
+            error = (
+                ErrorInformation(DeploymentErrorCode.TIMEOUT, decision.reason)
+                if decision.reason
+                else None
+            )
+            await self._finish(deployment, DeploymentStatus.STOPPED, error)
+        else:
+            error = ErrorInformation(DeploymentErrorCode.HEALTH_CONSTRAINTS, decision.reason)
+            await self._finish(deployment, DeploymentStatus.FAILED, error)
+
+    def _wake(self, deployment_id: str, at: datetime | None) -> None:
+        """Decide again for the deployment at `at` (a timer replaces any earlier one)."""
+        timer = self._timers.pop(deployment_id, None)
+        if timer is not None:
+            timer.cancel()
+        if at is not None:
+            delay = max((at - utcnow()).total_seconds(), 0.0)
+            self._timers[deployment_id] = asyncio.get_running_loop().call_later(
+                delay, self._again, deployment_id
+            )
+
+    def _again(self, deployment_id: str) -> None:
+        """Decide again soon, once the current decision has released the lock."""
+        self._spawn(self.kick(deployment_id))
+
+    async def _collect_green(self, deployment: Deployment, count: int) -> None:
+        """The provisioned instances that are online become the replacement fleet once all
+        `count` are; until then, every fleet change looks again."""
+        names = await self._fleet.online_instances_tagged(PROVISIONED_BY, deployment.id)
+        if len(names) < count:
+            self._awaiting_fleet.add(deployment.id)
+            return
+        events = IN_PLACE_EVENTS + ALLOW_TRAFFIC_EVENTS
+        await self._store.add_targets(
+            deployment.id, [PlannedTarget(n, events, TargetLabel.GREEN) for n in names[:count]]
+        )
+        log.info(
+            "replacement fleet online",
+            extra={"fields": {"deployment_id": deployment.id, "instances": names[:count]}},
+        )
+        self._again(deployment.id)
+
+    async def _provision(self, deployment: Deployment, count: int) -> None:
+        group = await self._groups.get(deployment.application_name, deployment.group_name)
+        tags = (*group.member_tags(), Tag(PROVISIONED_BY, deployment.id))
+        try:
+            await self._provisioners.provision(
+                deployment.blue_green.provisioner, _provision_request(deployment), count, tags
+            )
+        except DeployError as error:
+            async with self._lock:
+                self._busy.discard(deployment.id)
+                failure = ErrorInformation(DeploymentErrorCode.INTERNAL_ERROR, str(error))
+                await self._finish(deployment, DeploymentStatus.FAILED, failure)
+            self._changes.notify()
+            return
+        self._busy.discard(deployment.id)
+        self._again(deployment.id)
+
+    async def _retire(self, deployment: Deployment, instances: tuple[str, ...]) -> None:
+        """TERMINATE: the originals leave the fleet, and the provisioner (if any) removes them."""
+        try:
+            for name in instances:
+                await self._fleet.deregister(name)
+            if deployment.blue_green.provisioner:
+                await self._provisioners.terminate(
+                    deployment.blue_green.provisioner, _provision_request(deployment), instances
+                )
+            status, error = DeploymentStatus.SUCCEEDED, None
+        except DeployError as failure:
+            status = DeploymentStatus.FAILED
+            error = ErrorInformation(DeploymentErrorCode.INTERNAL_ERROR, str(failure))
+        async with self._lock:
+            self._busy.discard(deployment.id)
+            await self._finish(deployment, status, error)
+        self._changes.notify()
+
+    async def _set_weights(self, deployment: Deployment, weights: dict[str, int]) -> None:
+        if weights:
+            for group in deployment.target_groups:
+                await self._with_retries(partial(self._traffic.set_weights, group, weights))
+
     async def _finish(
         self, deployment: Deployment, status: DeploymentStatus, error: ErrorInformation | None
     ) -> None:
         """Record the end (and the rollback it calls for), then start the rollback."""
         self._specs.pop(deployment.id, None)
+        self._wake(deployment.id, None)
+        self._awaiting_fleet.discard(deployment.id)
         reason = rollback_reason(deployment, status)
         result = await self._store.finish(deployment.id, status, error, reason)
         if not result.finished:
@@ -265,11 +495,14 @@ class RolloutController:
         await self._on_result(result)
 
     async def _move_traffic(self, deployment: Deployment, ref: EventRef) -> str:
+        """BlockTraffic or AllowTraffic in every target group; a blue/green replacement joins
+        at the weight of the current traffic step."""
+        weight = (await self._store.get(deployment.id)).progress.green_weight or FULL_WEIGHT
         lines = []
         for group in deployment.target_groups:
             if ref.name == "AllowTraffic":
                 host = await self._fleet.instance_address(ref.instance_name)
-                address = await self._traffic.allow(group, ref.instance_name, host)
+                address = await self._traffic.allow(group, ref.instance_name, host, weight)
                 lines.append(f"{group}: serving at {address}")
             else:
                 drained = await self._traffic.block(group, ref.instance_name)
@@ -282,7 +515,7 @@ class RolloutController:
         return "; ".join(lines)
 
     @staticmethod
-    async def _with_retries(call: Callable[[], Coroutine[Any, Any, str]]) -> str:
+    async def _with_retries(call: Callable[[], Coroutine[Any, Any, T]]) -> T:
         """`call`, again after each Unavailable while the backoff lasts."""
         for delay in (*RECONNECT_BACKOFF_SECONDS, None):
             try:
@@ -298,3 +531,7 @@ class RolloutController:
             DEPLOYMENTS_IN_PROGRESS.set(len(await self._store.active_ids()))
 
         self._spawn(refresh())
+
+
+def _provision_request(deployment: Deployment) -> ProvisionRequest:
+    return ProvisionRequest(deployment.id, deployment.application_name, deployment.group_name)

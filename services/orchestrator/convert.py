@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -18,6 +18,14 @@ from services.core.convert import (
 )
 from services.core.errors import InvalidArgument
 from services.core.names import check_name
+from services.orchestrator.bluegreen import (
+    BlueGreenConfig,
+    BlueInstanceAction,
+    GreenFleetAction,
+    ReadyAction,
+    TrafficRouting,
+    TrafficRoutingType,
+)
 from services.orchestrator.configs import DeploymentConfig, MinimumHealthyType
 from services.orchestrator.domain import (
     AutoRollbackConfig,
@@ -130,10 +138,12 @@ def deployment_status_from_proto(value: int) -> DeploymentStatus:
     raise InvalidArgument(f"includeOnlyStatuses: unknown status {value}")
 
 
-def config_from_proto(name: str, minimum: pb.MinimumHealthyHosts) -> DeploymentConfig:
+def config_from_proto(
+    name: str, minimum: pb.MinimumHealthyHosts, routing: pb.TrafficRoutingConfig
+) -> DeploymentConfig:
     for kind, number in _MINIMUM_TYPE.items():
         if number == minimum.type:
-            return DeploymentConfig(name, kind, minimum.value)
+            return DeploymentConfig(name, kind, minimum.value, routing=routing_from_proto(routing))
     raise InvalidArgument("minimumHealthyHosts.type is required: HOST_COUNT or FLEET_PERCENT")
 
 
@@ -145,6 +155,7 @@ def config_to_proto(config: DeploymentConfig) -> pb.DeploymentConfigInfo:
             type=_MINIMUM_TYPE[config.minimum_type], value=config.minimum_value
         ),
         compute_platform="Server",
+        traffic_routing_config=routing_to_proto(config.routing),
     )
 
 
@@ -246,6 +257,149 @@ def load_balancer_to_proto(target_groups: Sequence[str]) -> pb.LoadBalancerInfo:
     )
 
 
+_READY_ACTION = {
+    ReadyAction.CONTINUE_DEPLOYMENT: pb.READY_ACTION_CONTINUE_DEPLOYMENT,
+    ReadyAction.STOP_DEPLOYMENT: pb.READY_ACTION_STOP_DEPLOYMENT,
+}
+_BLUE_ACTION = {
+    BlueInstanceAction.TERMINATE: pb.BLUE_INSTANCE_ACTION_TERMINATE,
+    BlueInstanceAction.KEEP_ALIVE: pb.BLUE_INSTANCE_ACTION_KEEP_ALIVE,
+}
+_GREEN_ACTION = {
+    GreenFleetAction.DISCOVER_EXISTING: pb.GREEN_FLEET_PROVISIONING_ACTION_DISCOVER_EXISTING,
+    GreenFleetAction.PROVISION: pb.GREEN_FLEET_PROVISIONING_ACTION_PROVISION,
+}
+_ROUTING_TYPE = {
+    TrafficRoutingType.ALL_AT_ONCE: pb.TRAFFIC_ROUTING_TYPE_ALL_AT_ONCE,
+    TrafficRoutingType.CANARY: pb.TRAFFIC_ROUTING_TYPE_TIME_BASED_CANARY,
+    TrafficRoutingType.LINEAR: pb.TRAFFIC_ROUTING_TYPE_TIME_BASED_LINEAR,
+}
+
+
+def _seconds(seconds: int, minutes: int) -> int:
+    """A wait given in seconds, else in minutes (CodeDeploy's unit)."""
+    return seconds or minutes * 60
+
+
+def blue_green_from_proto(message: pb.BlueGreenDeploymentConfiguration) -> BlueGreenConfig:
+    default = BlueGreenConfig()
+    ready = message.deployment_ready_option
+    terminate = message.terminate_blue_instances_on_deployment_success
+    green = message.green_fleet_provisioning_option
+    where = "blueGreenDeploymentConfiguration"
+    return BlueGreenConfig(
+        ready_action=(
+            _lookup(_READY_ACTION, ready.action_on_timeout, f"{where}.deploymentReadyOption")
+            if ready.action_on_timeout
+            else default.ready_action
+        ),
+        ready_wait_seconds=_seconds(ready.wait_time_in_seconds, ready.wait_time_in_minutes),
+        blue_action=(
+            _lookup(_BLUE_ACTION, terminate.action, f"{where}.terminateBlueInstances")
+            if terminate.action
+            else default.blue_action
+        ),
+        termination_wait_seconds=_seconds(
+            terminate.termination_wait_time_in_seconds, terminate.termination_wait_time_in_minutes
+        ),
+        green_fleet=(
+            _lookup(_GREEN_ACTION, green.action, f"{where}.greenFleetProvisioningOption")
+            if green.action
+            else default.green_fleet
+        ),
+        provisioner=green.provisioner_name,
+        provision_timeout_seconds=green.timeout_in_seconds or default.provision_timeout_seconds,
+    ).check()
+
+
+def blue_green_to_proto(config: BlueGreenConfig) -> pb.BlueGreenDeploymentConfiguration:
+    return pb.BlueGreenDeploymentConfiguration(
+        terminate_blue_instances_on_deployment_success=pb.BlueInstanceTerminationOption(
+            action=_BLUE_ACTION[config.blue_action],
+            termination_wait_time_in_minutes=config.termination_wait_seconds // 60,
+            termination_wait_time_in_seconds=config.termination_wait_seconds,
+        ),
+        deployment_ready_option=pb.DeploymentReadyOption(
+            action_on_timeout=_READY_ACTION[config.ready_action],
+            wait_time_in_minutes=config.ready_wait_seconds // 60,
+            wait_time_in_seconds=config.ready_wait_seconds,
+        ),
+        green_fleet_provisioning_option=pb.GreenFleetProvisioningOption(
+            action=_GREEN_ACTION[config.green_fleet],
+            provisioner_name=config.provisioner,
+            timeout_in_seconds=config.provision_timeout_seconds,
+        ),
+    )
+
+
+def routing_from_proto(message: pb.TrafficRoutingConfig) -> TrafficRouting:
+    kind = (
+        _lookup(_ROUTING_TYPE, message.type, "trafficRoutingConfig.type")
+        if message.type
+        else TrafficRoutingType.ALL_AT_ONCE
+    )
+    if kind is TrafficRoutingType.CANARY:
+        canary = message.time_based_canary
+        return TrafficRouting(
+            kind,
+            canary.canary_percentage,
+            _seconds(canary.canary_interval_seconds, canary.canary_interval),
+        ).check()
+    if kind is TrafficRoutingType.LINEAR:
+        linear = message.time_based_linear
+        return TrafficRouting(
+            kind,
+            linear.linear_percentage,
+            _seconds(linear.linear_interval_seconds, linear.linear_interval),
+        ).check()
+    return TrafficRouting()
+
+
+def routing_to_proto(routing: TrafficRouting) -> pb.TrafficRoutingConfig:
+    message = pb.TrafficRoutingConfig(type=_ROUTING_TYPE[routing.type])
+    if routing.type is TrafficRoutingType.CANARY:
+        message.time_based_canary.CopyFrom(
+            pb.TimeBasedCanary(
+                canary_percentage=routing.percentage,
+                canary_interval=routing.interval_seconds // 60,
+                canary_interval_seconds=routing.interval_seconds,
+            )
+        )
+    elif routing.type is TrafficRoutingType.LINEAR:
+        message.time_based_linear.CopyFrom(
+            pb.TimeBasedLinear(
+                linear_percentage=routing.percentage,
+                linear_interval=routing.interval_seconds // 60,
+                linear_interval_seconds=routing.interval_seconds,
+            )
+        )
+    return message
+
+
+def traffic_shift_to_proto(deployment: Deployment) -> pb.TrafficShift | None:
+    if not deployment.blue_green_style:
+        return None
+    steps = deployment.routing.steps()
+    progress = deployment.progress
+    step = progress.traffic_step
+    next_step = (
+        progress.step_started_at + timedelta(seconds=deployment.routing.interval_seconds)
+        if progress.step_started_at is not None and 0 <= step < len(steps) - 1
+        else None
+    )
+    return pb.TrafficShift(
+        green_percent=steps[step] if step >= 0 else 0,
+        steps=steps,
+        step=step,
+        next_step_time=timestamp(next_step),
+        green_weight=progress.green_weight,
+        blue_weight=progress.blue_weight,
+        ready_wait_until=timestamp(
+            progress.ready_until if deployment.status is DeploymentStatus.READY else None
+        ),
+    )
+
+
 def _last_to_proto(last: LastDeployment | None) -> pb.LastDeploymentInfo | None:
     if last is None:
         return None
@@ -278,6 +432,9 @@ def group_to_proto(record: GroupRecord) -> pb.DeploymentGroupInfo:
         fetch_revisions_through_registry=group.fetch_through_registry,
         deployment_style=style_to_proto(group.style),
         load_balancer_info=load_balancer_to_proto(group.target_groups),
+        blue_green_deployment_configuration=(
+            blue_green_to_proto(group.blue_green) if group.blue_green_style else None
+        ),
     )
     for trigger in group.triggers:
         message = info.trigger_configurations.add(
@@ -336,6 +493,19 @@ def deployment_to_proto(deployment: Deployment, targets: Sequence[Target]) -> pb
         deployment_status_messages=deployment.status_messages,
         deployment_style=style_to_proto(deployment.style),
         load_balancer_info=load_balancer_to_proto(deployment.target_groups),
+        blue_green_deployment_configuration=(
+            blue_green_to_proto(deployment.blue_green) if deployment.blue_green_style else None
+        ),
+        target_instances=pb.TargetInstances(
+            tag_filters=[tag_filter_to_proto(f) for f in deployment.target_instances]
+        ),
+        traffic_shift=traffic_shift_to_proto(deployment),
+        instance_termination_wait_time_started=timestamp(
+            deployment.progress.terminate_at
+            - timedelta(seconds=deployment.blue_green.termination_wait_seconds)
+            if deployment.progress.terminate_at is not None
+            else None
+        ),
     )
     if deployment.error is not None:
         info.error_information.code = _ERROR_CODE[deployment.error.code]
@@ -364,6 +534,7 @@ def target_to_proto(target: Target) -> pb.InstanceTarget:
         instance_revision=(
             revision_to_proto(target.instance_revision) if target.instance_revision else None
         ),
+        instance_label=target.label,
     )
 
 

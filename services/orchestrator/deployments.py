@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 
+from services.core.errors import InvalidArgument
+from services.core.tags import Tag, matches_any
+from services.orchestrator.bluegreen import BlueGreenConfig, GreenFleetAction
 from services.orchestrator.catchup import outdated_instances
 from services.orchestrator.config_store import ConfigStore
+from services.orchestrator.configs import DeploymentConfig
 from services.orchestrator.controller import RolloutController
 from services.orchestrator.domain import (
     DeploymentErrorCode,
@@ -14,10 +20,18 @@ from services.orchestrator.domain import (
     DeploymentRequest,
     ErrorInformation,
     GroupChange,
+    PlannedTarget,
+    TargetLabel,
 )
 from services.orchestrator.group_store import GroupStore
-from services.orchestrator.lifecycle import in_place_events
+from services.orchestrator.lifecycle import (
+    ALLOW_TRAFFIC_EVENTS,
+    BLOCK_TRAFFIC_EVENTS,
+    IN_PLACE_EVENTS,
+    in_place_events,
+)
 from services.orchestrator.peers import FleetClient, RegistryClient, TrafficClient
+from services.orchestrator.provisioner import Provisioners
 from services.orchestrator.rollout import feasible
 from services.orchestrator.store import DeploymentStore
 
@@ -36,7 +50,9 @@ class Deployments:
         fleet: FleetClient,
         traffic: TrafficClient,
         controller: RolloutController,
+        provisioners: Provisioners,
     ) -> None:
+        self._provisioners = provisioners
         self._traffic = traffic
         self._groups = groups
         self._configs = configs
@@ -49,13 +65,22 @@ class Deployments:
         await self._registry.require_application(application)
         await self._configs.get(group.config_name)
         await self._require_target_groups(group.target_groups)
+        self._require_provisioner(group.blue_green)
         return await self._groups.create(application, group)
 
     async def update_group(self, application: str, name: str, change: GroupChange) -> None:
         if change.config_name is not None:
             await self._configs.get(change.config_name)
         await self._require_target_groups(change.target_groups or ())
+        if change.blue_green is not None:
+            self._require_provisioner(change.blue_green)
         await self._groups.update(application, name, change)
+
+    def _require_provisioner(self, config: BlueGreenConfig) -> None:
+        self._provisioners.require(
+            "blueGreenDeploymentConfiguration.greenFleetProvisioningOption.provisionerName",
+            config.provisioner,
+        )
 
     async def _require_target_groups(self, names: tuple[str, ...]) -> None:
         for name in names:
@@ -63,8 +88,7 @@ class Deployments:
 
     async def instances(self, group: DeploymentGroup) -> list[str]:
         """The registered instances the group's filters or tag set match, sorted."""
-        registered = await self._fleet.registered_instances()
-        return sorted(name for name, tags in registered.items() if group.matches(tags))
+        return _members(group, await self._fleet.registered_instances())
 
     async def create_deployment(self, request: DeploymentRequest) -> str:
         """Validate against the peers, record the deployment, and start it."""
@@ -75,25 +99,20 @@ class Deployments:
         )
         config = await self._configs.get(request.config_name or group.config_name)
         request = dataclasses.replace(request, config_name=config.name, revision=revision)
-        instances = await self.instances(group)
-        minimum = config.minimum_healthy(len(instances))
-        error = _cannot_start(len(instances), minimum)
-        targets = instances
-        if request.update_outdated_instances_only and error is None:
-            targets = outdated_instances(
-                instances,
-                await self._deployments.instance_revisions(group.id),
-                request.revision,
-                request.catch_up_since,
-            )
+        registered = await self._fleet.registered_instances()
+        instances = _members(group, registered)
+        if group.blue_green_style and not request.update_outdated_instances_only:
+            plan = _blue_green_plan(group, request, config, registered, instances)
+        else:
+            plan = await self._in_place_plan(group, request, config, instances)
         deployment_id = await self._deployments.create(
             request,
             group,
-            minimum,
-            targets,
-            in_place_events(bool(group.traffic_groups)),
-            error,
-            untouched_healthy=len(instances) - len(targets),
+            plan.minimum_healthy,
+            plan.targets,
+            plan.error,
+            untouched_healthy=plan.untouched_healthy,
+            routing=config.routing,
         )
         log.info(
             "deployment created",
@@ -101,14 +120,93 @@ class Deployments:
                 "fields": {
                     "deployment_id": deployment_id,
                     "group": group.name,
-                    "instances": len(targets),
+                    "instances": len(plan.targets),
                     "creator": request.creator,
                 }
             },
         )
-        if error is None:
+        if plan.error is None:
             await self._controller.kick(deployment_id)
         return deployment_id
+
+    async def _in_place_plan(
+        self,
+        group: DeploymentGroup,
+        request: DeploymentRequest,
+        config: DeploymentConfig,
+        instances: list[str],
+    ) -> Plan:
+        """Every instance of the group (or, outdated-only, those not on the revision) runs the
+        in-place events; with traffic control, leaving and rejoining the load balancer."""
+        minimum = config.minimum_healthy(len(instances))
+        error = _cannot_start(len(instances), minimum)
+        chosen = instances
+        if request.update_outdated_instances_only and error is None:
+            chosen = outdated_instances(
+                instances,
+                await self._deployments.instance_revisions(group.id),
+                request.revision,
+                request.catch_up_since,
+            )
+        events = in_place_events(bool(group.traffic_groups))
+        return Plan(
+            [PlannedTarget(name, events) for name in chosen],
+            minimum,
+            error,
+            untouched_healthy=len(instances) - len(chosen),
+        )
+
+
+def _members(group: DeploymentGroup, registered: Mapping[str, list[Tag]]) -> list[str]:
+    return sorted(name for name, tags in registered.items() if group.matches(tags))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a new deployment will touch."""
+
+    targets: list[PlannedTarget]
+    minimum_healthy: int
+    error: ErrorInformation | None
+    untouched_healthy: int = 0
+
+
+def _blue_green_plan(
+    group: DeploymentGroup,
+    request: DeploymentRequest,
+    config: DeploymentConfig,
+    registered: Mapping[str, list[Tag]],
+    instances: list[str],
+) -> Plan:
+    """The group's instances are the originals (blue); the replacement (green) fleet is the
+    instances --target-instances matches, or comes later from the group's provisioner. The
+    deployment config applies to the replacement fleet."""
+    if group.blue_green.green_fleet is GreenFleetAction.PROVISION:
+        if request.target_instances:
+            raise InvalidArgument(
+                "targetInstances: the group provisions its replacement fleet; do not name one"
+            )
+        green: list[str] = []
+        count = max(len(instances), 1)
+        error = None
+    else:
+        if not request.target_instances:
+            raise InvalidArgument(
+                "targetInstances.tagFilters is required: a blue/green deployment of this group "
+                "discovers its replacement fleet by tags"
+            )
+        green = sorted(
+            name for name, tags in registered.items() if matches_any(request.target_instances, tags)
+        )
+        count = len(green)
+        error = _cannot_start(count, config.minimum_healthy(count))
+    blue = [name for name in instances if name not in green]
+    return Plan(
+        [PlannedTarget(n, IN_PLACE_EVENTS + ALLOW_TRAFFIC_EVENTS, TargetLabel.GREEN) for n in green]
+        + [PlannedTarget(n, BLOCK_TRAFFIC_EVENTS, TargetLabel.BLUE) for n in blue],
+        config.minimum_healthy(count),
+        error,
+    )
 
 
 def _cannot_start(instances: int, minimum_healthy: int) -> ErrorInformation | None:

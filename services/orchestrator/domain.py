@@ -12,7 +12,8 @@ from typing import TypeVar
 from services.core.diagnostics import Diagnostics
 from services.core.errors import InvalidArgument
 from services.core.revision import RevisionLocation
-from services.core.tags import Tag, TagFilter, matches_any
+from services.core.tags import Tag, TagFilter, TagFilterType, matches_any
+from services.orchestrator.bluegreen import BlueGreenConfig, TrafficRouting
 from services.orchestrator.states import DeploymentStatus, EventStatus, TargetStatus
 
 _V = TypeVar("_V")
@@ -125,13 +126,16 @@ class DeploymentGroup:
     style: DeploymentStyle = DeploymentStyle()
     target_groups: tuple[str, ...] = ()
     """The traffic service's target groups that serve the group's instances."""
+    blue_green: BlueGreenConfig = field(default_factory=BlueGreenConfig)
 
     def check(self) -> DeploymentGroup:
         """InvalidArgument naming the field that makes the group's settings inconsistent."""
-        if self.style.type is DeploymentType.BLUE_GREEN:
+        if self.style.type is DeploymentType.BLUE_GREEN and not self.style.with_traffic_control:
             raise InvalidArgument(
-                "deploymentStyle.deploymentType: BLUE_GREEN is not supported yet; use IN_PLACE"
+                "deploymentStyle.deploymentOption: BLUE_GREEN needs WITH_TRAFFIC_CONTROL (a load "
+                "balancer to switch)"
             )
+        self.blue_green.check()
         if self.style.with_traffic_control and not self.target_groups:
             raise InvalidArgument(
                 "loadBalancerInfo.targetGroupInfoList: WITH_TRAFFIC_CONTROL needs at least one "
@@ -148,6 +152,21 @@ class DeploymentGroup:
         """The target groups a deployment moves instances in and out of (none without
         traffic control)."""
         return self.target_groups if self.style.with_traffic_control else ()
+
+    @property
+    def blue_green_style(self) -> bool:
+        return self.style.type is DeploymentType.BLUE_GREEN
+
+    def member_tags(self) -> tuple[Tag, ...]:
+        """Tags that make an instance a member (a provisioned replacement fleet gets them):
+        the first key-and-value filter, or the first of each tag-set group."""
+        groups = self.tag_set or (self.tag_filters,)
+        tags = []
+        for filters in groups:
+            usable = [f for f in filters if f.type is TagFilterType.KEY_AND_VALUE]
+            if usable:
+                tags.append(Tag(usable[0].key, usable[0].value))
+        return tuple(tags)
 
     def matches(self, tags: Sequence[Tag]) -> bool:
         """Whether an instance with `tags` belongs to the group: any flat filter, or at least
@@ -170,6 +189,7 @@ class GroupChange:
     fetch_through_registry: bool | None = None
     style: DeploymentStyle | None = None
     target_groups: tuple[str, ...] | None = None
+    blue_green: BlueGreenConfig | None = None
 
     def apply(self, group: DeploymentGroup) -> DeploymentGroup:
         def keep(value: _V | None, current: _V) -> _V:
@@ -186,6 +206,7 @@ class GroupChange:
             fetch_through_registry=keep(self.fetch_through_registry, group.fetch_through_registry),
             style=keep(self.style, group.style),
             target_groups=keep(self.target_groups, group.target_groups),
+            blue_green=keep(self.blue_green, group.blue_green),
         ).check()
 
 
@@ -241,6 +262,23 @@ class LifecycleEvent:
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
 
 
+class TargetLabel(StrEnum):
+    """Which fleet of a blue/green deployment a target belongs to (none in place)."""
+
+    NONE = ""
+    BLUE = "Blue"
+    GREEN = "Green"
+
+
+@dataclass(frozen=True)
+class PlannedTarget:
+    """An instance a new deployment will touch, and its lifecycle events in order."""
+
+    instance_name: str
+    events: tuple[str, ...]
+    label: TargetLabel = TargetLabel.NONE
+
+
 @dataclass(frozen=True)
 class Target:
     deployment_id: str
@@ -250,6 +288,22 @@ class Target:
     events: tuple[LifecycleEvent, ...]
     instance_revision: RevisionLocation | None = None
     """Once the deployment ended: the revision the instance was left on."""
+    label: TargetLabel = TargetLabel.NONE
+
+
+@dataclass(frozen=True)
+class BlueGreenProgress:
+    """How far a blue/green deployment got beyond its targets' states (stored, so a restart
+    resumes it)."""
+
+    provision_requested_at: datetime | None = None
+    ready_until: datetime | None = None
+    continued: bool = False
+    traffic_step: int = -1
+    step_started_at: datetime | None = None
+    green_weight: int = 0
+    blue_weight: int = 0
+    terminate_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -287,6 +341,14 @@ class Deployment:
     target_groups: tuple[str, ...] = ()
     """The target groups instances leave before they are touched and rejoin after (with
     traffic control); fixed at creation."""
+    blue_green: BlueGreenConfig = field(default_factory=BlueGreenConfig)
+    routing: TrafficRouting = field(default_factory=TrafficRouting)
+    target_instances: tuple[TagFilter, ...] = ()
+    progress: BlueGreenProgress = BlueGreenProgress()
+
+    @property
+    def blue_green_style(self) -> bool:
+        return self.style.type is DeploymentType.BLUE_GREEN
 
 
 @dataclass(frozen=True)
@@ -306,6 +368,8 @@ class DeploymentRequest:
     creator: Creator = Creator.USER
     catch_up_since: datetime | None = None
     """Catch-up: of the outdated instances, only those no deployment touched since then."""
+    target_instances: tuple[TagFilter, ...] = ()
+    """Blue/green that discovers its replacement fleet: the tags that choose it."""
 
 
 @dataclass(frozen=True)

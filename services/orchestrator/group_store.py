@@ -19,6 +19,14 @@ from services.core.db import Database
 from services.core.errors import AlreadyExists, FailedPrecondition, NotFound
 from services.core.revision import revision_from_json
 from services.core.tags import TagFilter, TagFilterType
+from services.orchestrator.bluegreen import (
+    BlueGreenConfig,
+    BlueInstanceAction,
+    GreenFleetAction,
+    ReadyAction,
+    TrafficRouting,
+    TrafficRoutingType,
+)
 from services.orchestrator.domain import (
     AutoRollbackConfig,
     AutoRollbackEvent,
@@ -159,11 +167,11 @@ async def newest_deployment(
     )
 
 
-def _filters_json(filters: Sequence[TagFilter]) -> list[dict[str, str]]:
+def filters_to_json(filters: Sequence[TagFilter]) -> list[dict[str, str]]:
     return [dataclasses.asdict(f) for f in filters]
 
 
-def _filters(raw: list[dict[str, str]]) -> tuple[TagFilter, ...]:
+def filters_from_json(raw: list[dict[str, str]]) -> tuple[TagFilter, ...]:
     return tuple(TagFilter(f["key"], f["value"], TagFilterType(f["type"])) for f in raw)
 
 
@@ -192,6 +200,39 @@ def style_from_json(text: str) -> DeploymentStyle:
     )
 
 
+def blue_green_to_json(config: BlueGreenConfig) -> str:
+    return json.dumps(dataclasses.asdict(config))
+
+
+def blue_green_from_json(text: str) -> BlueGreenConfig:
+    raw = json.loads(text or "{}")
+    default = BlueGreenConfig()
+    return BlueGreenConfig(
+        ready_action=ReadyAction(raw.get("ready_action", default.ready_action)),
+        ready_wait_seconds=int(raw.get("ready_wait_seconds", 0)),
+        blue_action=BlueInstanceAction(raw.get("blue_action", default.blue_action)),
+        termination_wait_seconds=int(raw.get("termination_wait_seconds", 0)),
+        green_fleet=GreenFleetAction(raw.get("green_fleet", default.green_fleet)),
+        provisioner=str(raw.get("provisioner", "")),
+        provision_timeout_seconds=int(
+            raw.get("provision_timeout_seconds", default.provision_timeout_seconds)
+        ),
+    )
+
+
+def routing_to_json(routing: TrafficRouting) -> str:
+    return json.dumps(dataclasses.asdict(routing))
+
+
+def routing_from_json(text: str) -> TrafficRouting:
+    raw = json.loads(text or "{}")
+    return TrafficRouting(
+        TrafficRoutingType(raw.get("type", TrafficRoutingType.ALL_AT_ONCE)),
+        int(raw.get("percentage", 0)),
+        int(raw.get("interval_seconds", 0)),
+    )
+
+
 def triggers_of(row: GroupRow) -> tuple[TriggerConfig, ...]:
     return tuple(
         TriggerConfig(t["name"], t["url"], frozenset(TriggerEvent(e) for e in t["events"]))
@@ -202,8 +243,8 @@ def triggers_of(row: GroupRow) -> tuple[TriggerConfig, ...]:
 def _set_group_fields(row: GroupRow, group: DeploymentGroup) -> None:
     row.name = group.name
     row.config_name = group.config_name
-    row.tag_filters = json.dumps(_filters_json(group.tag_filters))
-    row.tag_set = json.dumps([_filters_json(filters) for filters in group.tag_set])
+    row.tag_filters = json.dumps(filters_to_json(group.tag_filters))
+    row.tag_set = json.dumps([filters_to_json(filters) for filters in group.tag_set])
     row.auto_rollback = auto_rollback_to_json(group.auto_rollback)
     row.triggers = json.dumps(
         [{"name": t.name, "url": t.url, "events": sorted(t.events)} for t in group.triggers]
@@ -211,6 +252,7 @@ def _set_group_fields(row: GroupRow, group: DeploymentGroup) -> None:
     row.fetch_through_registry = group.fetch_through_registry
     row.deployment_style = style_to_json(group.style)
     row.target_groups = json.dumps(list(group.target_groups))
+    row.blue_green = blue_green_to_json(group.blue_green)
 
 
 def _group(row: GroupRow) -> DeploymentGroup:
@@ -219,14 +261,15 @@ def _group(row: GroupRow) -> DeploymentGroup:
         application_name=row.application_name,
         name=row.name,
         config_name=row.config_name,
-        tag_filters=_filters(json.loads(row.tag_filters)),
+        tag_filters=filters_from_json(json.loads(row.tag_filters)),
         created_at=as_utc(row.created_at) or utcnow(),
-        tag_set=tuple(_filters(group) for group in json.loads(row.tag_set or "[]")),
+        tag_set=tuple(filters_from_json(group) for group in json.loads(row.tag_set or "[]")),
         auto_rollback=auto_rollback_from_json(row.auto_rollback),
         triggers=triggers_of(row),
         fetch_through_registry=bool(row.fetch_through_registry),
         style=style_from_json(row.deployment_style),
         target_groups=tuple(json.loads(row.target_groups or "[]")),
+        blue_green=blue_green_from_json(row.blue_green),
     )
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from deploy.lifecycle import IN_PLACE_EVENTS
+from deploy.lifecycle import IN_PLACE_EVENTS as IN_PLACE_EVENTS
 
 BLOCK_TRAFFIC_EVENTS: tuple[str, ...] = ("BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic")
 ALLOW_TRAFFIC_EVENTS: tuple[str, ...] = ("BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic")
+REROUTE_GATE = ALLOW_TRAFFIC_EVENTS[0]
+"""A blue/green replacement instance waits (Ready) before this event until traffic is rerouted."""
 TRAFFIC_EVENTS: frozenset[str] = frozenset({"BlockTraffic", "AllowTraffic"})
 """Run by the orchestrator through the traffic service, never sent to an agent."""
 

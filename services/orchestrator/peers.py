@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from grpc import aio
@@ -134,6 +134,36 @@ class FleetClient:
             )
         return str(response.instance_info.address)
 
+    async def online_instances_tagged(self, key: str, value: str) -> list[str]:
+        """Registered instances with the tag key=value whose agents are online, sorted."""
+        async with peer_errors():
+            response = await self._stub.ListOnPremisesInstances(
+                fleet_pb2.ListOnPremisesInstancesRequest(
+                    tag_filters=[
+                        common_pb2.TagFilter(
+                            key=key, value=value, type=common_pb2.TAG_FILTER_TYPE_KEY_AND_VALUE
+                        )
+                    ]
+                ),
+                timeout=PEER_TIMEOUT_SECONDS,
+            )
+        return sorted(
+            i.instance_name
+            for i in response.instances
+            if i.health == fleet_pb2.INSTANCE_HEALTH_ONLINE
+        )
+
+    async def deregister(self, name: str) -> None:
+        """Deregister the instance (a retired original); done already is fine."""
+        try:
+            async with peer_errors():
+                await self._stub.DeregisterOnPremisesInstance(
+                    fleet_pb2.DeregisterOnPremisesInstanceRequest(instance_name=name),
+                    timeout=PEER_TIMEOUT_SECONDS,
+                )
+        except NotFound:
+            return
+
     async def instance_changes(self) -> AsyncIterator[str]:
         """Names of instances as they change; "" first and whenever everything may have."""
         async with peer_errors():
@@ -157,8 +187,6 @@ class FleetClient:
                 )
 
 
-FULL_WEIGHT = 100
-"""The weight of an instance that gets its whole share of traffic."""
 BLOCK_TIMEOUT_SECONDS = 3600 + PEER_TIMEOUT_SECONDS
 """BlockTraffic waits up to the target group's deregistration delay (at most an hour)."""
 
@@ -180,16 +208,24 @@ class TrafficClient:
                 traffic_pb2.GetTargetGroupRequest(name=name), timeout=PEER_TIMEOUT_SECONDS
             )
 
-    async def allow(self, group: str, instance: str, host: str) -> str:
+    async def allow(self, group: str, instance: str, host: str, weight: int) -> str:
         """The instance serves in the target group; returns its address there."""
         async with peer_errors():
             response = await self._stub.AllowTraffic(
                 traffic_pb2.AllowTrafficRequest(
-                    target_group_name=group, instance_name=instance, host=host, weight=FULL_WEIGHT
+                    target_group_name=group, instance_name=instance, host=host, weight=weight
                 ),
                 timeout=PEER_TIMEOUT_SECONDS * 2,
             )
         return str(response.address)
+
+    async def set_weights(self, group: str, weights: Mapping[str, int]) -> None:
+        """Re-weigh the instances that are in the target group (others are left alone)."""
+        async with peer_errors():
+            await self._stub.SetWeights(
+                traffic_pb2.SetWeightsRequest(target_group_name=group, weights=dict(weights)),
+                timeout=PEER_TIMEOUT_SECONDS,
+            )
 
     async def block(self, group: str, instance: str) -> Drained:
         async with peer_errors():

@@ -32,6 +32,8 @@ class GroupRow(Base):
     """JSON {type, option}."""
     target_groups: Mapped[str] = mapped_column(Text, default="[]")
     """JSON list of target group names."""
+    blue_green: Mapped[str] = mapped_column(Text, default="{}")
+    """JSON BlueGreenConfig."""
 
 
 class DeploymentRow(Base):
@@ -69,6 +71,18 @@ class DeploymentRow(Base):
     """JSON list of strings."""
     deployment_style: Mapped[str] = mapped_column(Text, default="{}")
     target_groups: Mapped[str] = mapped_column(Text, default="[]")
+    blue_green: Mapped[str] = mapped_column(Text, default="{}")
+    """JSON BlueGreenConfig in force."""
+    traffic_routing: Mapped[str] = mapped_column(Text, default="{}")
+    target_instances: Mapped[str] = mapped_column(Text, default="[]")
+    provision_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ready_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    continued: Mapped[bool] = mapped_column(Boolean, default=False)
+    traffic_step: Mapped[int] = mapped_column(Integer, default=-1)
+    step_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    green_weight: Mapped[int] = mapped_column(Integer, default=0)
+    blue_weight: Mapped[int] = mapped_column(Integer, default=0)
+    terminate_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class TargetRow(Base):
@@ -83,6 +97,8 @@ class TargetRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     instance_revision: Mapped[str | None] = mapped_column(Text)
     """JSON revision the instance was left on when the deployment ended."""
+    label: Mapped[str] = mapped_column(String(8), default="")
+    """Blue/green: Blue or Green."""
 
 
 class EventRow(Base):
@@ -116,6 +132,7 @@ class ConfigRow(Base):
     minimum_type: Mapped[str] = mapped_column(String(16))
     minimum_value: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    traffic_routing: Mapped[str] = mapped_column(Text, default="{}")
 
 
 class InstanceRevisionRow(Base):

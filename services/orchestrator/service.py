@@ -16,6 +16,7 @@ from services.orchestrator.deployments import Deployments
 from services.orchestrator.group_store import GroupStore
 from services.orchestrator.outbox import DeliveryStore
 from services.orchestrator.peers import FleetClient, RegistryClient, TrafficClient
+from services.orchestrator.provisioner import Provisioner, Provisioners
 from services.orchestrator.servicer import OrchestratorServicer
 from services.orchestrator.store import DeploymentStore
 from services.orchestrator.triggers import TriggerDispatcher
@@ -37,6 +38,9 @@ class OrchestratorService:
         fleet = FleetClient(self._channels[1])
         traffic = TrafficClient(self._channels[2])
         self._changes = changes = ChangeSignal()
+        provisioners = Provisioners(
+            {name: Provisioner(name, **spec) for name, spec in config.provisioners.items()}
+        )
         outbox = ChangeSignal()
         groups, deployments = GroupStore(db), DeploymentStore(db, outbox)
         configs = ConfigStore(db)
@@ -45,12 +49,16 @@ class OrchestratorService:
             fleet,
             traffic,
             changes,
+            groups,
+            provisioners,
             on_succeeded=lambda group_id: catch_up.request(group_id),
         )
         service = Deployments(
-            groups, deployments, configs, registry, fleet, traffic, self._controller
+            groups, deployments, configs, registry, fleet, traffic, self._controller, provisioners
         )
-        catch_up = CatchUp(groups, deployments, fleet, service)
+        catch_up = CatchUp(
+            groups, deployments, fleet, service, on_fleet_change=self._controller.fleet_changed
+        )
         self._catch_up = catch_up
         self._triggers = TriggerDispatcher(DeliveryStore(db), outbox)
         self._servicer = OrchestratorServicer(

@@ -21,6 +21,7 @@ from services.orchestrator.configs import DEFAULT_CONFIG_NAME, check_custom_conf
 from services.orchestrator.controller import RolloutController
 from services.orchestrator.convert import (
     auto_rollback_from_proto,
+    blue_green_from_proto,
     config_from_proto,
     config_to_proto,
     deployment_query_from_proto,
@@ -104,7 +105,9 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         name = check_name("deploymentConfigName", request.deployment_config_name)
         if request.compute_platform not in ("", "Server"):
             raise InvalidArgument("computePlatform must be Server")
-        config = check_custom_config(config_from_proto(name, request.minimum_healthy_hosts))
+        config = check_custom_config(
+            config_from_proto(name, request.minimum_healthy_hosts, request.traffic_routing_config)
+        )
         created = await self._configs.create(config)
         return pb.CreateDeploymentConfigResponse(deployment_config_id=created.id)
 
@@ -141,6 +144,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             fetch_through_registry=request.fetch_revisions_through_registry,
             style=style_from_proto(request.deployment_style),
             target_groups=target_groups_from_proto(request.load_balancer_info),
+            blue_green=blue_green_from_proto(request.blue_green_deployment_configuration),
         ).check()
         created = await self._service.create_group(application, group)
         return pb.CreateDeploymentGroupResponse(deployment_group_id=created.id)
@@ -205,6 +209,11 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
                 if request.HasField("load_balancer_info")
                 else None
             ),
+            blue_green=(
+                blue_green_from_proto(request.blue_green_deployment_configuration)
+                if request.HasField("blue_green_deployment_configuration")
+                else None
+            ),
         )
         if change.tag_filters and change.tag_set:
             raise InvalidArgument(
@@ -260,6 +269,9 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
                 else None
             ),
             update_outdated_instances_only=request.update_outdated_instances_only,
+            target_instances=tuple(
+                _filters("targetInstances.tagFilters", request.target_instances.tag_filters)
+            ),
         )
         deployment_id = await self._service.create_deployment(deployment_request)
         return pb.CreateDeploymentResponse(deployment_id=deployment_id)
@@ -284,6 +296,15 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             status=pb.STOP_STATUS_SUCCEEDED if outcome.stopped else pb.STOP_STATUS_PENDING,
             status_message=outcome.message,
         )
+
+    async def ContinueDeployment(
+        self, request: pb.ContinueDeploymentRequest, context: Context
+    ) -> pb.ContinueDeploymentResponse:
+        await self._controller.continue_deployment(
+            _deployment_id(request.deployment_id),
+            termination=request.deployment_wait_type == pb.DEPLOYMENT_WAIT_TYPE_TERMINATION_WAIT,
+        )
+        return pb.ContinueDeploymentResponse()
 
     async def ListDeployments(
         self, request: pb.ListDeploymentsRequest, context: Context

@@ -53,7 +53,7 @@ DEPLOYMENT_TRANSITIONS: dict[DeploymentStatus, frozenset[DeploymentStatus]] = {
 TARGET_TRANSITIONS: dict[TargetStatus, frozenset[TargetStatus]] = {
     T.PENDING: frozenset({T.IN_PROGRESS, T.SKIPPED}),
     T.IN_PROGRESS: frozenset({T.READY, T.SUCCEEDED, T.FAILED}),
-    T.READY: frozenset({T.IN_PROGRESS, T.SUCCEEDED, T.FAILED}),
+    T.READY: frozenset({T.IN_PROGRESS, T.SUCCEEDED, T.FAILED, T.SKIPPED}),
     T.SUCCEEDED: frozenset(),
     T.FAILED: frozenset(),
     T.SKIPPED: frozenset(),

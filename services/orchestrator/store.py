@@ -5,6 +5,7 @@ Every public method is one transaction, so each state change is all-or-nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import string
@@ -22,30 +23,46 @@ from services.core.diagnostics import Diagnostics, ErrorCode
 from services.core.errors import FailedPrecondition, NotFound
 from services.core.revision import revision_from_json, revision_to_json
 from services.core.signal import ChangeSignal
+from services.orchestrator.bluegreen import BlueInstanceAction, ReadyAction, TrafficRouting
 from services.orchestrator.domain import (
     AutoRollbackConfig,
     AutoRollbackEvent,
+    BlueGreenProgress,
     Creator,
     Deployment,
     DeploymentErrorCode,
     DeploymentGroup,
     DeploymentQuery,
     DeploymentRequest,
+    DeploymentType,
     ErrorInformation,
     FileExistsBehavior,
     InstanceRevision,
     LifecycleEvent,
+    PlannedTarget,
     RollbackInfo,
     Target,
+    TargetLabel,
     TriggerEvent,
 )
 from services.orchestrator.group_store import (
     auto_rollback_from_json,
     auto_rollback_to_json,
+    blue_green_from_json,
+    blue_green_to_json,
+    filters_from_json,
+    filters_to_json,
     newest_deployment,
+    routing_from_json,
+    routing_to_json,
     style_from_json,
     style_to_json,
     triggers_of,
+)
+from services.orchestrator.lifecycle import (
+    ALLOW_TRAFFIC_EVENTS,
+    BLOCK_TRAFFIC_EVENTS,
+    REROUTE_GATE,
 )
 from services.orchestrator.notifications import deployment_payload, instance_payload
 from services.orchestrator.outbox import DeliveryStore
@@ -134,10 +151,10 @@ class DeploymentStore:
         request: DeploymentRequest,
         group: DeploymentGroup,
         minimum_healthy: int,
-        instances: Sequence[str],
-        events: Sequence[str],
+        targets: Sequence[PlannedTarget],
         error: ErrorInformation | None,
         untouched_healthy: int = 0,
+        routing: TrafficRouting | None = None,
     ) -> str:
         """Insert a deployment with its targets and their pending events, status Created —
         or Failed at once when `error` says it cannot run. One deployment at a time per group
@@ -176,9 +193,11 @@ class DeploymentStore:
                     auto_rollback=auto_rollback_to_json(
                         request.auto_rollback or group.auto_rollback
                     ),
+                    blue_green=blue_green_to_json(group.blue_green),
+                    traffic_routing=routing_to_json(routing or TrafficRouting()),
+                    target_instances=json.dumps(filters_to_json(request.target_instances)),
                 ),
-                instances,
-                events,
+                targets,
                 error,
             )
             if error is not None:
@@ -285,6 +304,87 @@ class DeploymentStore:
                 await self._notify(session, deployment, TriggerEvent.INSTANCE_START, instance)
         return started
 
+    async def resume_targets(self, deployment_id: str, instances: Sequence[str]) -> list[EventRef]:
+        """Blue/green reroute: Ready targets → InProgress with their next event started."""
+        started: list[EventRef] = []
+        now = utcnow()
+        async with self._db.transaction() as session:
+            for instance in instances:
+                target = await session.get(TargetRow, (deployment_id, instance))
+                if target is None or target.status != TargetStatus.READY:
+                    continue
+                target.status = target_transition(TargetStatus.READY, TargetStatus.IN_PROGRESS)
+                target.updated_at = now
+                nxt = await session.scalar(
+                    select(EventRow)
+                    .where(
+                        EventRow.deployment_id == deployment_id,
+                        EventRow.instance_name == instance,
+                        EventRow.status == EventStatus.PENDING,
+                    )
+                    .order_by(EventRow.position)
+                    .limit(1)
+                )
+                if nxt is not None:
+                    started.append(_start_event(nxt, now))
+        return started
+
+    async def add_targets(self, deployment_id: str, targets: Sequence[PlannedTarget]) -> None:
+        """Blue/green with a provisioned replacement fleet: its instances join the deployment."""
+        now = utcnow()
+        async with self._db.transaction() as session:
+            await _deployment_row(session, deployment_id, lock=True)
+            existing = {
+                name
+                for name in await session.scalars(
+                    select(TargetRow.instance_name).where(TargetRow.deployment_id == deployment_id)
+                )
+            }
+            new = [t for t in targets if t.instance_name not in existing]
+            _add_targets(session, deployment_id, new, now, first_position=len(existing))
+
+    async def record_progress(self, deployment_id: str, **changes: object) -> None:
+        """Store how far a blue/green deployment got (BlueGreenProgress fields)."""
+        allowed = {f.name for f in dataclasses.fields(BlueGreenProgress)}
+        unknown = set(changes) - allowed
+        assert not unknown, f"not progress fields: {unknown}"
+        async with self._db.transaction() as session:
+            row = await _deployment_row(session, deployment_id, lock=True)
+            for name, value in changes.items():
+                setattr(row, name, value)
+
+    async def mark_ready(self, deployment_id: str, until: datetime) -> None:
+        """InProgress → Ready: the replacement fleet waits for continue-deployment."""
+        async with self._db.transaction() as session:
+            row = await _deployment_row(session, deployment_id, lock=True)
+            row.status = deployment_transition(DeploymentStatus(row.status), DeploymentStatus.READY)
+            row.ready_until = until
+            await self._notify(session, row, TriggerEvent.DEPLOYMENT_READY)
+
+    async def continue_deployment(self, deployment_id: str, termination: bool) -> None:
+        """Ready → InProgress (reroute now), or with `termination` end the termination wait.
+        FailedPrecondition when the deployment is not waiting that way."""
+        now = utcnow()
+        async with self._db.transaction() as session:
+            row = await _deployment_row(session, deployment_id, lock=True)
+            status = DeploymentStatus(row.status)
+            if termination:
+                terminate_at = as_utc(row.terminate_at)
+                if status not in ACTIVE_DEPLOYMENT or terminate_at is None or terminate_at <= now:
+                    raise FailedPrecondition(
+                        f"deployment {deployment_id} is not waiting to terminate its original "
+                        "instances"
+                    )
+                row.terminate_at = now
+                return
+            if status is not DeploymentStatus.READY:
+                raise FailedPrecondition(
+                    f"deployment {deployment_id} is {status}, not Ready: there is no rerouting "
+                    "to continue"
+                )
+            row.status = deployment_transition(status, DeploymentStatus.IN_PROGRESS)
+            row.continued = True
+
     async def in_progress_events(self, deployment_id: str) -> list[EventRef]:
         """Events dispatched but not finished: re-sent after a restart (dispatch is idempotent)."""
         async with self._db.read() as session:
@@ -333,11 +433,19 @@ class DeploymentStore:
             )
             passed = succeeded or continue_on_failure
             if passed and nxt is not None and not deployment.stop_requested:
+                if target.label == TargetLabel.GREEN and nxt.name == REROUTE_GATE:
+                    target.status = target_transition(
+                        TargetStatus(target.status), TargetStatus.READY
+                    )
+                    await self._notify(
+                        session, deployment, TriggerEvent.INSTANCE_READY, ref.instance_name
+                    )
+                    return EventResult(True, duration)
                 return EventResult(True, duration, _start_event(nxt, now))
             final = TargetStatus.SUCCEEDED if passed and nxt is None else TargetStatus.FAILED
             target.status = target_transition(TargetStatus(target.status), final)
             await _skip_pending_events(session, ref.deployment_id, ref.instance_name)
-            if final is TargetStatus.SUCCEEDED:
+            if final is TargetStatus.SUCCEEDED and target.label != TargetLabel.BLUE:
                 await _record_success(session, deployment, ref.instance_name, now)
             trigger = (
                 TriggerEvent.INSTANCE_SUCCESS
@@ -434,17 +542,8 @@ class DeploymentStore:
                 f"{reason}, but there is no earlier successful deployment to roll back to."
             )
             return ""
-        instances = await session.scalars(
-            select(TargetRow.instance_name)
-            .where(TargetRow.deployment_id == row.id)
-            .order_by(TargetRow.position)
-        )
-        events = await session.execute(
-            select(EventRow.position, EventRow.name)
-            .where(EventRow.deployment_id == row.id)
-            .distinct()
-            .order_by(EventRow.position)
-        )
+        targets = await _rollback_targets(session, row)
+        blue_green = blue_green_from_json(row.blue_green)
         rollback = _insert_deployment(
             session,
             DeploymentRow(
@@ -466,9 +565,17 @@ class DeploymentStore:
                 auto_rollback=auto_rollback_to_json(AutoRollbackConfig()),
                 rollback_triggering_deployment_id=row.id,
                 rollback_message=f"Rolls back {row.id}: {reason}.",
+                blue_green=blue_green_to_json(
+                    dataclasses.replace(
+                        blue_green,
+                        ready_action=ReadyAction.CONTINUE_DEPLOYMENT,
+                        blue_action=BlueInstanceAction.KEEP_ALIVE,
+                    )
+                ),
+                traffic_routing=routing_to_json(TrafficRouting()),
+                target_instances="[]",
             ),
-            list(instances),
-            [name for _, name in events],
+            targets,
             None,
         )
         row.rollback_deployment_id = rollback.id
@@ -539,8 +646,7 @@ async def _deployment_row(
 def _insert_deployment(
     session: AsyncSession,
     row: DeploymentRow,
-    instances: Sequence[str],
-    events: Sequence[str],
+    targets: Sequence[PlannedTarget],
     error: ErrorInformation | None,
 ) -> DeploymentRow:
     """Add a new deployment (fields other than identity and state already set on `row`) with
@@ -553,30 +659,70 @@ def _insert_deployment(
     row.error_code = error.code if error else None
     row.error_message = error.message if error else None
     session.add(row)
-    for position, instance in enumerate(instances):
+    _add_targets(session, row.id, targets, now, skipped=error is not None)
+    return row
+
+
+def _add_targets(
+    session: AsyncSession,
+    deployment_id: str,
+    targets: Sequence[PlannedTarget],
+    now: datetime,
+    skipped: bool = False,
+    first_position: int = 0,
+) -> None:
+    for position, planned in enumerate(targets, start=first_position):
         session.add(
             TargetRow(
-                deployment_id=row.id,
-                instance_name=instance,
+                deployment_id=deployment_id,
+                instance_name=planned.instance_name,
                 position=position,
-                status=TargetStatus.SKIPPED if error else TargetStatus.PENDING,
+                status=TargetStatus.SKIPPED if skipped else TargetStatus.PENDING,
                 updated_at=now,
+                label=planned.label,
             )
         )
-        for index, name in enumerate(events):
+        for index, name in enumerate(planned.events):
             session.add(
                 EventRow(
-                    deployment_id=row.id,
-                    instance_name=instance,
+                    deployment_id=deployment_id,
+                    instance_name=planned.instance_name,
                     position=index,
                     name=name,
-                    status=EventStatus.SKIPPED if error else EventStatus.PENDING,
+                    status=EventStatus.SKIPPED if skipped else EventStatus.PENDING,
                     script_name="",
                     message="",
                     log_tail="",
                 )
             )
-    return row
+
+
+async def _rollback_targets(session: AsyncSession, row: DeploymentRow) -> list[PlannedTarget]:
+    """The rollback's targets: in place, the same instances and events; blue/green, the
+    originals rejoin the load balancer and the replacements leave it — nothing is reinstalled."""
+    rows = list(
+        await session.scalars(
+            select(TargetRow).where(TargetRow.deployment_id == row.id).order_by(TargetRow.position)
+        )
+    )
+    if style_from_json(row.deployment_style).type is DeploymentType.BLUE_GREEN:
+        swapped = {
+            TargetLabel.BLUE: (TargetLabel.GREEN, ALLOW_TRAFFIC_EVENTS),
+            TargetLabel.GREEN: (TargetLabel.BLUE, BLOCK_TRAFFIC_EVENTS),
+        }
+        planned = []
+        for target in rows:
+            label, traffic_events = swapped[TargetLabel(target.label)]
+            planned.append(PlannedTarget(target.instance_name, traffic_events, label))
+        return planned
+    positions = await session.execute(
+        select(EventRow.position, EventRow.name)
+        .where(EventRow.deployment_id == row.id)
+        .distinct()
+        .order_by(EventRow.position)
+    )
+    names = tuple(name for _, name in positions)
+    return [PlannedTarget(t.instance_name, names) for t in rows]
 
 
 async def _targets(session: AsyncSession, deployment_id: str, instance: str = "") -> list[Target]:
@@ -638,10 +784,14 @@ async def _record_instance_revisions(session: AsyncSession, deployment: Deployme
 
 
 async def _skip_pending(session: AsyncSession, deployment_id: str, now: datetime) -> None:
-    """Targets not started become Skipped, and every event not started with them."""
+    """Targets not started, or waiting to reroute (Ready), become Skipped, and every event
+    not started with them."""
     await session.execute(
         update(TargetRow)
-        .where(TargetRow.deployment_id == deployment_id, TargetRow.status == TargetStatus.PENDING)
+        .where(
+            TargetRow.deployment_id == deployment_id,
+            TargetRow.status.in_([TargetStatus.PENDING, TargetStatus.READY]),
+        )
         .values(status=TargetStatus.SKIPPED, updated_at=now)
     )
     await session.execute(
@@ -717,6 +867,19 @@ def _deployment(row: DeploymentRow) -> Deployment:
         fetch_through_registry=bool(row.fetch_through_registry),
         style=style_from_json(row.deployment_style),
         target_groups=tuple(json.loads(row.target_groups or "[]")),
+        blue_green=blue_green_from_json(row.blue_green),
+        routing=routing_from_json(row.traffic_routing),
+        target_instances=filters_from_json(json.loads(row.target_instances or "[]")),
+        progress=BlueGreenProgress(
+            provision_requested_at=as_utc(row.provision_requested_at),
+            ready_until=as_utc(row.ready_until),
+            continued=bool(row.continued),
+            traffic_step=row.traffic_step if row.traffic_step is not None else -1,
+            step_started_at=as_utc(row.step_started_at),
+            green_weight=row.green_weight or 0,
+            blue_weight=row.blue_weight or 0,
+            terminate_at=as_utc(row.terminate_at),
+        ),
         rollback=RollbackInfo(
             row.rollback_deployment_id or "",
             row.rollback_triggering_deployment_id or "",
@@ -754,4 +917,5 @@ def _target(row: TargetRow, events: Sequence[LifecycleEvent]) -> Target:
         instance_revision=(
             revision_from_json(row.instance_revision) if row.instance_revision else None
         ),
+        label=TargetLabel(row.label or ""),
     )

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from services.core.errors import DeployError, FailedPrecondition
+from services.core.errors import DeployError
 from services.core.metrics import TRAFFIC_WEIGHT
 from services.traffic.balancers import LoadBalancer, balancer_for
 from services.traffic.domain import TargetGroup, TargetState
@@ -89,23 +89,22 @@ class TrafficRouter:
         )
         return drained
 
-    async def set_weights(self, group_name: str, weights: Mapping[str, int]) -> None:
-        """Re-weigh instances that receive traffic, all or none (checked before any change)."""
+    async def set_weights(self, group_name: str, weights: Mapping[str, int]) -> list[str]:
+        """Re-weigh the instances that receive traffic; the others (not in the load balancer)
+        are left alone and returned."""
         group = await self._store.get(group_name)
-        targets = {}
-        for instance in weights:
+        balancer = self._balancers(group)
+        changed, skipped = {}, []
+        for instance, weight in weights.items():
             target = group.target(instance)
             if target is None or target.state is not TargetState.SERVING:
-                raise FailedPrecondition(
-                    f"weights: instance {instance!r} receives no traffic in target group "
-                    f"{group.name!r}; allow traffic to it first"
-                )
-            targets[instance] = target
-        balancer = self._balancers(group)
-        for instance, weight in weights.items():
-            await balancer.set_weight(instance, targets[instance].address, weight)
+                skipped.append(instance)
+                continue
+            await balancer.set_weight(instance, target.address, weight)
             TRAFFIC_WEIGHT.labels(group.name, instance).set(weight)
-        await self._store.record_weights(group.name, weights)
+            changed[instance] = weight
+        await self._store.record_weights(group.name, changed)
+        return skipped
 
     async def restore(self) -> None:
         """Put back what the records say receives traffic (an HAProxy restarted since keeps no

@@ -87,5 +87,5 @@ class TrafficServicer(traffic_pb2_grpc.TrafficRouterServicer):
             check_instance_name("weights", name): check_weight(f"weights[{name}]", weight)
             for name, weight in request.weights.items()
         }
-        await self._router.set_weights(group, weights)
-        return traffic_pb2.SetWeightsResponse()
+        skipped = await self._router.set_weights(group, weights)
+        return traffic_pb2.SetWeightsResponse(not_serving=skipped)
