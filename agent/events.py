@@ -101,9 +101,10 @@ class EventRunner:
 
     async def _scripts(self, event: str, spec: agent_pb2.DeploymentSpec) -> None:
         group, deployment = spec.deployment_group_id, spec.deployment_id
-        if SCRIPT_SOURCE.get(event, ScriptSource.CURRENT) is ScriptSource.CURRENT:
+        installs = "DownloadBundle" in spec.lifecycle_events or not spec.lifecycle_events
+        if SCRIPT_SOURCE.get(event, ScriptSource.CURRENT) is ScriptSource.CURRENT and installs:
             archive: Path | None = self._root.archive(group, deployment)
-        else:
+        else:  # a blue/green rollback reinstalls nothing: its hooks are the installed ones
             archive = self._root.last_successful_archive(group)
         if archive is None:
             return

@@ -100,6 +100,7 @@ class RolloutController:
         self._lock = asyncio.Lock()
         """Serializes decisions so two results for one deployment never race."""
         self._tasks: set[asyncio.Task[None]] = set()
+        self._events: dict[tuple[str, str], tuple[str, ...]] = {}
         self._specs: dict[str, Deployment] = {}
         """Deployments by id, for their fixed fields (revision, options) on the per-event path;
         their status is read fresh from the store whenever a decision depends on it."""
@@ -433,6 +434,8 @@ class RolloutController:
     ) -> None:
         """Record the end (and the rollback it calls for), then start the rollback."""
         self._specs.pop(deployment.id, None)
+        for key in [k for k in self._events if k[0] == deployment.id]:
+            del self._events[key]
         self._wake(deployment.id, None)
         self._awaiting_fleet.discard(deployment.id)
         reason = rollback_reason(deployment, status)
@@ -457,6 +460,14 @@ class RolloutController:
             self._on_succeeded(deployment.group_id)
         self._refresh_gauge_later()
 
+    async def _event_names(self, deployment_id: str, instance: str) -> tuple[str, ...]:
+        """The events an instance runs in a deployment (fixed at creation; kept while it runs)."""
+        key = (deployment_id, instance)
+        if key not in self._events:
+            target = await self._store.target(deployment_id, instance)
+            self._events[key] = tuple(e.name for e in target.events)
+        return self._events[key]
+
     async def _dispatch(self, deployment: Deployment, refs: list[EventRef]) -> None:
         """Send commands to the fleet, retrying while it is unreachable (dispatch is idempotent);
         BlockTraffic and AllowTraffic are run here, through the traffic service."""
@@ -466,7 +477,8 @@ class RolloutController:
                 continue
             for attempt, delay in enumerate((*RECONNECT_BACKOFF_SECONDS, None)):
                 try:
-                    await self._fleet.dispatch(deployment, ref)
+                    events = await self._event_names(deployment.id, ref.instance_name)
+                    await self._fleet.dispatch(deployment, ref, events)
                     break
                 except DeployError as error:
                     if delay is None:

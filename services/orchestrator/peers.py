@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from grpc import aio
@@ -30,7 +30,6 @@ from services.core.revision import RevisionLocation
 from services.core.tags import Tag
 from services.orchestrator.convert import file_exists_to_proto
 from services.orchestrator.domain import Deployment
-from services.orchestrator.lifecycle import in_place_events
 from services.orchestrator.store import EventRef
 
 PEER_TIMEOUT_SECONDS = 30.0
@@ -88,7 +87,9 @@ class FleetClient:
             )
         return {i.instance_name: [tag_from_proto(t) for t in i.tags] for i in response.instances}
 
-    async def dispatch(self, deployment: Deployment, ref: EventRef) -> None:
+    async def dispatch(self, deployment: Deployment, ref: EventRef, events: Sequence[str]) -> None:
+        """Send one lifecycle event to the instance's agent; `events` are all the events the
+        instance runs in this deployment."""
         command = agent_pb2.LifecycleCommand(
             command_id=ref.command_id,
             lifecycle_event=ref.name,
@@ -100,7 +101,7 @@ class FleetClient:
                 revision=revision_to_proto(deployment.revision),
                 file_exists_behavior=file_exists_to_proto(deployment.file_exists_behavior),
                 ignore_application_stop_failures=deployment.ignore_application_stop_failures,
-                lifecycle_events=in_place_events(bool(deployment.target_groups)),
+                lifecycle_events=events,
                 fetch_through_registry=deployment.fetch_through_registry,
             ),
         )

@@ -1,0 +1,381 @@
+"""Blue/green deployments behind a real HAProxy with real agents and continuous HTTP traffic:
+the replacement fleet is installed, traffic switches (all at once, or in canary/linear steps by
+weights) with no failed request, the ready wait holds until continue-deployment or expires, and
+a rollback sends traffic back to the originals without reinstalling them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness import Cluster, cluster, unique, wait_until
+from tests.integration.apps import App, hello_web
+from tests.loadbalancer import HAProxy, Traffic, sample, start_haproxy
+
+AGENTS = 4
+BLUE_GREEN = "deploymentType=BLUE_GREEN,deploymentOption=WITH_TRAFFIC_CONTROL"
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HAProxy]:
+    running = start_haproxy(tmp_path_factory.mktemp("haproxy"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[Cluster]:
+    with cluster(tmp_path_factory.mktemp("cluster"), database_url, AGENTS, "bg") as running:
+        yield running
+
+
+class Fleets:
+    """hello-web on two fleets of two agents each (tag fleet=a / fleet=b) behind one target
+    group; `live` is the fleet the group (and the load balancer) serves from."""
+
+    def __init__(self, running: Cluster, proxy: HAProxy, tmp: Path) -> None:
+        self.running, self.proxy, self.tmp = running, proxy, tmp
+        self.members = {"a": running.agents[:2], "b": running.agents[2:]}
+        for fleet, agents in self.members.items():
+            self.ok(
+                "add-tags-to-on-premises-instances",
+                "--instance-names",
+                *[a.name for a in agents],
+                "--tags",
+                f"Key=fleet,Value={fleet}",
+            )
+        self.group = unique("bg")
+        self.ok(
+            "create-target-group",
+            "--name",
+            self.group,
+            "--provider",
+            "haproxy",
+            "--port",
+            "80",
+            "--deregistration-delay-seconds",
+            "10",
+            "--haproxy-admin-socket",
+            str(proxy.socket),
+            "--haproxy-backend",
+            proxy.backend,
+        )
+        for agent in running.agents:
+            self.ok(
+                "set-target-address",
+                "--target-group-name",
+                self.group,
+                "--instance-name",
+                agent.name,
+                "--address",
+                f"127.0.0.1:{agent.app_port}",
+            )
+        self.live = "a"
+        self.app = App(
+            running,
+            "--deployment-style",
+            BLUE_GREEN,
+            "--load-balancer-info",
+            f"targetGroupInfoList=[{{name={self.group}}}]",
+        )
+        self.retarget(self.live)
+        self.ok(
+            "update-deployment-group",
+            *self.group_flags(),
+            "--auto-rollback-configuration",
+            "enabled=true,events=DEPLOYMENT_FAILURE",
+        )
+        self.versions = 0
+
+    def ok(self, *args: str) -> Any:
+        result = self.running.cli(*args)
+        assert result.returncode == 0, result.stderr
+        return result.json() if result.stdout.strip() else None
+
+    def group_flags(self) -> list[str]:
+        return [
+            "--application-name",
+            self.app.name,
+            "--current-deployment-group-name",
+            self.app.group,
+        ]
+
+    def retarget(self, fleet: str) -> None:
+        """The group's members (the originals of the next deployment) are `fleet`."""
+        self.ok(
+            "update-deployment-group",
+            *self.group_flags(),
+            "--on-premises-instance-tag-filters",
+            f"Key=fleet,Value={fleet},Type=KEY_AND_VALUE",
+        )
+        self.live = fleet
+
+    @property
+    def idle(self) -> str:
+        return "b" if self.live == "a" else "a"
+
+    def configure(self, blue_green: str) -> None:
+        self.ok(
+            "update-deployment-group",
+            *self.group_flags(),
+            "--blue-green-deployment-configuration",
+            blue_green,
+        )
+
+    def deploy(
+        self,
+        version: str,
+        *flags: str,
+        validate_exit: int = 0,
+        after_allow_exit: int = 0,
+        config: str = "CodeDeployDefault.AllAtOnce",
+    ) -> str:
+        source = hello_web(self.tmp / unique(version), version, validate_exit=validate_exit)
+        if after_allow_exit:
+            script = source / "scripts" / "after_allow.sh"
+            script.write_text(
+                "#!/bin/sh\necho 'smoke test through the load balancer failed'\n"
+                f"exit {after_allow_exit}\n"
+            )
+            script.chmod(0o755)
+            appspec = source / "appspec.yml"
+            appspec.write_text(
+                appspec.read_text()
+                + "  AfterAllowTraffic:\n"
+                + "    - location: scripts/after_allow.sh\n      timeout: 30\n"
+            )
+        return self.app.deploy(
+            self.app.push(source),
+            config,
+            "--file-exists-behavior",
+            "OVERWRITE",
+            "--target-instances",
+            f"tagFilters=[{{Key=fleet,Value={self.idle},Type=KEY_AND_VALUE}}]",
+            *flags,
+        )
+
+    def switched(self) -> None:
+        """After a successful switch the replacement fleet is the group's."""
+        self.retarget(self.idle)
+
+    def serving(self, count: int = 40) -> set[str]:
+        return set(sample(self.proxy.url, count))
+
+    def expect_serving(self, version: str, fleet: str) -> None:
+        assert self.serving() == {
+            f"hello-web version {version} on {a.name}" for a in self.members[fleet]
+        }
+
+
+@pytest.fixture(scope="module")
+def fleets(running: Cluster, proxy: HAProxy, tmp_path_factory: pytest.TempPathFactory) -> Fleets:
+    """Fleet a serves v1 (the first blue/green deployment has no originals)."""
+    fleets = Fleets(running, proxy, tmp_path_factory.mktemp("bundles"))
+    fleets.retarget("b")  # so that fleet a is the replacement of an empty original fleet
+    first = fleets.deploy("v1")
+    fleets.app.finished(first, "Succeeded")
+    fleets.switched()
+    fleets.expect_serving("v1", "a")
+    return fleets
+
+
+def status(fleets: Fleets, deployment_id: str) -> str:
+    return str(fleets.app.info(deployment_id)["status"])
+
+
+def current_version(fleets: Fleets) -> str:
+    (answer,) = {a.split(" on ")[0] for a in fleets.serving()}
+    return answer.removeprefix("hello-web version ")
+
+
+def test_all_at_once_switch_drops_no_request(fleets: Fleets) -> None:
+    fleets.configure("terminateBlueInstancesOnDeploymentSuccess={action=KEEP_ALIVE}")
+    blue_fleet, green_fleet = fleets.live, fleets.idle
+    with Traffic(fleets.proxy.url) as traffic:
+        deployment = fleets.deploy("v2")
+        info = fleets.app.finished(deployment, "Succeeded")
+    assert traffic.failures == []
+    fleets.switched()
+    fleets.expect_serving("v2", green_fleet)
+    assert info["trafficShift"]["greenPercent"] == 100
+    labels = {
+        a.name: fleets.app.target(deployment, a.name)
+        for a in fleets.members[blue_fleet] + fleets.members[green_fleet]
+    }
+    for agent in fleets.members[green_fleet]:
+        target = labels[agent.name]
+        assert target["instanceLabel"] == "Green"
+        names = [e["lifecycleEventName"] for e in target["lifecycleEvents"]]
+        assert names[-3:] == ["BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"]
+        assert "BlockTraffic" not in names
+    for agent in fleets.members[blue_fleet]:
+        target = labels[agent.name]
+        assert target["instanceLabel"] == "Blue"
+        assert [e["lifecycleEventName"] for e in target["lifecycleEvents"]] == [
+            "BeforeBlockTraffic",
+            "BlockTraffic",
+            "AfterBlockTraffic",
+        ]
+        assert target["status"] == "Succeeded"
+    # KEEP_ALIVE: the originals are still registered and still run the old version
+    for agent in fleets.members[blue_fleet]:
+        assert (
+            fleets.ok("get-on-premises-instance", "--instance-name", agent.name)["instanceInfo"][
+                "registrationStatus"
+            ]
+            == "Registered"
+        )
+
+
+def test_ready_wait_holds_until_continue_deployment(fleets: Fleets) -> None:
+    fleets.configure(
+        "deploymentReadyOption={actionOnTimeout=STOP_DEPLOYMENT,waitTimeInMinutes=60},"
+        "terminateBlueInstancesOnDeploymentSuccess={action=KEEP_ALIVE}"
+    )
+    before, blue_fleet, green_fleet = current_version(fleets), fleets.live, fleets.idle
+    deployment = fleets.deploy("v3")
+    wait_until(lambda: status(fleets, deployment) == "Ready", 60, "the deployment to be Ready")
+    info = fleets.app.info(deployment)
+    assert info["deploymentOverview"]["Ready"] == 2
+    assert "readyWaitUntil" in info["trafficShift"]
+    fleets.expect_serving(before, blue_fleet)  # nothing rerouted while it waits
+    with Traffic(fleets.proxy.url) as traffic:
+        fleets.ok("continue-deployment", "--deployment-id", deployment)
+        fleets.app.finished(deployment, "Succeeded")
+    assert traffic.failures == []
+    fleets.switched()
+    fleets.expect_serving("v3", green_fleet)
+
+
+def test_ready_wait_expiry_stops_the_deployment_and_keeps_the_originals(fleets: Fleets) -> None:
+    fleets.configure(
+        "deploymentReadyOption={actionOnTimeout=STOP_DEPLOYMENT,waitTimeInSeconds=2},"
+        "terminateBlueInstancesOnDeploymentSuccess={action=KEEP_ALIVE}"
+    )
+    before, blue_fleet = current_version(fleets), fleets.live
+    deployment = fleets.deploy("v4")
+    info = fleets.app.finished(deployment, "Stopped")
+    assert info["errorInformation"]["code"] == "TIMEOUT"
+    assert "ready wait" in info["errorInformation"]["message"]
+    fleets.expect_serving(before, blue_fleet)
+    again = fleets.running.cli("continue-deployment", "--deployment-id", deployment)
+    assert again.returncode != 0
+    assert "not Ready" in again.stderr or "Stopped" in again.stderr
+
+
+def test_canary_then_linear_steps_show_the_expected_mix(fleets: Fleets) -> None:
+    fleets.configure("terminateBlueInstancesOnDeploymentSuccess={action=KEEP_ALIVE}")
+    config = unique("canary")
+    fleets.ok(
+        "create-deployment-config",
+        "--deployment-config-name",
+        config,
+        "--minimum-healthy-hosts",
+        "type=HOST_COUNT,value=0",
+        "--traffic-routing-config",
+        "type=TimeBasedCanary,timeBasedCanary={canaryPercentage=25,canaryIntervalSeconds=8}",
+    )
+    before, green_fleet = current_version(fleets), fleets.idle
+    with Traffic(fleets.proxy.url) as traffic:
+        deployment = fleets.deploy("v5", config=config)
+
+        def canary_routed() -> bool:
+            info = fleets.app.info(deployment)
+            return (
+                info["trafficShift"].get("step") == 0
+                and info["deploymentOverview"]["Succeeded"] == 2
+            )
+
+        wait_until(canary_routed, 60, "the canary step")
+        mix = sample(fleets.proxy.url, 200)
+        green = sum(n for answer, n in mix.items() if "version v5" in answer)
+        assert 30 <= green <= 70, mix  # 25% of 200, give or take round-robin phase
+        assert sum(n for answer, n in mix.items() if f"version {before}" in answer) + green == 200
+        fleets.app.finished(deployment, "Succeeded")
+    assert traffic.failures == []
+    fleets.switched()
+    fleets.expect_serving("v5", green_fleet)
+
+    linear = unique("linear")
+    fleets.ok(
+        "create-deployment-config",
+        "--deployment-config-name",
+        linear,
+        "--minimum-healthy-hosts",
+        "type=HOST_COUNT,value=0",
+        "--traffic-routing-config",
+        "type=TimeBasedLinear,timeBasedLinear={linearPercentage=40,linearIntervalSeconds=3}",
+    )
+    deployment = fleets.deploy("v6", config=linear)
+    seen: set[int] = set()
+
+    def finished() -> bool:
+        info = fleets.app.info(deployment)
+        if info["trafficShift"].get("step", -1) >= 0:
+            seen.add(info["trafficShift"]["greenPercent"])
+        return info["status"] in ("Succeeded", "Failed", "Stopped")
+
+    wait_until(finished, 90, "the linear deployment to finish")
+    assert status(fleets, deployment) == "Succeeded"
+    assert seen == {40, 80, 100}
+    fleets.switched()
+    fleets.expect_serving("v6", fleets.live)
+
+
+def test_rollback_returns_traffic_to_the_originals(fleets: Fleets) -> None:
+    fleets.configure("terminateBlueInstancesOnDeploymentSuccess={action=KEEP_ALIVE}")
+    before, blue_fleet = current_version(fleets), fleets.live
+    started = time.monotonic()
+    with Traffic(fleets.proxy.url) as traffic:
+        failing = fleets.deploy("v7", after_allow_exit=1)
+        info = fleets.app.finished(failing, "Failed")
+        rollback = info["rollbackInfo"]["rollbackDeploymentId"]
+        rolled = fleets.app.finished(rollback, "Succeeded")
+    assert traffic.failures == [], traffic.failures
+    assert rolled["creator"] == "codeDeployRollback"
+    fleets.expect_serving(before, blue_fleet)
+    for agent in fleets.members[blue_fleet]:
+        events = fleets.app.target(rollback, agent.name)["lifecycleEvents"]
+        # the originals only rejoin: nothing is downloaded or installed again
+        assert [e["lifecycleEventName"] for e in events] == [
+            "BeforeAllowTraffic",
+            "AllowTraffic",
+            "AfterAllowTraffic",
+        ]
+    assert time.monotonic() - started < 120
+
+
+def test_blue_green_needs_a_replacement_fleet_and_traffic_control(fleets: Fleets) -> None:
+    source = hello_web(fleets.tmp / unique("bad"), "bad")
+    digest = fleets.app.push(source)
+    result = fleets.running.cli(
+        "create-deployment",
+        "--application-name",
+        fleets.app.name,
+        "--deployment-group-name",
+        fleets.app.group,
+        "--registry-location",
+        f"digest={digest},bundleType=zip",
+    )
+    assert result.returncode != 0
+    assert "targetInstances" in result.stderr
+    bad = fleets.running.cli(
+        "update-deployment-group",
+        *fleets.group_flags(),
+        "--deployment-style",
+        "deploymentType=BLUE_GREEN,deploymentOption=WITHOUT_TRAFFIC_CONTROL",
+    )
+    assert bad.returncode != 0
+    assert "WITH_TRAFFIC_CONTROL" in bad.stderr
+    unknown = fleets.running.cli(
+        "update-deployment-group",
+        *fleets.group_flags(),
+        "--blue-green-deployment-configuration",
+        "greenFleetProvisioningOption={action=PROVISION,provisionerName=nowhere}",
+    )
+    assert unknown.returncode != 0
+    assert "provisionerName" in unknown.stderr
