@@ -86,11 +86,16 @@ def grid(update: Update, now: datetime) -> list[str]:
         f"  {overview.succeeded} succeeded, {overview.in_progress} in progress, "
         f"{overview.pending} pending, {overview.failed} failed, {overview.skipped} skipped",
     ]
+    shift = traffic(info)
+    if shift:
+        lines.append(f"  {shift}")
     targets = list(update.instance_targets)
     if not targets:
         return lines
-    names = [e.lifecycle_event_name for e in targets[0].lifecycle_events]
-    width = max(len("instance"), *(len(t.target_id) for t in targets)) + 2
+    # blue/green fleets run different events: one column per event any instance runs
+    names = list(dict.fromkeys(e.lifecycle_event_name for t in targets for e in t.lifecycle_events))
+    labels = {t.target_id: _label(t) for t in targets}
+    width = max(len("instance"), *(len(labels[t.target_id]) for t in targets)) + 2
     lines.append(
         "  "
         + "instance".ljust(width)
@@ -98,13 +103,42 @@ def grid(update: Update, now: datetime) -> list[str]:
         + "".join(SHORT_NAMES.get(n, n)[: CELL - 1].ljust(CELL) for n in names)
     )
     for target in targets:
+        cells = {e.lifecycle_event_name: cell(e, now) for e in target.lifecycle_events}
         lines.append(
             "  "
-            + target.target_id.ljust(width)
+            + labels[target.target_id].ljust(width)
             + render.camel_enum(target, "status", "TARGET_STATUS_").ljust(CELL)
-            + "".join(cell(e, now).ljust(CELL) for e in target.lifecycle_events)
+            + "".join(cells.get(n, "").ljust(CELL) for n in names)
         )
     return lines
+
+
+def _label(target: orchestrator_pb2.InstanceTarget) -> str:
+    return (
+        f"{target.target_id} ({target.instance_label.lower()})"
+        if target.instance_label
+        else (target.target_id)
+    )
+
+
+def traffic(info: orchestrator_pb2.DeploymentInfo) -> str:
+    """Where a blue/green deployment is in moving traffic; empty for other deployments."""
+    if not info.HasField("traffic_shift"):
+        return ""
+    shift = info.traffic_shift
+    if shift.step < 0:
+        if info.status == orchestrator_pb2.DEPLOYMENT_STATUS_READY:
+            until = shift.ready_wait_until.ToDatetime(tzinfo=UTC).strftime("%H:%M:%S")
+            return f"traffic: all on the originals; waiting for continue-deployment until {until}"
+        return "traffic: all on the originals"
+    line = (
+        f"traffic: {shift.green_percent}% to the replacement fleet "
+        f"(weights {shift.green_weight} replacement / {shift.blue_weight} original)"
+    )
+    if shift.HasField("next_step_time"):
+        nxt = shift.next_step_time.ToDatetime(tzinfo=UTC).strftime("%H:%M:%S")
+        line += f", next step at {nxt}"
+    return line
 
 
 def failures(update: Update) -> list[str]:
@@ -202,7 +236,7 @@ def _watch_terminal(client: DeployClient, deployment_id: str, out: TextIO) -> Up
 def _watch_log(client: DeployClient, deployment_id: str, out: TextIO) -> Update:
     """One line per event that ran and per status change, then the final grid."""
     printed: set[tuple[str, str]] = set()
-    status = ""
+    status = shift = ""
     last: Update | None = None
     for update in client.watch_deployment(deployment_id):
         last = update
@@ -220,6 +254,10 @@ def _watch_log(client: DeployClient, deployment_id: str, out: TextIO) -> Update:
                     file=out,
                     flush=True,
                 )
+        new_shift = traffic(update.deployment_info)
+        if new_shift != shift:
+            print(f"  {new_shift}", file=out, flush=True)
+            shift = new_shift
         new_status = render.camel_enum(update.deployment_info, "status", "DEPLOYMENT_STATUS_")
         if new_status != status and update.deployment_info.status not in TERMINAL:
             print(f"{deployment_id}  {new_status}", file=out, flush=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -44,9 +46,35 @@ def _serving(address: str) -> bool:
     return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
 
 
-def _server_env(layout: ClusterLayout) -> dict[str, str]:
-    env = {f"OPENDEPLOY_PEER_{s.upper()}": f"127.0.0.1:{layout.service_port(s)}" for s in SERVICES}
-    return {**env, "OPENDEPLOY_DATA_DIR": str(layout.data)}
+PROVISIONER = "local"
+"""The cluster's provisioner: blue/green replacement fleets are new local agents."""
+
+
+def _server_env(layout: ClusterLayout, peers: bool = True) -> dict[str, str]:
+    env = {
+        "OPENDEPLOY_DATA_DIR": str(layout.data),
+        "OPENDEPLOY_PROVISIONERS": json.dumps({PROVISIONER: {"command": _provisioner(layout)}}),
+    }
+    if peers:
+        env |= {
+            f"OPENDEPLOY_PEER_{s.upper()}": f"127.0.0.1:{layout.service_port(s)}" for s in SERVICES
+        }
+    return env
+
+
+def _provisioner(layout: ClusterLayout) -> str:
+    return shlex.join(
+        [
+            sys.executable,
+            "-m",
+            "deploy.localcluster",
+            "provision",
+            "--dir",
+            str(layout.directory),
+            "--port-base",
+            str(layout.port_base),
+        ]
+    )
 
 
 def start_services(layout: ClusterLayout) -> bool:
@@ -70,7 +98,7 @@ def start_services(layout: ClusterLayout) -> bool:
                 "--metrics-listen",
                 f"127.0.0.1:{layout.embedded_metrics_port}",
             ],
-            env={"OPENDEPLOY_DATA_DIR": str(layout.data)},
+            env=_server_env(layout, peers=False),
         )
         wait_for(lambda: _serving(layout.endpoint), START_TIMEOUT, "deploy-server")
         return False
@@ -145,6 +173,29 @@ def start_prometheus(layout: ClusterLayout, with_haproxy: bool) -> None:
     say(f"Prometheus on http://127.0.0.1:{layout.prometheus_port}/")
 
 
+def spawn_agent(layout: ClusterLayout, index: int, tags: dict[str, str]) -> str:
+    """Start agent-<index> with its own root, install prefix and APP_PORT; it registers itself
+    with `tags` (and name=agent-<index>) when it first connects."""
+    name = layout.agent_name(index)
+    home = layout.agent_home(index)
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "agent.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "server": layout.endpoint,
+                "instance_name": name,
+                "tags": {**tags, "name": name},
+                "root_dir": str(home / "root"),
+                "install_prefix": str(home / "prefix"),
+                "environment": {"APP_PORT": str(layout.app_port(index)), "INSTANCE": name},
+            }
+        )
+    )
+    spawn(layout.pids, layout.logs, name, [str(BIN / "deploy-agent"), "--config", str(config)])
+    return name
+
+
 def start_agents(layout: ClusterLayout) -> None:
     with DeployClient(layout.endpoint) as client:
         registered = {
@@ -166,24 +217,7 @@ def start_agents(layout: ClusterLayout) -> None:
                         ],
                     ),
                 )
-            home = layout.agent_home(index)
-            home.mkdir(parents=True, exist_ok=True)
-            config = home / "agent.yaml"
-            config.write_text(
-                yaml.safe_dump(
-                    {
-                        "server": layout.endpoint,
-                        "instance_name": name,
-                        "tags": {"cluster": "local", "name": name},
-                        "root_dir": str(home / "root"),
-                        "install_prefix": str(home / "prefix"),
-                        "environment": {"APP_PORT": str(layout.app_port(index)), "INSTANCE": name},
-                    }
-                )
-            )
-            spawn(
-                layout.pids, layout.logs, name, [str(BIN / "deploy-agent"), "--config", str(config)]
-            )
+            spawn_agent(layout, index, {"cluster": "local"})
 
         def all_online() -> bool:
             instances = client.call(
@@ -233,15 +267,50 @@ def create_web_target_group(layout: ClusterLayout, with_haproxy: bool) -> None:
                 ),
             )
         for index in range(1, layout.agents + 1):
-            client.call(
-                client.traffic.SetTargetAddress,
-                traffic_pb2.SetTargetAddressRequest(
-                    target_group_name=WEB_BACKEND,
-                    instance_name=layout.agent_name(index),
-                    address=f"127.0.0.1:{layout.app_port(index)}",
-                ),
-            )
+            _set_web_address(client, layout, index)
     say(f"target group {WEB_BACKEND}: each agent's app joins it when a deployment allows traffic")
+
+
+def _set_web_address(client: DeployClient, layout: ClusterLayout, index: int) -> None:
+    client.call(
+        client.traffic.SetTargetAddress,
+        traffic_pb2.SetTargetAddressRequest(
+            target_group_name=WEB_BACKEND,
+            instance_name=layout.agent_name(index),
+            address=f"127.0.0.1:{layout.app_port(index)}",
+        ),
+    )
+
+
+def provision(layout: ClusterLayout) -> None:
+    """The cluster's provisioner (run by the orchestrator, told what to do in OPENDEPLOY_*):
+    `provision` starts OPENDEPLOY_COUNT new agents with OPENDEPLOY_TAGS; `terminate` stops
+    the agents named in OPENDEPLOY_INSTANCES and the apps their hooks started."""
+    action = os.environ.get("OPENDEPLOY_ACTION", "")
+    if action == "provision":
+        count = int(os.environ.get("OPENDEPLOY_COUNT", "0"))
+        tags = dict(
+            pair.split("=", 1) for pair in os.environ.get("OPENDEPLOY_TAGS", "").split(",") if pair
+        )
+        existing = [
+            int(p.name.rsplit("-", 1)[1]) for p in (layout.directory / "agents").glob("agent-*")
+        ]
+        first = max(existing, default=0) + 1
+        with DeployClient(layout.endpoint) as client:
+            for index in range(first, first + count):
+                _set_web_address(client, layout, index)
+                spawn_agent(layout, index, tags)
+                print(f"started {layout.agent_name(index)} (APP_PORT {layout.app_port(index)})")
+    elif action == "terminate":
+        for name in os.environ.get("OPENDEPLOY_INSTANCES", "").split():
+            stop_pid_file(layout.pids / f"{name}.pid")
+            for pid_file in (layout.directory / "agents" / name).glob(
+                "prefix/var/lib/*/server.pid"
+            ):
+                stop_pid_file(pid_file, timeout=5)
+            print(f"stopped {name}")
+    else:
+        raise ClientError(f"OPENDEPLOY_ACTION must be provision or terminate, not {action!r}")
 
 
 def up(layout: ClusterLayout) -> None:
@@ -279,9 +348,13 @@ def down(layout: ClusterLayout) -> None:
     say(f"stopped the cluster in {layout.directory}")
 
 
+def _body(url: str) -> str:
+    return str(urllib.request.urlopen(url, timeout=2).read().decode())
+
+
 def _answers(url: str, want: str) -> bool:
     try:
-        return want in urllib.request.urlopen(url, timeout=2).read().decode()
+        return want in _body(url)
     except OSError:
         return False
 
@@ -294,11 +367,14 @@ def _result(value: dict[str, Any] | None) -> dict[str, Any]:
 DEMO_APP, DEMO_GROUP = "hello-web", "local"
 DEMO_STYLE = "deploymentType=IN_PLACE,deploymentOption=WITH_TRAFFIC_CONTROL"
 DEMO_LOAD_BALANCER = f"targetGroupInfoList=[{{name={WEB_BACKEND}}}]"
+DEMO_CANARY = "hello-web.Canary25Percent10Seconds"
 
 
 def demo(layout: ClusterLayout) -> None:
     """Deploy examples/hello-web in place, OneAtATime, to every agent and check every app;
-    then deploy a broken revision and watch the group roll back to the good one by itself."""
+    then deploy a broken revision and watch the group roll back to the good one by itself;
+    then switch to a new version blue/green: a replacement fleet from the local provisioner,
+    a 25% canary through HAProxy, all traffic, and the originals retired."""
     from deploy.cli.watch import watch
 
     version = time.strftime("%Y%m%d%H%M%S")
@@ -325,7 +401,67 @@ def demo(layout: ClusterLayout) -> None:
         if status != "Succeeded":
             raise ClientError(f"rollback {rollback} ended {status}")
         _check_answers(layout, version)
+        if (layout.pids / "haproxy.pid").exists():
+            _demo_blue_green(client, layout, Path(tmp), f"{version}-green")
+        else:
+            say("HAProxy is not running here: skipping the blue/green switch")
     say("demo succeeded; the cluster keeps running (make down stops it)")
+
+
+def _demo_blue_green(client: DeployClient, layout: ClusterLayout, tmp: Path, version: str) -> None:
+    from deploy.cli import commands
+    from deploy.cli.watch import watch
+
+    originals = _members(client)
+    commands.update_deployment_group(
+        client,
+        argparse.Namespace(
+            application_name=DEMO_APP,
+            current_deployment_group_name=DEMO_GROUP,
+            new_deployment_group_name=None,
+            deployment_config_name=None,
+            on_premises_instance_tag_filters=None,
+            on_premises_tag_set=None,
+            trigger_configurations=None,
+            auto_rollback_configuration=None,
+            deployment_style="deploymentType=BLUE_GREEN,deploymentOption=WITH_TRAFFIC_CONTROL",
+            load_balancer_info=DEMO_LOAD_BALANCER,
+            blue_green_deployment_configuration=(
+                f"greenFleetProvisioningOption={{action=PROVISION,provisionerName={PROVISIONER}}},"
+                "terminateBlueInstancesOnDeploymentSuccess={action=TERMINATE,"
+                "terminationWaitTimeInSeconds=0}"
+            ),
+        ),
+    )
+    configs = _result(commands.list_deployment_configs(client, argparse.Namespace()))
+    if DEMO_CANARY not in configs["deploymentConfigsList"]:
+        commands.create_deployment_config(
+            client,
+            argparse.Namespace(
+                deployment_config_name=DEMO_CANARY,
+                minimum_healthy_hosts="type=HOST_COUNT,value=0",
+                compute_platform=None,
+                traffic_routing_config=(
+                    "type=TimeBasedCanary,"
+                    "timeBasedCanary={canaryPercentage=25,canaryIntervalSeconds=10}"
+                ),
+            ),
+        )
+    source = _demo_revision(tmp / "green", version, broken=False)
+    deployment_id = _demo_deploy(client, source, f"hello-web {version}", DEMO_CANARY)
+    say(
+        f"deployment {deployment_id}: blue/green — the provisioner {PROVISIONER!r} starts "
+        f"{len(originals)} new agents, 25% of the traffic goes to them for 10s, then all of it; "
+        f"the originals ({', '.join(originals)}) are retired"
+    )
+    status = watch(client, deployment_id)
+    if status != "Succeeded":
+        raise ClientError(f"blue/green deployment {deployment_id} ended {status}")
+    replacements = _members(client)
+    if set(replacements) & set(originals):
+        raise ClientError(f"the originals are still registered: {replacements}")
+    _check_answers(layout, version)
+    say(f"the originals {', '.join(originals)} were retired; {', '.join(replacements)} serve")
 
 
 def _demo_group(client: DeployClient) -> None:
@@ -379,7 +515,9 @@ def _demo_revision(directory: Path, version: str, broken: bool) -> Path:
     return directory
 
 
-def _demo_deploy(client: DeployClient, source: Path, description: str) -> str:
+def _demo_deploy(
+    client: DeployClient, source: Path, description: str, config: str | None = None
+) -> str:
     from deploy.cli import commands
 
     pushed = commands.push(
@@ -399,7 +537,7 @@ def _demo_deploy(client: DeployClient, source: Path, description: str) -> str:
             s3_location=None,
             github_location=None,
             revision=None,
-            deployment_config_name=None,
+            deployment_config_name=config,
             description="make demo",
             file_exists_behavior=None,
             ignore_application_stop_failures=False,
@@ -416,29 +554,49 @@ def _deployment(client: DeployClient, deployment_id: str) -> dict[str, Any]:
     return info
 
 
+def _members(client: DeployClient) -> list[str]:
+    """The registered agents of the demo's group (tag cluster=local), in index order."""
+    instances = client.call(
+        client.fleet.ListOnPremisesInstances,
+        fleet_pb2.ListOnPremisesInstancesRequest(
+            tag_filters=[
+                common_pb2.TagFilter(
+                    key="cluster", value="local", type=common_pb2.TAG_FILTER_TYPE_KEY_AND_VALUE
+                )
+            ]
+        ),
+    ).instances
+    return sorted((i.instance_name for i in instances), key=lambda n: int(n.rsplit("-", 1)[1]))
+
+
 def _check_answers(layout: ClusterLayout, version: str) -> None:
-    """Every agent's hello-web, and the load balancer, answer exactly `version`."""
+    """Every agent of the group, and every answer of the load balancer, is exactly `version`."""
     want = f"version {version} on "
-    for index in range(1, layout.agents + 1):
-        url = f"http://127.0.0.1:{layout.app_port(index)}/"
+    with DeployClient(layout.endpoint) as client:
+        members = _members(client)
+    for name in members:
+        url = f"http://127.0.0.1:{layout.app_port(int(name.rsplit('-', 1)[1]))}/"
         if not _answers(url, want):
-            raise ClientError(f"{layout.agent_name(index)} at {url} does not answer {want}")
-        say(f"{layout.agent_name(index)}: {url} answers hello-web version {version}")
+            raise ClientError(f"{name} at {url} does not answer {want}")
+        say(f"{name}: {url} answers hello-web version {version}")
     if (layout.pids / "haproxy.pid").exists():
         wait_for(lambda: _answers(layout.web_url, want), 10, f"{layout.web_url} to answer")
-        say(f"load balancer {layout.web_url} answers hello-web version {version}")
+        answers = {_body(layout.web_url) for _ in range(4 * len(members))}
+        if not all(want in answer for answer in answers):
+            raise ClientError(f"{layout.web_url} answers {sorted(answers)}, not only {want}")
+        say(f"load balancer {layout.web_url} answers hello-web version {version} only")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m deploy.localcluster")
-    parser.add_argument("action", choices=["up", "down", "demo"])
+    parser.add_argument("action", choices=["up", "down", "demo", "provision"])
     parser.add_argument("--dir", default=os.environ.get("CLUSTER_DIR", ".cluster"))
     parser.add_argument("--port-base", type=int, default=int(os.environ.get("PORT_BASE", "7400")))
     parser.add_argument("--agents", type=int, default=int(os.environ.get("AGENTS", "3")))
     args = parser.parse_args()
     layout = ClusterLayout(Path(args.dir).resolve(), args.port_base, args.agents)
     try:
-        {"up": up, "down": down, "demo": demo}[args.action](layout)
+        {"up": up, "down": down, "demo": demo, "provision": provision}[args.action](layout)
     except (ClientError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None

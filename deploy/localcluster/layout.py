@@ -44,8 +44,9 @@ class ClusterLayout:
         return self.port_base + 90
 
     def app_port(self, index: int) -> int:
-        """APP_PORT of agent-<index> (1-based)."""
-        return self.port_base + 80 + index
+        """APP_PORT of agent-<index> (1-based): PORT_BASE+81… for the first nine, PORT_BASE+110…
+        beyond (agents the provisioner adds), clear of Prometheus on PORT_BASE+90."""
+        return self.port_base + (80 if index < 10 else 100) + index
 
     def agent_name(self, index: int) -> str:
         return f"agent-{index}"

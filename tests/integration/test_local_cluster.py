@@ -68,16 +68,24 @@ def test_cluster_demo_and_down(tmp_path: Path) -> None:
         assert "rolled back by d-" in demo.stdout
         rollback_line = next(line for line in demo.stdout.splitlines() if "rollback d-" in line)
         assert "redeploys version" in rollback_line
-        body = urllib.request.urlopen(f"http://127.0.0.1:{base + 80}/", timeout=5).read()
-        assert body.startswith(b"hello-web version ")
-        assert b"broken" not in body
+        # blue/green: a provisioned replacement fleet, the weights moving, the originals retired
+        assert "traffic: 25% to the replacement fleet" in demo.stdout
+        assert "traffic: 100% to the replacement fleet" in demo.stdout
+        assert "the originals agent-1, agent-2, agent-3 were retired" in demo.stdout
+        bodies = {
+            urllib.request.urlopen(f"http://127.0.0.1:{base + 80}/", timeout=5).read()
+            for _ in range(12)
+        }
+        assert {b.split(b" on ")[1].strip() for b in bodies} == {b"agent-4", b"agent-5", b"agent-6"}
+        assert all(b.split(b" on ")[0].endswith(b"-green") for b in bodies)
         check_codedeploy_sample(f"127.0.0.1:{base}", directory)
     finally:
         down = localcluster("down", directory, base)
     assert down.returncode == 0, down.stderr
     assert not list((directory / "pids").glob("*.pid"))
-    with pytest.raises(OSError):
-        urllib.request.urlopen(f"http://127.0.0.1:{base + 81}/", timeout=2)
+    for app_port in (base + 81, base + 84):  # an original and a replacement
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"http://127.0.0.1:{app_port}/", timeout=2)
 
 
 def check_codedeploy_sample(endpoint: str, directory: Path) -> None:
@@ -123,7 +131,10 @@ def check_codedeploy_sample(endpoint: str, directory: Path) -> None:
         waited = cli(endpoint, "wait", "deployment-successful", "--deployment-id", ids[-1])
         assert waited.returncode == 0, waited.stderr
     first, second = ids
-    for prefix in sorted(directory.glob("agents/agent-*/prefix")):
+    targets = cli(endpoint, "list-deployment-targets", "--deployment-id", first).json()
+    assert len(targets["targetIds"]) == 3
+    for name in targets["targetIds"]:
+        prefix = directory / "agents" / name / "prefix"
         assert (prefix / "var/www/html/index.html").is_file()
         assert oct((prefix / "opt/sample-app/bin/run.sh").stat().st_mode & 0o777) == "0o755"
         assert oct((prefix / "opt/sample-app/bin/README.txt").stat().st_mode & 0o777) == "0o644"
