@@ -27,10 +27,20 @@ BIN = Path(sys.executable).parent
 START_TIMEOUT = 30.0
 
 
+_HANDED_OUT: set[int] = set()
+"""Ports free_port gave before: a port handed to one agent's app is never handed to another,
+even after the first app has stopped or before it has started (apps bind it later)."""
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+    raise AssertionError("no fresh free port found")
 
 
 def free_port_range(width: int) -> int:

@@ -12,6 +12,7 @@ or kept (KEEP_ALIVE).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -76,6 +77,18 @@ class BlueGreenConfig:
                 f"{self.provision_timeout_seconds} is not in 1-{MAX_WAIT_SECONDS}"
             )
         return self
+
+
+def rollback_blue_green(config: BlueGreenConfig) -> BlueGreenConfig:
+    """A blue/green rollback reroutes at once; a provisioned replacement fleet is retired (as
+    CodeDeploy deletes a copied Auto Scaling group), one found by tags is kept."""
+    provisioned = config.green_fleet is GreenFleetAction.PROVISION
+    return dataclasses.replace(
+        config,
+        ready_action=ReadyAction.CONTINUE_DEPLOYMENT,
+        blue_action=BlueInstanceAction.TERMINATE if provisioned else BlueInstanceAction.KEEP_ALIVE,
+        termination_wait_seconds=0,
+    )
 
 
 class TrafficRoutingType(StrEnum):

@@ -29,6 +29,7 @@ from services.core.tags import Tag
 from services.orchestrator.bluegreen import (
     FULL_WEIGHT,
     Act,
+    BlueGreenDecision,
     BlueGreenSnapshot,
     decide_blue_green,
     step_weights,
@@ -63,6 +64,14 @@ PROVISIONED_BY = "opendeploy:deployment"
 
 RECONNECT_BACKOFF_SECONDS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 """Waits between attempts to reach the fleet after a failure (the last one repeats)."""
+
+
+@dataclass(frozen=True)
+class Fleets:
+    """A blue/green deployment's targets: the replacement fleet and the originals."""
+
+    green: list[Target]
+    blue: list[Target]
 
 
 @dataclass(frozen=True)
@@ -261,21 +270,21 @@ class RolloutController:
         """Decide (bluegreen.decide_blue_green) then act. Caller holds the lock."""
         if deployment.id in self._busy:
             return  # the provisioner or the retirement of blue decides again when it ends
-        now = utcnow()
-        green = [t for t in targets if t.label is TargetLabel.GREEN]
-        blue = [t for t in targets if t.label is TargetLabel.BLUE]
+        fleets = Fleets(
+            green=[t for t in targets if t.label is TargetLabel.GREEN],
+            blue=[t for t in targets if t.label is TargetLabel.BLUE],
+        )
         progress = deployment.progress
-        steps = deployment.routing.steps()
         decision = decide_blue_green(
             BlueGreenSnapshot(
-                green=tuple((t.instance_name, t.status) for t in green),
-                blue=tuple((t.instance_name, t.status) for t in blue),
+                green=tuple((t.instance_name, t.status) for t in fleets.green),
+                blue=tuple((t.instance_name, t.status) for t in fleets.blue),
                 minimum_healthy=deployment.minimum_healthy,
                 config=deployment.blue_green,
-                steps=steps,
+                steps=deployment.routing.steps(),
                 step_interval_seconds=deployment.routing.interval_seconds,
                 status=deployment.status,
-                now=now,
+                now=utcnow(),
                 stopping=deployment.stop_requested,
                 provision_requested_at=progress.provision_requested_at,
                 continued=progress.continued,
@@ -285,77 +294,117 @@ class RolloutController:
                 terminate_at=progress.terminate_at,
             )
         )
-        act = decision.act
         self._wake(deployment.id, decision.wake_at)
         self._awaiting_fleet.discard(deployment.id)
-        if act is Act.WAIT:
-            if not green and progress.provision_requested_at is not None:
-                await self._collect_green(deployment, max(len(blue), 1))
-        elif act is Act.PROVISION:
-            await self._store.record_progress(deployment.id, provision_requested_at=now)
-            self._busy.add(deployment.id)
-            self._spawn(self._provision(deployment, max(len(blue), 1)))
-        elif act is Act.START_GREEN:
-            started = await self._store.start_targets(deployment.id, decision.start)
-            self._spawn(self._dispatch(deployment, started))
-        elif act is Act.READY:
-            assert decision.wake_at is not None
-            await self._store.mark_ready(deployment.id, decision.wake_at)
-        elif act is Act.REROUTE:
-            joining = [t.instance_name for t in green if t.status is TargetStatus.READY]
-            green_weight, blue_weight = step_weights(steps[0], len(joining), len(blue))
-            if steps[0] < 100:  # blue keeps serving at full weight while green joins otherwise
-                await self._set_weights(deployment, {t.instance_name: blue_weight for t in blue})
-            await self._store.record_progress(
-                deployment.id,
-                traffic_step=0,
-                step_started_at=now,
-                green_weight=green_weight,
-                blue_weight=blue_weight if steps[0] < 100 else FULL_WEIGHT,
-            )
-            started = await self._store.resume_targets(deployment.id, joining)
-            self._spawn(self._dispatch(deployment, started))
-            self._again(deployment.id)
-        elif act is Act.STEP:
-            serving = [t.instance_name for t in green if t.status is TargetStatus.SUCCEEDED]
-            green_weight, blue_weight = step_weights(steps[decision.step], len(serving), len(blue))
-            await self._set_weights(
-                deployment,
-                {
-                    **{name: green_weight for name in serving},
-                    **{t.instance_name: blue_weight for t in blue},
-                },
-            )
-            await self._store.record_progress(
-                deployment.id,
-                traffic_step=decision.step,
-                step_started_at=now,
-                green_weight=green_weight,
-                blue_weight=blue_weight,
-            )
-            self._again(deployment.id)
-        elif act is Act.BLOCK_BLUE:
-            await self._set_weights(deployment, {t.instance_name: 0 for t in blue})
-            await self._store.record_progress(deployment.id, blue_weight=0)
-            started = await self._store.start_targets(deployment.id, decision.start)
-            self._spawn(self._dispatch(deployment, started))
-        elif act is Act.TERMINATION_WAIT:
-            await self._store.record_progress(deployment.id, terminate_at=decision.wake_at)
-        elif act is Act.TERMINATE:
-            self._busy.add(deployment.id)
-            self._spawn(self._retire(deployment, decision.terminate))
-        elif act is Act.SUCCEEDED:
-            await self._finish(deployment, DeploymentStatus.SUCCEEDED, None)
-        elif act is Act.STOPPED:
-            error = (
-                ErrorInformation(DeploymentErrorCode.TIMEOUT, decision.reason)
-                if decision.reason
-                else None
-            )
-            await self._finish(deployment, DeploymentStatus.STOPPED, error)
-        else:
-            error = ErrorInformation(DeploymentErrorCode.HEALTH_CONSTRAINTS, decision.reason)
-            await self._finish(deployment, DeploymentStatus.FAILED, error)
+        acts = {
+            Act.WAIT: self._await_green,
+            Act.PROVISION: self._request_green,
+            Act.START_GREEN: self._start,
+            Act.READY: self._hold_ready,
+            Act.REROUTE: self._reroute,
+            Act.STEP: self._step,
+            Act.BLOCK_BLUE: self._block_blue,
+            Act.TERMINATION_WAIT: self._hold_termination,
+            Act.TERMINATE: self._terminate,
+        }
+        act = acts.get(decision.act)
+        if act is not None:
+            await act(deployment, fleets, decision)
+            return
+        status, code = {
+            Act.SUCCEEDED: (DeploymentStatus.SUCCEEDED, None),
+            Act.STOPPED: (DeploymentStatus.STOPPED, DeploymentErrorCode.TIMEOUT),
+            Act.FAILED: (DeploymentStatus.FAILED, DeploymentErrorCode.HEALTH_CONSTRAINTS),
+        }[decision.act]
+        error = ErrorInformation(code, decision.reason) if code and decision.reason else None
+        await self._finish(deployment, status, error)
+
+    async def _await_green(
+        self, deployment: Deployment, fleets: Fleets, decision: BlueGreenDecision
+    ) -> None:
+        if not fleets.green and deployment.progress.provision_requested_at is not None:
+            await self._collect_green(deployment, max(len(fleets.blue), 1))
+
+    async def _request_green(
+        self, deployment: Deployment, fleets: Fleets, decision: BlueGreenDecision
+    ) -> None:
+        await self._store.record_progress(deployment.id, provision_requested_at=utcnow())
+        self._busy.add(deployment.id)
+        self._spawn(self._provision(deployment, max(len(fleets.blue), 1)))
+
+    async def _start(
+        self, deployment: Deployment, fleets: Fleets, decision: BlueGreenDecision
+    ) -> None:
+        started = await self._store.start_targets(deployment.id, decision.start)
+        self._spawn(self._dispatch(deployment, started))
+
+    async def _hold_ready(
+        self, deployment: Deployment, fleets: Fleets, decision: BlueGreenDecision
+    ) -> None:
+        assert decision.wake_at is not None, "a ready wait has an end"
+        await self._store.mark_ready(deployment.id, decision.wake_at)
+
+    async def _reroute(
+        self, deployment: Deployment, fleets: Fleets, decision: BlueGreenDecision
+    ) -> None:
+        """The installed replacements join at the first step's weight; before a partial first
+        step the originals are weighed down (they keep full weight while green joins else)."""
+        first = deployment.routing.steps()[0]
+        joining = [t.instance_name for t in fleets.green if t.status is TargetStatus.READY]
+        green_weight, blue_weight = step_weights(first, len(joining), len(fleets.blue))
+        if first < 100:
+            await self._set_weights(deployment, {t.instance_name: blue_weight for t in fleets.blue})
+        await self._store.record_progress(
+            deployment.id,
+            traffic_step=0,
+            step_started_at=utcnow(),
+            green_weight=green_weight,
+            blue_weight=blue_weight if first < 100 else FULL_WEIGHT,
+        )
+        started = await self._store.resume_targets(deployment.id, joining)
+        self._spawn(self._dispatch(deployment, started))
+        self._again(deployment.id)
+
+    async def _step(
+        self, deployment: Deployment, fleets: Fleets, decision: BlueGreenDecision
+    ) -> None:
+        percent = deployment.routing.steps()[decision.step]
+        serving = [t.instance_name for t in fleets.green if t.status is TargetStatus.SUCCEEDED]
+        green_weight, blue_weight = step_weights(percent, len(serving), len(fleets.blue))
+        weights = {name: green_weight for name in serving}
+        weights |= {t.instance_name: blue_weight for t in fleets.blue}
+        await self._set_weights(deployment, weights)
+        await self._store.record_progress(
+            deployment.id,
+            traffic_step=decision.step,
+            step_started_at=utcnow(),
+            green_weight=green_weight,
+            blue_weight=blue_weight,
+        )
+        log.info(
+            "traffic step",
+            extra={"fields": {"deployment_id": deployment.id, "green_percent": percent}},
+        )
+        self._again(deployment.id)
+
+    async def _block_blue(
+        self, deployment: Deployment, fleets: Fleets, decision: BlueGreenDecision
+    ) -> None:
+        """No new requests to the originals, then their block-traffic events drain them."""
+        await self._set_weights(deployment, {t.instance_name: 0 for t in fleets.blue})
+        await self._store.record_progress(deployment.id, blue_weight=0)
+        await self._start(deployment, fleets, decision)
+
+    async def _hold_termination(
+        self, deployment: Deployment, fleets: Fleets, decision: BlueGreenDecision
+    ) -> None:
+        await self._store.record_progress(deployment.id, terminate_at=decision.wake_at)
+
+    async def _terminate(
+        self, deployment: Deployment, fleets: Fleets, decision: BlueGreenDecision
+    ) -> None:
+        self._busy.add(deployment.id)
+        self._spawn(self._retire(deployment, decision.terminate))
 
     def _wake(self, deployment_id: str, at: datetime | None) -> None:
         """Decide again for the deployment at `at` (a timer replaces any earlier one)."""

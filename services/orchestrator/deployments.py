@@ -94,6 +94,9 @@ class Deployments:
         """Validate against the peers, record the deployment, and start it."""
         await self._registry.require_application(request.application_name)
         group = await self._groups.get(request.application_name, request.group_name)
+        blue_green = group.blue_green_style and not request.update_outdated_instances_only
+        if blue_green:
+            _check_replacement_fleet(group, request)
         revision = await self._registry.register_revision(
             request.application_name, request.revision, group.name
         )
@@ -101,7 +104,7 @@ class Deployments:
         request = dataclasses.replace(request, config_name=config.name, revision=revision)
         registered = await self._fleet.registered_instances()
         instances = _members(group, registered)
-        if group.blue_green_style and not request.update_outdated_instances_only:
+        if blue_green:
             plan = _blue_green_plan(group, request, config, registered, instances)
         else:
             plan = await self._in_place_plan(group, request, config, instances)
@@ -171,6 +174,20 @@ class Plan:
     untouched_healthy: int = 0
 
 
+def _check_replacement_fleet(group: DeploymentGroup, request: DeploymentRequest) -> None:
+    """--target-instances names the replacement fleet exactly when the group discovers it."""
+    provisioned = group.blue_green.green_fleet is GreenFleetAction.PROVISION
+    if provisioned and request.target_instances:
+        raise InvalidArgument(
+            "targetInstances: the group provisions its replacement fleet; do not name one"
+        )
+    if not provisioned and not request.target_instances:
+        raise InvalidArgument(
+            "targetInstances.tagFilters is required: a blue/green deployment of this group "
+            "discovers its replacement fleet by tags"
+        )
+
+
 def _blue_green_plan(
     group: DeploymentGroup,
     request: DeploymentRequest,
@@ -182,19 +199,10 @@ def _blue_green_plan(
     instances --target-instances matches, or comes later from the group's provisioner. The
     deployment config applies to the replacement fleet."""
     if group.blue_green.green_fleet is GreenFleetAction.PROVISION:
-        if request.target_instances:
-            raise InvalidArgument(
-                "targetInstances: the group provisions its replacement fleet; do not name one"
-            )
         green: list[str] = []
         count = max(len(instances), 1)
         error = None
     else:
-        if not request.target_instances:
-            raise InvalidArgument(
-                "targetInstances.tagFilters is required: a blue/green deployment of this group "
-                "discovers its replacement fleet by tags"
-            )
         green = sorted(
             name for name, tags in registered.items() if matches_any(request.target_instances, tags)
         )

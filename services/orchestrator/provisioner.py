@@ -157,6 +157,12 @@ def _post(provisioner: Provisioner, facts: Mapping[str, object]) -> None:
     try:
         with urllib.request.urlopen(request, timeout=RUN_TIMEOUT_SECONDS) as response:
             response.read()
+    except urllib.error.HTTPError as error:
+        error.close()
+        raise FailedPrecondition(
+            f"provisioner {provisioner.name!r} {facts['action']} at {provisioner.url}: "
+            f"HTTP {error.code}"
+        ) from error
     except (urllib.error.URLError, OSError) as error:
         raise FailedPrecondition(
             f"provisioner {provisioner.name!r} {facts['action']} at {provisioner.url}: {error}"

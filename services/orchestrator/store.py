@@ -23,7 +23,7 @@ from services.core.diagnostics import Diagnostics, ErrorCode
 from services.core.errors import FailedPrecondition, NotFound
 from services.core.revision import revision_from_json, revision_to_json
 from services.core.signal import ChangeSignal
-from services.orchestrator.bluegreen import BlueInstanceAction, ReadyAction, TrafficRouting
+from services.orchestrator.bluegreen import TrafficRouting, rollback_blue_green
 from services.orchestrator.domain import (
     AutoRollbackConfig,
     AutoRollbackEvent,
@@ -565,13 +565,7 @@ class DeploymentStore:
                 auto_rollback=auto_rollback_to_json(AutoRollbackConfig()),
                 rollback_triggering_deployment_id=row.id,
                 rollback_message=f"Rolls back {row.id}: {reason}.",
-                blue_green=blue_green_to_json(
-                    dataclasses.replace(
-                        blue_green,
-                        ready_action=ReadyAction.CONTINUE_DEPLOYMENT,
-                        blue_action=BlueInstanceAction.KEEP_ALIVE,
-                    )
-                ),
+                blue_green=blue_green_to_json(rollback_blue_green(blue_green)),
                 traffic_routing=routing_to_json(TrafficRouting()),
                 target_instances="[]",
             ),

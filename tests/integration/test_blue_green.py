@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness import Cluster, cluster, unique, wait_until
+from tests.harness import Cluster, cluster, start_server, unique, wait_online, wait_until
 from tests.integration.apps import App, hello_web
 from tests.loadbalancer import HAProxy, Traffic, sample, start_haproxy
 
@@ -21,7 +21,8 @@ BLUE_GREEN = "deploymentType=BLUE_GREEN,deploymentOption=WITH_TRAFFIC_CONTROL"
 
 
 @pytest.fixture(scope="module")
-def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HAProxy]:
+def proxy(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[HAProxy]:
+    """One HAProxy per cluster (per database), so no backend server outlives its cluster."""
     running = start_haproxy(tmp_path_factory.mktemp("haproxy"))
     yield running
     running.stop()
@@ -379,3 +380,52 @@ def test_blue_green_needs_a_replacement_fleet_and_traffic_control(fleets: Fleets
     )
     assert unknown.returncode != 0
     assert "provisionerName" in unknown.stderr
+
+
+def test_a_ready_wait_survives_a_killed_server(fleets: Fleets, database_url: str) -> None:
+    fleets.configure(
+        "deploymentReadyOption={actionOnTimeout=STOP_DEPLOYMENT,waitTimeInMinutes=60},"
+        "terminateBlueInstancesOnDeploymentSuccess={action=KEEP_ALIVE}"
+    )
+    green_fleet = fleets.idle
+    deployment = fleets.deploy("v8")
+    wait_until(lambda: status(fleets, deployment) == "Ready", 60, "the deployment to be Ready")
+    running = fleets.running
+    running.server.kill()  # SIGKILL while it waits
+    port = int(running.address.rsplit(":", 1)[1])
+    running.server, _ = start_server(running.workdir, database_url, port=port)
+    wait_online(running.address, [a.name for a in running.agents])
+    assert status(fleets, deployment) == "Ready"
+    fleets.ok("continue-deployment", "--deployment-id", deployment)
+    fleets.app.finished(deployment, "Succeeded")
+    fleets.switched()
+    fleets.expect_serving("v8", green_fleet)
+
+
+def test_terminate_retires_the_originals_after_the_termination_wait(fleets: Fleets) -> None:
+    """Last in the module: the originals leave the fleet for good."""
+    fleets.configure(
+        "terminateBlueInstancesOnDeploymentSuccess={action=TERMINATE,"
+        "terminationWaitTimeInMinutes=60}"
+    )
+    blue_fleet, green_fleet = fleets.live, fleets.idle
+    deployment = fleets.deploy("v9")
+
+    def terminating() -> bool:
+        return "instanceTerminationWaitTimeStarted" in fleets.app.info(deployment)
+
+    wait_until(terminating, 60, "the termination wait to start")
+    assert status(fleets, deployment) == "InProgress"
+    fleets.expect_serving("v9", green_fleet)
+    fleets.ok(
+        "continue-deployment",
+        "--deployment-id",
+        deployment,
+        "--deployment-wait-type",
+        "TERMINATION_WAIT",
+    )
+    fleets.app.finished(deployment, "Succeeded")
+    for agent in fleets.members[blue_fleet]:
+        info = fleets.ok("get-on-premises-instance", "--instance-name", agent.name)
+        assert info["instanceInfo"]["registrationStatus"] == "Deregistered"
+    fleets.expect_serving("v9", green_fleet)

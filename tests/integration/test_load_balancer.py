@@ -21,7 +21,8 @@ IN_PLACE_WITH_LB = "deploymentType=IN_PLACE,deploymentOption=WITH_TRAFFIC_CONTRO
 
 
 @pytest.fixture(scope="module")
-def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HAProxy]:
+def proxy(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[HAProxy]:
+    """One HAProxy per cluster (per database), so no backend server outlives its cluster."""
     running = start_haproxy(tmp_path_factory.mktemp("haproxy"))
     yield running
     running.stop()

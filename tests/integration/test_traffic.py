@@ -15,7 +15,7 @@ import pytest
 from deploy.client import DeployClient
 from deploy.errors import ApiError
 from deploy.v1 import traffic_pb2
-from tests.harness import free_port, start_server, unique, wait_until
+from tests.harness import Process, free_port, start_server, unique, wait_until
 from tests.loadbalancer import HAProxy, Traffic, sample, start_haproxy
 
 
@@ -62,13 +62,16 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HAProxy]:
 
 
 @pytest.fixture
-def router(tmp_path: Path, database_url: str) -> Iterator[DeployClient]:
-    server, address = start_server(tmp_path, database_url)
-    try:
-        with DeployClient(address) as client:
-            yield client
-    finally:
-        server.stop()
+def server(tmp_path: Path, database_url: str) -> Iterator[tuple[Process, str]]:
+    process, address = start_server(tmp_path, database_url)
+    yield process, address
+    process.stop()
+
+
+@pytest.fixture
+def router(server: tuple[Process, str]) -> Iterator[DeployClient]:
+    with DeployClient(server[1]) as client:
+        yield client
 
 
 @pytest.fixture
@@ -117,7 +120,7 @@ def block(client: DeployClient, group: str, app: App) -> traffic_pb2.BlockTraffi
 
 
 def test_instances_enter_share_and_leave_without_a_failed_request(
-    router: DeployClient, proxy: HAProxy, apps: list[App]
+    router: DeployClient, server: tuple[Process, str], proxy: HAProxy, apps: list[App]
 ) -> None:
     blue, green = apps
     group = create_group(router, proxy, proxy.backend)
@@ -148,6 +151,9 @@ def test_instances_enter_share_and_leave_without_a_failed_request(
         "blue": (traffic_pb2.TARGET_STATE_SERVING, 100, blue.address),
         "green": (traffic_pb2.TARGET_STATE_UNUSED, 0, green.address),
     }
+    metrics = urllib.request.urlopen(server[0].metrics_url, timeout=5).read().decode()
+    assert f'opendeploy_traffic_weight{{load_balancer="{group}",target="blue"}} 100.0' in metrics
+    assert f'opendeploy_traffic_weight{{load_balancer="{group}",target="green"}} 0.0' in metrics
 
 
 def test_block_waits_for_open_requests_then_takes_the_instance_out(

@@ -18,6 +18,7 @@ from services.orchestrator.bluegreen import (
     TrafficRouting,
     TrafficRoutingType,
     decide_blue_green,
+    rollback_blue_green,
     step_weights,
 )
 from services.orchestrator.states import DeploymentStatus
@@ -146,3 +147,23 @@ def test_step_weights_at_the_ends() -> None:
     assert step_weights(100, 2, 2) == (100, 0)
     assert step_weights(0, 2, 2) == (0, 100)
     assert step_weights(40, 2, 0) == (100, 0)
+
+
+def test_a_rollback_reroutes_at_once_and_retires_only_a_provisioned_fleet() -> None:
+    found = BlueGreenConfig(
+        ready_action=ReadyAction.STOP_DEPLOYMENT,
+        ready_wait_seconds=600,
+        blue_action=BlueInstanceAction.TERMINATE,
+        termination_wait_seconds=600,
+    )
+    assert rollback_blue_green(found) == dataclasses.replace(
+        found,
+        ready_action=ReadyAction.CONTINUE_DEPLOYMENT,
+        blue_action=BlueInstanceAction.KEEP_ALIVE,
+        termination_wait_seconds=0,
+    )
+    provisioned = dataclasses.replace(
+        found, green_fleet=GreenFleetAction.PROVISION, provisioner="local"
+    )
+    assert rollback_blue_green(provisioned).blue_action is BlueInstanceAction.TERMINATE
+    assert rollback_blue_green(provisioned).termination_wait_seconds == 0
