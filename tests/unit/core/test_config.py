@@ -39,3 +39,23 @@ def test_bad_config_is_rejected(tmp_path: Path, text: str) -> None:
 def test_unknown_service_is_named() -> None:
     with pytest.raises(InvalidArgument, match="unknown service nope"):
         parse_services("fleet,nope")
+
+
+def test_provisioners_come_from_the_file_or_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "server.yaml"
+    path.write_text("provisioners:\n  local:\n    command: ./start-hosts.sh\n")
+    assert load_config(path, environ={}).provisioners == {"local": {"command": "./start-hosts.sh"}}
+    env = {"OPENDEPLOY_PROVISIONERS": '{"cloud": {"url": "https://hooks.example/hosts"}}'}
+    assert load_config(None, environ=env).provisioners == {
+        "cloud": {"url": "https://hooks.example/hosts"}
+    }
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['{"x": {"command": "a", "url": "b"}}', '{"x": {"script": "a"}}', '["x"]', "{not json"],
+)
+def test_a_provisioner_needs_exactly_a_command_or_a_url(value: str) -> None:
+    with pytest.raises(InvalidArgument) as error:
+        load_config(None, environ={"OPENDEPLOY_PROVISIONERS": value})
+    assert "provisioners" in str(error.value) or "OPENDEPLOY_PROVISIONERS" in str(error.value)

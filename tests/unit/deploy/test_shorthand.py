@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.cli.shorthand import parse_list, parse_structure
+from deploy.cli.shorthand import parse_list, parse_nested, parse_structure
 from deploy.errors import ClientError
 
 
@@ -30,3 +30,24 @@ def test_list_forms() -> None:
 def test_bad_input_names_the_flag(text: str) -> None:
     with pytest.raises(ClientError, match=r"^--flag"):
         parse_structure("--flag", text)
+
+
+def test_nested_shorthand_and_json_give_the_same_structure() -> None:
+    shorthand = (
+        "deploymentReadyOption={actionOnTimeout=STOP_DEPLOYMENT,waitTimeInSeconds=30},"
+        "tagFilters=[{Key=fleet,Value=green},{Key=role,Value=web}]"
+    )
+    expected = {
+        "deploymentReadyOption": {"actionOnTimeout": "STOP_DEPLOYMENT", "waitTimeInSeconds": "30"},
+        "tagFilters": [{"Key": "fleet", "Value": "green"}, {"Key": "role", "Value": "web"}],
+    }
+    assert parse_nested("--x", shorthand) == expected
+    assert parse_nested("--x", '{"a": {"b": 1}}') == {"a": {"b": 1}}
+
+
+@pytest.mark.parametrize("text", ["a={b=1", "a=[{b=1}", "=1", "a"])
+def test_broken_nested_shorthand_names_the_flag_and_the_place(text: str) -> None:
+    with pytest.raises(ClientError) as error:
+        parse_nested("--blue-green-deployment-configuration", text)
+    assert str(error.value).startswith("--blue-green-deployment-configuration: ")
+    assert "at character" in str(error.value)

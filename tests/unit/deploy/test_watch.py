@@ -93,3 +93,42 @@ def test_skipped_events_and_minutes_are_shown() -> None:
     message.instance_targets[1].lifecycle_events[0].start_time.CopyFrom(stamp(-125))
     row = grid(message, START + timedelta(seconds=6))[-1]
     assert row.split()[2:] == [">", "2m11s", "skip"]
+
+
+def test_blue_green_grid_has_a_column_per_event_of_either_fleet_and_the_traffic_shift() -> None:
+    shift = pb.TrafficShift(
+        green_percent=25, steps=[25, 100], step=0, green_weight=33, blue_weight=100
+    )
+    shift.next_step_time.CopyFrom(stamp(10))
+    view = pb.WatchDeploymentResponse(
+        deployment_info=pb.DeploymentInfo(
+            deployment_id="d-BG",
+            status=pb.DEPLOYMENT_STATUS_IN_PROGRESS,
+            traffic_shift=shift,
+        ),
+        instance_targets=[
+            pb.InstanceTarget(
+                target_id="old-1",
+                instance_label="Blue",
+                status=pb.TARGET_STATUS_PENDING,
+                lifecycle_events=[event("BlockTraffic", P)],
+            ),
+            pb.InstanceTarget(
+                target_id="new-1",
+                instance_label="Green",
+                status=pb.TARGET_STATUS_SUCCEEDED,
+                lifecycle_events=[event("Install", S, 0, 1), event("AllowTraffic", S, 1, 2)],
+            ),
+        ],
+    )
+    lines = grid(view, START + timedelta(seconds=5))
+    assert (
+        "  traffic: 25% to the replacement fleet (weights 33 replacement / 100 original), "
+        "next step at 09:00:10" in lines
+    )
+    header = next(line for line in lines if "instance" in line)
+    assert header.split()[2:] == ["Block", "Install", "Allow"]
+    old = next(line for line in lines if line.strip().startswith("old-1 (blue)"))
+    new = next(line for line in lines if line.strip().startswith("new-1 (green)"))
+    assert old.split()[3:] == ["."]
+    assert new.split()[3:] == ["ok", "1.0s", "ok", "1.0s"]
