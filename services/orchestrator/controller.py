@@ -242,6 +242,9 @@ class RolloutController:
             return
         deployment = await self._store.get(deployment_id)
         targets = await self._store.targets(deployment_id)
+        for target in targets:  # what each instance runs, for its dispatches (no re-read)
+            key = (deployment_id, target.instance_name)
+            self._events.setdefault(key, tuple(e.name for e in target.events))
         if deployment.blue_green_style:
             await self._advance_blue_green(deployment, targets)
             return
