@@ -25,7 +25,6 @@ BUNDLE_TYPES = {
     "tar": common_pb2.BUNDLE_TYPE_TAR,
     "tgz": common_pb2.BUNDLE_TYPE_TGZ,
 }
-TAG_FILTER_TYPES = {name: number for number, name in render.TAG_FILTER_NAMES.items()}
 FILE_EXISTS = {
     "DISALLOW": common_pb2.FILE_EXISTS_BEHAVIOR_DISALLOW,
     "OVERWRITE": common_pb2.FILE_EXISTS_BEHAVIOR_OVERWRITE,
@@ -41,19 +40,7 @@ def _bundle_type(flag: str, value: str) -> common_pb2.BundleType.ValueType:
 
 
 def _tag_filters(flag: str, values: list[str] | None) -> list[common_pb2.TagFilter]:
-    filters = []
-    for item in parse_list(flag, values or []):
-        kind = str(item.get("Type", "KEY_AND_VALUE"))
-        if kind not in TAG_FILTER_TYPES:
-            raise ClientError(f"{flag}: Type must be KEY_ONLY, VALUE_ONLY or KEY_AND_VALUE")
-        filters.append(
-            common_pb2.TagFilter(
-                key=str(item.get("Key", "")),
-                value=str(item.get("Value", "")),
-                type=TAG_FILTER_TYPES[kind],
-            )
-        )
-    return filters
+    return [load_balancing.tag_filter(flag, item) for item in parse_list(flag, values or [])]
 
 
 def _tags(flag: str, values: list[str] | None) -> list[common_pb2.Tag]:

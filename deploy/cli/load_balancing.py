@@ -149,17 +149,17 @@ def target_instances(text: str) -> orchestrator_pb2.TargetInstances:
     filters = raw.get("tagFilters", [])
     if not isinstance(filters, list) or not all(isinstance(f, dict) for f in filters):
         raise ClientError(f"{flag}: tagFilters must be a list of {{Key=…,Value=…,Type=…}}")
-    message = orchestrator_pb2.TargetInstances()
-    for item in filters:
-        kind = str(item.get("Type", "KEY_AND_VALUE"))
-        if kind not in TAG_FILTER_TYPES:
-            raise ClientError(f"{flag}: Type must be KEY_ONLY, VALUE_ONLY or KEY_AND_VALUE")
-        message.tag_filters.add(
-            key=str(item.get("Key", "")),
-            value=str(item.get("Value", "")),
-            type=TAG_FILTER_TYPES[kind],
-        )
-    return message
+    return orchestrator_pb2.TargetInstances(tag_filters=[tag_filter(flag, f) for f in filters])
+
+
+def tag_filter(flag: str, item: Mapping[str, Any]) -> common_pb2.TagFilter:
+    """{Key, Value, Type} (Type KEY_AND_VALUE unless given) → a TagFilter."""
+    kind = str(item.get("Type", "KEY_AND_VALUE"))
+    if kind not in TAG_FILTER_TYPES:
+        raise ClientError(f"{flag}: Type must be KEY_ONLY, VALUE_ONLY or KEY_AND_VALUE")
+    return common_pb2.TagFilter(
+        key=str(item.get("Key", "")), value=str(item.get("Value", "")), type=TAG_FILTER_TYPES[kind]
+    )
 
 
 def traffic_routing(text: str) -> orchestrator_pb2.TrafficRoutingConfig:

@@ -561,7 +561,9 @@ class RolloutController:
     async def _move_traffic(self, deployment: Deployment, ref: EventRef) -> str:
         """BlockTraffic or AllowTraffic in every target group; a blue/green replacement joins
         at the weight of the current traffic step."""
-        weight = (await self._store.get(deployment.id)).progress.green_weight or FULL_WEIGHT
+        weight = FULL_WEIGHT
+        if deployment.blue_green_style:
+            weight = (await self._store.get(deployment.id)).progress.green_weight or FULL_WEIGHT
         lines = []
         for group in deployment.target_groups:
             if ref.name == "AllowTraffic":

@@ -188,6 +188,8 @@ class FleetClient:
                 )
 
 
+ALLOW_TIMEOUT_SECONDS = 60 + 2 * PEER_TIMEOUT_SECONDS
+"""AllowTraffic waits for the load balancer's health check (ELBv2: up to 60 s)."""
 BLOCK_TIMEOUT_SECONDS = 3600 + PEER_TIMEOUT_SECONDS
 """BlockTraffic waits up to the target group's deregistration delay (at most an hour)."""
 
@@ -216,7 +218,7 @@ class TrafficClient:
                 traffic_pb2.AllowTrafficRequest(
                     target_group_name=group, instance_name=instance, host=host, weight=weight
                 ),
-                timeout=PEER_TIMEOUT_SECONDS * 2,
+                timeout=ALLOW_TIMEOUT_SECONDS,
             )
         return str(response.address)
 

@@ -5,7 +5,6 @@ a rollback sends traffic back to the originals without reinstalling them."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -330,7 +329,6 @@ def test_canary_then_linear_steps_show_the_expected_mix(fleets: Fleets) -> None:
 def test_rollback_returns_traffic_to_the_originals(fleets: Fleets) -> None:
     fleets.configure("terminateBlueInstancesOnDeploymentSuccess={action=KEEP_ALIVE}")
     before, blue_fleet = current_version(fleets), fleets.live
-    started = time.monotonic()
     with Traffic(fleets.proxy.url) as traffic:
         failing = fleets.deploy("v7", after_allow_exit=1)
         info = fleets.app.finished(failing, "Failed")
@@ -347,7 +345,6 @@ def test_rollback_returns_traffic_to_the_originals(fleets: Fleets) -> None:
             "AllowTraffic",
             "AfterAllowTraffic",
         ]
-    assert time.monotonic() - started < 120
 
 
 def test_blue_green_needs_a_replacement_fleet_and_traffic_control(fleets: Fleets) -> None:

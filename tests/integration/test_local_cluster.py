@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import urllib.request
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import cli, free_port_range
+from tests.loadbalancer import haproxy_binary
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,10 +43,7 @@ def localcluster(
 
 @pytest.fixture
 def haproxy() -> None:
-    if shutil.which("haproxy") is None and not Path("/usr/sbin/haproxy").exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true needs HAProxy (.ci/run installs it)")
-        pytest.skip("HAProxy is not installed")
+    haproxy_binary()  # fails under CI=true when missing, skips elsewhere
 
 
 @pytest.mark.usefixtures("haproxy")
