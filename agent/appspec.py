@@ -49,8 +49,8 @@ PERMISSION_KEYS = {
     "acls",
     "context",
 }
-_MODE = re.compile(r"^[0-7]{1,4}$")
-_LEADING_ZERO_INT = re.compile(r"^0[0-9]+$")
+_MODE = re.compile(r"^[0-7]{1,4}\Z")
+_LEADING_ZERO_INT = re.compile(r"^0[0-9]+\Z")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,10 @@ from typing import Any
 
 import yaml
 
+from agent.download import FetchPolicy
 from agent.errors import ConfigError
+from deploy.bundlelimits import LIMIT_KEYS, limits_from_mapping
+from deploy.gitpolicy import GitPolicyError, check_schemes
 
 KNOWN_KEYS = {
     "server",
@@ -19,6 +22,9 @@ KNOWN_KEYS = {
     "max_revisions",
     "install_prefix",
     "environment",
+    "git_allowed_schemes",
+    "fetch_timeout_seconds",
+    *LIMIT_KEYS,
 }
 
 
@@ -38,6 +44,8 @@ class AgentConfig:
     """Prefix for absolute appspec destinations; empty installs at the real paths."""
     environment: dict[str, str] = field(default_factory=dict)
     """Extra environment variables for hook scripts."""
+    fetch: FetchPolicy = field(default_factory=FetchPolicy)
+    """Bundle limits, download timeout and Git schemes this host accepts."""
 
 
 def load_agent_config(path: Path) -> AgentConfig:
@@ -68,7 +76,20 @@ def load_agent_config(path: Path) -> AgentConfig:
         if raw.get("install_prefix")
         else "",
         environment=_string_map(path, "environment", raw.get("environment")),
+        fetch=_fetch_policy(path, raw),
     )
+
+
+def _fetch_policy(path: Path, raw: dict[str, Any]) -> FetchPolicy:
+    try:
+        limits = limits_from_mapping(raw, str(path))
+        schemes = check_schemes(raw.get("git_allowed_schemes") or FetchPolicy.git_allowed_schemes)
+    except (ValueError, GitPolicyError) as error:
+        raise ConfigError(f"{path}: {error}") from None
+    timeout = raw.get("fetch_timeout_seconds", FetchPolicy.timeout_seconds)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise ConfigError(f"{path}: fetch_timeout_seconds must be a positive number")
+    return FetchPolicy(limits=limits, timeout_seconds=float(timeout), git_allowed_schemes=schemes)
 
 
 def _string_map(path: Path, key: str, value: Any) -> dict[str, str]:

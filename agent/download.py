@@ -1,4 +1,7 @@
-"""DownloadBundle: get the revision (registry or a local path), verify it, unpack it safely."""
+"""DownloadBundle: get the revision (registry, S3, Git or a local path), verify it, unpack it
+safely: within the bundle limits, nothing outside the archive directory, no file more than
+0o755 (setuid/setgid/sticky and group/other write bits are dropped, as tar's `data` filter
+does)."""
 
 from __future__ import annotations
 
@@ -10,14 +13,26 @@ import re
 import shutil
 import stat
 import tarfile
+import time
 import uuid
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 import grpc
 
 from agent.errors import ErrorCode, EventFailed
+from deploy.bundlelimits import BundleLimits, BundleTooLarge
+from deploy.gitpolicy import (
+    DEFAULT_ALLOWED_SCHEMES,
+    GitPolicyError,
+    check_commit,
+    check_url,
+    git_environment,
+    git_options,
+    redact_url,
+)
 from deploy.v1 import agent_pb2, common_pb2, registry_pb2, registry_pb2_grpc
 
 BUNDLE_KINDS = {
@@ -26,7 +41,10 @@ BUNDLE_KINDS = {
     common_pb2.BUNDLE_TYPE_TGZ: "tgz",
 }
 LOCAL_KINDS = ("directory", "zip", "tar", "tgz")
-DIGEST_FORM = re.compile(r"^sha256:[0-9a-f]{64}$")
+DIGEST_FORM = re.compile(r"^sha256:[0-9a-f]{64}\Z")
+FILE_MODE_CEILING = 0o755
+"""No file unpacked from an archive gets more than this; the appspec's permissions may."""
+COPY_CHUNK = 1 << 20
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +58,32 @@ class BundleSource(Protocol):
         """Leave the revision's files, checked, in a fresh `archive` directory."""
 
 
+@dataclass(frozen=True)
+class FetchPolicy:
+    """What this host accepts when it fetches a revision itself."""
+
+    limits: BundleLimits = field(default_factory=BundleLimits)
+    timeout_seconds: float = 600.0
+    """Longest a download (registry, S3 or git) may take."""
+    git_allowed_schemes: tuple[str, ...] = DEFAULT_ALLOWED_SCHEMES
+
+
 class RevisionSource:
     """Bundles fetched from where the revision lives — the registry (over the agent's channel)
     or S3 (with this host's own AWS credentials and endpoint, from the standard environment) —
     and checked against the digest recorded when the revision was registered."""
 
-    def __init__(self, channel: grpc.aio.Channel, cache: BundleCache, git_cache: Path) -> None:
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        cache: BundleCache,
+        git_cache: Path,
+        policy: FetchPolicy | None = None,
+    ) -> None:
         self._channel = channel
         self._cache = cache
         self._git_cache = git_cache
+        self._policy = policy or FetchPolicy()
 
     async def materialize(
         self, spec: agent_pb2.DeploymentSpec, bundle: Path, archive: Path
@@ -59,14 +94,14 @@ class RevisionSource:
         if revision.revision_type == common_pb2.REVISION_TYPE_GITHUB and direct:
             # The commit id names the content (Git checks every object it fetches); the zip
             # this host makes of it may differ in bytes from the registry's, so no digest.
-            await fetch_git(revision.github_location, self._git_cache, bundle)
+            await fetch_git(revision.github_location, self._git_cache, bundle, self._policy)
         elif not await asyncio.to_thread(self._cache.take, digest, bundle):
             if revision.revision_type == common_pb2.REVISION_TYPE_S3 and direct:
-                await fetch_s3(revision.s3_location, bundle)
+                await fetch_s3(revision.s3_location, bundle, self._policy)
             else:  # the registry's store: it keeps a copy of S3 bundles, a zip of Git commits
-                await fetch_bundle(self._channel, digest, bundle)
+                await fetch_bundle(self._channel, digest, bundle, self._policy)
             await asyncio.to_thread(self._cache.keep, digest, bundle)
-        await asyncio.to_thread(unpack, bundle, kind, archive)
+        await asyncio.to_thread(unpack, bundle, kind, archive, self._policy.limits)
 
 
 def _digest_and_kind(revision: common_pb2.RevisionLocation) -> tuple[str, str]:
@@ -157,38 +192,56 @@ class LocalSource:
         if archive.exists():
             shutil.rmtree(archive)
         check_tree(self._path)
-        shutil.copytree(self._path, archive, symlinks=True)
+        shutil.copytree(self._path, archive, symlinks=True, copy_function=_copy_capped)
 
 
-async def fetch_bundle(channel: grpc.aio.Channel, digest: str, target: Path) -> None:
+def _copy_capped(source: str, target: str) -> None:
+    """Copy a file of a directory bundle with its mode capped, as unpacking caps it."""
+    shutil.copy2(source, target)
+    os.chmod(target, capped_mode(os.stat(source).st_mode))
+
+
+def capped_mode(mode: int) -> int:
+    """A file's mode as installed from a bundle: owner may read and write, nothing above 0o755."""
+    return (stat.S_IMODE(mode) & FILE_MODE_CEILING) | 0o600
+
+
+async def fetch_bundle(
+    channel: grpc.aio.Channel, digest: str, target: Path, policy: FetchPolicy
+) -> None:
     """Stream the bundle from the registry into `target`; fail unless its sha256 is `digest`."""
     if not digest:
         raise EventFailed(ErrorCode.INVALID_BUNDLE, "no digest was recorded for this revision")
     stub = registry_pb2_grpc.RevisionRegistryStub(channel)
     target.parent.mkdir(parents=True, exist_ok=True)
     hasher = hashlib.sha256()
+    size = 0
     try:
         with target.open("wb") as handle:
             async for part in stub.DownloadBundle(
-                registry_pb2.DownloadBundleRequest(digest=digest)
+                registry_pb2.DownloadBundleRequest(digest=digest), timeout=policy.timeout_seconds
             ):
+                size += len(part.chunk)
+                policy.limits.check_size(size)
                 hasher.update(part.chunk)
                 await asyncio.to_thread(handle.write, part.chunk)
     except grpc.RpcError as error:
         raise EventFailed(
             ErrorCode.INVALID_BUNDLE, f"could not download {digest}: {error.details()}"
         ) from error
+    except BundleTooLarge as error:
+        raise EventFailed(ErrorCode.INVALID_BUNDLE, str(error)) from None
     actual = f"sha256:{hasher.hexdigest()}"
     if actual != digest:
         raise EventFailed(ErrorCode.INVALID_BUNDLE, f"bundle digest {actual} is not {digest}")
 
 
-async def fetch_s3(location: common_pb2.S3Location, target: Path) -> None:
+async def fetch_s3(location: common_pb2.S3Location, target: Path, policy: FetchPolicy) -> None:
     """Download the object into `target`; fail unless its sha256 is the recorded digest."""
     where = f"s3://{location.bucket}/{location.key}"
     if not location.digest:
         raise EventFailed(ErrorCode.INVALID_BUNDLE, f"{where}: no digest was recorded for it")
-    actual = await asyncio.to_thread(_download_s3, location, target)
+    actual = await asyncio.to_thread(_download_s3, location, target, policy)
     if actual != location.digest:
         raise EventFailed(
             ErrorCode.INVALID_BUNDLE,
@@ -197,64 +250,87 @@ async def fetch_s3(location: common_pb2.S3Location, target: Path) -> None:
         )
 
 
-def _download_s3(location: common_pb2.S3Location, target: Path) -> str:
+def _download_s3(location: common_pb2.S3Location, target: Path, policy: FetchPolicy) -> str:
     import boto3  # only hosts that deploy from S3 pay for importing it
+    from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 
     where = f"s3://{location.bucket}/{location.key}"
     versioned = {"VersionId": location.version} if location.version else {}
     target.parent.mkdir(parents=True, exist_ok=True)
     hasher = hashlib.sha256()
+    deadline = time.monotonic() + policy.timeout_seconds
+    timeouts = Config(connect_timeout=30, read_timeout=60, retries={"max_attempts": 3})
+    size = 0
     try:
-        body = boto3.client("s3").get_object(Bucket=location.bucket, Key=location.key, **versioned)[
-            "Body"
-        ]
+        body = boto3.client("s3", config=timeouts).get_object(
+            Bucket=location.bucket, Key=location.key, **versioned
+        )["Body"]
         with target.open("wb") as handle:
-            for chunk in iter(lambda: body.read(1 << 20), b""):
+            for chunk in iter(lambda: body.read(COPY_CHUNK), b""):
+                size += len(chunk)
+                policy.limits.check_size(size)
+                if time.monotonic() > deadline:
+                    raise EventFailed(
+                        ErrorCode.INVALID_BUNDLE,
+                        f"could not download {where} within {policy.timeout_seconds:.0f}s",
+                    )
                 hasher.update(chunk)
                 handle.write(chunk)
     except (ClientError, BotoCoreError) as error:
         raise EventFailed(
             ErrorCode.INVALID_BUNDLE, f"could not download {where}: {error}"
         ) from None
+    except BundleTooLarge as error:
+        raise EventFailed(ErrorCode.INVALID_BUNDLE, f"{where}: {error}") from None
     return f"sha256:{hasher.hexdigest()}"
 
 
-async def fetch_git(location: common_pb2.GitHubLocation, cache: Path, target: Path) -> None:
-    """Fetch the repository into this host's bare mirror and write a zip of the commit."""
-    url, commit = location.clone_url or location.repository, location.commit_id
+async def fetch_git(
+    location: common_pb2.GitHubLocation, cache: Path, target: Path, policy: FetchPolicy
+) -> None:
+    """Fetch the repository into this host's bare mirror and write a zip of the commit. The
+    URL and commit are checked here again: this runs as root with what the server sent."""
+    try:
+        url = check_url(location.clone_url or location.repository, policy.git_allowed_schemes)
+        commit = check_commit(location.commit_id)
+    except GitPolicyError as error:
+        raise EventFailed(ErrorCode.INVALID_BUNDLE, f"gitHubLocation: {error}") from None
+    shown = redact_url(url)
     mirror = cache / hashlib.sha256(url.encode()).hexdigest()[:32]
+    timeout = policy.timeout_seconds
     if not mirror.exists():
         mirror.parent.mkdir(parents=True, exist_ok=True)
-        await _git("init", "--bare", "--quiet", str(mirror), what=f"git init {mirror}")
+        await _git("init", "--bare", "--quiet", str(mirror), what="git init", timeout=timeout)
     if not await _git_ok("--git-dir", str(mirror), "cat-file", "-e", f"{commit}^{{commit}}"):
         await _git(
-            "--git-dir", str(mirror), "fetch", "--quiet", "--force", "--tags", url,
-            "+refs/heads/*:refs/heads/*", what=f"git fetch {url}",
+            *git_options(policy.git_allowed_schemes), "--git-dir", str(mirror), "fetch",
+            "--quiet", "--force", "--tags", "--", url, "+refs/heads/*:refs/heads/*",
+            what=f"git fetch {shown}", timeout=timeout,
         )  # fmt: skip
     target.parent.mkdir(parents=True, exist_ok=True)
     await _git(
-        "--git-dir", str(mirror), "archive", "--format=zip", "-o", str(target), commit,
-        what=f"commit {commit} of {url}",
+        "--git-dir", str(mirror), "archive", "--format=zip", "-o", str(target), commit, "--",
+        what=f"commit {commit} of {shown}", timeout=timeout,
     )  # fmt: skip
 
 
 async def _git_ok(*args: str) -> bool:
     try:
-        await _git(*args, what="")
+        await _git(*args, what="", timeout=60.0)
     except EventFailed:
         return False
     return True
 
 
-async def _git(*args: str, what: str) -> None:
+async def _git(*args: str, what: str, timeout: float) -> None:
     try:
         process = await asyncio.create_subprocess_exec(
             "git",
             *args,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+            env=git_environment(),
         )
     except FileNotFoundError:
         raise EventFailed(
@@ -262,11 +338,18 @@ async def _git(*args: str, what: str) -> None:
             "git is not installed on this host: install it, or create the deployment group "
             "with --fetch-revisions-through-registry",
         ) from None
-    _, error = await process.communicate()
+    try:
+        _, error = await asyncio.wait_for(process.communicate(), timeout)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise EventFailed(
+            ErrorCode.INVALID_BUNDLE, f"{what}: timed out after {timeout:.0f}s"
+        ) from None
     if process.returncode != 0:
         detail = error.decode(errors="replace").strip().splitlines()
         raise EventFailed(
-            ErrorCode.INVALID_BUNDLE, f"{what}: {detail[-1] if detail else 'git failed'}"
+            ErrorCode.INVALID_BUNDLE, f"{what}: {detail[-1][:300] if detail else 'git failed'}"
         )
 
 
@@ -288,49 +371,76 @@ def check_tree(root: Path) -> None:
             )
 
 
-def unpack(bundle: Path, kind: str, archive: Path) -> None:
-    """Unpack into a fresh `archive` directory, rejecting entries that would escape it."""
+def unpack(bundle: Path, kind: str, archive: Path, limits: BundleLimits | None = None) -> None:
+    """Unpack into a fresh `archive` directory, rejecting entries that would escape it and
+    archives beyond the limits (checked on the headers, then on every byte written)."""
+    limits = limits or BundleLimits()
     if archive.exists():
         shutil.rmtree(archive)
     archive.mkdir(parents=True)
     try:
+        size = bundle.stat().st_size
+        limits.check_size(size)
         if kind == "zip":
-            _unzip(bundle, archive)
+            _unzip(bundle, archive, limits, size)
         else:
-            _untar(bundle, archive)
-    except (zipfile.BadZipFile, tarfile.TarError, OSError) as exc:
+            _untar(bundle, archive, limits, size)
+    except BundleTooLarge as exc:
+        shutil.rmtree(archive, ignore_errors=True)
+        raise EventFailed(ErrorCode.INVALID_BUNDLE, str(exc)) from None
+    except EventFailed:
+        shutil.rmtree(archive, ignore_errors=True)
+        raise
+    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, ValueError) as exc:
         shutil.rmtree(archive, ignore_errors=True)
         raise EventFailed(ErrorCode.INVALID_BUNDLE, f"bundle cannot be unpacked: {exc}") from exc
 
 
 def _safe_name(name: str) -> None:
     path = PurePosixPath(name)
-    if path.is_absolute() or ".." in path.parts:
-        raise EventFailed(ErrorCode.INVALID_BUNDLE, f"bundle entry {name!r} escapes the bundle")
+    if not name or "\x00" in name or path.is_absolute() or ".." in path.parts:
+        raise EventFailed(
+            ErrorCode.INVALID_BUNDLE, f"bundle entry {name[:200]!r} escapes the bundle"
+        )
 
 
-def _unzip(bundle: Path, archive: Path) -> None:
+def _unzip(bundle: Path, archive: Path, limits: BundleLimits, size: int) -> None:
     with zipfile.ZipFile(bundle) as zf:
-        for info in zf.infolist():
+        infos = zf.infolist()
+        limits.check_entries(len(infos))
+        limits.check_unpacked(sum(info.file_size for info in infos), size)
+        for info in infos:
             _safe_name(info.filename)
             kind = stat.S_IFMT(info.external_attr >> 16)  # 0: no Unix type recorded (a file)
             if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
                 raise EventFailed(
                     ErrorCode.INVALID_BUNDLE, f"bundle entry {info.filename!r} is not a file"
                 )
-        for info in zf.infolist():
-            extracted = Path(zf.extract(info, archive))
-            mode = (info.external_attr >> 16) & 0o7777
-            if mode and not info.is_dir():
-                extracted.chmod(mode)
+        written = 0
+        for info in infos:
+            target = archive.joinpath(*PurePosixPath(info.filename).parts)
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as source, target.open("wb") as handle:
+                while chunk := source.read(COPY_CHUNK):
+                    written += len(chunk)
+                    limits.check_unpacked(written, size)
+                    handle.write(chunk)
+            target.chmod(capped_mode(info.external_attr >> 16 or 0o644))
 
 
-def _untar(bundle: Path, archive: Path) -> None:
+def _untar(bundle: Path, archive: Path, limits: BundleLimits, size: int) -> None:
     with tarfile.open(bundle) as tf:
-        for member in tf.getmembers():
+        declared = 0
+        for entries, member in enumerate(tf, start=1):  # headers one at a time: a huge entry
+            declared += member.size  # is refused before its data is read
+            limits.check_entries(entries)
+            limits.check_unpacked(declared, size)
             _safe_name(member.name)
             if not (member.isfile() or member.isdir()):
                 raise EventFailed(
                     ErrorCode.INVALID_BUNDLE, f"bundle entry {member.name!r} is not a file"
                 )
-        tf.extractall(archive, filter="data")
+        tf.extractall(archive, filter="data")  # also caps modes: no setuid, no g/o write

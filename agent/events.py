@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 from enum import StrEnum
 from pathlib import Path
@@ -44,6 +43,23 @@ FILE_EXISTS_NAMES = {
 }
 
 
+def bundle_variables(revision: common_pb2.RevisionLocation) -> dict[str, str]:
+    """CodeDeploy's BUNDLE_* variables: the S3 object or the Git commit (empty values unset)."""
+    if revision.revision_type == common_pb2.REVISION_TYPE_S3:
+        s3 = revision.s3_location
+        values = {
+            "BUNDLE_BUCKET": s3.bucket,
+            "BUNDLE_KEY": s3.key,
+            "BUNDLE_VERSION": s3.version,
+            "BUNDLE_ETAG": s3.etag,
+        }
+    elif revision.revision_type == common_pb2.REVISION_TYPE_GITHUB:
+        values = {"BUNDLE_COMMIT": revision.github_location.commit_id}
+    else:
+        values = {}
+    return {name: value for name, value in values.items() if value}
+
+
 class EventRunner:
     """Executes lifecycle commands on this host; failures raise EventFailed."""
 
@@ -58,9 +74,7 @@ class EventRunner:
     async def run(self, command: agent_pb2.LifecycleCommand) -> None:
         spec = command.spec
         event = command.lifecycle_event
-        self._root.deployment_dir(spec.deployment_group_id, spec.deployment_id).mkdir(
-            parents=True, exist_ok=True
-        )
+        self._root.make_deployment_dir(spec.deployment_group_id, spec.deployment_id)
         if event == "DownloadBundle":
             await self._download(spec)
         elif event == "Install":
@@ -120,24 +134,24 @@ class EventRunner:
         )
 
     def _environment(self, event: str, spec: agent_pb2.DeploymentSpec) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(self._config.environment)
-        env.update(
-            {
-                "LIFECYCLE_EVENT": event,
-                "DEPLOYMENT_ID": spec.deployment_id,
-                "APPLICATION_NAME": spec.application_name,
-                "DEPLOYMENT_GROUP_NAME": spec.deployment_group_name,
-                "DEPLOYMENT_GROUP_ID": spec.deployment_group_id,
-                "DEPLOY_INSTALL_PREFIX": self._config.install_prefix,
-            }
-        )
-        return env
+        """What a hook sees besides its user's PATH/HOME/LANG: the configured `environment`,
+        CodeDeploy's variables and the revision's BUNDLE_* — never the agent's own environment
+        (which may hold credentials)."""
+        return {
+            **self._config.environment,
+            **bundle_variables(spec.revision),
+            "LIFECYCLE_EVENT": event,
+            "DEPLOYMENT_ID": spec.deployment_id,
+            "APPLICATION_NAME": spec.application_name,
+            "DEPLOYMENT_GROUP_NAME": spec.deployment_group_name,
+            "DEPLOYMENT_GROUP_ID": spec.deployment_group_id,
+            "DEPLOY_INSTALL_PREFIX": self._config.install_prefix,
+        }
 
     def _prune(self, group: str, current: str) -> None:
         """Keep max_revisions deployment directories (the current one included) plus the last
         successful one; delete the oldest others."""
-        group_dir = self._root.root / group
+        group_dir = self._root.deployment_dir(group, current).parent
         keep = self._root.last_successful_archive(group)
         candidates = sorted(
             (

@@ -1,4 +1,11 @@
-"""Running hook scripts: in order, own process group, timeout, output to the log and a tail."""
+"""Running hook scripts: in order, own process group, timeout, output to the log and a tail.
+
+A hook gets an explicit environment (never the agent's own: it may hold AWS keys) and, with
+`runas`, is started as that user directly — uid, gid and supplementary groups set in the child,
+no `su` and no shell — so it stays in the process group that a timeout kills. It starts in the
+revision's directory: the agent's directories are private (0700), so a `runas` user reaches
+its script by the relative path `./<location>`.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import pwd
 import signal
 import time
 from collections import deque
@@ -17,6 +25,8 @@ from agent.errors import ErrorCode, EventFailed
 
 TAIL_CHARACTERS = 2048
 KILL_GRACE_SECONDS = 5.0
+ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+USER_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
 class OutputTail:
@@ -76,17 +86,70 @@ async def run_scripts(
         script_log.close()
 
 
-def _command(script: Script, path: Path) -> list[str]:
-    if not script.runas:
-        return [str(path)]
+@dataclasses.dataclass(frozen=True)
+class HookUser:
+    """Who a script runs as: the agent's own user, or the appspec's `runas` user."""
+
+    name: str
+    uid: int
+    gid: int
+    home: str
+    shell: str
+    switch: bool
+    """True when the child must change user (runas names another user than the agent's)."""
+
+    def groups(self) -> list[int]:
+        return os.getgrouplist(self.name, self.gid)
+
+    def environment(self) -> dict[str, str]:
+        """PATH, HOME, LANG and the login names, as a login as this user would have them."""
+        return {
+            "PATH": USER_PATH if self.switch else os.environ.get("PATH", ROOT_PATH),
+            "HOME": self.home,
+            "LANG": os.environ.get("LANG", "C.UTF-8"),
+            "USER": self.name,
+            "LOGNAME": self.name,
+            "SHELL": self.shell,
+        }
+
+
+def hook_user(script: Script) -> HookUser:
+    """The user `script` runs as; EventFailed naming the user if it cannot be."""
+    me = pwd.getpwuid(os.geteuid())
+    if not script.runas or script.runas == me.pw_name:
+        return HookUser(me.pw_name, me.pw_uid, me.pw_gid, me.pw_dir, me.pw_shell, False)
+    failure = f"Script at specified location: {script.location} run as user {script.runas} failed"
     if os.geteuid() != 0:
         raise EventFailed(
             ErrorCode.SCRIPT_FAILED,
-            f"runas {script.runas!r} needs the agent to run as root",
+            f"{failure}: runas needs the agent to run as root",
             script_name=script.location,
         )
-    # -s: accounts without a login shell (nobody, www-data) can still run hooks, as meant.
-    return ["su", "-s", "/bin/sh", script.runas, "-c", str(path)]
+    try:
+        entry = pwd.getpwnam(script.runas)
+    except KeyError:
+        raise EventFailed(
+            ErrorCode.SCRIPT_FAILED, f"{failure}: no such user", script_name=script.location
+        ) from None
+    return HookUser(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir, "/bin/sh", True)
+
+
+def check_not_modifiable(path: Path, archive: Path, location: str) -> None:
+    """Refuse a script that a user other than root or the agent's could change: the script and
+    every directory from it up to the revision's directory must be owned by one of them and
+    not writable by group or others."""
+    trusted = {0, os.geteuid()}
+    for item in [path, *path.relative_to(archive).parents]:
+        target = item if item.is_absolute() else archive / item
+        info = target.stat()
+        if info.st_uid not in trusted or info.st_mode & 0o022:
+            raise EventFailed(
+                ErrorCode.SCRIPT_FAILED,
+                f"Script at specified location: {location} can be modified by other users "
+                f"({target} has mode {oct(info.st_mode & 0o7777)}, owner uid {info.st_uid}): "
+                "refusing to run it",
+                script_name=location,
+            )
 
 
 async def _run_one(
@@ -99,6 +162,8 @@ async def _run_one(
             f"Script does not exist at specified location: {path}",
             script_name=script.location,
         )
+    check_not_modifiable(path, archive, script.location)
+    user = hook_user(script)
     if not os.access(path, os.X_OK):
         try:
             path.chmod(path.stat().st_mode | 0o111)
@@ -108,12 +173,16 @@ async def _run_one(
             ) from exc
     try:
         process = await asyncio.create_subprocess_exec(
-            *_command(script, path),
+            f"./{path.relative_to(archive)}" if user.switch else str(path),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env=dict(env),
+            env={**user.environment(), **env},
+            cwd=archive,  # entered before the user changes: reachable though the root is 0700
             start_new_session=True,
+            user=user.uid if user.switch else None,
+            group=user.gid if user.switch else None,
+            extra_groups=user.groups() if user.switch else None,
         )
     except OSError as exc:
         raise EventFailed(
@@ -138,9 +207,10 @@ async def _run_one(
             log_tail=script_log.tail.text(),
         ) from None
     if process.returncode != 0:
+        as_user = f" run as user {user.name}" if user.switch else ""
         raise EventFailed(
             ErrorCode.SCRIPT_FAILED,
-            f"Script at specified location: {script.location} failed with exit "
+            f"Script at specified location: {script.location}{as_user} failed with exit "
             f"code {process.returncode}",
             script_name=script.location,
             log_tail=script_log.tail.text(),
@@ -154,12 +224,12 @@ async def _pump(stream: asyncio.StreamReader | None, name: str, script_log: Scri
 
 
 async def _kill_group(process: asyncio.subprocess.Process) -> None:
-    """SIGTERM the script's whole process group, SIGKILL it if it does not go."""
+    """SIGTERM the script's whole process group; once the script is gone (or the grace has
+    passed), SIGKILL whatever of the group is left, so no child outlives a timed-out hook."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(process.wait(), KILL_GRACE_SECONDS)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        await process.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    await process.wait()

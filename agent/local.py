@@ -41,6 +41,13 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     local.add_argument("--appspec-filename", default=APPSPEC_NAME)
     local.add_argument("--root-dir", type=Path, default=DEFAULT_ROOT)
     local.add_argument("--install-prefix", default="")
+    local.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a variable for the hooks (repeatable); they do not inherit this shell's",
+    )
     local.set_defaults(run=run_local)
     validate = commands.add_parser("validate", help="check a bundle and its appspec")
     validate.add_argument("path", type=Path)
@@ -71,6 +78,7 @@ def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         instance_name="local",
         root_dir=args.root_dir.resolve(),
         install_prefix=str(Path(args.install_prefix).resolve()) if args.install_prefix else "",
+        environment=dict(item.partition("=")[::2] for item in args.env),
     )
     path = args.bundle_location.resolve()
     runner = EventRunner(

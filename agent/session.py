@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from agent.download import BundleCache, RevisionSource
 from agent.errors import ErrorCode, EventFailed
 from agent.events import EventRunner
 from agent.layout import DeploymentRoot
+from deploy.private import private_dir
 from deploy.v1 import agent_pb2, agent_pb2_grpc, common_pb2
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,9 @@ AGENT_VERSION = "0.1.0"
 RECONNECT_BACKOFF_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 REPORTS_KEPT = 100
 """Finished reports re-sent after a reconnect (the fleet ignores ones it already has)."""
+SEEN_KEPT = 10_000
+"""Command ids remembered so a re-sent command is never run twice; the oldest are forgotten
+(a command that old is long finished on the server)."""
 CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 20_000),
     ("grpc.keepalive_timeout_ms", 10_000),
@@ -75,8 +79,7 @@ class CommandTracker:
     """A file per running command, so a restarted agent reports it Failed, never re-runs it."""
 
     def __init__(self, directory: Path) -> None:
-        self._dir = directory
-        directory.mkdir(parents=True, exist_ok=True)
+        self._dir = private_dir(directory)
 
     def _path(self, command_id: str) -> Path:
         return self._dir / re.sub(r"[^A-Za-z0-9._-]", "_", command_id)
@@ -96,25 +99,46 @@ class CommandTracker:
         return ids
 
 
+class SeenCommands:
+    """The newest `limit` command ids received, oldest forgotten first."""
+
+    def __init__(self, limit: int) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._limit = limit
+
+    def __contains__(self, command_id: object) -> bool:
+        return command_id in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, command_id: str) -> None:
+        self._ids[command_id] = None
+        self._ids.move_to_end(command_id)
+        while len(self._ids) > self._limit:
+            self._ids.popitem(last=False)
+
+
 class AgentSession:
     """Keeps one stream open to the fleet and runs the commands it receives, one at a time."""
 
     def __init__(self, config: AgentConfig) -> None:
         self._config = config
         self._channel = grpc.aio.insecure_channel(config.server, options=CHANNEL_OPTIONS)
-        root = DeploymentRoot(config.root_dir)
+        root = DeploymentRoot(private_dir(config.root_dir))
         self._runner = EventRunner(
             config,
             RevisionSource(
                 self._channel,
                 BundleCache(root.bundle_cache, config.max_revisions),
                 root.git_cache,
+                config.fetch,
             ),
         )
         self._tracker = CommandTracker(config.root_dir / "ongoing-deployment")
         self._reports: deque[agent_pb2.ConnectRequest] = deque(maxlen=REPORTS_KEPT)
         self._outbox: asyncio.Queue[agent_pb2.ConnectRequest] | None = None
-        self._seen: set[str] = set()
+        self._seen: SeenCommands = SeenCommands(SEEN_KEPT)
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._heartbeat_seconds = 5.0

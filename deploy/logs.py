@@ -32,3 +32,8 @@ def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for chatty in QUIET_LIBRARIES:  # they log whole URLs, tokens included
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
+QUIET_LIBRARIES = ("httpx", "httpcore")

@@ -175,8 +175,10 @@ def start_agent(
     tags: dict[str, str],
     environment: dict[str, str] | None = None,
     env: dict[str, str] | None = None,
+    config: dict[str, Any] | None = None,
 ) -> Agent:
-    """An agent process; `environment` goes to its hooks, `env` to the process itself."""
+    """An agent process; `environment` goes to its hooks, `env` to the process itself, `config`
+    adds keys to its agent.yaml."""
     home = workdir / name
     home.mkdir(parents=True, exist_ok=True)
     agent = Agent(name, home / "root", home / "prefix", free_port(), home / "agent.yaml")
@@ -193,6 +195,7 @@ def start_agent(
                     "INSTANCE": name,
                     **(environment or {}),
                 },
+                **(config or {}),
             }
         )
     )
@@ -269,7 +272,12 @@ class Cluster:
 
 @contextmanager
 def cluster(
-    workdir: Path, database_url: str, agents: int, tag: str, env: dict[str, str] | None = None
+    workdir: Path,
+    database_url: str,
+    agents: int,
+    tag: str,
+    env: dict[str, str] | None = None,
+    agent_config: dict[str, Any] | None = None,
 ) -> Iterator[Cluster]:
     server, address = start_server(workdir, database_url, env=env)
     running = Cluster(workdir, address, server, env=env or {})
@@ -282,6 +290,7 @@ def cluster(
                     f"{tag}-{i}",
                     {"cluster": tag, "name": f"{tag}-{i}"},
                     env=env,
+                    config=agent_config,
                 )
             )
         wait_online(address, [a.name for a in running.agents])

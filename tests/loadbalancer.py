@@ -4,6 +4,7 @@ and a client that sends requests through it without pause, recording every answe
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -19,6 +20,9 @@ from pathlib import Path
 import pytest
 
 from tests.harness import free_port, wait_until
+
+LOAD_BALANCER = "test-haproxy"
+"""The name the tests' servers give their HAProxy in `load_balancers`."""
 
 
 def haproxy_binary() -> str:
@@ -45,6 +49,11 @@ class HAProxy:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
+
+    def server_env(self) -> dict[str, str]:
+        """deploy-server's environment naming this HAProxy as load balancer LOAD_BALANCER."""
+        balancer = {LOAD_BALANCER: {"haproxy": {"admin_socket": str(self.socket)}}}
+        return {"OPENDEPLOY_LOAD_BALANCERS": json.dumps(balancer)}
 
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -220,14 +220,11 @@ _verb(
     "create-target-group",
     target_groups.create_target_group,
     TARGET_GROUP,
-    ("--provider", {"required": True, "choices": list(target_groups.PROVIDERS)}),
+    ("--load-balancer", {}),
+    ("--provider", {"choices": list(target_groups.PROVIDERS)}),
     ("--port", {"type": int, "required": True}),
     ("--deregistration-delay-seconds", {"type": int}),
-    ("--haproxy-admin-socket", {}),
     ("--haproxy-backend", {}),
-    ("--target-group-arn", {}),
-    ("--region", {}),
-    ("--elbv2-endpoint-url", {}),
 )
 _verb("get-target-group", target_groups.get_target_group, TARGET_GROUP)
 _verb("list-target-groups", target_groups.list_target_groups)

@@ -214,19 +214,10 @@ def target_group(message: traffic_pb2.TargetGroupInfo) -> dict[str, Any]:
             for t in message.targets
         ],
     }
+    if message.load_balancer:
+        info["loadBalancer"] = message.load_balancer
     if provider == "HAPROXY":
-        info["haproxy"] = {
-            "adminSocket": message.haproxy.admin_socket,
-            "backend": message.haproxy.backend,
-        }
-    if provider == "ELBV2":
-        info["elbv2"] = _compact(
-            {
-                "targetGroupArn": message.elbv2.target_group_arn,
-                "region": message.elbv2.region,
-                "endpointUrl": message.elbv2.endpoint_url,
-            }
-        )
+        info["haproxy"] = {"backend": message.haproxy.backend}
     return info
 
 

@@ -23,22 +23,16 @@ Result = dict[str, Any] | None
 
 
 def create_target_group(client: DeployClient, args: argparse.Namespace) -> Result:
-    """Create a target group the traffic service moves instances in and out of."""
-    provider = PROVIDERS.get(args.provider)
-    if provider is None:
-        raise ClientError(f"--provider must be one of {', '.join(PROVIDERS)}")
+    """Create a target group the traffic service moves instances in and out of, on one of the
+    load balancers the server is configured with (--load-balancer), or none (--provider none)."""
+    if not args.load_balancer and args.provider != "none":
+        raise ClientError("--load-balancer is required (or --provider none)")
     request = traffic_pb2.CreateTargetGroupRequest(
         name=args.name,
-        provider=provider,
+        provider=PROVIDERS.get(args.provider or "", traffic_pb2.LOAD_BALANCER_PROVIDER_UNSPECIFIED),
         port=args.port,
-        haproxy=traffic_pb2.HAProxyTargetGroup(
-            admin_socket=args.haproxy_admin_socket or "", backend=args.haproxy_backend or ""
-        ),
-        elbv2=traffic_pb2.ELBv2TargetGroup(
-            target_group_arn=args.target_group_arn or "",
-            region=args.region or "",
-            endpoint_url=args.elbv2_endpoint_url or "",
-        ),
+        load_balancer=args.load_balancer or "",
+        haproxy=traffic_pb2.HAProxyTargetGroup(backend=args.haproxy_backend or ""),
     )
     if args.deregistration_delay_seconds is not None:
         request.deregistration_delay_seconds = args.deregistration_delay_seconds

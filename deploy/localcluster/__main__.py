@@ -54,6 +54,11 @@ def _server_env(layout: ClusterLayout, peers: bool = True) -> dict[str, str]:
     env = {
         "OPENDEPLOY_DATA_DIR": str(layout.data),
         "OPENDEPLOY_PROVISIONERS": json.dumps({PROVISIONER: {"command": _provisioner(layout)}}),
+        "OPENDEPLOY_LOAD_BALANCERS": json.dumps(
+            {LOAD_BALANCER: {"haproxy": {"admin_socket": str(layout.directory / "haproxy.sock")}}}
+        ),
+        # Webhooks to this machine's own servers (a local cluster's receivers) are allowed.
+        "OPENDEPLOY_OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
     }
     if peers:
         env |= {
@@ -240,6 +245,8 @@ def start_agents(layout: ClusterLayout) -> None:
 
 WEB_DRAIN_SECONDS = 10
 """The longest BlockTraffic waits for a local app's open requests."""
+LOAD_BALANCER = "local-haproxy"
+"""The cluster's HAProxy, as the traffic service's configuration names it."""
 
 
 def create_web_target_group(layout: ClusterLayout, with_haproxy: bool) -> None:
@@ -261,9 +268,8 @@ def create_web_target_group(layout: ClusterLayout, with_haproxy: bool) -> None:
                     ),
                     port=80,
                     deregistration_delay_seconds=WEB_DRAIN_SECONDS,
-                    haproxy=traffic_pb2.HAProxyTargetGroup(
-                        admin_socket=str(layout.directory / "haproxy.sock"), backend=WEB_BACKEND
-                    ),
+                    load_balancer=LOAD_BALANCER if with_haproxy else "",
+                    haproxy=traffic_pb2.HAProxyTargetGroup(backend=WEB_BACKEND),
                 ),
             )
         for index in range(1, layout.agents + 1):
@@ -319,7 +325,8 @@ def up(layout: ClusterLayout) -> None:
             f"a cluster is already running in {layout.directory}; "
             f"run make down CLUSTER_DIR={layout.directory} first"
         )
-    layout.directory.mkdir(parents=True, exist_ok=True)
+    layout.directory.mkdir(parents=True, exist_ok=True, mode=0o700)  # logs, data, agents' roots
+    layout.directory.chmod(0o700)
     say(f"starting a local cluster in {layout.directory} (ports from {layout.port_base})")
     with_haproxy = start_services(layout)
     start_prometheus(layout, with_haproxy)

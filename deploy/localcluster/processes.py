@@ -15,9 +15,10 @@ def spawn(
     pids: Path, logs: Path, name: str, args: list[str], env: dict[str, str] | None = None
 ) -> int:
     """Start a detached process (its own session), log to logs/<name>.log, record its pid."""
-    pids.mkdir(parents=True, exist_ok=True)
-    logs.mkdir(parents=True, exist_ok=True)
-    with (logs / f"{name}.log").open("ab") as log:
+    pids.mkdir(parents=True, exist_ok=True, mode=0o700)
+    logs.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(logs / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(descriptor, "ab") as log:
         process = subprocess.Popen(
             args,
             stdout=log,

@@ -6,6 +6,10 @@ TrafficRouter: load balancer target groups and which instances receive traffic.
 A target group is backed by HAProxy (runtime API, no reloads), an AWS ELBv2 target group
 (boto3), or nothing ("none": weights are recorded only). Each instance's backend address is its
 host and the group's port, unless an address is set for it in the group.
+
+Where a load balancer is (HAProxy's admin socket, an ELBv2 target group's ARN, region and
+endpoint) is the server's configuration (`load_balancers`), never a request's: a target group
+names one of the configured load balancers.
 """
 
 from collections import abc as _abc
@@ -71,7 +75,7 @@ class HAProxyTargetGroup(_message.Message):
     ADMIN_SOCKET_FIELD_NUMBER: _builtins.int
     BACKEND_FIELD_NUMBER: _builtins.int
     admin_socket: _builtins.str
-    """path of the stats socket with `level admin`"""
+    """Refused in requests: the socket comes from the server's `load_balancers` configuration."""
     backend: _builtins.str
     """the backend's name; default: the target group's name"""
     def __init__(
@@ -90,6 +94,10 @@ Global___HAProxyTargetGroup: _TypeAlias = HAProxyTargetGroup  # noqa: Y015
 
 @_typing.final
 class ELBv2TargetGroup(_message.Message):
+    """Refused in requests (every field): the ELBv2 target group comes from the server's
+    `load_balancers` configuration.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     TARGET_GROUP_ARN_FIELD_NUMBER: _builtins.int
@@ -97,9 +105,7 @@ class ELBv2TargetGroup(_message.Message):
     ENDPOINT_URL_FIELD_NUMBER: _builtins.int
     target_group_arn: _builtins.str
     region: _builtins.str
-    """default: the environment's (AWS_DEFAULT_REGION)"""
     endpoint_url: _builtins.str
-    """default: the environment's (AWS_ENDPOINT_URL_ELBV2 / AWS_ENDPOINT_URL)"""
     def __init__(
         self,
         *,
@@ -160,16 +166,21 @@ class TargetGroupInfo(_message.Message):
     HAPROXY_FIELD_NUMBER: _builtins.int
     ELBV2_FIELD_NUMBER: _builtins.int
     TARGETS_FIELD_NUMBER: _builtins.int
+    LOAD_BALANCER_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     provider: Global___LoadBalancerProvider.ValueType
     port: _builtins.int
     """the port of every instance unless its address is set"""
     deregistration_delay_seconds: _builtins.int
     """the longest BlockTraffic waits for connections"""
+    load_balancer: _builtins.str
+    """the configured load balancer it uses; empty with provider NONE"""
     @_builtins.property
     def haproxy(self) -> Global___HAProxyTargetGroup: ...
     @_builtins.property
-    def elbv2(self) -> Global___ELBv2TargetGroup: ...
+    def elbv2(self) -> Global___ELBv2TargetGroup:
+        """empty: the load balancer's settings are not shown"""
+
     @_builtins.property
     def targets(self) -> _containers.RepeatedCompositeFieldContainer[Global___Target]: ...
     def __init__(
@@ -182,10 +193,11 @@ class TargetGroupInfo(_message.Message):
         haproxy: Global___HAProxyTargetGroup | None = ...,
         elbv2: Global___ELBv2TargetGroup | None = ...,
         targets: _abc.Iterable[Global___Target] | None = ...,
+        load_balancer: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["elbv2", b"elbv2", "haproxy", b"haproxy"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deregistration_delay_seconds", b"deregistration_delay_seconds", "elbv2", b"elbv2", "haproxy", b"haproxy", "name", b"name", "port", b"port", "provider", b"provider", "targets", b"targets"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deregistration_delay_seconds", b"deregistration_delay_seconds", "elbv2", b"elbv2", "haproxy", b"haproxy", "load_balancer", b"load_balancer", "name", b"name", "port", b"port", "provider", b"provider", "targets", b"targets"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -201,18 +213,23 @@ class CreateTargetGroupRequest(_message.Message):
     DEREGISTRATION_DELAY_SECONDS_FIELD_NUMBER: _builtins.int
     HAPROXY_FIELD_NUMBER: _builtins.int
     ELBV2_FIELD_NUMBER: _builtins.int
+    LOAD_BALANCER_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     provider: Global___LoadBalancerProvider.ValueType
     port: _builtins.int
     deregistration_delay_seconds: _builtins.int
     """default 300 (ELBv2's default)"""
+    load_balancer: _builtins.str
+    """One of the server's configured load balancers (`load_balancers`); required unless the
+    provider is NONE. The provider may be left unspecified: it is the load balancer's.
+    """
     @_builtins.property
     def haproxy(self) -> Global___HAProxyTargetGroup:
-        """with provider HAPROXY"""
+        """with provider HAPROXY: only `backend`"""
 
     @_builtins.property
     def elbv2(self) -> Global___ELBv2TargetGroup:
-        """with provider ELBV2"""
+        """refused: see load_balancer"""
 
     def __init__(
         self,
@@ -223,10 +240,11 @@ class CreateTargetGroupRequest(_message.Message):
         deregistration_delay_seconds: _builtins.int | None = ...,
         haproxy: Global___HAProxyTargetGroup | None = ...,
         elbv2: Global___ELBv2TargetGroup | None = ...,
+        load_balancer: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_deregistration_delay_seconds", b"_deregistration_delay_seconds", "deregistration_delay_seconds", b"deregistration_delay_seconds", "elbv2", b"elbv2", "haproxy", b"haproxy"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_deregistration_delay_seconds", b"_deregistration_delay_seconds", "deregistration_delay_seconds", b"deregistration_delay_seconds", "elbv2", b"elbv2", "haproxy", b"haproxy", "name", b"name", "port", b"port", "provider", b"provider"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_deregistration_delay_seconds", b"_deregistration_delay_seconds", "deregistration_delay_seconds", b"deregistration_delay_seconds", "elbv2", b"elbv2", "haproxy", b"haproxy", "load_balancer", b"load_balancer", "name", b"name", "port", b"port", "provider", b"provider"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__deregistration_delay_seconds: _TypeAlias = _typing.Literal["deregistration_delay_seconds"]  # noqa: Y015
     _WhichOneofArgType__deregistration_delay_seconds: _TypeAlias = _typing.Literal["_deregistration_delay_seconds", b"_deregistration_delay_seconds"]  # noqa: Y015

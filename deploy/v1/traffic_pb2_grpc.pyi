@@ -6,6 +6,10 @@ TrafficRouter: load balancer target groups and which instances receive traffic.
 A target group is backed by HAProxy (runtime API, no reloads), an AWS ELBv2 target group
 (boto3), or nothing ("none": weights are recorded only). Each instance's backend address is its
 host and the group's port, unless an address is set for it in the group.
+
+Where a load balancer is (HAProxy's admin socket, an ELBv2 target group's ARN, region and
+endpoint) is the server's configuration (`load_balancers`), never a request's: a target group
+names one of the configured load balancers.
 """
 
 from collections import abc as _abc

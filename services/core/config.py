@@ -10,9 +10,30 @@ from typing import Any
 
 import yaml
 
+from deploy.bundlelimits import LIMIT_KEYS, BundleLimits, limits_from_mapping
+from deploy.gitpolicy import (
+    DEFAULT_ALLOWED_SCHEMES,
+    SUPPORTED_SCHEMES,
+    GitPolicyError,
+    check_schemes,
+    check_url,
+)
 from services.core.errors import InvalidArgument
+from services.core.outbound import DEFAULT_DENIED_NETWORKS, OutboundPolicy, parse_networks
 
 SERVICE_NAMES = ("registry", "fleet", "orchestrator", "traffic")
+STRING_KEYS = ("listen", "metrics_listen", "data_dir", "database_url", "git_base_url")
+LIST_KEYS = ("git_allowed_schemes", "outbound_allowed_networks", "outbound_denied_networks")
+"""Keys whose OPENDEPLOY_* variable is a comma-separated list."""
+JSON_KEYS = ("provisioners", "load_balancers")
+"""Keys whose OPENDEPLOY_* variable is JSON."""
+INT_KEYS = (
+    "heartbeat_interval_seconds",
+    "grpc_max_message_bytes",
+    "grpc_max_concurrent_streams",
+    *LIMIT_KEYS,
+)
+BOOL_KEYS = ("reflection_from_anywhere",)
 
 
 @dataclass
@@ -37,6 +58,21 @@ class ServerConfig:
     """Where a Git revision's "owner/repo" is cloned from (a full clone URL is used as is)."""
     provisioners: dict[str, dict[str, str]] = field(default_factory=dict)
     """Blue/green replacement fleets: name → {"command": …} or {"url": …} (orchestrator)."""
+    git_allowed_schemes: tuple[str, ...] = DEFAULT_ALLOWED_SCHEMES
+    """Transports the registry may fetch Git revisions over (https, http, git, ssh)."""
+    bundle_limits: BundleLimits = field(default_factory=BundleLimits)
+    """Bundle size, unpacked size, entry count and ratio the registry accepts."""
+    load_balancers: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    """name → {"haproxy": {"admin_socket": …}} or {"elbv2": {"target_group_arn": …, "region":
+    …, "endpoint_url": …}}: what target groups may use (traffic). Never from an API request."""
+    outbound: OutboundPolicy = field(default_factory=OutboundPolicy)
+    """Where webhooks and provisioner URLs may connect (checked after DNS resolution)."""
+    grpc_max_message_bytes: int = 4 * 1024 * 1024
+    """Largest gRPC message a client may send (bundles stream in chunks far below it)."""
+    grpc_max_concurrent_streams: int = 1000
+    """Concurrent calls (agent streams included) one client connection may hold open."""
+    reflection_from_anywhere: bool = False
+    """gRPC reflection answers loopback callers only unless this is set."""
 
     def peer_address(self, service: str) -> str:
         """Where to reach `service`: configured peer, else this process."""
@@ -61,16 +97,10 @@ def load_config(path: Path | None, environ: dict[str, str] | None = None) -> Ser
             raise InvalidArgument(f"config {path}: expected a mapping at the top level")
         raw = dict(loaded or {})
     env = os.environ if environ is None else environ
-    for key in ("listen", "metrics_listen", "data_dir", "database_url", "git_base_url"):
+    for key in (*STRING_KEYS, *LIST_KEYS, *JSON_KEYS, *INT_KEYS, *BOOL_KEYS):
         value = env.get(f"OPENDEPLOY_{key.upper()}")
         if value:
-            raw[key] = value
-    provisioners = env.get("OPENDEPLOY_PROVISIONERS")
-    if provisioners:
-        try:
-            raw["provisioners"] = json.loads(provisioners)
-        except json.JSONDecodeError as exc:
-            raise InvalidArgument(f"OPENDEPLOY_PROVISIONERS: invalid JSON ({exc.msg})") from exc
+            raw[key] = _from_environment(key, value)
     for service in SERVICE_NAMES:
         value = env.get(f"OPENDEPLOY_PEER_{service.upper()}")
         if value:
@@ -78,19 +108,33 @@ def load_config(path: Path | None, environ: dict[str, str] | None = None) -> Ser
     return _from_mapping(raw)
 
 
+def _from_environment(key: str, value: str) -> Any:
+    name = f"OPENDEPLOY_{key.upper()}"
+    if key in LIST_KEYS:
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if key in JSON_KEYS:
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise InvalidArgument(f"{name}: invalid JSON ({exc.msg})") from exc
+    if key in BOOL_KEYS:
+        return value.lower() in ("1", "true", "yes")
+    return value
+
+
+KNOWN_KEYS = {
+    *STRING_KEYS,
+    *LIST_KEYS,
+    *JSON_KEYS,
+    *INT_KEYS,
+    *BOOL_KEYS,
+    "services",
+    "peers",
+}
+
+
 def _from_mapping(raw: dict[str, Any]) -> ServerConfig:
-    known = {
-        "listen",
-        "metrics_listen",
-        "services",
-        "data_dir",
-        "database_url",
-        "peers",
-        "heartbeat_interval_seconds",
-        "git_base_url",
-        "provisioners",
-    }
-    unknown = sorted(set(raw) - known)
+    unknown = sorted(set(raw) - KNOWN_KEYS)
     if unknown:
         raise InvalidArgument(f"config: unknown key(s) {', '.join(unknown)}")
     config = ServerConfig()
@@ -106,11 +150,68 @@ def _from_mapping(raw: dict[str, Any]) -> ServerConfig:
         if not isinstance(peers, dict) or not set(peers) <= set(SERVICE_NAMES):
             raise InvalidArgument(f"config: peers must map {', '.join(SERVICE_NAMES)} to host:port")
         config.peers = {str(k): str(v) for k, v in peers.items()}
-    if "heartbeat_interval_seconds" in raw:
-        config.heartbeat_interval_seconds = int(raw["heartbeat_interval_seconds"])
+    for key in (
+        "heartbeat_interval_seconds",
+        "grpc_max_message_bytes",
+        "grpc_max_concurrent_streams",
+    ):
+        if key in raw:
+            setattr(config, key, _positive_int(key, raw[key]))
+    if "reflection_from_anywhere" in raw:
+        config.reflection_from_anywhere = bool(raw["reflection_from_anywhere"])
     if "provisioners" in raw:
         config.provisioners = _provisioners(raw["provisioners"])
+    if "load_balancers" in raw:
+        config.load_balancers = _load_balancers(raw["load_balancers"])
+    try:
+        config.bundle_limits = limits_from_mapping(raw, "config")
+        if "git_allowed_schemes" in raw:
+            config.git_allowed_schemes = check_schemes(raw["git_allowed_schemes"])
+        check_url(config.git_base_url.rstrip("/") + "/owner/repo", SUPPORTED_SCHEMES)
+    except (ValueError, GitPolicyError) as error:
+        raise InvalidArgument(f"config: {error}") from None
+    config.outbound = OutboundPolicy(
+        denied=parse_networks(
+            "outbound_denied_networks", raw.get("outbound_denied_networks", DEFAULT_DENIED_NETWORKS)
+        ),
+        allowed=parse_networks(
+            "outbound_allowed_networks", raw.get("outbound_allowed_networks", [])
+        ),
+    )
     return config
+
+
+def _positive_int(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not str(value).isdigit() or int(value) < 1:
+        raise InvalidArgument(f"config: {key} must be a positive integer")
+    return int(value)
+
+
+LOAD_BALANCER_KEYS = {
+    "haproxy": {"admin_socket"},
+    "elbv2": {"target_group_arn", "region", "endpoint_url"},
+}
+
+
+def _load_balancers(value: Any) -> dict[str, dict[str, dict[str, str]]]:
+    """name → exactly one of {haproxy: {admin_socket}} or {elbv2: {target_group_arn, …}}."""
+    if not isinstance(value, dict):
+        raise InvalidArgument("config: load_balancers must map names to {haproxy} or {elbv2}")
+    checked = {}
+    for name, spec in value.items():
+        if not isinstance(spec, dict) or len(spec) != 1 or not set(spec) <= set(LOAD_BALANCER_KEYS):
+            raise InvalidArgument(
+                f"config: load_balancers.{name} needs exactly one of haproxy or elbv2"
+            )
+        kind, settings = next(iter(spec.items()))
+        if not isinstance(settings, dict) or not set(settings) <= LOAD_BALANCER_KEYS[kind]:
+            takes = ", ".join(sorted(LOAD_BALANCER_KEYS[kind]))
+            raise InvalidArgument(f"config: load_balancers.{name}.{kind} takes {takes}")
+        required = "admin_socket" if kind == "haproxy" else "target_group_arn"
+        if not settings.get(required):
+            raise InvalidArgument(f"config: load_balancers.{name}.{kind}.{required} is required")
+        checked[str(name)] = {kind: {str(k): str(v) for k, v in settings.items()}}
+    return checked
 
 
 def _provisioners(value: Any) -> dict[str, dict[str, str]]:

@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
+from deploy.private import private_file
+
 
 class Base(DeclarativeBase):
     """Declarative base shared by every service's schema module."""
@@ -55,7 +57,7 @@ class Database:
         self.url = url
         driver_url = _driver_url(url, asynchronous=True)
         if driver_url.get_backend_name() == "sqlite" and driver_url.database:
-            Path(driver_url.database).parent.mkdir(parents=True, exist_ok=True)
+            private_file(Path(driver_url.database))
         self.engine = create_async_engine(driver_url, pool_pre_ping=True)
         if driver_url.get_backend_name() == "sqlite":
             _tune_sqlite(self.engine)
@@ -84,7 +86,7 @@ def upgrade_schema(url: str, service: str) -> None:
     """
     driver_url = _driver_url(url, asynchronous=False)
     if driver_url.get_backend_name() == "sqlite" and driver_url.database:
-        Path(driver_url.database).parent.mkdir(parents=True, exist_ok=True)
+        private_file(Path(driver_url.database))  # SQLite gives its -wal/-shm files this mode
     config = Config()
     config.set_main_option(
         "script_location", str(Path(__file__).resolve().parent.parent / service / "migrations")

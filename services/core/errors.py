@@ -7,6 +7,7 @@ and peer calls turn a peer's status back into the same class. Nothing matches on
 from __future__ import annotations
 
 import grpc
+from sqlalchemy.exc import DataError
 
 
 class DeployError(Exception):
@@ -33,6 +34,10 @@ class InvalidTransition(FailedPrecondition):
     """A state machine was asked for a move its transition table does not allow."""
 
 
+class ResourceExhausted(DeployError):
+    """A request goes over a configured limit (bundle size, streams); the message names it."""
+
+
 class Unavailable(DeployError):
     """A peer service or dependency cannot be reached right now; retrying may help."""
 
@@ -43,6 +48,7 @@ STATUS_BY_ERROR: dict[type[DeployError], grpc.StatusCode] = {
     AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
     FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
     InvalidTransition: grpc.StatusCode.FAILED_PRECONDITION,
+    ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
 }
 
@@ -51,6 +57,7 @@ ERROR_BY_STATUS: dict[grpc.StatusCode, type[DeployError]] = {
     grpc.StatusCode.NOT_FOUND: NotFound,
     grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
     grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
     grpc.StatusCode.UNAVAILABLE: Unavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: Unavailable,
 }
@@ -69,3 +76,22 @@ def from_rpc_error(error: grpc.RpcError) -> DeployError:
     code = error.code()
     cls = ERROR_BY_STATUS.get(code, Unavailable)
     return cls(error.details() or str(code))
+
+
+FOREIGN_ERRORS: dict[type[BaseException], tuple[type[DeployError], str]] = {
+    DataError: (
+        InvalidArgument,
+        "a value in the request cannot be stored (too long, out of range or not text)",
+    ),
+}
+"""Errors of libraries that mean the caller sent something unusable; a last line behind the
+servicers' own checks, so such a request is refused, never an internal error."""
+
+
+def translate_foreign(error: BaseException) -> DeployError | None:
+    """The domain error a library's error stands for, if it is one of FOREIGN_ERRORS."""
+    for cls in type(error).__mro__:
+        if cls in FOREIGN_ERRORS:
+            kind, message = FOREIGN_ERRORS[cls]
+            return kind(message)
+    return None

@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 from grpc import aio
 
-from services.core.errors import DeployError, status_for
+from services.core.errors import DeployError, status_for, translate_foreign
 from services.core.metrics import GRPC_HANDLED, GRPC_SECONDS
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,15 @@ class _Outcome:
         if isinstance(error, aio.AbortError):
             self.code = context.code() or grpc.StatusCode.UNKNOWN
             return
+        translated = translate_foreign(error)
+        if translated is not None:
+            log.warning(
+                "request refused by the database",
+                extra={
+                    "fields": {"method": f"{self.service}/{self.method}", "error": str(translated)}
+                },
+            )
+            error = translated
         if isinstance(error, DeployError):
             self.code = status_for(error)
             await context.abort(self.code, str(error))
@@ -105,4 +114,54 @@ class ServiceInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
             )
         return grpc.stream_stream_rpc_method_handler(
             _wrap_stream(method, handler.stream_stream), **codec
+        )
+
+
+REFLECTION_PREFIX = "/grpc.reflection."
+
+
+def is_loopback_peer(peer: str) -> bool:
+    """True for a gRPC peer string on loopback ("ipv4:127.0.0.1:5", "ipv6:[::1]:5", "unix:…")."""
+    kind, _, rest = peer.partition(":")
+    if kind == "unix":
+        return True
+    host = rest.rpartition(":")[0].strip("[]")
+    return host == "::1" or host.startswith("127.")
+
+
+class ReflectionGuard(aio.ServerInterceptor):  # type: ignore[misc]
+    """gRPC reflection describes every method: it answers loopback callers only, unless the
+    configuration (`reflection_from_anywhere`) says otherwise."""
+
+    def __init__(self, from_anywhere: bool) -> None:
+        self._from_anywhere = from_anywhere
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if (
+            self._from_anywhere
+            or handler is None
+            or not handler_call_details.method.startswith(REFLECTION_PREFIX)
+        ):
+            return handler
+
+        async def refuse(
+            requests: Any, context: aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[Any]:
+            if not is_loopback_peer(context.peer()):
+                await context.abort(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    "gRPC reflection answers loopback callers only (reflection_from_anywhere)",
+                )
+            async for response in handler.stream_stream(requests, context):
+                yield response
+
+        return grpc.stream_stream_rpc_method_handler(
+            refuse,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
         )

@@ -6,8 +6,8 @@ import re
 
 from services.core.errors import InvalidArgument
 
-_NAME = re.compile(r"^[A-Za-z0-9._+=,@-]{1,100}$")
-_INSTANCE_NAME = re.compile(r"^[A-Za-z0-9._+=,@-]{1,100}$")
+_NAME = re.compile(r"^[A-Za-z0-9._+=,@-]{1,100}\Z")
+_INSTANCE_NAME = re.compile(r"^[A-Za-z0-9._+=,@-]{1,100}\Z")
 
 
 def check_name(field: str, value: str) -> str:
@@ -29,4 +29,19 @@ def check_instance_name(field: str, value: str) -> str:
         raise InvalidArgument(
             f"{field} {value!r} is invalid: use 1-100 characters of letters, digits and ._+=,@-"
         )
+    return value
+
+
+MAX_DESCRIPTION = 256
+"""CodeDeploy's limit on a deployment's or revision's description."""
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def check_text(field: str, value: str, limit: int = MAX_DESCRIPTION) -> str:
+    """Free text (descriptions, tag values): at most `limit` characters, no control characters
+    but tab and newline (they corrupt logs and some databases refuse NUL)."""
+    if len(value) > limit:
+        raise InvalidArgument(f"{field} is longer than {limit} characters")
+    if _CONTROL.search(value):
+        raise InvalidArgument(f"{field} contains a control character")
     return value

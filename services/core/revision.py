@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from services.core.errors import InvalidArgument
 
-DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 
 
 class RevisionType(StrEnum):

@@ -13,8 +13,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from deploy.private import private_dir
 from services.core.config import ServerConfig
-from services.core.interceptor import ServiceInterceptor
+from services.core.interceptor import ReflectionGuard, ServiceInterceptor
 from services.core.metrics import serve_metrics
 from services.core.peers import CHANNEL_OPTIONS
 
@@ -54,6 +55,16 @@ def _factories() -> dict[str, ServiceFactory]:
     }
 
 
+def server_options(config: ServerConfig) -> list[tuple[str, int]]:
+    """The peers' channel options plus the bounds on what one client may send or hold open
+    (answers are bounded by the list page sizes instead)."""
+    bounded = {
+        "grpc.max_receive_message_length": config.grpc_max_message_bytes,
+        "grpc.max_concurrent_streams": config.grpc_max_concurrent_streams,
+    }
+    return [(k, v) for k, v in CHANNEL_OPTIONS if k not in bounded] + list(bounded.items())
+
+
 async def serve(config: ServerConfig, stop: asyncio.Event | None = None) -> None:
     """Run the configured services until SIGTERM/SIGINT (or `stop` is set)."""
     stop = stop or asyncio.Event()
@@ -61,9 +72,13 @@ async def serve(config: ServerConfig, stop: asyncio.Event | None = None) -> None
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
+    private_dir(config.data_dir)
     factories = _factories()
     services = [await factories[name](config) for name in config.services]
-    server = aio.server(interceptors=[ServiceInterceptor()], options=CHANNEL_OPTIONS)
+    server = aio.server(
+        interceptors=[ReflectionGuard(config.reflection_from_anywhere), ServiceInterceptor()],
+        options=server_options(config),
+    )
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     names: list[str] = []

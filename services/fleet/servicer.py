@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, TypeAlias
 
@@ -108,10 +109,15 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
         self, request: fleet_pb2.DispatchCommandRequest, context: Context
     ) -> fleet_pb2.DispatchCommandResponse:
         name = check_instance_name("instanceName", request.instance_name)
-        if not request.command.command_id:
-            raise InvalidArgument("command.commandId is required")
-        if not request.command.lifecycle_event:
-            raise InvalidArgument("command.lifecycleEvent is required")
+        if not COMMAND_ID.match(request.command.command_id):
+            raise InvalidArgument(
+                "command.commandId is required: 1-255 of letters, digits and ._:+=,@-"
+            )
+        if not EVENT_NAME.match(request.command.lifecycle_event):
+            raise InvalidArgument(
+                f"command.lifecycleEvent {request.command.lifecycle_event[:100]!r} is not a "
+                "lifecycle event"
+            )
         await self._bus.dispatch(
             name, request.command.command_id, request.command.SerializeToString()
         )
@@ -120,10 +126,16 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
     async def WatchCommandUpdates(
         self, request: fleet_pb2.WatchCommandUpdatesRequest, context: Context
     ) -> AsyncIterator[fleet_pb2.WatchCommandUpdatesResponse]:
+        if not 0 <= request.after_sequence <= MAX_SEQUENCE:
+            raise InvalidArgument(f"afterSequence must be in 0-{MAX_SEQUENCE}")
         async for update in self._bus.watch(request.after_sequence):
             yield update_to_proto(update)
 
 
+COMMAND_ID = re.compile(r"^[A-Za-z0-9._:+=,@-]{1,255}\Z")
+EVENT_NAME = re.compile(r"^[A-Za-z]{1,64}\Z")
+MAX_SEQUENCE = 2**31 - 1
+"""Update sequence numbers are stored as 32-bit integers."""
 MAX_TAGGED_INSTANCES = 10
 """CodeDeploy's limit per AddTags/RemoveTags call."""
 

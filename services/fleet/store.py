@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core.clock import as_utc, utcnow
 from services.core.db import Database
 from services.core.diagnostics import Diagnostics, ErrorCode
-from services.core.errors import AlreadyExists, NotFound
-from services.core.tags import Tag
+from services.core.errors import AlreadyExists, InvalidArgument, NotFound
+from services.core.tags import MAX_TAGS, Tag
 from services.fleet.domain import (
     COMMAND_TRANSITIONS,
     CommandState,
@@ -82,6 +82,10 @@ class FleetStore:
                 for tag in remove:
                     if tags.get(tag.key) == tag:
                         del tags[tag.key]
+                if len(tags) > MAX_TAGS:
+                    raise InvalidArgument(
+                        f"tags: instance {name!r} would have {len(tags)} tags; at most {MAX_TAGS}"
+                    )
                 await self._replace_tags(session, name, list(tags.values()))
 
     @staticmethod

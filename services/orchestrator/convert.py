@@ -7,7 +7,6 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from deploy.v1 import common_pb2, orchestrator_pb2
 from services.core.convert import (
@@ -18,6 +17,7 @@ from services.core.convert import (
 )
 from services.core.errors import InvalidArgument
 from services.core.names import check_name
+from services.core.urls import check_http_url, redact_url
 from services.orchestrator.bluegreen import (
     BlueGreenConfig,
     BlueInstanceAction,
@@ -196,9 +196,7 @@ def triggers_from_proto(
         name = check_name(f"{where}.triggerName", message.trigger_name)
         if any(t.name == name for t in triggers):
             raise InvalidArgument(f"{where}.triggerName {name!r} is used twice")
-        url = message.trigger_target_url
-        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
-            raise InvalidArgument(f"{where}.triggerTargetUrl {url!r} is not an http(s) URL")
+        url = check_http_url(f"{where}.triggerTargetUrl", message.trigger_target_url)
         events = frozenset(
             _lookup(_TRIGGER_EVENT, e, f"{where}.triggerEvents[{j}]")
             for j, e in enumerate(message.trigger_events)
@@ -439,7 +437,7 @@ def group_to_proto(record: GroupRecord) -> pb.DeploymentGroupInfo:
     for trigger in group.triggers:
         message = info.trigger_configurations.add(
             trigger_name=trigger.name,
-            trigger_target_url=trigger.url,
+            trigger_target_url=redact_url(trigger.url),
             trigger_events=sorted(_TRIGGER_EVENT[e] for e in trigger.events),
         )
         delivery = record.deliveries.get(trigger.name)
@@ -560,7 +558,10 @@ def _after(token: str) -> tuple[datetime, str] | None:
 def _time(message: pb.TimeRange, field: Literal["start", "end"]) -> datetime | None:
     if not message.HasField(field):
         return None
-    value: datetime = getattr(message, field).ToDatetime(tzinfo=UTC)
+    try:
+        value: datetime = getattr(message, field).ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise InvalidArgument(f"createTimeRange.{field} is not a valid time") from None
     return value
 
 

@@ -13,6 +13,7 @@ from services.core.diagnostics import Diagnostics
 from services.core.errors import InvalidArgument
 from services.core.revision import RevisionLocation
 from services.core.tags import Tag, TagFilter, TagFilterType, matches_any
+from services.core.urls import redact_url
 from services.orchestrator.bluegreen import BlueGreenConfig, TrafficRouting
 from services.orchestrator.states import DeploymentStatus, EventStatus, TargetStatus
 
@@ -202,12 +203,28 @@ class GroupChange:
             tag_filters=keep(self.tag_filters, group.tag_filters),
             tag_set=keep(self.tag_set, group.tag_set),
             auto_rollback=keep(self.auto_rollback, group.auto_rollback),
-            triggers=keep(self.triggers, group.triggers),
+            triggers=group.triggers
+            if self.triggers is None
+            else keep_trigger_secrets(self.triggers, group.triggers),
             fetch_through_registry=keep(self.fetch_through_registry, group.fetch_through_registry),
             style=keep(self.style, group.style),
             target_groups=keep(self.target_groups, group.target_groups),
             blue_green=keep(self.blue_green, group.blue_green),
         ).check()
+
+
+def keep_trigger_secrets(
+    given: tuple[TriggerConfig, ...], current: tuple[TriggerConfig, ...]
+) -> tuple[TriggerConfig, ...]:
+    """A trigger given back with the redacted URL the API showed keeps its stored URL, so
+    get → edit → update does not replace a secret token with REDACTED."""
+    stored = {t.name: t.url for t in current}
+    return tuple(
+        dataclasses.replace(t, url=stored[t.name])
+        if t.name in stored and t.url == redact_url(stored[t.name]) != stored[t.name]
+        else t
+        for t in given
+    )
 
 
 @dataclass(frozen=True)

@@ -22,13 +22,15 @@ import asyncio
 import json
 import logging
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import httpx
+
 from services.core.errors import FailedPrecondition, InvalidArgument
+from services.core.outbound import OutboundPolicy, OutboundRefused, post_json
 from services.core.tags import Tag
+from services.core.urls import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +53,11 @@ class ProvisionRequest:
 
 
 class Provisioners:
-    def __init__(self, configured: Mapping[str, Provisioner]) -> None:
+    def __init__(
+        self, configured: Mapping[str, Provisioner], policy: OutboundPolicy | None = None
+    ) -> None:
         self._configured = dict(configured)
+        self._policy = policy or OutboundPolicy()
 
     def require(self, field: str, name: str) -> None:
         """InvalidArgument naming `field` unless `name` is configured on this server."""
@@ -101,7 +106,7 @@ class Provisioners:
         if provisioner.command:
             await _run_command(provisioner, facts)
         else:
-            await asyncio.to_thread(_post, provisioner, facts)
+            await _post(provisioner, facts, self._policy)
 
 
 def _environment(facts: Mapping[str, object]) -> dict[str, str]:
@@ -147,23 +152,21 @@ async def _run_command(provisioner: Provisioner, facts: Mapping[str, object]) ->
         )
 
 
-def _post(provisioner: Provisioner, facts: Mapping[str, object]) -> None:
-    request = urllib.request.Request(
-        provisioner.url,
-        data=json.dumps(facts).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
+async def _post(
+    provisioner: Provisioner, facts: Mapping[str, object], policy: OutboundPolicy
+) -> None:
+    where = f"provisioner {provisioner.name!r} {facts['action']} at {redact_url(provisioner.url)}"
     try:
-        with urllib.request.urlopen(request, timeout=RUN_TIMEOUT_SECONDS) as response:
-            response.read()
-    except urllib.error.HTTPError as error:
-        error.close()
-        raise FailedPrecondition(
-            f"provisioner {provisioner.name!r} {facts['action']} at {provisioner.url}: "
-            f"HTTP {error.code}"
-        ) from error
-    except (urllib.error.URLError, OSError) as error:
-        raise FailedPrecondition(
-            f"provisioner {provisioner.name!r} {facts['action']} at {provisioner.url}: {error}"
-        ) from error
+        status = await post_json(
+            provisioner.url,
+            json.dumps(facts).encode(),
+            policy,
+            RUN_TIMEOUT_SECONDS,
+            "opendeploy-provisioner/1",
+        )
+    except OutboundRefused as error:
+        raise FailedPrecondition(f"{where}: {error}") from None
+    except httpx.HTTPError as error:
+        raise FailedPrecondition(f"{where}: {type(error).__name__}") from None
+    if not 200 <= status < 300:
+        raise FailedPrecondition(f"{where}: HTTP {status}")

@@ -39,7 +39,8 @@ class OrchestratorService:
         traffic = TrafficClient(self._channels[2])
         self._changes = changes = ChangeSignal()
         provisioners = Provisioners(
-            {name: Provisioner(name, **spec) for name, spec in config.provisioners.items()}
+            {name: Provisioner(name, **spec) for name, spec in config.provisioners.items()},
+            config.outbound,
         )
         outbox = ChangeSignal()
         groups, deployments = GroupStore(db), DeploymentStore(db, outbox)
@@ -60,7 +61,7 @@ class OrchestratorService:
             groups, deployments, fleet, service, on_fleet_change=self._controller.fleet_changed
         )
         self._catch_up = catch_up
-        self._triggers = TriggerDispatcher(DeliveryStore(db), outbox)
+        self._triggers = TriggerDispatcher(DeliveryStore(db), outbox, config.outbound)
         self._servicer = OrchestratorServicer(
             groups, deployments, configs, service, self._controller, changes
         )

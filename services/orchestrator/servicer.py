@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, TypeAlias
 
@@ -12,7 +13,7 @@ from deploy.v1 import orchestrator_pb2 as pb
 from services.core.clock import utcnow
 from services.core.convert import revision_from_proto, tag_filter_from_proto
 from services.core.errors import InvalidArgument
-from services.core.names import check_instance_name, check_name
+from services.core.names import check_instance_name, check_name, check_text
 from services.core.revision import check_revision
 from services.core.signal import ChangeSignal
 from services.core.tags import TagFilter, check_tag_filters
@@ -41,7 +42,6 @@ from services.orchestrator.states import TERMINAL_DEPLOYMENT
 from services.orchestrator.store import DeploymentStore
 
 Context: TypeAlias = aio.ServicerContext[Any, Any]
-MAX_DESCRIPTION = 256
 
 
 MAX_TAG_SET_GROUPS = 3
@@ -67,7 +67,12 @@ def _filters(field: str, messages: Iterable[common_pb2.TagFilter]) -> list[TagFi
 def _deployment_id(value: str) -> str:
     if not value:
         raise InvalidArgument("deploymentId is required")
+    if not DEPLOYMENT_ID.match(value):
+        raise InvalidArgument(f"deploymentId {value[:100]!r} is not a deployment id (d-XXXXXXXXX)")
     return value
+
+
+DEPLOYMENT_ID = re.compile(r"^d-[A-Z0-9]{9}\Z")
 
 
 class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
@@ -249,8 +254,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
     async def CreateDeployment(
         self, request: pb.CreateDeploymentRequest, context: Context
     ) -> pb.CreateDeploymentResponse:
-        if len(request.description) > MAX_DESCRIPTION:
-            raise InvalidArgument(f"description is longer than {MAX_DESCRIPTION} characters")
+        check_text("description", request.description)
         if not request.HasField("revision"):
             raise InvalidArgument("revision is required")
         deployment_request = DeploymentRequest(
@@ -315,7 +319,10 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             )
         group_id = ""
         if request.application_name:
-            group = await self._groups.get(request.application_name, request.deployment_group_name)
+            group = await self._groups.get(
+                check_name("applicationName", request.application_name),
+                check_name("deploymentGroupName", request.deployment_group_name),
+            )
             group_id = group.id
         query = deployment_query_from_proto(request, group_id)
         page = await self._deployments.page(query)

@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import urllib.error
-import urllib.request
 from datetime import timedelta
+
+import httpx
 
 from services.core.clock import utcnow
 from services.core.metrics import TRIGGER_DELIVERIES
+from services.core.outbound import OutboundPolicy, OutboundRefused, post_json
 from services.core.signal import ChangeSignal
+from services.core.urls import redact_url
 from services.orchestrator.notifications import retry_at
 from services.orchestrator.outbox import DeliveryStore, PendingDelivery
 
@@ -26,29 +28,27 @@ POST_TIMEOUT_SECONDS = 10.0
 CONCURRENT_DELIVERIES = 8
 
 
-def post_json(url: str, body: str) -> tuple[int, str]:
-    """POST `body`; (HTTP status, error) where error is empty for a 2xx answer. Blocking: run
-    it in a thread."""
-    request = urllib.request.Request(
-        url,
-        data=body.encode(),
-        method="POST",
-        headers={"Content-Type": "application/json", "User-Agent": "opendeploy-trigger/1"},
-    )
+async def deliver(url: str, body: str, policy: OutboundPolicy) -> tuple[int, str]:
+    """POST `body`; (HTTP status, error) where error is empty for a 2xx answer. A denied
+    address or a redirect is an error like any other (retried, then given up)."""
     try:
-        with urllib.request.urlopen(request, timeout=POST_TIMEOUT_SECONDS) as response:
-            return response.status, ""
-    except urllib.error.HTTPError as error:
-        return error.code, f"HTTP {error.code} {error.reason}"
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        reason = getattr(error, "reason", error)
-        return 0, str(reason)
+        status = await post_json(
+            url, body.encode(), policy, POST_TIMEOUT_SECONDS, "opendeploy-trigger/1"
+        )
+    except OutboundRefused as error:
+        return 0, str(error)
+    except httpx.HTTPError as error:
+        return 0, f"{type(error).__name__}: could not reach {redact_url(url)}"
+    return status, "" if 200 <= status < 300 else f"HTTP {status}"
 
 
 class TriggerDispatcher:
-    def __init__(self, deliveries: DeliveryStore, outbox: ChangeSignal) -> None:
+    def __init__(
+        self, deliveries: DeliveryStore, outbox: ChangeSignal, policy: OutboundPolicy
+    ) -> None:
         self._deliveries = deliveries
         self._outbox = outbox
+        self._policy = policy
         self._task: asyncio.Task[None] | None = None
         self._sends: set[asyncio.Task[None]] = set()
 
@@ -93,7 +93,7 @@ class TriggerDispatcher:
 
     async def _send(self, delivery: PendingDelivery) -> None:
         try:
-            status, error = await asyncio.to_thread(post_json, delivery.url, delivery.payload)
+            status, error = await deliver(delivery.url, delivery.payload, self._policy)
             now = utcnow()
             outcome = await self._deliveries.record(
                 delivery.id, now, status, error, retry_at(delivery.attempts + 1, now)
@@ -105,7 +105,7 @@ class TriggerDispatcher:
                     extra={
                         "fields": {
                             "delivery": delivery.id,
-                            "url": delivery.url,
+                            "url": redact_url(delivery.url),
                             "error": error,
                             "status": outcome,
                         }

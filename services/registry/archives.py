@@ -11,15 +11,19 @@ import tarfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from deploy.bundlelimits import BundleLimits, BundleTooLarge
 from services.core.revision import BundleType
 
 APPSPEC_NAMES = ("appspec.yml", "appspec.yaml")
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-def bundle_problem(path: Path, kind: BundleType) -> str:
+def bundle_problem(path: Path, kind: BundleType, limits: BundleLimits | None = None) -> str:
     """Why the file at `path` is not a usable bundle of type `kind`; empty when it is."""
-    names = _names(path, kind)
+    try:
+        names = _names(path, kind, limits or BundleLimits())
+    except BundleTooLarge as error:
+        return f"is refused: {error}"
     if names is None:
         return f"is not a {kind} archive"
     if not _has_appspec(names):
@@ -27,17 +31,30 @@ def bundle_problem(path: Path, kind: BundleType) -> str:
     return ""
 
 
-def _names(path: Path, kind: BundleType) -> list[str] | None:
+def _names(path: Path, kind: BundleType, limits: BundleLimits) -> list[str] | None:
+    """The entry names, the archive's declared sizes and count checked against the limits
+    (entry by entry for tar, so a bomb is refused before its data is decompressed)."""
+    size = path.stat().st_size
+    limits.check_size(size)
     with path.open("rb") as handle:
         gzipped = handle.read(2) == GZIP_MAGIC
     try:
         if kind is BundleType.ZIP:
             with zipfile.ZipFile(path) as archive:
-                return archive.namelist()
+                infos = archive.infolist()
+                limits.check_entries(len(infos))
+                limits.check_unpacked(sum(i.file_size for i in infos), size)
+                return [i.filename for i in infos]
         if gzipped != (kind is BundleType.TGZ):
             return None
+        names, declared = [], 0
         with tarfile.open(path, "r:gz" if gzipped else "r:") as archive:
-            return archive.getnames()
+            for count, member in enumerate(archive, start=1):
+                declared += member.size
+                limits.check_entries(count)
+                limits.check_unpacked(declared, size)
+                names.append(member.name)
+        return names
     except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError):
         return None
 

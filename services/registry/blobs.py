@@ -9,7 +9,9 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from services.core.errors import InvalidArgument, NotFound
+from deploy.bundlelimits import BundleLimits
+from deploy.private import private_dir
+from services.core.errors import InvalidArgument, NotFound, ResourceExhausted
 from services.core.revision import DIGEST
 
 CHUNK_BYTES = 256 * 1024
@@ -26,8 +28,13 @@ class BlobWriter:
         self.size = 0
 
     async def write(self, chunk: bytes) -> None:
-        self._hash.update(chunk)
         self.size += len(chunk)
+        if self.size > self._store.limits.max_bytes:
+            raise ResourceExhausted(
+                f"bundle is over the limit of {self._store.limits.max_bytes} bytes "
+                "(max_bundle_bytes)"
+            )
+        self._hash.update(chunk)
         await asyncio.to_thread(self._file.write, chunk)
 
     async def commit(self, expected_digest: str) -> str:
@@ -59,10 +66,11 @@ class BlobWriter:
 class BlobStore:
     """Bundles under `root/sha256/<hex>`; a blob is present once its file is in place."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, limits: BundleLimits | None = None) -> None:
         self.root = root
-        (root / "tmp").mkdir(parents=True, exist_ok=True)
-        (root / "sha256").mkdir(parents=True, exist_ok=True)
+        self.limits = limits or BundleLimits()
+        private_dir(root / "tmp")
+        private_dir(root / "sha256")
 
     def path_for(self, digest: str) -> Path:
         if not DIGEST.match(digest):

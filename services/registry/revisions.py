@@ -33,7 +33,10 @@ class Revisions:
         if location.revision_type is RevisionType.REGISTRY:
             size = self._blobs.size_of(location.digest)
             problem = await asyncio.to_thread(
-                bundle_problem, self._blobs.path_for(location.digest), location.bundle_type
+                bundle_problem,
+                self._blobs.path_for(location.digest),
+                location.bundle_type,
+                self._blobs.limits,
             )
             if problem:
                 raise InvalidArgument(f"revision.registryLocation: {location.digest} {problem}")

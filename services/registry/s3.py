@@ -51,6 +51,12 @@ class S3Bundles:
                     f"revision.s3Location.eTag {revision.etag!r} does not match {where} "
                     f"(its ETag is {etag!r})"
                 )
+            size = int(head.get("ContentLength", 0))
+            if size > self._blobs.limits.max_bytes:
+                raise InvalidArgument(
+                    f"revision.s3Location: {where} is {size} bytes, over the limit of "
+                    f"{self._blobs.limits.max_bytes} (max_bundle_bytes)"
+                )
             digest, problem = self._inspect(revision, versioned)
             if problem:
                 raise InvalidArgument(f"revision.s3Location: {where} {problem}")
@@ -79,7 +85,7 @@ class S3Bundles:
                     hasher.update(chunk)
                     handle.write(chunk)
             digest = f"sha256:{hasher.hexdigest()}"
-            problem = bundle_problem(copy, revision.bundle_type)
+            problem = bundle_problem(copy, revision.bundle_type, self._blobs.limits)
             if not problem:
                 os.replace(copy, self._blobs.path_for(digest))
         finally:

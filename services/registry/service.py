@@ -38,6 +38,8 @@ class RegistryService:
 
 async def create_registry(config: ServerConfig) -> RegistryService:
     db = await open_database(config.database_url_for("registry"), "registry")
-    blobs = BlobStore(config.data_dir / "bundles")
-    git = GitBundles(config.git_base_url, config.data_dir / "git", blobs)
+    blobs = BlobStore(config.data_dir / "bundles", config.bundle_limits)
+    git = GitBundles(
+        config.git_base_url, config.data_dir / "git", blobs, config.git_allowed_schemes
+    )
     return RegistryService(db, blobs, git)

@@ -11,7 +11,7 @@ from deploy.v1 import registry_pb2, registry_pb2_grpc
 from services.core.convert import bundle_type_from_proto, revision_from_proto, revision_to_proto
 from services.core.errors import InvalidArgument
 from services.core.metrics import BUNDLE_BYTES
-from services.core.names import check_name
+from services.core.names import check_name, check_text
 from services.core.revision import RevisionLocation, RevisionType, check_revision
 from services.registry.blobs import BlobStore
 from services.registry.convert import (
@@ -96,7 +96,8 @@ class RegistryServicer(registry_pb2_grpc.RevisionRegistryServicer):
             if request.deployment_group_name
             else ""
         )
-        location = await self._revisions.register(name, location, request.description, used_by)
+        description = check_text("description", request.description)
+        location = await self._revisions.register(name, location, description, used_by)
         return registry_pb2.RegisterApplicationRevisionResponse(
             revision=revision_to_proto(location)
         )

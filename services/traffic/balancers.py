@@ -6,9 +6,11 @@ the router above it decides what to ask for and records the result.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
-from services.traffic.domain import Provider, TargetGroup
+from services.core.errors import FailedPrecondition, InvalidArgument
+from services.traffic.domain import LoadBalancerConfig, Provider, TargetGroup
 
 
 class LoadBalancer(Protocol):
@@ -47,13 +49,56 @@ class NoLoadBalancer:
         return None
 
 
-def balancer_for(group: TargetGroup) -> LoadBalancer:
-    if group.provider is Provider.HAPROXY:
-        from services.traffic.haproxy import HAProxyBackend
+class LoadBalancers:
+    """The load balancers of the server's configuration, by name: the only places the traffic
+    service talks to (a request names one, it never says where one is)."""
 
-        return HAProxyBackend(group.haproxy_socket, group.haproxy_backend)
-    if group.provider is Provider.ELBV2:
+    def __init__(self, configured: Mapping[str, LoadBalancerConfig]) -> None:
+        self._configured = dict(configured)
+
+    def get(self, field_name: str, name: str) -> LoadBalancerConfig:
+        """The configured load balancer `name`; InvalidArgument naming the field otherwise."""
+        found = self._configured.get(name)
+        if found is None:
+            known = ", ".join(sorted(self._configured)) or "none are configured"
+            raise InvalidArgument(
+                f"{field_name} {name[:100]!r} is not a load balancer of this server ({known})"
+            )
+        return found
+
+    def for_group(self, group: TargetGroup) -> LoadBalancer:
+        if group.provider is Provider.NONE:
+            return NoLoadBalancer()
+        found = self._configured.get(group.load_balancer)
+        if found is None or found.provider is not group.provider:
+            raise FailedPrecondition(
+                f"target group {group.name!r} uses load balancer {group.load_balancer!r}, "
+                "which the server's configuration no longer has"
+            )
+        if found.provider is Provider.HAPROXY:
+            from services.traffic.haproxy import HAProxyBackend
+
+            return HAProxyBackend(found.haproxy_socket, group.haproxy_backend)
         from services.traffic.elbv2 import ELBv2TargetGroupBackend
 
-        return ELBv2TargetGroupBackend(group.elbv2_arn, group.elbv2_region, group.elbv2_endpoint)
-    return NoLoadBalancer()
+        return ELBv2TargetGroupBackend(found.elbv2_arn, found.elbv2_region, found.elbv2_endpoint)
+
+
+def configured_load_balancers(raw: Mapping[str, Mapping[str, Mapping[str, str]]]) -> LoadBalancers:
+    """From ServerConfig.load_balancers (already checked there)."""
+    configured = {}
+    for name, spec in raw.items():
+        kind, settings = next(iter(spec.items()))
+        if kind == "haproxy":
+            configured[name] = LoadBalancerConfig(
+                name, Provider.HAPROXY, haproxy_socket=settings["admin_socket"]
+            )
+        else:
+            configured[name] = LoadBalancerConfig(
+                name,
+                Provider.ELBV2,
+                elbv2_arn=settings["target_group_arn"],
+                elbv2_region=settings.get("region", ""),
+                elbv2_endpoint=settings.get("endpoint_url", ""),
+            )
+    return LoadBalancers(configured)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from deploy.v1 import traffic_pb2
 from services.core.errors import InvalidArgument
 from services.core.names import check_name
+from services.traffic.balancers import LoadBalancers
 from services.traffic.domain import (
     DEFAULT_DEREGISTRATION_DELAY_SECONDS,
     Provider,
@@ -24,11 +25,27 @@ STATES = {
 }
 
 
-def group_from_proto(request: traffic_pb2.CreateTargetGroupRequest) -> TargetGroup:
+def group_from_proto(
+    request: traffic_pb2.CreateTargetGroupRequest, balancers: LoadBalancers
+) -> TargetGroup:
+    """The target group a request asks for; the load balancer's whereabouts are never taken
+    from the request, only its name among the configured ones."""
     name = check_name("name", request.name)
+    if request.haproxy.admin_socket:
+        raise InvalidArgument(_FROM_CONFIGURATION.format("haproxy.adminSocket"))
+    if request.HasField("elbv2") and request.elbv2.ByteSize():
+        raise InvalidArgument(_FROM_CONFIGURATION.format("elbv2"))
     provider = PROVIDERS.get(request.provider)
+    if request.load_balancer:
+        balancer = balancers.get("loadBalancer", request.load_balancer)
+        if provider not in (None, balancer.provider):
+            raise InvalidArgument(
+                f"provider {provider} does not match load balancer {balancer.name!r} "
+                f"({balancer.provider})"
+            )
+        provider = balancer.provider
     if provider is None:
-        raise InvalidArgument("provider is required: NONE, HAPROXY or ELBV2")
+        raise InvalidArgument("provider is required (NONE, HAPROXY or ELBV2), or a loadBalancer")
     return TargetGroup(
         name=name,
         provider=provider,
@@ -38,12 +55,15 @@ def group_from_proto(request: traffic_pb2.CreateTargetGroupRequest) -> TargetGro
             if request.HasField("deregistration_delay_seconds")
             else DEFAULT_DEREGISTRATION_DELAY_SECONDS
         ),
-        haproxy_socket=request.haproxy.admin_socket,
-        haproxy_backend=request.haproxy.backend or name,
-        elbv2_arn=request.elbv2.target_group_arn,
-        elbv2_region=request.elbv2.region,
-        elbv2_endpoint=request.elbv2.endpoint_url,
+        load_balancer=request.load_balancer if provider is not Provider.NONE else "",
+        haproxy_backend=(request.haproxy.backend or name) if provider is Provider.HAPROXY else "",
     ).check()
+
+
+_FROM_CONFIGURATION = (
+    "{} is not accepted in a request: load balancers come from the server's configuration "
+    "(load_balancers); name one with loadBalancer"
+)
 
 
 def group_to_proto(group: TargetGroup) -> traffic_pb2.TargetGroupInfo:
@@ -53,14 +73,8 @@ def group_to_proto(group: TargetGroup) -> traffic_pb2.TargetGroupInfo:
         provider=provider,
         port=group.port,
         deregistration_delay_seconds=group.deregistration_delay_seconds,
-        haproxy=traffic_pb2.HAProxyTargetGroup(
-            admin_socket=group.haproxy_socket, backend=group.haproxy_backend
-        ),
-        elbv2=traffic_pb2.ELBv2TargetGroup(
-            target_group_arn=group.elbv2_arn,
-            region=group.elbv2_region,
-            endpoint_url=group.elbv2_endpoint,
-        ),
+        haproxy=traffic_pb2.HAProxyTargetGroup(backend=group.haproxy_backend),
+        load_balancer=group.load_balancer,
         targets=[
             traffic_pb2.Target(
                 instance_name=t.instance_name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -40,16 +41,26 @@ class Target:
 
 
 @dataclass(frozen=True)
+class LoadBalancerConfig:
+    """A load balancer of the server's configuration (`load_balancers`): where it is."""
+
+    name: str
+    provider: Provider
+    haproxy_socket: str = ""
+    elbv2_arn: str = ""
+    elbv2_region: str = ""
+    elbv2_endpoint: str = ""
+
+
+@dataclass(frozen=True)
 class TargetGroup:
     name: str
     provider: Provider
     port: int
     deregistration_delay_seconds: int = DEFAULT_DEREGISTRATION_DELAY_SECONDS
-    haproxy_socket: str = ""
+    load_balancer: str = ""
+    """The configured load balancer it uses (empty with provider none)."""
     haproxy_backend: str = ""
-    elbv2_arn: str = ""
-    elbv2_region: str = ""
-    elbv2_endpoint: str = ""
     targets: tuple[Target, ...] = field(default=())
 
     def target(self, instance: str) -> Target | None:
@@ -76,16 +87,34 @@ class TargetGroup:
                 f"deregistrationDelaySeconds: {self.deregistration_delay_seconds} is not in "
                 f"0-{MAX_DEREGISTRATION_DELAY_SECONDS}"
             )
-        if self.provider is Provider.HAPROXY and not self.haproxy_socket:
-            raise InvalidArgument("haproxy.adminSocket is required with provider haproxy")
+        if self.provider is not Provider.NONE and not self.load_balancer:
+            raise InvalidArgument(
+                f"loadBalancer is required with provider {self.provider} (one of the server's "
+                "configured load_balancers)"
+            )
         if self.provider is Provider.HAPROXY and not _HAPROXY_NAME.match(self.haproxy_backend):
-            raise InvalidArgument(f"haproxy.backend {self.haproxy_backend!r} is not a valid name")
-        if self.provider is Provider.ELBV2 and not self.elbv2_arn.startswith("arn:"):
-            raise InvalidArgument("elbv2.targetGroupArn is required with provider elbv2")
+            raise InvalidArgument(
+                f"haproxy.backend {self.haproxy_backend[:100]!r} is not a valid name "
+                "(1-100 of letters, digits and _.:-)"
+            )
         return self
 
 
-_HAPROXY_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+_HAPROXY_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,100}\Z")
+_HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
+
+
+def check_host(field_name: str, host: str) -> str:
+    """An IP address or a strict DNS hostname (RFC 1123 labels): nothing that could carry a
+    second command into a load balancer's runtime API."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    labels = host.removesuffix(".").split(".")
+    if not host or len(host) > 253 or not all(_HOSTNAME_LABEL.match(label) for label in labels):
+        raise InvalidArgument(f"{field_name}: {host[:100]!r} is not an IP address or hostname")
+    return host
 
 
 def check_weight(field_name: str, weight: int) -> int:
@@ -95,16 +124,21 @@ def check_weight(field_name: str, weight: int) -> int:
 
 
 def join_address(host: str, port: int) -> str:
+    host = check_host("host", host)
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def split_address(field_name: str, address: str) -> tuple[str, int]:
-    """host and port of "host:port" (IPv6 hosts in brackets); InvalidArgument naming the field."""
+    """host and port of "host:port" (IPv6 hosts in brackets); InvalidArgument naming the field
+    unless the host is an IP address or hostname and the port 1-65535."""
     host, sep, port = address.rpartition(":")
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise InvalidArgument(f"{field_name}: {address!r} is not host:port")
-    return host, int(port)
+    bracketed = host.startswith("[") and host.endswith("]")
+    host = host[1:-1] if bracketed else host
+    if not sep or not host or not port.isdigit() or len(port) > 5 or not 0 < int(port) < 65536:
+        raise InvalidArgument(f"{field_name}: {address[:100]!r} is not host:port")
+    if ":" in host and not bracketed:
+        raise InvalidArgument(f"{field_name}: {address[:100]!r}: put an IPv6 host in brackets")
+    return check_host(field_name, host), int(port)
 
 
 def server_name(instance: str) -> str:

@@ -93,6 +93,8 @@ class HAProxyBackend:
             raise FailedPrecondition(f"HAProxy refused {command!r}: {answer.splitlines()[0]}")
 
     async def _command(self, command: str) -> str:
+        if any(c in command for c in ";\n\r"):  # one command per connection, always
+            raise FailedPrecondition(f"refusing HAProxy command {command[:200]!r}")
         try:
             reader, writer = await asyncio.open_unix_connection(self._socket)
         except OSError as error:

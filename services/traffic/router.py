@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from services.core.errors import DeployError
 from services.core.metrics import TRAFFIC_WEIGHT
-from services.traffic.balancers import LoadBalancer, balancer_for
+from services.traffic.balancers import LoadBalancer
 from services.traffic.domain import TargetGroup, TargetState
 from services.traffic.store import TrafficStore
 
@@ -36,7 +36,7 @@ class TrafficRouter:
     def __init__(
         self,
         store: TrafficStore,
-        balancers: Callable[[TargetGroup], LoadBalancer] = balancer_for,
+        balancers: Callable[[TargetGroup], LoadBalancer],
     ) -> None:
         self._store = store
         self._balancers = balancers

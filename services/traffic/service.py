@@ -10,6 +10,7 @@ from grpc import aio
 from deploy.v1 import traffic_pb2, traffic_pb2_grpc
 from services.core.config import ServerConfig
 from services.core.db import Database, open_database
+from services.traffic.balancers import LoadBalancers, configured_load_balancers
 from services.traffic.router import TrafficRouter
 from services.traffic.servicer import TrafficServicer
 from services.traffic.store import TrafficStore
@@ -20,11 +21,11 @@ class TrafficService:
         traffic_pb2.DESCRIPTOR.services_by_name["TrafficRouter"].full_name,
     )
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, balancers: LoadBalancers) -> None:
         self._db = db
         store = TrafficStore(db)
-        self._router = TrafficRouter(store)
-        self._servicer = TrafficServicer(store, self._router)
+        self._router = TrafficRouter(store, balancers.for_group)
+        self._servicer = TrafficServicer(store, self._router, balancers)
         self._restore: asyncio.Task[None] | None = None
 
     def add_to_server(self, server: aio.Server) -> None:
@@ -44,4 +45,4 @@ class TrafficService:
 
 async def create_traffic(config: ServerConfig) -> TrafficService:
     db = await open_database(config.database_url_for("traffic"), "traffic")
-    return TrafficService(db)
+    return TrafficService(db, configured_load_balancers(config.load_balancers))

@@ -9,8 +9,9 @@ from grpc import aio
 from deploy.v1 import traffic_pb2, traffic_pb2_grpc
 from services.core.errors import InvalidArgument
 from services.core.names import check_instance_name, check_name
+from services.traffic.balancers import LoadBalancers
 from services.traffic.convert import group_from_proto, group_to_proto
-from services.traffic.domain import check_weight, split_address
+from services.traffic.domain import check_host, check_weight, split_address
 from services.traffic.router import TrafficRouter
 from services.traffic.store import TrafficStore
 
@@ -18,14 +19,17 @@ Context: TypeAlias = aio.ServicerContext[Any, Any]
 
 
 class TrafficServicer(traffic_pb2_grpc.TrafficRouterServicer):
-    def __init__(self, store: TrafficStore, router: TrafficRouter) -> None:
+    def __init__(
+        self, store: TrafficStore, router: TrafficRouter, balancers: LoadBalancers
+    ) -> None:
         self._store = store
         self._router = router
+        self._balancers = balancers
 
     async def CreateTargetGroup(
         self, request: traffic_pb2.CreateTargetGroupRequest, context: Context
     ) -> traffic_pb2.CreateTargetGroupResponse:
-        await self._store.create(group_from_proto(request))
+        await self._store.create(group_from_proto(request, self._balancers))
         return traffic_pb2.CreateTargetGroupResponse()
 
     async def DeleteTargetGroup(
@@ -63,7 +67,8 @@ class TrafficServicer(traffic_pb2_grpc.TrafficRouterServicer):
         if request.weight == 0:
             raise InvalidArgument("weight: must be 1-256 (BlockTraffic takes an instance out)")
         weight = check_weight("weight", request.weight)
-        address = await self._router.allow(group, instance, request.host, weight)
+        host = check_host("host", request.host) if request.host else ""
+        address = await self._router.allow(group, instance, host, weight)
         return traffic_pb2.AllowTrafficResponse(address=address)
 
     async def BlockTraffic(

@@ -33,11 +33,8 @@ class TrafficStore:
                     deregistration_delay_seconds=group.deregistration_delay_seconds,
                     settings=json.dumps(
                         {
-                            "haproxy_socket": group.haproxy_socket,
+                            "load_balancer": group.load_balancer,
                             "haproxy_backend": group.haproxy_backend,
-                            "elbv2_arn": group.elbv2_arn,
-                            "elbv2_region": group.elbv2_region,
-                            "elbv2_endpoint": group.elbv2_endpoint,
                         }
                     ),
                 )
@@ -73,7 +70,8 @@ class TrafficStore:
                 port=row.port,
                 deregistration_delay_seconds=row.deregistration_delay_seconds,
                 targets=tuple(_target(t) for t in targets),
-                **{key: str(value) for key, value in settings.items()},
+                load_balancer=str(settings.get("load_balancer", "")),
+                haproxy_backend=str(settings.get("haproxy_backend", "")),
             )
 
     async def set_address(self, group: str, instance: str, address: str) -> None:

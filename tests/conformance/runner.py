@@ -3,7 +3,6 @@ through `deploy-agent local`, a real process running the agent's own code."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import stat
 import subprocess
@@ -96,6 +95,8 @@ def run_case(case: dict[str, Any], workdir: Path) -> Outcome:
             str(prefix),
             "--deployment-group",
             case.get("group", "conformance"),
+            "--env",
+            f"CONFORMANCE_RECORD={record}",
         ]
         options = case.get("options", {})
         if "file_exists_behavior" in options:
@@ -109,7 +110,6 @@ def run_case(case: dict[str, Any], workdir: Path) -> Outcome:
             capture_output=True,
             text=True,
             timeout=60,
-            env={**os.environ, "CONFORMANCE_RECORD": str(record)},
         )
         outputs.append(f"--- revision {index}\n{done.stdout}{done.stderr}")
         code = done.returncode

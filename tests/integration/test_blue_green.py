@@ -13,7 +13,7 @@ import pytest
 
 from tests.harness import Cluster, cluster, start_server, unique, wait_online, wait_until
 from tests.integration.apps import App, hello_web
-from tests.loadbalancer import HAProxy, Traffic, sample, start_haproxy
+from tests.loadbalancer import LOAD_BALANCER, HAProxy, Traffic, sample, start_haproxy
 
 AGENTS = 4
 BLUE_GREEN = "deploymentType=BLUE_GREEN,deploymentOption=WITH_TRAFFIC_CONTROL"
@@ -28,8 +28,11 @@ def proxy(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterat
 
 
 @pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[Cluster]:
-    with cluster(tmp_path_factory.mktemp("cluster"), database_url, AGENTS, "bg") as running:
+def running(
+    tmp_path_factory: pytest.TempPathFactory, database_url: str, proxy: HAProxy
+) -> Iterator[Cluster]:
+    workdir = tmp_path_factory.mktemp("cluster")
+    with cluster(workdir, database_url, AGENTS, "bg", env=proxy.server_env()) as running:
         yield running
 
 
@@ -53,14 +56,12 @@ class Fleets:
             "create-target-group",
             "--name",
             self.group,
-            "--provider",
-            "haproxy",
+            "--load-balancer",
+            LOAD_BALANCER,
             "--port",
             "80",
             "--deregistration-delay-seconds",
             "10",
-            "--haproxy-admin-socket",
-            str(proxy.socket),
             "--haproxy-backend",
             proxy.backend,
         )
@@ -390,7 +391,7 @@ def test_a_ready_wait_survives_a_killed_server(fleets: Fleets, database_url: str
     running = fleets.running
     running.server.kill()  # SIGKILL while it waits
     port = int(running.address.rsplit(":", 1)[1])
-    running.server, _ = start_server(running.workdir, database_url, port=port)
+    running.server, _ = start_server(running.workdir, database_url, port=port, env=running.env)
     wait_online(running.address, [a.name for a in running.agents])
     assert status(fleets, deployment) == "Ready"
     fleets.ok("continue-deployment", "--deployment-id", deployment)

@@ -27,9 +27,14 @@ AGENTS = 2
 TAG = "grp"
 
 
+LOOPBACK_WEBHOOKS = {"OPENDEPLOY_OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8"}
+"""The tests' webhook receivers listen on 127.0.0.1, which servers deny by default."""
+
+
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[Cluster]:
-    with cluster(tmp_path_factory.mktemp("cluster"), database_url, AGENTS, TAG) as running:
+    workdir = tmp_path_factory.mktemp("cluster")
+    with cluster(workdir, database_url, AGENTS, TAG, env=LOOPBACK_WEBHOOKS) as running:
         yield running
 
 
@@ -141,6 +146,7 @@ class Webhook:
 
     def __init__(self) -> None:
         self.received: list[tuple[int, dict[str, Any]]] = []
+        self.paths: list[str] = []
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -148,6 +154,7 @@ class Webhook:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 status = 500 if not hook.received else 200
                 hook.received.append((status, body))
+                hook.paths.append(self.path)
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -218,6 +225,36 @@ def test_triggers_post_every_subscribed_event_and_retry_after_a_500(
     [config] = app.group_info()["triggerConfigurations"]
     assert config["triggerEvents"] == ["DeploymentStart", "DeploymentSuccess", "InstanceSuccess"]
     assert config["lastDelivery"]["httpStatus"] == 200
+
+
+def test_a_trigger_url_token_is_never_shown_and_survives_an_update_with_what_was_shown(
+    running: Cluster, tmp_path: Path, webhook: Webhook
+) -> None:
+    secret_url = f"{webhook.url}?token=s3cr3t-value"
+    trigger = {
+        "triggerName": "with-token",
+        "triggerTargetUrl": secret_url,
+        "triggerEvents": ["DeploymentSuccess"],
+    }
+    app = App(running, "--trigger-configurations", json.dumps([trigger]))
+    [shown] = app.group_info()["triggerConfigurations"]
+    assert shown["triggerTargetUrl"] == f"{webhook.url}?token=REDACTED"
+    app.ok(  # a get → edit → update round trip, as scripts do it
+        "update-deployment-group",
+        "--application-name",
+        app.name,
+        "--current-deployment-group-name",
+        app.group,
+        "--trigger-configurations",
+        json.dumps([{**trigger, "triggerTargetUrl": shown["triggerTargetUrl"]}]),
+    )
+    deployment_id = app.deploy(
+        app.push(bundle(tmp_path / "v1", "1", app.dest)), "CodeDeployDefault.AllAtOnce"
+    )
+    app.finished(deployment_id, "Succeeded")
+    wait_until(lambda: webhook.received, 60, "the DeploymentSuccess delivery")
+    assert webhook.paths[-1] == "/hook?token=s3cr3t-value"
+    assert "s3cr3t-value" not in running.server.log.read_text()
 
 
 def test_update_deployment_group_renames_and_replaces_only_what_is_given(

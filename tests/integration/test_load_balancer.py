@@ -4,8 +4,10 @@ request. Also the ELBv2 backend against a local ELBv2-compatible server (moto)."
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -14,7 +16,7 @@ from deploy.client import DeployClient
 from deploy.v1 import traffic_pb2
 from tests.harness import Cluster, cluster, start_server, unique
 from tests.integration.apps import App, hello_web
-from tests.loadbalancer import HAProxy, Traffic, sample, start_haproxy
+from tests.loadbalancer import LOAD_BALANCER, HAProxy, Traffic, sample, start_haproxy
 
 AGENTS = 3
 IN_PLACE_WITH_LB = "deploymentType=IN_PLACE,deploymentOption=WITH_TRAFFIC_CONTROL"
@@ -29,8 +31,11 @@ def proxy(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterat
 
 
 @pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[Cluster]:
-    with cluster(tmp_path_factory.mktemp("cluster"), database_url, AGENTS, "lb") as running:
+def running(
+    tmp_path_factory: pytest.TempPathFactory, database_url: str, proxy: HAProxy
+) -> Iterator[Cluster]:
+    workdir = tmp_path_factory.mktemp("cluster")
+    with cluster(workdir, database_url, AGENTS, "lb", env=proxy.server_env()) as running:
         yield running
 
 
@@ -41,14 +46,12 @@ def target_group(running: Cluster, proxy: HAProxy) -> str:
         "create-target-group",
         "--name",
         name,
-        "--provider",
-        "haproxy",
+        "--load-balancer",
+        LOAD_BALANCER,
         "--port",
         "80",
         "--deregistration-delay-seconds",
         "10",
-        "--haproxy-admin-socket",
-        str(proxy.socket),
         "--haproxy-backend",
         proxy.backend,
     )
@@ -180,15 +183,8 @@ def test_elbv2_target_group_registers_and_deregisters_targets(
     tmp_path: Path, database_url: str, s3_env: dict[str, str]
 ) -> None:
     """The ELBv2 backend against moto's ELBv2: AllowTraffic registers the instance's address,
-    BlockTraffic deregisters it (ELBv2 drains it itself)."""
-    server, address = start_server(tmp_path, database_url, env=s3_env)
-    try:
-        elbv2_round_trip(address, s3_env)
-    finally:
-        server.stop()
-
-
-def elbv2_round_trip(address: str, s3_env: dict[str, str]) -> None:
+    BlockTraffic deregisters it (ELBv2 drains it itself). The target group's ARN and endpoint
+    are the server's configuration."""
     endpoint = s3_env["AWS_ENDPOINT_URL"]
     aws = {"endpoint_url": endpoint, "region_name": "us-east-1"}
     credentials = {
@@ -201,18 +197,22 @@ def elbv2_round_trip(address: str, s3_env: dict[str, str]) -> None:
     arn = elbv2.create_target_group(
         Name=unique("tg"), Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="ip"
     )["TargetGroups"][0]["TargetGroupArn"]
+    balancer = {"target_group_arn": arn, "region": "us-east-1", "endpoint_url": endpoint}
+    env = {**s3_env, "OPENDEPLOY_LOAD_BALANCERS": json.dumps({"aws": {"elbv2": balancer}})}
+    server, address = start_server(tmp_path, database_url, env=env)
+    try:
+        elbv2_round_trip(address, elbv2, arn)
+    finally:
+        server.stop()
+
+
+def elbv2_round_trip(address: str, elbv2: Any, arn: str) -> None:
     name = unique("elb")
     with DeployClient(address) as client:
         client.call(
             client.traffic.CreateTargetGroup,
             traffic_pb2.CreateTargetGroupRequest(
-                name=name,
-                provider=traffic_pb2.LOAD_BALANCER_PROVIDER_ELBV2,
-                port=8080,
-                deregistration_delay_seconds=5,
-                elbv2=traffic_pb2.ELBv2TargetGroup(
-                    target_group_arn=arn, region="us-east-1", endpoint_url=endpoint
-                ),
+                name=name, load_balancer="aws", port=8080, deregistration_delay_seconds=5
             ),
         )
         answer = client.call(

@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 
 from services.core.errors import FailedPrecondition, InvalidArgument
+from services.core.outbound import OutboundPolicy, parse_networks
 from services.core.tags import Tag
 from services.orchestrator.provisioner import Provisioner, Provisioners, ProvisionRequest
 
 REQUEST = ProvisionRequest("d-ABCDEFGHI", "shop", "web")
+LOOPBACK_ALLOWED = OutboundPolicy(allowed=parse_networks("test", ["127.0.0.0/8"]))
 
 
 @pytest.fixture
@@ -71,7 +73,8 @@ async def test_a_webhook_gets_the_facts_as_json(
 ) -> None:
     url, received = webhook
     provisioners = Provisioners(
-        {"cloud": Provisioner("cloud", url=f"{url}/ok"), "down": Provisioner("down", url=url)}
+        {"cloud": Provisioner("cloud", url=f"{url}/ok"), "down": Provisioner("down", url=url)},
+        LOOPBACK_ALLOWED,
     )
     await provisioners.provision("cloud", REQUEST, 3, [Tag("role", "web")])
     assert received == [
@@ -95,3 +98,15 @@ def test_only_configured_provisioners_are_accepted() -> None:
     with pytest.raises(InvalidArgument) as error:
         provisioners.require("provisionerName", "elsewhere")
     assert "provisionerName 'elsewhere'" in str(error.value)
+
+
+async def test_a_webhook_on_a_denied_address_is_not_called(
+    webhook: tuple[str, list[dict[str, Any]]],
+) -> None:
+    url, received = webhook
+    provisioners = Provisioners({"cloud": Provisioner("cloud", url=f"{url}/ok?key=s3cret")})
+    with pytest.raises(FailedPrecondition) as error:
+        await provisioners.provision("cloud", REQUEST, 1, [])
+    assert "127.0.0.1 is in the denied range 127.0.0.0/8" in str(error.value)
+    assert "s3cret" not in str(error.value)
+    assert received == []

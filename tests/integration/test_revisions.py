@@ -30,6 +30,9 @@ from tests.harness import (
 from tests.integration.apps import App, bundle, installed
 
 AGENTS = 2
+GIT_SERVER_ENV = {"OPENDEPLOY_GIT_ALLOWED_SCHEMES": "git"}
+"""The tests' repositories are served by `git daemon` (git://); production allows https only."""
+GIT_AGENT_CONFIG = {"git_allowed_schemes": ["git"]}
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +40,10 @@ def running(
     tmp_path_factory: pytest.TempPathFactory, database_url: str, s3_env: dict[str, str]
 ) -> Iterator[Cluster]:
     workdir = tmp_path_factory.mktemp("cluster")
-    with cluster(workdir, database_url, AGENTS, "rev", env=s3_env) as running:
+    env = {**s3_env, **GIT_SERVER_ENV}
+    with cluster(
+        workdir, database_url, AGENTS, "rev", env=env, agent_config=GIT_AGENT_CONFIG
+    ) as running:
         yield running
 
 
@@ -358,12 +364,38 @@ def deploy_git(app: App, repository: str, commit: str) -> str:
     return str(created["deploymentId"])
 
 
-def test_a_git_commit_over_file_url_deploys_and_bad_commits_are_refused(
-    running: Cluster, tmp_path: Path
+@pytest.fixture(scope="module")
+def git_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """`git daemon` serving a directory over git:// on 127.0.0.1."""
+    root = tmp_path_factory.mktemp("git-daemon")
+    port = free_port()
+    process = spawn(
+        "git-daemon",
+        [
+            "git", "daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1",
+            f"--port={port}", f"--base-path={root}", str(root),
+        ],
+        root / "daemon.log",
+    )  # fmt: skip
+    wait_until(lambda: _listening(port), 30, "git daemon to listen")
+    yield root, f"git://127.0.0.1:{port}/"
+    process.stop()
+
+
+def serve(daemon: tuple[Path, str], bare: Path) -> str:
+    """Put the bare repository under the daemon's root; its git:// URL."""
+    root, base_url = daemon
+    repository = f"team/{unique('site')}"  # the daemon serves every database's run
+    shutil.copytree(bare, root / repository)
+    return f"{base_url}{repository}"
+
+
+def test_a_git_commit_over_git_url_deploys_and_bad_commits_are_refused(
+    running: Cluster, tmp_path: Path, git_daemon: tuple[Path, str]
 ) -> None:
     app = App(running)
     bare, commit = git_repository(tmp_path / "git", bundle(tmp_path / "v1", "1", app.dest))
-    url = f"file://{bare}"
+    url = serve(git_daemon, bare)
     info = app.finished(deploy_git(app, url, commit), "Succeeded")
     assert info["revision"]["gitHubLocation"]["commitId"] == commit
     assert installed(app) == ["1"] * AGENTS
@@ -384,28 +416,10 @@ def test_a_git_commit_over_file_url_deploys_and_bad_commits_are_refused(
         "--application-name",
         app.name,
         "--github-location",
-        f"repository=file://{tmp_path}/nowhere.git,commitId={commit}",
+        f"repository={git_daemon[1]}nowhere.git,commitId={commit}",
     )
     assert no_repo.returncode == 254
     assert "could not be fetched" in no_repo.stderr
-
-
-@pytest.fixture(scope="module")
-def git_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
-    """`git daemon` serving a directory over git:// on 127.0.0.1."""
-    root = tmp_path_factory.mktemp("git-daemon")
-    port = free_port()
-    process = spawn(
-        "git-daemon",
-        [
-            "git", "daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1",
-            f"--port={port}", f"--base-path={root}", str(root),
-        ],
-        root / "daemon.log",
-    )  # fmt: skip
-    wait_until(lambda: _listening(port), 30, "git daemon to listen")
-    yield root, f"git://127.0.0.1:{port}/"
-    process.stop()
 
 
 def _listening(port: int) -> bool:
@@ -419,8 +433,10 @@ def test_owner_repo_resolves_against_the_configured_base_url(
     root, base_url = git_daemon
     workdir = tmp_path / "cluster"
     workdir.mkdir()
-    env = {"OPENDEPLOY_GIT_BASE_URL": base_url}
-    with cluster(workdir, database_url, 1, "gitbase", env=env) as base_cluster:
+    env = {"OPENDEPLOY_GIT_BASE_URL": base_url, **GIT_SERVER_ENV}
+    with cluster(
+        workdir, database_url, 1, "gitbase", env=env, agent_config=GIT_AGENT_CONFIG
+    ) as base_cluster:
         app = App(base_cluster)
         source = bundle(tmp_path / "v1", "1", app.dest)
         bare, commit = git_repository(tmp_path / "git", source)
@@ -433,9 +449,14 @@ def test_owner_repo_resolves_against_the_configured_base_url(
 
 
 def test_hosts_without_s3_access_fetch_through_the_registry_when_the_group_says_so(
-    tmp_path: Path, database_url: str, s3_env: dict[str, str], bucket: str
+    tmp_path: Path,
+    database_url: str,
+    s3_env: dict[str, str],
+    bucket: str,
+    git_daemon: tuple[Path, str],
 ) -> None:
-    server, address = start_server(tmp_path, database_url, env=s3_env)  # the registry has S3
+    env = {**s3_env, **GIT_SERVER_ENV}
+    server, address = start_server(tmp_path, database_url, env=env)  # the registry has S3
     agent = start_agent(tmp_path, address, "no-s3-1", {"cluster": "no-s3"})  # the host has not
     isolated = Cluster(tmp_path, address, server, [agent], env=s3_env)
     try:
@@ -445,9 +466,8 @@ def test_hosts_without_s3_access_fetch_through_the_registry_when_the_group_says_
         push_s3(app, bundle(tmp_path / "v1", "1", app.dest), bucket, "proxied.zip")
         app.finished(deploy_s3(app, bucket, "proxied.zip"), "Succeeded")
         assert installed(app) == ["1"]
-        _, commit = git_repository(tmp_path / "git", bundle(tmp_path / "v2", "2", app.dest))
-        repository = f"file://{tmp_path}/git/owner/app.git"
-        app.finished(deploy_git(app, repository, commit), "Succeeded")
+        bare, commit = git_repository(tmp_path / "git", bundle(tmp_path / "v2", "2", app.dest))
+        app.finished(deploy_git(app, serve(git_daemon, bare), commit), "Succeeded")
         assert installed(app) == ["2"]
         assert not (agent.root / "git-cache").exists()  # the registry's zip was used
     finally:
@@ -484,3 +504,39 @@ def test_a_tampered_bundle_in_the_registry_store_fails_download_bundle(
     assert download["diagnostics"]["errorCode"] == "InvalidBundle"
     assert f"is not {digest}" in download["diagnostics"]["message"]
     assert installed(app) == ["1"] * AGENTS
+
+
+def test_hostile_git_repositories_and_commits_are_refused_before_git_runs(
+    running: Cluster, tmp_path: Path, git_daemon: tuple[Path, str]
+) -> None:
+    """An option-looking repository never reaches git as an option, only allowed transports
+    are fetched, credentials in a URL are neither accepted nor echoed, commits are full ids."""
+    app = App(running)
+    bare, commit = git_repository(tmp_path / "git", bundle(tmp_path / "v1", "1", app.dest))
+    url = serve(git_daemon, bare)
+    marker = tmp_path / "pwned"
+    hostile = [
+        (f"--upload-pack=touch {marker}", commit, "not a repository URL"),
+        (f"ext::sh -c touch% {marker}", commit, "not a repository URL"),
+        (f"file://{bare}", commit, "scheme 'file' is not allowed"),
+        (str(bare), commit, "not a scheme://host/path URL"),
+        (f"git://user:s3cr3t-token@127.0.0.1:1/{bare.name}", commit, "credentials"),
+        (f"https://127.0.0.1:1/{bare.name}", commit, "scheme 'https' is not allowed"),
+        (url, commit[:12], "not a full commit id"),
+        (url, f"--output={marker}", "not a full commit id"),
+    ]
+    for repository, commit_id, message in hostile:
+        result = running.cli(
+            "register-application-revision",
+            "--application-name",
+            app.name,
+            "--github-location",
+            f"repository={repository},commitId={commit_id}",
+        )
+        assert result.returncode == 254, (repository, result.stdout)
+        assert message in result.stderr, (repository, result.stderr)
+        assert "s3cr3t-token" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not marker.exists()
+    listed = app.ok("list-application-revisions", "--application-name", app.name)
+    assert listed.get("revisions", []) == []

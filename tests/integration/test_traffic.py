@@ -16,7 +16,7 @@ from deploy.client import DeployClient
 from deploy.errors import ApiError
 from deploy.v1 import traffic_pb2
 from tests.harness import Process, free_port, start_server, unique, wait_until
-from tests.loadbalancer import HAProxy, Traffic, sample, start_haproxy
+from tests.loadbalancer import LOAD_BALANCER, HAProxy, Traffic, sample, start_haproxy
 
 
 class App:
@@ -62,8 +62,8 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HAProxy]:
 
 
 @pytest.fixture
-def server(tmp_path: Path, database_url: str) -> Iterator[tuple[Process, str]]:
-    process, address = start_server(tmp_path, database_url)
+def server(tmp_path: Path, database_url: str, proxy: HAProxy) -> Iterator[tuple[Process, str]]:
+    process, address = start_server(tmp_path, database_url, env=proxy.server_env())
     yield process, address
     process.stop()
 
@@ -82,16 +82,16 @@ def apps() -> Iterator[list[App]]:
         app.stop()
 
 
-def create_group(client: DeployClient, proxy: HAProxy, backend: str, delay: int = 30) -> str:
+def create_group(client: DeployClient, backend: str, delay: int = 30) -> str:
     name = unique("tg")
     client.call(
         client.traffic.CreateTargetGroup,
         traffic_pb2.CreateTargetGroupRequest(
             name=name,
-            provider=traffic_pb2.LOAD_BALANCER_PROVIDER_HAPROXY,
+            load_balancer=LOAD_BALANCER,
             port=80,
             deregistration_delay_seconds=delay,
-            haproxy=traffic_pb2.HAProxyTargetGroup(admin_socket=str(proxy.socket), backend=backend),
+            haproxy=traffic_pb2.HAProxyTargetGroup(backend=backend),
         ),
     )
     return name
@@ -123,7 +123,7 @@ def test_instances_enter_share_and_leave_without_a_failed_request(
     router: DeployClient, server: tuple[Process, str], proxy: HAProxy, apps: list[App]
 ) -> None:
     blue, green = apps
-    group = create_group(router, proxy, proxy.backend)
+    group = create_group(router, proxy.backend)
     allow(router, group, blue)
     with Traffic(proxy.url) as traffic:
         allow(router, group, green)
@@ -160,7 +160,7 @@ def test_block_waits_for_open_requests_then_takes_the_instance_out(
     router: DeployClient, proxy: HAProxy, apps: list[App]
 ) -> None:
     blue, _green = apps
-    group = create_group(router, proxy, proxy.backend)
+    group = create_group(router, proxy.backend)
     allow(router, group, blue)
     slow: list[bytes] = []
     request = threading.Thread(
@@ -181,7 +181,7 @@ def test_block_gives_up_waiting_after_the_deregistration_delay(
     router: DeployClient, proxy: HAProxy, apps: list[App]
 ) -> None:
     blue, _ = apps
-    group = create_group(router, proxy, proxy.backend, delay=1)
+    group = create_group(router, proxy.backend, delay=1)
     allow(router, group, blue)
     request = threading.Thread(
         target=lambda: urllib.request.urlopen(proxy.url + "slow", timeout=30).read(),
@@ -201,7 +201,29 @@ def test_bad_requests_name_the_field(router: DeployClient, proxy: HAProxy) -> No
             traffic_pb2.CreateTargetGroupRequest(
                 name="x", provider=traffic_pb2.LOAD_BALANCER_PROVIDER_HAPROXY, port=80
             ),
+            "loadBalancer",
+        ),
+        (
+            traffic_pb2.CreateTargetGroupRequest(
+                name="x",
+                load_balancer=LOAD_BALANCER,
+                port=80,
+                haproxy=traffic_pb2.HAProxyTargetGroup(admin_socket="/tmp/other.sock"),
+            ),
             "haproxy.adminSocket",
+        ),
+        (
+            traffic_pb2.CreateTargetGroupRequest(
+                name="x",
+                provider=traffic_pb2.LOAD_BALANCER_PROVIDER_ELBV2,
+                port=80,
+                elbv2=traffic_pb2.ELBv2TargetGroup(target_group_arn="arn:aws:x"),
+            ),
+            "elbv2",
+        ),
+        (
+            traffic_pb2.CreateTargetGroupRequest(name="x", load_balancer="elsewhere", port=80),
+            "loadBalancer",
         ),
         (traffic_pb2.CreateTargetGroupRequest(name="x", port=80), "provider"),
         (
@@ -216,7 +238,7 @@ def test_bad_requests_name_the_field(router: DeployClient, proxy: HAProxy) -> No
             router.call(router.traffic.CreateTargetGroup, request)
         assert error.value.code == "INVALID_ARGUMENT"
         assert field in str(error.value)
-    group = create_group(router, proxy, "no-such-backend")
+    group = create_group(router, "no-such-backend")
     with pytest.raises(ApiError) as error:
         router.call(
             router.traffic.AllowTraffic,
@@ -251,3 +273,71 @@ def _connections(proxy: HAProxy, server: str) -> int:
         if len(parts) > 4 and parts[0] == proxy.backend and parts[1] == server:
             return int(parts[4] or 0)
     return 0
+
+
+def _servers_state(proxy: HAProxy) -> list[tuple[str, ...]]:
+    """Each server's backend, name, address, port, admin state and weight (no timers)."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(proxy.socket))
+        sock.sendall(b"show servers state\n")
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    lines = b"".join(chunks).decode().splitlines()
+    header = next(line for line in lines if line.startswith("# be_id")).lstrip("# ").split()
+    keep = ["be_name", "srv_name", "srv_addr", "srv_port", "srv_admin_state", "srv_uweight"]
+    rows = [line.split() for line in lines if line and not line.startswith("#")]
+    return sorted(tuple(row[header.index(k)] for k in keep) for row in rows if len(row) > 5)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1;disable server web/blue",
+        "127.0.0.1 weight 256",
+        "evil\nshutdown sessions server web/blue",
+        "-host",
+        "a..b",
+        "x" * 300,
+    ],
+)
+def test_a_host_that_could_carry_a_runtime_api_command_is_refused(
+    router: DeployClient, proxy: HAProxy, host: str
+) -> None:
+    """Names of its own: the HAProxy is shared by the module's servers, which restore their
+    targets in the background when they start."""
+    app, intruder = App(unique("blue")), unique("intruder")
+    group = create_group(router, proxy.backend)
+    allow(router, group, app)
+
+    def mine() -> list[tuple[str, ...]]:
+        return [row for row in _servers_state(proxy) if row[1] in (app.name, intruder)]
+
+    before = mine()
+    for request, method in [
+        (
+            traffic_pb2.AllowTrafficRequest(
+                target_group_name=group, instance_name=intruder, host=host, weight=1
+            ),
+            router.traffic.AllowTraffic,
+        ),
+        (
+            traffic_pb2.SetTargetAddressRequest(
+                target_group_name=group, instance_name=intruder, address=f"{host}:80"
+            ),
+            router.traffic.SetTargetAddress,
+        ),
+    ]:
+        with pytest.raises(ApiError) as error:
+            router.call(method, request)
+        assert error.value.code == "INVALID_ARGUMENT"
+        assert "is not" in str(error.value)
+    try:
+        assert mine() == before
+        assert [row[1] for row in before] == [app.name]
+        info = router.call(
+            router.traffic.GetTargetGroup, traffic_pb2.GetTargetGroupRequest(name=group)
+        ).target_group
+        assert [t.instance_name for t in info.targets] == [app.name]
+    finally:
+        app.stop()

@@ -1,17 +1,23 @@
 """Bundle safety: entries that would escape the bundle, links outside it and device files are
-rejected with a clear error, and nothing is written."""
+rejected with a clear error, and nothing is written; modes are capped; bombs and oversized
+bundles are refused; hostile Git locations never reach git."""
 
 from __future__ import annotations
 
 import io
+import socket
+import stat
 import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from agent.download import check_tree, unpack
+from agent.download import FetchPolicy, check_tree, fetch_git, unpack
 from agent.errors import ErrorCode, EventFailed
+from deploy.bundlelimits import BundleLimits
+from deploy.v1 import common_pb2
+from tests.archives import zip_bomb
 
 
 def zip_with(path: Path, name: str) -> Path:
@@ -90,3 +96,101 @@ def test_a_corrupt_archive_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "b.zip").write_bytes(b"not a zip")
     with pytest.raises(EventFailed, match="cannot be unpacked"):
         unpack(tmp_path / "b.zip", "zip", tmp_path / "out")
+
+
+def zip_entry(name: str, mode: int) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name)
+    info.external_attr = (stat.S_IFREG | mode) << 16
+    return info
+
+
+def test_zip_modes_are_capped_at_0755_no_setuid_and_no_world_write(tmp_path: Path) -> None:
+    bundle = tmp_path / "b.zip"
+    with zipfile.ZipFile(bundle, "w") as archive:
+        archive.writestr("appspec.yml", "version: 0.0\nos: linux\n")
+        archive.writestr(zip_entry("bin/tool", 0o4777), "#!/bin/sh\n")
+        archive.writestr(zip_entry("etc/shared.conf", 0o2666), "x")
+        archive.writestr(zip_entry("etc/sticky", 0o1750), "x")
+        archive.writestr(zip_entry("etc/secret", 0o400), "x")
+    unpack(bundle, "zip", tmp_path / "out")
+    modes = {
+        p.relative_to(tmp_path / "out").as_posix(): stat.S_IMODE(p.stat().st_mode)
+        for p in (tmp_path / "out").rglob("*")
+        if p.is_file()
+    }
+    assert modes["bin/tool"] == 0o755
+    assert modes["etc/shared.conf"] == 0o644
+    assert modes["etc/sticky"] == 0o750
+    assert modes["etc/secret"] == 0o600
+
+
+def test_a_10_gb_zip_bomb_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    bundle = zip_bomb(tmp_path / "bomb.zip", 10 << 30)
+    assert bundle.stat().st_size < 20 << 20
+    with zipfile.ZipFile(bundle) as archive:  # a well-formed zip, as far as headers go
+        assert archive.infolist()[0].file_size == 10 << 30
+    with pytest.raises(EventFailed, match="archive bomb") as error:
+        unpack(bundle, "zip", tmp_path / "out")
+    assert error.value.code is ErrorCode.INVALID_BUNDLE
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_tgz_bomb_is_refused_at_its_header(tmp_path: Path) -> None:
+    bundle = tmp_path / "bomb.tgz"
+    with tarfile.open(bundle, "w:gz") as archive:
+        info = tarfile.TarInfo("zeros")
+        info.size = 200 << 20
+        archive.addfile(info, io.BytesIO(bytes(200 << 20)))
+    assert bundle.stat().st_size < 1 << 20
+    with pytest.raises(EventFailed, match="archive bomb"):
+        unpack(bundle, "tgz", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_bundle_limits_are_configurable_and_named(tmp_path: Path) -> None:
+    bundle = tmp_path / "b.zip"
+    with zipfile.ZipFile(bundle, "w") as archive:
+        for i in range(5):
+            archive.writestr(f"f{i}", "x")
+    with pytest.raises(EventFailed, match="max_bundle_entries"):
+        unpack(bundle, "zip", tmp_path / "out", BundleLimits(max_entries=4))
+    with pytest.raises(EventFailed, match="max_bundle_bytes"):
+        unpack(bundle, "zip", tmp_path / "out", BundleLimits(max_bytes=10))
+
+
+HOSTILE_GIT = [
+    ("--upload-pack=touch {marker}", "a" * 40, "not a repository URL"),
+    ("file://{repo}", "a" * 40, "scheme 'file' is not allowed"),
+    ("{repo}", "a" * 40, "not a scheme://host/path URL"),
+    ("ext::sh -c touch% {marker}", "a" * 40, "not a repository URL"),
+    ("https://example.invalid/r.git", "--output={marker}", "not a full commit id"),
+    ("https://example.invalid/r.git", "HEAD", "not a full commit id"),
+]
+
+
+@pytest.mark.parametrize(("repository", "commit", "message"), HOSTILE_GIT)
+async def test_the_host_checks_git_locations_itself(
+    tmp_path: Path, repository: str, commit: str, message: str
+) -> None:
+    """What the server sent is checked again on the host, where git would run as root."""
+    marker = tmp_path / "pwned"
+    location = common_pb2.GitHubLocation(
+        repository=repository.format(marker=marker, repo=tmp_path), commit_id=commit
+    )
+    with pytest.raises(EventFailed, match=message):
+        await fetch_git(location, tmp_path / "cache", tmp_path / "bundle", FetchPolicy())
+    assert not marker.exists()
+    assert not (tmp_path / "cache").exists()
+
+
+async def test_a_git_fetch_that_never_answers_times_out(tmp_path: Path) -> None:
+    with socket.socket() as silent:  # accepts connections (backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        location = common_pb2.GitHubLocation(
+            repository=f"git://127.0.0.1:{port}/app.git", commit_id="a" * 40
+        )
+        policy = FetchPolicy(timeout_seconds=1, git_allowed_schemes=("git",))
+        with pytest.raises(EventFailed, match="timed out after 1s"):
+            await fetch_git(location, tmp_path / "cache", tmp_path / "bundle", policy)

@@ -39,3 +39,13 @@ async def test_max_revisions_keeps_the_newest_and_the_last_successful(tmp_path: 
     assert kept == ["d-000", "d-004", "d-005", "d-006"]
     root = DeploymentRoot(tmp_path / "root")
     assert root.last_successful_archive("g") == tmp_path / "root/g/d-000/deployment-archive"
+
+
+async def test_deployment_directories_are_private(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "appspec.yml").write_text("version: 0.0\nos: linux\n")
+    config = AgentConfig(server="", instance_name="t", root_dir=tmp_path / "root")
+    await deploy(EventRunner(config, LocalSource(bundle, "directory")), "d-1", ("DownloadBundle",))
+    for directory in (tmp_path / "root", tmp_path / "root/g", tmp_path / "root/g/d-1"):
+        assert directory.stat().st_mode & 0o777 == 0o700, directory

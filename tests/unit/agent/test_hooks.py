@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,77 @@ async def test_runas_switches_user_as_root_and_is_refused_clearly_otherwise() ->
         )
     finally:
         shutil.rmtree(directory)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split()[2] == "Z")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runas needs the agent to run as root")
+async def test_a_runas_hook_is_killed_with_its_children_at_its_timeout_and_sees_no_agent_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Started as the user directly (no su, so no new session): the timeout's group kill takes
+    the background child too. The hook's environment is built, not inherited."""
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "agent-only-secret")
+    archive = tmp_path / "root" / "archive"  # under a 0700 directory, as on a host
+    archive.mkdir(parents=True)
+    (tmp_path / "root").chmod(0o700)
+    out = archive / "out"  # reachable only from the hook's working directory
+    out.mkdir()
+    out.chmod(0o777)
+    script(
+        archive,
+        "hang.sh",
+        "env > out/env\nid -un > out/user\nsleep 300 &\necho $! > out/child\nsleep 300\n",
+    )
+    hook = Script("hang.sh", timeout_seconds=1, runas="nobody")
+    with pytest.raises(EventFailed) as error:
+        await run_scripts(
+            "ApplicationStart", (hook,), archive, {"APP_PORT": "8080"}, tmp_path / "log"
+        )
+    assert error.value.code is ErrorCode.SCRIPT_TIMED_OUT
+    child = int((out / "child").read_text())
+    assert not _alive(child)
+    assert (out / "user").read_text().strip() == "nobody"
+    env = dict(line.split("=", 1) for line in (out / "env").read_text().splitlines() if "=" in line)
+    assert not [name for name in env if name.startswith("AWS_")]
+    assert env["APP_PORT"] == "8080"
+    assert env["USER"] == "nobody"
+    assert env["HOME"] == pwd.getpwnam("nobody").pw_dir
+
+
+async def test_a_hook_failure_as_another_user_names_the_user(tmp_path: Path) -> None:
+    script(tmp_path, "fail.sh", "exit 3\n")
+    runas = Script("fail.sh", timeout_seconds=2, runas="no-such-user-here")
+    with pytest.raises(EventFailed) as error:
+        await run_scripts("AfterInstall", (runas,), tmp_path, {}, tmp_path / "log")
+    assert "run as user no-such-user-here failed" in error.value.message
+
+
+@pytest.mark.parametrize("mode", [0o775, 0o757])
+async def test_a_script_others_could_modify_is_refused(tmp_path: Path, mode: int) -> None:
+    marker = tmp_path / "ran"
+    hook = script(tmp_path, "start.sh", f"touch {marker}\n")
+    (tmp_path / "start.sh").chmod(mode)
+    with pytest.raises(EventFailed) as error:
+        await run_scripts("ApplicationStart", (hook,), tmp_path, {}, tmp_path / "log")
+    assert "can be modified by other users" in error.value.message
+    assert not marker.exists()
+
+
+async def test_a_script_in_a_world_writable_directory_is_refused(tmp_path: Path) -> None:
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    scripts.chmod(0o777)
+    marker = tmp_path / "ran"
+    hook = script(tmp_path, "scripts/start.sh", f"touch {marker}\n")
+    with pytest.raises(EventFailed) as error:
+        await run_scripts("ApplicationStart", (hook,), tmp_path, {}, tmp_path / "log")
+    assert str(scripts) in error.value.message
+    assert not marker.exists()

@@ -45,6 +45,7 @@ def test_local_deploys_archives_of_every_type(tmp_path: Path, kind: str) -> None
         appspec_filename="appspec.yml",
         root_dir=tmp_path / "root",
         install_prefix=str(tmp_path / "prefix"),
+        env=[],
     )
     assert run_local(args, out) == 0, out.getvalue()
     assert (tmp_path / "prefix/opt/a/x.txt").read_text() == "x"

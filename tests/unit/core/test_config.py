@@ -8,6 +8,7 @@ import pytest
 
 from services.core.config import load_config, parse_services
 from services.core.errors import InvalidArgument
+from services.core.interceptor import is_loopback_peer
 
 
 def test_file_then_environment(tmp_path: Path) -> None:
@@ -59,3 +60,52 @@ def test_a_provisioner_needs_exactly_a_command_or_a_url(value: str) -> None:
     with pytest.raises(InvalidArgument) as error:
         load_config(None, environ={"OPENDEPLOY_PROVISIONERS": value})
     assert "provisioners" in str(error.value) or "OPENDEPLOY_PROVISIONERS" in str(error.value)
+
+
+def test_hardening_keys_come_from_the_file_or_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "server.yaml"
+    path.write_text(
+        "git_allowed_schemes: [https, ssh]\n"
+        "max_bundle_bytes: 1000\n"
+        "load_balancers:\n  edge: {haproxy: {admin_socket: /run/haproxy.sock}}\n"
+    )
+    config = load_config(path, environ={"OPENDEPLOY_OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8"})
+    assert config.git_allowed_schemes == ("https", "ssh")
+    assert config.bundle_limits.max_bytes == 1000
+    assert config.load_balancers == {"edge": {"haproxy": {"admin_socket": "/run/haproxy.sock"}}}
+    assert config.outbound.refusal("127.0.0.1") is None
+    assert config.outbound.refusal("10.0.0.1") is not None
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"OPENDEPLOY_GIT_ALLOWED_SCHEMES": "https,file"}, "git_allowed_schemes"),
+        ({"OPENDEPLOY_GIT_ALLOWED_SCHEMES": "ext"}, "git_allowed_schemes"),
+        ({"OPENDEPLOY_MAX_BUNDLE_BYTES": "-1"}, "max_bundle_bytes"),
+        ({"OPENDEPLOY_OUTBOUND_ALLOWED_NETWORKS": "everywhere"}, "outbound_allowed_networks"),
+        ({"OPENDEPLOY_LOAD_BALANCERS": '{"x": {"haproxy": {}}}'}, "admin_socket"),
+        ({"OPENDEPLOY_LOAD_BALANCERS": '{"x": {"nginx": {}}}'}, "load_balancers.x"),
+        ({"OPENDEPLOY_GIT_BASE_URL": "file:///srv/git/"}, "scheme 'file'"),
+    ],
+)
+def test_bad_hardening_settings_are_refused_naming_the_key(
+    environ: dict[str, str], named: str
+) -> None:
+    with pytest.raises(InvalidArgument) as error:
+        load_config(None, environ=environ)
+    assert named in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("peer", "loopback"),
+    [
+        ("ipv4:127.0.0.1:5000", True),
+        ("ipv6:[::1]:5000", True),
+        ("unix:/run/x.sock", True),
+        ("ipv4:10.0.0.7:5000", False),
+        ("ipv6:[2001:db8::1]:5000", False),
+    ],
+)
+def test_reflection_is_for_loopback_peers(peer: str, loopback: bool) -> None:
+    assert is_loopback_peer(peer) is loopback
