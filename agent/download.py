@@ -43,7 +43,8 @@ BUNDLE_KINDS = {
 LOCAL_KINDS = ("directory", "zip", "tar", "tgz")
 DIGEST_FORM = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 FILE_MODE_CEILING = 0o755
-"""No file unpacked from an archive gets more than this; the appspec's permissions may."""
+"""No file or directory unpacked from a bundle gets more than this (no setuid/setgid/sticky, no
+group or other write); the appspec's permissions may ask for more."""
 COPY_CHUNK = 1 << 20
 
 log = logging.getLogger(__name__)
@@ -193,6 +194,8 @@ class LocalSource:
             shutil.rmtree(archive)
         check_tree(self._path)
         shutil.copytree(self._path, archive, symlinks=True, copy_function=_copy_capped)
+        for directory in [archive, *(d for d in archive.rglob("*") if d.is_dir())]:
+            directory.chmod(stat.S_IMODE(directory.stat().st_mode) & FILE_MODE_CEILING)
 
 
 def _copy_capped(source: str, target: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from pathlib import Path
@@ -32,6 +33,11 @@ async def _serve(config_path: Path) -> None:
     await session.close()
 
 
+AGENT_UMASK = 0o022
+"""What the agent creates (unpacked directories, installed directories) is never group- or
+world-writable unless an appspec's permissions say so; hooks start with it too."""
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="deploy-agent", description=__doc__)
     parser.add_argument("--config", type=Path, help="agent.yaml: run the agent")
@@ -39,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     add_commands(parser.add_subparsers(dest="command"))
     args = parser.parse_args(argv)
     setup_logging(args.log_level if args.command is None else "ERROR")
+    os.umask(AGENT_UMASK)
     if args.command is not None:
         raise SystemExit(args.run(args))
     if args.config is None:

@@ -125,9 +125,7 @@ def one_fleet(workdir: Path, agents: int, runs: int) -> list[float]:
         with DeployClient(address) as client:
 
             def online() -> bool:
-                listed = client.fleet.ListOnPremisesInstances(
-                    fleet_pb2.ListOnPremisesInstancesRequest(), timeout=5
-                ).instances
+                listed = client.instances()
                 return sum(i.health == fleet_pb2.INSTANCE_HEALTH_ONLINE for i in listed) == agents
 
             wait(online, 60, f"{agents} agents online")

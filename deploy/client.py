@@ -12,6 +12,7 @@ import grpc
 from deploy.errors import ApiError
 from deploy.v1 import (
     common_pb2,
+    fleet_pb2,
     fleet_pb2_grpc,
     orchestrator_pb2,
     orchestrator_pb2_grpc,
@@ -61,6 +62,31 @@ class DeployClient:
             return method(request, timeout=TIMEOUT_SECONDS)
         except grpc.RpcError as error:
             raise ApiError.from_rpc(name, error) from error
+
+    def instances(
+        self, request: fleet_pb2.ListOnPremisesInstancesRequest | None = None
+    ) -> list[fleet_pb2.InstanceInfo]:
+        """Every instance the request matches, page after page."""
+        request = request or fleet_pb2.ListOnPremisesInstancesRequest()
+        found: list[fleet_pb2.InstanceInfo] = []
+        while True:
+            response = self.call(self.fleet.ListOnPremisesInstances, request)
+            found.extend(response.instances)
+            if not response.next_token:
+                return found
+            request.next_token = response.next_token
+
+    def revisions(
+        self, request: registry_pb2.ListApplicationRevisionsRequest
+    ) -> list[common_pb2.RevisionLocation]:
+        """Every revision the request matches, page after page."""
+        found: list[common_pb2.RevisionLocation] = []
+        while True:
+            response = self.call(self.registry.ListApplicationRevisions, request)
+            found.extend(response.revisions)
+            if not response.next_token:
+                return found
+            request.next_token = response.next_token
 
     def upload_bundle(self, path: Path, digest: str) -> registry_pb2.UploadBundleResponse:
         """Stream a bundle file to the registry's store; the server checks the digest."""

@@ -209,12 +209,9 @@ def wait_online(address: str, names: list[str]) -> None:
     with DeployClient(address) as client:
 
         def online() -> bool:
-            response = client.fleet.ListOnPremisesInstances(
-                fleet_pb2.ListOnPremisesInstancesRequest(), timeout=5
-            )
             healthy = {
                 i.instance_name
-                for i in response.instances
+                for i in client.instances()
                 if i.health == fleet_pb2.INSTANCE_HEALTH_ONLINE
             }
             return set(names) <= healthy

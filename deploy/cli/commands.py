@@ -239,8 +239,7 @@ DEPLOYED = {
 
 
 def list_application_revisions(client: DeployClient, args: argparse.Namespace) -> Result:
-    response = client.call(
-        client.registry.ListApplicationRevisions,
+    revisions = client.revisions(
         registry_pb2.ListApplicationRevisionsRequest(
             application_name=args.application_name,
             sort_by=SORT_BY.get(args.sort_by, registry_pb2.REVISION_SORT_BY_UNSPECIFIED),
@@ -248,9 +247,9 @@ def list_application_revisions(client: DeployClient, args: argparse.Namespace) -
             s3_bucket=args.s3_bucket or "",
             s3_key_prefix=args.s3_key_prefix or "",
             deployed=DEPLOYED.get(args.deployed, registry_pb2.DEPLOYED_FILTER_UNSPECIFIED),
-        ),
+        )
     )
-    return {"revisions": [render.revision(r) for r in response.revisions]}
+    return {"revisions": [render.revision(r) for r in revisions]}
 
 
 def batch_get_application_revisions(client: DeployClient, args: argparse.Namespace) -> Result:
@@ -723,8 +722,7 @@ def list_on_premises_instances(client: DeployClient, args: argparse.Namespace) -
     }
     if args.registration_status and args.registration_status not in status:
         raise ClientError("--registration-status must be Registered or Deregistered")
-    response = client.call(
-        client.fleet.ListOnPremisesInstances,
+    instances = client.instances(
         fleet_pb2.ListOnPremisesInstancesRequest(
             tag_filters=_tag_filters("--tag-filters", args.tag_filters),
             registration_status=(
@@ -732,9 +730,9 @@ def list_on_premises_instances(client: DeployClient, args: argparse.Namespace) -
                 if args.registration_status
                 else fleet_pb2.REGISTRATION_STATUS_UNSPECIFIED
             ),
-        ),
+        )
     )
-    return {"instanceNames": [i.instance_name for i in response.instances]}
+    return {"instanceNames": [i.instance_name for i in instances]}
 
 
 def deregister_on_premises_instance(client: DeployClient, args: argparse.Namespace) -> Result:

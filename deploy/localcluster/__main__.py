@@ -203,12 +203,7 @@ def spawn_agent(layout: ClusterLayout, index: int, tags: dict[str, str]) -> str:
 
 def start_agents(layout: ClusterLayout) -> None:
     with DeployClient(layout.endpoint) as client:
-        registered = {
-            i.instance_name
-            for i in client.call(
-                client.fleet.ListOnPremisesInstances, fleet_pb2.ListOnPremisesInstancesRequest()
-            ).instances
-        }
+        registered = {i.instance_name for i in client.instances()}
         for index in range(1, layout.agents + 1):
             name = layout.agent_name(index)
             if name not in registered:
@@ -225,11 +220,10 @@ def start_agents(layout: ClusterLayout) -> None:
             spawn_agent(layout, index, {"cluster": "local"})
 
         def all_online() -> bool:
-            instances = client.call(
-                client.fleet.ListOnPremisesInstances, fleet_pb2.ListOnPremisesInstancesRequest()
-            ).instances
             online = {
-                i.instance_name for i in instances if i.health == fleet_pb2.INSTANCE_HEALTH_ONLINE
+                i.instance_name
+                for i in client.instances()
+                if i.health == fleet_pb2.INSTANCE_HEALTH_ONLINE
             }
             return all(layout.agent_name(i) in online for i in range(1, layout.agents + 1))
 
@@ -563,16 +557,15 @@ def _deployment(client: DeployClient, deployment_id: str) -> dict[str, Any]:
 
 def _members(client: DeployClient) -> list[str]:
     """The registered agents of the demo's group (tag cluster=local), in index order."""
-    instances = client.call(
-        client.fleet.ListOnPremisesInstances,
+    instances = client.instances(
         fleet_pb2.ListOnPremisesInstancesRequest(
             tag_filters=[
                 common_pb2.TagFilter(
                     key="cluster", value="local", type=common_pb2.TAG_FILTER_TYPE_KEY_AND_VALUE
                 )
             ]
-        ),
-    ).instances
+        )
+    )
     return sorted((i.instance_name for i in instances), key=lambda n: int(n.rsplit("-", 1)[1]))
 
 

@@ -207,8 +207,14 @@ class ListOnPremisesInstancesRequest(_message.Message):
 
     TAG_FILTERS_FIELD_NUMBER: _builtins.int
     REGISTRATION_STATUS_FIELD_NUMBER: _builtins.int
+    NEXT_TOKEN_FIELD_NUMBER: _builtins.int
+    MAX_ITEMS_FIELD_NUMBER: _builtins.int
     registration_status: Global___RegistrationStatus.ValueType
     """UNSPECIFIED: registered ones"""
+    next_token: _builtins.str
+    """from the previous page"""
+    max_items: _builtins.int
+    """page size; 0: 1000 (the most)"""
     @_builtins.property
     def tag_filters(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.TagFilter]:
         """an instance matches if any filter matches (OR)"""
@@ -218,10 +224,12 @@ class ListOnPremisesInstancesRequest(_message.Message):
         *,
         tag_filters: _abc.Iterable[_common_pb2.TagFilter] | None = ...,
         registration_status: Global___RegistrationStatus.ValueType = ...,
+        next_token: _builtins.str = ...,
+        max_items: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["registration_status", b"registration_status", "tag_filters", b"tag_filters"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_items", b"max_items", "next_token", b"next_token", "registration_status", b"registration_status", "tag_filters", b"tag_filters"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -232,16 +240,22 @@ class ListOnPremisesInstancesResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     INSTANCES_FIELD_NUMBER: _builtins.int
+    NEXT_TOKEN_FIELD_NUMBER: _builtins.int
+    next_token: _builtins.str
+    """empty on the last page"""
     @_builtins.property
-    def instances(self) -> _containers.RepeatedCompositeFieldContainer[Global___InstanceInfo]: ...
+    def instances(self) -> _containers.RepeatedCompositeFieldContainer[Global___InstanceInfo]:
+        """by name"""
+
     def __init__(
         self,
         *,
         instances: _abc.Iterable[Global___InstanceInfo] | None = ...,
+        next_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["instances", b"instances"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["instances", b"instances", "next_token", b"next_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -489,6 +489,8 @@ class ListApplicationRevisionsRequest(_message.Message):
     S3_BUCKET_FIELD_NUMBER: _builtins.int
     S3_KEY_PREFIX_FIELD_NUMBER: _builtins.int
     DEPLOYED_FIELD_NUMBER: _builtins.int
+    NEXT_TOKEN_FIELD_NUMBER: _builtins.int
+    MAX_ITEMS_FIELD_NUMBER: _builtins.int
     application_name: _builtins.str
     sort_by: Global___RevisionSortBy.ValueType
     """never-used revisions sort last by the used times"""
@@ -498,6 +500,10 @@ class ListApplicationRevisionsRequest(_message.Message):
     s3_key_prefix: _builtins.str
     """with s3_bucket: only keys starting with it"""
     deployed: Global___DeployedFilter.ValueType
+    next_token: _builtins.str
+    """from the previous page"""
+    max_items: _builtins.int
+    """page size; 0: 100; at most 1000"""
     def __init__(
         self,
         *,
@@ -507,10 +513,12 @@ class ListApplicationRevisionsRequest(_message.Message):
         s3_bucket: _builtins.str = ...,
         s3_key_prefix: _builtins.str = ...,
         deployed: Global___DeployedFilter.ValueType = ...,
+        next_token: _builtins.str = ...,
+        max_items: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "deployed", b"deployed", "s3_bucket", b"s3_bucket", "s3_key_prefix", b"s3_key_prefix", "sort_by", b"sort_by", "sort_order", b"sort_order"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "deployed", b"deployed", "max_items", b"max_items", "next_token", b"next_token", "s3_bucket", b"s3_bucket", "s3_key_prefix", b"s3_key_prefix", "sort_by", b"sort_by", "sort_order", b"sort_order"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -521,16 +529,20 @@ class ListApplicationRevisionsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     REVISIONS_FIELD_NUMBER: _builtins.int
+    NEXT_TOKEN_FIELD_NUMBER: _builtins.int
+    next_token: _builtins.str
+    """empty on the last page"""
     @_builtins.property
     def revisions(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.RevisionLocation]: ...
     def __init__(
         self,
         *,
         revisions: _abc.Iterable[_common_pb2.RevisionLocation] | None = ...,
+        next_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["revisions", b"revisions"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_token", b"next_token", "revisions", b"revisions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -14,7 +14,6 @@ from deploy.bundlelimits import LIMIT_KEYS, BundleLimits, limits_from_mapping
 from deploy.gitpolicy import (
     DEFAULT_ALLOWED_SCHEMES,
     SUPPORTED_SCHEMES,
-    GitPolicyError,
     check_schemes,
     check_url,
 )
@@ -163,12 +162,18 @@ def _from_mapping(raw: dict[str, Any]) -> ServerConfig:
         config.provisioners = _provisioners(raw["provisioners"])
     if "load_balancers" in raw:
         config.load_balancers = _load_balancers(raw["load_balancers"])
+    _apply_bounds(config, raw)
+    return config
+
+
+def _apply_bounds(config: ServerConfig, raw: dict[str, Any]) -> None:
+    """Bundle limits, Git transports and outbound address ranges."""
     try:
         config.bundle_limits = limits_from_mapping(raw, "config")
         if "git_allowed_schemes" in raw:
             config.git_allowed_schemes = check_schemes(raw["git_allowed_schemes"])
         check_url(config.git_base_url.rstrip("/") + "/owner/repo", SUPPORTED_SCHEMES)
-    except (ValueError, GitPolicyError) as error:
+    except ValueError as error:  # GitPolicyError is one too
         raise InvalidArgument(f"config: {error}") from None
     config.outbound = OutboundPolicy(
         denied=parse_networks(
@@ -178,7 +183,6 @@ def _from_mapping(raw: dict[str, Any]) -> ServerConfig:
             "outbound_allowed_networks", raw.get("outbound_allowed_networks", [])
         ),
     )
-    return config
 
 
 def _positive_int(key: str, value: Any) -> int:

@@ -157,13 +157,24 @@ _ERROR_CODES = {
 }
 
 
+DIAGNOSTIC_LIMITS = {"script_name": 512, "message": 2048, "log_tail": 4096}
+"""Characters kept of what an agent reports (the log tail keeps its end): a report is never
+refused, but a hostile or broken agent cannot store megabytes per event."""
+
+
 def diagnostics_from_proto(message: common_pb2.Diagnostics) -> Diagnostics:
     return Diagnostics(
         error_code=_ERROR_CODES.get(message.error_code),
-        script_name=message.script_name,
-        message=message.message,
-        log_tail=message.log_tail,
+        script_name=_bounded(message.script_name, DIAGNOSTIC_LIMITS["script_name"]),
+        message=_bounded(message.message, DIAGNOSTIC_LIMITS["message"]),
+        log_tail=_bounded(message.log_tail, DIAGNOSTIC_LIMITS["log_tail"], keep_end=True),
     )
+
+
+def _bounded(text: str, limit: int, keep_end: bool = False) -> str:
+    """At most `limit` characters, NUL replaced (databases refuse it in text)."""
+    text = text[-limit:] if keep_end else text[:limit]
+    return text.replace("\x00", "\ufffd")
 
 
 def diagnostics_to_proto(diagnostics: Diagnostics) -> common_pb2.Diagnostics:

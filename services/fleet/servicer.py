@@ -12,6 +12,7 @@ from deploy.v1 import common_pb2, fleet_pb2, fleet_pb2_grpc
 from services.core.convert import tag_filter_from_proto, tag_from_proto
 from services.core.errors import InvalidArgument
 from services.core.names import check_instance_name
+from services.core.paging import MAX_PAGE, page_of
 from services.core.tags import Tag, check_tag_filters, check_tags, matches_any
 from services.fleet.changes import InstanceChanges
 from services.fleet.commands import CommandBus
@@ -96,13 +97,17 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
             ],
         )
         want_registered = request.registration_status != fleet_pb2.REGISTRATION_STATUS_DEREGISTERED
-        instances = [
-            i
-            for i in await self._store.all()
-            if i.registered == want_registered and (not filters or matches_any(filters, i.tags))
-        ]
+        instances = sorted(
+            (
+                i
+                for i in await self._store.all()
+                if i.registered == want_registered and (not filters or matches_any(filters, i.tags))
+            ),
+            key=lambda i: i.name,
+        )
+        page, token = page_of(instances, request.next_token, request.max_items, MAX_PAGE)
         return fleet_pb2.ListOnPremisesInstancesResponse(
-            instances=[instance_to_proto(i, self._health.of(i)) for i in instances]
+            instances=[instance_to_proto(i, self._health.of(i)) for i in page], next_token=token
         )
 
     async def DispatchCommand(

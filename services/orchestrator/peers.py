@@ -81,11 +81,23 @@ class FleetClient:
 
     async def registered_instances(self) -> dict[str, list[Tag]]:
         """Every registered instance with its tags (groups match them: DeploymentGroup.matches)."""
-        async with peer_errors():
-            response = await self._stub.ListOnPremisesInstances(
-                fleet_pb2.ListOnPremisesInstancesRequest(), timeout=PEER_TIMEOUT_SECONDS
-            )
-        return {i.instance_name: [tag_from_proto(t) for t in i.tags] for i in response.instances}
+        instances = await self._instances(fleet_pb2.ListOnPremisesInstancesRequest())
+        return {i.instance_name: [tag_from_proto(t) for t in i.tags] for i in instances}
+
+    async def _instances(
+        self, request: fleet_pb2.ListOnPremisesInstancesRequest
+    ) -> list[fleet_pb2.InstanceInfo]:
+        """Every instance the request matches, page after page."""
+        found: list[fleet_pb2.InstanceInfo] = []
+        while True:
+            async with peer_errors():
+                response = await self._stub.ListOnPremisesInstances(
+                    request, timeout=PEER_TIMEOUT_SECONDS
+                )
+            found.extend(response.instances)
+            if not response.next_token:
+                return found
+            request.next_token = response.next_token
 
     async def dispatch(self, deployment: Deployment, ref: EventRef, events: Sequence[str]) -> None:
         """Send one lifecycle event to the instance's agent; `events` are all the events the
@@ -137,21 +149,17 @@ class FleetClient:
 
     async def online_instances_tagged(self, key: str, value: str) -> list[str]:
         """Registered instances with the tag key=value whose agents are online, sorted."""
-        async with peer_errors():
-            response = await self._stub.ListOnPremisesInstances(
-                fleet_pb2.ListOnPremisesInstancesRequest(
-                    tag_filters=[
-                        common_pb2.TagFilter(
-                            key=key, value=value, type=common_pb2.TAG_FILTER_TYPE_KEY_AND_VALUE
-                        )
-                    ]
-                ),
-                timeout=PEER_TIMEOUT_SECONDS,
+        instances = await self._instances(
+            fleet_pb2.ListOnPremisesInstancesRequest(
+                tag_filters=[
+                    common_pb2.TagFilter(
+                        key=key, value=value, type=common_pb2.TAG_FILTER_TYPE_KEY_AND_VALUE
+                    )
+                ]
             )
+        )
         return sorted(
-            i.instance_name
-            for i in response.instances
-            if i.health == fleet_pb2.INSTANCE_HEALTH_ONLINE
+            i.instance_name for i in instances if i.health == fleet_pb2.INSTANCE_HEALTH_ONLINE
         )
 
     async def deregister(self, name: str) -> None:

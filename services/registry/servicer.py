@@ -12,6 +12,7 @@ from services.core.convert import bundle_type_from_proto, revision_from_proto, r
 from services.core.errors import InvalidArgument
 from services.core.metrics import BUNDLE_BYTES
 from services.core.names import check_name, check_text
+from services.core.paging import page_of
 from services.core.revision import RevisionLocation, RevisionType, check_revision
 from services.registry.blobs import BlobStore
 from services.registry.convert import (
@@ -24,6 +25,7 @@ from services.registry.revisions import Revisions
 from services.registry.store import RegistryStore
 
 MAX_BATCH = 25
+REVISIONS_PAGE = 100
 """CodeDeploy's limit for BatchGetApplicationRevisions."""
 Context: TypeAlias = aio.ServicerContext[Any, Any]
 
@@ -115,8 +117,9 @@ class RegistryServicer(registry_pb2_grpc.RevisionRegistryServicer):
         name = check_name("applicationName", request.application_name)
         query = revision_query_from_proto(request)
         revisions = query.select(await self._store.list_revisions(name))
+        page, token = page_of(revisions, request.next_token, request.max_items, REVISIONS_PAGE)
         return registry_pb2.ListApplicationRevisionsResponse(
-            revisions=[revision_to_proto(r.location) for r in revisions]
+            revisions=[revision_to_proto(r.location) for r in page], next_token=token
         )
 
     async def BatchGetApplicationRevisions(

@@ -209,3 +209,41 @@ def test_a_server_refuses_a_request_over_the_message_limit(tmp_path: Path) -> No
         assert error.value.code == "RESOURCE_EXHAUSTED"
     finally:
         server.stop()
+
+
+def test_list_pages_are_bounded_and_the_cli_reads_them_all(running: Cluster) -> None:
+    tag = unique("paged")
+    names = sorted(unique("inst") for _ in range(3))
+    with DeployClient(running.address) as client:
+        for name in names:
+            client.call(
+                client.fleet.RegisterOnPremisesInstance,
+                fleet_pb2.RegisterOnPremisesInstanceRequest(
+                    instance_name=name, tags=[common_pb2.Tag(key="page", value=tag)]
+                ),
+            )
+        request = fleet_pb2.ListOnPremisesInstancesRequest(
+            tag_filters=[
+                common_pb2.TagFilter(
+                    key="page", value=tag, type=common_pb2.TAG_FILTER_TYPE_KEY_AND_VALUE
+                )
+            ],
+            max_items=2,
+        )
+        first = client.call(client.fleet.ListOnPremisesInstances, request)
+        assert [i.instance_name for i in first.instances] == names[:2]
+        assert first.next_token
+        request.next_token = first.next_token
+        second = client.call(client.fleet.ListOnPremisesInstances, request)
+        assert [i.instance_name for i in second.instances] == names[2:]
+        assert second.next_token == ""
+        request.max_items, request.next_token = 1001, ""
+        with pytest.raises(ApiError) as error:
+            client.call(client.fleet.ListOnPremisesInstances, request)
+        assert error.value.code == "INVALID_ARGUMENT"
+        assert "maxItems must be at most 1000" in str(error.value)
+    listed = running.cli(
+        "list-on-premises-instances", "--tag-filters", f"Key=page,Value={tag},Type=KEY_AND_VALUE"
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert listed.json()["instanceNames"] == names

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from agent.appspec import Script
+from agent.download import LocalSource
 from agent.errors import ErrorCode, EventFailed
 from agent.hooks import OutputTail, run_scripts
+from deploy.v1 import agent_pb2
 
 
 def test_tail_keeps_newest_whole_entries_within_2048_characters() -> None:
@@ -157,3 +159,22 @@ async def test_a_script_in_a_world_writable_directory_is_refused(tmp_path: Path)
         await run_scripts("ApplicationStart", (hook,), tmp_path, {}, tmp_path / "log")
     assert str(scripts) in error.value.message
     assert not marker.exists()
+
+
+async def test_a_directory_bundle_from_a_group_writable_tree_is_copied_safe(
+    tmp_path: Path,
+) -> None:
+    """`deploy-agent local` of a developer's tree (umask 002): the copy the agent runs from is
+    capped like an archive, so its scripts run."""
+    tree = tmp_path / "tree"
+    (tree / "scripts").mkdir(parents=True)
+    (tree / "scripts").chmod(0o775)
+    marker = tmp_path / "ran"
+    hook = script(tree, "scripts/start.sh", f"touch {marker}\n")
+    (tree / "scripts/start.sh").chmod(0o775)
+    archive = tmp_path / "archive"
+    await LocalSource(tree, "directory").materialize(
+        agent_pb2.DeploymentSpec(), tmp_path / "bundle", archive
+    )
+    await run_scripts("ApplicationStart", (hook,), archive, {}, tmp_path / "log")
+    assert marker.exists()

@@ -1,0 +1,42 @@
+"""Pages of a list answer: every list request has a bounded page size, and a token that says
+where the next page starts."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from typing import TypeVar
+
+from services.core.errors import InvalidArgument
+
+T = TypeVar("T")
+MAX_PAGE = 1000
+_PREFIX = "p1:"
+
+
+def page_of(items: Sequence[T], token: str, max_items: int, default: int) -> tuple[list[T], str]:
+    """The page of `items` (in their order) that `token` starts, of `max_items` (0: `default`)
+    items at most, and the token of the next page ("" after the last). InvalidArgument names
+    maxItems or nextToken."""
+    if max_items > MAX_PAGE:
+        raise InvalidArgument(f"maxItems must be at most {MAX_PAGE}")
+    size = max_items or default
+    start = _offset(token) if token else 0
+    page = list(items[start : start + size])
+    more = start + size < len(items)
+    return page, _token(start + size) if more else ""
+
+
+def _token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"{_PREFIX}{offset}".encode()).decode()
+
+
+def _offset(token: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(token.encode()).decode()
+    except (ValueError, UnicodeError):
+        text = ""
+    value = text.removeprefix(_PREFIX)
+    if not text.startswith(_PREFIX) or not value.isdigit() or len(value) > 12:
+        raise InvalidArgument("nextToken is not one this service returned")
+    return int(value)
