@@ -77,6 +77,7 @@ STRINGS = [
     "FLEET_PERCENT",
     "\n",
 ]
+CODE_POINTS = [*range(0, 128), 0xA0, 0xE9, 0x2028, 0x202E, 0xFEFF, 0xFFFD, 0x1F600, 0x10FFFF]
 INTS = [0, 1, -1, 2, 7, 50, 99, 100, 101, 256, 257, 3600, 3601, 65535, 65536]
 BIG_INTS = [2**31 - 1, -(2**31), 2**63 - 1, -(2**63)]
 
@@ -124,6 +125,9 @@ class Fuzzer:
     def _scalar(self, field: FieldDescriptor) -> Any:
         kind = field.type
         if kind == FieldDescriptor.TYPE_STRING:
+            if self.random.random() < 0.2:  # any text at all, as well as the hostile pool
+                length = self.random.choice([1, 8, 40, 300])
+                return "".join(chr(self.random.choice(CODE_POINTS)) for _ in range(length))
             return self.random.choice(STRINGS)
         if kind == FieldDescriptor.TYPE_BYTES:
             return self.random.randbytes(self.random.choice([0, 1, 100, 4096]))
