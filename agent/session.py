@@ -18,13 +18,13 @@ from agent.download import BundleCache, RevisionSource
 from agent.errors import ErrorCode, EventFailed
 from agent.events import EventRunner
 from agent.layout import DeploymentRoot
+from deploy.backoff import Backoff
 from deploy.private import private_dir
 from deploy.v1 import agent_pb2, agent_pb2_grpc, common_pb2
 
 log = logging.getLogger(__name__)
 
 AGENT_VERSION = "0.1.0"
-RECONNECT_BACKOFF_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 REPORTS_KEPT = 100
 """Finished reports re-sent after a reconnect (the fleet ignores ones it already has)."""
 SEEN_KEPT = 10_000
@@ -158,11 +158,11 @@ class AgentSession:
             )
 
     async def run_forever(self) -> None:
-        attempt = 0
+        backoff = Backoff()  # jittered: a restarted fleet is not met by every agent at once
         while True:
             try:
                 await self._run_stream()
-                attempt = 0
+                backoff.reset()
             except grpc.RpcError as error:
                 log.warning(
                     "stream to the fleet ended; reconnecting",
@@ -176,9 +176,7 @@ class AgentSession:
                     },
                 )
             self.connected.clear()
-            delay = RECONNECT_BACKOFF_SECONDS[min(attempt, len(RECONNECT_BACKOFF_SECONDS) - 1)]
-            attempt += 1
-            await asyncio.sleep(delay)
+            await asyncio.sleep(backoff.next_delay() or backoff.maximum)
 
     async def close(self) -> None:
         for task in list(self._tasks):

@@ -18,10 +18,10 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Protocol
 
+from deploy.backoff import Backoff
 from services.core.errors import DeployError, FailedPrecondition
 from services.core.revision import RevisionLocation
 from services.core.signal import ChangeSignal
-from services.orchestrator.controller import RECONNECT_BACKOFF_SECONDS
 from services.orchestrator.domain import (
     Creator,
     DeploymentGroup,
@@ -114,19 +114,18 @@ class CatchUp:
                 await task
 
     async def _follow_fleet(self) -> None:
-        attempt = 0
+        backoff = Backoff()
         while True:
             try:
                 async for name in self._fleet.instance_changes():
-                    attempt = 0
+                    backoff.reset()
                     self._on_fleet_change()
                     if name:
                         self.instance_changed(name)
                     else:
                         self.request()  # resync: changes may have been missed
             except DeployError as error:
-                delay = RECONNECT_BACKOFF_SECONDS[min(attempt, len(RECONNECT_BACKOFF_SECONDS) - 1)]
-                attempt += 1
+                delay = backoff.next_delay() or backoff.maximum
                 log.warning(
                     "fleet instance changes lost; reconnecting",
                     extra={"fields": {"error": str(error), "retry_in_seconds": delay}},
@@ -150,7 +149,7 @@ class CatchUp:
                             await self._reconcile(group)
                 except Exception:  # e.g. the database is briefly unreachable: look again soon
                     log.exception("catch-up pass failed; retrying")
-                    await asyncio.sleep(RECONNECT_BACKOFF_SECONDS[-1])
+                    await asyncio.sleep(Backoff().maximum)
                     self.request()
                     continue
             await wake.wait()

@@ -16,6 +16,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
+from deploy.backoff import Backoff
 from services.core.clock import utcnow
 from services.core.diagnostics import Diagnostics, ErrorCode
 from services.core.errors import DeployError, NotFound, Unavailable
@@ -62,8 +63,8 @@ T = TypeVar("T")
 PROVISIONED_BY = "opendeploy:deployment"
 """The tag a provisioner gives the instances it starts for a deployment (value: its id)."""
 
-RECONNECT_BACKOFF_SECONDS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
-"""Waits between attempts to reach the fleet after a failure (the last one repeats)."""
+CALL_RETRIES = 7
+"""Retries of a peer call while the peer is unreachable (about 6-11 s in all)."""
 
 
 @dataclass(frozen=True)
@@ -176,15 +177,14 @@ class RolloutController:
 
     async def _follow_fleet(self) -> None:
         """Consume the fleet's update stream from the stored cursor; reconnect after failures."""
-        attempt = 0
+        backoff = Backoff()
         while True:
             try:
                 async for result in self._fleet.results(await self._store.cursor()):
-                    attempt = 0
+                    backoff.reset()
                     await self._on_result(result)
             except DeployError as error:
-                delay = RECONNECT_BACKOFF_SECONDS[min(attempt, len(RECONNECT_BACKOFF_SECONDS) - 1)]
-                attempt += 1
+                delay = backoff.next_delay() or backoff.maximum
                 log.warning(
                     "fleet update stream lost; reconnecting",
                     extra={"fields": {"error": str(error), "retry_in_seconds": delay}},
@@ -527,12 +527,14 @@ class RolloutController:
             if ref.name in TRAFFIC_EVENTS:
                 self._spawn(self._run_traffic_event(deployment, ref))
                 continue
-            for attempt, delay in enumerate((*RECONNECT_BACKOFF_SECONDS, None)):
+            backoff = Backoff(attempts=CALL_RETRIES)
+            for attempt in range(CALL_RETRIES + 1):
                 try:
                     events = await self._event_names(deployment.id, ref.instance_name)
                     await self._fleet.dispatch(deployment, ref, events)
                     break
                 except DeployError as error:
+                    delay = backoff.next_delay()
                     if delay is None:
                         log.error(
                             "could not dispatch; it will be re-sent on restart",
@@ -583,14 +585,15 @@ class RolloutController:
     @staticmethod
     async def _with_retries(call: Callable[[], Coroutine[Any, Any, T]]) -> T:
         """`call`, again after each Unavailable while the backoff lasts."""
-        for delay in (*RECONNECT_BACKOFF_SECONDS, None):
+        backoff = Backoff(attempts=CALL_RETRIES)
+        while True:
             try:
                 return await call()
             except Unavailable:
+                delay = backoff.next_delay()
                 if delay is None:
                     raise
                 await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
 
     def _refresh_gauge_later(self) -> None:
         async def refresh() -> None:
