@@ -11,7 +11,7 @@ import yaml
 from agent.download import FetchPolicy
 from agent.errors import ConfigError
 from deploy.bundlelimits import LIMIT_KEYS, limits_from_mapping
-from deploy.gitpolicy import GitPolicyError, check_schemes
+from deploy.gitpolicy import check_schemes
 
 KNOWN_KEYS = {
     "server",
@@ -84,7 +84,7 @@ def _fetch_policy(path: Path, raw: dict[str, Any]) -> FetchPolicy:
     try:
         limits = limits_from_mapping(raw, str(path))
         schemes = check_schemes(raw.get("git_allowed_schemes") or FetchPolicy.git_allowed_schemes)
-    except (ValueError, GitPolicyError) as error:
+    except ValueError as error:  # GitPolicyError is one too
         raise ConfigError(f"{path}: {error}") from None
     timeout = raw.get("fetch_timeout_seconds", FetchPolicy.timeout_seconds)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:

@@ -46,6 +46,16 @@ FILE_MODE_CEILING = 0o755
 """No file or directory unpacked from a bundle gets more than this (no setuid/setgid/sticky, no
 group or other write); the appspec's permissions may ask for more."""
 COPY_CHUNK = 1 << 20
+UNPACK_ERRORS = (
+    zipfile.BadZipFile,
+    tarfile.TarError,
+    OSError,
+    EOFError,
+    ValueError,
+    RuntimeError,  # an encrypted zip entry
+    NotImplementedError,  # a zip compression method Python does not have
+)
+"""What a malformed or unusual archive makes the archive modules raise."""
 
 log = logging.getLogger(__name__)
 
@@ -394,7 +404,7 @@ def unpack(bundle: Path, kind: str, archive: Path, limits: BundleLimits | None =
     except EventFailed:
         shutil.rmtree(archive, ignore_errors=True)
         raise
-    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, ValueError) as exc:
+    except UNPACK_ERRORS as exc:
         shutil.rmtree(archive, ignore_errors=True)
         raise EventFailed(ErrorCode.INVALID_BUNDLE, f"bundle cannot be unpacked: {exc}") from exc
 

@@ -68,22 +68,20 @@ class DeployClient:
     ) -> list[fleet_pb2.InstanceInfo]:
         """Every instance the request matches, page after page."""
         request = request or fleet_pb2.ListOnPremisesInstancesRequest()
-        found: list[fleet_pb2.InstanceInfo] = []
-        while True:
-            response = self.call(self.fleet.ListOnPremisesInstances, request)
-            found.extend(response.instances)
-            if not response.next_token:
-                return found
-            request.next_token = response.next_token
+        return self._every_page(self.fleet.ListOnPremisesInstances, request, "instances")
 
     def revisions(
         self, request: registry_pb2.ListApplicationRevisionsRequest
     ) -> list[common_pb2.RevisionLocation]:
         """Every revision the request matches, page after page."""
-        found: list[common_pb2.RevisionLocation] = []
+        return self._every_page(self.registry.ListApplicationRevisions, request, "revisions")
+
+    def _every_page(self, method: Callable[..., Any], request: Any, items: str) -> list[Any]:
+        """The `items` of every page of a list call that answers with a next_token."""
+        found: list[Any] = []
         while True:
-            response = self.call(self.registry.ListApplicationRevisions, request)
-            found.extend(response.revisions)
+            response = self.call(method, request)
+            found.extend(getattr(response, items))
             if not response.next_token:
                 return found
             request.next_token = response.next_token

@@ -95,10 +95,11 @@ def git_options(allowed: Iterable[str]) -> list[str]:
     return options
 
 
-def git_environment(base: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment for git: never prompt, treat every URL as coming from a user."""
+def git_environment() -> dict[str, str]:
+    """This process's environment (ssh keys, credential helpers) for git, which never prompts
+    and treats every URL as coming from a user."""
     return {
-        **(dict(os.environ) if base is None else base),
+        **os.environ,
         "GIT_TERMINAL_PROMPT": "0",
         "GIT_PROTOCOL_FROM_USER": "0",
     }

@@ -107,7 +107,7 @@ async def post_json(
     url: str, body: bytes, policy: OutboundPolicy, timeout: float, user_agent: str
 ) -> int:
     """POST `body` to the checked address of `url`; the HTTP status. Raises OutboundRefused
-    (denied address, a redirect) or httpx.HTTPError (connection, timeout)."""
+    (denied address, a redirect, no answer within `timeout`) or httpx.HTTPError (connection)."""
     parts = urlsplit(url)
     address = await resolve_checked(url, policy)
     literal = f"[{address}]" if ":" in address else address
@@ -120,20 +120,19 @@ async def post_json(
         if parts.username
         else httpx.USE_CLIENT_DEFAULT
     )
-    async with httpx.AsyncClient(
-        follow_redirects=False, timeout=timeout, trust_env=False
-    ) as client:
-        response = await client.post(
-            pinned,
-            content=body,
-            headers={
-                "Host": host_header,
-                "Content-Type": "application/json",
-                "User-Agent": user_agent,
-            },
-            extensions=extensions,
-            auth=auth,
-        )
-    if response.is_redirect:
-        raise OutboundRefused(f"HTTP {response.status_code}: redirects are not followed")
-    return response.status_code
+    headers = {"Host": host_header, "Content-Type": "application/json", "User-Agent": user_agent}
+    try:
+        async with (
+            asyncio.timeout(timeout),  # the whole call: a server that trickles bytes ends too
+            httpx.AsyncClient(follow_redirects=False, timeout=timeout, trust_env=False) as client,
+            client.stream(
+                "POST", pinned, content=body, headers=headers, extensions=extensions, auth=auth
+            ) as response,  # only the status is read, never the body (it could be any size)
+        ):
+            status = response.status_code
+            redirect = response.is_redirect
+    except TimeoutError:
+        raise OutboundRefused(f"no answer within {timeout:.0f}s") from None
+    if redirect:
+        raise OutboundRefused(f"HTTP {status}: redirects are not followed")
+    return status

@@ -47,8 +47,8 @@ def check_tags(field: str, tags: Iterable[Tag]) -> list[Tag]:
     if len(checked) > MAX_TAGS:
         raise InvalidArgument(f"{field}: at most {MAX_TAGS} tags per instance, not {len(checked)}")
     for i, tag in enumerate(checked):
-        if not tag.key or len(tag.key) > 128:
-            raise InvalidArgument(f"{field}[{i}].Key must be 1-128 characters")
+        if not tag.key:
+            raise InvalidArgument(f"{field}[{i}].Key is required")
         check_text(f"{field}[{i}].Key", tag.key, 128)
         check_text(f"{field}[{i}].Value", tag.value, 256)
     keys = [t.key for t in checked]

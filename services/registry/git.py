@@ -77,7 +77,6 @@ class GitBundles:
             return await self._archive(mirror, commit, redact_url(url))
 
     async def _archive(self, mirror: Path, commit: str, repository: str) -> tuple[str, int]:
-        writer = self._blobs.writer()
         process = await asyncio.create_subprocess_exec(
             "git",
             "--git-dir",
@@ -89,6 +88,7 @@ class GitBundles:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
+        writer = self._blobs.writer()  # made after the process, so a failed start leaves none
         try:
             async with asyncio.timeout(GIT_TIMEOUT_SECONDS):
                 assert process.stdout is not None

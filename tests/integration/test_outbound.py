@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from services.core.outbound import OutboundPolicy, parse_networks
+from services.core.outbound import OutboundPolicy, OutboundRefused, parse_networks, post_json
 from services.core.urls import redact_url
 from services.orchestrator.triggers import deliver
 
@@ -104,3 +106,37 @@ def test_secrets_in_urls_are_redacted() -> None:
         == "https://REDACTED@hooks.example/x?token=REDACTED&team=REDACTED"
     )
     assert redact_url("https://hooks.example/x") == "https://hooks.example/x"
+
+
+async def test_a_silent_server_ends_the_call_at_its_deadline() -> None:
+    with socket.socket() as silent:  # accepts connections (backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/hook"
+        with pytest.raises(OutboundRefused, match="no answer within 1s"):
+            await post_json(url, b"{}", LOOPBACK_ALLOWED, 1.0, "test")
+
+
+async def test_an_endless_answer_is_not_read() -> None:
+    """Only the status matters: a body of any size (here one that never ends) is never read."""
+
+    class Endless(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.end_headers()
+            with contextlib.suppress(OSError):
+                while True:
+                    self.wfile.write(bytes(1 << 16))
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        assert await post_json(url, b"{}", LOOPBACK_ALLOWED, 5.0, "test") == 200
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -194,3 +194,18 @@ async def test_a_git_fetch_that_never_answers_times_out(tmp_path: Path) -> None:
         policy = FetchPolicy(timeout_seconds=1, git_allowed_schemes=("git",))
         with pytest.raises(EventFailed, match="timed out after 1s"):
             await fetch_git(location, tmp_path / "cache", tmp_path / "bundle", policy)
+
+
+def test_an_encrypted_zip_entry_is_a_clear_error(tmp_path: Path) -> None:
+    bundle = zip_with(tmp_path / "b.zip", "app/secret.txt")
+    data = bytearray(bundle.read_bytes())
+    for header, flags in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # set "encrypted" everywhere
+        start = 0
+        while (at := data.find(header, start)) >= 0:
+            data[at + flags] |= 1
+            start = at + 4
+    bundle.write_bytes(bytes(data))
+    with pytest.raises(EventFailed, match=r"cannot be unpacked: .*encrypted") as error:
+        unpack(bundle, "zip", tmp_path / "out")
+    assert error.value.code is ErrorCode.INVALID_BUNDLE
+    assert not (tmp_path / "out").exists()
