@@ -120,6 +120,11 @@ class Traffic:
         for worker in self._workers:
             worker.join(10)
 
+    def seen(self) -> Counter[str]:
+        """A copy of the answers so far."""
+        with self._lock:
+            return Counter(self.answers)
+
     @property
     def total(self) -> int:
         with self._lock:
