@@ -10,7 +10,7 @@ AGENTS ?= 3
 PROTOS := $(wildcard protos/deploy/v1/*.proto)
 CLUSTER := $(BIN)/python -m deploy.localcluster --dir $(CLUSTER_DIR) --port-base $(PORT_BASE) --agents $(AGENTS)
 
-.PHONY: help venv protos protos-check lint test unit integration cluster demo down bench clean
+.PHONY: help venv protos protos-check lint test unit integration cluster demo down bench chaos clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ down: ## Stop exactly what `make cluster` started in CLUSTER_DIR
 
 bench: $(STAMP) ## create-deployment → Succeeded for 1, 3 and 10 agents (prints figures)
 	$(BIN)/python -m bench.deploy_latency
+
+chaos: $(STAMP) ## Deployments under 100 random SIGKILLs of services and agents; prints invariants
+	$(BIN)/python -m bench.chaos --kills $(or $(KILLS),100)
 
 clean: down ## Remove the venv and local state
 	rm -rf $(VENV) $(CLUSTER_DIR) .opendeploy

@@ -7,7 +7,7 @@ import shutil
 from enum import StrEnum
 from pathlib import Path
 
-from agent.appspec import APPSPEC_NAME, load_appspec
+from agent.appspec import APPSPEC_NAME, MAX_EVENT_SECONDS, load_appspec
 from agent.config import AgentConfig
 from agent.download import BundleSource
 from agent.errors import ErrorCode, EventFailed
@@ -58,6 +58,10 @@ def bundle_variables(revision: common_pb2.RevisionLocation) -> dict[str, str]:
     else:
         values = {}
     return {name: value for name, value in values.items() if value}
+
+
+RUN_BY_AGENT = frozenset({"DownloadBundle", "Install"})
+"""Events the agent carries out itself (no scripts)."""
 
 
 class EventRunner:
@@ -113,13 +117,35 @@ class EventRunner:
             raise EventFailed(ErrorCode.INSTALL_FAILED, f"install failed: {exc}") from exc
         self._root.record_last_successful(group, deployment)
 
-    async def _scripts(self, event: str, spec: agent_pb2.DeploymentSpec) -> None:
+    async def time_budget(self, command: agent_pb2.LifecycleCommand) -> int:
+        """How long the event may run: its scripts' timeouts summed, at most an hour; 0 when
+        that is not known before it runs (DownloadBundle, Install, an unreadable appspec)."""
+        if command.lifecycle_event in RUN_BY_AGENT:
+            return 0
+        try:  # what is wrong here fails the event when it runs, with the reason
+            archive = self._script_archive(command.lifecycle_event, command.spec)
+            if archive is None or not archive.is_dir():
+                return 0
+            appspec = await asyncio.to_thread(
+                load_appspec, archive, self._appspec, list(command.spec.lifecycle_events) or None
+            )
+        except (EventFailed, OSError):
+            return 0
+        scripts = appspec.hooks.get(command.lifecycle_event, ())
+        return min(sum(s.timeout_seconds for s in scripts), MAX_EVENT_SECONDS)
+
+    def _script_archive(self, event: str, spec: agent_pb2.DeploymentSpec) -> Path | None:
+        """Where the event's scripts come from: this deployment's revision, or the group's
+        last successful one (none: the event has nothing to run)."""
         group, deployment = spec.deployment_group_id, spec.deployment_id
         installs = "DownloadBundle" in spec.lifecycle_events or not spec.lifecycle_events
         if SCRIPT_SOURCE.get(event, ScriptSource.CURRENT) is ScriptSource.CURRENT and installs:
-            archive: Path | None = self._root.archive(group, deployment)
-        else:  # a blue/green rollback reinstalls nothing: its hooks are the installed ones
-            archive = self._root.last_successful_archive(group)
+            return self._root.archive(group, deployment)
+        # a blue/green rollback reinstalls nothing: its hooks are the installed ones
+        return self._root.last_successful_archive(group)
+
+    async def _scripts(self, event: str, spec: agent_pb2.DeploymentSpec) -> None:
+        archive = self._script_archive(event, spec)
         if archive is None:
             return
         appspec = await asyncio.to_thread(
@@ -130,7 +156,7 @@ class EventRunner:
             appspec.hooks.get(event, ()),
             archive,
             self._environment(event, spec),
-            self._root.script_log(group, deployment),
+            self._root.script_log(spec.deployment_group_id, spec.deployment_id),
         )
 
     def _environment(self, event: str, spec: agent_pb2.DeploymentSpec) -> dict[str, str]:

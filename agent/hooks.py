@@ -196,6 +196,10 @@ async def _run_one(
     )
     try:
         await asyncio.wait_for(asyncio.gather(process.wait(), readers), script.timeout_seconds)
+    except asyncio.CancelledError:  # the deployment was stopped, or the agent is stopping
+        await _kill_group(process)
+        readers.cancel()
+        raise
     except TimeoutError:
         await _kill_group(process)
         readers.cancel()

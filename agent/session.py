@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -18,22 +20,27 @@ from agent.download import BundleCache, RevisionSource
 from agent.errors import ErrorCode, EventFailed
 from agent.events import EventRunner
 from agent.layout import DeploymentRoot
-from deploy.backoff import Backoff
+from deploy.backoff import RECONNECT_CHANNEL_OPTIONS, Backoff
 from deploy.private import private_dir
 from deploy.v1 import agent_pb2, agent_pb2_grpc, common_pb2
 
 log = logging.getLogger(__name__)
 
 AGENT_VERSION = "0.1.0"
+DONE = ".done"
+PARTIAL = ".partial"
 REPORTS_KEPT = 100
 """Finished reports re-sent after a reconnect (the fleet ignores ones it already has)."""
 SEEN_KEPT = 10_000
 """Command ids remembered so a re-sent command is never run twice; the oldest are forgotten
 (a command that old is long finished on the server)."""
+SHUTDOWN_GRACE_SECONDS = 10.0
+"""How long a stopping agent waits for its hooks to be killed."""
 CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 20_000),
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
+    *RECONNECT_CHANNEL_OPTIONS,
 ]
 
 _ERROR_CODES = {
@@ -63,6 +70,13 @@ def failed(command_id: str, error: EventFailed) -> agent_pb2.ConnectRequest:
     )
 
 
+def stopped(reason: str) -> EventFailed:
+    """A command the fleet cancelled (its deployment was stopped)."""
+    return EventFailed(
+        ErrorCode.UNKNOWN_ERROR, f"Failed: {reason}; the lifecycle event was stopped"
+    )
+
+
 def succeeded(command_id: str) -> agent_pb2.ConnectRequest:
     return agent_pb2.ConnectRequest(
         finished=agent_pb2.CommandFinished(
@@ -75,11 +89,26 @@ def succeeded(command_id: str) -> agent_pb2.ConnectRequest:
     )
 
 
-class CommandTracker:
-    """A file per running command, so a restarted agent reports it Failed, never re-runs it."""
+@dataclass(frozen=True)
+class TrackedCommands:
+    """What a restarted agent finds of the commands its previous process handled."""
 
-    def __init__(self, directory: Path) -> None:
+    interrupted: list[str]
+    """Running when it stopped: reported Failed, never run again."""
+    finished: list[agent_pb2.ConnectRequest]
+    """Their reports, oldest first: sent again (the fleet may not have received them), and
+    their commands never run again."""
+
+
+class CommandTracker:
+    """A file per running command, replaced by its report when it ends: a restarted agent
+    reports what was interrupted, re-sends the reports its previous process may not have got
+    through, and runs none of those commands again. The newest `keep` reports are kept."""
+
+    def __init__(self, directory: Path, keep: int = REPORTS_KEPT) -> None:
         self._dir = private_dir(directory)
+        self._keep = keep
+        self._last = 0
 
     def _path(self, command_id: str) -> Path:
         return self._dir / re.sub(r"[^A-Za-z0-9._-]", "_", command_id)
@@ -87,16 +116,35 @@ class CommandTracker:
     def begin(self, command_id: str) -> None:
         self._path(command_id).write_text(command_id)
 
-    def end(self, command_id: str) -> None:
-        self._path(command_id).unlink(missing_ok=True)
+    def end(self, command_id: str, report: agent_pb2.ConnectRequest) -> None:
+        """Keep the report (written whole, then renamed; named so that names sort oldest
+        first), then drop the running mark and the oldest reports beyond `keep`."""
+        self._last = max(self._last + 1, time.time_ns())
+        running = self._path(command_id)
+        partial = running.with_name(running.name + PARTIAL)
+        partial.write_bytes(report.SerializeToString())
+        partial.replace(self._dir / f"{self._last:020d}-{running.name}{DONE}")
+        running.unlink(missing_ok=True)
+        reports = self._reports()
+        for old in reports[: max(len(reports) - self._keep, 0)]:
+            old.unlink(missing_ok=True)
 
-    def interrupted(self) -> list[str]:
-        """Commands that were running when the agent last stopped; forgets them."""
-        ids = []
+    def _reports(self) -> list[Path]:
+        return sorted(self._dir.glob(f"*{DONE}"))
+
+    def recover(self) -> TrackedCommands:
+        """What the previous process left: interrupted commands (forgotten once returned)
+        and the kept reports."""
+        interrupted = []
         for path in self._dir.iterdir():
-            ids.append(path.read_text())
-            path.unlink()
-        return ids
+            if path.name.endswith(PARTIAL):
+                path.unlink()
+            elif not path.name.endswith(DONE):
+                if not any(self._dir.glob(f"{'[0-9]' * 20}-{path.name}{DONE}")):
+                    interrupted.append(path.read_text())
+                path.unlink()
+        finished = [agent_pb2.ConnectRequest.FromString(p.read_bytes()) for p in self._reports()]
+        return TrackedCommands(interrupted, finished)
 
 
 class SeenCommands:
@@ -141,9 +189,17 @@ class AgentSession:
         self._seen: SeenCommands = SeenCommands(SEEN_KEPT)
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._running: dict[str, asyncio.Task[None]] = {}
+        """Commands received and not finished (waiting for their turn or running), by id."""
+        self._cancelled: dict[str, str] = {}
+        """Commands the fleet asked to stop, with why."""
         self._heartbeat_seconds = 5.0
         self.connected = asyncio.Event()
-        for command_id in self._tracker.interrupted():
+        tracked = self._tracker.recover()
+        for report in tracked.finished:
+            self._seen.add(report.finished.command_id)
+            self._reports.append(report)
+        for command_id in tracked.interrupted:
             # Reported Failed, never run again — not even when the fleet, which may not have
             # heard it started, sends it again on reconnect before it reads this report.
             self._seen.add(command_id)
@@ -179,8 +235,12 @@ class AgentSession:
             await asyncio.sleep(backoff.next_delay() or backoff.maximum)
 
     async def close(self) -> None:
+        """Stop running events (their scripts' process groups are killed; they are reported
+        interrupted after the next start), within a bounded grace, then the stream."""
         for task in list(self._tasks):
             task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=SHUTDOWN_GRACE_SECONDS)
         await self._channel.close()
 
     async def _run_stream(self) -> None:
@@ -193,6 +253,8 @@ class AgentSession:
         outbox.put_nowait(agent_pb2.ConnectRequest(hello=hello))
         for report in self._reports:
             outbox.put_nowait(report)
+        held = agent_pb2.AgentSync(command_ids=list(self._running))
+        outbox.put_nowait(agent_pb2.ConnectRequest(sync=held))
         self._outbox = outbox
         stub = agent_pb2_grpc.AgentGatewayStub(self._channel)
         call = stub.Connect(self._drain(outbox))
@@ -241,38 +303,86 @@ class AgentSession:
             if command.command_id in self._seen:
                 return
             self._seen.add(command.command_id)
+            if self._running:  # it waits for the one ahead of it: tell the fleet
+                queued = agent_pb2.CommandQueued(command_id=command.command_id)
+                self._send(agent_pb2.ConnectRequest(queued=queued))
+                log.info(
+                    "lifecycle event queued behind the running one",
+                    extra={"fields": {"command_id": command.command_id}},
+                )
             task = asyncio.create_task(self._execute(command))
             self._tasks.add(task)
+            self._running[command.command_id] = task
             task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(lambda _: self._running.pop(command.command_id, None))
+        elif kind == "cancel":
+            self._cancel(message.cancel.command_id, message.cancel.reason)
+
+    def _cancel(self, command_id: str, reason: str) -> None:
+        """Stop a command: a running one's scripts are killed (their process groups), a
+        waiting one never starts, one not received yet is refused when it comes; each is
+        reported Failed. A finished one keeps the result already reported."""
+        reason = reason or "the command was cancelled"
+        task = self._running.get(command_id)
+        if task is not None:
+            self._cancelled[command_id] = reason
+            task.cancel()
+        elif command_id not in self._seen:
+            self._seen.add(command_id)
+            self._report(failed(command_id, stopped(reason)))
 
     def _send(self, message: agent_pb2.ConnectRequest) -> None:
         if self._outbox is not None:
             self._outbox.put_nowait(message)
 
+    def _report(self, report: agent_pb2.ConnectRequest) -> None:
+        """Send a finished report, and keep it to send again after a reconnect."""
+        self._reports.append(report)
+        self._send(report)
+
     async def _execute(self, command: agent_pb2.LifecycleCommand) -> None:
-        async with self._lock:
-            command_id = command.command_id
-            self._tracker.begin(command_id)
-            self._send(
-                agent_pb2.ConnectRequest(started=agent_pb2.CommandStarted(command_id=command_id))
-            )
-            fields = {
-                "deployment_id": command.spec.deployment_id,
-                "instance": self._config.instance_name,
-                "event": command.lifecycle_event,
-                "command_id": command_id,
-            }
-            log.info("lifecycle event started", extra={"fields": fields})
-            try:
-                await self._runner.run(command)
-                report = succeeded(command_id)
-            except EventFailed as error:
-                report = failed(command_id, error)
-                log.warning(
-                    "lifecycle event failed", extra={"fields": {**fields, "error": error.message}}
+        command_id = command.command_id
+        fields = {
+            "deployment_id": command.spec.deployment_id,
+            "instance": self._config.instance_name,
+            "event": command.lifecycle_event,
+            "command_id": command_id,
+        }
+        try:
+            async with self._lock:
+                self._tracker.begin(command_id)
+                budget = await self._runner.time_budget(command)  # never raises
+                self._send(
+                    agent_pb2.ConnectRequest(
+                        started=agent_pb2.CommandStarted(
+                            command_id=command_id, timeout_seconds=budget
+                        )
+                    )
                 )
-            except OSError as error:
-                report = failed(command_id, EventFailed(ErrorCode.UNKNOWN_ERROR, str(error)))
-            self._tracker.end(command_id)
-            self._reports.append(report)
-            self._send(report)
+                log.info("lifecycle event started", extra={"fields": fields})
+                report = await self._run(command, fields)
+        except asyncio.CancelledError:
+            reason = self._cancelled.pop(command_id, None)
+            if reason is None:
+                raise  # the agent is stopping: reported as interrupted when it starts again
+            report = failed(command_id, stopped(reason))
+            log.warning("lifecycle event stopped", extra={"fields": {**fields, "reason": reason}})
+        self._tracker.end(command_id, report)
+        self._report(report)
+
+    async def _run(
+        self, command: agent_pb2.LifecycleCommand, fields: dict[str, str]
+    ) -> agent_pb2.ConnectRequest:
+        """Run the event; its Succeeded or Failed report."""
+        try:
+            await self._runner.run(command)
+            return succeeded(command.command_id)
+        except EventFailed as error:
+            log.warning(
+                "lifecycle event failed", extra={"fields": {**fields, "error": error.message}}
+            )
+            return failed(command.command_id, error)
+        except Exception as error:  # the boundary: whatever breaks is reported, never left
+            log.exception("lifecycle event failed unexpectedly", extra={"fields": fields})
+            message = f"{type(error).__name__}: {error}"
+            return failed(command.command_id, EventFailed(ErrorCode.UNKNOWN_ERROR, message))

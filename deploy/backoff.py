@@ -32,3 +32,13 @@ class Backoff:
     def reset(self) -> None:
         """After a success: the next failure starts from `initial` again."""
         self._attempt = 0
+
+
+RECONNECT_CHANNEL_OPTIONS: list[tuple[str, int]] = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", int(Backoff.maximum * 1000)),
+]
+"""gRPC channels wait up to two minutes between connection attempts by default, failing every
+call meanwhile: a peer or fleet that restarts would stay unreachable long after it is back.
+Channels of services and agents reconnect within this backoff's maximum instead."""

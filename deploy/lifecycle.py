@@ -30,3 +30,8 @@ class ErrorCode(StrEnum):
     INVALID_BUNDLE = "InvalidBundle"
     INVALID_APPSPEC = "InvalidAppSpec"
     INSTALL_FAILED = "InstallFailed"
+    AGENT_ISSUE = "AgentIssue"
+    """Set by the fleet: the agent went offline (or was told to stop) while the event was in
+    flight."""
+    TIMEOUT = "Timeout"
+    """Set by the fleet: the agent did not acknowledge the event, or it did not end, in time."""

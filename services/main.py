@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
 import sys
 from pathlib import Path
 
@@ -34,7 +36,13 @@ def main(argv: list[str] | None = None) -> None:
     except DeployError as error:
         print(f"deploy-server: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    asyncio.run(serve(config))
+    with asyncio.Runner() as runner:
+        if not runner.run(serve(config)):
+            # Tasks that would not end in the grace must not hold the process (the runner's
+            # close would wait for them): exit now, as a kill would — every state change is
+            # committed, and the next start resumes the rest.
+            logging.shutdown()
+            os._exit(0)
 
 
 if __name__ == "__main__":

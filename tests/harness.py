@@ -110,13 +110,20 @@ def spawn(name: str, args: list[str], log: Path, env: dict[str, str] | None = No
 
 
 def start_server(
-    workdir: Path, database_url: str, port: int | None = None, env: dict[str, str] | None = None
+    workdir: Path,
+    database_url: str,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+    args: list[str] | None = None,
 ) -> tuple[Process, str]:
+    """A deploy-server (every service, unless `args` names some with --services)."""
+    workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     address = f"127.0.0.1:{port}"
     metrics = f"127.0.0.1:{free_port()}"
-    args = [
+    command = [
         str(BIN / "deploy-server"),
+        *(args or []),
         "--listen",
         address,
         "--data-dir",
@@ -125,8 +132,8 @@ def start_server(
         metrics,
     ]
     if database_url:
-        args += ["--database-url", database_url]
-    process = spawn("deploy-server", args, workdir / "server.log", env)
+        command += ["--database-url", database_url]
+    process = spawn("deploy-server", command, workdir / "server.log", env)
     process.metrics_url = f"http://{metrics}/metrics"
     wait_serving(address, process)
     return process, address

@@ -29,6 +29,8 @@ ERROR_CODE_NAMES = {
     common_pb2.LIFECYCLE_ERROR_CODE_INVALID_BUNDLE: "InvalidBundle",
     common_pb2.LIFECYCLE_ERROR_CODE_INVALID_APPSPEC: "InvalidAppSpec",
     common_pb2.LIFECYCLE_ERROR_CODE_INSTALL_FAILED: "InstallFailed",
+    common_pb2.LIFECYCLE_ERROR_CODE_AGENT_ISSUE: "AgentIssue",
+    common_pb2.LIFECYCLE_ERROR_CODE_TIMEOUT: "Timeout",
 }
 TAG_FILTER_NAMES = {
     common_pb2.TAG_FILTER_TYPE_KEY_ONLY: "KEY_ONLY",

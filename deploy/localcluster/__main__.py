@@ -197,27 +197,42 @@ def spawn_agent(layout: ClusterLayout, index: int, tags: dict[str, str]) -> str:
             }
         )
     )
-    spawn(layout.pids, layout.logs, name, [str(BIN / "deploy-agent"), "--config", str(config)])
+    respawn_agent(layout, index)
     return name
 
 
-def start_agents(layout: ClusterLayout) -> None:
+def respawn_agent(layout: ClusterLayout, index: int) -> None:
+    """Start agent-<index> from the configuration it was first started with."""
+    name = layout.agent_name(index)
+    config = layout.agent_home(index) / "agent.yaml"
+    spawn(layout.pids, layout.logs, name, [str(BIN / "deploy-agent"), "--config", str(config)])
+
+
+def start_agents(layout: ClusterLayout) -> list[int]:
+    """Bring back every agent of the cluster that is still registered (those a blue/green
+    deployment provisioned included; retired ones stay stopped), then start new ones until
+    AGENTS run. Returns the indices of the new ones."""
     with DeployClient(layout.endpoint) as client:
         registered = {i.instance_name for i in client.instances()}
-        for index in range(1, layout.agents + 1):
+        kept = [i for i in layout.agent_indices() if layout.agent_name(i) in registered]
+        for index in kept:
+            respawn_agent(layout, index)
+        first = max(layout.agent_indices(), default=0) + 1
+        new = list(range(first, first + max(layout.agents - len(kept), 0)))
+        for index in new:
             name = layout.agent_name(index)
-            if name not in registered:
-                client.call(
-                    client.fleet.RegisterOnPremisesInstance,
-                    fleet_pb2.RegisterOnPremisesInstanceRequest(
-                        instance_name=name,
-                        tags=[
-                            common_pb2.Tag(key="cluster", value="local"),
-                            common_pb2.Tag(key="name", value=name),
-                        ],
-                    ),
-                )
+            client.call(
+                client.fleet.RegisterOnPremisesInstance,
+                fleet_pb2.RegisterOnPremisesInstanceRequest(
+                    instance_name=name,
+                    tags=[
+                        common_pb2.Tag(key="cluster", value="local"),
+                        common_pb2.Tag(key="name", value=name),
+                    ],
+                ),
+            )
             spawn_agent(layout, index, {"cluster": "local"})
+        names = [layout.agent_name(i) for i in kept + new]
 
         def all_online() -> bool:
             online = {
@@ -225,16 +240,16 @@ def start_agents(layout: ClusterLayout) -> None:
                 for i in client.instances()
                 if i.health == fleet_pb2.INSTANCE_HEALTH_ONLINE
             }
-            return all(layout.agent_name(i) in online for i in range(1, layout.agents + 1))
+            return set(names) <= online
 
-        wait_for(all_online, START_TIMEOUT, f"{layout.agents} agents online")
+        wait_for(all_online, START_TIMEOUT, f"{len(names)} agents online")
     say(
-        f"{layout.agents} agents online: "
+        f"{len(names)} agents online: "
         + ", ".join(
-            f"{layout.agent_name(i)} (APP_PORT {layout.app_port(i)})"
-            for i in range(1, layout.agents + 1)
+            f"{layout.agent_name(i)} (APP_PORT {layout.app_port(i)})" for i in sorted(kept + new)
         )
     )
+    return new
 
 
 WEB_DRAIN_SECONDS = 10
@@ -243,7 +258,9 @@ LOAD_BALANCER = "local-haproxy"
 """The cluster's HAProxy, as the traffic service's configuration names it."""
 
 
-def create_web_target_group(layout: ClusterLayout, with_haproxy: bool) -> None:
+def create_web_target_group(
+    layout: ClusterLayout, with_haproxy: bool, new_agents: list[int]
+) -> None:
     """The target group `local-web`: HAProxy's web backend (or, without HAProxy, a record of
     weights only), where each agent's app is reached at its own APP_PORT."""
     with DeployClient(layout.endpoint) as client:
@@ -266,7 +283,7 @@ def create_web_target_group(layout: ClusterLayout, with_haproxy: bool) -> None:
                     haproxy=traffic_pb2.HAProxyTargetGroup(backend=WEB_BACKEND),
                 ),
             )
-        for index in range(1, layout.agents + 1):
+        for index in new_agents:
             _set_web_address(client, layout, index)
     say(f"target group {WEB_BACKEND}: each agent's app joins it when a deployment allows traffic")
 
@@ -292,10 +309,7 @@ def provision(layout: ClusterLayout) -> None:
         tags = dict(
             pair.split("=", 1) for pair in os.environ.get("OPENDEPLOY_TAGS", "").split(",") if pair
         )
-        existing = [
-            int(p.name.rsplit("-", 1)[1]) for p in (layout.directory / "agents").glob("agent-*")
-        ]
-        first = max(existing, default=0) + 1
+        first = max(layout.agent_indices(), default=0) + 1
         with DeployClient(layout.endpoint) as client:
             for index in range(first, first + count):
                 _set_web_address(client, layout, index)
@@ -324,8 +338,7 @@ def up(layout: ClusterLayout) -> None:
     say(f"starting a local cluster in {layout.directory} (ports from {layout.port_base})")
     with_haproxy = start_services(layout)
     start_prometheus(layout, with_haproxy)
-    start_agents(layout)
-    create_web_target_group(layout, with_haproxy)
+    create_web_target_group(layout, with_haproxy, start_agents(layout))
     layout.env_file.write_text(
         f"export DEPLOY_ENDPOINT={layout.endpoint}\n"
         + (f"export WEB_URL={layout.web_url}\n" if with_haproxy else "")

@@ -54,6 +54,11 @@ class ClusterLayout:
     def agent_home(self, index: int) -> Path:
         return self.directory / "agents" / self.agent_name(index)
 
+    def agent_indices(self) -> list[int]:
+        """The indices of every agent this cluster ever started (each has a home), ascending."""
+        homes = (self.directory / "agents").glob("agent-*")
+        return sorted(int(p.name.rsplit("-", 1)[1]) for p in homes if p.name[6:].isdigit())
+
     @property
     def pids(self) -> Path:
         return self.directory / "pids"

@@ -28,6 +28,8 @@ class ConnectRequest(_message.Message):
     HEARTBEAT_FIELD_NUMBER: _builtins.int
     STARTED_FIELD_NUMBER: _builtins.int
     FINISHED_FIELD_NUMBER: _builtins.int
+    QUEUED_FIELD_NUMBER: _builtins.int
+    SYNC_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def hello(self) -> Global___AgentHello: ...
     @_builtins.property
@@ -36,6 +38,10 @@ class ConnectRequest(_message.Message):
     def started(self) -> Global___CommandStarted: ...
     @_builtins.property
     def finished(self) -> Global___CommandFinished: ...
+    @_builtins.property
+    def queued(self) -> Global___CommandQueued: ...
+    @_builtins.property
+    def sync(self) -> Global___AgentSync: ...
     def __init__(
         self,
         *,
@@ -43,16 +49,43 @@ class ConnectRequest(_message.Message):
         heartbeat: Global___Heartbeat | None = ...,
         started: Global___CommandStarted | None = ...,
         finished: Global___CommandFinished | None = ...,
+        queued: Global___CommandQueued | None = ...,
+        sync: Global___AgentSync | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "finished", b"finished", "heartbeat", b"heartbeat", "hello", b"hello", "started", b"started"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "finished", b"finished", "heartbeat", b"heartbeat", "hello", b"hello", "queued", b"queued", "started", b"started", "sync", b"sync"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "finished", b"finished", "heartbeat", b"heartbeat", "hello", b"hello", "started", b"started"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "finished", b"finished", "heartbeat", b"heartbeat", "hello", b"hello", "queued", b"queued", "started", b"started", "sync", b"sync"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["hello", "heartbeat", "started", "finished"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["hello", "heartbeat", "started", "finished", "queued", "sync"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
 Global___ConnectRequest: _TypeAlias = ConnectRequest  # noqa: Y015
+
+@_typing.final
+class AgentSync(_message.Message):
+    """Sent after the hello and the reports the agent re-sends on (re)connecting: every command it
+    holds (running or waiting). The fleet fails the instance's other started commands — their
+    agent lost them (it restarted, or their report was lost with it).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMAND_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def command_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        command_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_ids", b"command_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AgentSync: _TypeAlias = AgentSync  # noqa: Y015
 
 @_typing.final
 class AgentHello(_message.Message):
@@ -107,6 +140,36 @@ class CommandStarted(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     COMMAND_ID_FIELD_NUMBER: _builtins.int
+    TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
+    command_id: _builtins.str
+    timeout_seconds: _builtins.int
+    """How long the event may run: its scripts' timeouts summed, at most 3600; 0 when the agent
+    cannot tell yet (the server then allows 3600). The server fails the event with TIMEOUT when
+    it has not finished by then plus a grace.
+    """
+    def __init__(
+        self,
+        *,
+        command_id: _builtins.str = ...,
+        timeout_seconds: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_id", b"command_id", "timeout_seconds", b"timeout_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CommandStarted: _TypeAlias = CommandStarted  # noqa: Y015
+
+@_typing.final
+class CommandQueued(_message.Message):
+    """The agent holds the command until the one it is running ends (its start deadline then
+    becomes the running one's end: an hour and the grace at most).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMAND_ID_FIELD_NUMBER: _builtins.int
     command_id: _builtins.str
     def __init__(
         self,
@@ -119,7 +182,7 @@ class CommandStarted(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___CommandStarted: _TypeAlias = CommandStarted  # noqa: Y015
+Global___CommandQueued: _TypeAlias = CommandQueued  # noqa: Y015
 
 @_typing.final
 class CommandFinished(_message.Message):
@@ -154,25 +217,55 @@ class ConnectResponse(_message.Message):
 
     WELCOME_FIELD_NUMBER: _builtins.int
     COMMAND_FIELD_NUMBER: _builtins.int
+    CANCEL_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def welcome(self) -> Global___Welcome: ...
     @_builtins.property
     def command(self) -> Global___LifecycleCommand: ...
+    @_builtins.property
+    def cancel(self) -> Global___CancelCommand: ...
     def __init__(
         self,
         *,
         welcome: Global___Welcome | None = ...,
         command: Global___LifecycleCommand | None = ...,
+        cancel: Global___CancelCommand | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "command", b"command", "welcome", b"welcome"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "cancel", b"cancel", "command", b"command", "welcome", b"welcome"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "command", b"command", "welcome", b"welcome"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "cancel", b"cancel", "command", b"command", "welcome", b"welcome"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["welcome", "command"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["welcome", "command", "cancel"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
 Global___ConnectResponse: _TypeAlias = ConnectResponse  # noqa: Y015
+
+@_typing.final
+class CancelCommand(_message.Message):
+    """Stop a command: kill its scripts' process groups if it runs, never start it if it has not;
+    the agent reports it Failed either way (a command it already finished is left as reported).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMAND_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    command_id: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        command_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_id", b"command_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelCommand: _TypeAlias = CancelCommand  # noqa: Y015
 
 @_typing.final
 class Welcome(_message.Message):

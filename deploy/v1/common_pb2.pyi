@@ -117,6 +117,11 @@ class _LifecycleErrorCodeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Li
     LIFECYCLE_ERROR_CODE_INVALID_BUNDLE: _LifecycleErrorCode.ValueType  # 7
     LIFECYCLE_ERROR_CODE_INVALID_APPSPEC: _LifecycleErrorCode.ValueType  # 8
     LIFECYCLE_ERROR_CODE_INSTALL_FAILED: _LifecycleErrorCode.ValueType  # 9
+    LIFECYCLE_ERROR_CODE_AGENT_ISSUE: _LifecycleErrorCode.ValueType  # 10
+    """Set by the fleet, not an agent: the instance's agent went offline while the event was in
+    flight, or the event missed its start or end deadline.
+    """
+    LIFECYCLE_ERROR_CODE_TIMEOUT: _LifecycleErrorCode.ValueType  # 11
 
 class LifecycleErrorCode(_LifecycleErrorCode, metaclass=_LifecycleErrorCodeEnumTypeWrapper):
     """Why a lifecycle event failed (CodeDeploy's LifecycleErrorCode, plus agent-side reasons)."""
@@ -131,6 +136,11 @@ LIFECYCLE_ERROR_CODE_UNKNOWN_ERROR: LifecycleErrorCode.ValueType  # 6
 LIFECYCLE_ERROR_CODE_INVALID_BUNDLE: LifecycleErrorCode.ValueType  # 7
 LIFECYCLE_ERROR_CODE_INVALID_APPSPEC: LifecycleErrorCode.ValueType  # 8
 LIFECYCLE_ERROR_CODE_INSTALL_FAILED: LifecycleErrorCode.ValueType  # 9
+LIFECYCLE_ERROR_CODE_AGENT_ISSUE: LifecycleErrorCode.ValueType  # 10
+"""Set by the fleet, not an agent: the instance's agent went offline while the event was in
+flight, or the event missed its start or end deadline.
+"""
+LIFECYCLE_ERROR_CODE_TIMEOUT: LifecycleErrorCode.ValueType  # 11
 Global___LifecycleErrorCode: _TypeAlias = LifecycleErrorCode  # noqa: Y015
 
 class _FileExistsBehavior:

@@ -300,6 +300,47 @@ class DispatchCommandResponse(_message.Message):
 Global___DispatchCommandResponse: _TypeAlias = DispatchCommandResponse  # noqa: Y015
 
 @_typing.final
+class CancelCommandsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMAND_IDS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """shown in the events' diagnostics, e.g. "the deployment was stopped" """
+    @_builtins.property
+    def command_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """at most 1000; unknown or finished ones are left alone"""
+
+    def __init__(
+        self,
+        *,
+        command_ids: _abc.Iterable[_builtins.str] | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_ids", b"command_ids", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelCommandsRequest: _TypeAlias = CancelCommandsRequest  # noqa: Y015
+
+@_typing.final
+class CancelCommandsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelCommandsResponse: _TypeAlias = CancelCommandsResponse  # noqa: Y015
+
+@_typing.final
 class WatchCommandUpdatesRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -59,6 +59,11 @@ class FleetStub:
                 request_serializer=deploy_dot_v1_dot_fleet__pb2.WatchCommandUpdatesRequest.SerializeToString,
                 response_deserializer=deploy_dot_v1_dot_fleet__pb2.WatchCommandUpdatesResponse.FromString,
                 _registered_method=True)
+        self.CancelCommands = channel.unary_unary(
+                '/deploy.v1.Fleet/CancelCommands',
+                request_serializer=deploy_dot_v1_dot_fleet__pb2.CancelCommandsRequest.SerializeToString,
+                response_deserializer=deploy_dot_v1_dot_fleet__pb2.CancelCommandsResponse.FromString,
+                _registered_method=True)
         self.DeregisterOnPremisesInstance = channel.unary_unary(
                 '/deploy.v1.Fleet/DeregisterOnPremisesInstance',
                 request_serializer=deploy_dot_v1_dot_fleet__pb2.DeregisterOnPremisesInstanceRequest.SerializeToString,
@@ -111,6 +116,15 @@ class FleetServicer:
 
     def WatchCommandUpdates(self, request, context):
         """Streams every command update with a sequence number above after_sequence, then new ones as they happen.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelCommands(self, request, context):
+        """Stops commands: an agent running one kills its scripts and reports it Failed; one on an
+        instance that is offline (or an agent that does not answer within seconds) is failed by the
+        fleet. Either way a FINISHED update follows on WatchCommandUpdates.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -170,6 +184,11 @@ def add_FleetServicer_to_server(servicer, server):
                     servicer.WatchCommandUpdates,
                     request_deserializer=deploy_dot_v1_dot_fleet__pb2.WatchCommandUpdatesRequest.FromString,
                     response_serializer=deploy_dot_v1_dot_fleet__pb2.WatchCommandUpdatesResponse.SerializeToString,
+            ),
+            'CancelCommands': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelCommands,
+                    request_deserializer=deploy_dot_v1_dot_fleet__pb2.CancelCommandsRequest.FromString,
+                    response_serializer=deploy_dot_v1_dot_fleet__pb2.CancelCommandsResponse.SerializeToString,
             ),
             'DeregisterOnPremisesInstance': grpc.unary_unary_rpc_method_handler(
                     servicer.DeregisterOnPremisesInstance,
@@ -327,6 +346,33 @@ class Fleet:
             '/deploy.v1.Fleet/WatchCommandUpdates',
             deploy_dot_v1_dot_fleet__pb2.WatchCommandUpdatesRequest.SerializeToString,
             deploy_dot_v1_dot_fleet__pb2.WatchCommandUpdatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelCommands(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/deploy.v1.Fleet/CancelCommands',
+            deploy_dot_v1_dot_fleet__pb2.CancelCommandsRequest.SerializeToString,
+            deploy_dot_v1_dot_fleet__pb2.CancelCommandsResponse.FromString,
             options,
             channel_credentials,
             insecure,

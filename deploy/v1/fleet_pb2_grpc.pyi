@@ -38,6 +38,11 @@ class FleetStub:
     """Persists a command and pushes it to the instance's agent when connected (at once) or when it connects."""
     WatchCommandUpdates: _grpc.UnaryStreamMultiCallable[_fleet_pb2.WatchCommandUpdatesRequest, _fleet_pb2.WatchCommandUpdatesResponse]
     """Streams every command update with a sequence number above after_sequence, then new ones as they happen."""
+    CancelCommands: _grpc.UnaryUnaryMultiCallable[_fleet_pb2.CancelCommandsRequest, _fleet_pb2.CancelCommandsResponse]
+    """Stops commands: an agent running one kills its scripts and reports it Failed; one on an
+    instance that is offline (or an agent that does not answer within seconds) is failed by the
+    fleet. Either way a FINISHED update follows on WatchCommandUpdates.
+    """
     DeregisterOnPremisesInstance: _grpc.UnaryUnaryMultiCallable[_fleet_pb2.DeregisterOnPremisesInstanceRequest, _fleet_pb2.DeregisterOnPremisesInstanceResponse]
     AddTagsToOnPremisesInstances: _grpc.UnaryUnaryMultiCallable[_fleet_pb2.AddTagsToOnPremisesInstancesRequest, _fleet_pb2.AddTagsToOnPremisesInstancesResponse]
     RemoveTagsFromOnPremisesInstances: _grpc.UnaryUnaryMultiCallable[_fleet_pb2.RemoveTagsFromOnPremisesInstancesRequest, _fleet_pb2.RemoveTagsFromOnPremisesInstancesResponse]
@@ -57,6 +62,11 @@ class FleetAsyncStub(FleetStub):
     """Persists a command and pushes it to the instance's agent when connected (at once) or when it connects."""
     WatchCommandUpdates: _aio.UnaryStreamMultiCallable[_fleet_pb2.WatchCommandUpdatesRequest, _fleet_pb2.WatchCommandUpdatesResponse]  # type: ignore[assignment]
     """Streams every command update with a sequence number above after_sequence, then new ones as they happen."""
+    CancelCommands: _aio.UnaryUnaryMultiCallable[_fleet_pb2.CancelCommandsRequest, _fleet_pb2.CancelCommandsResponse]  # type: ignore[assignment]
+    """Stops commands: an agent running one kills its scripts and reports it Failed; one on an
+    instance that is offline (or an agent that does not answer within seconds) is failed by the
+    fleet. Either way a FINISHED update follows on WatchCommandUpdates.
+    """
     DeregisterOnPremisesInstance: _aio.UnaryUnaryMultiCallable[_fleet_pb2.DeregisterOnPremisesInstanceRequest, _fleet_pb2.DeregisterOnPremisesInstanceResponse]  # type: ignore[assignment]
     AddTagsToOnPremisesInstances: _aio.UnaryUnaryMultiCallable[_fleet_pb2.AddTagsToOnPremisesInstancesRequest, _fleet_pb2.AddTagsToOnPremisesInstancesResponse]  # type: ignore[assignment]
     RemoveTagsFromOnPremisesInstances: _aio.UnaryUnaryMultiCallable[_fleet_pb2.RemoveTagsFromOnPremisesInstancesRequest, _fleet_pb2.RemoveTagsFromOnPremisesInstancesResponse]  # type: ignore[assignment]
@@ -103,6 +113,17 @@ class FleetServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_fleet_pb2.WatchCommandUpdatesResponse], _abc.AsyncIterator[_fleet_pb2.WatchCommandUpdatesResponse]]:
         """Streams every command update with a sequence number above after_sequence, then new ones as they happen."""
+
+    @_abc_1.abstractmethod
+    def CancelCommands(
+        self,
+        request: _fleet_pb2.CancelCommandsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fleet_pb2.CancelCommandsResponse, _abc.Awaitable[_fleet_pb2.CancelCommandsResponse]]:
+        """Stops commands: an agent running one kills its scripts and reports it Failed; one on an
+        instance that is offline (or an agent that does not answer within seconds) is failed by the
+        fleet. Either way a FINISHED update follows on WatchCommandUpdates.
+        """
 
     @_abc_1.abstractmethod
     def DeregisterOnPremisesInstance(

@@ -258,6 +258,7 @@ class _DeploymentErrorCodeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_D
     DEPLOYMENT_ERROR_CODE_INTERNAL_ERROR: _DeploymentErrorCode.ValueType  # 4
     DEPLOYMENT_ERROR_CODE_MANUAL_STOP: _DeploymentErrorCode.ValueType  # 5
     DEPLOYMENT_ERROR_CODE_TIMEOUT: _DeploymentErrorCode.ValueType  # 6
+    DEPLOYMENT_ERROR_CODE_AGENT_ISSUE: _DeploymentErrorCode.ValueType  # 7
 
 class DeploymentErrorCode(_DeploymentErrorCode, metaclass=_DeploymentErrorCodeEnumTypeWrapper):
     """CodeDeploy's ErrorInformation codes that OpenDeploy reports."""
@@ -269,6 +270,7 @@ DEPLOYMENT_ERROR_CODE_NO_INSTANCES: DeploymentErrorCode.ValueType  # 3
 DEPLOYMENT_ERROR_CODE_INTERNAL_ERROR: DeploymentErrorCode.ValueType  # 4
 DEPLOYMENT_ERROR_CODE_MANUAL_STOP: DeploymentErrorCode.ValueType  # 5
 DEPLOYMENT_ERROR_CODE_TIMEOUT: DeploymentErrorCode.ValueType  # 6
+DEPLOYMENT_ERROR_CODE_AGENT_ISSUE: DeploymentErrorCode.ValueType  # 7
 Global___DeploymentErrorCode: _TypeAlias = DeploymentErrorCode  # noqa: Y015
 
 class _TargetStatus:

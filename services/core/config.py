@@ -28,6 +28,9 @@ JSON_KEYS = ("provisioners", "load_balancers")
 """Keys whose OPENDEPLOY_* variable is JSON."""
 INT_KEYS = (
     "heartbeat_interval_seconds",
+    "command_ack_timeout_seconds",
+    "command_grace_seconds",
+    "shutdown_grace_seconds",
     "grpc_max_message_bytes",
     "grpc_max_concurrent_streams",
     *LIMIT_KEYS,
@@ -53,6 +56,12 @@ class ServerConfig:
     """Address of each service not run here; services run here are reached at `listen`."""
     heartbeat_interval_seconds: int = 5
     """How often agents send a heartbeat; an instance is Offline after three missed ones."""
+    command_ack_timeout_seconds: int = 60
+    """How long an agent has to acknowledge a lifecycle event (its start deadline)."""
+    command_grace_seconds: int = 60
+    """Added to the time an event's scripts may take: its end deadline."""
+    shutdown_grace_seconds: int = 10
+    """After SIGTERM, how long the process may take to end its calls and streams."""
     git_base_url: str = "https://github.com/"
     """Where a Git revision's "owner/repo" is cloned from (a full clone URL is used as is)."""
     provisioners: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -151,6 +160,9 @@ def _from_mapping(raw: dict[str, Any]) -> ServerConfig:
         config.peers = {str(k): str(v) for k, v in peers.items()}
     for key in (
         "heartbeat_interval_seconds",
+        "command_ack_timeout_seconds",
+        "command_grace_seconds",
+        "shutdown_grace_seconds",
         "grpc_max_message_bytes",
         "grpc_max_concurrent_streams",
     ):

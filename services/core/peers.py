@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import grpc
 from grpc import aio
 
+from deploy.backoff import RECONNECT_CHANNEL_OPTIONS
 from services.core.errors import from_rpc_error
 
 CHANNEL_OPTIONS = [
@@ -16,6 +17,7 @@ CHANNEL_OPTIONS = [
     ("grpc.http2.max_pings_without_data", 0),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+    *RECONNECT_CHANNEL_OPTIONS,
 ]
 
 

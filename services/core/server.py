@@ -21,7 +21,8 @@ from services.core.peers import CHANNEL_OPTIONS
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_GRACE_SECONDS = 5.0
+CALLS_GRACE_FRACTION = 0.5
+"""Of the shutdown grace, the part calls in flight get to finish before they are cancelled."""
 
 
 class Service(Protocol):
@@ -65,8 +66,10 @@ def server_options(config: ServerConfig) -> list[tuple[str, int]]:
     return [(k, v) for k, v in CHANNEL_OPTIONS if k not in bounded] + list(bounded.items())
 
 
-async def serve(config: ServerConfig, stop: asyncio.Event | None = None) -> None:
-    """Run the configured services until SIGTERM/SIGINT (or `stop` is set)."""
+async def serve(config: ServerConfig, stop: asyncio.Event | None = None) -> bool:
+    """Run the configured services until SIGTERM/SIGINT (or `stop` is set). Returns False when
+    stopping took longer than the configured grace (work left behind is resumed by the next
+    process that loads it)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -105,11 +108,21 @@ async def serve(config: ServerConfig, stop: asyncio.Event | None = None) -> None
         extra={"fields": {"listen": config.listen, "services": list(config.services)}},
     )
     await stop.wait()
-    log.info("deploy-server stopping")
+    grace = float(config.shutdown_grace_seconds)
+    log.info("deploy-server stopping", extra={"fields": {"grace_seconds": grace}})
     await health.enter_graceful_shutdown()
+    stopping = asyncio.ensure_future(_shut_down(server, services, grace * CALLS_GRACE_FRACTION))
+    done, _ = await asyncio.wait({stopping}, timeout=grace)
+    if not done:
+        log.warning("shutdown grace passed; exiting with work left for the next start")
+        return False
+    return True
+
+
+async def _shut_down(server: aio.Server, services: list[Service], calls_grace: float) -> None:
     # Refuse new calls first, so that peers whose watch streams end below do not reconnect
     # into the grace period; calls in flight keep their database connections meanwhile.
-    stopping = asyncio.ensure_future(server.stop(SHUTDOWN_GRACE_SECONDS))
+    stopping = asyncio.ensure_future(server.stop(calls_grace))
     await asyncio.sleep(0)
     for service in services:
         await service.stop()

@@ -1,14 +1,35 @@
-"""Commands for agents: stored first, pushed to an open stream at once, updates fanned out."""
+"""Commands for agents: stored first, pushed to an open stream at once, updates fanned out —
+and failed by the fleet itself when their agent does not act in time, so that no command waits
+for a host that may never come back."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from datetime import datetime
+from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from deploy.backoff import Backoff
+from deploy.v1 import agent_pb2
+from services.core.clock import utcnow
 from services.core.diagnostics import Diagnostics
+from services.core.errors import DeployError
 from services.core.signal import ChangeSignal
-from services.fleet.domain import CommandState, CommandUpdate, UpdateKind
+from services.fleet.domain import (
+    CommandState,
+    CommandUpdate,
+    DeadlinePolicy,
+    UnfinishedCommand,
+    UpdateKind,
+    agent_lost,
+    agent_offline,
+    missed_deadline,
+    stopped_offline,
+)
 from services.fleet.sessions import SessionRegistry
 from services.fleet.store import FleetStore
 
@@ -18,29 +39,50 @@ log = logging.getLogger(__name__)
 class CommandBus:
     """The path of a command: orchestrator → store → agent stream; and of its updates back."""
 
-    def __init__(self, store: FleetStore, sessions: SessionRegistry) -> None:
+    def __init__(
+        self, store: FleetStore, sessions: SessionRegistry, policy: DeadlinePolicy
+    ) -> None:
         self._store = store
         self._sessions = sessions
+        self._policy = policy
         self._signal = ChangeSignal()
         self._append = asyncio.Lock()
         """Updates are committed one at a time, so sequence numbers become visible in order:
         with PostgreSQL, concurrent transactions could otherwise commit sequence 11 before 10,
         and a watcher that had moved past 11 would never see 10."""
+        self._deadlines = ChangeSignal()
+        """Woken when a deadline earlier than the one the deadline loop sleeps towards is set."""
+        self._next_deadline: datetime | None = None
+        self._offline_checks: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Enforce deadlines, and give every instance with unfinished commands the offline
+        window to come back (to this process) before its commands fail."""
+        self._spawn(self._enforce_deadlines())
+        for name in {c.instance_name for c in await self._store.unfinished()}:
+            self.watch_offline(name)
 
     async def dispatch(self, instance_name: str, command_id: str, payload: bytes) -> None:
         """Persist, then push if the agent is connected; a repeated id changes nothing."""
-        if await self._store.add_command(command_id, instance_name, payload):
-            delivered = self._sessions.push(instance_name, payload)
-            log.info(
-                "command dispatched",
-                extra={
-                    "fields": {
-                        "command_id": command_id,
-                        "instance": instance_name,
-                        "delivered": delivered,
-                    }
-                },
-            )
+        deadline = self._policy.start_deadline(utcnow())
+        if not await self._store.add_command(command_id, instance_name, payload, deadline):
+            return
+        self._deadline_set(deadline)
+        message = agent_pb2.ConnectResponse(command=agent_pb2.LifecycleCommand.FromString(payload))
+        delivered = self._sessions.push(instance_name, message)
+        if not delivered:
+            self.watch_offline(instance_name)
+        log.info(
+            "command dispatched",
+            extra={
+                "fields": {
+                    "command_id": command_id,
+                    "instance": instance_name,
+                    "delivered": delivered,
+                }
+            },
+        )
 
     async def report(
         self,
@@ -49,11 +91,16 @@ class CommandBus:
         kind: UpdateKind,
         state: CommandState,
         diagnostics: Diagnostics,
+        timeout_seconds: int = 0,
     ) -> None:
-        """Store what the agent reported and wake the watchers."""
+        """Store what the agent (or the fleet, for it) reported and wake the watchers. A start
+        sets the command's end deadline from the time its scripts may take."""
+        deadline = None
+        if kind is UpdateKind.STARTED:
+            deadline = self._policy.end_deadline(utcnow(), timeout_seconds)
         async with self._append:
             update = await self._store.record_update(
-                instance_name, command_id, kind, state, diagnostics
+                instance_name, command_id, kind, state, diagnostics, deadline
             )
         if update is None:
             log.info(
@@ -61,11 +108,54 @@ class CommandBus:
                 extra={"fields": {"command_id": command_id, "instance": instance_name}},
             )
             return
+        if deadline is not None:
+            self._deadline_set(deadline)
         self._signal.notify()
 
+    async def queued(self, instance_name: str, command_id: str) -> None:
+        """The agent holds the command behind the one it runs: it may start as late as the
+        running one may end."""
+        await self._store.extend(instance_name, command_id, self._policy.end_deadline(utcnow(), 0))
+
+    async def reconcile(self, instance_name: str, held: Sequence[str]) -> None:
+        """The agent holds only `held` (after re-sending its reports): its other started
+        commands were lost with an earlier agent process, and fail."""
+        for command in await self._store.unfinished(instance_name):
+            if command.state is CommandState.IN_PROGRESS and command.id not in held:
+                await self._fail(command, agent_lost(instance_name))
+
+    async def cancel(self, command_ids: Sequence[str], reason: str) -> None:
+        """Tell the agents running (or holding) these commands to stop them; a command whose
+        agent is offline fails now, one whose agent does not answer fails at a short deadline."""
+        deadline = self._policy.cancel_deadline(utcnow())
+        for command in await self._store.cancel(command_ids, deadline):
+            message = agent_pb2.ConnectResponse(
+                cancel=agent_pb2.CancelCommand(command_id=command.id, reason=reason)
+            )
+            if self._sessions.push(command.instance_name, message):
+                self._deadline_set(deadline)
+            else:
+                await self._fail(command, stopped_offline(command.instance_name, reason))
+
+    def watch_offline(self, instance_name: str) -> None:
+        """Fail the instance's unfinished commands once its agent has been silent for the
+        offline window, unless it is heard from again before (checked when the window ends)."""
+        previous = self._offline_checks.pop(instance_name, None)
+        if previous is not None:
+            previous.cancel()
+        delay = max(self._policy.offline_seconds - self._sessions.silent_seconds(instance_name), 0)
+        self._offline_checks[instance_name] = asyncio.get_running_loop().call_later(
+            delay, self._check_offline, instance_name
+        )
+
     def close(self) -> None:
-        """End the watch streams (at shutdown)."""
+        """End the watch streams and the deadline loop (at shutdown)."""
         self._signal.close()
+        self._deadlines.close()
+        for check in self._offline_checks.values():
+            check.cancel()
+        for task in self._tasks:
+            task.cancel()
 
     async def watch(self, after_sequence: int) -> AsyncIterator[CommandUpdate]:
         """Every update after `after_sequence`, then each new one as it is stored, until the
@@ -81,3 +171,63 @@ class CommandBus:
                 if self._signal.closed:
                     return
                 await wake.wait()
+
+    def _check_offline(self, instance_name: str) -> None:
+        self._offline_checks.pop(instance_name, None)
+        silent = self._sessions.silent_seconds(instance_name)
+        if silent >= self._policy.offline_seconds:
+            self._spawn(self._fail_offline(instance_name, int(silent)))
+
+    async def _fail_offline(self, instance_name: str, silent_seconds: int) -> None:
+        for command in await self._store.unfinished(instance_name):
+            await self._fail(command, agent_offline(instance_name, silent_seconds))
+
+    async def _enforce_deadlines(self) -> None:
+        """Sleep until the earliest deadline (or an earlier one is set), fail what is overdue."""
+        backoff = Backoff()
+        while not self._deadlines.closed:
+            wake = self._deadlines.current()
+            try:
+                for command in await self._store.overdue(utcnow()):
+                    await self._fail(command, missed_deadline(command))
+                self._next_deadline = await self._store.next_deadline()
+            except (DeployError, SQLAlchemyError, OSError) as error:  # look again soon
+                log.warning("deadline check failed", extra={"fields": {"error": str(error)}})
+                await asyncio.sleep(backoff.next_delay() or backoff.maximum)
+                continue
+            backoff.reset()
+            timeout = None
+            if self._next_deadline is not None:
+                timeout = max((self._next_deadline - utcnow()).total_seconds(), 0.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout)
+
+    def _deadline_set(self, deadline: datetime) -> None:
+        if self._next_deadline is None or deadline < self._next_deadline:
+            self._next_deadline = deadline
+            self._deadlines.notify()
+
+    async def _fail(self, command: UnfinishedCommand, diagnostics: Diagnostics) -> None:
+        log.warning(
+            "command failed by the fleet",
+            extra={
+                "fields": {
+                    "command_id": command.id,
+                    "instance": command.instance_name,
+                    "error_code": diagnostics.error_code,
+                    "error": diagnostics.message,
+                }
+            },
+        )
+        await self.report(
+            command.instance_name,
+            command.id,
+            UpdateKind.FINISHED,
+            CommandState.FAILED,
+            diagnostics,
+        )
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from services.core.diagnostics import Diagnostics
+from services.core.diagnostics import Diagnostics, ErrorCode
 from services.core.tags import Tag
 
 
@@ -66,3 +66,86 @@ class CommandUpdate:
     state: CommandState
     at: datetime
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
+
+
+MAX_EVENT_SECONDS = 3600
+"""CodeDeploy's limit on one lifecycle event: its scripts' timeouts together."""
+
+
+@dataclass(frozen=True)
+class DeadlinePolicy:
+    """How long a command may wait for each move of its agent before the fleet fails it.
+
+    An agent must acknowledge a command within `ack_seconds` of its dispatch (CodeDeploy
+    allows five minutes); a started event must end within the time its scripts may take
+    (as the agent reports it, at most an hour) plus `grace_seconds`; a cancelled one within
+    `cancel_seconds`. An instance whose agent is silent for `offline_seconds` (three missed
+    heartbeats) fails its unfinished commands at once.
+    """
+
+    ack_seconds: int = 60
+    grace_seconds: int = 60
+    cancel_seconds: int = 10
+    offline_seconds: int = 15
+
+    def start_deadline(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.ack_seconds)
+
+    def end_deadline(self, now: datetime, timeout_seconds: int) -> datetime:
+        """`timeout_seconds` 0 (not known) or above the limit counts as the limit."""
+        budget = min(timeout_seconds or MAX_EVENT_SECONDS, MAX_EVENT_SECONDS)
+        return now + timedelta(seconds=budget + self.grace_seconds)
+
+    def cancel_deadline(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.cancel_seconds)
+
+
+@dataclass(frozen=True)
+class UnfinishedCommand:
+    """A command its agent has not finished: not yet acknowledged (PENDING) or running."""
+
+    id: str
+    instance_name: str
+    state: CommandState
+
+
+def missed_deadline(command: UnfinishedCommand) -> Diagnostics:
+    """Why the fleet failed a command whose deadline passed."""
+    if command.state is CommandState.PENDING:
+        what = "did not acknowledge the lifecycle event within its start deadline"
+    else:
+        what = "did not finish the lifecycle event within its end deadline"
+    return Diagnostics(
+        error_code=ErrorCode.TIMEOUT,
+        message=f"Failed: the agent on {command.instance_name} {what}",
+    )
+
+
+def agent_offline(instance_name: str, silent_seconds: int) -> Diagnostics:
+    """Why the fleet failed the commands of an instance whose agent went silent."""
+    return Diagnostics(
+        error_code=ErrorCode.AGENT_ISSUE,
+        message=(
+            f"Failed: the agent on {instance_name} went offline (no stream or heartbeat for "
+            f"{silent_seconds} s) while the lifecycle event was in flight"
+        ),
+    )
+
+
+def agent_lost(instance_name: str) -> Diagnostics:
+    """Why a started command failed that the instance's agent no longer holds."""
+    return Diagnostics(
+        error_code=ErrorCode.AGENT_ISSUE,
+        message=(
+            f"Failed: the agent on {instance_name} no longer runs the lifecycle event (it "
+            "restarted, or its report was lost with it); its outcome is unknown"
+        ),
+    )
+
+
+def stopped_offline(instance_name: str, reason: str) -> Diagnostics:
+    """Why a cancelled command of an offline instance failed without its agent's answer."""
+    return Diagnostics(
+        error_code=ErrorCode.AGENT_ISSUE,
+        message=f"Failed: {reason}; the agent on {instance_name} is offline",
+    )

@@ -38,7 +38,10 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
         health: FleetHealth,
         heartbeat_interval_seconds: int,
         changes: InstanceChanges,
+        offline_seconds: int,
     ) -> None:
+        self._offline_seconds = offline_seconds
+        self._closing = False
         self._changes = changes
         self._store = store
         self._sessions = sessions
@@ -69,19 +72,37 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
             )
             for payload in await self._store.pending_commands(name):
                 yield agent_pb2.ConnectResponse(command=_command(payload))
-            while True:
-                queued = await session.outbox.get()
-                if queued is None:
-                    break
-                yield agent_pb2.ConnectResponse(command=_command(queued))
+            while (queued := await self._next(session)) is not None:
+                yield queued
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
-            self._sessions.close(session)
-            await self._store.mark_seen(name)
-            await self._health.refresh_metrics()
+            if self._sessions.close(session) and not self._closing:
+                self._bus.watch_offline(name)
+                await self._store.mark_seen(name)
+                await self._health.refresh_metrics()
             log.info("agent disconnected", extra={"fields": {"instance": name}})
+
+    def close(self) -> None:
+        """End every agent stream (at shutdown), recording nothing more about them: the
+        process is going, and the next one counts every agent's silence from its own start."""
+        self._closing = True
+        self._sessions.close_all()
+
+    async def _next(self, session: AgentSession) -> agent_pb2.ConnectResponse | None:
+        """The next message to push; None ends the stream — when it is closed, or when the
+        agent has sent nothing (not even a heartbeat) for the offline window."""
+        while True:
+            try:
+                return await asyncio.wait_for(session.outbox.get(), self._offline_seconds)
+            except TimeoutError:
+                if self._sessions.silent_seconds(session.instance_name) >= self._offline_seconds:
+                    log.warning(
+                        "agent silent; closing its stream",
+                        extra={"fields": {"instance": session.instance_name}},
+                    )
+                    return None
 
     async def _read(
         self, request_iterator: AsyncIterator[agent_pb2.ConnectRequest], session: AgentSession
@@ -104,7 +125,12 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
                 UpdateKind.STARTED,
                 CommandState.IN_PROGRESS,
                 Diagnostics(),
+                message.started.timeout_seconds,
             )
+        elif kind == "sync":
+            await self._bus.reconcile(name, list(message.sync.command_ids))
+        elif kind == "queued":
+            await self._bus.queued(name, message.queued.command_id)
         elif kind == "finished":
             state = finished_state(message.finished.status)
             if state is None:

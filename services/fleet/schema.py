@@ -39,6 +39,9 @@ class CommandRow(Base):
     """The command exactly as the agent receives it (opaque to the fleet)."""
     state: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    """When the fleet fails the command unless its agent acts first: acknowledges it (start
+    deadline), finishes it (end deadline) or answers a cancel. None once it has finished."""
 
 
 class CommandUpdateRow(Base):

@@ -9,8 +9,9 @@ from services.core.config import ServerConfig
 from services.core.db import Database, open_database
 from services.fleet.changes import InstanceChanges
 from services.fleet.commands import CommandBus
+from services.fleet.domain import DeadlinePolicy
 from services.fleet.gateway import AgentGatewayServicer
-from services.fleet.health import FleetHealth
+from services.fleet.health import MISSED_HEARTBEATS_OFFLINE, FleetHealth
 from services.fleet.servicer import FleetServicer
 from services.fleet.sessions import SessionRegistry
 from services.fleet.store import FleetStore
@@ -22,16 +23,24 @@ class FleetService:
         agent_pb2.DESCRIPTOR.services_by_name["AgentGateway"].full_name,
     )
 
-    def __init__(self, db: Database, heartbeat_interval_seconds: int) -> None:
+    def __init__(
+        self, db: Database, heartbeat_interval_seconds: int, policy: DeadlinePolicy
+    ) -> None:
         self._db = db
         store = FleetStore(db)
         self._sessions = SessionRegistry()
-        self._bus = bus = CommandBus(store, self._sessions)
+        self._bus = bus = CommandBus(store, self._sessions, policy)
         self._health = FleetHealth(store, self._sessions, heartbeat_interval_seconds)
         self._changes = changes = InstanceChanges()
         self._fleet = FleetServicer(store, bus, self._health, changes)
         self._gateway = AgentGatewayServicer(
-            store, self._sessions, bus, self._health, heartbeat_interval_seconds, changes
+            store,
+            self._sessions,
+            bus,
+            self._health,
+            heartbeat_interval_seconds,
+            changes,
+            policy.offline_seconds,
         )
 
     def add_to_server(self, server: aio.Server) -> None:
@@ -40,14 +49,20 @@ class FleetService:
 
     async def start(self) -> None:
         await self._health.refresh_metrics()
+        await self._bus.start()
 
     async def stop(self) -> None:
         self._changes.close()
         self._bus.close()
-        self._sessions.close_all()
+        self._gateway.close()
         await self._db.close()
 
 
 async def create_fleet(config: ServerConfig) -> FleetService:
     db = await open_database(config.database_url_for("fleet"), "fleet")
-    return FleetService(db, config.heartbeat_interval_seconds)
+    policy = DeadlinePolicy(
+        ack_seconds=config.command_ack_timeout_seconds,
+        grace_seconds=config.command_grace_seconds,
+        offline_seconds=config.heartbeat_interval_seconds * MISSED_HEARTBEATS_OFFLINE,
+    )
+    return FleetService(db, config.heartbeat_interval_seconds, policy)

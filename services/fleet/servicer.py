@@ -11,7 +11,7 @@ from grpc import aio
 from deploy.v1 import common_pb2, fleet_pb2, fleet_pb2_grpc
 from services.core.convert import tag_filter_from_proto, tag_from_proto
 from services.core.errors import InvalidArgument
-from services.core.names import check_instance_name
+from services.core.names import check_instance_name, check_text
 from services.core.paging import MAX_PAGE, page_of
 from services.core.tags import Tag, check_tag_filters, check_tags, matches_any
 from services.fleet.changes import InstanceChanges
@@ -128,6 +128,20 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
         )
         return fleet_pb2.DispatchCommandResponse()
 
+    async def CancelCommands(
+        self, request: fleet_pb2.CancelCommandsRequest, context: Context
+    ) -> fleet_pb2.CancelCommandsResponse:
+        if len(request.command_ids) > MAX_CANCELLED:
+            raise InvalidArgument(f"commandIds: at most {MAX_CANCELLED} per call")
+        for i, command_id in enumerate(request.command_ids):
+            if not COMMAND_ID.match(command_id):
+                raise InvalidArgument(
+                    f"commandIds[{i}]: 1-255 of letters, digits and ._:+=,@- are allowed"
+                )
+        reason = check_text("reason", request.reason, MAX_REASON) or "the command was cancelled"
+        await self._bus.cancel(list(request.command_ids), reason)
+        return fleet_pb2.CancelCommandsResponse()
+
     async def WatchCommandUpdates(
         self, request: fleet_pb2.WatchCommandUpdatesRequest, context: Context
     ) -> AsyncIterator[fleet_pb2.WatchCommandUpdatesResponse]:
@@ -139,6 +153,8 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
 
 COMMAND_ID = re.compile(r"^[A-Za-z0-9._:+=,@-]{1,255}\Z")
 EVENT_NAME = re.compile(r"^[A-Za-z]{1,64}\Z")
+MAX_CANCELLED = 1000
+MAX_REASON = 256
 MAX_SEQUENCE = 2**31 - 1
 """Update sequence numbers are stored as 32-bit integers."""
 MAX_TAGGED_INSTANCES = 10

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from deploy.v1 import agent_pb2
 from services.core.metrics import AGENT_HEARTBEAT_AGE, AGENTS_CONNECTED
 
 
@@ -13,8 +14,8 @@ class AgentSession:
 
     def __init__(self, instance_name: str) -> None:
         self.instance_name = instance_name
-        self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
-        """Serialized ConnectResponse payloads to push; None closes the stream."""
+        self.outbox: asyncio.Queue[agent_pb2.ConnectResponse | None] = asyncio.Queue()
+        """Messages to push; None closes the stream."""
         self.last_heartbeat = time.monotonic()
 
     def close(self) -> None:
@@ -26,6 +27,9 @@ class SessionRegistry:
 
     def __init__(self) -> None:
         self._sessions: dict[str, AgentSession] = {}
+        self._started = time.monotonic()
+        self._last_alive: dict[str, float] = {}
+        """When each instance without a stream here was last heard from."""
         AGENTS_CONNECTED.set_function(lambda: len(self._sessions))
         AGENT_HEARTBEAT_AGE.set_function(self.oldest_heartbeat_age)
 
@@ -35,19 +39,35 @@ class SessionRegistry:
             previous.close()
         session = AgentSession(instance_name)
         self._sessions[instance_name] = session
+        self._last_alive.pop(instance_name, None)
         return session
 
-    def close(self, session: AgentSession) -> None:
-        if self._sessions.get(session.instance_name) is session:
-            del self._sessions[session.instance_name]
+    def close(self, session: AgentSession) -> bool:
+        """Forget the stream; True if it was the instance's current one (no newer replaced it)."""
+        if self._sessions.get(session.instance_name) is not session:
+            return False
+        del self._sessions[session.instance_name]
+        self._last_alive[session.instance_name] = session.last_heartbeat
+        return True
 
-    def push(self, instance_name: str, payload: bytes) -> bool:
+    def push(self, instance_name: str, message: agent_pb2.ConnectResponse) -> bool:
         """Queue a message for the instance's agent; False if it has no open stream here."""
         session = self._sessions.get(instance_name)
         if session is None:
             return False
-        session.outbox.put_nowait(payload)
+        session.outbox.put_nowait(message)
         return True
+
+    def silent_seconds(self, instance_name: str) -> float:
+        """How long the instance's agent has not been heard from (a stream closed, or no
+        heartbeat on an open one); an instance never heard from by this process counts from
+        the process's start, so a restarted fleet gives every agent time to come back."""
+        session = self._sessions.get(instance_name)
+        if session is not None:
+            last = session.last_heartbeat
+        else:
+            last = self._last_alive.get(instance_name, self._started)
+        return time.monotonic() - last
 
     def is_online(self, instance_name: str, window_seconds: float) -> bool:
         session = self._sessions.get(instance_name)

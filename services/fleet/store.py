@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.clock import as_utc, utcnow
@@ -19,6 +20,7 @@ from services.fleet.domain import (
     CommandState,
     CommandUpdate,
     Instance,
+    UnfinishedCommand,
     UpdateKind,
 )
 from services.fleet.schema import CommandRow, CommandUpdateRow, InstanceRow, InstanceTagRow
@@ -120,8 +122,11 @@ class FleetStore:
                 if address:
                     row.address = address
 
-    async def add_command(self, command_id: str, instance_name: str, payload: bytes) -> bool:
-        """Store a command; False (and no change) if one with this id exists already."""
+    async def add_command(
+        self, command_id: str, instance_name: str, payload: bytes, deadline: datetime
+    ) -> bool:
+        """Store a command, to be acknowledged by `deadline`; False (and no change) if one with
+        this id exists already."""
         async with self._db.transaction() as session:
             instance = await session.get(InstanceRow, instance_name)
             if instance is None or instance.deregistered_at is not None:
@@ -135,6 +140,7 @@ class FleetStore:
                     payload=payload,
                     state=CommandState.PENDING,
                     created_at=utcnow(),
+                    deadline_at=deadline,
                 )
             )
             return True
@@ -159,9 +165,11 @@ class FleetStore:
         kind: UpdateKind,
         state: CommandState,
         diagnostics: Diagnostics,
+        deadline: datetime | None = None,
     ) -> CommandUpdate | None:
-        """Move the command to `state` and append the update; None if it is not a valid move
-        (a duplicate report after a reconnect, or a command of another instance)."""
+        """Move the command to `state` (with its next `deadline`, None once finished) and append
+        the update; None if it is not a valid move (a duplicate report after a reconnect, or a
+        command of another instance)."""
         async with self._db.transaction() as session:
             command = await session.get(CommandRow, command_id, with_for_update=True)
             if command is None or command.instance_name != instance_name:
@@ -169,6 +177,7 @@ class FleetStore:
             if state not in COMMAND_TRANSITIONS[CommandState(command.state)]:
                 return None
             command.state = state
+            command.deadline_at = deadline
             row = CommandUpdateRow(
                 command_id=command_id,
                 instance_name=instance_name,
@@ -180,6 +189,62 @@ class FleetStore:
             session.add(row)
             await session.flush()
             return _update(row)
+
+    async def extend(self, instance_name: str, command_id: str, deadline: datetime) -> bool:
+        """A not yet started command of the instance waits until `deadline`; False if there
+        is none such."""
+        async with self._db.transaction() as session:
+            command = await session.get(CommandRow, command_id, with_for_update=True)
+            if (
+                command is None
+                or command.instance_name != instance_name
+                or command.state != CommandState.PENDING
+            ):
+                return False
+            command.deadline_at = deadline
+            return True
+
+    async def cancel(
+        self, command_ids: Sequence[str], deadline: datetime
+    ) -> list[UnfinishedCommand]:
+        """Bring forward the deadline of each unfinished command named to `deadline`; returns
+        them (finished and unknown ids are left alone)."""
+        async with self._db.transaction() as session:
+            rows = await session.scalars(
+                select(CommandRow)
+                .where(CommandRow.id.in_(command_ids), CommandRow.deadline_at.is_not(None))
+                .with_for_update()
+            )
+            found = []
+            for row in rows:
+                current = as_utc(row.deadline_at)
+                row.deadline_at = deadline if current is None else min(current, deadline)
+                found.append(_unfinished(row))
+            return found
+
+    async def next_deadline(self) -> datetime | None:
+        """The earliest deadline of an unfinished command."""
+        async with self._db.read() as session:
+            return as_utc(await session.scalar(select(func.min(CommandRow.deadline_at))))
+
+    async def overdue(self, now: datetime) -> list[UnfinishedCommand]:
+        """Unfinished commands whose deadline has passed, oldest deadline first."""
+        async with self._db.read() as session:
+            rows = await session.scalars(
+                select(CommandRow)
+                .where(CommandRow.deadline_at <= now)
+                .order_by(CommandRow.deadline_at)
+                .limit(UPDATE_BATCH)
+            )
+            return [_unfinished(row) for row in rows]
+
+    async def unfinished(self, instance_name: str = "") -> list[UnfinishedCommand]:
+        """Unfinished commands of the instance (of every instance when not named)."""
+        query = select(CommandRow).where(CommandRow.deadline_at.is_not(None))
+        if instance_name:
+            query = query.where(CommandRow.instance_name == instance_name)
+        async with self._db.read() as session:
+            return [_unfinished(row) for row in await session.scalars(query)]
 
     async def updates_after(self, sequence: int) -> list[CommandUpdate]:
         async with self._db.read() as session:
@@ -214,6 +279,10 @@ def _instance(row: InstanceRow, tags: Sequence[Tag]) -> Instance:
         last_seen_at=as_utc(row.last_seen_at),
         address=row.address or "",
     )
+
+
+def _unfinished(row: CommandRow) -> UnfinishedCommand:
+    return UnfinishedCommand(row.id, row.instance_name, CommandState(row.state))
 
 
 def _update(row: CommandUpdateRow) -> CommandUpdate:

@@ -2,7 +2,9 @@
 
 It is driven by pushes only: a new deployment, or an agent's result arriving on the fleet's
 update stream. Every state change is one store transaction; dispatch is idempotent, so after a
-crash the loop re-sends what was in flight and resumes from its stored cursor.
+crash, and whenever the fleet's update stream comes back, the loop re-sends what was in flight
+and resumes from its stored cursor. The fleet fails an event whose agent goes offline or misses
+a deadline, so every dispatched event ends with a result.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -19,7 +21,14 @@ from typing import Any, TypeVar
 from deploy.backoff import Backoff
 from services.core.clock import utcnow
 from services.core.diagnostics import Diagnostics, ErrorCode
-from services.core.errors import DeployError, NotFound, Unavailable
+from services.core.errors import (
+    AlreadyExists,
+    DeployError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
 from services.core.metrics import (
     DEPLOYMENTS_IN_PROGRESS,
     DEPLOYMENTS_TOTAL,
@@ -42,6 +51,7 @@ from services.orchestrator.domain import (
     PlannedTarget,
     Target,
     TargetLabel,
+    failure_code,
 )
 from services.orchestrator.group_store import GroupStore
 from services.orchestrator.lifecycle import (
@@ -65,6 +75,9 @@ PROVISIONED_BY = "opendeploy:deployment"
 
 CALL_RETRIES = 7
 """Retries of a peer call while the peer is unreachable (about 6-11 s in all)."""
+UNDELIVERABLE = (NotFound, InvalidArgument, FailedPrecondition, AlreadyExists)
+"""Dispatch errors that no retry mends (the instance was deregistered): the event fails."""
+STOP_REASON = "the deployment was stopped"
 
 
 @dataclass(frozen=True)
@@ -114,11 +127,14 @@ class RolloutController:
         self._specs: dict[str, Deployment] = {}
         """Deployments by id, for their fixed fields (revision, options) on the per-event path;
         their status is read fresh from the store whenever a decision depends on it."""
+        self._resend = asyncio.Event()
+        """Set when the in-flight events must be dispatched again (start, fleet back)."""
 
     async def start(self) -> None:
         """Resume every unfinished deployment, then follow the fleet's results."""
         self._spawn(self._recover())
         self._spawn(self._follow_fleet())
+        self._spawn(self._resend_when_asked())
 
     def fleet_changed(self) -> None:
         """An instance registered or came online: a replacement fleet may be complete."""
@@ -148,18 +164,33 @@ class RolloutController:
         self._changes.notify()
 
     async def stop_deployment(self, deployment_id: str, roll_back: bool | None) -> StopOutcome:
-        """Start nothing more; Stopped at once when nothing runs, else when the running
-        lifecycle events end (their hooks finish or time out on the hosts)."""
+        """Start nothing more and stop what runs: agents kill the running events' scripts (the
+        fleet fails those of offline instances at once); Stopped at once when nothing runs,
+        else as soon as the running events have ended."""
         async with self._lock:
             result = await self._store.request_stop(deployment_id, roll_back)
             await self._advance(deployment_id)
         self._changes.notify()
-        if result.in_flight:
-            return StopOutcome(
-                False,
-                f"Stopping: waiting for {result.in_flight} running lifecycle event(s) to end",
+        if not result.in_flight:
+            return StopOutcome(True, "Stopped")
+        await self._cancel_running(deployment_id, result.in_flight)
+        return StopOutcome(
+            False, f"Stopping: {len(result.in_flight)} running lifecycle event(s) are being ended"
+        )
+
+    async def _cancel_running(self, deployment_id: str, running: Sequence[EventRef]) -> None:
+        """Have the fleet stop the running agent events of a stopping deployment (traffic
+        events end by themselves within their drain delay)."""
+        on_agents = [r.command_id for r in running if r.name not in TRAFFIC_EVENTS]
+        if not on_agents:
+            return
+        try:
+            await self._with_retries(partial(self._fleet.cancel, on_agents, STOP_REASON))
+        except DeployError as error:  # their end deadlines still end them
+            log.warning(
+                "could not cancel the running lifecycle events",
+                extra={"fields": {"deployment_id": deployment_id, "error": str(error)}},
             )
-        return StopOutcome(True, "Stopped")
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coroutine)
@@ -167,16 +198,24 @@ class RolloutController:
         task.add_done_callback(self._tasks.discard)
 
     async def _recover(self) -> None:
+        """After a restart: traffic events that were running run again (they are idempotent),
+        agents' events are dispatched again (and cancelled again if their deployment is
+        stopping), every deployment decides again."""
         for deployment_id in await self._store.active_ids():
             deployment = await self._store.get(deployment_id)
-            self._spawn(
-                self._dispatch(deployment, await self._store.in_progress_events(deployment_id))
-            )
+            running = await self._store.in_progress_events(deployment_id)
+            for ref in running:
+                if ref.name in TRAFFIC_EVENTS:
+                    self._spawn(self._run_traffic_event(deployment, ref))
+            if deployment.stop_requested:
+                self._spawn(self._cancel_running(deployment_id, running))
             await self.kick(deployment_id)
+        self._resend.set()
         self._refresh_gauge_later()
 
     async def _follow_fleet(self) -> None:
-        """Consume the fleet's update stream from the stored cursor; reconnect after failures."""
+        """Consume the fleet's update stream from the stored cursor; reconnect after failures,
+        re-sending the in-flight events (a restarted fleet may not have had them all)."""
         backoff = Backoff()
         while True:
             try:
@@ -190,6 +229,30 @@ class RolloutController:
                     extra={"fields": {"error": str(error), "retry_in_seconds": delay}},
                 )
                 await asyncio.sleep(delay)
+                self._resend.set()
+
+    async def _resend_when_asked(self) -> None:
+        """Dispatch every in-flight agent event again whenever asked, until one pass reaches
+        the fleet (dispatch is idempotent: the fleet ignores ids it has)."""
+        backoff = Backoff()
+        while True:
+            await self._resend.wait()
+            self._resend.clear()
+            try:
+                for deployment_id in await self._store.active_ids():
+                    deployment = await self._spec(deployment_id)
+                    for ref in await self._store.in_progress_events(deployment_id):
+                        if ref.name not in TRAFFIC_EVENTS:
+                            await self._send(deployment, ref)
+                backoff.reset()
+            except DeployError as error:
+                delay = backoff.next_delay() or backoff.maximum
+                log.warning(
+                    "could not re-send in-flight events; trying again",
+                    extra={"fields": {"error": str(error), "retry_in_seconds": delay}},
+                )
+                await asyncio.sleep(delay)
+                self._resend.set()
 
     async def _on_result(self, result: CommandResult) -> None:
         if not result.finished:
@@ -266,7 +329,7 @@ class RolloutController:
         elif decision.outcome is Outcome.STOPPED:
             await self._finish(deployment, DeploymentStatus.STOPPED, None)
         else:
-            error = ErrorInformation(DeploymentErrorCode.HEALTH_CONSTRAINTS, decision.reason)
+            error = ErrorInformation(failure_code(targets), decision.reason)
             await self._finish(deployment, DeploymentStatus.FAILED, error)
 
     async def _advance_blue_green(self, deployment: Deployment, targets: list[Target]) -> None:
@@ -317,7 +380,7 @@ class RolloutController:
         status, code = {
             Act.SUCCEEDED: (DeploymentStatus.SUCCEEDED, None),
             Act.STOPPED: (DeploymentStatus.STOPPED, DeploymentErrorCode.TIMEOUT),
-            Act.FAILED: (DeploymentStatus.FAILED, DeploymentErrorCode.HEALTH_CONSTRAINTS),
+            Act.FAILED: (DeploymentStatus.FAILED, failure_code(targets)),
         }[decision.act]
         error = ErrorInformation(code, decision.reason) if code and decision.reason else None
         await self._finish(deployment, status, error)
@@ -521,33 +584,34 @@ class RolloutController:
         return self._events[key]
 
     async def _dispatch(self, deployment: Deployment, refs: list[EventRef]) -> None:
-        """Send commands to the fleet, retrying while it is unreachable (dispatch is idempotent);
-        BlockTraffic and AllowTraffic are run here, through the traffic service."""
+        """Send commands to the fleet, retrying while it is unreachable (dispatch is idempotent)
+        and asking for a re-send of everything in flight if it stays so; BlockTraffic and
+        AllowTraffic are run here, through the traffic service."""
         for ref in refs:
             if ref.name in TRAFFIC_EVENTS:
                 self._spawn(self._run_traffic_event(deployment, ref))
                 continue
-            backoff = Backoff(attempts=CALL_RETRIES)
-            for attempt in range(CALL_RETRIES + 1):
-                try:
-                    events = await self._event_names(deployment.id, ref.instance_name)
-                    await self._fleet.dispatch(deployment, ref, events)
-                    break
-                except DeployError as error:
-                    delay = backoff.next_delay()
-                    if delay is None:
-                        log.error(
-                            "could not dispatch; it will be re-sent on restart",
-                            extra={
-                                "fields": {
-                                    "command_id": ref.command_id,
-                                    "error": str(error),
-                                    "attempts": attempt,
-                                }
-                            },
-                        )
-                        break
-                    await asyncio.sleep(delay)
+            try:
+                await self._with_retries(partial(self._send, deployment, ref), DeployError)
+            except DeployError as error:
+                log.error(
+                    "could not dispatch; it is re-sent once the fleet answers",
+                    extra={"fields": {"command_id": ref.command_id, "error": str(error)}},
+                )
+                self._resend.set()
+
+    async def _send(self, deployment: Deployment, ref: EventRef) -> None:
+        """Dispatch one event; one the fleet refuses for good (its instance was deregistered)
+        fails at once, as its agent could never report it."""
+        try:
+            events = await self._event_names(deployment.id, ref.instance_name)
+            await self._fleet.dispatch(deployment, ref, events)
+        except UNDELIVERABLE as error:
+            diagnostics = Diagnostics(
+                error_code=ErrorCode.AGENT_ISSUE,
+                message=f"Failed: the lifecycle event could not be sent to the agent: {error}",
+            )
+            await self._on_result(CommandResult(0, ref.command_id, True, False, diagnostics))
 
     async def _run_traffic_event(self, deployment: Deployment, ref: EventRef) -> None:
         """Move the instance out of (BlockTraffic) or into (AllowTraffic) every target group of
@@ -583,13 +647,16 @@ class RolloutController:
         return "; ".join(lines)
 
     @staticmethod
-    async def _with_retries(call: Callable[[], Coroutine[Any, Any, T]]) -> T:
-        """`call`, again after each Unavailable while the backoff lasts."""
+    async def _with_retries(
+        call: Callable[[], Coroutine[Any, Any, T]],
+        retry_on: type[DeployError] = Unavailable,
+    ) -> T:
+        """`call`, again after each `retry_on` error while the backoff lasts."""
         backoff = Backoff(attempts=CALL_RETRIES)
         while True:
             try:
                 return await call()
-            except Unavailable:
+            except retry_on:
                 delay = backoff.next_delay()
                 if delay is None:
                     raise

@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TypeVar
 
-from services.core.diagnostics import Diagnostics
+from services.core.diagnostics import Diagnostics, ErrorCode
 from services.core.errors import InvalidArgument
 from services.core.revision import RevisionLocation
 from services.core.tags import Tag, TagFilter, TagFilterType, matches_any
@@ -27,6 +27,7 @@ class FileExistsBehavior(StrEnum):
 
 
 class DeploymentErrorCode(StrEnum):
+    AGENT_ISSUE = "AGENT_ISSUE"
     HEALTH_CONSTRAINTS = "HEALTH_CONSTRAINTS"
     HEALTH_CONSTRAINTS_INVALID = "HEALTH_CONSTRAINTS_INVALID"
     NO_INSTANCES = "NO_INSTANCES"
@@ -306,6 +307,25 @@ class Target:
     instance_revision: RevisionLocation | None = None
     """Once the deployment ended: the revision the instance was left on."""
     label: TargetLabel = TargetLabel.NONE
+
+
+FAILURE_CAUSES: dict[ErrorCode, DeploymentErrorCode] = {
+    ErrorCode.AGENT_ISSUE: DeploymentErrorCode.AGENT_ISSUE,
+    ErrorCode.TIMEOUT: DeploymentErrorCode.TIMEOUT,
+}
+"""Lifecycle failures that name the deployment's failure (else HEALTH_CONSTRAINTS): an agent
+that went away, or an event that missed its deadline."""
+
+
+def failure_code(targets: Sequence[Target]) -> DeploymentErrorCode:
+    """Why too many instances failed: the cause of the first failed event that has one of
+    FAILURE_CAUSES, else CodeDeploy's HEALTH_CONSTRAINTS."""
+    for target in targets:
+        for event in target.events:
+            code = event.diagnostics.error_code
+            if event.status is EventStatus.FAILED and code in FAILURE_CAUSES:
+                return FAILURE_CAUSES[code]
+    return DeploymentErrorCode.HEALTH_CONSTRAINTS
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ from services.orchestrator.domain import Deployment
 from services.orchestrator.store import EventRef
 
 PEER_TIMEOUT_SECONDS = 30.0
+CANCEL_BATCH = 1000
+"""The fleet's limit on command ids per CancelCommands call."""
 
 
 class RegistryClient:
@@ -122,6 +124,17 @@ class FleetClient:
                 fleet_pb2.DispatchCommandRequest(instance_name=ref.instance_name, command=command),
                 timeout=PEER_TIMEOUT_SECONDS,
             )
+
+    async def cancel(self, command_ids: Sequence[str], reason: str) -> None:
+        """Stop these commands; each ends with a FINISHED update on the results stream."""
+        for start in range(0, len(command_ids), CANCEL_BATCH):
+            async with peer_errors():
+                await self._stub.CancelCommands(
+                    fleet_pb2.CancelCommandsRequest(
+                        command_ids=command_ids[start : start + CANCEL_BATCH], reason=reason
+                    ),
+                    timeout=PEER_TIMEOUT_SECONDS,
+                )
 
     async def instance_tags(self, name: str) -> list[Tag] | None:
         """The tags of a registered instance; None when it is not (or no longer) registered."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.clock import as_utc, utcnow
@@ -128,7 +128,7 @@ def new_deployment_id() -> str:
 
 @dataclass(frozen=True)
 class StopResult:
-    in_flight: int
+    in_flight: tuple[EventRef, ...]
     """Lifecycle events still running: the deployment is Stopped when they end."""
 
 
@@ -388,13 +388,7 @@ class DeploymentStore:
     async def in_progress_events(self, deployment_id: str) -> list[EventRef]:
         """Events dispatched but not finished: re-sent after a restart (dispatch is idempotent)."""
         async with self._db.read() as session:
-            rows = await session.scalars(
-                select(EventRow).where(
-                    EventRow.deployment_id == deployment_id,
-                    EventRow.status == EventStatus.IN_PROGRESS,
-                )
-            )
-            return [_ref(row) for row in rows]
+            return await _running_events(session, deployment_id)
 
     async def finish_event(
         self,
@@ -489,15 +483,7 @@ class DeploymentStore:
                     [*json.loads(row.status_messages or "[]"), "Stop requested"]
                 )
                 await _skip_pending(session, deployment_id, now)
-            in_flight = await session.scalar(
-                select(func.count())
-                .select_from(EventRow)
-                .where(
-                    EventRow.deployment_id == deployment_id,
-                    EventRow.status == EventStatus.IN_PROGRESS,
-                )
-            )
-            return StopResult(in_flight=in_flight or 0)
+            return StopResult(in_flight=tuple(await _running_events(session, deployment_id)))
 
     async def finish(
         self,
@@ -813,6 +799,16 @@ async def _skip_pending_events(session: AsyncSession, deployment_id: str, instan
         )
         .values(status=EventStatus.SKIPPED)
     )
+
+
+async def _running_events(session: AsyncSession, deployment_id: str) -> list[EventRef]:
+    rows = await session.scalars(
+        select(EventRow).where(
+            EventRow.deployment_id == deployment_id,
+            EventRow.status == EventStatus.IN_PROGRESS,
+        )
+    )
+    return [_ref(row) for row in rows]
 
 
 def _start_event(row: EventRow, now: datetime) -> EventRef:

@@ -76,6 +76,17 @@ def test_cluster_demo_and_down(tmp_path: Path) -> None:
         assert {b.split(b" on ")[1].strip() for b in bodies} == {b"agent-4", b"agent-5", b"agent-6"}
         assert all(b.split(b" on ")[0].endswith(b"-green") for b in bodies)
         check_codedeploy_sample(f"127.0.0.1:{base}", directory)
+
+        # The cluster survives its own restart: the provisioned agents come back (the retired
+        # ones stay retired) and the demo runs again.
+        down = localcluster("down", directory, base)
+        assert down.returncode == 0, down.stderr
+        again = localcluster("up", directory, base)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "3 agents online: agent-4 " in again.stdout
+        second = localcluster("demo", directory, base)
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert "the originals agent-4, agent-5, agent-6 were retired" in second.stdout
     finally:
         down = localcluster("down", directory, base)
     assert down.returncode == 0, down.stderr

@@ -94,7 +94,7 @@ def wait_started(started: Path, count: int) -> None:
     )
 
 
-def test_stop_without_rollback_waits_for_running_hooks_and_records_revisions(
+def test_stop_kills_running_hooks_at_once_and_records_revisions(
     running: Cluster, tmp_path: Path
 ) -> None:
     app = App(running)
@@ -103,30 +103,44 @@ def test_stop_without_rollback_waits_for_running_hooks_and_records_revisions(
     source, gate, started = gated(app, tmp_path, "2")
     deployment_id = app.deploy(app.push(source), "CodeDeployDefault.AllAtOnce")
     wait_started(started, AGENTS)
+    assert hook_processes(gate), "the gated hooks wait on the gate"
 
     stop = app.ok("stop-deployment", "--deployment-id", deployment_id)
     assert stop["status"] == "Pending"
-    assert f"{AGENTS} running lifecycle event" in stop["statusMessage"]
-    info = app.info(deployment_id)
-    assert info["status"] == "InProgress"  # the hooks are still running
-    assert info["errorInformation"]["code"] == "MANUAL_STOP"
-
-    with gate.open("w"):
-        pass  # release the hooks
+    assert f"{AGENTS} running lifecycle event(s) are being ended" in stop["statusMessage"]
+    # The hooks are never released: the agents kill them (and their children).
     info = app.finished(deployment_id, "Stopped")
+    assert info["errorInformation"]["code"] == "MANUAL_STOP"
     assert "rollbackInfo" not in info
     assert info["deploymentOverview"]["Failed"] == AGENTS
     for agent in running.agents:
         target = app.target(deployment_id, agent.name)
-        statuses = {e["lifecycleEventName"]: e["status"] for e in target["lifecycleEvents"]}
-        assert statuses["BeforeInstall"] == "Succeeded"  # it ran to its end
-        assert statuses["Install"] == statuses["ValidateService"] == "Skipped"
+        events = {e["lifecycleEventName"]: e for e in target["lifecycleEvents"]}
+        assert events["BeforeInstall"]["status"] == "Failed"
+        assert "the deployment was stopped" in events["BeforeInstall"]["diagnostics"]["message"]
+        assert events["Install"]["status"] == events["ValidateService"]["status"] == "Skipped"
         assert target["instanceRevision"]["registryLocation"]["digest"] == good
     assert installed(app) == ["1"] * AGENTS  # Install never ran
+    wait_until(lambda: not hook_processes(gate), 10, "the stopped hooks' processes to be gone")
 
     again = running.cli("stop-deployment", "--deployment-id", deployment_id)
     assert again.returncode == 254
     assert "already finished" in again.stderr
+
+
+def hook_processes(gate: Path) -> list[int]:
+    """Processes whose command line names the gate (the gated hooks' `cat`)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if str(gate).encode() in command:
+            found.append(int(entry.name))
+    return found
 
 
 def test_stop_with_auto_rollback_redeploys_the_last_successful_revision(
@@ -135,15 +149,13 @@ def test_stop_with_auto_rollback_redeploys_the_last_successful_revision(
     app = App(running)
     good = app.push(bundle(tmp_path / "v1", "1", app.dest))
     app.finished(app.deploy(good, "CodeDeployDefault.AllAtOnce"), "Succeeded")
-    source, gate, started = gated(app, tmp_path, "2")
+    source, _, started = gated(app, tmp_path, "2")
     deployment_id = app.deploy(app.push(source), "CodeDeployDefault.OneAtATime")
     wait_started(started, 1)
 
     stop = app.ok("stop-deployment", "--deployment-id", deployment_id, "--auto-rollback-enabled")
     assert stop["status"] == "Pending"
-    with gate.open("w"):
-        pass
-    info = app.finished(deployment_id, "Stopped")
+    info = app.finished(deployment_id, "Stopped")  # the hook is killed, never released
     overview = info["deploymentOverview"]
     assert (overview["Failed"], overview["Skipped"]) == (1, AGENTS - 1)
     rollback_id = info["rollbackInfo"]["rollbackDeploymentId"]

@@ -49,3 +49,33 @@ async def test_deployment_directories_are_private(tmp_path: Path) -> None:
     await deploy(EventRunner(config, LocalSource(bundle, "directory")), "d-1", ("DownloadBundle",))
     for directory in (tmp_path / "root", tmp_path / "root/g", tmp_path / "root/g/d-1"):
         assert directory.stat().st_mode & 0o777 == 0o700, directory
+
+
+async def test_an_event_reports_its_scripts_timeouts_summed_as_its_time_budget(
+    tmp_path: Path,
+) -> None:
+    bundle = tmp_path / "bundle"
+    (bundle / "scripts").mkdir(parents=True)
+    for name in ("a.sh", "b.sh"):
+        (bundle / "scripts" / name).write_text("#!/bin/sh\n")
+    (bundle / "appspec.yml").write_text(
+        "version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n"
+        "    - location: scripts/a.sh\n      timeout: 100\n"
+        "    - location: scripts/b.sh\n      timeout: 200\n"
+        "  ApplicationStart:\n    - location: scripts/a.sh\n      timeout: 3000\n"
+        "    - location: scripts/b.sh\n      timeout: 3000\n"
+    )
+    config = AgentConfig(server="", instance_name="t", root_dir=tmp_path / "root")
+    runner = EventRunner(config, LocalSource(bundle, "directory"))
+    spec = agent_pb2.DeploymentSpec(
+        deployment_id="d-1", deployment_group_id="g", deployment_group_name="g"
+    )
+
+    def command(event: str) -> agent_pb2.LifecycleCommand:
+        return agent_pb2.LifecycleCommand(command_id=event, lifecycle_event=event, spec=spec)
+
+    assert await runner.time_budget(command("DownloadBundle")) == 0  # not known before it runs
+    await runner.run(command("DownloadBundle"))
+    assert await runner.time_budget(command("AfterInstall")) == 300
+    assert await runner.time_budget(command("ApplicationStart")) == 3600  # an event's limit
+    assert await runner.time_budget(command("ValidateService")) == 0  # no scripts

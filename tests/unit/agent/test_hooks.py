@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pwd
+import time
 from pathlib import Path
 
 import pytest
@@ -181,3 +183,35 @@ async def test_a_directory_bundle_from_a_group_writable_tree_is_copied_safe(
     )
     await run_scripts("ApplicationStart", (hook,), archive, {}, tmp_path / "log")
     assert marker.exists()
+
+
+def running(pid: int) -> bool:
+    """True while the process exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+async def test_a_cancelled_hook_is_killed_with_its_children(tmp_path: Path) -> None:
+    """A stopped deployment cancels the event: the hook's whole process group goes."""
+    child = tmp_path / "child.pid"
+    hook = script(tmp_path, "long.sh", f"sleep 300 &\necho $! > {child}\nwait\n")
+    hook = Script(hook.location, timeout_seconds=600)
+    task = asyncio.create_task(
+        run_scripts("ApplicationStart", (hook,), tmp_path, {}, tmp_path / "scripts.log")
+    )
+    deadline = time.monotonic() + 10
+    while not (child.exists() and child.read_text().strip()):
+        assert time.monotonic() < deadline, "the hook never started its child"
+        await asyncio.sleep(0.05)
+    pid = int(child.read_text())
+    assert running(pid)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    deadline = time.monotonic() + 5
+    while running(pid):
+        assert time.monotonic() < deadline, "the hook's child outlived the cancel"
+        await asyncio.sleep(0.05)

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
+from services.core.diagnostics import Diagnostics, ErrorCode
 from services.orchestrator.configs import BUILT_IN_CONFIGS, DeploymentConfig, MinimumHealthyType
+from services.orchestrator.domain import (
+    DeploymentErrorCode,
+    LifecycleEvent,
+    Target,
+    failure_code,
+)
 from services.orchestrator.rollout import Outcome, RolloutSnapshot, decide, feasible
-from services.orchestrator.states import TargetStatus
+from services.orchestrator.states import EventStatus, TargetStatus
 
 
 def snapshot(
@@ -181,3 +190,35 @@ def test_minimum_healthy_is_never_violated_and_outcomes_follow_the_rules(
         # A failure on the last instance still succeeds; on any other it fails.
         assert simulate(instances, minimum, frozenset({instances - 1}))[0] is Outcome.SUCCEEDED
         assert simulate(instances, minimum, frozenset({0}))[0] is Outcome.FAILED
+
+
+def _target(*events: tuple[str, EventStatus, ErrorCode | None]) -> Target:
+    return Target(
+        "d-1",
+        "web-1",
+        TargetStatus.FAILED,
+        datetime(2026, 11, 29, tzinfo=UTC),
+        tuple(LifecycleEvent(n, s, diagnostics=Diagnostics(error_code=c)) for n, s, c in events),
+    )
+
+
+@pytest.mark.parametrize(
+    ("cause", "code"),
+    [
+        (ErrorCode.SCRIPT_FAILED, DeploymentErrorCode.HEALTH_CONSTRAINTS),
+        (ErrorCode.AGENT_ISSUE, DeploymentErrorCode.AGENT_ISSUE),
+        (ErrorCode.TIMEOUT, DeploymentErrorCode.TIMEOUT),
+    ],
+)
+def test_a_failed_deployment_is_named_after_the_cause_of_its_failed_events(
+    cause: ErrorCode, code: DeploymentErrorCode
+) -> None:
+    targets = [
+        _target(("ApplicationStop", EventStatus.SUCCEEDED, ErrorCode.SUCCESS)),
+        _target(
+            ("ApplicationStop", EventStatus.SUCCEEDED, ErrorCode.SUCCESS),
+            ("BeforeInstall", EventStatus.FAILED, cause),
+            ("Install", EventStatus.SKIPPED, None),
+        ),
+    ]
+    assert failure_code(targets) is code

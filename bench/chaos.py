@@ -1,0 +1,547 @@
+"""Fault injection (`make chaos`): deployments keep flowing while processes are killed.
+
+A cluster of real processes on 127.0.0.1 — the fleet (with the registry), the orchestrator
+(with the traffic service) and AGENTS agents — runs a stream of in-place deployments of two
+applications to the same hosts (OneAtATime, HalfAtATime, AllAtOnce; a quarter of the revisions
+fail ValidateService; some deployments are stopped; one application rolls back on failure).
+Meanwhile a random service or agent is killed with SIGKILL at random moments and started again.
+After `--kills` kills the stream stops, every deployment is given time to end, and the
+invariants are checked and printed:
+
+- every deployment reached a terminal state;
+- no lifecycle event ran twice on a host (hooks journal each run);
+- targets, overviews and events agree, and every event a hook journalled is recorded as run;
+- the minimum-healthy rule never broke (targets out of service at once, from event times);
+- no acknowledged deployment was lost.
+
+Exit status 1 when an invariant is broken. Not a test by itself: tests/integration/test_chaos.py
+runs a short one (20 kills) in `make test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import yaml
+
+from bench.deploy_latency import BIN, free_port, serving, wait
+from deploy.bundle import make_zip
+from deploy.client import TERMINAL, DeployClient
+from deploy.errors import ApiError
+from deploy.v1 import common_pb2, orchestrator_pb2, registry_pb2
+
+APPLICATIONS = ("chaos-a", "chaos-b")
+"""Two applications whose groups hold the same hosts (their events queue on each agent)."""
+CONFIGS = (
+    "CodeDeployDefault.OneAtATime",
+    "CodeDeployDefault.HalfAtATime",
+    "CodeDeployDefault.AllAtOnce",
+)
+MOST_OUT_OF_SERVICE: dict[str, Callable[[int], int]] = {
+    "CodeDeployDefault.OneAtATime": lambda n: 1,
+    "CodeDeployDefault.HalfAtATime": lambda n: n - n // 2,
+    "CodeDeployDefault.AllAtOnce": lambda n: n,
+}
+"""Targets one deployment may have out of service at once: N minus its minimum healthy hosts."""
+HOOKS = ("ApplicationStop", "BeforeInstall", "AfterInstall", "ApplicationStart", "ValidateService")
+STOP_CHANCE = 0.02
+"""Of each look at a running deployment (two a second), the chance it is stopped."""
+SETTLE_SECONDS = 240
+"""How long the deployments get to end once the kills stop."""
+
+
+@dataclass
+class Node:
+    """One process of the cluster, started again after each kill with the same arguments."""
+
+    name: str
+    args: list[str]
+    log: Path
+    address: str = ""
+    """host:port a service serves on (empty for an agent)."""
+    popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as handle:
+            self.popen = subprocess.Popen(
+                self.args, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        if self.address:
+            wait(lambda: serving(self.address), 60, self.name)
+
+    def kill(self) -> None:
+        """SIGKILL the process and everything it started (an agent's running hooks too), as
+        a crashed host would end."""
+        if self.popen is not None and self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(10)
+
+    def stop(self) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@dataclass
+class Cluster:
+    workdir: Path
+    agents: int
+    database_url: str
+    fleet: Node = field(init=False)
+    orchestrator: Node = field(init=False)
+    hosts: list[Node] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        fleet_address = f"127.0.0.1:{free_port()}"
+        self.fleet = self._server("fleet", fleet_address, "fleet,registry", {})
+        self.orchestrator = self._server(
+            "orchestrator",
+            f"127.0.0.1:{free_port()}",
+            "orchestrator,traffic",
+            {"OPENDEPLOY_PEER_FLEET": fleet_address, "OPENDEPLOY_PEER_REGISTRY": fleet_address},
+        )
+        for index in range(1, self.agents + 1):
+            self.hosts.append(self._agent(f"chaos-{index}", fleet_address))
+
+    def _server(self, name: str, address: str, services: str, env: dict[str, str]) -> Node:
+        data = self.workdir / name
+        args = [
+            "env",
+            *(f"{k}={v}" for k, v in env.items()),
+            str(BIN / "deploy-server"),
+            "--services",
+            services,
+            "--listen",
+            address,
+            "--metrics-listen",
+            f"127.0.0.1:{free_port()}",
+            "--data-dir",
+            str(data),
+        ]
+        if self.database_url:
+            args += ["--database-url", self.database_url]
+        data.mkdir(parents=True, exist_ok=True)
+        return Node(name, args, self.workdir / f"{name}.log", address)
+
+    def _agent(self, name: str, fleet_address: str) -> Node:
+        home = self.workdir / name
+        home.mkdir(parents=True)
+        config = home / "agent.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "server": fleet_address,
+                    "instance_name": name,
+                    "tags": {"cluster": "chaos"},
+                    "root_dir": str(home / "root"),
+                    "install_prefix": str(home / "prefix"),
+                    "environment": {"JOURNAL": str(self.journal(name)), "INSTANCE": name},
+                }
+            )
+        )
+        args = [str(BIN / "deploy-agent"), "--config", str(config)]
+        return Node(name, args, home / "agent.log")
+
+    def journal(self, host: str) -> Path:
+        """Where the hooks on `host` write a line per run."""
+        return self.workdir / f"{host}.journal"
+
+    @property
+    def nodes(self) -> list[Node]:
+        return [self.fleet, self.orchestrator, *self.hosts]
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+
+    def stop(self) -> None:
+        for node in reversed(self.nodes):
+            node.stop()
+
+
+def revision(root: Path, failing: bool) -> Path:
+    """Every hook journals its run ("deployment event instance") and takes a moment;
+    ValidateService fails when `failing`."""
+    (root / "scripts").mkdir(parents=True)
+    lines = ["version: 0.0", "os: linux", "hooks:"]
+    for hook in HOOKS:
+        status = 1 if failing and hook == "ValidateService" else 0
+        script = root / "scripts" / f"{hook}.sh"
+        script.write_text(
+            '#!/bin/sh\necho "$DEPLOYMENT_ID $LIFECYCLE_EVENT $INSTANCE" >> "$JOURNAL"\n'
+            f"sleep 0.2\nexit {status}\n"
+        )
+        script.chmod(0o755)
+        lines += [f"  {hook}:", f"    - location: scripts/{hook}.sh", "      timeout: 30"]
+    (root / "appspec.yml").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def retrying(call: Callable[[], object], what: str, timeout: float = 120) -> object:
+    """`call`, again while a killed service is coming back."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call()
+        except ApiError as error:
+            if error.code not in ("UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL", "UNKNOWN"):
+                raise
+            if time.monotonic() > deadline:
+                raise SystemExit(f"chaos: {what} kept failing: {error}") from None
+            time.sleep(0.2)
+
+
+@dataclass
+class Stream:
+    """Creates deployments, one running per application, until told to stop."""
+
+    cluster: Cluster
+    rng: random.Random
+    revisions: dict[tuple[str, bool], common_pb2.RevisionLocation] = field(default_factory=dict)
+    acknowledged: list[str] = field(default_factory=list)
+    stops: int = 0
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def prepare(self) -> None:
+        with DeployClient(self.cluster.fleet.address) as fleet:
+            for application in APPLICATIONS:
+                fleet.call(
+                    fleet.registry.CreateApplication,
+                    registry_pb2.CreateApplicationRequest(application_name=application),
+                )
+                for failing in (False, True):
+                    source = revision(
+                        self.cluster.workdir / f"src-{application}-{failing}", failing
+                    )
+                    bundle = source.with_suffix(".zip")
+                    uploaded = fleet.upload_bundle(bundle, make_zip(source, bundle))
+                    self.revisions[application, failing] = common_pb2.RevisionLocation(
+                        revision_type=common_pb2.REVISION_TYPE_REGISTRY,
+                        registry_location=uploaded.location,
+                    )
+        with DeployClient(self.cluster.orchestrator.address) as client:
+            for index, application in enumerate(APPLICATIONS):
+                rollback = orchestrator_pb2.AutoRollbackConfiguration(
+                    enabled=index == 0,
+                    events=[orchestrator_pb2.AUTO_ROLLBACK_EVENT_DEPLOYMENT_FAILURE],
+                )
+                client.call(
+                    client.orchestrator.CreateDeploymentGroup,
+                    orchestrator_pb2.CreateDeploymentGroupRequest(
+                        application_name=application,
+                        deployment_group_name="hosts",
+                        on_premises_instance_tag_filters=[
+                            common_pb2.TagFilter(
+                                key="cluster",
+                                value="chaos",
+                                type=common_pb2.TAG_FILTER_TYPE_KEY_AND_VALUE,
+                            )
+                        ],
+                        auto_rollback_configuration=rollback,
+                    ),
+                )
+
+    def run(self) -> None:
+        """Keep one deployment per application going; now and then stop one."""
+        with DeployClient(self.cluster.orchestrator.address) as client:
+            while not self.done.is_set():
+                for application in APPLICATIONS:
+                    self._next(client, application)
+                self.done.wait(0.5)
+
+    def _next(self, client: DeployClient, application: str) -> None:
+        try:
+            active = client.call(
+                client.orchestrator.ListDeployments,
+                orchestrator_pb2.ListDeploymentsRequest(
+                    application_name=application,
+                    deployment_group_name="hosts",
+                    include_only_statuses=[
+                        orchestrator_pb2.DEPLOYMENT_STATUS_CREATED,
+                        orchestrator_pb2.DEPLOYMENT_STATUS_QUEUED,
+                        orchestrator_pb2.DEPLOYMENT_STATUS_IN_PROGRESS,
+                        orchestrator_pb2.DEPLOYMENT_STATUS_READY,
+                    ],
+                ),
+            ).deployments
+            if active:
+                if self.rng.random() < STOP_CHANCE:
+                    client.call(
+                        client.orchestrator.StopDeployment,
+                        orchestrator_pb2.StopDeploymentRequest(deployment_id=active[0]),
+                    )
+                    self.stops += 1
+                return
+            created = client.call(
+                client.orchestrator.CreateDeployment,
+                orchestrator_pb2.CreateDeploymentRequest(
+                    application_name=application,
+                    deployment_group_name="hosts",
+                    deployment_config_name=self.rng.choice(CONFIGS),
+                    revision=self.revisions[application, self.rng.random() < 0.25],
+                ),
+            )
+            self.acknowledged.append(created.deployment_id)
+        except ApiError:
+            return  # a service is down or the deployment just ended: the next round sees
+
+
+def inject(cluster: Cluster, rng: random.Random, kills: int) -> collections.Counter[str]:
+    """Kill a random process every 0.5-2.5 s and start it again after up to a second."""
+    killed: collections.Counter[str] = collections.Counter()
+    for number in range(1, kills + 1):
+        time.sleep(rng.uniform(0.5, 2.5))
+        victim = rng.choice(cluster.nodes)
+        victim.kill()
+        killed["agents" if victim in cluster.hosts else victim.name] += 1
+        time.sleep(rng.uniform(0, 1))
+        victim.start()
+        print(f"  kill {number:>3}: {victim.name}", flush=True)
+    return killed
+
+
+def settle(cluster: Cluster) -> list[orchestrator_pb2.WatchDeploymentResponse]:
+    """Wait for every deployment of the applications to end; their final records."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    with DeployClient(cluster.orchestrator.address) as client:
+        while True:
+            records = [
+                _record(client, deployment_id) for deployment_id in _every_deployment(client)
+            ]
+            open_ = [r for r in records if r.deployment_info.status not in TERMINAL]
+            if not open_ or time.monotonic() > deadline:
+                return records
+            time.sleep(0.5)
+
+
+def _every_deployment(client: DeployClient) -> list[str]:
+    found: list[str] = []
+    for application in APPLICATIONS:
+        request = orchestrator_pb2.ListDeploymentsRequest(
+            application_name=application, deployment_group_name="hosts", max_items=100
+        )
+        while True:
+            page = retrying(
+                partial(client.call, client.orchestrator.ListDeployments, request),
+                "ListDeployments",
+            )
+            assert isinstance(page, orchestrator_pb2.ListDeploymentsResponse)
+            found.extend(page.deployments)
+            if not page.next_token:
+                break
+            request.next_token = page.next_token
+    return found
+
+
+def _record(client: DeployClient, deployment_id: str) -> orchestrator_pb2.WatchDeploymentResponse:
+    """The deployment and its targets now (the first answer of its watch)."""
+
+    def first() -> orchestrator_pb2.WatchDeploymentResponse:
+        return next(iter(client.watch_deployment(deployment_id, timeout=30)))
+
+    found = retrying(first, f"reading {deployment_id}")
+    assert isinstance(found, orchestrator_pb2.WatchDeploymentResponse)
+    return found
+
+
+@dataclass
+class Verdict:
+    name: str
+    problems: list[str]
+
+
+def check(
+    cluster: Cluster,
+    records: list[orchestrator_pb2.WatchDeploymentResponse],
+    acknowledged: list[str],
+) -> list[Verdict]:
+    journal = _journal(cluster)
+    return [
+        Verdict("every deployment reached a terminal state", _unfinished(records)),
+        Verdict("no lifecycle event ran twice on a host", _ran_twice(journal)),
+        Verdict("targets, overviews and events agree", _disagreements(records, journal)),
+        Verdict("the minimum-healthy rule never broke", _unhealthy(records, len(cluster.hosts))),
+        Verdict("no acknowledged deployment was lost", _lost(records, acknowledged)),
+    ]
+
+
+def _journal(cluster: Cluster) -> collections.Counter[tuple[str, str, str]]:
+    runs: collections.Counter[tuple[str, str, str]] = collections.Counter()
+    for host in cluster.hosts:
+        path = cluster.journal(host.name)
+        if path.exists():
+            for line in path.read_text().splitlines():
+                deployment, event, instance = line.split()
+                runs[deployment, event, instance] += 1
+    return runs
+
+
+def _unfinished(records: list[orchestrator_pb2.WatchDeploymentResponse]) -> list[str]:
+    return [
+        f"{r.deployment_info.deployment_id} is "
+        f"{orchestrator_pb2.DeploymentStatus.Name(r.deployment_info.status)}"
+        for r in records
+        if r.deployment_info.status not in TERMINAL
+    ]
+
+
+def _ran_twice(journal: collections.Counter[tuple[str, str, str]]) -> list[str]:
+    return [
+        f"{event} of {d} ran {n} times on {host}"
+        for (d, event, host), n in journal.items()
+        if n > 1
+    ]
+
+
+TARGET_FIELDS = {
+    orchestrator_pb2.TARGET_STATUS_PENDING: "pending",
+    orchestrator_pb2.TARGET_STATUS_IN_PROGRESS: "in_progress",
+    orchestrator_pb2.TARGET_STATUS_SUCCEEDED: "succeeded",
+    orchestrator_pb2.TARGET_STATUS_FAILED: "failed",
+    orchestrator_pb2.TARGET_STATUS_SKIPPED: "skipped",
+    orchestrator_pb2.TARGET_STATUS_READY: "ready",
+}
+RAN = (common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED, common_pb2.LIFECYCLE_EVENT_STATUS_FAILED)
+
+
+def _disagreements(
+    records: list[orchestrator_pb2.WatchDeploymentResponse],
+    journal: collections.Counter[tuple[str, str, str]],
+) -> list[str]:
+    problems = []
+    for record in records:
+        info = record.deployment_info
+        counts = collections.Counter(TARGET_FIELDS[t.status] for t in record.instance_targets)
+        overview = {f: getattr(info.deployment_overview, f) for f in TARGET_FIELDS.values()}
+        if overview != {f: counts.get(f, 0) for f in TARGET_FIELDS.values()}:
+            problems.append(f"{info.deployment_id}: overview {overview} but targets {dict(counts)}")
+        stopped = info.status == orchestrator_pb2.DEPLOYMENT_STATUS_STOPPED
+        for target in record.instance_targets:
+            # A stop leaves a half-deployed target Failed, its remaining events Skipped.
+            statuses = [e.status for e in target.lifecycle_events]
+            ok = {
+                orchestrator_pb2.TARGET_STATUS_SUCCEEDED: all(
+                    s == common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED for s in statuses
+                ),
+                orchestrator_pb2.TARGET_STATUS_FAILED: common_pb2.LIFECYCLE_EVENT_STATUS_FAILED
+                in statuses
+                or (stopped and common_pb2.LIFECYCLE_EVENT_STATUS_SKIPPED in statuses),
+                orchestrator_pb2.TARGET_STATUS_SKIPPED: all(
+                    s == common_pb2.LIFECYCLE_EVENT_STATUS_SKIPPED for s in statuses
+                ),
+            }.get(target.status, True)
+            if not ok:
+                problems.append(f"{info.deployment_id}/{target.target_id}: events {statuses}")
+            for event in target.lifecycle_events:
+                key = (info.deployment_id, event.lifecycle_event_name, target.target_id)
+                if journal[key] and event.status not in RAN:
+                    problems.append(f"{'/'.join(key)} ran but is recorded {event.status}")
+    return problems
+
+
+def _unhealthy(records: list[orchestrator_pb2.WatchDeploymentResponse], hosts: int) -> list[str]:
+    """At no moment more targets of one deployment out of service than its config allows."""
+    problems = []
+    for record in records:
+        info = record.deployment_info
+        allowed = MOST_OUT_OF_SERVICE.get(info.deployment_config_name)
+        if allowed is None:
+            continue
+        spans = []
+        for target in record.instance_targets:
+            ran = [e for e in target.lifecycle_events if e.status in RAN]
+            if ran:
+                start = min(e.start_time.ToNanoseconds() for e in ran)
+                end = max(e.end_time.ToNanoseconds() for e in ran)
+                spans.append((start, end))
+        most = max((sum(s <= t < e for s, e in spans) for t, _ in spans), default=0)
+        if most > allowed(hosts):
+            problems.append(
+                f"{info.deployment_id} ({info.deployment_config_name}): {most} targets out of "
+                f"service at once, at most {allowed(hosts)} allowed"
+            )
+    return problems
+
+
+def _lost(
+    records: list[orchestrator_pb2.WatchDeploymentResponse], acknowledged: list[str]
+) -> list[str]:
+    known = {r.deployment_info.deployment_id for r in records}
+    return [f"{d} was acknowledged but is not on record" for d in acknowledged if d not in known]
+
+
+def run(kills: int, agents: int, seed: int, database_url: str, workdir: Path) -> int:
+    cluster = Cluster(workdir, agents, database_url)
+    started = time.monotonic()
+    try:
+        cluster.start()
+        stream = Stream(cluster, random.Random(seed))
+        stream.prepare()
+        driver = threading.Thread(target=stream.run, daemon=True)
+        driver.start()
+        print(f"chaos: seed {seed}, {agents} agents, {kills} kills", flush=True)
+        killed = inject(cluster, random.Random(seed + 1), kills)
+        stream.done.set()
+        driver.join(30)
+        records = settle(cluster)
+        verdicts = check(cluster, records, stream.acknowledged)
+    finally:
+        cluster.stop()
+    statuses = collections.Counter(
+        orchestrator_pb2.DeploymentStatus.Name(r.deployment_info.status).removeprefix(
+            "DEPLOYMENT_STATUS_"
+        )
+        for r in records
+    )
+    print(
+        f"chaos: {sum(killed.values())} kills ({_counts(killed)}) in "
+        f"{time.monotonic() - started:.0f} s; {len(records)} deployments ({_counts(statuses)}), "
+        f"{stream.stops} stop requests"
+    )
+    for verdict in verdicts:
+        mark = "ok" if not verdict.problems else f"BROKEN ({len(verdict.problems)})"
+        print(f"  invariant: {verdict.name}: {mark}")
+        for problem in verdict.problems[:10]:
+            print(f"    {problem}")
+    return 1 if any(v.problems for v in verdicts) else 0
+
+
+def _counts(counter: collections.Counter[str]) -> str:
+    return ", ".join(f"{key} {n}" for key, n in sorted(counter.items()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--kills", type=int, default=100)
+    parser.add_argument("--agents", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument("--database-url", default="", help="PostgreSQL URL (default SQLite)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="opendeploy-chaos-"))
+    status = run(args.kills, args.agents, args.seed, args.database_url, workdir)
+    if args.keep or status:
+        print(f"chaos: logs in {workdir}")
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    main()

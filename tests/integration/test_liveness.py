@@ -1,0 +1,369 @@
+"""Liveness: no dead host, silent agent, stop or restarted fleet leaves a deployment hanging.
+
+Real deploy-server processes and agents (or simulated agents speaking the real protocol for
+ones that misbehave on purpose); short heartbeats and deadlines keep the waits short."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness import (
+    BIN,
+    Agent,
+    cli,
+    cluster,
+    free_port,
+    spawn,
+    start_agent,
+    start_server,
+    unique,
+    wait_online,
+    wait_until,
+)
+from tests.integration.apps import App, bundle
+from tests.simagents import SimulatedAgents
+
+FAST_HEARTBEAT = {"OPENDEPLOY_HEARTBEAT_INTERVAL_SECONDS": "1"}
+"""Offline after three missed heartbeats: 3 s."""
+
+
+def kill_host(agent: Agent) -> None:
+    """SIGKILL the agent and its hooks, as a crashed host would end."""
+    assert agent.process is not None
+    os.killpg(agent.process.popen.pid, signal.SIGKILL)
+    agent.process.popen.wait(5)
+
+
+@pytest.fixture
+def gate(tmp_path: Path) -> Iterator[Path]:
+    """A FIFO the gated hooks block on until it is opened for writing; whatever still waits
+    on it is let go at the end."""
+    path = tmp_path / "gate"
+    os.mkfifo(path)
+    yield path
+    release(path)
+
+
+def release(gate: Path) -> None:
+    """Let every hook still blocked on the gate go (a killed agent's hooks outlive it: they
+    run in their own process groups)."""
+    with contextlib.suppress(OSError):  # ENXIO: nobody is waiting
+        os.close(os.open(gate, os.O_WRONLY | os.O_NONBLOCK))
+
+
+def restart(agent: Agent) -> None:
+    agent.process = spawn(
+        agent.name,
+        [str(BIN / "deploy-agent"), "--config", str(agent.config)],
+        agent.config.parent / "agent.log",
+    )
+
+
+def events_of(app: App, deployment_id: str, instance: str) -> dict[str, dict[str, Any]]:
+    target = app.target(deployment_id, instance)
+    return {e["lifecycleEventName"]: e for e in target["lifecycleEvents"]}
+
+
+def test_a_host_killed_mid_hook_fails_its_event_and_the_deployment_goes_on(
+    tmp_path: Path, gate: Path
+) -> None:
+    started = tmp_path / "started"
+    with cluster(tmp_path / "c", "", 3, "dead", env=FAST_HEARTBEAT) as running:
+        app = App(running)
+        deployment_id = deploy_gated(app, tmp_path, gate, started, "AfterInstall", hosts=3)
+        dead = running.agents[0]
+        kill_host(dead)
+        wait_until(
+            lambda: app.target(deployment_id, dead.name)["status"] == "Failed",
+            30,
+            f"{dead.name}'s target to fail once its agent is offline",
+        )
+        event = events_of(app, deployment_id, dead.name)["AfterInstall"]
+        assert event["status"] == "Failed"
+        assert event["diagnostics"]["errorCode"] == "AgentIssue"
+        assert "went offline" in event["diagnostics"]["message"]
+
+        with gate.open("w"):
+            pass  # the live hosts' hooks end
+        info = app.finished(deployment_id, "Succeeded")  # AllAtOnce: one success suffices
+        assert (info["deploymentOverview"]["Succeeded"], info["deploymentOverview"]["Failed"]) == (
+            2,
+            1,
+        )
+
+        # The host comes back: it reports the interrupted event, which is already decided,
+        # and runs nothing again.
+        restart(dead)
+        wait_online(running.address, [dead.name])
+        interrupted = f"{deployment_id}:{dead.name}:4:AfterInstall"
+        wait_until(
+            lambda: any(
+                "ignored duplicate" in line and interrupted in line
+                for line in running.server.log.read_text().splitlines()
+            ),
+            30,
+            "the returning agent's report of the interrupted event",
+        )
+        assert sorted(started.read_text().split()) == sorted(a.name for a in running.agents)
+        assert events_of(app, deployment_id, dead.name)["AfterInstall"]["status"] == "Failed"
+
+
+def test_stop_ends_a_deployment_whose_host_is_gone_at_once(tmp_path: Path, gate: Path) -> None:
+    started = tmp_path / "started"
+    with cluster(tmp_path / "c", "", 2, "gone") as running:  # offline window: 15 s
+        app = App(running)
+        deployment_id = deploy_gated(app, tmp_path, gate, started, "BeforeInstall", hosts=2)
+        gone = running.agents[0]
+        kill_host(gone)
+        wait_until(
+            lambda: instance_health(running.address, gone.name) == "Offline",
+            10,
+            f"{gone.name} without a stream",
+        )
+        stop = app.ok("stop-deployment", "--deployment-id", deployment_id)
+        assert stop["status"] == "Pending"
+        info = app.finished(deployment_id, "Stopped")
+        assert info["errorInformation"]["code"] == "MANUAL_STOP"
+        event = events_of(app, deployment_id, gone.name)["BeforeInstall"]
+        assert event["diagnostics"]["errorCode"] == "AgentIssue"
+        assert f"the agent on {gone.name} is offline" in event["diagnostics"]["message"]
+        live = events_of(app, deployment_id, running.agents[1].name)["BeforeInstall"]
+        assert "the deployment was stopped" in live["diagnostics"]["message"]
+
+
+def deploy_gated(app: App, workdir: Path, gate: Path, started: Path, event: str, hosts: int) -> str:
+    """An AllAtOnce deployment whose `event` hook blocks on `gate`, once it runs on `hosts`."""
+    source = bundle(workdir / "v1", "1", app.dest, gate=gate, started=started, gated_event=event)
+    deployment_id = app.deploy(app.push(source), "CodeDeployDefault.AllAtOnce")
+    wait_until(
+        lambda: started.exists() and len(started.read_text().split()) == hosts,
+        60,
+        f"{hosts} {event} hooks to start",
+    )
+    return deployment_id
+
+
+def instance_health(address: str, name: str) -> str:
+    listed = cli(address, "get-on-premises-instance", "--instance-name", name)
+    return str(listed.json()["instanceInfo"].get("health", ""))
+
+
+def test_an_agent_that_never_acknowledges_fails_the_event_at_its_start_deadline(
+    tmp_path: Path,
+) -> None:
+    server, address = start_server(
+        tmp_path, "", env={"OPENDEPLOY_COMMAND_ACK_TIMEOUT_SECONDS": "2"}
+    )
+    tag = unique("mute")
+    try:
+        with SimulatedAgents(address, [f"{tag}-1"], {"cluster": tag}, answer=False) as agents:
+            wait_online(address, [f"{tag}-1"])
+            deployment_id = deploy_no_op(tmp_path, address, tag)
+            cli(address, "wait", "deployment-successful", "--deployment-id", deployment_id)
+            info = cli(address, "get-deployment", "--deployment-id", deployment_id).json()[
+                "deploymentInfo"
+            ]
+            assert info["status"] == "Failed"
+            assert info["errorInformation"]["code"] == "TIMEOUT"
+            target = cli(
+                address,
+                "get-deployment-target",
+                "--deployment-id",
+                deployment_id,
+                "--target-id",
+                f"{tag}-1",
+            ).json()["deploymentTarget"]["instanceTarget"]
+            first = target["lifecycleEvents"][0]
+            assert (first["lifecycleEventName"], first["status"]) == ("ApplicationStop", "Failed")
+            assert first["diagnostics"]["errorCode"] == "Timeout"
+            assert "did not acknowledge" in first["diagnostics"]["message"]
+            assert len(agents.received) == 1  # the command was delivered, never answered
+    finally:
+        server.stop()
+
+
+def deploy_no_op(workdir: Path, address: str, tag: str) -> str:
+    """A group of the instances tagged cluster=`tag` and a deployment of a hook-less revision."""
+    source = workdir / unique("noop")
+    source.mkdir()
+    (source / "appspec.yml").write_text("version: 0.0\nos: linux\n")
+    application = unique("app")
+    assert cli(address, "create-application", "--application-name", application).returncode == 0
+    created = cli(
+        address,
+        "create-deployment-group",
+        "--application-name",
+        application,
+        "--deployment-group-name",
+        "g",
+        "--on-premises-instance-tag-filters",
+        f"Key=cluster,Value={tag},Type=KEY_AND_VALUE",
+    )
+    assert created.returncode == 0, created.stderr
+    pushed = cli(address, "push", "--application-name", application, "--source", str(source))
+    assert pushed.returncode == 0, pushed.stderr
+    digest = pushed.json()["revision"]["registryLocation"]["digest"]
+    deployment = cli(
+        address,
+        "create-deployment",
+        "--application-name",
+        application,
+        "--deployment-group-name",
+        "g",
+        "--registry-location",
+        f"digest={digest},bundleType=zip",
+    )
+    assert deployment.returncode == 0, deployment.stderr
+    return str(deployment.json()["deploymentId"])
+
+
+def test_a_restarted_fleet_gets_the_deployment_going_without_an_orchestrator_restart(
+    tmp_path: Path, gate: Path
+) -> None:
+    """The fleet (with the registry) and the orchestrator in separate processes; the fleet is
+    killed while an agent runs a hook and started again: the orchestrator reconnects, re-sends
+    what is in flight, and the deployment completes."""
+    started = tmp_path / "started"
+    fleet_port = free_port()
+    fleet_address = f"127.0.0.1:{fleet_port}"
+    fleet_services = ["--services", "fleet,registry"]
+    fleet, _ = start_server(tmp_path / "fleet", "", port=fleet_port, args=fleet_services)
+    orchestrator, address = start_server(
+        tmp_path / "orchestrator",
+        "",
+        env={"OPENDEPLOY_PEER_FLEET": fleet_address, "OPENDEPLOY_PEER_REGISTRY": fleet_address},
+        args=["--services", "orchestrator,traffic"],
+    )
+    tag = unique("split")
+    agents = [start_agent(tmp_path, fleet_address, f"{tag}-{i}", {"cluster": tag}) for i in (1, 2)]
+    try:
+        wait_online(fleet_address, [a.name for a in agents])
+        application = unique("app")
+        dest = f"/opt/{application}"
+        source = bundle(tmp_path / "v1", "1", dest, gate=gate, started=started)
+        made = cli(fleet_address, "create-application", "--application-name", application)
+        assert made.returncode == 0, made.stderr
+        group = cli(
+            address,
+            "create-deployment-group",
+            "--application-name",
+            application,
+            "--deployment-group-name",
+            "g",
+            "--on-premises-instance-tag-filters",
+            f"Key=cluster,Value={tag},Type=KEY_AND_VALUE",
+        )
+        assert group.returncode == 0, group.stderr
+        pushed = cli(
+            fleet_address, "push", "--application-name", application, "--source", str(source)
+        )
+        digest = pushed.json()["revision"]["registryLocation"]["digest"]
+        created = cli(
+            address,
+            "create-deployment",
+            "--application-name",
+            application,
+            "--deployment-group-name",
+            "g",
+            "--deployment-config-name",
+            "CodeDeployDefault.OneAtATime",
+            "--registry-location",
+            f"digest={digest},bundleType=zip",
+        )
+        assert created.returncode == 0, created.stderr
+        deployment_id = created.json()["deploymentId"]
+        wait_until(started.exists, 60, "the first host's BeforeInstall hook to start")
+
+        fleet.kill()
+        wait_until(
+            lambda: "fleet update stream lost" in orchestrator.log.read_text(),
+            30,
+            "the orchestrator to notice the fleet is gone",
+        )
+        fleet, _ = start_server(tmp_path / "fleet", "", port=fleet_port, args=fleet_services)
+        wait_online(fleet_address, [a.name for a in agents])
+        with gate.open("w"):
+            pass  # the first host's hook ends; the second host's starts and is released too
+        wait_until(
+            lambda: len(started.read_text().split()) == 2, 60, "the second host's hook to start"
+        )
+        with gate.open("w"):
+            pass
+        waited = cli(address, "wait", "deployment-successful", "--deployment-id", deployment_id)
+        assert waited.returncode == 0, waited.stderr
+        assert orchestrator.popen.poll() is None  # never restarted
+    finally:
+        for agent in agents:
+            if agent.process:
+                agent.process.stop()
+        orchestrator.stop()
+        fleet.stop()
+
+
+@pytest.mark.parametrize("streams", [300])
+def test_a_server_holding_many_agent_streams_exits_within_its_grace_on_sigterm(
+    tmp_path: Path, streams: int
+) -> None:
+    server, address = start_server(tmp_path, "")
+    tag = unique("many")
+    names = [f"{tag}-{i}" for i in range(streams)]
+    try:
+        with SimulatedAgents(address, names, {"cluster": tag}, answer=False):
+            wait_online(address, names)
+            deploy_no_op(tmp_path, address, tag)  # in flight: nobody answers
+            server.popen.send_signal(signal.SIGTERM)
+            sent = time.monotonic()
+            try:
+                server.popen.wait(SHUTDOWN_BOUND)
+                print(f"exited {time.monotonic() - sent:.1f} s after SIGTERM")
+            except subprocess.TimeoutExpired:
+                raise AssertionError(
+                    f"deploy-server did not exit within {SHUTDOWN_BOUND} s of SIGTERM"
+                ) from None
+    finally:
+        server.kill()
+    assert "deploy-server stopping" in server.log.read_text()
+
+
+SHUTDOWN_BOUND = 15
+"""The server's grace (10 s) and the interpreter's exit."""
+
+
+def test_an_event_queued_behind_a_long_hook_is_not_failed_at_its_start_deadline(
+    tmp_path: Path, gate: Path
+) -> None:
+    """One host in two groups: the second deployment's event waits for the first one's hook,
+    longer than the start deadline — the agent tells the fleet it is queued, so it waits."""
+    started = tmp_path / "started"
+    env = {"OPENDEPLOY_COMMAND_ACK_TIMEOUT_SECONDS": "2"}
+    with cluster(tmp_path / "c", "", 1, "shared", env=env) as running:
+        first, second = App(running), App(running)
+        gated = bundle(tmp_path / "v1", "1", first.dest, gate=gate, started=started)
+        blocking = first.deploy(first.push(gated), "CodeDeployDefault.AllAtOnce")
+        wait_until(started.exists, 60, "the first deployment's hook to start")
+        waiting = second.deploy(
+            second.push(bundle(tmp_path / "v2", "2", second.dest)), "CodeDeployDefault.AllAtOnce"
+        )
+        agent_log = running.agents[0].config.parent / "agent.log"
+        wait_until(
+            lambda: "queued behind the running one" in agent_log.read_text(),
+            30,
+            "the agent to queue the second deployment's event",
+        )
+        queued_at = time.monotonic()
+        # Let the start deadline pass (this waits for time itself, not for a state).
+        wait_until(lambda: time.monotonic() > queued_at + 4, 10, "the start deadline to pass")
+        assert second.info(waiting)["status"] == "InProgress"
+        with gate.open("w"):
+            pass
+        first.finished(blocking, "Succeeded")
+        second.finished(waiting, "Succeeded")
