@@ -1,10 +1,13 @@
 """Fault injection (`make chaos`): deployments keep flowing while processes are killed.
 
 A cluster of real processes on 127.0.0.1 — the fleet (with the registry), the orchestrator
-(with the traffic service) and AGENTS agents — runs a stream of in-place deployments of two
-applications to the same hosts (OneAtATime, HalfAtATime, AllAtOnce; a quarter of the revisions
-fail ValidateService; some deployments are stopped; one application rolls back on failure).
-Meanwhile a random service or agent is killed with SIGKILL at random moments and started again.
+(with the traffic service), HAProxy and AGENTS agents, each host with a web app HAProxy checks —
+runs a stream of deployments of four applications to the same hosts (OneAtATime, HalfAtATime,
+AllAtOnce; a quarter of the revisions fail ValidateService; some deployments are stopped; one
+application rolls back on failure; one takes its hosts out of HAProxy and back in place; one
+switches blue/green to two more hosts through HAProxy's weights, keeping the originals).
+Meanwhile a random service, agent or HAProxy is killed with SIGKILL at random moments and
+started again.
 After `--kills` kills the stream stops, every deployment is given time to end, and the
 invariants are checked and printed:
 
@@ -22,8 +25,10 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -33,6 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import yaml
@@ -41,10 +47,17 @@ from bench.deploy_latency import BIN, free_port, serving, wait
 from deploy.bundle import make_zip
 from deploy.client import TERMINAL, DeployClient
 from deploy.errors import ApiError
-from deploy.v1 import common_pb2, orchestrator_pb2, registry_pb2
+from deploy.v1 import common_pb2, orchestrator_pb2, registry_pb2, traffic_pb2
 
-APPLICATIONS = ("chaos-a", "chaos-b")
-"""Two applications whose groups hold the same hosts (their events queue on each agent)."""
+APPLICATIONS = ("chaos-a", "chaos-b", "chaos-lb", "chaos-bg")
+"""Four applications whose groups hold the same hosts (their events queue on each agent)."""
+BEHIND_HAPROXY = "chaos-lb"
+"""The application whose deployments block and allow traffic through HAProxy."""
+BLUE_GREEN = "chaos-bg"
+"""The application deployed blue/green: its replacement fleet is the GREEN_HOSTS."""
+GREEN_HOSTS = 2
+TARGET_GROUP = "chaos-web"
+LOAD_BALANCER = "chaos-haproxy"
 CONFIGS = (
     "CodeDeployDefault.OneAtATime",
     "CodeDeployDefault.HalfAtATime",
@@ -98,6 +111,39 @@ class Node:
                 self.kill()
 
 
+class QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Health checks hang up early; that is no error worth a traceback."""
+
+
+class WebApp:
+    """A host's web app (always up: what HAProxy's health check finds when it is let in)."""
+
+    def __init__(self, name: str) -> None:
+        body = name.encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 @dataclass
 class Cluster:
     workdir: Path
@@ -105,19 +151,61 @@ class Cluster:
     database_url: str
     fleet: Node = field(init=False)
     orchestrator: Node = field(init=False)
+    haproxy: Node = field(init=False)
     hosts: list[Node] = field(default_factory=list)
+    apps: dict[str, WebApp] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         fleet_address = f"127.0.0.1:{free_port()}"
+        self.haproxy = self._haproxy()
         self.fleet = self._server("fleet", fleet_address, "fleet,registry", {})
+        balancers = {LOAD_BALANCER: {"haproxy": {"admin_socket": str(self.admin_socket)}}}
         self.orchestrator = self._server(
             "orchestrator",
             f"127.0.0.1:{free_port()}",
             "orchestrator,traffic",
-            {"OPENDEPLOY_PEER_FLEET": fleet_address, "OPENDEPLOY_PEER_REGISTRY": fleet_address},
+            {
+                "OPENDEPLOY_PEER_FLEET": fleet_address,
+                "OPENDEPLOY_PEER_REGISTRY": fleet_address,
+                "OPENDEPLOY_LOAD_BALANCERS": json.dumps(balancers),
+            },
         )
-        for index in range(1, self.agents + 1):
-            self.hosts.append(self._agent(f"chaos-{index}", fleet_address))
+        for index in range(1, self.agents + GREEN_HOSTS + 1):
+            name = f"chaos-{index}"
+            fleet = "chaos" if index <= self.agents else "chaos-green"
+            self.hosts.append(self._agent(name, fleet_address, fleet))
+            self.apps[name] = WebApp(name)
+
+    @property
+    def admin_socket(self) -> Path:
+        return self.workdir / "haproxy.sock"
+
+    def _haproxy(self) -> Node:
+        """HAProxy in the foreground (-db), so that a kill is the process's own; its backend
+        starts empty and the traffic service fills it."""
+        config = self.workdir / "haproxy.cfg"
+        config.write_text(
+            "\n".join(
+                [
+                    "global",
+                    f"    stats socket {self.admin_socket} mode 600 level admin",
+                    "defaults",
+                    "    mode http",
+                    "    timeout connect 2s",
+                    "    timeout client 30s",
+                    "    timeout server 30s",
+                    "frontend web",
+                    f"    bind 127.0.0.1:{free_port()}",
+                    "    default_backend web",
+                    "backend web",
+                    "    balance roundrobin",
+                    "    option httpchk GET /",
+                    "",
+                ]
+            )
+        )
+        binary = shutil.which("haproxy") or "/usr/sbin/haproxy"
+        return Node("haproxy", [binary, "-db", "-f", str(config)], self.workdir / "haproxy.log")
 
     def _server(self, name: str, address: str, services: str, env: dict[str, str]) -> Node:
         data = self.workdir / name
@@ -139,7 +227,7 @@ class Cluster:
         data.mkdir(parents=True, exist_ok=True)
         return Node(name, args, self.workdir / f"{name}.log", address)
 
-    def _agent(self, name: str, fleet_address: str) -> Node:
+    def _agent(self, name: str, fleet_address: str, fleet: str) -> Node:
         home = self.workdir / name
         home.mkdir(parents=True)
         config = home / "agent.yaml"
@@ -148,7 +236,7 @@ class Cluster:
                 {
                     "server": fleet_address,
                     "instance_name": name,
-                    "tags": {"cluster": "chaos"},
+                    "tags": {"cluster": fleet},
                     "root_dir": str(home / "root"),
                     "install_prefix": str(home / "prefix"),
                     "environment": {"JOURNAL": str(self.journal(name)), "INSTANCE": name},
@@ -164,15 +252,26 @@ class Cluster:
 
     @property
     def nodes(self) -> list[Node]:
-        return [self.fleet, self.orchestrator, *self.hosts]
+        return [self.haproxy, self.fleet, self.orchestrator, *self.hosts]
 
     def start(self) -> None:
         for node in self.nodes:
             node.start()
+            if node is self.haproxy:
+                wait(self.admin_socket.exists, 30, "HAProxy's admin socket")
+
+    def restart(self, node: Node) -> None:
+        if node is self.haproxy:
+            self.admin_socket.unlink(missing_ok=True)
+        node.start()
+        if node is self.haproxy:
+            wait(self.admin_socket.exists, 30, "HAProxy's admin socket")
 
     def stop(self) -> None:
         for node in reversed(self.nodes):
             node.stop()
+        for app in self.apps.values():
+            app.stop()
 
 
 def revision(root: Path, failing: bool) -> Path:
@@ -236,26 +335,25 @@ class Stream:
                         registry_location=uploaded.location,
                     )
         with DeployClient(self.cluster.orchestrator.address) as client:
-            for index, application in enumerate(APPLICATIONS):
-                rollback = orchestrator_pb2.AutoRollbackConfiguration(
-                    enabled=index == 0,
-                    events=[orchestrator_pb2.AUTO_ROLLBACK_EVENT_DEPLOYMENT_FAILURE],
-                )
+            client.call(
+                client.traffic.CreateTargetGroup,
+                traffic_pb2.CreateTargetGroupRequest(
+                    name=TARGET_GROUP,
+                    port=80,
+                    deregistration_delay_seconds=1,
+                    load_balancer=LOAD_BALANCER,
+                    haproxy=traffic_pb2.HAProxyTargetGroup(backend="web"),
+                ),
+            )
+            for host, app in self.cluster.apps.items():
                 client.call(
-                    client.orchestrator.CreateDeploymentGroup,
-                    orchestrator_pb2.CreateDeploymentGroupRequest(
-                        application_name=application,
-                        deployment_group_name="hosts",
-                        on_premises_instance_tag_filters=[
-                            common_pb2.TagFilter(
-                                key="cluster",
-                                value="chaos",
-                                type=common_pb2.TAG_FILTER_TYPE_KEY_AND_VALUE,
-                            )
-                        ],
-                        auto_rollback_configuration=rollback,
+                    client.traffic.SetTargetAddress,
+                    traffic_pb2.SetTargetAddressRequest(
+                        target_group_name=TARGET_GROUP, instance_name=host, address=app.address
                     ),
                 )
+            for index, application in enumerate(APPLICATIONS):
+                client.call(client.orchestrator.CreateDeploymentGroup, _group(application, index))
 
     def run(self) -> None:
         """Keep one deployment per application going; now and then stop one."""
@@ -288,18 +386,54 @@ class Stream:
                     )
                     self.stops += 1
                 return
-            created = client.call(
-                client.orchestrator.CreateDeployment,
-                orchestrator_pb2.CreateDeploymentRequest(
-                    application_name=application,
-                    deployment_group_name="hosts",
-                    deployment_config_name=self.rng.choice(CONFIGS),
-                    revision=self.revisions[application, self.rng.random() < 0.25],
-                ),
+            request = orchestrator_pb2.CreateDeploymentRequest(
+                application_name=application,
+                deployment_group_name="hosts",
+                deployment_config_name=self.rng.choice(CONFIGS),
+                revision=self.revisions[application, self.rng.random() < 0.25],
             )
+            if application == BLUE_GREEN:
+                request.target_instances.tag_filters.add(
+                    key="cluster",
+                    value="chaos-green",
+                    type=common_pb2.TAG_FILTER_TYPE_KEY_AND_VALUE,
+                )
+            created = client.call(client.orchestrator.CreateDeployment, request)
             self.acknowledged.append(created.deployment_id)
         except ApiError:
             return  # a service is down or the deployment just ended: the next round sees
+
+
+def _group(application: str, index: int) -> orchestrator_pb2.CreateDeploymentGroupRequest:
+    """Every host; the first application rolls back on failure, the one behind HAProxy takes
+    each host out of it and back."""
+    group = orchestrator_pb2.CreateDeploymentGroupRequest(
+        application_name=application,
+        deployment_group_name="hosts",
+        on_premises_instance_tag_filters=[
+            common_pb2.TagFilter(
+                key="cluster", value="chaos", type=common_pb2.TAG_FILTER_TYPE_KEY_AND_VALUE
+            )
+        ],
+        auto_rollback_configuration=orchestrator_pb2.AutoRollbackConfiguration(
+            enabled=index == 0, events=[orchestrator_pb2.AUTO_ROLLBACK_EVENT_DEPLOYMENT_FAILURE]
+        ),
+    )
+    if application in (BEHIND_HAPROXY, BLUE_GREEN):
+        group.deployment_style.deployment_option = (
+            orchestrator_pb2.DEPLOYMENT_OPTION_WITH_TRAFFIC_CONTROL
+        )
+        group.load_balancer_info.target_group_info_list.add(name=TARGET_GROUP)
+    if application == BLUE_GREEN:
+        group.deployment_style.deployment_type = orchestrator_pb2.DEPLOYMENT_TYPE_BLUE_GREEN
+        config = group.blue_green_deployment_configuration
+        config.green_fleet_provisioning_option.action = (
+            orchestrator_pb2.GREEN_FLEET_PROVISIONING_ACTION_DISCOVER_EXISTING
+        )
+        config.terminate_blue_instances_on_deployment_success.action = (
+            orchestrator_pb2.BLUE_INSTANCE_ACTION_KEEP_ALIVE
+        )
+    return group
 
 
 def inject(cluster: Cluster, rng: random.Random, kills: int) -> collections.Counter[str]:
@@ -311,7 +445,7 @@ def inject(cluster: Cluster, rng: random.Random, kills: int) -> collections.Coun
         victim.kill()
         killed["agents" if victim in cluster.hosts else victim.name] += 1
         time.sleep(rng.uniform(0, 1))
-        victim.start()
+        cluster.restart(victim)
         print(f"  kill {number:>3}: {victim.name}", flush=True)
     return killed
 
@@ -376,7 +510,7 @@ def check(
         Verdict("every deployment reached a terminal state", _unfinished(records)),
         Verdict("no lifecycle event ran twice on a host", _ran_twice(journal)),
         Verdict("targets, overviews and events agree", _disagreements(records, journal)),
-        Verdict("the minimum-healthy rule never broke", _unhealthy(records, len(cluster.hosts))),
+        Verdict("the minimum-healthy rule never broke", _unhealthy(records)),
         Verdict("no acknowledged deployment was lost", _lost(records, acknowledged)),
     ]
 
@@ -455,14 +589,16 @@ def _disagreements(
     return problems
 
 
-def _unhealthy(records: list[orchestrator_pb2.WatchDeploymentResponse], hosts: int) -> list[str]:
-    """At no moment more targets of one deployment out of service than its config allows."""
+def _unhealthy(records: list[orchestrator_pb2.WatchDeploymentResponse]) -> list[str]:
+    """At no moment more targets of an in-place deployment out of service than its config
+    allows (blue/green keeps the originals serving while the replacements install)."""
     problems = []
     for record in records:
         info = record.deployment_info
         allowed = MOST_OUT_OF_SERVICE.get(info.deployment_config_name)
-        if allowed is None:
+        if allowed is None or any(t.instance_label for t in record.instance_targets):
             continue
+        hosts = len(record.instance_targets)
         spans = []
         for target in record.instance_targets:
             ran = [e for e in target.lifecycle_events if e.status in RAN]

@@ -303,5 +303,24 @@ def cluster(
         running.stop()
 
 
+def gate_script(gate: Path) -> str:
+    """Shell lines that block a hook on the FIFO `gate` until `open_gate` lets it through."""
+    return f"cat {gate} >/dev/null\necho x >> {gate}.passed\n"
+
+
+def open_gate(gate: Path, through: int) -> None:
+    """Let hooks blocked on `gate` go until `through` have passed it in all. Each round opens
+    and closes the FIFO for writing, which ends the reads of the hooks waiting on it right then;
+    a hook that announced itself but has not reached the gate yet goes in a later round."""
+    passed = Path(f"{gate}.passed")
+
+    def all_through() -> bool:
+        with suppress(OSError):  # ENXIO: no hook is waiting right now
+            os.close(os.open(gate, os.O_WRONLY | os.O_NONBLOCK))
+        return passed.exists() and len(passed.read_text().split()) >= through
+
+    wait_until(all_through, 60, f"{through} hook(s) through the gate")
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"

@@ -82,6 +82,13 @@ class HAProxy:
         subprocess.run([haproxy_binary(), "-f", str(config), "-D"], check=True)
         wait_until(self.socket.exists, 10, "HAProxy's admin socket")
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash would end it (its runtime servers are gone with it)."""
+        pid = int((self.directory / "haproxy.pid").read_text().split()[0])
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: not Path(f"/proc/{pid}").exists(), 10, "HAProxy to die")
+        self.socket.unlink(missing_ok=True)
+
     def stop(self) -> None:
         pid_file = self.directory / "haproxy.pid"
         if pid_file.exists():

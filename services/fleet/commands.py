@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from deploy.backoff import Backoff
-from deploy.v1 import agent_pb2
 from services.core.clock import utcnow
 from services.core.diagnostics import Diagnostics
 from services.core.errors import DeployError
 from services.core.signal import ChangeSignal
+from services.fleet.convert import cancel_message, command_message
 from services.fleet.domain import (
     CommandState,
     CommandUpdate,
@@ -69,8 +69,7 @@ class CommandBus:
         if not await self._store.add_command(command_id, instance_name, payload, deadline):
             return
         self._deadline_set(deadline)
-        message = agent_pb2.ConnectResponse(command=agent_pb2.LifecycleCommand.FromString(payload))
-        delivered = self._sessions.push(instance_name, message)
+        delivered = self._sessions.push(instance_name, command_message(payload))
         if not delivered:
             self.watch_offline(instance_name)
         log.info(
@@ -129,9 +128,7 @@ class CommandBus:
         agent is offline fails now, one whose agent does not answer fails at a short deadline."""
         deadline = self._policy.cancel_deadline(utcnow())
         for command in await self._store.cancel(command_ids, deadline):
-            message = agent_pb2.ConnectResponse(
-                cancel=agent_pb2.CancelCommand(command_id=command.id, reason=reason)
-            )
+            message = cancel_message(command.id, reason)
             if self._sessions.push(command.instance_name, message):
                 self._deadline_set(deadline)
             else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deploy.v1 import common_pb2, fleet_pb2
+from deploy.v1 import agent_pb2, common_pb2, fleet_pb2
 from services.core.convert import diagnostics_to_proto, tag_to_proto, timestamp
 from services.fleet.domain import CommandState, CommandUpdate, Health, Instance, UpdateKind
 
@@ -48,6 +48,17 @@ def update_to_proto(update: CommandUpdate) -> fleet_pb2.WatchCommandUpdatesRespo
         status=_STATUS[update.state],
         diagnostics=diagnostics_to_proto(update.diagnostics),
         time=timestamp(update.at),
+    )
+
+
+def command_message(payload: bytes) -> agent_pb2.ConnectResponse:
+    """A stored command (serialized LifecycleCommand) as the agent stream sends it."""
+    return agent_pb2.ConnectResponse(command=agent_pb2.LifecycleCommand.FromString(payload))
+
+
+def cancel_message(command_id: str, reason: str) -> agent_pb2.ConnectResponse:
+    return agent_pb2.ConnectResponse(
+        cancel=agent_pb2.CancelCommand(command_id=command_id, reason=reason)
     )
 
 

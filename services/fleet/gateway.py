@@ -19,7 +19,7 @@ from services.core.names import check_instance_name
 from services.core.tags import check_tags
 from services.fleet.changes import InstanceChanges
 from services.fleet.commands import CommandBus
-from services.fleet.convert import finished_state
+from services.fleet.convert import command_message, finished_state
 from services.fleet.domain import CommandState, UpdateKind
 from services.fleet.health import FleetHealth
 from services.fleet.sessions import AgentSession, SessionRegistry
@@ -71,7 +71,7 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
                 )
             )
             for payload in await self._store.pending_commands(name):
-                yield agent_pb2.ConnectResponse(command=_command(payload))
+                yield command_message(payload)
             while (queued := await self._next(session)) is not None:
                 yield queued
         finally:
@@ -95,7 +95,8 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
         agent has sent nothing (not even a heartbeat) for the offline window."""
         while True:
             try:
-                return await asyncio.wait_for(session.outbox.get(), self._offline_seconds)
+                async with asyncio.timeout(self._offline_seconds):
+                    return await session.outbox.get()
             except TimeoutError:
                 if self._sessions.silent_seconds(session.instance_name) >= self._offline_seconds:
                     log.warning(
@@ -145,10 +146,6 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
                 state,
                 diagnostics_from_proto(message.finished.diagnostics),
             )
-
-
-def _command(payload: bytes) -> agent_pb2.LifecycleCommand:
-    return agent_pb2.LifecycleCommand.FromString(payload)
 
 
 def peer_host(peer: str) -> str:

@@ -66,6 +66,12 @@ class LoadBalancers:
             )
         return found
 
+    def haproxy_sockets(self) -> list[str]:
+        """The admin sockets of the configured HAProxies."""
+        return sorted(
+            {c.haproxy_socket for c in self._configured.values() if c.provider is Provider.HAPROXY}
+        )
+
     def for_group(self, group: TargetGroup) -> LoadBalancer:
         if group.provider is Provider.NONE:
             return NoLoadBalancer()

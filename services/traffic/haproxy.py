@@ -105,3 +105,25 @@ class HAProxyBackend:
             return (await reader.read()).decode(errors="replace")
         finally:
             writer.close()
+
+
+async def process_id(socket_path: str) -> int | None:
+    """The pid of the HAProxy behind the admin socket (a new one after every restart); None
+    while it does not answer."""
+    try:
+        reader, writer = await asyncio.open_unix_connection(socket_path)
+    except OSError:
+        return None
+    try:
+        writer.write(b"show info\n")
+        await writer.drain()
+        info = (await reader.read()).decode(errors="replace")
+    except OSError:
+        return None
+    finally:
+        writer.close()
+    for line in info.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "Pid" and value.strip().isdigit():
+            return int(value.strip())
+    return None

@@ -14,6 +14,7 @@ from services.traffic.balancers import LoadBalancers, configured_load_balancers
 from services.traffic.router import TrafficRouter
 from services.traffic.servicer import TrafficServicer
 from services.traffic.store import TrafficStore
+from services.traffic.watch import HAProxyWatch
 
 
 class TrafficService:
@@ -26,20 +27,26 @@ class TrafficService:
         store = TrafficStore(db)
         self._router = TrafficRouter(store, balancers.for_group)
         self._servicer = TrafficServicer(store, self._router, balancers)
-        self._restore: asyncio.Task[None] | None = None
+        self._watch = HAProxyWatch(balancers.haproxy_sockets(), self._router.restore)
+        self._tasks: list[asyncio.Task[None]] = []
 
     def add_to_server(self, server: aio.Server) -> None:
         traffic_pb2_grpc.add_TrafficRouterServicer_to_server(self._servicer, server)
 
     async def start(self) -> None:
-        """Put back, in the background, what the load balancers should be doing."""
-        self._restore = asyncio.create_task(self._router.restore())
+        """Put back, in the background, what the load balancers should be doing — now, and
+        whenever an HAProxy restarts."""
+        self._tasks = [
+            asyncio.create_task(self._router.restore()),
+            asyncio.create_task(self._watch.run()),
+        ]
 
     async def stop(self) -> None:
-        if self._restore is not None:
-            self._restore.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._restore
+                await task
         await self._db.close()
 
 

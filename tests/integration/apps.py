@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from tests.harness import Cluster, unique
+from tests.harness import Cluster, gate_script, unique
 
 
 def bundle(
@@ -33,7 +33,7 @@ def bundle(
     }
     if gate is not None and started is not None:
         scripts[gated_event] = (
-            f'#!/bin/sh\necho "$INSTANCE" >> {started}\ncat {gate} >/dev/null\n'
+            f'#!/bin/sh\necho "$INSTANCE" >> {started}\n{gate_script(gate)}'
             + scripts.get(gated_event, "").removeprefix("#!/bin/sh\n")
         )
     lines = ["version: 0.0", "os: linux", "files:", "  - source: app", f"    destination: {dest}"]

@@ -10,6 +10,8 @@ from tests.harness import (
     CliResult,
     cli,
     cluster,
+    gate_script,
+    open_gate,
     start_agent,
     start_server,
     wait_online,
@@ -24,7 +26,7 @@ def gated_bundle(root: Path, gate: Path, started: Path) -> Path:
     (root / "app/f.txt").write_text("f\n")
     (root / "scripts").mkdir()
     script = root / "scripts/before.sh"
-    script.write_text(f'#!/bin/sh\necho "$DEPLOYMENT_ID" >> {started}\ncat {gate} >/dev/null\n')
+    script.write_text(f'#!/bin/sh\necho "$DEPLOYMENT_ID" >> {started}\n{gate_script(gate)}')
     script.chmod(0o755)
     (root / "appspec.yml").write_text(
         "version: 0.0\nos: linux\nfiles:\n  - source: app\n    destination: /opt/gated\n"
@@ -40,8 +42,7 @@ def release_when_started(gate: Path, started: Path, count: int) -> None:
         30,
         f"{count} BeforeInstall hooks to have started",
     )
-    with gate.open("w"):
-        pass
+    open_gate(gate, count)
 
 
 def test_killed_server_resumes_deployments_after_restart(tmp_path: Path, database_url: str) -> None:

@@ -22,6 +22,7 @@ from tests.harness import (
     cli,
     cluster,
     free_port,
+    open_gate,
     spawn,
     start_agent,
     start_server,
@@ -92,8 +93,7 @@ def test_a_host_killed_mid_hook_fails_its_event_and_the_deployment_goes_on(
         assert event["diagnostics"]["errorCode"] == "AgentIssue"
         assert "went offline" in event["diagnostics"]["message"]
 
-        with gate.open("w"):
-            pass  # the live hosts' hooks end
+        open_gate(gate, 2)  # the live hosts' hooks end
         info = app.finished(deployment_id, "Succeeded")  # AllAtOnce: one success suffices
         assert (info["deploymentOverview"]["Succeeded"], info["deploymentOverview"]["Failed"]) == (
             2,
@@ -291,13 +291,8 @@ def test_a_restarted_fleet_gets_the_deployment_going_without_an_orchestrator_res
         )
         fleet, _ = start_server(tmp_path / "fleet", "", port=fleet_port, args=fleet_services)
         wait_online(fleet_address, [a.name for a in agents])
-        with gate.open("w"):
-            pass  # the first host's hook ends; the second host's starts and is released too
-        wait_until(
-            lambda: len(started.read_text().split()) == 2, 60, "the second host's hook to start"
-        )
-        with gate.open("w"):
-            pass
+        open_gate(gate, 1)  # the first host's hook ends; then the second host's starts
+        open_gate(gate, 2)
         waited = cli(address, "wait", "deployment-successful", "--deployment-id", deployment_id)
         assert waited.returncode == 0, waited.stderr
         assert orchestrator.popen.poll() is None  # never restarted
@@ -363,7 +358,6 @@ def test_an_event_queued_behind_a_long_hook_is_not_failed_at_its_start_deadline(
         # Let the start deadline pass (this waits for time itself, not for a state).
         wait_until(lambda: time.monotonic() > queued_at + 4, 10, "the start deadline to pass")
         assert second.info(waiting)["status"] == "InProgress"
-        with gate.open("w"):
-            pass
+        open_gate(gate, 1)
         first.finished(blocking, "Succeeded")
         second.finished(waiting, "Succeeded")

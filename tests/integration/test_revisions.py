@@ -20,6 +20,7 @@ from tests.harness import (
     Cluster,
     cluster,
     free_port,
+    open_gate,
     spawn,
     start_agent,
     start_server,
@@ -128,8 +129,7 @@ def test_an_object_changed_after_registration_fails_download_bundle(
         "ApplicationStop to start on every host",
     )
     s3(s3_env).put_object(Bucket=bucket, Key="app.zip", Body=b"not the registered bundle")  # type: ignore[attr-defined]
-    with gate.open("w"):
-        pass
+    open_gate(gate, AGENTS)
     info = app.finished(deployment_id, "Failed")
     target = app.target(deployment_id, running.agents[0].name)
     download = next(
@@ -493,8 +493,7 @@ def test_a_tampered_bundle_in_the_registry_store_fails_download_bundle(
     )
     stored = running.workdir / "data/bundles/sha256" / digest.removeprefix("sha256:")
     stored.write_bytes(b"tampered")
-    with gate.open("w"):
-        pass
+    open_gate(gate, AGENTS)
     app.finished(deployment_id, "Failed")
     target = app.target(deployment_id, running.agents[0].name)
     download = next(

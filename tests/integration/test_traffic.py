@@ -344,3 +344,36 @@ def test_a_host_that_could_carry_a_runtime_api_command_is_refused(
         assert [t.instance_name for t in info.targets] == [app.name]
     finally:
         app.stop()
+
+
+def answer(url: str) -> str:
+    """The body of one request through the load balancer ("" when it fails)."""
+    try:
+        return str(urllib.request.urlopen(url, timeout=5).read().decode().strip())
+    except OSError:
+        return ""
+
+
+def test_a_restarted_haproxy_gets_its_servers_back(
+    tmp_path: Path, database_url: str, apps: list[App]
+) -> None:
+    """HAProxy keeps runtime servers in memory only: after a crash and restart the traffic
+    service notices the new process and puts back what its records say serves."""
+    # Its own backend: the module's earlier target groups (in a shared database) name the
+    # same load balancer and instance names, and the traffic service restores them too.
+    own = HAProxy(tmp_path / "haproxy", free_port(), backend="restarted")
+    own.start()
+    server, address = start_server(tmp_path, database_url, env=own.server_env())
+    try:
+        with DeployClient(address) as client:
+            blue, _ = apps
+            group = create_group(client, own.backend)
+            allow(client, group, blue)
+            assert sample(own.url, 5) == {"blue": 5}
+            own.kill()
+            own.start()
+            wait_until(lambda: answer(own.url) == "blue", 30, "blue to be served again")
+        assert "HAProxy restarted; putting its servers back" in server.log.read_text()
+    finally:
+        server.stop()
+        own.stop()
