@@ -551,7 +551,9 @@ TARGET_FIELDS = {
     orchestrator_pb2.TARGET_STATUS_SKIPPED: "skipped",
     orchestrator_pb2.TARGET_STATUS_READY: "ready",
 }
-RAN = (common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED, common_pb2.LIFECYCLE_EVENT_STATUS_FAILED)
+SUCCEEDED = common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED
+SKIPPED = common_pb2.LIFECYCLE_EVENT_STATUS_SKIPPED
+RAN = (SUCCEEDED, common_pb2.LIFECYCLE_EVENT_STATUS_FAILED)
 
 
 def _disagreements(
@@ -570,15 +572,16 @@ def _disagreements(
             # A stop leaves a half-deployed target Failed, its remaining events Skipped.
             statuses = [e.status for e in target.lifecycle_events]
             ok = {
-                orchestrator_pb2.TARGET_STATUS_SUCCEEDED: all(
-                    s == common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED for s in statuses
-                ),
+                orchestrator_pb2.TARGET_STATUS_SUCCEEDED: all(s == SUCCEEDED for s in statuses),
                 orchestrator_pb2.TARGET_STATUS_FAILED: common_pb2.LIFECYCLE_EVENT_STATUS_FAILED
                 in statuses
-                or (stopped and common_pb2.LIFECYCLE_EVENT_STATUS_SKIPPED in statuses),
+                or (stopped and SKIPPED in statuses),
+                # never started — or, blue/green, installed and Ready when the deployment
+                # ended: its traffic events skipped
                 orchestrator_pb2.TARGET_STATUS_SKIPPED: all(
-                    s == common_pb2.LIFECYCLE_EVENT_STATUS_SKIPPED for s in statuses
-                ),
+                    s in (SUCCEEDED, SKIPPED) for s in statuses
+                )
+                and statuses[-1:] == [SKIPPED],
             }.get(target.status, True)
             if not ok:
                 problems.append(f"{info.deployment_id}/{target.target_id}: events {statuses}")
