@@ -119,8 +119,9 @@ class CommandBus:
     async def reconcile(self, instance_name: str, held: Sequence[str]) -> None:
         """The agent holds only `held` (after re-sending its reports): its other started
         commands were lost with an earlier agent process, and fail."""
+        holding = set(held)
         for command in await self._store.unfinished(instance_name):
-            if command.state is CommandState.IN_PROGRESS and command.id not in held:
+            if command.state is CommandState.IN_PROGRESS and command.id not in holding:
                 await self._fail(command, agent_lost(instance_name))
 
     async def cancel(self, command_ids: Sequence[str], reason: str) -> None:

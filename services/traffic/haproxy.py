@@ -16,6 +16,7 @@ from services.traffic.domain import server_name, split_address
 UP_TIMEOUT_SECONDS = 30.0
 """How long `serve` waits for a server's health check to pass."""
 POLL_SECONDS = 0.05
+INFO_TIMEOUT_SECONDS = 5.0
 
 
 class HAProxyBackend:
@@ -109,19 +110,19 @@ class HAProxyBackend:
 
 async def process_id(socket_path: str) -> int | None:
     """The pid of the HAProxy behind the admin socket (a new one after every restart); None
-    while it does not answer."""
+    while it does not answer (within INFO_TIMEOUT_SECONDS: a wedged HAProxy must not stall
+    the watch)."""
     try:
-        reader, writer = await asyncio.open_unix_connection(socket_path)
-    except OSError:
+        async with asyncio.timeout(INFO_TIMEOUT_SECONDS):
+            reader, writer = await asyncio.open_unix_connection(socket_path)
+            try:
+                writer.write(b"show info\n")
+                await writer.drain()
+                info = (await reader.read()).decode(errors="replace")
+            finally:
+                writer.close()
+    except (OSError, TimeoutError):
         return None
-    try:
-        writer.write(b"show info\n")
-        await writer.drain()
-        info = (await reader.read()).decode(errors="replace")
-    except OSError:
-        return None
-    finally:
-        writer.close()
     for line in info.splitlines():
         key, _, value = line.partition(":")
         if key.strip() == "Pid" and value.strip().isdigit():
