@@ -554,6 +554,8 @@ TARGET_FIELDS = {
 SUCCEEDED = common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED
 SKIPPED = common_pb2.LIFECYCLE_EVENT_STATUS_SKIPPED
 RAN = (SUCCEEDED, common_pb2.LIFECYCLE_EVENT_STATUS_FAILED)
+JOINING = ("BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic")
+"""A blue/green replacement's events once it is installed: they join the load balancer."""
 
 
 def _disagreements(
@@ -593,27 +595,35 @@ def _disagreements(
 
 
 def _unhealthy(records: list[orchestrator_pb2.WatchDeploymentResponse]) -> list[str]:
-    """At no moment more targets of an in-place deployment out of service than its config
-    allows (blue/green keeps the originals serving while the replacements install)."""
+    """At no moment more targets installing than the config allows: in place, of all targets;
+    blue/green, of the replacement fleet before it takes traffic (the originals serve
+    meanwhile, and the replacements join the load balancer together at the reroute)."""
     problems = []
     for record in records:
         info = record.deployment_info
         allowed = MOST_OUT_OF_SERVICE.get(info.deployment_config_name)
-        if allowed is None or any(t.instance_label for t in record.instance_targets):
+        if allowed is None:
             continue
-        hosts = len(record.instance_targets)
+        blue_green = any(t.instance_label for t in record.instance_targets)
+        targets = [
+            t for t in record.instance_targets if not blue_green or t.instance_label == "Green"
+        ]
         spans = []
-        for target in record.instance_targets:
-            ran = [e for e in target.lifecycle_events if e.status in RAN]
+        for target in targets:
+            ran = [
+                e
+                for e in target.lifecycle_events
+                if e.status in RAN and not (blue_green and e.lifecycle_event_name in JOINING)
+            ]
             if ran:
                 start = min(e.start_time.ToNanoseconds() for e in ran)
                 end = max(e.end_time.ToNanoseconds() for e in ran)
                 spans.append((start, end))
         most = max((sum(s <= t < e for s, e in spans) for t, _ in spans), default=0)
-        if most > allowed(hosts):
+        if most > allowed(len(targets)):
             problems.append(
                 f"{info.deployment_id} ({info.deployment_config_name}): {most} targets out of "
-                f"service at once, at most {allowed(hosts)} allowed"
+                f"service at once, at most {allowed(len(targets))} allowed"
             )
     return problems
 

@@ -174,6 +174,8 @@ class BlueGreenSnapshot:
     """Index into `steps` of the traffic now routed; -1 before the reroute."""
     step_started_at: datetime | None = None
     terminate_at: datetime | None = None
+    retired: bool = False
+    """The original instances were retired (TERMINATE done)."""
 
 
 @dataclass(frozen=True)
@@ -267,7 +269,7 @@ def _after_reroute(s: BlueGreenSnapshot) -> BlueGreenDecision:
                 f"{failed} original instance(s) could not be deregistered from the load balancer."
             ),
         )
-    if s.config.blue_action is BlueInstanceAction.TERMINATE and s.blue:
+    if s.config.blue_action is BlueInstanceAction.TERMINATE and s.blue and not s.retired:
         if s.terminate_at is None and s.config.termination_wait_seconds:
             until = s.now + timedelta(seconds=s.config.termination_wait_seconds)
             return BlueGreenDecision(Act.TERMINATION_WAIT, wake_at=until)

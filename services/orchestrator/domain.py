@@ -280,6 +280,27 @@ class LifecycleEvent:
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
 
 
+@dataclass(frozen=True)
+class EventRef:
+    """One lifecycle event of one instance in one deployment; also its agent command's id."""
+
+    deployment_id: str
+    instance_name: str
+    position: int
+    name: str
+
+    @property
+    def command_id(self) -> str:
+        return f"{self.deployment_id}:{self.instance_name}:{self.position}:{self.name}"
+
+    @classmethod
+    def parse(cls, command_id: str) -> EventRef | None:
+        parts = command_id.split(":")
+        if len(parts) != 4 or not parts[2].isdigit():
+            return None
+        return cls(parts[0], parts[1], int(parts[2]), parts[3])
+
+
 class TargetLabel(StrEnum):
     """Which fleet of a blue/green deployment a target belongs to (none in place)."""
 
@@ -341,6 +362,8 @@ class BlueGreenProgress:
     green_weight: int = 0
     blue_weight: int = 0
     terminate_at: datetime | None = None
+    retired_at: datetime | None = None
+    """When the original instances were retired (TERMINATE)."""
 
 
 @dataclass(frozen=True)

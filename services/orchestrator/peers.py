@@ -29,8 +29,7 @@ from services.core.peers import peer_errors
 from services.core.revision import RevisionLocation
 from services.core.tags import Tag
 from services.orchestrator.convert import file_exists_to_proto
-from services.orchestrator.domain import Deployment
-from services.orchestrator.store import EventRef
+from services.orchestrator.domain import Deployment, EventRef
 
 PEER_TIMEOUT_SECONDS = 30.0
 CANCEL_BATCH = 1000

@@ -1,8 +1,17 @@
-"""When a finished deployment is rolled back (pure): CodeDeploy's automatic-rollback rules."""
+"""When a finished deployment is rolled back and what its rollback touches (pure):
+CodeDeploy's automatic-rollback rules."""
 
 from __future__ import annotations
 
-from services.orchestrator.domain import AutoRollbackEvent, Creator, Deployment
+from services.orchestrator.domain import (
+    AutoRollbackEvent,
+    Creator,
+    Deployment,
+    PlannedTarget,
+    Target,
+    TargetLabel,
+)
+from services.orchestrator.lifecycle import ALLOW_TRAFFIC_EVENTS, BLOCK_TRAFFIC_EVENTS
 from services.orchestrator.states import DeploymentStatus
 
 
@@ -22,3 +31,22 @@ def rollback_reason(deployment: Deployment, status: DeploymentStatus) -> str:
     if status is DeploymentStatus.STOPPED and deployment.roll_back_on_stop:
         return "Rollback requested when the deployment was stopped"
     return ""
+
+
+def rollback_targets(
+    deployment: Deployment, targets: tuple[Target, ...]
+) -> tuple[PlannedTarget, ...]:
+    """The rollback's targets: in place, the same instances and events; blue/green, the
+    originals rejoin the load balancer and the replacements leave it — nothing is reinstalled."""
+    if deployment.blue_green_style:
+        swapped = {
+            TargetLabel.BLUE: (TargetLabel.GREEN, ALLOW_TRAFFIC_EVENTS),
+            TargetLabel.GREEN: (TargetLabel.BLUE, BLOCK_TRAFFIC_EVENTS),
+        }
+        planned = []
+        for target in targets:
+            label, events = swapped[target.label]
+            planned.append(PlannedTarget(target.instance_name, events, label))
+        return tuple(planned)
+    names = max((tuple(e.name for e in t.events) for t in targets), key=len, default=())
+    return tuple(PlannedTarget(t.instance_name, names) for t in targets)

@@ -83,6 +83,7 @@ class DeploymentRow(Base):
     green_weight: Mapped[int] = mapped_column(Integer, default=0)
     blue_weight: Mapped[int] = mapped_column(Integer, default=0)
     terminate_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class TargetRow(Base):

@@ -9,7 +9,7 @@ import dataclasses
 import json
 import secrets
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,6 +24,14 @@ from services.core.errors import FailedPrecondition, NotFound
 from services.core.revision import revision_from_json, revision_to_json
 from services.core.signal import ChangeSignal
 from services.orchestrator.bluegreen import TrafficRouting, rollback_blue_green
+from services.orchestrator.decision import (
+    Decision,
+    EventChange,
+    Finish,
+    RollbackPlan,
+    Snapshot,
+    TargetChange,
+)
 from services.orchestrator.domain import (
     AutoRollbackConfig,
     AutoRollbackEvent,
@@ -34,8 +42,8 @@ from services.orchestrator.domain import (
     DeploymentGroup,
     DeploymentQuery,
     DeploymentRequest,
-    DeploymentType,
     ErrorInformation,
+    EventRef,
     FileExistsBehavior,
     InstanceRevision,
     LifecycleEvent,
@@ -59,11 +67,7 @@ from services.orchestrator.group_store import (
     style_to_json,
     triggers_of,
 )
-from services.orchestrator.lifecycle import (
-    ALLOW_TRAFFIC_EVENTS,
-    BLOCK_TRAFFIC_EVENTS,
-    REROUTE_GATE,
-)
+from services.orchestrator.lifecycle import ALLOW_TRAFFIC_EVENTS, IN_PLACE_EVENTS
 from services.orchestrator.notifications import deployment_payload, instance_payload
 from services.orchestrator.outbox import DeliveryStore
 from services.orchestrator.schema import (
@@ -89,55 +93,83 @@ FLEET_CURSOR = "fleet"
 _ID_ALPHABET = string.ascii_uppercase + string.digits
 
 
-@dataclass(frozen=True)
-class EventRef:
-    """One lifecycle event of one instance in one deployment; also its agent command's id."""
-
-    deployment_id: str
-    instance_name: str
-    position: int
-    name: str
-
-    @property
-    def command_id(self) -> str:
-        return f"{self.deployment_id}:{self.instance_name}:{self.position}:{self.name}"
-
-    @classmethod
-    def parse(cls, command_id: str) -> EventRef | None:
-        parts = command_id.split(":")
-        if len(parts) != 4 or not parts[2].isdigit():
-            return None
-        return cls(parts[0], parts[1], int(parts[2]), parts[3])
-
-
-@dataclass(frozen=True)
-class EventResult:
-    """What recording an event's result did."""
-
-    recorded: bool
-    """False when the event was not in progress (a duplicate report)."""
-    duration_seconds: float = 0.0
-    next_event: EventRef | None = None
-    """The instance's next event, now InProgress, to dispatch."""
-
-
 def new_deployment_id() -> str:
     """CodeDeploy's form: d- and nine upper-case letters or digits."""
     return "d-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(9))
 
 
 @dataclass(frozen=True)
-class StopResult:
-    in_flight: tuple[EventRef, ...]
-    """Lifecycle events still running: the deployment is Stopped when they end."""
+class EventEnded:
+    """An agent (or the traffic service, through the orchestrator) reported an event's end."""
+
+    ref: EventRef
+    succeeded: bool
+    diagnostics: Diagnostics
+    sequence: int = 0
+    """The fleet's update sequence (0: not from the fleet)."""
 
 
 @dataclass(frozen=True)
-class FinishResult:
-    finished: bool
-    """False when the deployment had already finished."""
+class StopRequested:
+    roll_back: bool | None
+    """None: the deployment's DEPLOYMENT_STOP_ON_REQUEST setting decides."""
+
+
+@dataclass(frozen=True)
+class Continued:
+    termination: bool
+    """False: reroute a Ready deployment now; True: end the termination wait now."""
+
+
+@dataclass(frozen=True)
+class GreenOnline:
+    """The provisioned replacement instances are online: they join the deployment."""
+
+    instances: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ActFailed:
+    """An act outside the database (provisioning, retirement) failed for good."""
+
+    error: ErrorInformation
+
+
+@dataclass(frozen=True)
+class Retired:
+    """The original instances were retired."""
+
+
+Happening = EventEnded | StopRequested | Continued | GreenOnline | ActFailed | Retired | None
+"""What is recorded before a decision; None: only the clock moved."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """What was recorded and the decision taken on it, as committed."""
+
+    recorded: bool
+    """False when nothing that happened changed anything (duplicate reports): nothing was
+    decided."""
+    decision: Decision
+    happened: tuple[Happening, ...] = ()
+    deployment: Deployment | None = None
+    """As loaded for the decision (before it)."""
+    targets: tuple[Target, ...] = ()
+    ended: tuple[tuple[EventEnded, float], ...] = ()
+    """The events whose results were recorded, with how long each ran (seconds)."""
     rollback_id: str = ""
-    """The rollback deployment created with it, to start."""
+    """The rollback deployment created as the deployment finished, to start."""
+
+    def events_of(self, instance: str) -> tuple[str, ...]:
+        """The lifecycle events an instance runs in this deployment."""
+        for target in self.targets:
+            if target.instance_name == instance:
+                return tuple(e.name for e in target.events)
+        return ()
+
+
+Decide = Callable[[Snapshot, datetime], Decision]
 
 
 class DeploymentStore:
@@ -272,263 +304,155 @@ class DeploymentStore:
                 return target
         raise NotFound(f"target {instance_name!r} is not part of deployment {deployment_id}")
 
-    async def begin(self, deployment_id: str) -> DeploymentStatus:
-        """Created → InProgress. Returns the status it is in afterwards."""
+    async def step(
+        self,
+        deployment_id: str,
+        happened: Sequence[Happening],
+        decide: Decide,
+        cursor: int = 0,
+    ) -> Step:
+        """Record what happened (and the fleet `cursor`, if given), decide on the deployment
+        as it now stands and apply the decision — one transaction. NotFound: no such
+        deployment; FailedPrecondition: a stop or continue the deployment's state does not
+        allow (nothing is recorded)."""
+        now = utcnow()
         async with self._db.transaction() as session:
+            if cursor:
+                await _advance_cursor(session, cursor)
             row = await _deployment_row(session, deployment_id, lock=True)
-            status = DeploymentStatus(row.status)
-            if status is DeploymentStatus.CREATED:
-                row.status = deployment_transition(status, DeploymentStatus.IN_PROGRESS)
-                row.started_at = utcnow()
-                await self._notify(session, row, TriggerEvent.DEPLOYMENT_START)
-            return DeploymentStatus(row.status)
+            changed, ended = False, []
+            for happening in happened:
+                seconds = await self._record(session, row, happening, now)
+                changed = changed or seconds is not None
+                if isinstance(happening, EventEnded) and seconds is not None:
+                    ended.append((happening, seconds))
+            if not changed:
+                return Step(recorded=False, decision=Decision(), happened=tuple(happened))
+            deployment = _deployment(row)
+            targets = tuple(await _targets(session, deployment_id))
+            decision = decide(Snapshot(deployment, targets), now)
+            rollback_id = await self._apply(session, row, decision, now)
+            return Step(
+                True, decision, tuple(happened), deployment, targets, tuple(ended), rollback_id
+            )
 
-    async def start_targets(self, deployment_id: str, instances: Sequence[str]) -> list[EventRef]:
-        """Targets Pending → InProgress with their first event InProgress; returns those events."""
-        started: list[EventRef] = []
-        now = utcnow()
-        async with self._db.transaction() as session:
-            deployment = await _deployment_row(session, deployment_id)
-            for instance in instances:
-                target = await session.get(TargetRow, (deployment_id, instance))
-                if target is None:
-                    continue
-                target.status = target_transition(
-                    TargetStatus(target.status), TargetStatus.IN_PROGRESS
-                )
-                target.updated_at = now
-                await _record_attempt(session, deployment, instance, now)
-                first = await session.get(EventRow, (deployment_id, instance, 0))
-                if first is not None:
-                    started.append(_start_event(first, now))
-                await self._notify(session, deployment, TriggerEvent.INSTANCE_START, instance)
-        return started
+    async def _record(
+        self, session: AsyncSession, row: DeploymentRow, happened: Happening, now: datetime
+    ) -> float | None:
+        """Store a happening; None when it changes nothing, else an ended event's seconds."""
+        if isinstance(happened, EventEnded):
+            if happened.ref.deployment_id != row.id:
+                return None  # a runner records only its own deployment's events
+            return await _record_event(session, happened, now)
+        if isinstance(happened, StopRequested):
+            _record_stop(row, happened.roll_back)
+        elif isinstance(happened, Continued):
+            _record_continue(row, happened.termination, now)
+        elif isinstance(happened, GreenOnline):
+            await _add_green(session, row.id, happened.instances, now)
+        elif isinstance(happened, ActFailed):
+            if DeploymentStatus(row.status) in ACTIVE_DEPLOYMENT and not row.stop_requested:
+                row.error_code, row.error_message = happened.error.code, happened.error.message
+        elif isinstance(happened, Retired):
+            row.retired_at = now
+        return 0.0
 
-    async def resume_targets(self, deployment_id: str, instances: Sequence[str]) -> list[EventRef]:
-        """Blue/green reroute: Ready targets → InProgress with their next event started."""
-        started: list[EventRef] = []
-        now = utcnow()
-        async with self._db.transaction() as session:
-            for instance in instances:
-                target = await session.get(TargetRow, (deployment_id, instance))
-                if target is None or target.status != TargetStatus.READY:
-                    continue
-                target.status = target_transition(TargetStatus.READY, TargetStatus.IN_PROGRESS)
-                target.updated_at = now
-                nxt = await session.scalar(
-                    select(EventRow)
-                    .where(
-                        EventRow.deployment_id == deployment_id,
-                        EventRow.instance_name == instance,
-                        EventRow.status == EventStatus.PENDING,
-                    )
-                    .order_by(EventRow.position)
-                    .limit(1)
-                )
-                if nxt is not None:
-                    started.append(_start_event(nxt, now))
-        return started
-
-    async def add_targets(self, deployment_id: str, targets: Sequence[PlannedTarget]) -> None:
-        """Blue/green with a provisioned replacement fleet: its instances join the deployment."""
-        now = utcnow()
-        async with self._db.transaction() as session:
-            await _deployment_row(session, deployment_id, lock=True)
-            existing = {
-                name
-                for name in await session.scalars(
-                    select(TargetRow.instance_name).where(TargetRow.deployment_id == deployment_id)
-                )
-            }
-            new = [t for t in targets if t.instance_name not in existing]
-            _add_targets(session, deployment_id, new, now, first_position=len(existing))
-
-    async def record_progress(self, deployment_id: str, **changes: object) -> None:
-        """Store how far a blue/green deployment got (BlueGreenProgress fields)."""
-        allowed = {f.name for f in dataclasses.fields(BlueGreenProgress)}
-        unknown = set(changes) - allowed
-        assert not unknown, f"not progress fields: {unknown}"
-        async with self._db.transaction() as session:
-            row = await _deployment_row(session, deployment_id, lock=True)
-            for name, value in changes.items():
+    async def _apply(
+        self, session: AsyncSession, row: DeploymentRow, decision: Decision, now: datetime
+    ) -> str:
+        """Store a decision's changes with their trigger deliveries; returns the id of the
+        rollback it created, if any."""
+        if decision.begin:
+            row.status = deployment_transition(
+                DeploymentStatus.CREATED, DeploymentStatus.IN_PROGRESS
+            )
+            row.started_at = now
+            await self._notify(session, row, TriggerEvent.DEPLOYMENT_START)
+        if decision.skip_unstarted:
+            await _skip_pending(session, row.id, now)
+        for change in decision.events:
+            await _apply_event(session, change, now)
+        for target in decision.targets:
+            await self._apply_target(session, row, target, now)
+        if decision.progress is not None:
+            for name, value in dataclasses.asdict(decision.progress).items():
                 setattr(row, name, value)
-
-    async def mark_ready(self, deployment_id: str, until: datetime) -> None:
-        """InProgress → Ready: the replacement fleet waits for continue-deployment."""
-        async with self._db.transaction() as session:
-            row = await _deployment_row(session, deployment_id, lock=True)
+        if decision.ready:
             row.status = deployment_transition(DeploymentStatus(row.status), DeploymentStatus.READY)
-            row.ready_until = until
             await self._notify(session, row, TriggerEvent.DEPLOYMENT_READY)
+        if decision.finish is not None:
+            return await self._finish(session, row, decision.finish, now)
+        return ""
 
-    async def continue_deployment(self, deployment_id: str, termination: bool) -> None:
-        """Ready → InProgress (reroute now), or with `termination` end the termination wait.
-        FailedPrecondition when the deployment is not waiting that way."""
-        now = utcnow()
-        async with self._db.transaction() as session:
-            row = await _deployment_row(session, deployment_id, lock=True)
-            status = DeploymentStatus(row.status)
-            if termination:
-                terminate_at = as_utc(row.terminate_at)
-                if status not in ACTIVE_DEPLOYMENT or terminate_at is None or terminate_at <= now:
-                    raise FailedPrecondition(
-                        f"deployment {deployment_id} is not waiting to terminate its original "
-                        "instances"
-                    )
-                row.terminate_at = now
-                return
-            if status is not DeploymentStatus.READY:
-                raise FailedPrecondition(
-                    f"deployment {deployment_id} is {status}, not Ready: there is no rerouting "
-                    "to continue"
-                )
-            row.status = deployment_transition(status, DeploymentStatus.IN_PROGRESS)
-            row.continued = True
+    async def _apply_target(
+        self, session: AsyncSession, row: DeploymentRow, change: TargetChange, now: datetime
+    ) -> None:
+        target = await session.get(TargetRow, (row.id, change.instance_name))
+        assert target is not None, "a decision changes only the deployment's targets"
+        target.status = target_transition(TargetStatus(target.status), change.status)
+        target.updated_at = now
+        trigger = {
+            TargetStatus.READY: TriggerEvent.INSTANCE_READY,
+            TargetStatus.SUCCEEDED: TriggerEvent.INSTANCE_SUCCESS,
+            TargetStatus.FAILED: TriggerEvent.INSTANCE_FAILURE,
+        }.get(change.status)
+        if change.status is TargetStatus.IN_PROGRESS and change.before is TargetStatus.PENDING:
+            await _record_attempt(session, row, change.instance_name, now)
+            trigger = TriggerEvent.INSTANCE_START
+        if change.status in (TargetStatus.SUCCEEDED, TargetStatus.FAILED):
+            await _skip_pending_events(session, row.id, change.instance_name)
+        if change.status is TargetStatus.SUCCEEDED and change.label is not TargetLabel.BLUE:
+            await _record_success(session, row, change.instance_name, now)
+        if trigger is not None:
+            await self._notify(session, row, trigger, change.instance_name)
+
+    async def _finish(
+        self, session: AsyncSession, row: DeploymentRow, finish: Finish, now: datetime
+    ) -> str:
+        """The deployment ends: targets never started become Skipped, every target records the
+        revision its instance was left on, and the rollback (if planned) is created."""
+        row.status = deployment_transition(DeploymentStatus(row.status), finish.status)
+        row.completed_at = now
+        if finish.error is not None:
+            row.error_code, row.error_message = finish.error.code, finish.error.message
+        await _skip_pending(session, row.id, now)
+        await _record_instance_revisions(session, row)
+        trigger = {
+            DeploymentStatus.SUCCEEDED: TriggerEvent.DEPLOYMENT_SUCCESS,
+            DeploymentStatus.FAILED: TriggerEvent.DEPLOYMENT_FAILURE,
+            DeploymentStatus.STOPPED: TriggerEvent.DEPLOYMENT_STOP,
+        }[finish.status]
+        rollback_id = (
+            await self._roll_back(session, row, finish.rollback) if finish.rollback else ""
+        )
+        await self._notify(session, row, trigger)
+        if rollback_id:
+            await self._notify(session, row, TriggerEvent.DEPLOYMENT_ROLLBACK)
+        return rollback_id
 
     async def in_progress_events(self, deployment_id: str) -> list[EventRef]:
         """Events dispatched but not finished: re-sent after a restart (dispatch is idempotent)."""
         async with self._db.read() as session:
             return await _running_events(session, deployment_id)
 
-    async def finish_event(
-        self,
-        ref: EventRef,
-        succeeded: bool,
-        diagnostics: Diagnostics,
-        sequence: int,
-        continue_on_failure: bool,
-    ) -> EventResult:
-        """Record an event's result, start the instance's next event or finish its target, and
-        advance the fleet cursor — in one transaction. A deployment asked to stop starts no
-        further event: the target ends Failed (half-deployed) unless this was its last event."""
-        now = utcnow()
-        async with self._db.transaction() as session:
-            await _advance_cursor(session, sequence)
-            event = await session.get(
-                EventRow,
-                (ref.deployment_id, ref.instance_name, ref.position),
-                with_for_update=True,
-            )
-            if event is None or event.status != EventStatus.IN_PROGRESS:
-                return EventResult(recorded=False)
-            event.status = event_transition(
-                EventStatus.IN_PROGRESS, EventStatus.SUCCEEDED if succeeded else EventStatus.FAILED
-            )
-            event.ended_at = now
-            started = as_utc(event.started_at)
-            duration = (now - started).total_seconds() if started else 0.0
-            _set_diagnostics(event, diagnostics)
-            deployment = await _deployment_row(session, ref.deployment_id)
-            target = await session.get(TargetRow, (ref.deployment_id, ref.instance_name))
-            assert target is not None, "every event belongs to a target"
-            target.updated_at = now
-            nxt = await session.get(
-                EventRow, (ref.deployment_id, ref.instance_name, ref.position + 1)
-            )
-            passed = succeeded or continue_on_failure
-            if passed and nxt is not None and not deployment.stop_requested:
-                if target.label == TargetLabel.GREEN and nxt.name == REROUTE_GATE:
-                    target.status = target_transition(
-                        TargetStatus(target.status), TargetStatus.READY
-                    )
-                    await self._notify(
-                        session, deployment, TriggerEvent.INSTANCE_READY, ref.instance_name
-                    )
-                    return EventResult(True, duration)
-                return EventResult(True, duration, _start_event(nxt, now))
-            final = TargetStatus.SUCCEEDED if passed and nxt is None else TargetStatus.FAILED
-            target.status = target_transition(TargetStatus(target.status), final)
-            await _skip_pending_events(session, ref.deployment_id, ref.instance_name)
-            if final is TargetStatus.SUCCEEDED and target.label != TargetLabel.BLUE:
-                await _record_success(session, deployment, ref.instance_name, now)
-            trigger = (
-                TriggerEvent.INSTANCE_SUCCESS
-                if final is TargetStatus.SUCCEEDED
-                else TriggerEvent.INSTANCE_FAILURE
-            )
-            await self._notify(session, deployment, trigger, ref.instance_name)
-            return EventResult(True, duration)
-
-    async def skip_cursor(self, sequence: int) -> None:
-        """Advance the cursor past an update that needs no state change."""
-        async with self._db.transaction() as session:
-            await _advance_cursor(session, sequence)
-
     async def cursor(self) -> int:
         async with self._db.read() as session:
             row = await session.get(CursorRow, FLEET_CURSOR)
             return row.sequence if row else 0
 
-    async def request_stop(self, deployment_id: str, roll_back: bool | None) -> StopResult:
-        """Start no more instances or events; `roll_back` None takes the deployment's
-        DEPLOYMENT_STOP_ON_REQUEST setting. FailedPrecondition once it has finished."""
-        now = utcnow()
-        async with self._db.transaction() as session:
-            row = await _deployment_row(session, deployment_id, lock=True)
-            if DeploymentStatus(row.status) not in ACTIVE_DEPLOYMENT:
-                raise FailedPrecondition(
-                    f"deployment {deployment_id} has already finished ({row.status})"
-                )
-            if not row.stop_requested:
-                config = auto_rollback_from_json(row.auto_rollback)
-                row.stop_requested = True
-                row.roll_back_on_stop = (
-                    config.covers(AutoRollbackEvent.DEPLOYMENT_STOP_ON_REQUEST)
-                    if roll_back is None
-                    else roll_back
-                )
-                row.error_code = DeploymentErrorCode.MANUAL_STOP
-                row.error_message = "The deployment was stopped by a user request."
-                row.status_messages = json.dumps(
-                    [*json.loads(row.status_messages or "[]"), "Stop requested"]
-                )
-                await _skip_pending(session, deployment_id, now)
-            return StopResult(in_flight=tuple(await _running_events(session, deployment_id)))
-
-    async def finish(
-        self,
-        deployment_id: str,
-        status: DeploymentStatus,
-        error: ErrorInformation | None,
-        roll_back: str = "",
-    ) -> FinishResult:
-        """InProgress → Succeeded/Failed/Stopped; targets never started become Skipped and every
-        target records the revision its instance was left on. A non-empty `roll_back` (its
-        reason) also creates the rollback deployment, in the same transaction."""
-        now = utcnow()
-        async with self._db.transaction() as session:
-            row = await _deployment_row(session, deployment_id, lock=True)
-            current = DeploymentStatus(row.status)
-            if current not in ACTIVE_DEPLOYMENT:
-                return FinishResult(finished=False)
-            row.status = deployment_transition(current, status)
-            row.completed_at = now
-            if error is not None:
-                row.error_code, row.error_message = error.code, error.message
-            await _skip_pending(session, deployment_id, now)
-            await _record_instance_revisions(session, row)
-            trigger = {
-                DeploymentStatus.SUCCEEDED: TriggerEvent.DEPLOYMENT_SUCCESS,
-                DeploymentStatus.FAILED: TriggerEvent.DEPLOYMENT_FAILURE,
-                DeploymentStatus.STOPPED: TriggerEvent.DEPLOYMENT_STOP,
-            }[status]
-            rollback_id = await self._roll_back(session, row, roll_back) if roll_back else ""
-            await self._notify(session, row, trigger)
-            if rollback_id:
-                await self._notify(session, row, TriggerEvent.DEPLOYMENT_ROLLBACK)
-            return FinishResult(True, rollback_id)
-
-    async def _roll_back(self, session: AsyncSession, row: DeploymentRow, reason: str) -> str:
+    async def _roll_back(
+        self, session: AsyncSession, row: DeploymentRow, plan: RollbackPlan
+    ) -> str:
         """Create the rollback of `row`: its instances get the group's last successful
         revision, with its options. Returns the new id, or "" (and says why) when there is
         no earlier successful revision."""
+        reason = plan.reason
         good = await newest_deployment(session, row.group_id, DeploymentStatus.SUCCEEDED)
         if good is None:
             row.rollback_message = (
                 f"{reason}, but there is no earlier successful deployment to roll back to."
             )
             return ""
-        targets = await _rollback_targets(session, row)
         blue_green = blue_green_from_json(row.blue_green)
         rollback = _insert_deployment(
             session,
@@ -555,7 +479,7 @@ class DeploymentStore:
                 traffic_routing=routing_to_json(TrafficRouting()),
                 target_instances="[]",
             ),
-            targets,
+            plan.targets,
             None,
         )
         row.rollback_deployment_id = rollback.id
@@ -677,32 +601,88 @@ def _add_targets(
             )
 
 
-async def _rollback_targets(session: AsyncSession, row: DeploymentRow) -> list[PlannedTarget]:
-    """The rollback's targets: in place, the same instances and events; blue/green, the
-    originals rejoin the load balancer and the replacements leave it — nothing is reinstalled."""
-    rows = list(
+async def _record_event(session: AsyncSession, ended: EventEnded, now: datetime) -> float | None:
+    """An event's result; None when the event was not running (a report the fleet re-sent)."""
+    ref = ended.ref
+    event = await session.get(
+        EventRow, (ref.deployment_id, ref.instance_name, ref.position), with_for_update=True
+    )
+    if event is None or event.status != EventStatus.IN_PROGRESS:
+        return None
+    status = EventStatus.SUCCEEDED if ended.succeeded else EventStatus.FAILED
+    event.status = event_transition(EventStatus.IN_PROGRESS, status)
+    event.ended_at = now
+    _set_diagnostics(event, ended.diagnostics)
+    target = await session.get(TargetRow, (ref.deployment_id, ref.instance_name))
+    if target is not None:
+        target.updated_at = now
+    started = as_utc(event.started_at)
+    return (now - started).total_seconds() if started else 0.0
+
+
+def _record_stop(row: DeploymentRow, roll_back: bool | None) -> None:
+    """Start nothing more; FailedPrecondition once the deployment has finished."""
+    if DeploymentStatus(row.status) not in ACTIVE_DEPLOYMENT:
+        raise FailedPrecondition(f"deployment {row.id} has already finished ({row.status})")
+    if row.stop_requested:
+        return
+    config = auto_rollback_from_json(row.auto_rollback)
+    row.stop_requested = True
+    row.roll_back_on_stop = (
+        config.covers(AutoRollbackEvent.DEPLOYMENT_STOP_ON_REQUEST)
+        if roll_back is None
+        else roll_back
+    )
+    row.error_code = DeploymentErrorCode.MANUAL_STOP
+    row.error_message = "The deployment was stopped by a user request."
+    row.status_messages = json.dumps([*json.loads(row.status_messages or "[]"), "Stop requested"])
+
+
+def _record_continue(row: DeploymentRow, termination: bool, now: datetime) -> None:
+    """Ready → InProgress (reroute now), or with `termination` end the termination wait.
+    FailedPrecondition when the deployment is not waiting that way."""
+    status = DeploymentStatus(row.status)
+    if termination:
+        terminate_at = as_utc(row.terminate_at)
+        if status not in ACTIVE_DEPLOYMENT or terminate_at is None or terminate_at <= now:
+            raise FailedPrecondition(
+                f"deployment {row.id} is not waiting to terminate its original instances"
+            )
+        row.terminate_at = now
+        return
+    if status is not DeploymentStatus.READY:
+        raise FailedPrecondition(
+            f"deployment {row.id} is {status}, not Ready: there is no rerouting to continue"
+        )
+    row.status = deployment_transition(status, DeploymentStatus.IN_PROGRESS)
+    row.continued = True
+
+
+async def _add_green(
+    session: AsyncSession, deployment_id: str, instances: Sequence[str], now: datetime
+) -> None:
+    """A provisioned replacement fleet joins the deployment (instances already in it are not
+    added twice)."""
+    existing = set(
         await session.scalars(
-            select(TargetRow).where(TargetRow.deployment_id == row.id).order_by(TargetRow.position)
+            select(TargetRow.instance_name).where(TargetRow.deployment_id == deployment_id)
         )
     )
-    if style_from_json(row.deployment_style).type is DeploymentType.BLUE_GREEN:
-        swapped = {
-            TargetLabel.BLUE: (TargetLabel.GREEN, ALLOW_TRAFFIC_EVENTS),
-            TargetLabel.GREEN: (TargetLabel.BLUE, BLOCK_TRAFFIC_EVENTS),
-        }
-        planned = []
-        for target in rows:
-            label, traffic_events = swapped[TargetLabel(target.label)]
-            planned.append(PlannedTarget(target.instance_name, traffic_events, label))
-        return planned
-    positions = await session.execute(
-        select(EventRow.position, EventRow.name)
-        .where(EventRow.deployment_id == row.id)
-        .distinct()
-        .order_by(EventRow.position)
-    )
-    names = tuple(name for _, name in positions)
-    return [PlannedTarget(t.instance_name, names) for t in rows]
+    events = IN_PLACE_EVENTS + ALLOW_TRAFFIC_EVENTS
+    new = [PlannedTarget(n, events, TargetLabel.GREEN) for n in instances if n not in existing]
+    _add_targets(session, deployment_id, new, now, first_position=len(existing))
+
+
+async def _apply_event(session: AsyncSession, change: EventChange, now: datetime) -> None:
+    ref = change.ref
+    row = await session.get(EventRow, (ref.deployment_id, ref.instance_name, ref.position))
+    assert row is not None, "a decision changes only the deployment's events"
+    row.status = event_transition(EventStatus(row.status), change.status)
+    if change.status is EventStatus.IN_PROGRESS:
+        row.started_at = now
+        return
+    row.ended_at = now
+    _set_diagnostics(row, change.diagnostics)
 
 
 async def _targets(session: AsyncSession, deployment_id: str, instance: str = "") -> list[Target]:
@@ -811,12 +791,6 @@ async def _running_events(session: AsyncSession, deployment_id: str) -> list[Eve
     return [_ref(row) for row in rows]
 
 
-def _start_event(row: EventRow, now: datetime) -> EventRef:
-    row.status = event_transition(EventStatus(row.status), EventStatus.IN_PROGRESS)
-    row.started_at = now
-    return _ref(row)
-
-
 def _ref(row: EventRow) -> EventRef:
     return EventRef(row.deployment_id, row.instance_name, row.position, row.name)
 
@@ -869,6 +843,7 @@ def _deployment(row: DeploymentRow) -> Deployment:
             green_weight=row.green_weight or 0,
             blue_weight=row.blue_weight or 0,
             terminate_at=as_utc(row.terminate_at),
+            retired_at=as_utc(row.retired_at),
         ),
         rollback=RollbackInfo(
             row.rollback_deployment_id or "",

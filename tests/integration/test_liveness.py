@@ -33,8 +33,9 @@ from tests.harness import (
 from tests.integration.apps import App, bundle
 from tests.simagents import SimulatedAgents
 
-FAST_HEARTBEAT = {"OPENDEPLOY_HEARTBEAT_INTERVAL_SECONDS": "1"}
-"""Offline after three missed heartbeats: 3 s."""
+FAST_HEARTBEAT = {"OPENDEPLOY_HEARTBEAT_INTERVAL_SECONDS": "2"}
+"""Offline after three missed heartbeats: 6 s (shorter windows let a busy machine's live agents
+look offline too)."""
 
 
 def kill_host(agent: Agent) -> None:
