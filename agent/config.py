@@ -24,6 +24,7 @@ KNOWN_KEYS = {
     "environment",
     "git_allowed_schemes",
     "fetch_timeout_seconds",
+    "ca_file",
     *LIMIT_KEYS,
 }
 
@@ -46,6 +47,9 @@ class AgentConfig:
     """Extra environment variables for hook scripts."""
     fetch: FetchPolicy = field(default_factory=FetchPolicy)
     """Bundle limits, download timeout and Git schemes this host accepts."""
+    ca_certificate: bytes = b""
+    """PEM of the certificate authority the server's TLS certificate must chain to (read from
+    `ca_file`); empty: a plaintext connection."""
 
 
 def load_agent_config(path: Path) -> AgentConfig:
@@ -77,7 +81,17 @@ def load_agent_config(path: Path) -> AgentConfig:
         else "",
         environment=_string_map(path, "environment", raw.get("environment")),
         fetch=_fetch_policy(path, raw),
+        ca_certificate=_ca_certificate(path, raw.get("ca_file")),
     )
+
+
+def _ca_certificate(path: Path, ca_file: Any) -> bytes:
+    if not ca_file:
+        return b""
+    try:
+        return Path(str(ca_file)).read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{path}: ca_file: {error.strerror}: {ca_file}") from None
 
 
 def _fetch_policy(path: Path, raw: dict[str, Any]) -> FetchPolicy:

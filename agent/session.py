@@ -172,7 +172,7 @@ class AgentSession:
 
     def __init__(self, config: AgentConfig) -> None:
         self._config = config
-        self._channel = grpc.aio.insecure_channel(config.server, options=CHANNEL_OPTIONS)
+        self._channel = _channel(config)
         root = DeploymentRoot(private_dir(config.root_dir))
         self._runner = EventRunner(
             config,
@@ -386,3 +386,11 @@ class AgentSession:
             log.exception("lifecycle event failed unexpectedly", extra={"fields": fields})
             message = f"{type(error).__name__}: {error}"
             return failed(command.command_id, EventFailed(ErrorCode.UNKNOWN_ERROR, message))
+
+
+def _channel(config: AgentConfig) -> grpc.aio.Channel:
+    """Over TLS when the configuration names the server's certificate authority."""
+    if not config.ca_certificate:
+        return grpc.aio.insecure_channel(config.server, options=CHANNEL_OPTIONS)
+    credentials = grpc.ssl_channel_credentials(root_certificates=config.ca_certificate)
+    return grpc.aio.secure_channel(config.server, credentials, options=CHANNEL_OPTIONS)

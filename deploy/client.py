@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from deploy.errors import ApiError
+from deploy.errors import ApiError, ClientError
 from deploy.v1 import (
     common_pb2,
     fleet_pb2,
@@ -38,9 +38,11 @@ TERMINAL = frozenset(
 class DeployClient:
     """Talks to one OpenDeploy endpoint (a deploy-server or the cluster's front door)."""
 
-    def __init__(self, endpoint: str | None = None) -> None:
+    def __init__(self, endpoint: str | None = None, ca_file: str | None = None) -> None:
+        """`ca_file` (default $DEPLOY_CA_FILE): the certificate authority of a server that
+        speaks TLS; without one the connection is plaintext."""
         self.endpoint = endpoint or os.environ.get("DEPLOY_ENDPOINT") or DEFAULT_ENDPOINT
-        self._channel = grpc.insecure_channel(self.endpoint)
+        self._channel = _channel(self.endpoint, ca_file or os.environ.get("DEPLOY_CA_FILE"))
         self.registry = registry_pb2_grpc.RevisionRegistryStub(self._channel)
         self.orchestrator = orchestrator_pb2_grpc.OrchestratorStub(self._channel)
         self.fleet = fleet_pb2_grpc.FleetStub(self._channel)
@@ -116,3 +118,13 @@ class DeployClient:
             )
         except grpc.RpcError as error:
             raise ApiError.from_rpc("WatchDeployment", error) from error
+
+
+def _channel(endpoint: str, ca_file: str | None) -> grpc.Channel:
+    if not ca_file:
+        return grpc.insecure_channel(endpoint)
+    try:
+        authority = Path(ca_file).read_bytes()
+    except OSError as error:
+        raise ClientError(f"cannot read the CA file {ca_file}: {error.strerror}") from None
+    return grpc.secure_channel(endpoint, grpc.ssl_channel_credentials(root_certificates=authority))

@@ -23,6 +23,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--metrics-listen", help="Prometheus host:port (default 127.0.0.1:0)")
     parser.add_argument("--data-dir", type=Path, help="SQLite files and bundle store")
     parser.add_argument("--database-url", help="SQLAlchemy URL (sqlite:///… or postgresql://…)")
+    parser.add_argument(
+        "--tls", action="store_true", default=None, help="serve and reach peers over TLS"
+    )
+    parser.add_argument("--pki-dir", type=Path, help="the certificate authority (data-dir/pki)")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
@@ -30,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
         config = load_config(args.config)
         if args.services:
             config.services = parse_services(args.services)
-        for key in ("listen", "metrics_listen", "data_dir", "database_url"):
+        for key in ("listen", "metrics_listen", "data_dir", "database_url", "tls", "pki_dir"):
             if getattr(args, key) is not None:
                 setattr(config, key, getattr(args, key))
     except DeployError as error:

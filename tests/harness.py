@@ -115,8 +115,10 @@ def start_server(
     port: int | None = None,
     env: dict[str, str] | None = None,
     args: list[str] | None = None,
+    ca_file: Path | None = None,
 ) -> tuple[Process, str]:
-    """A deploy-server (every service, unless `args` names some with --services)."""
+    """A deploy-server (every service, unless `args` names some with --services); with
+    `ca_file` (where its certificate authority will be) it is reached over TLS."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     address = f"127.0.0.1:{port}"
@@ -135,24 +137,32 @@ def start_server(
         command += ["--database-url", database_url]
     process = spawn("deploy-server", command, workdir / "server.log", env)
     process.metrics_url = f"http://{metrics}/metrics"
-    wait_serving(address, process)
+    wait_serving(address, process, ca_file)
     return process, address
 
 
-def wait_serving(address: str, process: Process) -> None:
-    with grpc.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
+def wait_serving(address: str, process: Process, ca_file: Path | None = None) -> None:
+    def serving() -> bool:
+        if process.popen.poll() is not None:
+            raise AssertionError(f"deploy-server exited: {process.log.read_text()[-2000:]}")
+        if ca_file is not None and not ca_file.exists():
+            return False  # the server creates its authority first
+        try:
+            with _channel(address, ca_file) as channel:
+                request = health_pb2.HealthCheckRequest()
+                status = health_pb2_grpc.HealthStub(channel).Check(request, timeout=1).status
+        except grpc.RpcError:
+            return False
+        return bool(status == health_pb2.HealthCheckResponse.SERVING)
 
-        def serving() -> bool:
-            if process.popen.poll() is not None:
-                raise AssertionError(f"deploy-server exited: {process.log.read_text()[-2000:]}")
-            try:
-                status = stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status
-            except grpc.RpcError:
-                return False
-            return bool(status == health_pb2.HealthCheckResponse.SERVING)
+    wait_until(serving, START_TIMEOUT, f"deploy-server on {address}")
 
-        wait_until(serving, START_TIMEOUT, f"deploy-server on {address}")
+
+def _channel(address: str, ca_file: Path | None) -> grpc.Channel:
+    if ca_file is None:
+        return grpc.insecure_channel(address)
+    credentials = grpc.ssl_channel_credentials(root_certificates=ca_file.read_bytes())
+    return grpc.secure_channel(address, credentials)
 
 
 @dataclass
@@ -212,8 +222,8 @@ def start_agent(
     return agent
 
 
-def wait_online(address: str, names: list[str]) -> None:
-    with DeployClient(address) as client:
+def wait_online(address: str, names: list[str], ca_file: Path | None = None) -> None:
+    with DeployClient(address, str(ca_file) if ca_file else None) as client:
 
         def online() -> bool:
             healthy = {
@@ -262,6 +272,8 @@ class Cluster:
     agents: list[Agent] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     """Extra environment of every process of the cluster, the CLI's included."""
+    ca_file: Path | None = None
+    """Over TLS: the server's certificate authority."""
 
     def cli(self, *args: str) -> CliResult:
         return cli(self.address, *args, env=self.env)
@@ -282,9 +294,16 @@ def cluster(
     tag: str,
     env: dict[str, str] | None = None,
     agent_config: dict[str, Any] | None = None,
+    tls: bool = False,
 ) -> Iterator[Cluster]:
-    server, address = start_server(workdir, database_url, env=env)
-    running = Cluster(workdir, address, server, env=env or {})
+    """A server and `agents` agents tagged cluster=`tag`; with `tls` everything speaks TLS
+    (the server's own certificate authority, trusted by the agents and the CLI)."""
+    ca_file = workdir / "data" / "pki" / "ca.pem" if tls else None
+    if ca_file is not None:
+        env = {**(env or {}), "OPENDEPLOY_TLS": "1", "DEPLOY_CA_FILE": str(ca_file)}
+        agent_config = {**(agent_config or {}), "ca_file": str(ca_file)}
+    server, address = start_server(workdir, database_url, env=env, ca_file=ca_file)
+    running = Cluster(workdir, address, server, env=env or {}, ca_file=ca_file)
     try:
         for i in range(1, agents + 1):
             running.agents.append(
@@ -297,7 +316,7 @@ def cluster(
                     config=agent_config,
                 )
             )
-        wait_online(address, [a.name for a in running.agents])
+        wait_online(address, [a.name for a in running.agents], ca_file)
         yield running
     finally:
         running.stop()

@@ -241,6 +241,9 @@ _verb(
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="deploy", description=__doc__)
     parser.add_argument("--endpoint", help="host:port (default $DEPLOY_ENDPOINT or 127.0.0.1:7400)")
+    parser.add_argument(
+        "--ca-file", help="the server's certificate authority, for TLS (default $DEPLOY_CA_FILE)"
+    )
     parser.add_argument("--output", choices=["json", "table"], default="json")
     verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
     for name, (func, flags) in SPECS.items():
@@ -285,7 +288,7 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
-        with DeployClient(args.endpoint) as client:
+        with DeployClient(args.endpoint, args.ca_file) as client:
             if args.verb == "watch":
                 status = watch(client, args.deployment_id)
                 raise SystemExit(0 if status == "Succeeded" else EXIT_FAILED)

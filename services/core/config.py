@@ -21,7 +21,7 @@ from services.core.errors import InvalidArgument
 from services.core.outbound import DEFAULT_DENIED_NETWORKS, OutboundPolicy, parse_networks
 
 SERVICE_NAMES = ("registry", "fleet", "orchestrator", "traffic")
-STRING_KEYS = ("listen", "metrics_listen", "data_dir", "database_url", "git_base_url")
+STRING_KEYS = ("listen", "metrics_listen", "data_dir", "database_url", "git_base_url", "pki_dir")
 LIST_KEYS = ("git_allowed_schemes", "outbound_allowed_networks", "outbound_denied_networks")
 """Keys whose OPENDEPLOY_* variable is a comma-separated list."""
 JSON_KEYS = ("provisioners", "load_balancers")
@@ -35,7 +35,7 @@ INT_KEYS = (
     "grpc_max_concurrent_streams",
     *LIMIT_KEYS,
 )
-BOOL_KEYS = ("reflection_from_anywhere",)
+BOOL_KEYS = ("reflection_from_anywhere", "tls")
 
 
 @dataclass
@@ -81,6 +81,16 @@ class ServerConfig:
     """Concurrent calls (agent streams included) one client connection may hold open."""
     reflection_from_anywhere: bool = False
     """gRPC reflection answers loopback callers only unless this is set."""
+    tls: bool = False
+    """Serve gRPC over TLS with OpenDeploy's certificate authority, and reach peers over TLS;
+    clients then need the authority's certificate (pki_dir/ca.pem)."""
+    pki_dir: Path | None = None
+    """Where the certificate authority lives; None: data_dir/pki. The processes of one cluster
+    share it."""
+
+    @property
+    def authority_dir(self) -> Path:
+        return self.pki_dir or self.data_dir / "pki"
 
     def peer_address(self, service: str) -> str:
         """Where to reach `service`: configured peer, else this process."""
@@ -151,8 +161,9 @@ def _from_mapping(raw: dict[str, Any]) -> ServerConfig:
     for key in ("listen", "metrics_listen", "database_url", "git_base_url"):
         if key in raw:
             setattr(config, key, str(raw[key]))
-    if "data_dir" in raw:
-        config.data_dir = Path(str(raw["data_dir"]))
+    for key in ("data_dir", "pki_dir"):
+        if key in raw:
+            setattr(config, key, Path(str(raw[key])))
     if "peers" in raw:
         peers = raw["peers"]
         if not isinstance(peers, dict) or not set(peers) <= set(SERVICE_NAMES):
@@ -168,8 +179,9 @@ def _from_mapping(raw: dict[str, Any]) -> ServerConfig:
     ):
         if key in raw:
             setattr(config, key, _positive_int(key, raw[key]))
-    if "reflection_from_anywhere" in raw:
-        config.reflection_from_anywhere = bool(raw["reflection_from_anywhere"])
+    for key in BOOL_KEYS:
+        if key in raw:
+            setattr(config, key, bool(raw[key]))
     if "provisioners" in raw:
         config.provisioners = _provisioners(raw["provisioners"])
     if "load_balancers" in raw:

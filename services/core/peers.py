@@ -9,7 +9,9 @@ import grpc
 from grpc import aio
 
 from deploy.backoff import RECONNECT_CHANNEL_OPTIONS
+from services.core.config import ServerConfig
 from services.core.errors import from_rpc_error
+from services.core.pki import CA_CERT
 
 CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
@@ -21,9 +23,15 @@ CHANNEL_OPTIONS = [
 ]
 
 
-def open_channel(address: str) -> aio.Channel:
-    """An insecure channel to a peer on the same trusted network (TLS comes with auth, later)."""
-    return aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+def peer_channel(config: ServerConfig, service: str) -> aio.Channel:
+    """A channel to `service`: over TLS, trusting the cluster's certificate authority, when
+    the server uses TLS."""
+    address = config.peer_address(service)
+    if not config.tls:
+        return aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+    authority = (config.authority_dir / CA_CERT).read_bytes()
+    credentials = grpc.ssl_channel_credentials(root_certificates=authority)
+    return aio.secure_channel(address, credentials, options=CHANNEL_OPTIONS)
 
 
 @asynccontextmanager

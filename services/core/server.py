@@ -8,6 +8,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+import grpc
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
@@ -18,6 +19,7 @@ from services.core.config import ServerConfig
 from services.core.interceptor import ReflectionGuard, ServiceInterceptor
 from services.core.metrics import serve_metrics
 from services.core.peers import CHANNEL_OPTIONS
+from services.core.pki import server_tls
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,11 @@ async def serve(config: ServerConfig, stop: asyncio.Event | None = None) -> bool
         loop.add_signal_handler(sig, stop.set)
 
     private_dir(config.data_dir)
+    tls = (
+        await asyncio.to_thread(server_tls, config.authority_dir, config.listen)
+        if config.tls
+        else None
+    )
     factories = _factories()
     services = [await factories[name](config) for name in config.services]
     server = aio.server(
@@ -96,17 +103,21 @@ async def serve(config: ServerConfig, stop: asyncio.Event | None = None) -> bool
         ],
         server,
     )
-    server.add_insecure_port(config.listen)
+    if tls is None:
+        server.add_insecure_port(config.listen)
+    else:
+        credentials = grpc.ssl_server_credentials([(tls.key, tls.certificate)])
+        server.add_secure_port(config.listen, credentials)
     await server.start()
     for service in services:
         await service.start()
     for name in ["", *names]:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
     serve_metrics(config.metrics_listen)
-    log.info(
-        "deploy-server serving",
-        extra={"fields": {"listen": config.listen, "services": list(config.services)}},
-    )
+    fields = {"listen": config.listen, "services": list(config.services)}
+    if tls is not None:
+        fields["tls_ca_file"] = str(tls.ca_path)  # what clients trust (DEPLOY_CA_FILE)
+    log.info("deploy-server serving", extra={"fields": fields})
     await stop.wait()
     grace = float(config.shutdown_grace_seconds)
     log.info("deploy-server stopping", extra={"fields": {"grace_seconds": grace}})

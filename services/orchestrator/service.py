@@ -7,7 +7,7 @@ from grpc import aio
 from deploy.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from services.core.config import ServerConfig
 from services.core.db import Database, open_database
-from services.core.peers import open_channel
+from services.core.peers import peer_channel
 from services.core.signal import ChangeSignal
 from services.orchestrator.catchup import CatchUp
 from services.orchestrator.config_store import ConfigStore
@@ -30,9 +30,9 @@ class OrchestratorService:
     def __init__(self, db: Database, config: ServerConfig) -> None:
         self._db = db
         self._channels = [
-            open_channel(config.peer_address("registry")),
-            open_channel(config.peer_address("fleet")),
-            open_channel(config.peer_address("traffic")),
+            peer_channel(config, "registry"),
+            peer_channel(config, "fleet"),
+            peer_channel(config, "traffic"),
         ]
         registry = RegistryClient(self._channels[0])
         fleet = FleetClient(self._channels[1])

@@ -109,3 +109,11 @@ def test_bad_hardening_settings_are_refused_naming_the_key(
 )
 def test_reflection_is_for_loopback_peers(peer: str, loopback: bool) -> None:
     assert is_loopback_peer(peer) is loopback
+
+
+def test_tls_and_the_authority_directory_come_from_the_environment() -> None:
+    assert load_config(None, environ={}).tls is False
+    assert load_config(None, environ={}).authority_dir == Path(".opendeploy") / "pki"
+    config = load_config(None, environ={"OPENDEPLOY_TLS": "1", "OPENDEPLOY_PKI_DIR": "/srv/pki"})
+    assert config.tls is True
+    assert config.authority_dir == Path("/srv/pki")

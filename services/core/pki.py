@@ -1,0 +1,186 @@
+"""OpenDeploy's own certificate authority, built on `cryptography` (no hand-rolled crypto).
+
+Created on first start in `pki_dir` (the data directory's `pki/` by default): `ca.key` (0600)
+and `ca.pem`, the certificate clients trust (`--ca-file`, DEPLOY_CA_FILE, the agent's
+`ca_file`). Processes that share the directory share the authority; the first one creates it
+under a lock. Each server process gets a fresh certificate for the names it answers to at every
+start, kept in memory only.
+"""
+
+from __future__ import annotations
+
+import datetime
+import fcntl
+import ipaddress
+import os
+import socket
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from deploy.private import private_dir, private_file
+
+CA_CERT = "ca.pem"
+CA_KEY = "ca.key"
+CA_YEARS = 10
+SERVER_DAYS = 397
+"""A server certificate's life (the longest browsers accept); a restart issues a new one."""
+ANY_ADDRESS = ("", "0.0.0.0", "::", "[::]")
+
+
+@dataclass(frozen=True)
+class ServerTls:
+    """What a TLS listener needs, PEM-encoded."""
+
+    ca_path: Path
+    ca: bytes
+    key: bytes
+    certificate: bytes
+
+
+@dataclass(frozen=True)
+class _Authority:
+    key: ec.EllipticCurvePrivateKey
+    certificate: x509.Certificate
+
+
+def server_tls(directory: Path, listen: str) -> ServerTls:
+    """The authority in `directory` (created if absent) and a certificate for the names a
+    server listening on `listen` (host:port) answers to."""
+    authority = _load_or_create(directory)
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate = _issue(authority, key.public_key(), "opendeploy-server", server_names(listen))
+    return ServerTls(
+        ca_path=directory / CA_CERT,
+        ca=authority.certificate.public_bytes(serialization.Encoding.PEM),
+        key=key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+        certificate=certificate.public_bytes(serialization.Encoding.PEM),
+    )
+
+
+def server_names(listen: str) -> list[str]:
+    """The host of `listen` (all of this machine's names when it listens everywhere), plus
+    loopback."""
+    host = listen.rsplit(":", 1)[0].strip("[]") if ":" in listen else listen
+    names = ["localhost", "127.0.0.1", "::1"]
+    if host in ANY_ADDRESS:
+        names.append(socket.gethostname())
+    elif host not in names:
+        names.append(host)
+    return names
+
+
+def _load_or_create(directory: Path) -> _Authority:
+    private_dir(directory)
+    with _locked(directory / ".lock"):
+        key_path, cert_path = directory / CA_KEY, directory / CA_CERT
+        if key_path.exists() and cert_path.exists():
+            key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+            assert isinstance(key, ec.EllipticCurvePrivateKey), f"{key_path}: not an EC key"
+            return _Authority(key, x509.load_pem_x509_certificate(cert_path.read_bytes()))
+        authority = _new_authority()
+        _write(
+            key_path,
+            authority.key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ),
+        )
+        _write(cert_path, authority.certificate.public_bytes(serialization.Encoding.PEM))
+        return authority
+
+
+def _new_authority() -> _Authority:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "OpenDeploy CA")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=365 * CA_YEARS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return _Authority(key, certificate)
+
+
+def _issue(
+    authority: _Authority,
+    public_key: ec.EllipticCurvePublicKey,
+    common_name: str,
+    names: Sequence[str],
+) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(authority.certificate.subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=SERVER_DAYS))
+        .add_extension(x509.SubjectAlternativeName(list(_general_names(names))), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(authority.key.public_key()),
+            critical=False,
+        )
+        .sign(authority.key, hashes.SHA256())
+    )
+
+
+def _general_names(names: Sequence[str]) -> Iterator[x509.GeneralName]:
+    for name in dict.fromkeys(names):
+        try:
+            yield x509.IPAddress(ipaddress.ip_address(name))
+        except ValueError:
+            yield x509.DNSName(name)
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Write a whole file of mode 0600 (renamed into place: never seen half-written)."""
+    partial = private_file(path.with_name(path.name + ".new"))
+    partial.write_bytes(data)
+    os.replace(partial, path)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock across processes sharing the directory."""
+    with private_file(path).open("rb") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,130 @@
+"""TLS with OpenDeploy's own certificate authority: a server started with it refuses plaintext
+and clients that do not trust it; the CLI and agents that trust it deploy as usual."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deploy.client import DeployClient
+from deploy.errors import ApiError
+from services.core.pki import server_tls
+from tests.harness import cli, cluster, free_port, start_agent, start_server, wait_online
+from tests.integration.apps import App, bundle, installed
+
+
+def test_a_tls_server_serves_only_clients_and_agents_that_trust_its_authority(
+    tmp_path: Path,
+) -> None:
+    with cluster(tmp_path / "c", "", 2, "tls", tls=True) as running:
+        assert running.ca_file is not None
+        assert f'"tls_ca_file": "{running.ca_file}"' in running.server.log.read_text()
+
+        with (
+            DeployClient(running.address, ca_file="") as plaintext,
+            pytest.raises(ApiError) as refused,
+        ):
+            plaintext.instances()
+        assert refused.value.code == "UNAVAILABLE"
+        stranger = server_tls(tmp_path / "other-ca", "127.0.0.1:1").ca_path
+        for env in ({"DEPLOY_CA_FILE": ""}, {"DEPLOY_CA_FILE": str(stranger)}):
+            result = cli(running.address, "list-applications", env=env)
+            assert result.returncode != 0
+            assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        missing = cli(
+            running.address, "--ca-file", str(tmp_path / "nowhere.pem"), "list-applications"
+        )
+        assert missing.returncode != 0
+        assert "cannot read the CA file" in missing.stderr
+
+        app = App(running)  # the CLI trusts the authority through DEPLOY_CA_FILE
+        digest = app.push(bundle(tmp_path / "v1", "v1", app.dest))
+        deployment = app.deploy(digest, "CodeDeployDefault.AllAtOnce")
+        app.finished(deployment, "Succeeded")  # the agents reached the fleet over TLS
+        assert installed(app) == ["v1", "v1"]
+
+
+def test_services_in_separate_processes_share_one_authority_and_reach_each_other_over_tls(
+    tmp_path: Path,
+) -> None:
+    pki = tmp_path / "pki"
+    ca_file = pki / "ca.pem"
+    tls = ["--tls", "--pki-dir", str(pki)]
+    fleet_port = free_port()
+    fleet_address = f"127.0.0.1:{fleet_port}"
+    fleet, _ = start_server(
+        tmp_path / "fleet",
+        "",
+        port=fleet_port,
+        args=["--services", "fleet,registry", *tls],
+        ca_file=ca_file,
+    )
+    orchestrator, address = start_server(
+        tmp_path / "orchestrator",
+        "",
+        env={"OPENDEPLOY_PEER_FLEET": fleet_address, "OPENDEPLOY_PEER_REGISTRY": fleet_address},
+        args=["--services", "orchestrator,traffic", *tls],
+        ca_file=ca_file,
+    )
+    env = {"DEPLOY_CA_FILE": str(ca_file)}
+    agent = start_agent(
+        tmp_path,
+        fleet_address,
+        "split-tls-1",
+        {"cluster": "split-tls"},
+        config={"ca_file": str(ca_file)},
+    )
+    try:
+        wait_online(fleet_address, [agent.name], ca_file)
+        dest = "/opt/split-tls"
+        for endpoint, *args in (
+            (fleet_address, "create-application", "--application-name", "split-tls"),
+            (
+                address,
+                "create-deployment-group",
+                "--application-name",
+                "split-tls",
+                "--deployment-group-name",
+                "g",
+                "--on-premises-instance-tag-filters",
+                "Key=cluster,Value=split-tls,Type=KEY_AND_VALUE",
+            ),
+        ):
+            made = cli(endpoint, *args, env=env)
+            assert made.returncode == 0, made.stderr
+        source = bundle(tmp_path / "v1", "v1", dest)
+        pushed = cli(
+            fleet_address,
+            "push",
+            "--application-name",
+            "split-tls",
+            "--source",
+            str(source),
+            env=env,
+        )
+        assert pushed.returncode == 0, pushed.stderr
+        digest = pushed.json()["revision"]["registryLocation"]["digest"]
+        created = cli(
+            address,
+            "create-deployment",
+            "--application-name",
+            "split-tls",
+            "--deployment-group-name",
+            "g",
+            "--registry-location",
+            f"digest={digest},bundleType=zip",
+            env=env,
+        )
+        assert created.returncode == 0, created.stderr
+        deployment_id = created.json()["deploymentId"]
+        waited = cli(
+            address, "wait", "deployment-successful", "--deployment-id", deployment_id, env=env
+        )
+        assert waited.returncode == 0, waited.stderr  # the orchestrator dispatched over TLS
+        assert (agent.prefix / dest.lstrip("/") / "version.txt").read_text().strip() == "v1"
+    finally:
+        if agent.process:
+            agent.process.stop()
+        orchestrator.stop()
+        fleet.stop()
