@@ -47,6 +47,7 @@ def haproxy() -> None:
 
 
 @pytest.mark.usefixtures("haproxy")
+@pytest.mark.timeout(300)  # two whole demos (each waits out its canary steps): ~2 minutes
 def test_cluster_demo_and_down(tmp_path: Path) -> None:
     base = free_port_range(100)
     directory = tmp_path / "cluster"
