@@ -59,11 +59,7 @@ def server_tls(directory: Path, listen: str) -> ServerTls:
     return ServerTls(
         ca_path=directory / CA_CERT,
         ca=authority.certificate.public_bytes(serialization.Encoding.PEM),
-        key=key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
+        key=_key_pem(key),
         certificate=certificate.public_bytes(serialization.Encoding.PEM),
     )
 
@@ -89,14 +85,7 @@ def _load_or_create(directory: Path) -> _Authority:
             assert isinstance(key, ec.EllipticCurvePrivateKey), f"{key_path}: not an EC key"
             return _Authority(key, x509.load_pem_x509_certificate(cert_path.read_bytes()))
         authority = _new_authority()
-        _write(
-            key_path,
-            authority.key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            ),
-        )
+        _write(key_path, _key_pem(authority.key))
         _write(cert_path, authority.certificate.public_bytes(serialization.Encoding.PEM))
         return authority
 
@@ -104,15 +93,8 @@ def _load_or_create(directory: Path) -> _Authority:
 def _new_authority() -> _Authority:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "OpenDeploy CA")])
-    now = datetime.datetime.now(datetime.UTC)
     certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=365 * CA_YEARS))
+        _builder(name, name, key.public_key(), 365 * CA_YEARS)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -140,15 +122,9 @@ def _issue(
     common_name: str,
     names: Sequence[str],
 ) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.UTC)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     return (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-        .issuer_name(authority.certificate.subject)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=SERVER_DAYS))
+        _builder(subject, authority.certificate.subject, public_key, SERVER_DAYS)
         .add_extension(x509.SubjectAlternativeName(list(_general_names(names))), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
@@ -157,6 +133,28 @@ def _issue(
             critical=False,
         )
         .sign(authority.key, hashes.SHA256())
+    )
+
+
+def _builder(
+    subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey, days: int
+) -> x509.CertificateBuilder:
+    """A certificate valid from five minutes ago (clocks differ a little) for `days`."""
+    now = datetime.datetime.now(datetime.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=days))
+    )
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
 
 

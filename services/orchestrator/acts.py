@@ -178,7 +178,7 @@ class RolloutActs:
             if ref.name in TRAFFIC_EVENTS:
                 self.run_traffic_event(runner, deployment, ref, progress.green_weight)
                 continue
-            events = step.events_of(ref.instance_name)
+            events = step.event_names[ref.instance_name]
             try:
                 await _with_retries(
                     partial(self.send, runner, deployment, ref, events), DeployError

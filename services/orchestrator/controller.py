@@ -38,6 +38,7 @@ from services.orchestrator.store import (
     Happening,
     Step,
     StopRequested,
+    event_names,
 )
 
 log = logging.getLogger(__name__)
@@ -239,10 +240,7 @@ class RolloutController:
         if not running:
             return
         deployment = await self._store.get(deployment_id)
-        events = {
-            t.instance_name: tuple(e.name for e in t.events)
-            for t in await self._store.targets(deployment_id)
-        }
+        events = event_names(await self._store.targets(deployment_id))
         runner = self._runner(deployment_id)
         for ref in running:
             await self._acts.send(runner, deployment, ref, events[ref.instance_name])

@@ -95,8 +95,6 @@ class EventChange:
 class TargetChange:
     instance_name: str
     status: TargetStatus
-    before: TargetStatus
-    label: TargetLabel = TargetLabel.NONE
 
 
 @dataclass(frozen=True)
@@ -489,4 +487,4 @@ class _Draft:
     def _set_target(self, name: str, status: TargetStatus) -> None:
         target = self.targets[name]
         self.targets[name] = dataclasses.replace(target, status=status)
-        self.target_changes.append(TargetChange(name, status, target.status, target.label))
+        self.target_changes.append(TargetChange(name, status))

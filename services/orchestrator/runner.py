@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 from deploy.backoff import Backoff
@@ -92,9 +92,8 @@ class DeploymentRunner:
             happened = [h for h, _ in batch]
             sequences = [h.sequence for h in happened if isinstance(h, EventEnded) and h.sequence]
             try:
-                step = await self._store.step(
-                    self.deployment_id, happened, decide, self._cursor.allowed_with(sequences)
-                )
+                cursor = self._cursor.allowed_with(sequences) if sequences else 0
+                step = await self._store.step(self.deployment_id, happened, decide, cursor)
             except DeployError as error:  # no such deployment; a stop or continue refused
                 self._cursor.recorded(sequences)
                 if not _answer(batch, error):
@@ -114,14 +113,20 @@ class DeploymentRunner:
                 )
                 self._inbox.extendleft(reversed([(h, r) for h, r in batch if r is None]))
                 _answer(batch, error)  # who waits gets the error and may ask again
-                wake_at = utcnow() + timedelta(seconds=backoff.next_delay() or backoff.maximum)
+                await asyncio.sleep(backoff.next_delay() or backoff.maximum)
                 continue
             self._cursor.recorded(sequences)
             backoff.reset()
             _answer(batch, step)
             if not step.recorded:
                 continue
-            self._performer.perform(self, step)
+            try:
+                self._performer.perform(self, step)
+            except Exception:  # a bug must not end the runner: later calls would wait forever
+                log.exception(
+                    "could not act on a decision",
+                    extra={"fields": {"deployment_id": self.deployment_id}},
+                )
             wake_at = step.decision.wake_at
             active = step.decision.finish is None and (
                 step.deployment is not None and step.deployment.status in ACTIVE_DEPLOYMENT

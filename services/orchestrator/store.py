@@ -6,6 +6,7 @@ Every public method is one transaction, so each state change is all-or-nothing.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import secrets
 import string
@@ -161,12 +162,15 @@ class Step:
     rollback_id: str = ""
     """The rollback deployment created as the deployment finished, to start."""
 
-    def events_of(self, instance: str) -> tuple[str, ...]:
-        """The lifecycle events an instance runs in this deployment."""
-        for target in self.targets:
-            if target.instance_name == instance:
-                return tuple(e.name for e in target.events)
-        return ()
+    @functools.cached_property
+    def event_names(self) -> dict[str, tuple[str, ...]]:
+        """The lifecycle events each instance runs in this deployment."""
+        return event_names(self.targets)
+
+
+def event_names(targets: Sequence[Target]) -> dict[str, tuple[str, ...]]:
+    """Instance name → the lifecycle events it runs, in order (what a dispatch carries)."""
+    return {t.instance_name: tuple(e.name for e in t.events) for t in targets}
 
 
 Decide = Callable[[Snapshot, datetime], Decision]
@@ -389,19 +393,20 @@ class DeploymentStore:
     ) -> None:
         target = await session.get(TargetRow, (row.id, change.instance_name))
         assert target is not None, "a decision changes only the deployment's targets"
-        target.status = target_transition(TargetStatus(target.status), change.status)
+        before = TargetStatus(target.status)
+        target.status = target_transition(before, change.status)
         target.updated_at = now
         trigger = {
             TargetStatus.READY: TriggerEvent.INSTANCE_READY,
             TargetStatus.SUCCEEDED: TriggerEvent.INSTANCE_SUCCESS,
             TargetStatus.FAILED: TriggerEvent.INSTANCE_FAILURE,
         }.get(change.status)
-        if change.status is TargetStatus.IN_PROGRESS and change.before is TargetStatus.PENDING:
+        if change.status is TargetStatus.IN_PROGRESS and before is TargetStatus.PENDING:
             await _record_attempt(session, row, change.instance_name, now)
             trigger = TriggerEvent.INSTANCE_START
         if change.status in (TargetStatus.SUCCEEDED, TargetStatus.FAILED):
             await _skip_pending_events(session, row.id, change.instance_name)
-        if change.status is TargetStatus.SUCCEEDED and change.label is not TargetLabel.BLUE:
+        if change.status is TargetStatus.SUCCEEDED and target.label != TargetLabel.BLUE:
             await _record_success(session, row, change.instance_name, now)
         if trigger is not None:
             await self._notify(session, row, trigger, change.instance_name)

@@ -16,7 +16,8 @@ from services.traffic.domain import server_name, split_address
 UP_TIMEOUT_SECONDS = 30.0
 """How long `serve` waits for a server's health check to pass."""
 POLL_SECONDS = 0.05
-INFO_TIMEOUT_SECONDS = 5.0
+ANSWER_TIMEOUT_SECONDS = 5.0
+"""How long HAProxy has to answer one runtime command (a wedged HAProxy must not stall us)."""
 
 
 class HAProxyBackend:
@@ -97,30 +98,17 @@ class HAProxyBackend:
         if any(c in command for c in ";\n\r"):  # one command per connection, always
             raise FailedPrecondition(f"refusing HAProxy command {command[:200]!r}")
         try:
-            reader, writer = await asyncio.open_unix_connection(self._socket)
-        except OSError as error:
-            raise Unavailable(f"HAProxy admin socket {self._socket}: {error}") from error
-        try:
-            writer.write(command.encode() + b"\n")
-            await writer.drain()
-            return (await reader.read()).decode(errors="replace")
-        finally:
-            writer.close()
+            return await _ask(self._socket, command)
+        except (OSError, TimeoutError) as error:
+            reason = error if isinstance(error, OSError) else "no answer in time"
+            raise Unavailable(f"HAProxy admin socket {self._socket}: {reason}") from error
 
 
 async def process_id(socket_path: str) -> int | None:
     """The pid of the HAProxy behind the admin socket (a new one after every restart); None
-    while it does not answer (within INFO_TIMEOUT_SECONDS: a wedged HAProxy must not stall
-    the watch)."""
+    while it does not answer."""
     try:
-        async with asyncio.timeout(INFO_TIMEOUT_SECONDS):
-            reader, writer = await asyncio.open_unix_connection(socket_path)
-            try:
-                writer.write(b"show info\n")
-                await writer.drain()
-                info = (await reader.read()).decode(errors="replace")
-            finally:
-                writer.close()
+        info = await _ask(socket_path, "show info")
     except (OSError, TimeoutError):
         return None
     for line in info.splitlines():
@@ -128,3 +116,15 @@ async def process_id(socket_path: str) -> int | None:
         if key.strip() == "Pid" and value.strip().isdigit():
             return int(value.strip())
     return None
+
+
+async def _ask(socket_path: str, command: str) -> str:
+    """One command on its own connection, and HAProxy's whole answer (bounded in time)."""
+    async with asyncio.timeout(ANSWER_TIMEOUT_SECONDS):
+        reader, writer = await asyncio.open_unix_connection(socket_path)
+        try:
+            writer.write(command.encode() + b"\n")
+            await writer.drain()
+            return (await reader.read()).decode(errors="replace")
+        finally:
+            writer.close()
