@@ -9,11 +9,13 @@ from typing import Any, TypeVar
 
 import grpc
 
+from deploy.credentials import Credentials, SigningInterceptor, load_credentials
 from deploy.errors import ApiError, ClientError
 from deploy.v1 import (
     common_pb2,
     fleet_pb2,
     fleet_pb2_grpc,
+    identity_pb2_grpc,
     orchestrator_pb2,
     orchestrator_pb2_grpc,
     registry_pb2,
@@ -38,15 +40,26 @@ TERMINAL = frozenset(
 class DeployClient:
     """Talks to one OpenDeploy endpoint (a deploy-server or the cluster's front door)."""
 
-    def __init__(self, endpoint: str | None = None, ca_file: str | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        ca_file: str | None = None,
+        credentials: Credentials | None = None,
+        profile: str | None = None,
+    ) -> None:
         """`ca_file` (default $DEPLOY_CA_FILE): the certificate authority of a server that
-        speaks TLS; without one the connection is plaintext."""
+        speaks TLS; without one the connection is plaintext. `credentials` (default: found as
+        the AWS CLI finds them, deploy.credentials, in `profile` when named) sign every call."""
         self.endpoint = endpoint or os.environ.get("DEPLOY_ENDPOINT") or DEFAULT_ENDPOINT
         self._channel = _channel(self.endpoint, ca_file or os.environ.get("DEPLOY_CA_FILE"))
+        credentials = credentials or load_credentials(profile)
+        if credentials is not None:
+            self._channel = grpc.intercept_channel(self._channel, SigningInterceptor(credentials))
         self.registry = registry_pb2_grpc.RevisionRegistryStub(self._channel)
         self.orchestrator = orchestrator_pb2_grpc.OrchestratorStub(self._channel)
         self.fleet = fleet_pb2_grpc.FleetStub(self._channel)
         self.traffic = traffic_pb2_grpc.TrafficRouterStub(self._channel)
+        self.identity = identity_pb2_grpc.IdentityStub(self._channel)
 
     def close(self) -> None:
         self._channel.close()
@@ -59,7 +72,8 @@ class DeployClient:
 
     def call(self, method: Callable[..., R], request: Any) -> R:
         """A unary call with a deadline; gRPC failures become ApiError."""
-        name = method._method.decode().rsplit("/", 1)[-1]  # type: ignore[attr-defined]
+        path = method._method  # type: ignore[attr-defined]
+        name = (path.decode() if isinstance(path, bytes) else path).rsplit("/", 1)[-1]
         try:
             return method(request, timeout=TIMEOUT_SECONDS)
         except grpc.RpcError as error:

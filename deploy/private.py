@@ -29,3 +29,10 @@ def private_file(path: Path) -> Path:
     if path.stat().st_mode & 0o777 != FILE_MODE:
         path.chmod(FILE_MODE)
     return path
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a whole file of mode 0600 (renamed into place: never seen half-written)."""
+    partial = private_file(path.with_name(path.name + ".new"))
+    partial.write_bytes(data)
+    os.replace(partial, path)

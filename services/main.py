@@ -18,13 +18,21 @@ from services.core.server import serve
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="deploy-server", description=__doc__)
     parser.add_argument("--config", type=Path, help="YAML configuration file")
-    parser.add_argument("--services", help="comma-separated: registry,fleet,orchestrator,traffic")
+    parser.add_argument(
+        "--services", help="comma-separated: registry,fleet,orchestrator,traffic,identity"
+    )
     parser.add_argument("--listen", help="gRPC host:port (default 127.0.0.1:7400)")
     parser.add_argument("--metrics-listen", help="Prometheus host:port (default 127.0.0.1:0)")
     parser.add_argument("--data-dir", type=Path, help="SQLite files and bundle store")
     parser.add_argument("--database-url", help="SQLAlchemy URL (sqlite:///… or postgresql://…)")
     parser.add_argument(
         "--tls", action="store_true", default=None, help="serve and reach peers over TLS"
+    )
+    parser.add_argument(
+        "--auth",
+        action="store_true",
+        default=None,
+        help="every call signed with an access key and allowed by policy",
     )
     parser.add_argument("--pki-dir", type=Path, help="the certificate authority (data-dir/pki)")
     parser.add_argument("--log-level", default="INFO")
@@ -34,9 +42,18 @@ def main(argv: list[str] | None = None) -> None:
         config = load_config(args.config)
         if args.services:
             config.services = parse_services(args.services)
-        for key in ("listen", "metrics_listen", "data_dir", "database_url", "tls", "pki_dir"):
+        for key in (
+            "listen",
+            "metrics_listen",
+            "data_dir",
+            "database_url",
+            "tls",
+            "auth",
+            "pki_dir",
+        ):
             if getattr(args, key) is not None:
                 setattr(config, key, getattr(args, key))
+        config.check()
     except DeployError as error:
         print(f"deploy-server: {error}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -21,6 +21,7 @@ import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from deploy.client import DeployClient
+from deploy.credentials import Credentials, load_credentials
 from deploy.v1 import fleet_pb2
 
 BIN = Path(sys.executable).parent
@@ -222,8 +223,13 @@ def start_agent(
     return agent
 
 
-def wait_online(address: str, names: list[str], ca_file: Path | None = None) -> None:
-    with DeployClient(address, str(ca_file) if ca_file else None) as client:
+def wait_online(
+    address: str,
+    names: list[str],
+    ca_file: Path | None = None,
+    credentials: Credentials | None = None,
+) -> None:
+    with DeployClient(address, str(ca_file) if ca_file else None, credentials) as client:
 
         def online() -> bool:
             healthy = {
@@ -274,6 +280,14 @@ class Cluster:
     """Extra environment of every process of the cluster, the CLI's included."""
     ca_file: Path | None = None
     """Over TLS: the server's certificate authority."""
+    credentials: Credentials | None = None
+    """With authentication on: the administrator's access key (the CLI reads it from `env`)."""
+
+    def client(self) -> DeployClient:
+        """An SDK client as the administrator, over TLS when the cluster uses it."""
+        return DeployClient(
+            self.address, str(self.ca_file) if self.ca_file else None, self.credentials
+        )
 
     def cli(self, *args: str) -> CliResult:
         return cli(self.address, *args, env=self.env)
@@ -295,15 +309,26 @@ def cluster(
     env: dict[str, str] | None = None,
     agent_config: dict[str, Any] | None = None,
     tls: bool = False,
+    auth: bool = False,
 ) -> Iterator[Cluster]:
     """A server and `agents` agents tagged cluster=`tag`; with `tls` everything speaks TLS
-    (the server's own certificate authority, trusted by the agents and the CLI)."""
+    (the server's own certificate authority, trusted by the agents and the CLI); with `auth`
+    every call is signed, the CLI's with the administrator key the server creates."""
     ca_file = workdir / "data" / "pki" / "ca.pem" if tls else None
     if ca_file is not None:
         env = {**(env or {}), "OPENDEPLOY_TLS": "1", "DEPLOY_CA_FILE": str(ca_file)}
         agent_config = {**(agent_config or {}), "ca_file": str(ca_file)}
+    if auth:
+        admin = str(workdir / "data" / "admin-credentials")
+        env = {**(env or {}), "OPENDEPLOY_AUTH": "1", "DEPLOY_SHARED_CREDENTIALS_FILE": admin}
     server, address = start_server(workdir, database_url, env=env, ca_file=ca_file)
+    credentials = None
+    if auth:
+        admin_file = workdir / "data" / "admin-credentials"
+        wait_until(admin_file.exists, START_TIMEOUT, "the administrator key")
+        credentials = load_credentials(None, {"DEPLOY_SHARED_CREDENTIALS_FILE": str(admin_file)})
     running = Cluster(workdir, address, server, env=env or {}, ca_file=ca_file)
+    running.credentials = credentials
     try:
         for i in range(1, agents + 1):
             running.agents.append(
@@ -316,7 +341,7 @@ def cluster(
                     config=agent_config,
                 )
             )
-        wait_online(address, [a.name for a in running.agents], ca_file)
+        wait_online(address, [a.name for a in running.agents], ca_file, credentials)
         yield running
     finally:
         running.stop()

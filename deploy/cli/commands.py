@@ -616,18 +616,21 @@ def _time_range(text: str | None) -> orchestrator_pb2.TimeRange:
     for key, value in parse_structure(flag, text).items():
         if key not in ("start", "end"):
             raise ClientError(f"{flag}: unknown key {key!r}; use start and end")
-        try:
-            moment = (
-                datetime.fromtimestamp(float(value), UTC)
-                if str(value).replace(".", "", 1).isdigit()
-                else datetime.fromisoformat(str(value))
-            )
-        except ValueError:
-            raise ClientError(f"{flag}: {key} {value!r} is not a time") from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        getattr(result, key).FromDatetime(moment)
+        getattr(result, key).FromDatetime(parse_time(f"{flag}: {key}", str(value)))
     return result
+
+
+def parse_time(what: str, value: str) -> datetime:
+    """An ISO-8601 time (UTC when it names no zone) or seconds since the epoch."""
+    try:
+        moment = (
+            datetime.fromtimestamp(float(value), UTC)
+            if value.replace(".", "", 1).isdigit()
+            else datetime.fromisoformat(value)
+        )
+    except ValueError:
+        raise ClientError(f"{what} {value!r} is not a time") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _all_pages(

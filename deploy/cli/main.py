@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from deploy.cli import commands, target_groups
+from deploy.cli import commands, identity, target_groups
 from deploy.cli.watch import watch
 from deploy.client import DeployClient
 from deploy.errors import ApiError, ClientError
@@ -237,12 +237,44 @@ _verb(
     ("--address", REQ),
 )
 
+USER = ("--user-name", REQ)
+POLICY_ARN = ("--policy-arn", REQ)
+_verb("create-user", identity.create_user, USER)
+_verb("delete-user", identity.delete_user, USER)
+_verb("list-users", identity.list_users)
+_verb("create-access-key", identity.create_access_key, USER)
+_verb("delete-access-key", identity.delete_access_key, USER, ("--access-key-id", REQ))
+_verb("list-access-keys", identity.list_access_keys, USER)
+_verb(
+    "create-policy",
+    identity.create_policy,
+    ("--policy-name", REQ),
+    ("--policy-document", REQ),
+)
+_verb("list-policies", identity.list_policies)
+_verb("attach-user-policy", identity.attach_user_policy, USER, POLICY_ARN)
+_verb("detach-user-policy", identity.detach_user_policy, USER, POLICY_ARN)
+_verb("list-attached-user-policies", identity.list_attached_user_policies, USER)
+_verb(
+    "list-audit-events",
+    identity.list_audit_events,
+    ("--user-name", {}),
+    ("--action", {}),
+    ("--start-time", {}),
+    ("--end-time", {}),
+    ("--max-items", {"type": int}),
+    ("--starting-token", {}),
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="deploy", description=__doc__)
     parser.add_argument("--endpoint", help="host:port (default $DEPLOY_ENDPOINT or 127.0.0.1:7400)")
     parser.add_argument(
         "--ca-file", help="the server's certificate authority, for TLS (default $DEPLOY_CA_FILE)"
+    )
+    parser.add_argument(
+        "--profile", help="credentials profile (default $DEPLOY_PROFILE; see deploy.credentials)"
     )
     parser.add_argument("--output", choices=["json", "table"], default="json")
     verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
@@ -288,7 +320,7 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
-        with DeployClient(args.endpoint, args.ca_file) as client:
+        with DeployClient(args.endpoint, args.ca_file, profile=args.profile) as client:
             if args.verb == "watch":
                 status = watch(client, args.deployment_id)
                 raise SystemExit(0 if status == "Succeeded" else EXIT_FAILED)

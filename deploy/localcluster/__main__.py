@@ -89,7 +89,7 @@ def start_services(layout: ClusterLayout) -> bool:
     server = str(BIN / "deploy-server")
     if haproxy is None:
         say(
-            "HAProxy is not available and cannot be installed here: running the four services "
+            "HAProxy is not available and cannot be installed here: running the services "
             f"in one deploy-server on {layout.endpoint}, without the web frontend"
         )
         spawn(

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-SERVICES = ("registry", "fleet", "orchestrator", "traffic")
+SERVICES = ("registry", "fleet", "orchestrator", "traffic", "identity")
 GRPC_PATHS = {
     "registry": ("/deploy.v1.RevisionRegistry/",),
     "fleet": ("/deploy.v1.Fleet/", "/deploy.v1.AgentGateway/"),
     "orchestrator": ("/deploy.v1.Orchestrator/",),
     "traffic": ("/deploy.v1.TrafficRouter/",),
+    "identity": ("/deploy.v1.Identity/",),
 }
 
 

@@ -20,7 +20,7 @@ from deploy.gitpolicy import (
 from services.core.errors import InvalidArgument
 from services.core.outbound import DEFAULT_DENIED_NETWORKS, OutboundPolicy, parse_networks
 
-SERVICE_NAMES = ("registry", "fleet", "orchestrator", "traffic")
+SERVICE_NAMES = ("registry", "fleet", "orchestrator", "traffic", "identity")
 STRING_KEYS = ("listen", "metrics_listen", "data_dir", "database_url", "git_base_url", "pki_dir")
 LIST_KEYS = ("git_allowed_schemes", "outbound_allowed_networks", "outbound_denied_networks")
 """Keys whose OPENDEPLOY_* variable is a comma-separated list."""
@@ -35,7 +35,7 @@ INT_KEYS = (
     "grpc_max_concurrent_streams",
     *LIMIT_KEYS,
 )
-BOOL_KEYS = ("reflection_from_anywhere", "tls")
+BOOL_KEYS = ("reflection_from_anywhere", "tls", "auth")
 
 
 @dataclass
@@ -47,7 +47,7 @@ class ServerConfig:
     metrics_listen: str = "127.0.0.1:0"
     """host:port of the Prometheus /metrics endpoint; port 0 picks a free one (logged)."""
     services: tuple[str, ...] = SERVICE_NAMES
-    """Which services this process runs; all four by default (the embedded mode)."""
+    """Which services this process runs; all of them by default (the embedded mode)."""
     data_dir: Path = Path(".opendeploy")
     """Where SQLite files and the bundle store live."""
     database_url: str = ""
@@ -87,6 +87,18 @@ class ServerConfig:
     pki_dir: Path | None = None
     """Where the certificate authority lives; None: data_dir/pki. The processes of one cluster
     share it."""
+    auth: bool = False
+    """Every call must be signed with an access key and be allowed by the caller's policies
+    (services.core.access); the first start creates an administrator key. For now every service
+    must run in this process (services in other processes cannot yet prove who they are)."""
+
+    def check(self) -> None:
+        """Refuse combinations of keys that cannot work; InvalidArgument names the key."""
+        if self.auth and set(self.services) != set(SERVICE_NAMES):
+            raise InvalidArgument(
+                "auth: every service must run in this process for now (services in other "
+                "processes cannot prove who they are yet)"
+            )
 
     @property
     def authority_dir(self) -> Path:
@@ -187,6 +199,7 @@ def _from_mapping(raw: dict[str, Any]) -> ServerConfig:
     if "load_balancers" in raw:
         config.load_balancers = _load_balancers(raw["load_balancers"])
     _apply_bounds(config, raw)
+    config.check()
     return config
 
 

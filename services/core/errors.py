@@ -42,6 +42,14 @@ class Unavailable(DeployError):
     """A peer service or dependency cannot be reached right now; retrying may help."""
 
 
+class Unauthenticated(DeployError):
+    """The caller did not prove who it is: no credentials, a bad signature, an unknown key."""
+
+
+class PermissionDenied(DeployError):
+    """The caller is known but may not do this; the message names the action and resource."""
+
+
 STATUS_BY_ERROR: dict[type[DeployError], grpc.StatusCode] = {
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     NotFound: grpc.StatusCode.NOT_FOUND,
@@ -50,6 +58,8 @@ STATUS_BY_ERROR: dict[type[DeployError], grpc.StatusCode] = {
     InvalidTransition: grpc.StatusCode.FAILED_PRECONDITION,
     ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
+    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
 }
 
 ERROR_BY_STATUS: dict[grpc.StatusCode, type[DeployError]] = {
@@ -60,6 +70,8 @@ ERROR_BY_STATUS: dict[grpc.StatusCode, type[DeployError]] = {
     grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
     grpc.StatusCode.UNAVAILABLE: Unavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: Unavailable,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
 }
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 from grpc import aio
 
+from services.core.access import Admission, Gate
 from services.core.errors import DeployError, status_for, translate_foreign
 from services.core.metrics import GRPC_HANDLED, GRPC_SECONDS
 
@@ -55,24 +56,56 @@ class _Outcome:
         GRPC_SECONDS.labels(self.service, self.method).observe(time.perf_counter() - self.started)
 
 
-def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+class _Call:
+    """One RPC through the interceptor: admitted by the gate (when authentication is on),
+    measured, its errors mapped, audited."""
+
+    def __init__(self, gate: Gate | None, method: str, streamed_request: bool) -> None:
+        self.gate = gate
+        self.method = method
+        self.streamed_request = streamed_request
+
+    async def admit(self, request: Any, context: aio.ServicerContext[Any, Any]) -> Admission | None:
+        if self.gate is None:
+            return None
+        metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+        body = None if self.streamed_request else request
+        return await self.gate.admit(self.method, body, metadata)
+
+    async def audit(
+        self, outcome: _Outcome, admission: Admission | None, context: aio.ServicerContext[Any, Any]
+    ) -> None:
+        if self.gate is not None and admission is not None:
+            await self.gate.audit(admission, outcome.code.name, context.peer())
+
+
+def _wrap_unary(call: _Call, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
     async def handler(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
-        outcome = _Outcome(method)
+        outcome = _Outcome(call.method)
+        admission = None
         try:
+            admission = await call.admit(request, context)
+            if admission is not None and admission.refused is not None:
+                raise admission.refused
             return await behavior(request, context)
         except BaseException as error:
             await outcome.fail(context, error)
             raise
         finally:
             outcome.done()
+            await call.audit(outcome, admission, context)
 
     return handler
 
 
-def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
+def _wrap_stream(call: _Call, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
     async def handler(request: Any, context: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-        outcome = _Outcome(method)
+        outcome = _Outcome(call.method)
+        admission = None
         try:
+            admission = await call.admit(request, context)
+            if admission is not None and admission.refused is not None:
+                raise admission.refused
             async for response in behavior(request, context):
                 yield response
         except BaseException as error:
@@ -80,12 +113,17 @@ def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]]) -> Ca
             raise
         finally:
             outcome.done()
+            await call.audit(outcome, admission, context)
 
     return handler
 
 
 class ServiceInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
-    """Wraps every handler so errors and metrics are handled in one place."""
+    """Wraps every handler so that admission (`gate`: authentication and authorization, None
+    when authentication is off), errors, metrics and the audit are handled in one place."""
+
+    def __init__(self, gate: Gate | None = None) -> None:
+        self._gate = gate
 
     async def intercept_service(
         self,
@@ -100,20 +138,22 @@ class ServiceInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,
         }
+        single = _Call(self._gate, method, streamed_request=False)
+        streamed = _Call(self._gate, method, streamed_request=True)
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(method, handler.unary_unary), **codec
+                _wrap_unary(single, handler.unary_unary), **codec
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                _wrap_unary(method, handler.stream_unary), **codec
+                _wrap_unary(streamed, handler.stream_unary), **codec
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(method, handler.unary_stream), **codec
+                _wrap_stream(single, handler.unary_stream), **codec
             )
         return grpc.stream_stream_rpc_method_handler(
-            _wrap_stream(method, handler.stream_stream), **codec
+            _wrap_stream(streamed, handler.stream_stream), **codec
         )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime
 import fcntl
 import ipaddress
-import os
 import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from deploy.private import private_dir, private_file
+from deploy.private import private_dir, private_file, write_private
 
 CA_CERT = "ca.pem"
 CA_KEY = "ca.key"
@@ -85,8 +84,8 @@ def _load_or_create(directory: Path) -> _Authority:
             assert isinstance(key, ec.EllipticCurvePrivateKey), f"{key_path}: not an EC key"
             return _Authority(key, x509.load_pem_x509_certificate(cert_path.read_bytes()))
         authority = _new_authority()
-        _write(key_path, _key_pem(authority.key))
-        _write(cert_path, authority.certificate.public_bytes(serialization.Encoding.PEM))
+        write_private(key_path, _key_pem(authority.key))
+        write_private(cert_path, authority.certificate.public_bytes(serialization.Encoding.PEM))
         return authority
 
 
@@ -164,13 +163,6 @@ def _general_names(names: Sequence[str]) -> Iterator[x509.GeneralName]:
             yield x509.IPAddress(ipaddress.ip_address(name))
         except ValueError:
             yield x509.DNSName(name)
-
-
-def _write(path: Path, data: bytes) -> None:
-    """Write a whole file of mode 0600 (renamed into place: never seen half-written)."""
-    partial = private_file(path.with_name(path.name + ".new"))
-    partial.write_bytes(data)
-    os.replace(partial, path)
 
 
 @contextmanager

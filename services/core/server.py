@@ -15,6 +15,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from deploy.private import private_dir
+from services.core.access import Gate
 from services.core.config import ServerConfig
 from services.core.interceptor import ReflectionGuard, ServiceInterceptor
 from services.core.metrics import serve_metrics
@@ -46,6 +47,7 @@ ServiceFactory = Callable[[ServerConfig], Awaitable[Service]]
 
 def _factories() -> dict[str, ServiceFactory]:
     from services.fleet.service import create_fleet
+    from services.identity.service import create_identity
     from services.orchestrator.service import create_orchestrator
     from services.registry.service import create_registry
     from services.traffic.service import create_traffic
@@ -55,6 +57,7 @@ def _factories() -> dict[str, ServiceFactory]:
         "fleet": create_fleet,
         "orchestrator": create_orchestrator,
         "traffic": create_traffic,
+        "identity": create_identity,
     }
 
 
@@ -84,9 +87,13 @@ async def serve(config: ServerConfig, stop: asyncio.Event | None = None) -> bool
         else None
     )
     factories = _factories()
-    services = [await factories[name](config) for name in config.services]
+    by_name = {name: await factories[name](config) for name in config.services}
+    services = list(by_name.values())
     server = aio.server(
-        interceptors=[ReflectionGuard(config.reflection_from_anywhere), ServiceInterceptor()],
+        interceptors=[
+            ReflectionGuard(config.reflection_from_anywhere),
+            ServiceInterceptor(_gate(by_name) if config.auth else None),
+        ],
         options=server_options(config),
     )
     health = HealthServicer()
@@ -128,6 +135,16 @@ async def serve(config: ServerConfig, stop: asyncio.Event | None = None) -> bool
         log.warning("shutdown grace passed; exiting with work left for the next start")
         return False
     return True
+
+
+def _gate(services: dict[str, Service]) -> Gate:
+    """Authentication and authorization for a process running every service (config.check)."""
+    from services.identity.service import IdentityService
+    from services.orchestrator.service import OrchestratorService
+
+    identity, orchestrator = services["identity"], services["orchestrator"]
+    assert isinstance(identity, IdentityService) and isinstance(orchestrator, OrchestratorService)
+    return Gate(identity.store, orchestrator.locate_deployment)
 
 
 async def _shut_down(server: aio.Server, services: list[Service], calls_grace: float) -> None:

@@ -44,6 +44,7 @@ class OrchestratorService:
         )
         outbox = ChangeSignal()
         groups, deployments = GroupStore(db), DeploymentStore(db, outbox)
+        self.locate_deployment = deployments.group_of
         configs = ConfigStore(db)
         self._controller = RolloutController(
             deployments,

@@ -244,6 +244,19 @@ class DeploymentStore:
         async with self._db.read() as session:
             return _deployment(await _deployment_row(session, deployment_id))
 
+    async def group_of(self, deployment_id: str) -> tuple[str, str] | None:
+        """(application, deployment group) of a deployment, None when there is none: what a
+        call naming the deployment is authorized against."""
+        async with self._db.read() as session:
+            row = (
+                await session.execute(
+                    select(DeploymentRow.application_name, DeploymentRow.group_name).where(
+                        DeploymentRow.id == deployment_id
+                    )
+                )
+            ).first()
+            return None if row is None else (row[0], row[1])
+
     async def page(self, q: DeploymentQuery) -> list[tuple[datetime, str]]:
         """(create time, id) of up to q.limit deployments, newest first (keyset paging)."""
         query = select(DeploymentRow.created_at, DeploymentRow.id).order_by(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("registry", "fleet", "orchestrator", "traffic")
+SERVICES = ("registry", "fleet", "orchestrator", "traffic", "identity")
 
 
 def imports(package: str) -> list[tuple[Path, str]]:

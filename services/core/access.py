@@ -1,0 +1,335 @@
+"""Who is calling, and may they: authentication and authorization of every RPC.
+
+Every method has a rule (`RULES`): the action it performs (CodeDeploy's operation name,
+`deploy:CreateDeployment`; `iam:CreateUser` for the identity service) and the resources it acts
+on (ARNs built from the request, or from the deployment a deployment id names). Callers are:
+- users, who sign each call with an access key (deploy.signing) and are allowed what their
+  policies allow (services.core.policy);
+- OpenDeploy's own services calling their peers, with the process's service credential;
+- agents, whose methods are open until agents enrol with certificates of their own.
+Internal methods (the fleet's dispatch, the traffic service's allow/block/weights) refuse users.
+A method without a rule is refused to everybody: a new RPC is closed until it is given one.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import hmac
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from deploy import signing
+from services.core.errors import PermissionDenied, Unauthenticated
+from services.core.policy import Statement, allowed
+
+log = logging.getLogger("opendeploy.audit")
+
+DEPLOY_ARN = "arn:opendeploy:deploy::"
+IAM_ARN = "arn:opendeploy:iam::"
+SERVICE_HEADER = "x-deploy-service-credential"
+SERVICE_CREDENTIAL = secrets.token_urlsafe(32)
+"""This process's service credential: peers in the same process present it; it never leaves the
+process but for loopback calls to itself. (Services in other processes need certificates.)"""
+READ_PREFIXES = ("Get", "List", "BatchGet", "Watch", "Download")
+
+
+class Audience(enum.Enum):
+    USERS = "users"
+    """Users (by policy) and services."""
+    SERVICES = "services"
+    """OpenDeploy's services only."""
+    AGENTS = "agents"
+    """Agents: open until agents enrol with certificates."""
+
+
+Resources = Callable[[Any], list[str]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    action: str
+    audience: Audience = Audience.USERS
+    resources: Resources = field(default=lambda request: ["*"])
+    deployment_field: str = ""
+    """When set, the resource is the deployment group of the deployment this field names."""
+
+    @property
+    def mutating(self) -> bool:
+        return not self.action.partition(":")[2].startswith(READ_PREFIXES)
+
+
+def application_arn(name: str) -> str:
+    return f"{DEPLOY_ARN}application:{name}"
+
+
+def group_arn(application: str, group: str) -> str:
+    return f"{DEPLOY_ARN}deploymentgroup:{application}/{group}"
+
+
+def user_arn(name: str) -> str:
+    return f"{IAM_ARN}user/{name}"
+
+
+def policy_arn(name: str) -> str:
+    return f"{IAM_ARN}policy/{name}"
+
+
+def _one(build: Callable[[str], str], name: str) -> Resources:
+    return lambda request: [build(getattr(request, name))]
+
+
+def _kind(kind: str, name: str) -> Resources:
+    return lambda request: [f"{DEPLOY_ARN}{kind}:{getattr(request, name)}"]
+
+
+def _instances(name: str) -> Resources:
+    return lambda request: [f"{DEPLOY_ARN}instance:{n}" for n in getattr(request, name)] or ["*"]
+
+
+def _group(application: str, group: str) -> Resources:
+    return lambda request: [group_arn(getattr(request, application), getattr(request, group))]
+
+
+def _groups_listed(request: Any) -> list[str]:
+    app, group = request.application_name or "*", request.deployment_group_name or "*"
+    return [group_arn(app, group)]
+
+
+def _rules() -> dict[str, Rule]:
+    app = _one(application_arn, "application_name")
+    group = _group("application_name", "deployment_group_name")
+    config = _kind("deploymentconfig", "deployment_config_name")
+    instance = _kind("instance", "instance_name")
+    target_group = _kind("targetgroup", "name")
+    user = _one(user_arn, "user_name")
+    by_service: dict[str, dict[str, tuple[Resources | str | None, Audience]]] = {
+        "RevisionRegistry": {
+            "CreateApplication": (app, Audience.USERS),
+            "GetApplication": (app, Audience.USERS),
+            "ListApplications": (None, Audience.USERS),
+            "UploadBundle": (None, Audience.USERS),
+            "DownloadBundle": (None, Audience.AGENTS),
+            "RegisterApplicationRevision": (app, Audience.USERS),
+            "GetApplicationRevision": (app, Audience.USERS),
+            "ListApplicationRevisions": (app, Audience.USERS),
+            "BatchGetApplicationRevisions": (app, Audience.USERS),
+        },
+        "Orchestrator": {
+            "CreateDeploymentConfig": (config, Audience.USERS),
+            "GetDeploymentConfig": (config, Audience.USERS),
+            "DeleteDeploymentConfig": (config, Audience.USERS),
+            "ListDeploymentConfigs": (None, Audience.USERS),
+            "CreateDeploymentGroup": (group, Audience.USERS),
+            "GetDeploymentGroup": (group, Audience.USERS),
+            "ListDeploymentGroups": (app, Audience.USERS),
+            "DeleteDeploymentGroup": (group, Audience.USERS),
+            "UpdateDeploymentGroup": (
+                _group("application_name", "current_deployment_group_name"),
+                Audience.USERS,
+            ),
+            "CreateDeployment": (group, Audience.USERS),
+            "GetDeployment": ("deployment_id", Audience.USERS),
+            "StopDeployment": ("deployment_id", Audience.USERS),
+            "ContinueDeployment": ("deployment_id", Audience.USERS),
+            "ListDeployments": (_groups_listed, Audience.USERS),
+            "ListDeploymentTargets": ("deployment_id", Audience.USERS),
+            "GetDeploymentTarget": ("deployment_id", Audience.USERS),
+            "WatchDeployment": ("deployment_id", Audience.USERS),
+        },
+        "Fleet": {
+            "RegisterOnPremisesInstance": (instance, Audience.USERS),
+            "GetOnPremisesInstance": (instance, Audience.USERS),
+            "ListOnPremisesInstances": (None, Audience.USERS),
+            "DeregisterOnPremisesInstance": (instance, Audience.USERS),
+            "AddTagsToOnPremisesInstances": (_instances("instance_names"), Audience.USERS),
+            "RemoveTagsFromOnPremisesInstances": (_instances("instance_names"), Audience.USERS),
+            "DispatchCommand": (None, Audience.SERVICES),
+            "WatchCommandUpdates": (None, Audience.SERVICES),
+            "CancelCommands": (None, Audience.SERVICES),
+            "WatchInstanceChanges": (None, Audience.SERVICES),
+        },
+        "AgentGateway": {"Connect": (None, Audience.AGENTS)},
+        "TrafficRouter": {
+            "CreateTargetGroup": (target_group, Audience.USERS),
+            "DeleteTargetGroup": (target_group, Audience.USERS),
+            "ListTargetGroups": (None, Audience.USERS),
+            "GetTargetGroup": (target_group, Audience.USERS),
+            "SetTargetAddress": (_kind("targetgroup", "target_group_name"), Audience.USERS),
+            "AllowTraffic": (None, Audience.SERVICES),
+            "BlockTraffic": (None, Audience.SERVICES),
+            "SetWeights": (None, Audience.SERVICES),
+        },
+        "Identity": {
+            "CreateUser": (user, Audience.USERS),
+            "DeleteUser": (user, Audience.USERS),
+            "ListUsers": (None, Audience.USERS),
+            "CreateAccessKey": (user, Audience.USERS),
+            "DeleteAccessKey": (user, Audience.USERS),
+            "ListAccessKeys": (user, Audience.USERS),
+            "CreatePolicy": (_one(policy_arn, "policy_name"), Audience.USERS),
+            "ListPolicies": (None, Audience.USERS),
+            "AttachUserPolicy": (user, Audience.USERS),
+            "DetachUserPolicy": (user, Audience.USERS),
+            "ListAttachedUserPolicies": (user, Audience.USERS),
+            "ListAuditEvents": (None, Audience.USERS),
+        },
+    }
+    rules: dict[str, Rule] = {}
+    for service, methods in by_service.items():
+        prefix = "iam" if service == "Identity" else "deploy"
+        for method, (resources, audience) in methods.items():
+            rule = Rule(f"{prefix}:{method}", audience)
+            if isinstance(resources, str):
+                rule = Rule(rule.action, audience, deployment_field=resources)
+            elif resources is not None:
+                rule = Rule(rule.action, audience, resources)
+            rules[f"/deploy.v1.{service}/{method}"] = rule
+    return rules
+
+
+RULES = _rules()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A user as one of its access keys presents it."""
+
+    user_name: str
+    access_key_id: str
+    secret: str
+    statements: tuple[Statement, ...]
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    time: datetime.datetime
+    user_name: str
+    access_key_id: str
+    action: str
+    resource: str
+    result: str
+    source_address: str
+
+
+class Authority(Protocol):
+    """What the gate needs of the identity service."""
+
+    async def principal(self, access_key_id: str) -> Principal | None:
+        """The active key's user and policies, or None."""
+
+    async def record(self, entry: AuditEntry) -> None:
+        """Store one audit entry."""
+
+
+DeploymentLocator = Callable[[str], Awaitable[tuple[str, str] | None]]
+"""A deployment id → (application, deployment group), None when there is no such deployment."""
+
+
+@dataclass
+class Admission:
+    """One call as the gate saw it: who, what, on which resources."""
+
+    rule: Rule
+    principal: Principal | None = None
+    resources: Sequence[str] = ()
+    refused: PermissionDenied | None = None
+    """Why an authenticated caller may not make this call (raised after the admission is kept,
+    so that refused calls are audited too)."""
+
+    @property
+    def audited(self) -> bool:
+        return self.principal is not None and self.rule.mutating
+
+
+class Gate:
+    """Authenticates and authorizes calls for the server interceptor, and writes the audit."""
+
+    def __init__(
+        self,
+        authority: Authority,
+        locate_deployment: DeploymentLocator,
+        now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
+    ) -> None:
+        self._authority = authority
+        self._locate = locate_deployment
+        self._now = now
+
+    async def admit(self, method: str, request: Any, metadata: Mapping[str, str]) -> Admission:
+        """Who calls `method` with `request` (None for a client stream): Unauthenticated when
+        they do not prove it; an admission with `refused` set when they may not."""
+        rule = RULES.get(method)
+        if rule is None:
+            raise PermissionDenied(f"{method} is not open to any caller")
+        admission = Admission(rule)
+        if rule.audience is Audience.AGENTS:
+            return admission
+        credential = metadata.get(SERVICE_HEADER)
+        if credential is not None:
+            if not hmac.compare_digest(credential.encode(), SERVICE_CREDENTIAL.encode()):
+                raise Unauthenticated("the service credential is not valid")
+            return admission
+        admission.principal = await self._authenticate(method, request, metadata)
+        user = admission.principal.user_name
+        if rule.audience is Audience.SERVICES:
+            admission.refused = PermissionDenied(
+                f"{rule.action} is for OpenDeploy's services only, not user {user}"
+            )
+            return admission
+        admission.resources = await self._resources(rule, request)
+        for resource in admission.resources:
+            if not allowed(admission.principal.statements, rule.action, resource):
+                admission.refused = PermissionDenied(
+                    f"user {user} is not allowed to {rule.action} on {resource}"
+                )
+        return admission
+
+    async def audit(self, admission: Admission, result: str, source: str) -> None:
+        """Record a user's mutating call (refused ones too) and log it as a JSON line."""
+        if not admission.audited or admission.principal is None:
+            return
+        entry = AuditEntry(
+            time=self._now(),
+            user_name=admission.principal.user_name,
+            access_key_id=admission.principal.access_key_id,
+            action=admission.rule.action,
+            resource=",".join(admission.resources) or "*",
+            result=result,
+            source_address=source,
+        )
+        log.info("audit", extra={"fields": {k: str(v) for k, v in vars(entry).items()}})
+        try:
+            await self._authority.record(entry)
+        except Exception:
+            log.exception("the audit entry could not be stored")
+
+    async def _authenticate(
+        self, method: str, request: Any, metadata: Mapping[str, str]
+    ) -> Principal:
+        try:
+            signed = signing.parse(metadata)
+        except signing.SignatureError as error:
+            raise Unauthenticated(str(error)) from None
+        if request is not None:
+            body = request.SerializeToString(deterministic=True)
+            if signed.payload_hash != signing.payload_hash(body):
+                raise Unauthenticated("the request does not match its signed hash")
+        principal = await self._authority.principal(signed.access_key_id)
+        if principal is None:
+            raise Unauthenticated(f"access key {signed.access_key_id} is not valid")
+        key = signing.signing_key(principal.secret, signed.day)
+        wrong = signing.verify(signed, key, method, self._now())
+        if wrong is not None:
+            raise Unauthenticated(wrong)
+        return principal
+
+    async def _resources(self, rule: Rule, request: Any) -> list[str]:
+        if request is None:
+            return ["*"]
+        if not rule.deployment_field:
+            return rule.resources(request)
+        located = await self._locate(getattr(request, rule.deployment_field))
+        return [group_arn(*located) if located else group_arn("*", "*")]

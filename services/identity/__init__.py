@@ -1,0 +1,1 @@
+"""Identity: users, access keys, policies and the audit log."""

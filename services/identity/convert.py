@@ -1,0 +1,56 @@
+"""Identity domain objects ↔ deploy.v1.identity messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from deploy.v1 import identity_pb2
+from services.core.access import AuditEntry
+from services.core.clock import as_utc
+from services.core.convert import timestamp
+from services.identity.domain import ACTIVE, AccessKey, Policy, User
+
+_STATUS = {
+    ACTIVE: identity_pb2.ACCESS_KEY_STATUS_ACTIVE,
+}
+
+
+def user_to_proto(user: User) -> identity_pb2.User:
+    return identity_pb2.User(
+        user_name=user.name, arn=user.arn, create_date=timestamp(user.created_at)
+    )
+
+
+def key_to_proto(key: AccessKey) -> identity_pb2.AccessKey:
+    return identity_pb2.AccessKey(
+        user_name=key.user_name,
+        access_key_id=key.key_id,
+        secret_access_key=key.secret,
+        status=_STATUS.get(key.status, identity_pb2.ACCESS_KEY_STATUS_INACTIVE),
+        create_date=timestamp(key.created_at),
+    )
+
+
+def policy_to_proto(policy: Policy) -> identity_pb2.Policy:
+    return identity_pb2.Policy(
+        policy_name=policy.name, arn=policy.arn, document=policy.document, built_in=policy.built_in
+    )
+
+
+def audit_to_proto(entry: AuditEntry, event_id: int) -> identity_pb2.AuditEvent:
+    return identity_pb2.AuditEvent(
+        event_id=event_id,
+        event_time=timestamp(entry.time),
+        user_name=entry.user_name,
+        access_key_id=entry.access_key_id,
+        action=entry.action,
+        resource=entry.resource,
+        result=entry.result,
+        source_address=entry.source_address,
+    )
+
+
+def time_from_proto(message: Timestamp, present: bool) -> datetime | None:
+    return as_utc(message.ToDatetime()) if present else None
