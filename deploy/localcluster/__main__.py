@@ -20,10 +20,12 @@ import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from deploy.client import DeployClient
+from deploy.credentials import Credentials, load_credentials
 from deploy.errors import ClientError
 from deploy.localcluster.haproxy import WEB_BACKEND, find_or_install_haproxy, render_config
 from deploy.localcluster.layout import SERVICES, ClusterLayout
 from deploy.localcluster.processes import spawn, stop_pid_file, wait_for
+from deploy.private import write_private
 from deploy.v1 import common_pb2, fleet_pb2, traffic_pb2
 
 BIN = Path(sys.executable).parent
@@ -59,6 +61,9 @@ def _server_env(layout: ClusterLayout, peers: bool = True) -> dict[str, str]:
         ),
         # Webhooks to this machine's own servers (a local cluster's receivers) are allowed.
         "OPENDEPLOY_OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
+        # Every call signed with an access key; the services prove theirs with certificates
+        # of the authority in the shared data directory.
+        "OPENDEPLOY_AUTH": "1",
     }
     if peers:
         env |= {
@@ -201,6 +206,20 @@ def spawn_agent(layout: ClusterLayout, index: int, tags: dict[str, str]) -> str:
     return name
 
 
+def _client(layout: ClusterLayout) -> DeployClient:
+    """A client acting as the cluster's administrator."""
+    return DeployClient(layout.endpoint, credentials=_administrator(layout))
+
+
+def _administrator(layout: ClusterLayout) -> Credentials:
+    found = load_credentials(
+        None, {"DEPLOY_SHARED_CREDENTIALS_FILE": str(layout.admin_credentials)}
+    )
+    if found is None:
+        raise ClientError(f"no administrator key in {layout.admin_credentials}")
+    return found
+
+
 def respawn_agent(layout: ClusterLayout, index: int) -> None:
     """Start agent-<index> from the configuration it was first started with."""
     name = layout.agent_name(index)
@@ -212,7 +231,7 @@ def start_agents(layout: ClusterLayout) -> list[int]:
     """Bring back every agent of the cluster that is still registered (those a blue/green
     deployment provisioned included; retired ones stay stopped), then start new ones until
     AGENTS run. Returns the indices of the new ones."""
-    with DeployClient(layout.endpoint) as client:
+    with _client(layout) as client:
         registered = {i.instance_name for i in client.instances()}
         kept = [i for i in layout.agent_indices() if layout.agent_name(i) in registered]
         for index in kept:
@@ -263,7 +282,7 @@ def create_web_target_group(
 ) -> None:
     """The target group `local-web`: HAProxy's web backend (or, without HAProxy, a record of
     weights only), where each agent's app is reached at its own APP_PORT."""
-    with DeployClient(layout.endpoint) as client:
+    with _client(layout) as client:
         existing = client.call(
             client.traffic.ListTargetGroups, traffic_pb2.ListTargetGroupsRequest()
         ).target_groups
@@ -310,7 +329,7 @@ def provision(layout: ClusterLayout) -> None:
             pair.split("=", 1) for pair in os.environ.get("OPENDEPLOY_TAGS", "").split(",") if pair
         )
         first = max(layout.agent_indices(), default=0) + 1
-        with DeployClient(layout.endpoint) as client:
+        with _client(layout) as client:
             for index in range(first, first + count):
                 _set_web_address(client, layout, index)
                 spawn_agent(layout, index, tags)
@@ -337,13 +356,20 @@ def up(layout: ClusterLayout) -> None:
     layout.directory.chmod(0o700)
     say(f"starting a local cluster in {layout.directory} (ports from {layout.port_base})")
     with_haproxy = start_services(layout)
+    wait_for(layout.admin_credentials.exists, START_TIMEOUT, "the administrator key")
     start_prometheus(layout, with_haproxy)
     create_web_target_group(layout, with_haproxy, start_agents(layout))
-    layout.env_file.write_text(
-        f"export DEPLOY_ENDPOINT={layout.endpoint}\n"
-        + (f"export WEB_URL={layout.web_url}\n" if with_haproxy else "")
+    admin = _administrator(layout)
+    write_private(
+        layout.env_file,
+        (
+            f"export DEPLOY_ENDPOINT={layout.endpoint}\n"
+            + (f"export WEB_URL={layout.web_url}\n" if with_haproxy else "")
+            + f"export DEPLOY_ACCESS_KEY_ID={admin.access_key_id}\n"
+            + f"export DEPLOY_SECRET_ACCESS_KEY={admin.secret_access_key}\n"
+        ).encode(),
     )
-    say(f"ready: source {layout.env_file}")
+    say(f"ready: source {layout.env_file} (the administrator's access key is in it)")
 
 
 def down(layout: ClusterLayout) -> None:
@@ -392,7 +418,7 @@ def demo(layout: ClusterLayout) -> None:
     from deploy.cli.watch import watch
 
     version = time.strftime("%Y%m%d%H%M%S")
-    with DeployClient(layout.endpoint) as client, tempfile.TemporaryDirectory() as tmp:
+    with _client(layout) as client, tempfile.TemporaryDirectory() as tmp:
         _demo_group(client)
         good = _demo_revision(Path(tmp) / "good", version, broken=False)
         deployment_id = _demo_deploy(client, good, f"hello-web {version}")
@@ -585,7 +611,7 @@ def _members(client: DeployClient) -> list[str]:
 def _check_answers(layout: ClusterLayout, version: str) -> None:
     """Every agent of the group, and every answer of the load balancer, is exactly `version`."""
     want = f"version {version} on "
-    with DeployClient(layout.endpoint) as client:
+    with _client(layout) as client:
         members = _members(client)
     for name in members:
         url = f"http://127.0.0.1:{layout.app_port(int(name.rsplit('-', 1)[1]))}/"

@@ -73,6 +73,11 @@ class ClusterLayout:
         return self.directory / "data"
 
     @property
+    def admin_credentials(self) -> Path:
+        """The administrator key the identity service writes on its first start."""
+        return self.data / "admin-credentials"
+
+    @property
     def env_file(self) -> Path:
         return self.directory / "env"
 

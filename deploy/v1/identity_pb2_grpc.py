@@ -94,6 +94,16 @@ class IdentityStub:
                 request_serializer=deploy_dot_v1_dot_identity__pb2.ListAuditEventsRequest.SerializeToString,
                 response_deserializer=deploy_dot_v1_dot_identity__pb2.ListAuditEventsResponse.FromString,
                 _registered_method=True)
+        self.Authenticate = channel.unary_unary(
+                '/deploy.v1.Identity/Authenticate',
+                request_serializer=deploy_dot_v1_dot_identity__pb2.AuthenticateRequest.SerializeToString,
+                response_deserializer=deploy_dot_v1_dot_identity__pb2.AuthenticateResponse.FromString,
+                _registered_method=True)
+        self.RecordAuditEvent = channel.unary_unary(
+                '/deploy.v1.Identity/RecordAuditEvent',
+                request_serializer=deploy_dot_v1_dot_identity__pb2.RecordAuditEventRequest.SerializeToString,
+                response_deserializer=deploy_dot_v1_dot_identity__pb2.RecordAuditEventResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServicer:
@@ -175,6 +185,22 @@ class IdentityServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Authenticate(self, request, context):
+        """Internal (services only): what a service needs to check a call signed with an access key —
+        the key's signing key for one day (never the secret) and its user's policies. NOT_FOUND
+        when the key does not exist or is not active.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordAuditEvent(self, request, context):
+        """Internal (services only): one audit record of a call a service answered.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -237,6 +263,16 @@ def add_IdentityServicer_to_server(servicer, server):
                     servicer.ListAuditEvents,
                     request_deserializer=deploy_dot_v1_dot_identity__pb2.ListAuditEventsRequest.FromString,
                     response_serializer=deploy_dot_v1_dot_identity__pb2.ListAuditEventsResponse.SerializeToString,
+            ),
+            'Authenticate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Authenticate,
+                    request_deserializer=deploy_dot_v1_dot_identity__pb2.AuthenticateRequest.FromString,
+                    response_serializer=deploy_dot_v1_dot_identity__pb2.AuthenticateResponse.SerializeToString,
+            ),
+            'RecordAuditEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordAuditEvent,
+                    request_deserializer=deploy_dot_v1_dot_identity__pb2.RecordAuditEventRequest.FromString,
+                    response_serializer=deploy_dot_v1_dot_identity__pb2.RecordAuditEventResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -563,6 +599,60 @@ class Identity:
             '/deploy.v1.Identity/ListAuditEvents',
             deploy_dot_v1_dot_identity__pb2.ListAuditEventsRequest.SerializeToString,
             deploy_dot_v1_dot_identity__pb2.ListAuditEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Authenticate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/deploy.v1.Identity/Authenticate',
+            deploy_dot_v1_dot_identity__pb2.AuthenticateRequest.SerializeToString,
+            deploy_dot_v1_dot_identity__pb2.AuthenticateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordAuditEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/deploy.v1.Identity/RecordAuditEvent',
+            deploy_dot_v1_dot_identity__pb2.RecordAuditEventRequest.SerializeToString,
+            deploy_dot_v1_dot_identity__pb2.RecordAuditEventResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -51,6 +51,13 @@ class IdentityStub:
     ListAttachedUserPolicies: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ListAttachedUserPoliciesRequest, _identity_pb2.ListAttachedUserPoliciesResponse]
     ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ListAuditEventsRequest, _identity_pb2.ListAuditEventsResponse]
     """Mutating calls, newest first."""
+    Authenticate: _grpc.UnaryUnaryMultiCallable[_identity_pb2.AuthenticateRequest, _identity_pb2.AuthenticateResponse]
+    """Internal (services only): what a service needs to check a call signed with an access key —
+    the key's signing key for one day (never the secret) and its user's policies. NOT_FOUND
+    when the key does not exist or is not active.
+    """
+    RecordAuditEvent: _grpc.UnaryUnaryMultiCallable[_identity_pb2.RecordAuditEventRequest, _identity_pb2.RecordAuditEventResponse]
+    """Internal (services only): one audit record of a call a service answered."""
 
 @_typing.type_check_only
 class IdentityAsyncStub(IdentityStub):
@@ -71,6 +78,13 @@ class IdentityAsyncStub(IdentityStub):
     ListAttachedUserPolicies: _aio.UnaryUnaryMultiCallable[_identity_pb2.ListAttachedUserPoliciesRequest, _identity_pb2.ListAttachedUserPoliciesResponse]  # type: ignore[assignment]
     ListAuditEvents: _aio.UnaryUnaryMultiCallable[_identity_pb2.ListAuditEventsRequest, _identity_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
     """Mutating calls, newest first."""
+    Authenticate: _aio.UnaryUnaryMultiCallable[_identity_pb2.AuthenticateRequest, _identity_pb2.AuthenticateResponse]  # type: ignore[assignment]
+    """Internal (services only): what a service needs to check a call signed with an access key —
+    the key's signing key for one day (never the secret) and its user's policies. NOT_FOUND
+    when the key does not exist or is not active.
+    """
+    RecordAuditEvent: _aio.UnaryUnaryMultiCallable[_identity_pb2.RecordAuditEventRequest, _identity_pb2.RecordAuditEventResponse]  # type: ignore[assignment]
+    """Internal (services only): one audit record of a call a service answered."""
 
 class IdentityServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -160,5 +174,24 @@ class IdentityServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_identity_pb2.ListAuditEventsResponse, _abc.Awaitable[_identity_pb2.ListAuditEventsResponse]]:
         """Mutating calls, newest first."""
+
+    @_abc_1.abstractmethod
+    def Authenticate(
+        self,
+        request: _identity_pb2.AuthenticateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.AuthenticateResponse, _abc.Awaitable[_identity_pb2.AuthenticateResponse]]:
+        """Internal (services only): what a service needs to check a call signed with an access key —
+        the key's signing key for one day (never the secret) and its user's policies. NOT_FOUND
+        when the key does not exist or is not active.
+        """
+
+    @_abc_1.abstractmethod
+    def RecordAuditEvent(
+        self,
+        request: _identity_pb2.RecordAuditEventRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.RecordAuditEventResponse, _abc.Awaitable[_identity_pb2.RecordAuditEventResponse]]:
+        """Internal (services only): one audit record of a call a service answered."""
 
 def add_IdentityServicer_to_server(servicer: IdentityServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -5,9 +5,11 @@ Every method has a rule (`RULES`): the action it performs (CodeDeploy's operatio
 on (ARNs built from the request, or from the deployment a deployment id names). Callers are:
 - users, who sign each call with an access key (deploy.signing) and are allowed what their
   policies allow (services.core.policy);
-- OpenDeploy's own services calling their peers, with the process's service credential;
+- OpenDeploy's own services calling their peers, with a certificate of the cluster's authority
+  naming the services of their process (deploy.certproof); internal methods (the fleet's
+  dispatch, the traffic service's allow/block/weights, the identity service's key lookups) answer
+  only the services that need them, and refuse users;
 - agents, whose methods are open until agents enrol with certificates of their own.
-Internal methods (the fleet's dispatch, the traffic service's allow/block/weights) refuse users.
 A method without a rule is refused to everybody: a new RPC is closed until it is given one.
 """
 
@@ -15,25 +17,23 @@ from __future__ import annotations
 
 import datetime
 import enum
-import hmac
 import logging
-import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from deploy import signing
+from cryptography import x509
+
+from deploy import certproof, signing
 from services.core.errors import PermissionDenied, Unauthenticated
-from services.core.policy import Statement, allowed
+from services.core.policy import Statement, allowed, parse_document
 
 log = logging.getLogger("opendeploy.audit")
 
 DEPLOY_ARN = "arn:opendeploy:deploy::"
 IAM_ARN = "arn:opendeploy:iam::"
-SERVICE_HEADER = "x-deploy-service-credential"
-SERVICE_CREDENTIAL = secrets.token_urlsafe(32)
-"""This process's service credential: peers in the same process present it; it never leaves the
-process but for loopback calls to itself. (Services in other processes need certificates.)"""
+PEER_SERVICES = frozenset({"registry", "fleet", "orchestrator", "traffic"})
+"""The services that ask the identity service about keys and send it audit records."""
 READ_PREFIXES = ("Get", "List", "BatchGet", "Watch", "Download")
 
 
@@ -41,7 +41,7 @@ class Audience(enum.Enum):
     USERS = "users"
     """Users (by policy) and services."""
     SERVICES = "services"
-    """OpenDeploy's services only."""
+    """The OpenDeploy services named in the rule's `callers` only."""
     AGENTS = "agents"
     """Agents: open until agents enrol with certificates."""
 
@@ -49,13 +49,20 @@ class Audience(enum.Enum):
 Resources = Callable[[Any], list[str]]
 
 
+def everything(request: Any) -> list[str]:
+    """The resource of calls that act on no one thing (lists, uploads)."""
+    return ["*"]
+
+
 @dataclass(frozen=True)
 class Rule:
     action: str
     audience: Audience = Audience.USERS
-    resources: Resources = field(default=lambda request: ["*"])
+    resources: Resources = everything
     deployment_field: str = ""
     """When set, the resource is the deployment group of the deployment this field names."""
+    callers: frozenset[str] = frozenset()
+    """For an internal method: the services that may call it."""
 
     @property
     def mutating(self) -> bool:
@@ -106,6 +113,12 @@ def _rules() -> dict[str, Rule]:
     instance = _kind("instance", "instance_name")
     target_group = _kind("targetgroup", "name")
     user = _one(user_arn, "user_name")
+    orchestrator = frozenset({"orchestrator"})
+    callers = {
+        "/deploy.v1.Fleet/": orchestrator,
+        "/deploy.v1.TrafficRouter/": orchestrator,
+        "/deploy.v1.Identity/": PEER_SERVICES,
+    }
     by_service: dict[str, dict[str, tuple[Resources | str | None, Audience]]] = {
         "RevisionRegistry": {
             "CreateApplication": (app, Audience.USERS),
@@ -176,18 +189,22 @@ def _rules() -> dict[str, Rule]:
             "DetachUserPolicy": (user, Audience.USERS),
             "ListAttachedUserPolicies": (user, Audience.USERS),
             "ListAuditEvents": (None, Audience.USERS),
+            "Authenticate": (None, Audience.SERVICES),
+            "RecordAuditEvent": (None, Audience.SERVICES),
         },
     }
     rules: dict[str, Rule] = {}
     for service, methods in by_service.items():
         prefix = "iam" if service == "Identity" else "deploy"
+        path = f"/deploy.v1.{service}/"
         for method, (resources, audience) in methods.items():
-            rule = Rule(f"{prefix}:{method}", audience)
-            if isinstance(resources, str):
-                rule = Rule(rule.action, audience, deployment_field=resources)
-            elif resources is not None:
-                rule = Rule(rule.action, audience, resources)
-            rules[f"/deploy.v1.{service}/{method}"] = rule
+            rules[path + method] = Rule(
+                f"{prefix}:{method}",
+                audience,
+                resources if callable(resources) else everything,
+                resources if isinstance(resources, str) else "",
+                callers[path] if audience is Audience.SERVICES else frozenset(),
+            )
     return rules
 
 
@@ -196,12 +213,18 @@ RULES = _rules()
 
 @dataclass(frozen=True)
 class Principal:
-    """A user as one of its access keys presents it."""
+    """A user as one of its access keys presents it on one day."""
 
     user_name: str
     access_key_id: str
-    secret: str
-    statements: tuple[Statement, ...]
+    signing_key: bytes
+    """The key's signing key for the day (deploy.signing.signing_key), never the secret."""
+    documents: tuple[str, ...]
+    """The user's policy documents."""
+
+    @property
+    def statements(self) -> tuple[Statement, ...]:
+        return tuple(s for d in self.documents for s in parse_document(d))
 
 
 @dataclass(frozen=True)
@@ -218,8 +241,8 @@ class AuditEntry:
 class Authority(Protocol):
     """What the gate needs of the identity service."""
 
-    async def principal(self, access_key_id: str) -> Principal | None:
-        """The active key's user and policies, or None."""
+    async def principal(self, access_key_id: str, day: str) -> Principal | None:
+        """The active key's user, signing key for `day` and policies, or None."""
 
     async def record(self, entry: AuditEntry) -> None:
         """Store one audit entry."""
@@ -235,6 +258,8 @@ class Admission:
 
     rule: Rule
     principal: Principal | None = None
+    services: frozenset[str] = frozenset()
+    """The services a certificate proved the caller runs."""
     resources: Sequence[str] = ()
     refused: PermissionDenied | None = None
     """Why an authenticated caller may not make this call (raised after the admission is kept,
@@ -251,14 +276,21 @@ class Gate:
     def __init__(
         self,
         authority: Authority,
-        locate_deployment: DeploymentLocator,
+        certificates: x509.Certificate,
+        locate_deployment: DeploymentLocator | None,
         now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
     ) -> None:
+        """`certificates`: the cluster's authority, which service (and, later, agent)
+        certificates must chain to; `locate_deployment`: where this process runs the
+        orchestrator."""
         self._authority = authority
+        self._certificates = certificates
         self._locate = locate_deployment
         self._now = now
 
-    async def admit(self, method: str, request: Any, metadata: Mapping[str, str]) -> Admission:
+    async def admit(
+        self, method: str, request: Any, metadata: Mapping[str, str | bytes]
+    ) -> Admission:
         """Who calls `method` with `request` (None for a client stream): Unauthenticated when
         they do not prove it; an admission with `refused` set when they may not."""
         rule = RULES.get(method)
@@ -267,12 +299,22 @@ class Gate:
         admission = Admission(rule)
         if rule.audience is Audience.AGENTS:
             return admission
-        credential = metadata.get(SERVICE_HEADER)
-        if credential is not None:
-            if not hmac.compare_digest(credential.encode(), SERVICE_CREDENTIAL.encode()):
-                raise Unauthenticated("the service credential is not valid")
+        body = None if request is None else payload_hash(request)
+        if certproof.CERTIFICATE in metadata:
+            try:
+                holder = certproof.check(metadata, self._certificates, method, body, self._now())
+            except certproof.ProofError as error:
+                raise Unauthenticated(str(error)) from None
+            admission.services = frozenset(holder.named("service"))
+            if rule.audience is Audience.SERVICES and not admission.services & rule.callers:
+                admission.refused = PermissionDenied(
+                    f"{rule.action} answers the {', '.join(sorted(rule.callers))} service(s) only"
+                )
+            elif not admission.services:
+                raise Unauthenticated("the certificate names no OpenDeploy service")
             return admission
-        admission.principal = await self._authenticate(method, request, metadata)
+        text = {k: v for k, v in metadata.items() if isinstance(v, str)}
+        admission.principal = await self._authenticate(method, body, text)
         user = admission.principal.user_name
         if rule.audience is Audience.SERVICES:
             admission.refused = PermissionDenied(
@@ -307,21 +349,18 @@ class Gate:
             log.exception("the audit entry could not be stored")
 
     async def _authenticate(
-        self, method: str, request: Any, metadata: Mapping[str, str]
+        self, method: str, body: str | None, metadata: Mapping[str, str]
     ) -> Principal:
         try:
             signed = signing.parse(metadata)
         except signing.SignatureError as error:
             raise Unauthenticated(str(error)) from None
-        if request is not None:
-            body = request.SerializeToString(deterministic=True)
-            if signed.payload_hash != signing.payload_hash(body):
-                raise Unauthenticated("the request does not match its signed hash")
-        principal = await self._authority.principal(signed.access_key_id)
+        if body is not None and signed.payload_hash != body:
+            raise Unauthenticated("the request does not match its signed hash")
+        principal = await self._authority.principal(signed.access_key_id, signed.day)
         if principal is None:
             raise Unauthenticated(f"access key {signed.access_key_id} is not valid")
-        key = signing.signing_key(principal.secret, signed.day)
-        wrong = signing.verify(signed, key, method, self._now())
+        wrong = signing.verify(signed, principal.signing_key, method, self._now())
         if wrong is not None:
             raise Unauthenticated(wrong)
         return principal
@@ -331,5 +370,12 @@ class Gate:
             return ["*"]
         if not rule.deployment_field:
             return rule.resources(request)
-        located = await self._locate(getattr(request, rule.deployment_field))
+        located = None
+        if self._locate is not None:
+            located = await self._locate(getattr(request, rule.deployment_field))
         return [group_arn(*located) if located else group_arn("*", "*")]
+
+
+def payload_hash(request: Any) -> str:
+    """The hash a signature or proof covers: of the message's deterministic serialization."""
+    return signing.payload_hash(request.SerializeToString(deterministic=True))

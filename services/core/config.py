@@ -88,16 +88,17 @@ class ServerConfig:
     """Where the certificate authority lives; None: data_dir/pki. The processes of one cluster
     share it."""
     auth: bool = False
-    """Every call must be signed with an access key and be allowed by the caller's policies
-    (services.core.access); the first start creates an administrator key. For now every service
-    must run in this process (services in other processes cannot yet prove who they are)."""
+    """Every call must be signed with an access key and be allowed by the caller's policies, or
+    proved by a service certificate of the authority in pki_dir (services.core.access); the
+    identity service's first start creates an administrator key. Every process of a cluster sets
+    it, and shares pki_dir."""
 
     def check(self) -> None:
         """Refuse combinations of keys that cannot work; InvalidArgument names the key."""
-        if self.auth and set(self.services) != set(SERVICE_NAMES):
+        if self.auth and "identity" not in self.services and "identity" not in self.peers:
             raise InvalidArgument(
-                "auth: every service must run in this process for now (services in other "
-                "processes cannot prove who they are yet)"
+                "auth: keys are checked by the identity service: run it in this process "
+                "(--services …,identity) or say where it is (peers.identity)"
             )
 
     @property

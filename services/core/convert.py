@@ -1,13 +1,15 @@
-"""Conversions for the shared messages of common.proto: revisions, tags, timestamps."""
+"""Conversions for shared messages: common.proto's revisions, tags and timestamps, and the
+audit records every service sends the identity service."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from deploy.v1 import common_pb2
+from deploy.v1 import common_pb2, identity_pb2
+from services.core.access import AuditEntry
 from services.core.clock import as_utc
 from services.core.diagnostics import Diagnostics, ErrorCode
 from services.core.errors import InvalidArgument
@@ -190,4 +192,29 @@ def diagnostics_to_proto(diagnostics: Diagnostics) -> common_pb2.Diagnostics:
         script_name=diagnostics.script_name,
         message=diagnostics.message,
         log_tail=diagnostics.log_tail,
+    )
+
+
+def audit_to_proto(entry: AuditEntry, event_id: int) -> identity_pb2.AuditEvent:
+    return identity_pb2.AuditEvent(
+        event_id=event_id,
+        event_time=timestamp(entry.time),
+        user_name=entry.user_name,
+        access_key_id=entry.access_key_id,
+        action=entry.action,
+        resource=entry.resource,
+        result=entry.result,
+        source_address=entry.source_address,
+    )
+
+
+def audit_from_proto(message: identity_pb2.AuditEvent) -> AuditEntry:
+    return AuditEntry(
+        time=message.event_time.ToDatetime(tzinfo=UTC),
+        user_name=message.user_name,
+        access_key_id=message.access_key_id,
+        action=message.action,
+        resource=message.resource,
+        result=message.result,
+        source_address=message.source_address,
     )

@@ -68,7 +68,7 @@ class _Call:
     async def admit(self, request: Any, context: aio.ServicerContext[Any, Any]) -> Admission | None:
         if self.gate is None:
             return None
-        metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+        metadata = dict(context.invocation_metadata() or ())
         body = None if self.streamed_request else request
         return await self.gate.admit(self.method, body, metadata)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -9,11 +10,12 @@ from typing import Any
 import grpc
 from grpc import aio
 
+from deploy import certproof, signing
 from deploy.backoff import RECONNECT_CHANNEL_OPTIONS
-from services.core.access import SERVICE_CREDENTIAL, SERVICE_HEADER
+from services.core.access import payload_hash
 from services.core.config import ServerConfig
 from services.core.errors import from_rpc_error
-from services.core.pki import CA_CERT
+from services.core.pki import CA_CERT, service_identity
 
 CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
@@ -27,10 +29,10 @@ CHANNEL_OPTIONS = [
 
 def peer_channel(config: ServerConfig, service: str) -> aio.Channel:
     """A channel to `service`: over TLS, trusting the cluster's certificate authority, when
-    the server uses TLS; presenting this process's service credential when authentication is
-    on."""
+    the server uses TLS; proving each call with this process's service certificate when
+    authentication is on."""
     address = config.peer_address(service)
-    interceptors = _service_credential() if config.auth else None
+    interceptors = _proofs(config) if config.auth else None
     if not config.tls:
         return aio.insecure_channel(address, options=CHANNEL_OPTIONS, interceptors=interceptors)
     authority = (config.authority_dir / CA_CERT).read_bytes()
@@ -40,40 +42,53 @@ def peer_channel(config: ServerConfig, service: str) -> aio.Channel:
     )
 
 
-def _with_credential(details: aio.ClientCallDetails) -> aio.ClientCallDetails:
-    metadata = aio.Metadata(*(details.metadata or ()))
-    metadata.add(SERVICE_HEADER, SERVICE_CREDENTIAL)
-    return details._replace(metadata=metadata)
+class _Proof:
+    """Proves each call to a peer with the process's service certificate (deploy.certproof)."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self._config = config
+
+    def details(self, details: aio.ClientCallDetails, request: Any) -> aio.ClientCallDetails:
+        identity = service_identity(self._config.authority_dir, self._config.services)
+        body = payload_hash(request) if request is not None else signing.UNSIGNED_PAYLOAD
+        method = details.method.decode() if isinstance(details.method, bytes) else details.method
+        now = datetime.datetime.now(datetime.UTC)
+        metadata = aio.Metadata(*(details.metadata or ()))
+        for key, value in certproof.prove(
+            identity.key, identity.certificate_der, method, body, now
+        ):
+            metadata.add(key, value)
+        return details._replace(metadata=metadata)
 
 
-class _UnaryUnaryCredential(aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+class _UnaryUnaryProof(_Proof, aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(_with_credential(details), request)
+        return await continuation(self.details(details, request), request)
 
 
-class _UnaryStreamCredential(aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
+class _UnaryStreamProof(_Proof, aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
     async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(_with_credential(details), request)
+        return await continuation(self.details(details, request), request)
 
 
-class _StreamUnaryCredential(aio.StreamUnaryClientInterceptor):  # type: ignore[misc]
+class _StreamUnaryProof(_Proof, aio.StreamUnaryClientInterceptor):  # type: ignore[misc]
     async def intercept_stream_unary(self, continuation: Any, details: Any, requests: Any) -> Any:
-        return await continuation(_with_credential(details), requests)
+        return await continuation(self.details(details, None), requests)
 
 
-class _StreamStreamCredential(aio.StreamStreamClientInterceptor):  # type: ignore[misc]
+class _StreamStreamProof(_Proof, aio.StreamStreamClientInterceptor):  # type: ignore[misc]
     async def intercept_stream_stream(self, continuation: Any, details: Any, requests: Any) -> Any:
-        return await continuation(_with_credential(details), requests)
+        return await continuation(self.details(details, None), requests)
 
 
-def _service_credential() -> list[aio.ClientInterceptor]:
-    """Interceptors adding the process's service credential to every call to a peer (one per
-    call shape: a channel files each interceptor under the first shape it implements)."""
+def _proofs(config: ServerConfig) -> list[aio.ClientInterceptor]:
+    """One interceptor per call shape: a channel files each interceptor under the first shape
+    it implements."""
     return [
-        _UnaryUnaryCredential(),
-        _UnaryStreamCredential(),
-        _StreamUnaryCredential(),
-        _StreamStreamCredential(),
+        _UnaryUnaryProof(config),
+        _UnaryStreamProof(config),
+        _StreamUnaryProof(config),
+        _StreamStreamProof(config),
     ]
 
 

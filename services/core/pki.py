@@ -16,6 +16,7 @@ import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from cryptography import x509
@@ -23,6 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from deploy.certproof import URI_PREFIX
 from deploy.private import private_dir, private_file, write_private
 
 CA_CERT = "ca.pem"
@@ -49,17 +51,50 @@ class _Authority:
     certificate: x509.Certificate
 
 
+@dataclass(frozen=True)
+class ServiceIdentity:
+    """A process's proof of which services it runs (deploy.certproof), and the authority it
+    checks other holders' certificates against."""
+
+    key: ec.EllipticCurvePrivateKey
+    certificate_der: bytes
+    authority: x509.Certificate
+
+
 def server_tls(directory: Path, listen: str) -> ServerTls:
     """The authority in `directory` (created if absent) and a certificate for the names a
     server listening on `listen` (host:port) answers to."""
     authority = _load_or_create(directory)
     key = ec.generate_private_key(ec.SECP256R1())
-    certificate = _issue(authority, key.public_key(), "opendeploy-server", server_names(listen))
+    certificate = _issue(
+        authority,
+        key.public_key(),
+        "opendeploy-server",
+        list(_general_names(server_names(listen))),
+        ExtendedKeyUsageOID.SERVER_AUTH,
+    )
     return ServerTls(
         ca_path=directory / CA_CERT,
         ca=authority.certificate.public_bytes(serialization.Encoding.PEM),
         key=_key_pem(key),
         certificate=certificate.public_bytes(serialization.Encoding.PEM),
+    )
+
+
+@lru_cache(maxsize=8)
+def service_identity(directory: Path, services: tuple[str, ...]) -> ServiceIdentity:
+    """A certificate naming the services this process runs (urn:opendeploy:service:NAME),
+    issued by the authority in `directory` (created if absent) once per process start (the
+    server asks first, off the event loop; its peer channels then find it here), kept in
+    memory."""
+    authority = _load_or_create(directory)
+    key = ec.generate_private_key(ec.SECP256R1())
+    names = [x509.UniformResourceIdentifier(f"{URI_PREFIX}service:{s}") for s in services]
+    certificate = _issue(
+        authority, key.public_key(), "opendeploy-service", names, ExtendedKeyUsageOID.CLIENT_AUTH
+    )
+    return ServiceIdentity(
+        key, certificate.public_bytes(serialization.Encoding.DER), authority.certificate
     )
 
 
@@ -119,14 +154,15 @@ def _issue(
     authority: _Authority,
     public_key: ec.EllipticCurvePublicKey,
     common_name: str,
-    names: Sequence[str],
+    names: Sequence[x509.GeneralName],
+    usage: x509.ObjectIdentifier,
 ) -> x509.Certificate:
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     return (
         _builder(subject, authority.certificate.subject, public_key, SERVER_DAYS)
-        .add_extension(x509.SubjectAlternativeName(list(_general_names(names))), critical=False)
+        .add_extension(x509.SubjectAlternativeName(list(names)), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(authority.key.public_key()),
             critical=False,

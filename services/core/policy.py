@@ -42,8 +42,10 @@ def allowed(statements: Iterable[Statement], action: str, resource: str) -> bool
     return bool(matching) and all(s.allow for s in matching)
 
 
+@lru_cache(maxsize=1024)
 def parse_document(text: str, field: str = "policyDocument") -> tuple[Statement, ...]:
-    """The statements of a policy document; InvalidArgument names what is wrong."""
+    """The statements of a policy document; InvalidArgument names what is wrong. (Cached: every
+    signed call reads its user's documents.)"""
     if len(text) > MAX_DOCUMENT:
         raise InvalidArgument(f"{field} is longer than {MAX_DOCUMENT} characters")
     try:

@@ -15,12 +15,13 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from deploy.private import private_dir
-from services.core.access import Gate
+from services.core.access import Authority, Gate
+from services.core.authority import RemoteAuthority
 from services.core.config import ServerConfig
 from services.core.interceptor import ReflectionGuard, ServiceInterceptor
 from services.core.metrics import serve_metrics
-from services.core.peers import CHANNEL_OPTIONS
-from services.core.pki import server_tls
+from services.core.peers import CHANNEL_OPTIONS, peer_channel
+from services.core.pki import server_tls, service_identity
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +90,11 @@ async def serve(config: ServerConfig, stop: asyncio.Event | None = None) -> bool
     factories = _factories()
     by_name = {name: await factories[name](config) for name in config.services}
     services = list(by_name.values())
+    gate = await _gate(config, by_name) if config.auth else None
     server = aio.server(
         interceptors=[
             ReflectionGuard(config.reflection_from_anywhere),
-            ServiceInterceptor(_gate(by_name) if config.auth else None),
+            ServiceInterceptor(gate),
         ],
         options=server_options(config),
     )
@@ -137,14 +139,27 @@ async def serve(config: ServerConfig, stop: asyncio.Event | None = None) -> bool
     return True
 
 
-def _gate(services: dict[str, Service]) -> Gate:
-    """Authentication and authorization for a process running every service (config.check)."""
+async def _gate(config: ServerConfig, services: dict[str, Service]) -> Gate:
+    """Authentication and authorization: keys are checked by the identity service (here, or
+    its peer), service certificates against the cluster's authority; calls naming a deployment
+    are authorized against its group where the orchestrator runs here."""
     from services.identity.service import IdentityService
     from services.orchestrator.service import OrchestratorService
 
-    identity, orchestrator = services["identity"], services["orchestrator"]
-    assert isinstance(identity, IdentityService) and isinstance(orchestrator, OrchestratorService)
-    return Gate(identity.store, orchestrator.locate_deployment)
+    identity = await asyncio.to_thread(
+        service_identity, config.authority_dir, tuple(config.services)
+    )
+    local = services.get("identity")
+    authority: Authority = (
+        local.store
+        if isinstance(local, IdentityService)
+        else RemoteAuthority(peer_channel(config, "identity"))
+    )
+    orchestrator = services.get("orchestrator")
+    locate = (
+        orchestrator.locate_deployment if isinstance(orchestrator, OrchestratorService) else None
+    )
+    return Gate(authority, identity.authority, locate)
 
 
 async def _shut_down(server: aio.Server, services: list[Service], calls_grace: float) -> None:

@@ -7,7 +7,6 @@ from datetime import datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from deploy.v1 import identity_pb2
-from services.core.access import AuditEntry
 from services.core.clock import as_utc
 from services.core.convert import timestamp
 from services.identity.domain import ACTIVE, AccessKey, Policy, User
@@ -36,19 +35,6 @@ def key_to_proto(key: AccessKey) -> identity_pb2.AccessKey:
 def policy_to_proto(policy: Policy) -> identity_pb2.Policy:
     return identity_pb2.Policy(
         policy_name=policy.name, arn=policy.arn, document=policy.document, built_in=policy.built_in
-    )
-
-
-def audit_to_proto(entry: AuditEntry, event_id: int) -> identity_pb2.AuditEvent:
-    return identity_pb2.AuditEvent(
-        event_id=event_id,
-        event_time=timestamp(entry.time),
-        user_name=entry.user_name,
-        access_key_id=entry.access_key_id,
-        action=entry.action,
-        resource=entry.resource,
-        result=entry.result,
-        source_address=entry.source_address,
     )
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeAlias
 
 from grpc import aio
 
 from deploy.v1 import identity_pb2, identity_pb2_grpc
+from services.core.convert import audit_from_proto, audit_to_proto
+from services.core.errors import InvalidArgument, NotFound
 from services.core.paging import page_of
 from services.core.policy import parse_document
 from services.identity.convert import (
-    audit_to_proto,
     key_to_proto,
     policy_to_proto,
     time_from_proto,
@@ -124,3 +126,23 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
             events=[audit_to_proto(e, i) for e, i in zip(entries, ids, strict=True)],
             next_token=token,
         )
+
+    async def Authenticate(
+        self, request: identity_pb2.AuthenticateRequest, context: Context
+    ) -> identity_pb2.AuthenticateResponse:
+        if not re.fullmatch(r"\d{8}", request.day):
+            raise InvalidArgument("day must be YYYYMMDD")
+        principal = await self._store.principal(request.access_key_id, request.day)
+        if principal is None:
+            raise NotFound(f"access key {request.access_key_id!r} is not an active key")
+        return identity_pb2.AuthenticateResponse(
+            user_name=principal.user_name,
+            signing_key=principal.signing_key,
+            policy_documents=principal.documents,
+        )
+
+    async def RecordAuditEvent(
+        self, request: identity_pb2.RecordAuditEventRequest, context: Context
+    ) -> identity_pb2.RecordAuditEventResponse:
+        await self._store.record(audit_from_proto(request.event))
+        return identity_pb2.RecordAuditEventResponse()

@@ -7,11 +7,13 @@ and opened only to verify a signature.
 from __future__ import annotations
 
 import base64
+import dataclasses
 from datetime import datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from deploy import signing
 from services.core.access import AuditEntry, Principal
 from services.core.clock import as_utc, utcnow
 from services.core.db import Database
@@ -124,8 +126,9 @@ class IdentityStore:
             await _user_row(session, user_name)
             return await _attached(session, user_name)
 
-    async def principal(self, access_key_id: str) -> Principal | None:
-        """The user an active key belongs to, with the statements of its policies."""
+    async def principal(self, access_key_id: str, day: str) -> Principal | None:
+        """The user an active key belongs to, the key's signing key for `day`, and the user's
+        policy documents (services.core.access.Authority)."""
         async with self._db.read() as session:
             row = await session.get(AccessKeyRow, access_key_id)
             if row is None or row.status != ACTIVE:
@@ -134,22 +137,18 @@ class IdentityStore:
             if secret is None:
                 return None
             policies = await _attached(session, row.user_name)
-            statements = tuple(s for p in policies for s in p.statements)
-            return Principal(row.user_name, row.key_id, secret, statements)
+            return Principal(
+                row.user_name,
+                row.key_id,
+                signing.signing_key(secret, day),
+                tuple(p.document for p in policies),
+            )
 
     async def record(self, entry: AuditEntry) -> None:
+        columns = dataclasses.asdict(entry)
+        columns["event_time"] = columns.pop("time")
         async with self._db.transaction() as session:
-            session.add(
-                AuditEventRow(
-                    event_time=entry.time,
-                    user_name=entry.user_name,
-                    access_key_id=entry.access_key_id,
-                    action=entry.action,
-                    resource=entry.resource,
-                    result=entry.result,
-                    source_address=entry.source_address,
-                )
-            )
+            session.add(AuditEventRow(**columns))
 
     async def audit_events(
         self,

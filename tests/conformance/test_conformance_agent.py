@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 
 from deploy.cli import commands
 from deploy.client import DeployClient
+from deploy.credentials import Credentials, load_credentials
 from tests.conformance.runner import (
     Outcome,
     check,
@@ -33,14 +35,16 @@ SERVER_CASES = [
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The cluster's front door; its own agents are the ones each case starts."""
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
+    """The cluster's front door, and its administrator's key; its own agents are the ones each
+    case starts."""
     directory = tmp_path_factory.mktemp("conformance-cluster")
     base = free_port_range(100)
     up = localcluster("up", directory, base, agents=0)
     assert up.returncode == 0, up.stdout + up.stderr
     try:
-        yield f"127.0.0.1:{base}"
+        admin = {"DEPLOY_SHARED_CREDENTIALS_FILE": str(directory / "data" / "admin-credentials")}
+        yield Front(f"127.0.0.1:{base}", load_credentials(None, admin))
     finally:
         localcluster("down", directory, base, agents=0)
 
@@ -59,18 +63,28 @@ def _namespace(**values: Any) -> argparse.Namespace:
     return argparse.Namespace(**{**defaults, **values})
 
 
-def run_with_agent(case: dict[str, Any], workdir: Path, address: str) -> Outcome:
+@dataclass(frozen=True)
+class Front:
+    address: str
+    credentials: Credentials | None
+
+
+def run_with_agent(case: dict[str, Any], workdir: Path, front: Front) -> Outcome:
     name = re.sub(r"[^a-z0-9-]", "", case["name"])[:60]
     record = workdir / "record"
     agent_home = workdir / name
     place_existing(agent_home / "prefix", case.get("existing", {}))
     agent = start_agent(
-        workdir, address, name, {"case": name}, environment={"CONFORMANCE_RECORD": str(record)}
+        workdir,
+        front.address,
+        name,
+        {"case": name},
+        environment={"CONFORMANCE_RECORD": str(record)},
     )
     output, code = "", 0
     try:
-        wait_online(address, [name])
-        with DeployClient(address) as client:
+        wait_online(front.address, [name], credentials=front.credentials)
+        with DeployClient(front.address, credentials=front.credentials) as client:
             commands.create_application(client, _namespace(application_name=name))
             commands.create_deployment_group(
                 client,
@@ -123,7 +137,7 @@ def run_with_agent(case: dict[str, Any], workdir: Path, address: str) -> Outcome
 
 @pytest.mark.parametrize("case", SERVER_CASES, ids=[c["name"] for c in SERVER_CASES])
 def test_conformance_through_a_real_agent(
-    case: dict[str, Any], tmp_path: Path, server: str
+    case: dict[str, Any], tmp_path: Path, server: Front
 ) -> None:
     outcome = run_with_agent(case, tmp_path, server)
     check(case, outcome, app=_app(case))

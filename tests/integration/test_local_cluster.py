@@ -57,6 +57,11 @@ def test_cluster_demo_and_down(tmp_path: Path) -> None:
         env = (directory / "env").read_text()
         assert f"export DEPLOY_ENDPOINT=127.0.0.1:{base}" in env
         assert f"export WEB_URL=http://127.0.0.1:{base + 80}/" in env
+        assert "export DEPLOY_ACCESS_KEY_ID=ODAK" in env
+        assert (directory / "env").stat().st_mode & 0o777 == 0o600  # it holds a secret
+        admin = dict(line.removeprefix("export ").split("=", 1) for line in env.splitlines())
+        anonymous = cli(f"127.0.0.1:{base}", "list-applications")
+        assert "(UNAUTHENTICATED)" in anonymous.stderr  # authentication is on
 
         demo = localcluster("demo", directory, base)
         assert demo.returncode == 0, demo.stdout + demo.stderr
@@ -76,7 +81,7 @@ def test_cluster_demo_and_down(tmp_path: Path) -> None:
         }
         assert {b.split(b" on ")[1].strip() for b in bodies} == {b"agent-4", b"agent-5", b"agent-6"}
         assert all(b.split(b" on ")[0].endswith(b"-green") for b in bodies)
-        check_codedeploy_sample(f"127.0.0.1:{base}", directory)
+        check_codedeploy_sample(f"127.0.0.1:{base}", directory, admin)
 
         # The cluster survives its own restart: the provisioned agents come back (the retired
         # ones stay retired) and the demo runs again.
@@ -97,11 +102,11 @@ def test_cluster_demo_and_down(tmp_path: Path) -> None:
             urllib.request.urlopen(f"http://127.0.0.1:{app_port}/", timeout=2)
 
 
-def check_codedeploy_sample(endpoint: str, directory: Path) -> None:
+def check_codedeploy_sample(endpoint: str, directory: Path, admin: dict[str, str]) -> None:
     """examples/codedeploy-sample (files, permissions, every hook) deploys twice with the result
-    the AppSpec reference describes."""
+    the AppSpec reference describes (the CLI as the cluster's administrator, `admin`)."""
     app = "codedeploy-sample"
-    assert cli(endpoint, "create-application", "--application-name", app).returncode == 0
+    assert cli(endpoint, "create-application", "--application-name", app, env=admin).returncode == 0
     assert (
         cli(
             endpoint,
@@ -112,6 +117,7 @@ def check_codedeploy_sample(endpoint: str, directory: Path) -> None:
             "fleet",
             "--on-premises-instance-tag-filters",
             "Key=cluster,Value=local,Type=KEY_AND_VALUE",
+            env=admin,
         ).returncode
         == 0
     )
@@ -122,6 +128,7 @@ def check_codedeploy_sample(endpoint: str, directory: Path) -> None:
         app,
         "--source",
         str(REPO / "examples/codedeploy-sample"),
+        env=admin,
     ).json()
     location = f"digest={pushed['revision']['registryLocation']['digest']},bundleType=zip"
     ids = []
@@ -135,12 +142,15 @@ def check_codedeploy_sample(endpoint: str, directory: Path) -> None:
             "fleet",
             "--registry-location",
             location,
+            env=admin,
         )
         ids.append(created.json()["deploymentId"])
-        waited = cli(endpoint, "wait", "deployment-successful", "--deployment-id", ids[-1])
+        waited = cli(
+            endpoint, "wait", "deployment-successful", "--deployment-id", ids[-1], env=admin
+        )
         assert waited.returncode == 0, waited.stderr
     first, second = ids
-    targets = cli(endpoint, "list-deployment-targets", "--deployment-id", first).json()
+    targets = cli(endpoint, "list-deployment-targets", "--deployment-id", first, env=admin).json()
     assert len(targets["targetIds"]) == 3
     for name in targets["targetIds"]:
         prefix = directory / "agents" / name / "prefix"

@@ -3,14 +3,28 @@ and clients that do not trust it; the CLI and agents that trust it deploy as usu
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
+import grpc
 import pytest
 
+from deploy import certproof
 from deploy.client import DeployClient
+from deploy.credentials import load_credentials
 from deploy.errors import ApiError
-from services.core.pki import server_tls
-from tests.harness import cli, cluster, free_port, start_agent, start_server, wait_online
+from deploy.v1 import fleet_pb2
+from services.core.access import payload_hash
+from services.core.pki import server_tls, service_identity
+from tests.harness import (
+    cli,
+    cluster,
+    free_port,
+    start_agent,
+    start_server,
+    wait_online,
+    wait_until,
+)
 from tests.integration.apps import App, bundle, installed
 
 
@@ -45,29 +59,37 @@ def test_a_tls_server_serves_only_clients_and_agents_that_trust_its_authority(
         assert installed(app) == ["v1", "v1"]
 
 
-def test_services_in_separate_processes_share_one_authority_and_reach_each_other_over_tls(
+def test_services_in_separate_processes_share_one_authority_prove_who_they_are_over_tls(
     tmp_path: Path,
 ) -> None:
+    """TLS and authentication with the services split over two processes: each proves its calls
+    to the other with a certificate of the shared authority naming its services; the fleet
+    process checks users' keys with the identity service in the other process."""
     pki = tmp_path / "pki"
     ca_file = pki / "ca.pem"
-    tls = ["--tls", "--pki-dir", str(pki)]
-    fleet_port = free_port()
-    fleet_address = f"127.0.0.1:{fleet_port}"
+    secure = ["--tls", "--auth", "--pki-dir", str(pki)]
+    fleet_port, port = free_port(), free_port()
+    fleet_address, address = f"127.0.0.1:{fleet_port}", f"127.0.0.1:{port}"
     fleet, _ = start_server(
         tmp_path / "fleet",
         "",
         port=fleet_port,
-        args=["--services", "fleet,registry", *tls],
+        env={"OPENDEPLOY_PEER_IDENTITY": address},
+        args=["--services", "fleet,registry", *secure],
         ca_file=ca_file,
     )
-    orchestrator, address = start_server(
+    orchestrator, _ = start_server(
         tmp_path / "orchestrator",
         "",
+        port=port,
         env={"OPENDEPLOY_PEER_FLEET": fleet_address, "OPENDEPLOY_PEER_REGISTRY": fleet_address},
-        args=["--services", "orchestrator,traffic", *tls],
+        args=["--services", "orchestrator,traffic,identity", *secure],
         ca_file=ca_file,
     )
-    env = {"DEPLOY_CA_FILE": str(ca_file)}
+    admin_file = tmp_path / "orchestrator" / "data" / "admin-credentials"
+    wait_until(admin_file.exists, 30, "the administrator key")
+    env = {"DEPLOY_CA_FILE": str(ca_file), "DEPLOY_SHARED_CREDENTIALS_FILE": str(admin_file)}
+    admin = load_credentials(None, env)
     agent = start_agent(
         tmp_path,
         fleet_address,
@@ -76,7 +98,27 @@ def test_services_in_separate_processes_share_one_authority_and_reach_each_other
         config={"ca_file": str(ca_file)},
     )
     try:
-        wait_online(fleet_address, [agent.name], ca_file)
+        wait_online(fleet_address, [agent.name], ca_file, admin)
+        dispatch = fleet_pb2.DispatchCommandRequest(instance_name=agent.name)
+        traffic = service_identity(pki, ("traffic",))  # a real service, but not the orchestrator
+        proof = certproof.prove(
+            traffic.key,
+            traffic.certificate_der,
+            "/deploy.v1.Fleet/DispatchCommand",
+            payload_hash(dispatch),
+            datetime.datetime.now(datetime.UTC),
+        )
+        with DeployClient(fleet_address, str(ca_file), admin) as as_admin:
+            with pytest.raises(grpc.RpcError) as wrong_service:
+                as_admin.fleet.DispatchCommand.with_call(dispatch, metadata=proof)
+            with pytest.raises(ApiError) as as_user:
+                as_admin.call(as_admin.fleet.DispatchCommand, dispatch)
+        assert wrong_service.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "answers the orchestrator service(s) only" in str(wrong_service.value.details())
+        assert as_user.value.code == "PERMISSION_DENIED"
+        audited = cli(address, "list-audit-events", "--action", "deploy:DispatchCommand", env=env)
+        events = [(e["userName"], e["result"]) for e in audited.json()["auditEvents"]]
+        assert events == [("admin", "PERMISSION_DENIED")]  # sent by the fleet's process
         dest = "/opt/split-tls"
         for endpoint, *args in (
             (fleet_address, "create-application", "--application-name", "split-tls"),

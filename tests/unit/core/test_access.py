@@ -28,17 +28,22 @@ def test_every_method_has_exactly_one_rule() -> None:
     assert set(RULES) == methods()
 
 
-def test_internal_methods_are_for_services_only() -> None:
-    internal = {m for m, rule in RULES.items() if rule.audience is Audience.SERVICES}
+def test_internal_methods_answer_only_the_services_that_need_them() -> None:
+    internal = {m: r.callers for m, r in RULES.items() if r.audience is Audience.SERVICES}
+    orchestrator = frozenset({"orchestrator"})
+    peers = frozenset({"registry", "fleet", "orchestrator", "traffic"})
     assert internal == {
-        "/deploy.v1.Fleet/DispatchCommand",
-        "/deploy.v1.Fleet/WatchCommandUpdates",
-        "/deploy.v1.Fleet/CancelCommands",
-        "/deploy.v1.Fleet/WatchInstanceChanges",
-        "/deploy.v1.TrafficRouter/AllowTraffic",
-        "/deploy.v1.TrafficRouter/BlockTraffic",
-        "/deploy.v1.TrafficRouter/SetWeights",
+        "/deploy.v1.Fleet/DispatchCommand": orchestrator,
+        "/deploy.v1.Fleet/WatchCommandUpdates": orchestrator,
+        "/deploy.v1.Fleet/CancelCommands": orchestrator,
+        "/deploy.v1.Fleet/WatchInstanceChanges": orchestrator,
+        "/deploy.v1.TrafficRouter/AllowTraffic": orchestrator,
+        "/deploy.v1.TrafficRouter/BlockTraffic": orchestrator,
+        "/deploy.v1.TrafficRouter/SetWeights": orchestrator,
+        "/deploy.v1.Identity/Authenticate": peers,
+        "/deploy.v1.Identity/RecordAuditEvent": peers,
     }
+    assert all(not r.callers for r in RULES.values() if r.audience is not Audience.SERVICES)
 
 
 def test_resources_come_from_the_request() -> None:

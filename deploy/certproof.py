@@ -1,0 +1,127 @@
+"""Calls that prove who makes them with a certificate of OpenDeploy's authority.
+
+A caller that holds a certificate issued by the cluster's authority (a service, an enrolled
+agent) sends it with each call, with the time, the request's hash and a signature over the
+method, the time and that hash made with the certificate's private key. The receiver checks the
+certificate chains to its authority and is valid now, and the signature — so the identity comes
+from the certificate, never from a message, and the proof travels in gRPC metadata (through the
+local cluster's HTTP/2 front door as well; gRPC Python cannot ask for optional client
+certificates in the TLS handshake, which users' access keys would need).
+
+Shared by services and agents: pure functions on `cryptography`, no I/O.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from deploy import signing
+
+CERTIFICATE = "x-deploy-certificate-bin"
+PROOF = "x-deploy-proof-bin"
+URI_PREFIX = "urn:opendeploy:"
+"""Identities are URIs in the certificate's subject alternative names: urn:opendeploy:service:
+fleet, urn:opendeploy:instance:web-1."""
+
+
+class ProofError(ValueError):
+    """The certificate or its proof does not hold; the message says what."""
+
+
+@dataclass(frozen=True)
+class Holder:
+    """What a call proves: the identities its certificate names, and when it expires."""
+
+    identities: frozenset[str]
+    not_after: datetime.datetime
+
+    def named(self, kind: str) -> set[str]:
+        """The names of one kind (`service`, `instance`)."""
+        prefix = f"{kind}:"
+        return {i.removeprefix(prefix) for i in self.identities if i.startswith(prefix)}
+
+
+def prove(
+    key: ec.EllipticCurvePrivateKey,
+    certificate_der: bytes,
+    method: str,
+    body_hash: str,
+    now: datetime.datetime,
+) -> list[tuple[str, str | bytes]]:
+    """The metadata proving one call of `method` by the certificate's holder."""
+    stamp = now.astimezone(datetime.UTC).strftime(signing.STAMP_FORMAT)
+    signature = key.sign(_message(method, stamp, body_hash), ec.ECDSA(hashes.SHA256()))
+    return [
+        (CERTIFICATE, certificate_der),
+        (PROOF, signature),
+        (signing.DATE, stamp),
+        (signing.CONTENT_SHA256, body_hash),
+    ]
+
+
+def check(
+    metadata: Mapping[str, str | bytes],
+    authority: x509.Certificate,
+    method: str,
+    body_hash: str | None,
+    now: datetime.datetime,
+) -> Holder:
+    """Who proved this call (ProofError when nothing holds). `body_hash` None: a client stream,
+    whose messages are not known when the call starts."""
+    der, proof = metadata.get(CERTIFICATE), metadata.get(PROOF)
+    stamp, claimed = metadata.get(signing.DATE), metadata.get(signing.CONTENT_SHA256)
+    if not isinstance(der, bytes) or not isinstance(proof, bytes):
+        raise ProofError("no certificate proof")
+    if not isinstance(stamp, str) or not isinstance(claimed, str):
+        raise ProofError(f"the proof needs {signing.DATE} and {signing.CONTENT_SHA256}")
+    if body_hash is not None and claimed != body_hash:
+        raise ProofError("the request does not match its signed hash")
+    try:
+        when = datetime.datetime.strptime(stamp, signing.STAMP_FORMAT).replace(tzinfo=datetime.UTC)
+        certificate = x509.load_der_x509_certificate(der)
+    except ValueError:
+        raise ProofError("the certificate or the time cannot be read") from None
+    if abs(now - when) > signing.MAX_SKEW:
+        raise ProofError("the proof's time is more than 5 minutes from the server's clock")
+    holder = verify_certificate(certificate, authority, now)
+    public_key = certificate.public_key()
+    if not isinstance(public_key, ec.EllipticCurvePublicKey):
+        raise ProofError("the certificate's key is not an EC key")
+    try:
+        public_key.verify(proof, _message(method, stamp, claimed), ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        raise ProofError("the proof does not match the certificate") from None
+    return holder
+
+
+def verify_certificate(
+    certificate: x509.Certificate, authority: x509.Certificate, now: datetime.datetime
+) -> Holder:
+    """The identities of a certificate issued by `authority` and valid at `now`."""
+    try:
+        certificate.verify_directly_issued_by(authority)
+    except (ValueError, TypeError, InvalidSignature):
+        raise ProofError("the certificate was not issued by this cluster's authority") from None
+    if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
+        raise ProofError("the certificate has expired or is not valid yet")
+    try:
+        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        names = None
+    uris = names.value.get_values_for_type(x509.UniformResourceIdentifier) if names else []
+    identities = frozenset(u.removeprefix(URI_PREFIX) for u in uris if u.startswith(URI_PREFIX))
+    if not identities:
+        raise ProofError("the certificate names no OpenDeploy identity")
+    return Holder(identities, certificate.not_valid_after_utc)
+
+
+def _message(method: str, stamp: str, body_hash: str) -> bytes:
+    return hashlib.sha256("\n".join([method, stamp, body_hash]).encode()).digest()
