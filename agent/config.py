@@ -25,6 +25,7 @@ KNOWN_KEYS = {
     "git_allowed_schemes",
     "fetch_timeout_seconds",
     "ca_file",
+    "join_token",
     *LIMIT_KEYS,
 }
 
@@ -50,6 +51,12 @@ class AgentConfig:
     ca_certificate: bytes = b""
     """PEM of the certificate authority the server's TLS certificate must chain to (read from
     `ca_file`); empty: a plaintext connection."""
+    join_token: str = ""
+    """Spent on the first start to enrol (agent.identity), when the host has no certificate."""
+
+    @property
+    def identity_dir(self) -> Path:
+        return self.root_dir / "identity"
 
 
 def load_agent_config(path: Path) -> AgentConfig:
@@ -82,6 +89,7 @@ def load_agent_config(path: Path) -> AgentConfig:
         environment=_string_map(path, "environment", raw.get("environment")),
         fetch=_fetch_policy(path, raw),
         ca_certificate=_ca_certificate(path, raw.get("ca_file")),
+        join_token=str(raw.get("join_token") or ""),
     )
 
 

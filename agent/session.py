@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 import re
 import time
@@ -19,7 +20,9 @@ from agent.config import AgentConfig
 from agent.download import BundleCache, RevisionSource
 from agent.errors import ErrorCode, EventFailed
 from agent.events import EventRunner
+from agent.identity import Identity
 from agent.layout import DeploymentRoot
+from deploy import certproof
 from deploy.backoff import RECONNECT_CHANNEL_OPTIONS, Backoff
 from deploy.private import private_dir
 from deploy.v1 import agent_pb2, agent_pb2_grpc, common_pb2
@@ -172,8 +175,9 @@ class AgentSession:
 
     def __init__(self, config: AgentConfig) -> None:
         self._config = config
-        self._channel = _channel(config)
         root = DeploymentRoot(private_dir(config.root_dir))
+        self._identity = Identity(config.identity_dir)
+        self._channel = channel(config, self._identity)
         self._runner = EventRunner(
             config,
             RevisionSource(
@@ -217,6 +221,7 @@ class AgentSession:
         backoff = Backoff()  # jittered: a restarted fleet is not met by every agent at once
         while True:
             try:
+                await self._keep_identity()
                 await self._run_stream()
                 backoff.reset()
             except grpc.RpcError as error:
@@ -233,6 +238,27 @@ class AgentSession:
                 )
             self.connected.clear()
             await asyncio.sleep(backoff.next_delay() or backoff.maximum)
+
+    async def _keep_identity(self) -> None:
+        """Enrol with the configured join token when the host has no certificate yet; renew
+        one past half its life (a failed renewal keeps the current one, tried again later)."""
+        name = self._config.instance_name
+        if not self._identity.enrolled and self._config.join_token:
+            enrolled = await self._identity.enrol(self._channel, self._config.join_token, name)
+            log.info("enrolled", extra={"fields": {"instance": enrolled}})
+        elif self._identity.renewal_due(datetime.datetime.now(datetime.UTC)):
+            try:
+                await self._identity.renew(self._channel, name)
+            except grpc.RpcError as error:
+                log.warning(
+                    "certificate renewal failed; keeping the current one",
+                    extra={"fields": {"instance": name, "details": error.details()}},
+                )
+                return
+            expires = self._identity.expires().isoformat()
+            log.info(
+                "certificate renewed", extra={"fields": {"instance": name, "expires": expires}}
+            )
 
     async def close(self) -> None:
         """Stop running events (their scripts' process groups are killed; they are reported
@@ -276,8 +302,10 @@ class AgentSession:
             yield await outbox.get()
 
     async def _heartbeats(self, outbox: asyncio.Queue[agent_pb2.ConnectRequest]) -> None:
+        """Heartbeats, and the certificate's renewal when it is due (the stream stays open)."""
         while True:
             await asyncio.sleep(self._heartbeat_seconds)
+            await self._keep_identity()
             stamp = Timestamp()
             stamp.GetCurrentTime()
             outbox.put_nowait(
@@ -388,9 +416,15 @@ class AgentSession:
             return failed(command.command_id, EventFailed(ErrorCode.UNKNOWN_ERROR, message))
 
 
-def _channel(config: AgentConfig) -> grpc.aio.Channel:
-    """Over TLS when the configuration names the server's certificate authority."""
+def channel(config: AgentConfig, identity: Identity) -> grpc.aio.Channel:
+    """Over TLS when the configuration names the server's certificate authority; every call
+    proved with the instance's certificate once it has one."""
+    proofs = certproof.interceptors(identity.credential)
     if not config.ca_certificate:
-        return grpc.aio.insecure_channel(config.server, options=CHANNEL_OPTIONS)
+        return grpc.aio.insecure_channel(
+            config.server, options=CHANNEL_OPTIONS, interceptors=proofs
+        )
     credentials = grpc.ssl_channel_credentials(root_certificates=config.ca_certificate)
-    return grpc.aio.secure_channel(config.server, credentials, options=CHANNEL_OPTIONS)
+    return grpc.aio.secure_channel(
+        config.server, credentials, options=CHANNEL_OPTIONS, interceptors=proofs
+    )

@@ -8,20 +8,23 @@ from the certificate, never from a message, and the proof travels in gRPC metada
 local cluster's HTTP/2 front door as well; gRPC Python cannot ask for optional client
 certificates in the TLS handshake, which users' access keys would need).
 
-Shared by services and agents: pure functions on `cryptography`, no I/O.
+Shared by services and agents: pure functions on `cryptography`, and the client interceptors
+that add a proof to every call of a channel.
 """
 
 from __future__ import annotations
 
 import datetime
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from grpc import aio
 
 from deploy import signing
 
@@ -30,6 +33,14 @@ PROOF = "x-deploy-proof-bin"
 URI_PREFIX = "urn:opendeploy:"
 """Identities are URIs in the certificate's subject alternative names: urn:opendeploy:service:
 fleet, urn:opendeploy:instance:web-1."""
+
+
+@dataclass(frozen=True)
+class Credential:
+    """What proves calls: a key and the certificate (DER) issued for it."""
+
+    key: ec.EllipticCurvePrivateKey
+    certificate_der: bytes
 
 
 class ProofError(ValueError):
@@ -125,3 +136,60 @@ def verify_certificate(
 
 def _message(method: str, stamp: str, body_hash: str) -> bytes:
     return hashlib.sha256("\n".join([method, stamp, body_hash]).encode()).digest()
+
+
+def interceptors(
+    credential: Callable[[], Credential | None],
+    now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
+) -> list[aio.ClientInterceptor]:
+    """Interceptors for an asyncio channel proving every call with `credential()` (none when
+    it returns None: an agent not enrolled yet). One per call shape: a channel files each
+    interceptor under the first shape it implements."""
+    return [
+        _UnaryUnary(credential, now),
+        _UnaryStream(credential, now),
+        _StreamUnary(credential, now),
+        _StreamStream(credential, now),
+    ]
+
+
+class _Proving:
+    def __init__(
+        self,
+        credential: Callable[[], Credential | None],
+        now: Callable[[], datetime.datetime],
+    ) -> None:
+        self._credential = credential
+        self._now = now
+
+    def details(self, details: aio.ClientCallDetails, request: Any) -> aio.ClientCallDetails:
+        credential = self._credential()
+        if credential is None:
+            return details
+        body = signing.UNSIGNED_PAYLOAD if request is None else signing.message_hash(request)
+        method = details.method.decode() if isinstance(details.method, bytes) else details.method
+        metadata = aio.Metadata(*(details.metadata or ()))
+        proof = prove(credential.key, credential.certificate_der, method, body, self._now())
+        for key, value in proof:
+            metadata.add(key, value)
+        return details._replace(metadata=metadata)
+
+
+class _UnaryUnary(_Proving, aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(self.details(details, request), request)
+
+
+class _UnaryStream(_Proving, aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
+    async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(self.details(details, request), request)
+
+
+class _StreamUnary(_Proving, aio.StreamUnaryClientInterceptor):  # type: ignore[misc]
+    async def intercept_stream_unary(self, continuation: Any, details: Any, requests: Any) -> Any:
+        return await continuation(self.details(details, None), requests)
+
+
+class _StreamStream(_Proving, aio.StreamStreamClientInterceptor):  # type: ignore[misc]
+    async def intercept_stream_stream(self, continuation: Any, details: Any, requests: Any) -> Any:
+        return await continuation(self.details(details, None), requests)

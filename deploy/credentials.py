@@ -102,29 +102,25 @@ class SigningInterceptor(
         self._credentials = credentials
         self._now = now
 
-    def _signed(self, details: grpc.ClientCallDetails, body: bytes | None) -> _Details:
+    def _signed(self, details: grpc.ClientCallDetails, body_hash: str) -> _Details:
         method = details.method if isinstance(details.method, str) else details.method.decode()
         metadata = signing.sign(
             self._credentials.access_key_id,
             self._credentials.secret_access_key,
             method,
-            signing.payload_hash(body),
+            body_hash,
             self._now(),
         )
         return _Details(details, metadata)
 
     def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-        return continuation(self._signed(details, _bytes(request)), request)
+        return continuation(self._signed(details, signing.message_hash(request)), request)
 
     def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
-        return continuation(self._signed(details, _bytes(request)), request)
+        return continuation(self._signed(details, signing.message_hash(request)), request)
 
     def intercept_stream_unary(self, continuation: Any, details: Any, requests: Any) -> Any:
-        return continuation(self._signed(details, None), requests)
+        return continuation(self._signed(details, signing.UNSIGNED_PAYLOAD), requests)
 
     def intercept_stream_stream(self, continuation: Any, details: Any, requests: Any) -> Any:
-        return continuation(self._signed(details, None), requests)
-
-
-def _bytes(request: Any) -> bytes:
-    return bytes(request.SerializeToString(deterministic=True))
+        return continuation(self._signed(details, signing.UNSIGNED_PAYLOAD), requests)

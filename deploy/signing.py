@@ -16,6 +16,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 ALGORITHM = "OPENDEPLOY-HMAC-SHA256"
 SCOPE_TAIL = "opendeploy/deploy/opendeploy_request"
@@ -49,6 +50,11 @@ class Signed:
 def payload_hash(body: bytes | None) -> str:
     """The hex SHA-256 of a request message's bytes, or UNSIGNED-PAYLOAD for a stream."""
     return UNSIGNED_PAYLOAD if body is None else hashlib.sha256(body).hexdigest()
+
+
+def message_hash(message: Any) -> str:
+    """The payload hash of a protobuf request: of its deterministic serialization."""
+    return payload_hash(bytes(message.SerializeToString(deterministic=True)))
 
 
 def signing_key(secret: str, day: str) -> bytes:

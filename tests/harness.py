@@ -22,7 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from deploy.client import DeployClient
 from deploy.credentials import Credentials, load_credentials
-from deploy.v1 import fleet_pb2
+from deploy.v1 import common_pb2, fleet_pb2
 
 BIN = Path(sys.executable).parent
 START_TIMEOUT = 30.0
@@ -331,20 +331,29 @@ def cluster(
     running.credentials = credentials
     try:
         for i in range(1, agents + 1):
-            running.agents.append(
-                start_agent(
-                    workdir,
-                    address,
-                    f"{tag}-{i}",
-                    {"cluster": tag, "name": f"{tag}-{i}"},
-                    env=env,
-                    config=agent_config,
-                )
-            )
+            name, tags = f"{tag}-{i}", {"cluster": tag, "name": f"{tag}-{i}"}
+            config = dict(agent_config or {})
+            if auth:  # registered first; the agent enrols with the registration's token
+                config["join_token"] = register(running, name, tags)
+            running.agents.append(start_agent(workdir, address, name, tags, env=env, config=config))
         wait_online(address, [a.name for a in running.agents], ca_file, credentials)
         yield running
     finally:
         running.stop()
+
+
+def register(running: Cluster, name: str, tags: dict[str, str]) -> str:
+    """Register an instance as the cluster's administrator; its join token."""
+    with running.client() as client:
+        return str(
+            client.call(
+                client.fleet.RegisterOnPremisesInstance,
+                fleet_pb2.RegisterOnPremisesInstanceRequest(
+                    instance_name=name,
+                    tags=[common_pb2.Tag(key=k, value=v) for k, v in tags.items()],
+                ),
+            ).join_token
+        )
 
 
 def gate_script(gate: Path) -> str:

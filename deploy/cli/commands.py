@@ -698,7 +698,9 @@ def wait_deployment_successful(client: DeployClient, args: argparse.Namespace) -
 
 
 def register_on_premises_instance(client: DeployClient, args: argparse.Namespace) -> Result:
-    client.call(
+    """Register an instance; prints the one-use join token its agent enrols with
+    (`deploy-agent enroll --token …`), shown once."""
+    response = client.call(
         client.fleet.RegisterOnPremisesInstance,
         fleet_pb2.RegisterOnPremisesInstanceRequest(
             instance_name=args.instance_name,
@@ -707,7 +709,27 @@ def register_on_premises_instance(client: DeployClient, args: argparse.Namespace
             iam_session_arn=args.iam_session_arn or "",
         ),
     )
-    return None
+    return {
+        "joinToken": response.join_token,
+        "joinTokenExpiresTime": render.time(response, "join_token_expires_time"),
+    }
+
+
+def create_join_token(client: DeployClient, args: argparse.Namespace) -> Result:
+    """A token for hosts that register themselves: each use enrols one new instance with
+    --tags, until --max-uses or --expires-in seconds."""
+    for flag, value in (("--max-uses", args.max_uses), ("--expires-in", args.expires_in)):
+        if not 1 <= value <= 2**31:
+            raise ClientError(f"{flag} must be a positive number")
+    response = client.call(
+        client.fleet.CreateJoinToken,
+        fleet_pb2.CreateJoinTokenRequest(
+            tags=_tags("--tags", args.tags),
+            max_uses=args.max_uses,
+            expires_in_seconds=args.expires_in,
+        ),
+    )
+    return {"joinToken": response.join_token, "expiresTime": render.time(response, "expires_time")}
 
 
 def get_on_premises_instance(client: DeployClient, args: argparse.Namespace) -> Result:

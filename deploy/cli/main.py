@@ -190,6 +190,13 @@ _verb(
     ("--iam-user-arn", {}),
     ("--iam-session-arn", {}),
 )
+_verb(
+    "create-join-token",
+    commands.create_join_token,
+    ("--tags", {"nargs": "+"}),
+    ("--max-uses", {"type": int, "default": 1}),
+    ("--expires-in", {"type": int, "default": 3600, "help": "seconds (at most 7 days)"}),
+)
 _verb("get-on-premises-instance", commands.get_on_premises_instance, ("--instance-name", REQ))
 _verb(
     "deregister-on-premises-instance",

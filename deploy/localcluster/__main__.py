@@ -183,9 +183,10 @@ def start_prometheus(layout: ClusterLayout, with_haproxy: bool) -> None:
     say(f"Prometheus on http://127.0.0.1:{layout.prometheus_port}/")
 
 
-def spawn_agent(layout: ClusterLayout, index: int, tags: dict[str, str]) -> str:
-    """Start agent-<index> with its own root, install prefix and APP_PORT; it registers itself
-    with `tags` (and name=agent-<index>) when it first connects."""
+def spawn_agent(layout: ClusterLayout, index: int, tags: dict[str, str], join_token: str) -> str:
+    """Start agent-<index> with its own root, install prefix and APP_PORT; it enrols with
+    `join_token` on its first start (and is registered then, with the token's tags, when the
+    token is not a registration's)."""
     name = layout.agent_name(index)
     home = layout.agent_home(index)
     home.mkdir(parents=True, exist_ok=True)
@@ -199,9 +200,11 @@ def spawn_agent(layout: ClusterLayout, index: int, tags: dict[str, str]) -> str:
                 "root_dir": str(home / "root"),
                 "install_prefix": str(home / "prefix"),
                 "environment": {"APP_PORT": str(layout.app_port(index)), "INSTANCE": name},
+                "join_token": join_token,
             }
         )
     )
+    config.chmod(0o600)  # it holds a join token until the agent has spent it
     respawn_agent(layout, index)
     return name
 
@@ -240,7 +243,7 @@ def start_agents(layout: ClusterLayout) -> list[int]:
         new = list(range(first, first + max(layout.agents - len(kept), 0)))
         for index in new:
             name = layout.agent_name(index)
-            client.call(
+            registration = client.call(
                 client.fleet.RegisterOnPremisesInstance,
                 fleet_pb2.RegisterOnPremisesInstanceRequest(
                     instance_name=name,
@@ -250,7 +253,7 @@ def start_agents(layout: ClusterLayout) -> list[int]:
                     ],
                 ),
             )
-            spawn_agent(layout, index, {"cluster": "local"})
+            spawn_agent(layout, index, {"cluster": "local"}, registration.join_token)
         names = [layout.agent_name(i) for i in kept + new]
 
         def all_online() -> bool:
@@ -330,9 +333,17 @@ def provision(layout: ClusterLayout) -> None:
         )
         first = max(layout.agent_indices(), default=0) + 1
         with _client(layout) as client:
+            token = client.call(
+                client.fleet.CreateJoinToken,
+                fleet_pb2.CreateJoinTokenRequest(
+                    tags=[common_pb2.Tag(key=k, value=v) for k, v in tags.items()],
+                    max_uses=count,
+                    expires_in_seconds=600,
+                ),
+            ).join_token
             for index in range(first, first + count):
                 _set_web_address(client, layout, index)
-                spawn_agent(layout, index, tags)
+                spawn_agent(layout, index, tags, token)
                 print(f"started {layout.agent_name(index)} (APP_PORT {layout.app_port(index)})")
     elif action == "terminate":
         for name in os.environ.get("OPENDEPLOY_INSTANCES", "").split():

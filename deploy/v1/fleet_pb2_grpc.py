@@ -84,6 +84,21 @@ class FleetStub:
                 request_serializer=deploy_dot_v1_dot_fleet__pb2.WatchInstanceChangesRequest.SerializeToString,
                 response_deserializer=deploy_dot_v1_dot_fleet__pb2.WatchInstanceChangesResponse.FromString,
                 _registered_method=True)
+        self.CreateJoinToken = channel.unary_unary(
+                '/deploy.v1.Fleet/CreateJoinToken',
+                request_serializer=deploy_dot_v1_dot_fleet__pb2.CreateJoinTokenRequest.SerializeToString,
+                response_deserializer=deploy_dot_v1_dot_fleet__pb2.CreateJoinTokenResponse.FromString,
+                _registered_method=True)
+        self.Enroll = channel.unary_unary(
+                '/deploy.v1.Fleet/Enroll',
+                request_serializer=deploy_dot_v1_dot_fleet__pb2.EnrollRequest.SerializeToString,
+                response_deserializer=deploy_dot_v1_dot_fleet__pb2.EnrollResponse.FromString,
+                _registered_method=True)
+        self.RenewCertificate = channel.unary_unary(
+                '/deploy.v1.Fleet/RenewCertificate',
+                request_serializer=deploy_dot_v1_dot_fleet__pb2.RenewCertificateRequest.SerializeToString,
+                response_deserializer=deploy_dot_v1_dot_fleet__pb2.RenewCertificateResponse.FromString,
+                _registered_method=True)
 
 
 class FleetServicer:
@@ -157,6 +172,31 @@ class FleetServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateJoinToken(self, request, context):
+        """A join token for hosts that register themselves (a provisioned replacement fleet): each use
+        enrols one new instance with the token's tags, until max_uses or the expiry.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Enroll(self, request, context):
+        """Open to agents holding a join token: the instance's certificate for the key of the request
+        (the private key never leaves the host). The certificate names the instance; the agent
+        proves its calls with it, and the fleet takes the instance's name from it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RenewCertificate(self, request, context):
+        """For an agent proving its calls with its certificate: a new one for a new key, before the
+        current one expires.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FleetServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -209,6 +249,21 @@ def add_FleetServicer_to_server(servicer, server):
                     servicer.WatchInstanceChanges,
                     request_deserializer=deploy_dot_v1_dot_fleet__pb2.WatchInstanceChangesRequest.FromString,
                     response_serializer=deploy_dot_v1_dot_fleet__pb2.WatchInstanceChangesResponse.SerializeToString,
+            ),
+            'CreateJoinToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateJoinToken,
+                    request_deserializer=deploy_dot_v1_dot_fleet__pb2.CreateJoinTokenRequest.FromString,
+                    response_serializer=deploy_dot_v1_dot_fleet__pb2.CreateJoinTokenResponse.SerializeToString,
+            ),
+            'Enroll': grpc.unary_unary_rpc_method_handler(
+                    servicer.Enroll,
+                    request_deserializer=deploy_dot_v1_dot_fleet__pb2.EnrollRequest.FromString,
+                    response_serializer=deploy_dot_v1_dot_fleet__pb2.EnrollResponse.SerializeToString,
+            ),
+            'RenewCertificate': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenewCertificate,
+                    request_deserializer=deploy_dot_v1_dot_fleet__pb2.RenewCertificateRequest.FromString,
+                    response_serializer=deploy_dot_v1_dot_fleet__pb2.RenewCertificateResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -481,6 +536,87 @@ class Fleet:
             '/deploy.v1.Fleet/WatchInstanceChanges',
             deploy_dot_v1_dot_fleet__pb2.WatchInstanceChangesRequest.SerializeToString,
             deploy_dot_v1_dot_fleet__pb2.WatchInstanceChangesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateJoinToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/deploy.v1.Fleet/CreateJoinToken',
+            deploy_dot_v1_dot_fleet__pb2.CreateJoinTokenRequest.SerializeToString,
+            deploy_dot_v1_dot_fleet__pb2.CreateJoinTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Enroll(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/deploy.v1.Fleet/Enroll',
+            deploy_dot_v1_dot_fleet__pb2.EnrollRequest.SerializeToString,
+            deploy_dot_v1_dot_fleet__pb2.EnrollResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenewCertificate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/deploy.v1.Fleet/RenewCertificate',
+            deploy_dot_v1_dot_fleet__pb2.RenewCertificateRequest.SerializeToString,
+            deploy_dot_v1_dot_fleet__pb2.RenewCertificateResponse.FromString,
             options,
             channel_credentials,
             insecure,

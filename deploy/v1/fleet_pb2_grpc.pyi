@@ -51,6 +51,19 @@ class FleetStub:
     resync (empty name): the watcher should re-read everything it derives from the fleet; another
     resync follows whenever the watcher fell too far behind to be told each change.
     """
+    CreateJoinToken: _grpc.UnaryUnaryMultiCallable[_fleet_pb2.CreateJoinTokenRequest, _fleet_pb2.CreateJoinTokenResponse]
+    """A join token for hosts that register themselves (a provisioned replacement fleet): each use
+    enrols one new instance with the token's tags, until max_uses or the expiry.
+    """
+    Enroll: _grpc.UnaryUnaryMultiCallable[_fleet_pb2.EnrollRequest, _fleet_pb2.EnrollResponse]
+    """Open to agents holding a join token: the instance's certificate for the key of the request
+    (the private key never leaves the host). The certificate names the instance; the agent
+    proves its calls with it, and the fleet takes the instance's name from it.
+    """
+    RenewCertificate: _grpc.UnaryUnaryMultiCallable[_fleet_pb2.RenewCertificateRequest, _fleet_pb2.RenewCertificateResponse]
+    """For an agent proving its calls with its certificate: a new one for a new key, before the
+    current one expires.
+    """
 
 @_typing.type_check_only
 class FleetAsyncStub(FleetStub):
@@ -74,6 +87,19 @@ class FleetAsyncStub(FleetStub):
     """Names of instances as they are registered, deregistered or retagged. The first message is a
     resync (empty name): the watcher should re-read everything it derives from the fleet; another
     resync follows whenever the watcher fell too far behind to be told each change.
+    """
+    CreateJoinToken: _aio.UnaryUnaryMultiCallable[_fleet_pb2.CreateJoinTokenRequest, _fleet_pb2.CreateJoinTokenResponse]  # type: ignore[assignment]
+    """A join token for hosts that register themselves (a provisioned replacement fleet): each use
+    enrols one new instance with the token's tags, until max_uses or the expiry.
+    """
+    Enroll: _aio.UnaryUnaryMultiCallable[_fleet_pb2.EnrollRequest, _fleet_pb2.EnrollResponse]  # type: ignore[assignment]
+    """Open to agents holding a join token: the instance's certificate for the key of the request
+    (the private key never leaves the host). The certificate names the instance; the agent
+    proves its calls with it, and the fleet takes the instance's name from it.
+    """
+    RenewCertificate: _aio.UnaryUnaryMultiCallable[_fleet_pb2.RenewCertificateRequest, _fleet_pb2.RenewCertificateResponse]  # type: ignore[assignment]
+    """For an agent proving its calls with its certificate: a new one for a new key, before the
+    current one expires.
     """
 
 class FleetServicer(metaclass=_abc_1.ABCMeta):
@@ -155,6 +181,37 @@ class FleetServicer(metaclass=_abc_1.ABCMeta):
         """Names of instances as they are registered, deregistered or retagged. The first message is a
         resync (empty name): the watcher should re-read everything it derives from the fleet; another
         resync follows whenever the watcher fell too far behind to be told each change.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateJoinToken(
+        self,
+        request: _fleet_pb2.CreateJoinTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fleet_pb2.CreateJoinTokenResponse, _abc.Awaitable[_fleet_pb2.CreateJoinTokenResponse]]:
+        """A join token for hosts that register themselves (a provisioned replacement fleet): each use
+        enrols one new instance with the token's tags, until max_uses or the expiry.
+        """
+
+    @_abc_1.abstractmethod
+    def Enroll(
+        self,
+        request: _fleet_pb2.EnrollRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fleet_pb2.EnrollResponse, _abc.Awaitable[_fleet_pb2.EnrollResponse]]:
+        """Open to agents holding a join token: the instance's certificate for the key of the request
+        (the private key never leaves the host). The certificate names the instance; the agent
+        proves its calls with it, and the fleet takes the instance's name from it.
+        """
+
+    @_abc_1.abstractmethod
+    def RenewCertificate(
+        self,
+        request: _fleet_pb2.RenewCertificateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fleet_pb2.RenewCertificateResponse, _abc.Awaitable[_fleet_pb2.RenewCertificateResponse]]:
+        """For an agent proving its calls with its certificate: a new one for a new key, before the
+        current one expires.
         """
 
 def add_FleetServicer_to_server(servicer: FleetServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -9,7 +9,8 @@ on (ARNs built from the request, or from the deployment a deployment id names). 
   naming the services of their process (deploy.certproof); internal methods (the fleet's
   dispatch, the traffic service's allow/block/weights, the identity service's key lookups) answer
   only the services that need them, and refuse users;
-- agents, whose methods are open until agents enrol with certificates of their own.
+- agents, which enrol with a join token (the one method open to anyone) and then prove their
+  calls with a certificate naming their instance, which the fleet takes their name from.
 A method without a rule is refused to everybody: a new RPC is closed until it is given one.
 """
 
@@ -19,6 +20,7 @@ import datetime
 import enum
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -43,7 +45,9 @@ class Audience(enum.Enum):
     SERVICES = "services"
     """The OpenDeploy services named in the rule's `callers` only."""
     AGENTS = "agents"
-    """Agents: open until agents enrol with certificates."""
+    """Enrolled agents, proving their calls with their instance's certificate."""
+    ANYONE = "anyone"
+    """No caller identity: the request carries its own credential (a join token)."""
 
 
 Resources = Callable[[Any], list[str]]
@@ -164,6 +168,9 @@ def _rules() -> dict[str, Rule]:
             "WatchCommandUpdates": (None, Audience.SERVICES),
             "CancelCommands": (None, Audience.SERVICES),
             "WatchInstanceChanges": (None, Audience.SERVICES),
+            "CreateJoinToken": (None, Audience.USERS),
+            "Enroll": (None, Audience.ANYONE),
+            "RenewCertificate": (None, Audience.AGENTS),
         },
         "AgentGateway": {"Connect": (None, Audience.AGENTS)},
         "TrafficRouter": {
@@ -260,6 +267,8 @@ class Admission:
     principal: Principal | None = None
     services: frozenset[str] = frozenset()
     """The services a certificate proved the caller runs."""
+    instance: str | None = None
+    """The instance whose agent a certificate proved the caller to be."""
     resources: Sequence[str] = ()
     refused: PermissionDenied | None = None
     """Why an authenticated caller may not make this call (raised after the admission is kept,
@@ -297,22 +306,15 @@ class Gate:
         if rule is None:
             raise PermissionDenied(f"{method} is not open to any caller")
         admission = Admission(rule)
-        if rule.audience is Audience.AGENTS:
+        if rule.audience is Audience.ANYONE:
             return admission
-        body = None if request is None else payload_hash(request)
+        body = None if request is None else signing.message_hash(request)
         if certproof.CERTIFICATE in metadata:
-            try:
-                holder = certproof.check(metadata, self._certificates, method, body, self._now())
-            except certproof.ProofError as error:
-                raise Unauthenticated(str(error)) from None
-            admission.services = frozenset(holder.named("service"))
-            if rule.audience is Audience.SERVICES and not admission.services & rule.callers:
-                admission.refused = PermissionDenied(
-                    f"{rule.action} answers the {', '.join(sorted(rule.callers))} service(s) only"
-                )
-            elif not admission.services:
-                raise Unauthenticated("the certificate names no OpenDeploy service")
-            return admission
+            return self._proved(admission, method, body, metadata)
+        if rule.audience is Audience.AGENTS:
+            raise Unauthenticated(
+                "agents prove their calls with their certificate: enrol with a join token first"
+            )
         text = {k: v for k, v in metadata.items() if isinstance(v, str)}
         admission.principal = await self._authenticate(method, body, text)
         user = admission.principal.user_name
@@ -327,6 +329,35 @@ class Gate:
                 admission.refused = PermissionDenied(
                     f"user {user} is not allowed to {rule.action} on {resource}"
                 )
+        return admission
+
+    def _proved(
+        self,
+        admission: Admission,
+        method: str,
+        body: str | None,
+        metadata: Mapping[str, str | bytes],
+    ) -> Admission:
+        """A call proved by a certificate: a service's, or an enrolled agent's."""
+        try:
+            holder = certproof.check(metadata, self._certificates, method, body, self._now())
+        except certproof.ProofError as error:
+            raise Unauthenticated(str(error)) from None
+        rule = admission.rule
+        admission.services = frozenset(holder.named("service"))
+        instances = holder.named("instance")
+        if len(instances) == 1 and not admission.services:
+            admission.instance = instances.pop()
+            if rule.audience is not Audience.AGENTS:
+                admission.refused = PermissionDenied(
+                    f"{rule.action} is not for agents (instance {admission.instance})"
+                )
+        elif not admission.services or instances:
+            raise Unauthenticated("the certificate names no OpenDeploy service or instance")
+        elif rule.audience is Audience.SERVICES and not admission.services & rule.callers:
+            admission.refused = PermissionDenied(
+                f"{rule.action} answers the {', '.join(sorted(rule.callers))} service(s) only"
+            )
         return admission
 
     async def audit(self, admission: Admission, result: str, source: str) -> None:
@@ -376,6 +407,12 @@ class Gate:
         return [group_arn(*located) if located else group_arn("*", "*")]
 
 
-def payload_hash(request: Any) -> str:
-    """The hash a signature or proof covers: of the message's deterministic serialization."""
-    return signing.payload_hash(request.SerializeToString(deterministic=True))
+CALLER: ContextVar[Admission | None] = ContextVar("opendeploy_caller", default=None)
+"""The admission of the call being served (set by the server interceptor; None when
+authentication is off)."""
+
+
+def calling_instance() -> str | None:
+    """The instance whose agent's certificate proved the current call, if one did."""
+    admission = CALLER.get()
+    return admission.instance if admission is not None else None

@@ -33,6 +33,7 @@ INT_KEYS = (
     "shutdown_grace_seconds",
     "grpc_max_message_bytes",
     "grpc_max_concurrent_streams",
+    "agent_certificate_seconds",
     *LIMIT_KEYS,
 )
 BOOL_KEYS = ("reflection_from_anywhere", "tls", "auth")
@@ -87,6 +88,8 @@ class ServerConfig:
     pki_dir: Path | None = None
     """Where the certificate authority lives; None: data_dir/pki. The processes of one cluster
     share it."""
+    agent_certificate_seconds: int = 86400
+    """How long an enrolled agent's certificate lives (fleet); agents renew it at half-life."""
     auth: bool = False
     """Every call must be signed with an access key and be allowed by the caller's policies, or
     proved by a service certificate of the authority in pki_dir (services.core.access); the
@@ -189,6 +192,7 @@ def _from_mapping(raw: dict[str, Any]) -> ServerConfig:
         "shutdown_grace_seconds",
         "grpc_max_message_bytes",
         "grpc_max_concurrent_streams",
+        "agent_certificate_seconds",
     ):
         if key in raw:
             setattr(config, key, _positive_int(key, raw[key]))

@@ -208,9 +208,17 @@ def audit_to_proto(entry: AuditEntry, event_id: int) -> identity_pb2.AuditEvent:
     )
 
 
+def time_from_proto(message: Timestamp, field: str) -> datetime:
+    """A request's time; InvalidArgument names `field` when it is out of any calendar."""
+    try:
+        return message.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise InvalidArgument(f"{field} is not a valid time") from None
+
+
 def audit_from_proto(message: identity_pb2.AuditEvent) -> AuditEntry:
     return AuditEntry(
-        time=message.event_time.ToDatetime(tzinfo=UTC),
+        time=time_from_proto(message.event_time, "event.eventTime"),
         user_name=message.user_name,
         access_key_id=message.access_key_id,
         action=message.action,

@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 from grpc import aio
 
-from services.core.access import Admission, Gate
+from services.core.access import CALLER, Admission, Gate
 from services.core.errors import DeployError, status_for, translate_foreign
 from services.core.metrics import GRPC_HANDLED, GRPC_SECONDS
 
@@ -70,7 +70,9 @@ class _Call:
             return None
         metadata = dict(context.invocation_metadata() or ())
         body = None if self.streamed_request else request
-        return await self.gate.admit(self.method, body, metadata)
+        admission = await self.gate.admit(self.method, body, metadata)
+        CALLER.set(admission)
+        return admission
 
     async def audit(
         self, outcome: _Outcome, admission: Admission | None, context: aio.ServicerContext[Any, Any]

@@ -18,13 +18,20 @@ def page_of(items: Sequence[T], token: str, max_items: int, default: int) -> tup
     """The page of `items` (in their order) that `token` starts, of `max_items` (0: `default`)
     items at most, and the token of the next page ("" after the last). InvalidArgument names
     maxItems or nextToken."""
-    if max_items > MAX_PAGE:
-        raise InvalidArgument(f"maxItems must be at most {MAX_PAGE}")
-    size = max_items or default
+    size = page_size(max_items, default)
     start = _offset(token) if token else 0
     page = list(items[start : start + size])
     more = start + size < len(items)
     return page, _token(start + size) if more else ""
+
+
+def page_size(max_items: int, default: int) -> int:
+    """`max_items`, or `default` for 0; InvalidArgument names maxItems out of bounds."""
+    if max_items > MAX_PAGE:
+        raise InvalidArgument(f"maxItems must be at most {MAX_PAGE}")
+    if max_items < 0:
+        raise InvalidArgument("maxItems must not be negative")
+    return max_items or default
 
 
 def _token(offset: int) -> str:

@@ -24,8 +24,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from deploy.certproof import URI_PREFIX
+from deploy.certproof import URI_PREFIX, Credential
 from deploy.private import private_dir, private_file, write_private
+from services.core.errors import InvalidArgument
 
 CA_CERT = "ca.pem"
 CA_KEY = "ca.key"
@@ -59,6 +60,10 @@ class ServiceIdentity:
     key: ec.EllipticCurvePrivateKey
     certificate_der: bytes
     authority: x509.Certificate
+
+    @property
+    def credential(self) -> Credential:
+        return Credential(self.key, self.certificate_der)
 
 
 def server_tls(directory: Path, listen: str) -> ServerTls:
@@ -98,6 +103,46 @@ def service_identity(directory: Path, services: tuple[str, ...]) -> ServiceIdent
     )
 
 
+def instance_certificate(
+    directory: Path, request_pem: str, instance: str, lifetime: datetime.timedelta
+) -> tuple[str, str]:
+    """A client certificate naming `instance` (urn:opendeploy:instance:NAME) for the key of a
+    PEM certificate request, and the authority's certificate, both PEM. Only the request's key
+    is used (its subject is the host's wish, not its name). InvalidArgument names a request
+    that is not a well-signed ECDSA P-256 one."""
+    public_key = requested_key(request_pem)
+    authority = _load_or_create(directory)
+    names = [x509.UniformResourceIdentifier(f"{URI_PREFIX}instance:{instance}")]
+    certificate = _issue(
+        authority,
+        public_key,
+        "opendeploy-instance",
+        names,
+        ExtendedKeyUsageOID.CLIENT_AUTH,
+        lifetime,
+    )
+    return (
+        certificate.public_bytes(serialization.Encoding.PEM).decode(),
+        authority.certificate.public_bytes(serialization.Encoding.PEM).decode(),
+    )
+
+
+def requested_key(request_pem: str) -> ec.EllipticCurvePublicKey:
+    """The key of a PEM certificate request signed by it; InvalidArgument names what is not."""
+    try:
+        request = x509.load_pem_x509_csr(request_pem.encode())
+    except ValueError:
+        raise InvalidArgument("certificateRequest is not a PEM certificate request") from None
+    public_key = request.public_key()
+    if not request.is_signature_valid:
+        raise InvalidArgument("certificateRequest is not signed by its key")
+    if not isinstance(public_key, ec.EllipticCurvePublicKey) or public_key.curve.name != (
+        "secp256r1"
+    ):
+        raise InvalidArgument("certificateRequest must be for an ECDSA P-256 key")
+    return public_key
+
+
 def server_names(listen: str) -> list[str]:
     """The host of `listen` (all of this machine's names when it listens everywhere), plus
     loopback."""
@@ -128,7 +173,7 @@ def _new_authority() -> _Authority:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "OpenDeploy CA")])
     certificate = (
-        _builder(name, name, key.public_key(), 365 * CA_YEARS)
+        _builder(name, name, key.public_key(), datetime.timedelta(days=365 * CA_YEARS))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -156,10 +201,11 @@ def _issue(
     common_name: str,
     names: Sequence[x509.GeneralName],
     usage: x509.ObjectIdentifier,
+    lifetime: datetime.timedelta = datetime.timedelta(days=SERVER_DAYS),
 ) -> x509.Certificate:
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     return (
-        _builder(subject, authority.certificate.subject, public_key, SERVER_DAYS)
+        _builder(subject, authority.certificate.subject, public_key, lifetime)
         .add_extension(x509.SubjectAlternativeName(list(names)), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
@@ -172,18 +218,23 @@ def _issue(
 
 
 def _builder(
-    subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey, days: int
+    subject: x509.Name,
+    issuer: x509.Name,
+    public_key: ec.EllipticCurvePublicKey,
+    lifetime: datetime.timedelta,
 ) -> x509.CertificateBuilder:
-    """A certificate valid from five minutes ago (clocks differ a little) for `days`."""
+    """A certificate valid for `lifetime`, from a little before now (clocks differ a little:
+    five minutes, or a tenth of a short lifetime)."""
     now = datetime.datetime.now(datetime.UTC)
+    backdate = min(datetime.timedelta(minutes=5), lifetime / 10)
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(issuer)
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=days))
+        .not_valid_before(now - backdate)
+        .not_valid_after(now + lifetime)
     )
 
 

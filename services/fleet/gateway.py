@@ -12,9 +12,10 @@ from typing import Any, TypeAlias
 from grpc import aio
 
 from deploy.v1 import agent_pb2, agent_pb2_grpc
+from services.core.access import calling_instance
 from services.core.convert import diagnostics_from_proto, tag_from_proto
 from services.core.diagnostics import Diagnostics
-from services.core.errors import InvalidArgument
+from services.core.errors import InvalidArgument, PermissionDenied
 from services.core.names import check_instance_name
 from services.core.tags import check_tags
 from services.fleet.changes import InstanceChanges
@@ -55,9 +56,7 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
         first = await anext(aiter(request_iterator), None)
         if first is None or not first.HasField("hello"):
             raise InvalidArgument("hello: an agent stream must start with AgentHello")
-        name = check_instance_name("hello.instanceName", first.hello.instance_name)
-        tags = check_tags("hello.tags", [tag_from_proto(t) for t in first.hello.tags])
-        await self._store.register_if_unknown(name, tags)
+        name = await self._instance(first.hello)
         session = self._sessions.open(name)
         await self._store.mark_seen(name, peer_host(context.peer()))
         self._changes.publish(name)  # new, or back online: a replacement fleet may be complete
@@ -83,6 +82,24 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
                 await self._store.mark_seen(name)
                 await self._health.refresh_metrics()
             log.info("agent disconnected", extra={"fields": {"instance": name}})
+
+    async def _instance(self, hello: agent_pb2.AgentHello) -> str:
+        """Who is connecting. With authentication on, the instance its certificate names —
+        which must be registered, and is the one the hello names, if it names one; otherwise
+        the hello's, registered with its tags on first contact."""
+        proved = calling_instance()
+        if proved is None:
+            name = check_instance_name("hello.instanceName", hello.instance_name)
+            tags = check_tags("hello.tags", [tag_from_proto(t) for t in hello.tags])
+            await self._store.register_if_unknown(name, tags)
+            return name
+        if hello.instance_name and hello.instance_name != proved:
+            raise PermissionDenied(
+                f"this certificate names instance {proved!r}, not {hello.instance_name[:100]!r}"
+            )
+        if not await self._store.is_registered(proved):
+            raise PermissionDenied(f"instance {proved!r} is not registered")
+        return proved
 
     def close(self) -> None:
         """End every agent stream (at shutdown), recording nothing more about them: the

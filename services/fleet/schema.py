@@ -55,3 +55,17 @@ class CommandUpdateRow(Base):
     diagnostics: Mapped[str] = mapped_column(Text)
     """JSON: error_code, script_name, message, log_tail."""
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class JoinTokenRow(Base):
+    """A join token, by the SHA-256 of its text (the text itself is shown once, never kept)."""
+
+    __tablename__ = "fleet_join_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    instance_name: Mapped[str | None] = mapped_column(String(100))
+    """A registration's token enrols that instance only; None: any new name."""
+    tags: Mapped[str] = mapped_column(Text)
+    """JSON [[key, value], …]: given to instances that enrol with the token."""
+    uses_left: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from grpc import aio
 
 from deploy.v1 import agent_pb2, agent_pb2_grpc, fleet_pb2, fleet_pb2_grpc
@@ -10,6 +12,7 @@ from services.core.db import Database, open_database
 from services.fleet.changes import InstanceChanges
 from services.fleet.commands import CommandBus
 from services.fleet.domain import DeadlinePolicy
+from services.fleet.enrolment import Certificates
 from services.fleet.gateway import AgentGatewayServicer
 from services.fleet.health import MISSED_HEARTBEATS_OFFLINE, FleetHealth
 from services.fleet.servicer import FleetServicer
@@ -24,7 +27,11 @@ class FleetService:
     )
 
     def __init__(
-        self, db: Database, heartbeat_interval_seconds: int, policy: DeadlinePolicy
+        self,
+        db: Database,
+        heartbeat_interval_seconds: int,
+        policy: DeadlinePolicy,
+        certificates: Certificates,
     ) -> None:
         self._db = db
         store = FleetStore(db)
@@ -32,7 +39,7 @@ class FleetService:
         self._bus = bus = CommandBus(store, self._sessions, policy)
         self._health = FleetHealth(store, self._sessions, heartbeat_interval_seconds)
         self._changes = changes = InstanceChanges()
-        self._fleet = FleetServicer(store, bus, self._health, changes)
+        self._fleet = FleetServicer(store, bus, self._health, changes, self._sessions, certificates)
         self._gateway = AgentGatewayServicer(
             store,
             self._sessions,
@@ -65,4 +72,7 @@ async def create_fleet(config: ServerConfig) -> FleetService:
         grace_seconds=config.command_grace_seconds,
         offline_seconds=config.heartbeat_interval_seconds * MISSED_HEARTBEATS_OFFLINE,
     )
-    return FleetService(db, config.heartbeat_interval_seconds, policy)
+    certificates = Certificates(
+        config.authority_dir, timedelta(seconds=config.agent_certificate_seconds)
+    )
+    return FleetService(db, config.heartbeat_interval_seconds, policy, certificates)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, TypeAlias
@@ -9,17 +10,22 @@ from typing import Any, TypeAlias
 from grpc import aio
 
 from deploy.v1 import common_pb2, fleet_pb2, fleet_pb2_grpc
-from services.core.convert import tag_filter_from_proto, tag_from_proto
-from services.core.errors import InvalidArgument
+from services.core.access import calling_instance
+from services.core.clock import utcnow
+from services.core.convert import tag_filter_from_proto, tag_from_proto, timestamp
+from services.core.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from services.core.names import check_instance_name, check_text
 from services.core.paging import MAX_PAGE, page_of
 from services.core.tags import Tag, check_tag_filters, check_tags, matches_any
 from services.fleet.changes import InstanceChanges
 from services.fleet.commands import CommandBus
 from services.fleet.convert import instance_to_proto, update_to_proto
+from services.fleet.enrolment import Certificates, new_token, token_digest
 from services.fleet.health import FleetHealth
+from services.fleet.sessions import SessionRegistry
 from services.fleet.store import FleetStore
 
+log = logging.getLogger(__name__)
 Context: TypeAlias = aio.ServicerContext[Any, Any]
 
 
@@ -30,30 +36,83 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
         bus: CommandBus,
         health: FleetHealth,
         changes: InstanceChanges,
+        sessions: SessionRegistry,
+        certificates: Certificates,
     ) -> None:
         self._changes = changes
         self._store = store
         self._bus = bus
         self._health = health
+        self._sessions = sessions
+        self._certificates = certificates
 
     async def RegisterOnPremisesInstance(
         self, request: fleet_pb2.RegisterOnPremisesInstanceRequest, context: Context
     ) -> fleet_pb2.RegisterOnPremisesInstanceResponse:
         name = check_instance_name("instanceName", request.instance_name)
         tags = check_tags("tags", [tag_from_proto(t) for t in request.tags])
-        await self._store.register(name, tags)
+        token = new_token(name, (), 1, 0, utcnow())
+        await self._store.register(name, tags, token)
         await self._health.refresh_metrics()
         self._changes.publish(name)
-        return fleet_pb2.RegisterOnPremisesInstanceResponse()
+        return fleet_pb2.RegisterOnPremisesInstanceResponse(
+            join_token=token.text, join_token_expires_time=timestamp(token.expires_at)
+        )
 
     async def DeregisterOnPremisesInstance(
         self, request: fleet_pb2.DeregisterOnPremisesInstanceRequest, context: Context
     ) -> fleet_pb2.DeregisterOnPremisesInstanceResponse:
         name = check_instance_name("instanceName", request.instance_name)
         await self._store.deregister(name)
+        self._sessions.end(name)  # its agent is refused when it comes back
         await self._health.refresh_metrics()
         self._changes.publish(name)
         return fleet_pb2.DeregisterOnPremisesInstanceResponse()
+
+    async def CreateJoinToken(
+        self, request: fleet_pb2.CreateJoinTokenRequest, context: Context
+    ) -> fleet_pb2.CreateJoinTokenResponse:
+        tags = check_tags("tags", [tag_from_proto(t) for t in request.tags])
+        token = new_token(None, tags, request.max_uses, request.expires_in_seconds, utcnow())
+        await self._store.add_join_token(token)
+        return fleet_pb2.CreateJoinTokenResponse(
+            join_token=token.text, expires_time=timestamp(token.expires_at)
+        )
+
+    async def Enroll(
+        self, request: fleet_pb2.EnrollRequest, context: Context
+    ) -> fleet_pb2.EnrollResponse:
+        if request.instance_name:
+            check_instance_name("instanceName", request.instance_name)
+        self._certificates.check(request.certificate_request)
+        name, certificate, authority = await self._store.enrol(
+            token_digest(request.join_token),
+            request.instance_name,
+            utcnow(),
+            lambda enrolled: self._certificates.issue(request.certificate_request, enrolled),
+        )
+        await self._health.refresh_metrics()
+        self._changes.publish(name)
+        log.info("agent enrolled", extra={"fields": {"instance": name}})
+        return fleet_pb2.EnrollResponse(
+            instance_name=name, certificate=certificate, ca_certificate=authority
+        )
+
+    async def RenewCertificate(
+        self, request: fleet_pb2.RenewCertificateRequest, context: Context
+    ) -> fleet_pb2.RenewCertificateResponse:
+        name = calling_instance()
+        if name is None:
+            raise FailedPrecondition(
+                "RenewCertificate is for an agent proving its calls with its certificate "
+                "(a server with authentication on)"
+            )
+        if not await self._store.is_registered(name):
+            raise PermissionDenied(f"instance {name!r} is not registered")
+        _, certificate, authority = await self._certificates.issue(
+            request.certificate_request, name
+        )
+        return fleet_pb2.RenewCertificateResponse(certificate=certificate, ca_certificate=authority)
 
     async def AddTagsToOnPremisesInstances(
         self, request: fleet_pb2.AddTagsToOnPremisesInstancesRequest, context: Context

@@ -50,6 +50,12 @@ class SessionRegistry:
         self._last_alive[session.instance_name] = session.last_heartbeat
         return True
 
+    def end(self, instance_name: str) -> None:
+        """Close the instance's stream, if it has one here (a deregistered instance's)."""
+        session = self._sessions.get(instance_name)
+        if session is not None:
+            session.close()
+
     def push(self, instance_name: str, message: agent_pb2.ConnectResponse) -> bool:
         """Queue a message for the instance's agent; False if it has no open stream here."""
         session = self._sessions.get(instance_name)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,7 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core.clock import as_utc, utcnow
 from services.core.db import Database
 from services.core.diagnostics import Diagnostics, ErrorCode
-from services.core.errors import AlreadyExists, InvalidArgument, NotFound
+from services.core.errors import (
+    AlreadyExists,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
 from services.core.tags import MAX_TAGS, Tag
 from services.fleet.domain import (
     COMMAND_TRANSITIONS,
@@ -23,9 +30,17 @@ from services.fleet.domain import (
     UnfinishedCommand,
     UpdateKind,
 )
-from services.fleet.schema import CommandRow, CommandUpdateRow, InstanceRow, InstanceTagRow
+from services.fleet.enrolment import JoinToken
+from services.fleet.schema import (
+    CommandRow,
+    CommandUpdateRow,
+    InstanceRow,
+    InstanceTagRow,
+    JoinTokenRow,
+)
 
 UPDATE_BATCH = 500
+T = TypeVar("T")
 
 
 class FleetStore:
@@ -34,20 +49,78 @@ class FleetStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def register(self, name: str, tags: Sequence[Tag]) -> Instance:
-        """Register a new instance (or re-register a deregistered one) with its tags."""
+    async def register(
+        self, name: str, tags: Sequence[Tag], token: JoinToken | None = None
+    ) -> Instance:
+        """Register a new instance (or re-register a deregistered one) with its tags, and the
+        join token its agent enrols with."""
         async with self._db.transaction() as session:
-            row = await session.get(InstanceRow, name)
-            if row is not None and row.deregistered_at is None:
-                raise AlreadyExists(f"instance {name!r} is already registered")
-            if row is None:
-                row = InstanceRow(name=name, registered_at=utcnow())
-                session.add(row)
-            else:
-                row.registered_at, row.deregistered_at = utcnow(), None
-            await session.flush()
-            await self._replace_tags(session, name, tags)
+            row = await self._register(session, name, tags)
+            if token is not None:
+                self._add_token(session, token)
             return await self._instance(session, row)
+
+    async def add_join_token(self, token: JoinToken) -> None:
+        async with self._db.transaction() as session:
+            self._add_token(session, token)
+
+    async def enrol(
+        self, digest: str, name: str, now: datetime, issue: Callable[[str], Awaitable[T]]
+    ) -> T:
+        """Spend one use of a join token on enrolling an instance: a registration's token
+        enrols its instance (still registered); a created one registers a new instance (`name`)
+        with the token's tags. Returns what `issue` (the instance's certificate) gives for the
+        instance's name — in the same transaction, so a failed issue spends nothing.
+        Unauthenticated for an unknown, used-up or expired token."""
+        async with self._db.transaction() as session:
+            row = await session.get(JoinTokenRow, digest, with_for_update=True)
+            expires = as_utc(row.expires_at) if row is not None else None
+            if row is None or row.uses_left < 1 or expires is None or expires <= now:
+                raise Unauthenticated("the join token is not valid (unknown, used up or expired)")
+            if row.instance_name is not None:
+                if name and name != row.instance_name:
+                    raise PermissionDenied(f"the join token enrols {row.instance_name!r} only")
+                name = row.instance_name
+                await self._registered(session, name)
+            elif not name:
+                raise InvalidArgument("instanceName: this join token needs the name to enrol as")
+            else:
+                tags = [Tag(k, v) for k, v in json.loads(row.tags)]
+                await self._register(session, name, tags)
+            row.uses_left -= 1
+            if row.uses_left == 0:
+                await session.delete(row)
+            return await issue(name)
+
+    async def is_registered(self, name: str) -> bool:
+        async with self._db.read() as session:
+            row = await session.get(InstanceRow, name)
+            return row is not None and row.deregistered_at is None
+
+    async def _register(self, session: AsyncSession, name: str, tags: Sequence[Tag]) -> InstanceRow:
+        row = await session.get(InstanceRow, name)
+        if row is not None and row.deregistered_at is None:
+            raise AlreadyExists(f"instance {name!r} is already registered")
+        if row is None:
+            row = InstanceRow(name=name, registered_at=utcnow())
+            session.add(row)
+        else:
+            row.registered_at, row.deregistered_at = utcnow(), None
+        await session.flush()
+        await self._replace_tags(session, name, tags)
+        return row
+
+    @staticmethod
+    def _add_token(session: AsyncSession, token: JoinToken) -> None:
+        session.add(
+            JoinTokenRow(
+                token_hash=token.digest,
+                instance_name=token.instance_name,
+                tags=json.dumps([[t.key, t.value] for t in token.tags]),
+                uses_left=token.uses,
+                expires_at=token.expires_at,
+            )
+        )
 
     async def register_if_unknown(self, name: str, tags: Sequence[Tag]) -> bool:
         """Register the instance with `tags` when the fleet has never seen it; True if it did."""

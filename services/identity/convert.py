@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from deploy.v1 import identity_pb2
-from services.core.clock import as_utc
 from services.core.convert import timestamp
 from services.identity.domain import ACTIVE, AccessKey, Policy, User
 
@@ -36,7 +31,3 @@ def policy_to_proto(policy: Policy) -> identity_pb2.Policy:
     return identity_pb2.Policy(
         policy_name=policy.name, arn=policy.arn, document=policy.document, built_in=policy.built_in
     )
-
-
-def time_from_proto(message: Timestamp, present: bool) -> datetime | None:
-    return as_utc(message.ToDatetime()) if present else None

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import re
-from typing import Any, TypeAlias
+from datetime import datetime
+from typing import Any, Literal, TypeAlias
 
 from grpc import aio
 
 from deploy.v1 import identity_pb2, identity_pb2_grpc
-from services.core.convert import audit_from_proto, audit_to_proto
+from services.core.convert import audit_from_proto, audit_to_proto, time_from_proto
 from services.core.errors import InvalidArgument, NotFound
 from services.core.paging import page_of
 from services.core.policy import parse_document
 from services.identity.convert import (
     key_to_proto,
     policy_to_proto,
-    time_from_proto,
     user_to_proto,
 )
 from services.identity.domain import check_policy_name, check_user_name, policy_name_of
@@ -117,8 +117,12 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
         entries, ids, token = await self._store.audit_events(
             user_name=request.user_name,
             action=request.action,
-            start=time_from_proto(request.start_time, request.HasField("start_time")),
-            end=time_from_proto(request.end_time, request.HasField("end_time")),
+            start=time_from_proto(request.start_time, "startTime")
+            if request.HasField("start_time")
+            else None,
+            end=time_from_proto(request.end_time, "endTime")
+            if request.HasField("end_time")
+            else None,
             token=request.next_token,
             max_items=request.max_items,
         )
@@ -146,3 +150,11 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
     ) -> identity_pb2.RecordAuditEventResponse:
         await self._store.record(audit_from_proto(request.event))
         return identity_pb2.RecordAuditEventResponse()
+
+
+def _time(
+    request: identity_pb2.ListAuditEventsRequest,
+    field: Literal["start_time", "end_time"],
+    name: str,
+) -> datetime | None:
+    return time_from_proto(getattr(request, field), name) if request.HasField(field) else None

@@ -18,7 +18,7 @@ from services.core.access import AuditEntry, Principal
 from services.core.clock import as_utc, utcnow
 from services.core.db import Database
 from services.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from services.core.paging import MAX_PAGE
+from services.core.paging import page_size
 from services.identity.domain import (
     ACTIVE,
     ADMINISTRATOR,
@@ -161,9 +161,7 @@ class IdentityStore:
         max_items: int,
     ) -> tuple[list[AuditEntry], list[int], str]:
         """A page of audit entries, newest first, with their ids and the next page's token."""
-        if max_items > MAX_PAGE:
-            raise InvalidArgument(f"maxItems must be at most {MAX_PAGE}")
-        size = max_items or AUDIT_PAGE
+        size = page_size(max_items, AUDIT_PAGE)
         query = select(AuditEventRow).order_by(AuditEventRow.id.desc()).limit(size + 1)
         if token:
             query = query.where(AuditEventRow.id < _before(token))

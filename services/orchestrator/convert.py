@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from deploy.v1 import common_pb2, orchestrator_pb2
@@ -13,6 +13,7 @@ from services.core.convert import (
     diagnostics_to_proto,
     revision_to_proto,
     tag_filter_to_proto,
+    time_from_proto,
     timestamp,
 )
 from services.core.errors import InvalidArgument
@@ -559,11 +560,7 @@ def _after(token: str) -> tuple[datetime, str] | None:
 def _time(message: pb.TimeRange, field: Literal["start", "end"]) -> datetime | None:
     if not message.HasField(field):
         return None
-    try:
-        value: datetime = getattr(message, field).ToDatetime(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        raise InvalidArgument(f"createTimeRange.{field} is not a valid time") from None
-    return value
+    return time_from_proto(getattr(message, field), f"createTimeRange.{field}")
 
 
 def deployment_query_from_proto(

@@ -16,6 +16,7 @@ import pytest
 from deploy.cli import commands
 from deploy.client import DeployClient
 from deploy.credentials import Credentials, load_credentials
+from deploy.v1 import common_pb2, fleet_pb2
 from tests.conformance.runner import (
     Outcome,
     check,
@@ -74,12 +75,20 @@ def run_with_agent(case: dict[str, Any], workdir: Path, front: Front) -> Outcome
     record = workdir / "record"
     agent_home = workdir / name
     place_existing(agent_home / "prefix", case.get("existing", {}))
-    agent = start_agent(
+    with DeployClient(front.address, credentials=front.credentials) as client:
+        registered = client.call(
+            client.fleet.RegisterOnPremisesInstance,
+            fleet_pb2.RegisterOnPremisesInstanceRequest(
+                instance_name=name, tags=[common_pb2.Tag(key="case", value=name)]
+            ),
+        )
+    agent = start_agent(  # it enrols with the registration's token: the cluster checks identities
         workdir,
         front.address,
         name,
         {"case": name},
         environment={"CONFORMANCE_RECORD": str(record)},
+        config={"join_token": registered.join_token},
     )
     output, code = "", 0
     try:

@@ -11,12 +11,17 @@ from typing import Any
 
 import grpc
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from google.protobuf import message_factory
 
+from deploy import certproof, signing
 from deploy.client import DeployClient
 from deploy.credentials import Credentials, SigningInterceptor
 from deploy.errors import ApiError
 from deploy.v1 import (
+    agent_pb2,
     fleet_pb2,
     identity_pb2,
     orchestrator_pb2,
@@ -25,15 +30,20 @@ from deploy.v1 import (
 )
 from deploy.v1.registry_pb2_grpc import RevisionRegistryStub
 from services.core.access import RULES, Audience
-from tests.harness import Cluster, cli, cluster
+from tests.harness import Agent, Cluster, cli, cluster, wait_until
 from tests.integration.apps import App, bundle, installed
 
 MODULES = (fleet_pb2, identity_pb2, orchestrator_pb2, registry_pb2, traffic_pb2)
 
 
+CERTIFICATE_SECONDS = 20
+"""The agents' certificates live 20 s here, so they renew every ~10 s during the module."""
+
+
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    with cluster(tmp_path_factory.mktemp("auth"), "", 2, "auth", auth=True) as started:
+    env = {"OPENDEPLOY_AGENT_CERTIFICATE_SECONDS": str(CERTIFICATE_SECONDS)}
+    with cluster(tmp_path_factory.mktemp("auth"), "", 2, "auth", env=env, auth=True) as started:
         yield started
 
 
@@ -69,7 +79,9 @@ def unsigned_call(channel: grpc.Channel, path: str, method: Any) -> grpc.StatusC
         "response_deserializer": response.FromString,
     }
     try:
-        if method.client_streaming:
+        if method.client_streaming and method.server_streaming:
+            next(iter(channel.stream_stream(path, **codec)(iter([request]), timeout=10)))
+        elif method.client_streaming:
             channel.stream_unary(path, **codec)(iter([request]), timeout=10)
         elif method.server_streaming:
             next(iter(channel.unary_stream(path, **codec)(request, timeout=10)))
@@ -89,8 +101,8 @@ def test_every_rpc_of_every_service_refuses_a_caller_without_credentials(
             for service in module.DESCRIPTOR.services_by_name.values():
                 for method in service.methods:
                     path = f"/{service.full_name}/{method.name}"
-                    if RULES[path].audience is Audience.AGENTS:
-                        continue  # open until agents enrol with certificates (SECURITY.md)
+                    if RULES[path].audience is Audience.ANYONE:
+                        continue  # Enroll: the join token is the credential (tested below)
                     answered[path] = unsigned_call(channel, path, method)
     assert len(answered) > 50
     assert {p: c for p, c in answered.items() if c != grpc.StatusCode.UNAUTHENTICATED} == {}
@@ -257,3 +269,146 @@ def test_the_administrator_key_is_private_and_bad_identity_requests_name_the_fie
         result = running.cli(*args)
         assert result.returncode != 0 and names in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def identity_of(agent: Agent) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    pem = (agent.root / "identity" / "identity.pem").read_bytes()
+    key = serialization.load_pem_private_key(pem, password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return key, x509.load_pem_x509_certificate(pem)
+
+
+def connect_as(running: Cluster, agent: Agent, hello_name: str) -> grpc.RpcError:
+    """Open an agent stream with `agent`'s certificate, saying hello as `hello_name`; the
+    refusal (the test fails if the stream is accepted)."""
+    key, certificate = identity_of(agent)
+    path = "/deploy.v1.AgentGateway/Connect"
+    proof = certproof.prove(
+        key,
+        certificate.public_bytes(serialization.Encoding.DER),
+        path,
+        signing.UNSIGNED_PAYLOAD,
+        datetime.datetime.now(datetime.UTC),
+    )
+    hello = agent_pb2.ConnectRequest(hello=agent_pb2.AgentHello(instance_name=hello_name))
+    with grpc.insecure_channel(running.address) as channel:
+        stream = channel.stream_stream(
+            path,
+            request_serializer=agent_pb2.ConnectRequest.SerializeToString,
+            response_deserializer=agent_pb2.ConnectResponse.FromString,
+        )(iter([hello]), metadata=proof, timeout=10)
+        with pytest.raises(grpc.RpcError) as refused:
+            next(iter(stream))
+    return refused.value
+
+
+def enrol(running: Cluster, token: str, name: str = "") -> fleet_pb2.EnrollResponse:
+    key = ec.generate_private_key(ec.SECP256R1())
+    request = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "host")]))
+        .sign(key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.PEM)
+        .decode()
+    )
+    with DeployClient(running.address) as anonymous:  # the token is the only credential
+        return anonymous.call(
+            anonymous.fleet.Enroll,
+            fleet_pb2.EnrollRequest(
+                join_token=token, instance_name=name, certificate_request=request
+            ),
+        )
+
+
+def test_agents_are_known_by_their_certificates_and_tokens_enrol_once(running: Cluster) -> None:
+    first, second = running.agents
+    identity = first.root / "identity" / "identity.pem"
+    assert identity.stat().st_mode & 0o777 == 0o600
+    _, certificate = identity_of(first)
+    assert certificate.extensions.get_extension_for_class(
+        x509.SubjectAlternativeName
+    ).value.get_values_for_type(x509.UniformResourceIdentifier) == [
+        "urn:opendeploy:instance:auth-1"
+    ]
+
+    impostor = connect_as(running, first, second.name)
+    assert impostor.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "this certificate names instance 'auth-1', not 'auth-2'" in str(impostor.details())
+    with running.client() as client:
+        online = {
+            i.instance_name
+            for i in client.instances()
+            if i.health == fleet_pb2.INSTANCE_HEALTH_ONLINE
+        }
+    assert {first.name, second.name} <= online  # the real agents kept their streams
+
+    registered = running.cli("register-on-premises-instance", "--instance-name", "spare").json()
+    token = registered["joinToken"]
+    assert token.startswith("odjt_") and registered["joinTokenExpiresTime"]
+    enrolled = enrol(running, token)
+    assert enrolled.instance_name == "spare" and "BEGIN CERTIFICATE" in enrolled.certificate
+    with pytest.raises(ApiError) as again:
+        enrol(running, token)
+    assert again.value.code == "UNAUTHENTICATED" and "not valid" in again.value.message
+
+    created = running.cli(
+        "create-join-token", "--tags", "Key=pool,Value=green", "--max-uses", "2"
+    ).json()
+    assert enrol(running, created["joinToken"], "green-1").instance_name == "green-1"
+    with pytest.raises(ApiError) as taken:
+        enrol(running, created["joinToken"], "auth-1")  # an enrolled instance's name
+    assert taken.value.code == "ALREADY_EXISTS"
+    green = running.cli("get-on-premises-instance", "--instance-name", "green-1").json()
+    assert {"Key": "pool", "Value": "green"} in green["instanceInfo"]["tags"]
+
+    short = running.cli("create-join-token", "--expires-in", "1").json()
+    expires = datetime.datetime.fromisoformat(short["expiresTime"])
+    wait_until(lambda: datetime.datetime.now(datetime.UTC) > expires, 10, "the token to expire")
+    with pytest.raises(ApiError) as expired:
+        enrol(running, short["joinToken"], "late-1")
+    assert expired.value.code == "UNAUTHENTICATED"
+    assert running.cli("get-on-premises-instance", "--instance-name", "late-1").returncode != 0
+
+
+def test_certificate_renewal_keeps_a_long_running_agent_connected(running: Cluster) -> None:
+    agent = running.agents[0]
+    _, first = identity_of(agent)
+
+    def renewed_and_first_expired() -> bool:
+        _, current = identity_of(agent)
+        now = datetime.datetime.now(datetime.UTC)
+        return current.serial_number != first.serial_number and now > first.not_valid_after_utc
+
+    wait_until(renewed_and_first_expired, 3 * CERTIFICATE_SECONDS, "a renewal past the expiry")
+    _, current = identity_of(agent)
+    assert current.not_valid_after_utc > datetime.datetime.now(datetime.UTC)
+    assert "certificate renewed" in (agent.root.parent / "agent.log").read_text()
+    with running.client() as client:
+        info = client.call(
+            client.fleet.GetOnPremisesInstance,
+            fleet_pb2.GetOnPremisesInstanceRequest(instance_name=agent.name),
+        ).instance_info
+    assert info.health == fleet_pb2.INSTANCE_HEALTH_ONLINE
+    connects = [
+        line
+        for line in running.server.log.read_text().splitlines()
+        if '"agent connected"' in line and f'"instance": "{agent.name}"' in line
+    ]
+    assert len(connects) == 1, connects  # one stream all along, through every renewal
+
+
+def test_a_deregistered_instance_is_disconnected_and_cannot_come_back(running: Cluster) -> None:
+    agent = running.agents[1]
+    assert (
+        running.cli("deregister-on-premises-instance", "--instance-name", agent.name).returncode
+        == 0
+    )
+
+    def refused_on_reconnecting() -> bool:
+        log = (agent.root.parent / "agent.log").read_text()
+        return "is not registered" in log
+
+    wait_until(refused_on_reconnecting, 30, f"{agent.name} to be refused")
+    refused = connect_as(running, agent, agent.name)
+    assert refused.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert f"instance '{agent.name}' is not registered" in str(refused.details())

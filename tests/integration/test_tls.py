@@ -9,12 +9,11 @@ from pathlib import Path
 import grpc
 import pytest
 
-from deploy import certproof
+from deploy import certproof, signing
 from deploy.client import DeployClient
 from deploy.credentials import load_credentials
 from deploy.errors import ApiError
-from deploy.v1 import fleet_pb2
-from services.core.access import payload_hash
+from deploy.v1 import common_pb2, fleet_pb2
 from services.core.pki import server_tls, service_identity
 from tests.harness import (
     cli,
@@ -90,12 +89,20 @@ def test_services_in_separate_processes_share_one_authority_prove_who_they_are_o
     wait_until(admin_file.exists, 30, "the administrator key")
     env = {"DEPLOY_CA_FILE": str(ca_file), "DEPLOY_SHARED_CREDENTIALS_FILE": str(admin_file)}
     admin = load_credentials(None, env)
-    agent = start_agent(
+    with DeployClient(fleet_address, str(ca_file), admin) as client:
+        registered = client.call(
+            client.fleet.RegisterOnPremisesInstance,
+            fleet_pb2.RegisterOnPremisesInstanceRequest(
+                instance_name="split-tls-1",
+                tags=[common_pb2.Tag(key="cluster", value="split-tls")],
+            ),
+        )
+    agent = start_agent(  # it enrols over TLS with the registration's token
         tmp_path,
         fleet_address,
         "split-tls-1",
         {"cluster": "split-tls"},
-        config={"ca_file": str(ca_file)},
+        config={"ca_file": str(ca_file), "join_token": registered.join_token},
     )
     try:
         wait_online(fleet_address, [agent.name], ca_file, admin)
@@ -105,7 +112,7 @@ def test_services_in_separate_processes_share_one_authority_prove_who_they_are_o
             traffic.key,
             traffic.certificate_der,
             "/deploy.v1.Fleet/DispatchCommand",
-            payload_hash(dispatch),
+            signing.message_hash(dispatch),
             datetime.datetime.now(datetime.UTC),
         )
         with DeployClient(fleet_address, str(ca_file), admin) as as_admin:
