@@ -49,10 +49,9 @@ class ProofError(ValueError):
 
 @dataclass(frozen=True)
 class Holder:
-    """What a call proves: the identities its certificate names, and when it expires."""
+    """What a call proves: the identities its certificate names."""
 
     identities: frozenset[str]
-    not_after: datetime.datetime
 
     def named(self, kind: str) -> set[str]:
         """The names of one kind (`service`, `instance`)."""
@@ -131,7 +130,7 @@ def verify_certificate(
     identities = frozenset(u.removeprefix(URI_PREFIX) for u in uris if u.startswith(URI_PREFIX))
     if not identities:
         raise ProofError("the certificate names no OpenDeploy identity")
-    return Holder(identities, certificate.not_valid_after_utc)
+    return Holder(identities)
 
 
 def _message(method: str, stamp: str, body_hash: str) -> bytes:

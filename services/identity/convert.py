@@ -6,10 +6,6 @@ from deploy.v1 import identity_pb2
 from services.core.convert import timestamp
 from services.identity.domain import ACTIVE, AccessKey, Policy, User
 
-_STATUS = {
-    ACTIVE: identity_pb2.ACCESS_KEY_STATUS_ACTIVE,
-}
-
 
 def user_to_proto(user: User) -> identity_pb2.User:
     return identity_pb2.User(
@@ -22,7 +18,9 @@ def key_to_proto(key: AccessKey) -> identity_pb2.AccessKey:
         user_name=key.user_name,
         access_key_id=key.key_id,
         secret_access_key=key.secret,
-        status=_STATUS.get(key.status, identity_pb2.ACCESS_KEY_STATUS_INACTIVE),
+        status=identity_pb2.ACCESS_KEY_STATUS_ACTIVE
+        if key.status == ACTIVE
+        else identity_pb2.ACCESS_KEY_STATUS_INACTIVE,
         create_date=timestamp(key.created_at),
     )
 

@@ -20,7 +20,6 @@ KEY_ID_PREFIX = "ODAK"
 SECRET_ALPHABET = string.ascii_letters + string.digits + "+/"
 SECRET_LENGTH = 40
 ACTIVE = "Active"
-INACTIVE = "Inactive"
 ADMINISTRATOR = "AdministratorAccess"
 READ_ACTIONS = ["deploy:Get*", "deploy:List*", "deploy:BatchGet*", "deploy:Watch*"]
 

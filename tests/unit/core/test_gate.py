@@ -17,7 +17,13 @@ from services.core.access import AuditEntry, Gate, Principal
 from services.core.errors import PermissionDenied, Unauthenticated
 from services.core.pki import service_identity
 
-NOW = datetime.datetime.now(datetime.UTC)
+
+def now() -> datetime.datetime:
+    """The clock, read when used (a module constant would be stale by the time a long suite
+    reaches these tests, older than the certificates they issue)."""
+    return datetime.datetime.now(datetime.UTC)
+
+
 DEPLOY_A = json.dumps(
     {
         "Statement": {
@@ -45,11 +51,11 @@ class Authority:
 @pytest.fixture
 def gate(tmp_path: Path) -> Gate:
     authority = service_identity(tmp_path / "pki", ("orchestrator",)).authority
-    return Gate(Authority(), authority, locate_deployment=None, now=lambda: NOW)
+    return Gate(Authority(), authority, locate_deployment=None, now=now)
 
 
 def signed(method: str, request: Any, key_id: str = "ODAKDEPLOYER") -> dict[str, str | bytes]:
-    return dict(signing.sign(key_id, "s3cret", method, signing.message_hash(request), NOW))
+    return dict(signing.sign(key_id, "s3cret", method, signing.message_hash(request), now()))
 
 
 def proved(
@@ -57,7 +63,7 @@ def proved(
 ) -> dict[str, str | bytes]:
     identity = service_identity(tmp_path / "pki", services)
     body = signing.message_hash(request)
-    return dict(certproof.prove(identity.key, identity.certificate_der, method, body, NOW))
+    return dict(certproof.prove(identity.key, identity.certificate_der, method, body, now()))
 
 
 CREATE = "/deploy.v1.Orchestrator/CreateDeployment"
