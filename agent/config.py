@@ -11,13 +11,13 @@ import yaml
 from agent.download import FetchPolicy
 from agent.errors import ConfigError
 from deploy.bundlelimits import LIMIT_KEYS, limits_from_mapping
+from deploy.endpoints import parse_endpoint
 from deploy.gitpolicy import check_schemes
 
 KNOWN_KEYS = {
     "server",
     "instance_name",
     "tags",
-    "credentials",
     "root_dir",
     "max_revisions",
     "install_prefix",
@@ -33,12 +33,11 @@ KNOWN_KEYS = {
 @dataclass(frozen=True)
 class AgentConfig:
     server: str
-    """host:port of the fleet's AgentGateway (and the registry, for bundle downloads)."""
+    """host:port of the fleet's AgentGateway (and the registry, for bundle downloads), reached
+    over TLS; http://host:port in plaintext (deploy.endpoints)."""
     instance_name: str
     tags: dict[str, str] = field(default_factory=dict)
     """Applied when the instance registers itself on first contact."""
-    credentials: str = ""
-    """Reserved for agent authentication; not used yet."""
     root_dir: Path = Path("/opt/opendeploy-agent/deployment-root")
     max_revisions: int = 5
     """Deployment archives kept per deployment group (the last successful one is always kept)."""
@@ -50,7 +49,7 @@ class AgentConfig:
     """Bundle limits, download timeout and Git schemes this host accepts."""
     ca_certificate: bytes = b""
     """PEM of the certificate authority the server's TLS certificate must chain to (read from
-    `ca_file`); empty: a plaintext connection."""
+    `ca_file`); empty: the one received at enrolment, else the system's roots."""
     join_token: str = ""
     """Spent on the first start to enrol (agent.identity), when the host has no certificate."""
 
@@ -73,6 +72,10 @@ def load_agent_config(path: Path) -> AgentConfig:
     for key in ("server", "instance_name"):
         if not raw.get(key):
             raise ConfigError(f"{path}: {key} is required")
+    try:
+        parse_endpoint(str(raw["server"]))
+    except ValueError as error:
+        raise ConfigError(f"{path}: server: {error}") from None
     max_revisions = raw.get("max_revisions", 5)
     if not isinstance(max_revisions, int) or max_revisions < 1:
         raise ConfigError(f"{path}: max_revisions must be an integer ≥ 1")
@@ -80,7 +83,6 @@ def load_agent_config(path: Path) -> AgentConfig:
         server=str(raw["server"]),
         instance_name=str(raw["instance_name"]),
         tags=_string_map(path, "tags", raw.get("tags")),
-        credentials=str(raw.get("credentials") or ""),
         root_dir=Path(str(raw.get("root_dir") or AgentConfig.root_dir)).resolve(),
         max_revisions=max_revisions,
         install_prefix=str(Path(raw["install_prefix"]).resolve())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 import logging
 import re
@@ -24,6 +23,7 @@ from agent.identity import Identity
 from agent.layout import DeploymentRoot
 from deploy import certproof
 from deploy.backoff import RECONNECT_CHANNEL_OPTIONS, Backoff
+from deploy.endpoints import parse_endpoint
 from deploy.private import private_dir
 from deploy.v1 import agent_pb2, agent_pb2_grpc, common_pb2
 
@@ -90,6 +90,14 @@ def succeeded(command_id: str) -> agent_pb2.ConnectRequest:
             ),
         )
     )
+
+
+class EnrolmentFailed(Exception):
+    """The fleet did not take the join token (or could not be reached to spend it)."""
+
+    def __init__(self, error: grpc.RpcError) -> None:
+        super().__init__(error.details())
+        self.error = error
 
 
 @dataclass(frozen=True)
@@ -224,6 +232,19 @@ class AgentSession:
                 await self._keep_identity()
                 await self._run_stream()
                 backoff.reset()
+            except EnrolmentFailed as failure:
+                log.error(
+                    "enrolment failed; trying again (a used or expired join token needs a new "
+                    "one: deploy create-join-token, or register the instance again)",
+                    extra={
+                        "fields": {
+                            "server": self._config.server,
+                            "code": str(failure.error.code()),
+                            "details": failure.error.details(),
+                            "instance": self._config.instance_name,
+                        }
+                    },
+                )
             except grpc.RpcError as error:
                 log.warning(
                     "stream to the fleet ended; reconnecting",
@@ -244,7 +265,10 @@ class AgentSession:
         one past half its life (a failed renewal keeps the current one, tried again later)."""
         name = self._config.instance_name
         if not self._identity.enrolled and self._config.join_token:
-            enrolled = await self._identity.enrol(self._channel, self._config.join_token, name)
+            try:
+                enrolled = await self._identity.enrol(self._channel, self._config.join_token, name)
+            except grpc.RpcError as error:
+                raise EnrolmentFailed(error) from error
             log.info("enrolled", extra={"fields": {"instance": enrolled}})
         elif self._identity.renewal_due(datetime.datetime.now(datetime.UTC)):
             try:
@@ -284,15 +308,18 @@ class AgentSession:
         self._outbox = outbox
         stub = agent_pb2_grpc.AgentGatewayStub(self._channel)
         call = stub.Connect(self._drain(outbox))
-        heartbeat = asyncio.create_task(self._heartbeats(outbox))
+        chores = [
+            asyncio.create_task(self._heartbeats(outbox)),
+            asyncio.create_task(self._renewals()),
+        ]
         try:
             async for message in call:
                 self._receive(message)
         finally:
             self._outbox = None
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            for chore in chores:
+                chore.cancel()
+            await asyncio.gather(*chores, return_exceptions=True)
 
     @staticmethod
     async def _drain(
@@ -302,15 +329,20 @@ class AgentSession:
             yield await outbox.get()
 
     async def _heartbeats(self, outbox: asyncio.Queue[agent_pb2.ConnectRequest]) -> None:
-        """Heartbeats, and the certificate's renewal when it is due (the stream stays open)."""
         while True:
             await asyncio.sleep(self._heartbeat_seconds)
-            await self._keep_identity()
             stamp = Timestamp()
             stamp.GetCurrentTime()
             outbox.put_nowait(
                 agent_pb2.ConnectRequest(heartbeat=agent_pb2.Heartbeat(sent_at=stamp))
             )
+
+    async def _renewals(self) -> None:
+        """The certificate's renewal when it is due, while the stream stays open — beside the
+        heartbeats, never in their way (a slow renewal must not make the host look offline)."""
+        while True:
+            await asyncio.sleep(self._heartbeat_seconds)
+            await self._keep_identity()
 
     def _receive(self, message: agent_pb2.ConnectResponse) -> None:
         kind = message.WhichOneof("body")
@@ -329,6 +361,15 @@ class AgentSession:
         elif kind == "command":
             command = message.command
             if command.command_id in self._seen:
+                return
+            refusal = self._identity.refusal(command, datetime.datetime.now(datetime.UTC))
+            if refusal is not None:  # run nothing; the deployment learns why at once
+                log.error(
+                    "lifecycle command refused",
+                    extra={"fields": {"command_id": command.command_id, "reason": refusal}},
+                )
+                error = EventFailed(ErrorCode.UNKNOWN_ERROR, f"Refused: {refusal}")
+                self._report(failed(command.command_id, error))
                 return
             self._seen.add(command.command_id)
             if self._running:  # it waits for the one ahead of it: tell the fleet
@@ -417,14 +458,17 @@ class AgentSession:
 
 
 def channel(config: AgentConfig, identity: Identity) -> grpc.aio.Channel:
-    """Over TLS when the configuration names the server's certificate authority; every call
-    proved with the instance's certificate once it has one."""
+    """Over TLS (trusting `ca_file`, else the authority received at enrolment, else the
+    system's roots) unless the server is an http:// one; every call proved with the instance's
+    certificate once it has one."""
     proofs = certproof.interceptors(identity.credential)
-    if not config.ca_certificate:
+    server = parse_endpoint(config.server)
+    if not server.tls:
         return grpc.aio.insecure_channel(
-            config.server, options=CHANNEL_OPTIONS, interceptors=proofs
+            server.target, options=CHANNEL_OPTIONS, interceptors=proofs
         )
-    credentials = grpc.ssl_channel_credentials(root_certificates=config.ca_certificate)
+    authority = config.ca_certificate or identity.authority() or None
+    credentials = grpc.ssl_channel_credentials(root_certificates=authority)
     return grpc.aio.secure_channel(
-        config.server, credentials, options=CHANNEL_OPTIONS, interceptors=proofs
+        server.target, credentials, options=CHANNEL_OPTIONS, interceptors=proofs
     )

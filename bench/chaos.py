@@ -43,7 +43,8 @@ from pathlib import Path
 
 import yaml
 
-from bench.deploy_latency import BIN, free_port, serving, wait
+from bench.access import Admin, serving
+from bench.deploy_latency import BIN, free_port, wait
 from deploy.bundle import make_zip
 from deploy.client import TERMINAL, DeployClient
 from deploy.errors import ApiError
@@ -85,6 +86,8 @@ class Node:
     log: Path
     address: str = ""
     """host:port a service serves on (empty for an agent)."""
+    ca_file: Path = Path()
+    """The authority its TLS certificate chains to (a service's)."""
     popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -93,7 +96,7 @@ class Node:
                 self.args, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
             )
         if self.address:
-            wait(lambda: serving(self.address), 60, self.name)
+            wait(lambda: serving(self.address, self.ca_file), 60, self.name)
 
     def kill(self) -> None:
         """SIGKILL the process and everything it started (an agent's running hooks too), as
@@ -152,18 +155,22 @@ class Cluster:
     fleet: Node = field(init=False)
     orchestrator: Node = field(init=False)
     haproxy: Node = field(init=False)
+    admin: Admin = field(init=False)
     hosts: list[Node] = field(default_factory=list)
     apps: dict[str, WebApp] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        fleet_address = f"127.0.0.1:{free_port()}"
+        fleet_address, address = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+        self.admin = Admin(self.workdir / "pki", self.workdir / "orchestrator")
         self.haproxy = self._haproxy()
-        self.fleet = self._server("fleet", fleet_address, "fleet,registry", {})
+        self.fleet = self._server(
+            "fleet", fleet_address, "fleet,registry", {"OPENDEPLOY_PEER_IDENTITY": address}
+        )
         balancers = {LOAD_BALANCER: {"haproxy": {"admin_socket": str(self.admin_socket)}}}
         self.orchestrator = self._server(
             "orchestrator",
-            f"127.0.0.1:{free_port()}",
-            "orchestrator,traffic",
+            address,
+            "orchestrator,traffic,identity",
             {
                 "OPENDEPLOY_PEER_FLEET": fleet_address,
                 "OPENDEPLOY_PEER_REGISTRY": fleet_address,
@@ -211,6 +218,7 @@ class Cluster:
         data = self.workdir / name
         args = [
             "env",
+            "PYTHONFAULTHANDLER=1",
             *(f"{k}={v}" for k, v in env.items()),
             str(BIN / "deploy-server"),
             "--services",
@@ -221,11 +229,13 @@ class Cluster:
             f"127.0.0.1:{free_port()}",
             "--data-dir",
             str(data),
+            "--pki-dir",
+            str(self.admin.pki_dir),
         ]
         if self.database_url:
             args += ["--database-url", self.database_url]
         data.mkdir(parents=True, exist_ok=True)
-        return Node(name, args, self.workdir / f"{name}.log", address)
+        return Node(name, args, self.workdir / f"{name}.log", address, self.admin.ca_file)
 
     def _agent(self, name: str, fleet_address: str, fleet: str) -> Node:
         home = self.workdir / name
@@ -235,6 +245,7 @@ class Cluster:
             yaml.safe_dump(
                 {
                     "server": fleet_address,
+                    "ca_file": str(self.admin.ca_file),
                     "instance_name": name,
                     "tags": {"cluster": fleet},
                     "root_dir": str(home / "root"),
@@ -255,10 +266,23 @@ class Cluster:
         return [self.haproxy, self.fleet, self.orchestrator, *self.hosts]
 
     def start(self) -> None:
-        for node in self.nodes:
+        """HAProxy and the services, then the agents, enrolling with a token per fleet."""
+        for node in (self.haproxy, self.fleet, self.orchestrator):
             node.start()
             if node is self.haproxy:
                 wait(self.admin_socket.exists, 30, "HAProxy's admin socket")
+        self.admin.wait_for_key(wait)
+        tokens = {
+            fleet: self.admin.join_token(self.fleet.address, {"cluster": fleet}, uses)
+            for fleet, uses in (("chaos", self.agents), ("chaos-green", GREEN_HOSTS))
+        }
+        for host in self.hosts:
+            config = Path(host.args[-1])
+            settings = yaml.safe_load(config.read_text())
+            config.write_text(
+                yaml.safe_dump({**settings, "join_token": tokens[settings["tags"]["cluster"]]})
+            )
+            host.start()
 
     def restart(self, node: Node) -> None:
         if node is self.haproxy:
@@ -318,7 +342,7 @@ class Stream:
     done: threading.Event = field(default_factory=threading.Event)
 
     def prepare(self) -> None:
-        with DeployClient(self.cluster.fleet.address) as fleet:
+        with self.cluster.admin.client(self.cluster.fleet.address) as fleet:
             for application in APPLICATIONS:
                 fleet.call(
                     fleet.registry.CreateApplication,
@@ -334,7 +358,7 @@ class Stream:
                         revision_type=common_pb2.REVISION_TYPE_REGISTRY,
                         registry_location=uploaded.location,
                     )
-        with DeployClient(self.cluster.orchestrator.address) as client:
+        with self.cluster.admin.client(self.cluster.orchestrator.address) as client:
             client.call(
                 client.traffic.CreateTargetGroup,
                 traffic_pb2.CreateTargetGroupRequest(
@@ -357,7 +381,7 @@ class Stream:
 
     def run(self) -> None:
         """Keep one deployment per application going; now and then stop one."""
-        with DeployClient(self.cluster.orchestrator.address) as client:
+        with self.cluster.admin.client(self.cluster.orchestrator.address) as client:
             while not self.done.is_set():
                 for application in APPLICATIONS:
                     self._next(client, application)
@@ -453,7 +477,7 @@ def inject(cluster: Cluster, rng: random.Random, kills: int) -> collections.Coun
 def settle(cluster: Cluster) -> list[orchestrator_pb2.WatchDeploymentResponse]:
     """Wait for every deployment of the applications to end; their final records."""
     deadline = time.monotonic() + SETTLE_SECONDS
-    with DeployClient(cluster.orchestrator.address) as client:
+    with cluster.admin.client(cluster.orchestrator.address) as client:
         while True:
             records = [
                 _record(client, deployment_id) for deployment_id in _every_deployment(client)

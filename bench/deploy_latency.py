@@ -17,10 +17,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import grpc
 import yaml
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bench.access import Admin, serving
 from deploy.bundle import make_zip
 from deploy.client import TERMINAL, DeployClient
 from deploy.v1 import common_pb2, fleet_pb2, orchestrator_pb2, registry_pb2
@@ -65,21 +64,9 @@ def wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.02)
 
 
-def serving(address: str) -> bool:
-    with grpc.insecure_channel(address) as channel:
-        try:
-            status = (
-                health_pb2_grpc.HealthStub(channel)
-                .Check(health_pb2.HealthCheckRequest(), timeout=1)
-                .status
-            )
-        except grpc.RpcError:
-            return False
-    return bool(status == health_pb2.HealthCheckResponse.SERVING)
-
-
 def one_fleet(workdir: Path, agents: int, runs: int) -> list[float]:
     address = f"127.0.0.1:{free_port()}"
+    admin = Admin(workdir / "data" / "pki", workdir / "data")
     processes = []
     logs = (workdir / "logs.txt").open("ab")
     try:
@@ -100,7 +87,9 @@ def one_fleet(workdir: Path, agents: int, runs: int) -> list[float]:
                 stderr=logs,
             )
         )
-        wait(lambda: serving(address), 30, "deploy-server")
+        wait(lambda: serving(address, admin.ca_file), 30, "deploy-server")
+        admin.wait_for_key(wait)
+        token = admin.join_token(address, {"bench": "yes"}, agents)
         names = [f"bench-{i}" for i in range(agents)]
         for name in names:
             config = workdir / f"{name}.yaml"
@@ -108,8 +97,9 @@ def one_fleet(workdir: Path, agents: int, runs: int) -> list[float]:
                 yaml.safe_dump(
                     {
                         "server": address,
+                        "ca_file": str(admin.ca_file),
+                        "join_token": token,
                         "instance_name": name,
-                        "tags": {"bench": "yes"},
                         "root_dir": str(workdir / name / "root"),
                         "install_prefix": str(workdir / name / "prefix"),
                     }
@@ -122,7 +112,7 @@ def one_fleet(workdir: Path, agents: int, runs: int) -> list[float]:
                     stderr=logs,
                 )
             )
-        with DeployClient(address) as client:
+        with admin.client(address) as client:
 
             def online() -> bool:
                 listed = client.instances()

@@ -122,15 +122,20 @@ def verify_certificate(
         raise ProofError("the certificate was not issued by this cluster's authority") from None
     if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
         raise ProofError("the certificate has expired or is not valid yet")
+    holder = named_by(certificate)
+    if not holder.identities:
+        raise ProofError("the certificate names no OpenDeploy identity")
+    return holder
+
+
+def named_by(certificate: x509.Certificate) -> Holder:
+    """The OpenDeploy identities a certificate names (its urn:opendeploy: URIs), unchecked."""
     try:
         names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
-        names = None
-    uris = names.value.get_values_for_type(x509.UniformResourceIdentifier) if names else []
-    identities = frozenset(u.removeprefix(URI_PREFIX) for u in uris if u.startswith(URI_PREFIX))
-    if not identities:
-        raise ProofError("the certificate names no OpenDeploy identity")
-    return Holder(identities)
+        return Holder(frozenset())
+    uris = names.value.get_values_for_type(x509.UniformResourceIdentifier)
+    return Holder(frozenset(u.removeprefix(URI_PREFIX) for u in uris if u.startswith(URI_PREFIX)))
 
 
 def _message(method: str, stamp: str, body_hash: str) -> bytes:

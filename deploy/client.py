@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
 
 from deploy.credentials import Credentials, SigningInterceptor, load_credentials
+from deploy.endpoints import parse_endpoint
 from deploy.errors import ApiError, ClientError
 from deploy.v1 import (
     common_pb2,
@@ -46,15 +47,20 @@ class DeployClient:
         ca_file: str | None = None,
         credentials: Credentials | None = None,
         profile: str | None = None,
+        interceptors: Sequence[Any] = (),
     ) -> None:
-        """`ca_file` (default $DEPLOY_CA_FILE): the certificate authority of a server that
-        speaks TLS; without one the connection is plaintext. `credentials` (default: found as
-        the AWS CLI finds them, deploy.credentials, in `profile` when named) sign every call."""
+        """`endpoint` (default $DEPLOY_ENDPOINT): host:port over TLS, or http://host:port in
+        plaintext (deploy.endpoints); `ca_file` (default $DEPLOY_CA_FILE): the certificate
+        authority TLS trusts, else the system's roots. `credentials` (default: found as
+        the AWS CLI finds them, deploy.credentials, in `profile` when named) sign every call;
+        `interceptors` (gRPC client interceptors) see every call after that."""
         self.endpoint = endpoint or os.environ.get("DEPLOY_ENDPOINT") or DEFAULT_ENDPOINT
         self._channel = _channel(self.endpoint, ca_file or os.environ.get("DEPLOY_CA_FILE"))
         credentials = credentials or load_credentials(profile)
         if credentials is not None:
             self._channel = grpc.intercept_channel(self._channel, SigningInterceptor(credentials))
+        if interceptors:
+            self._channel = grpc.intercept_channel(self._channel, *interceptors)
         self.registry = registry_pb2_grpc.RevisionRegistryStub(self._channel)
         self.orchestrator = orchestrator_pb2_grpc.OrchestratorStub(self._channel)
         self.fleet = fleet_pb2_grpc.FleetStub(self._channel)
@@ -135,10 +141,17 @@ class DeployClient:
 
 
 def _channel(endpoint: str, ca_file: str | None) -> grpc.Channel:
-    if not ca_file:
-        return grpc.insecure_channel(endpoint)
     try:
-        authority = Path(ca_file).read_bytes()
-    except OSError as error:
-        raise ClientError(f"cannot read the CA file {ca_file}: {error.strerror}") from None
-    return grpc.secure_channel(endpoint, grpc.ssl_channel_credentials(root_certificates=authority))
+        where = parse_endpoint(endpoint)
+    except ValueError as error:
+        raise ClientError(str(error)) from None
+    if not where.tls:
+        return grpc.insecure_channel(where.target)
+    authority = None  # the system's roots
+    if ca_file:
+        try:
+            authority = Path(ca_file).read_bytes()
+        except OSError as error:
+            raise ClientError(f"cannot read the CA file {ca_file}: {error.strerror}") from None
+    credentials = grpc.ssl_channel_credentials(root_certificates=authority)
+    return grpc.secure_channel(where.target, credentials)

@@ -76,7 +76,9 @@ def _read(path: Path) -> configparser.ConfigParser:
     return parser
 
 
-class _Details(grpc.ClientCallDetails):  # type: ignore[misc]
+class CallDetails(grpc.ClientCallDetails):  # type: ignore[misc]
+    """A call's details with more metadata (what an interceptor passes on)."""
+
     def __init__(self, details: grpc.ClientCallDetails, metadata: list[tuple[str, str]]) -> None:
         self.method = details.method
         self.timeout = details.timeout
@@ -102,7 +104,7 @@ class SigningInterceptor(
         self._credentials = credentials
         self._now = now
 
-    def _signed(self, details: grpc.ClientCallDetails, body_hash: str) -> _Details:
+    def _signed(self, details: grpc.ClientCallDetails, body_hash: str) -> CallDetails:
         method = details.method if isinstance(details.method, str) else details.method.decode()
         metadata = signing.sign(
             self._credentials.access_key_id,
@@ -111,7 +113,7 @@ class SigningInterceptor(
             body_hash,
             self._now(),
         )
-        return _Details(details, metadata)
+        return CallDetails(details, metadata)
 
     def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         return continuation(self._signed(details, signing.message_hash(request)), request)

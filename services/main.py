@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 
 from deploy.logs import setup_logging
+from deploy.private import write_private
 from services.core.config import load_config, parse_services
 from services.core.errors import DeployError
+from services.core.pki import server_tls
 from services.core.server import serve
 
 
@@ -26,16 +28,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", type=Path, help="SQLite files and bundle store")
     parser.add_argument("--database-url", help="SQLAlchemy URL (sqlite:///… or postgresql://…)")
     parser.add_argument(
-        "--tls", action="store_true", default=None, help="serve and reach peers over TLS"
+        "--tls",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="serve and reach peers over TLS (default: on)",
     )
     parser.add_argument(
         "--auth",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         default=None,
-        help="every call signed with an access key and allowed by policy",
+        help="every call signed with an access key and allowed by policy (default: on)",
     )
     parser.add_argument("--pki-dir", type=Path, help="the certificate authority (data-dir/pki)")
     parser.add_argument("--log-level", default="INFO")
+    commands = parser.add_subparsers(dest="command", metavar="[issue-certificate]")
+    issue = commands.add_parser(
+        "issue-certificate",
+        help="write a server certificate of the cluster's authority (and its key, PEM, 0600) "
+        "for a proxy in front of the services, e.g. HAProxy's `crt`",
+    )
+    issue.add_argument("--address", required=True, help="host:port the proxy answers on")
+    issue.add_argument("--out", type=Path, required=True, help="the PEM file to write")
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
     try:
@@ -57,6 +70,11 @@ def main(argv: list[str] | None = None) -> None:
     except DeployError as error:
         print(f"deploy-server: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    if args.command == "issue-certificate":
+        issued = server_tls(config.authority_dir, args.address)
+        write_private(args.out, issued.certificate + issued.key)
+        print(f"wrote {args.out}; clients trust {issued.ca_path}")
+        return
     with asyncio.Runner() as runner:
         if not runner.run(serve(config)):
             # Tasks that would not end in the grace must not hold the process (the runner's

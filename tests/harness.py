@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import random
 import signal
@@ -12,17 +13,23 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import grpc
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from deploy import certproof, signing
 from deploy.client import DeployClient
-from deploy.credentials import Credentials, load_credentials
-from deploy.v1 import common_pb2, fleet_pb2
+from deploy.credentials import CallDetails, Credentials, SigningInterceptor, load_credentials
+from deploy.v1 import agent_pb2, agent_pb2_grpc, common_pb2, fleet_pb2
+from services.core.pki import service_identity
 
 BIN = Path(sys.executable).parent
 START_TIMEOUT = 30.0
@@ -110,20 +117,124 @@ def spawn(name: str, args: list[str], log: Path, env: dict[str, str] | None = No
     return Process(name, popen, log)
 
 
+@dataclass(frozen=True)
+class Access:
+    """How the tests reach a server, as a user would: over TLS trusting its authority, every
+    call signed with its administrator's key (a server started with --no-tls or --no-auth is
+    reached without)."""
+
+    address: str
+    tls: bool = True
+    ca_file: Path | None = None
+    """None: the system's roots."""
+    credentials_file: Path | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return self.address if self.tls else f"http://{self.address}"
+
+    def env(self) -> dict[str, str]:
+        """What makes the CLI (and agents' hooks, which do not read it) reach the server."""
+        env = {"DEPLOY_ENDPOINT": self.endpoint}
+        if self.ca_file:
+            env["DEPLOY_CA_FILE"] = str(self.ca_file)
+        if self.credentials_file:
+            env["DEPLOY_SHARED_CREDENTIALS_FILE"] = str(self.credentials_file)
+        return env
+
+    def credentials(self) -> Credentials | None:
+        if self.credentials_file is None:
+            return None
+        wait_until(self.credentials_file.exists, START_TIMEOUT, "the administrator key")
+        return load_credentials(
+            None, {"DEPLOY_SHARED_CREDENTIALS_FILE": str(self.credentials_file)}
+        )
+
+
+_ACCESS: dict[str, Access] = {}
+"""Every server started, by address (a restarted one keeps its authority and keys)."""
+_CLUSTERS: dict[str, Access] = {}
+"""The first server started on each PostgreSQL database: the servers of a database are one
+cluster, sharing its authority and keys (the secrets in its tables are sealed with them)."""
+
+
+def access(address: str) -> Access:
+    return _ACCESS.get(address) or Access(address)
+
+
+def share_access(address: str, like: str) -> None:
+    """Reach `address` as `like` is reached: a process without the identity service checks
+    keys with its peer, so the administrator's key is the peer's."""
+    _ACCESS[address] = replace(access(like), address=address)
+
+
+def known_server(address: str, data_dir: Path) -> None:
+    """Reach a server the tests did not start themselves (make cluster's front door) as those
+    they did: with the authority and the administrator key in its data directory."""
+    _ACCESS[address] = Access(
+        address, True, data_dir / "pki" / "ca.pem", data_dir / "admin-credentials"
+    )
+
+
+def client_of(address: str, signed: bool = True, service: str | None = None) -> DeployClient:
+    """An SDK client of a server the tests started: as its administrator, anonymous (`signed`
+    False), or as one of its services (`service`: proved with a certificate of its authority,
+    for the internal RPCs)."""
+    reach = access(address)
+    ca_file = str(reach.ca_file) if reach.ca_file else None
+    if service is not None:
+        assert reach.ca_file is not None, "services prove calls with the cluster's authority"
+        proof = ServiceProof(reach.ca_file.parent, service)
+        return DeployClient(reach.endpoint, ca_file, None, interceptors=[proof])
+    return DeployClient(reach.endpoint, ca_file, reach.credentials() if signed else None)
+
+
+class ServiceProof(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    """Proves unary calls as `service`, as that service's process does."""
+
+    def __init__(self, pki_dir: Path, service: str) -> None:
+        self._pki_dir, self._service = pki_dir, service
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        method = details.method if isinstance(details.method, str) else details.method.decode()
+        proof = service_proof(self._pki_dir, self._service, method, request)
+        return continuation(CallDetails(details, proof), request)
+
+
+def channel_to(address: str, signed: bool = True) -> grpc.Channel:
+    """A raw gRPC channel to a server the tests started, its calls signed as the
+    administrator's (or not)."""
+    reach = access(address)
+    if reach.tls:
+        authority = reach.ca_file.read_bytes() if reach.ca_file else None
+        raw = grpc.secure_channel(address, grpc.ssl_channel_credentials(authority))
+    else:
+        raw = grpc.insecure_channel(address)
+    credentials = reach.credentials() if signed else None
+    return grpc.intercept_channel(raw, SigningInterceptor(credentials)) if credentials else raw
+
+
 def start_server(
     workdir: Path,
     database_url: str,
     port: int | None = None,
     env: dict[str, str] | None = None,
     args: list[str] | None = None,
-    ca_file: Path | None = None,
+    tls: bool = True,
+    auth: bool = True,
+    pki_dir: Path | None = None,
 ) -> tuple[Process, str]:
-    """A deploy-server (every service, unless `args` names some with --services); with
-    `ca_file` (where its certificate authority will be) it is reached over TLS."""
+    """A deploy-server (every service, unless `args` names some with --services), secure as
+    it is by default: TLS with its certificate authority (in `pki_dir`, shared by the
+    processes of a split cluster; default its data directory's), authentication with the
+    administrator key its identity service creates. `tls`/`auth` False turn them off."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     address = f"127.0.0.1:{port}"
     metrics = f"127.0.0.1:{free_port()}"
+    shared = _CLUSTERS.get(database_url) if database_url else None
+    pki_dir = pki_dir or (shared.ca_file.parent if shared and shared.ca_file else None)
+    pki_dir = pki_dir or workdir / "data" / "pki"
     command = [
         str(BIN / "deploy-server"),
         *(args or []),
@@ -133,37 +244,97 @@ def start_server(
         str(workdir / "data"),
         "--metrics-listen",
         metrics,
+        "--pki-dir",
+        str(pki_dir),
+        "--tls" if tls else "--no-tls",
+        "--auth" if auth else "--no-auth",
     ]
     if database_url:
         command += ["--database-url", database_url]
+    services = (
+        (args or [])[(args or []).index("--services") + 1] if "--services" in (args or []) else ""
+    )
+    if not auth:
+        admin = None
+    elif shared is not None:  # its identity service found the first one's administrator
+        admin = shared.credentials_file
+    elif not services or "identity" in services.split(","):
+        admin = workdir / "data" / "admin-credentials"
+    else:  # keys are checked by its peer: share_access says whose (kept across restarts)
+        admin = access(address).credentials_file
+    _ACCESS[address] = Access(address, tls, pki_dir / "ca.pem" if tls else None, admin)
+    if database_url:
+        _CLUSTERS.setdefault(database_url, _ACCESS[address])
+    # a crash prints its Python stacks into the log
+    env = {"PYTHONFAULTHANDLER": "1", **(env or {})}
     process = spawn("deploy-server", command, workdir / "server.log", env)
     process.metrics_url = f"http://{metrics}/metrics"
-    wait_serving(address, process, ca_file)
+    wait_serving(address, process)
     return process, address
 
 
-def wait_serving(address: str, process: Process, ca_file: Path | None = None) -> None:
+@dataclass
+class Split:
+    """The services over two processes sharing one authority: the fleet with the registry at
+    `fleet_address`; the orchestrator with traffic and identity at `address` (the fleet's process
+    checks keys with it)."""
+
+    workdir: Path
+    fleet_address: str
+    address: str
+    fleet: Process = field(init=False)
+    orchestrator: Process = field(init=False)
+
+    def start_fleet(self) -> None:
+        self.fleet, _ = start_server(
+            self.workdir / "fleet",
+            "",
+            port=int(self.fleet_address.rsplit(":", 1)[1]),
+            env={"OPENDEPLOY_PEER_IDENTITY": self.address},
+            args=["--services", "fleet,registry"],
+            pki_dir=self.workdir / "pki",
+        )
+
+    def stop(self) -> None:
+        self.orchestrator.stop()
+        self.fleet.stop()
+
+
+def split_servers(workdir: Path) -> Split:
+    split = Split(workdir, f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}")
+    split.start_fleet()
+    split.orchestrator, _ = start_server(
+        workdir / "orchestrator",
+        "",
+        port=int(split.address.rsplit(":", 1)[1]),
+        env={
+            "OPENDEPLOY_PEER_FLEET": split.fleet_address,
+            "OPENDEPLOY_PEER_REGISTRY": split.fleet_address,
+        },
+        args=["--services", "orchestrator,traffic,identity"],
+        pki_dir=workdir / "pki",
+    )
+    share_access(split.fleet_address, split.address)
+    return split
+
+
+def wait_serving(address: str, process: Process) -> None:
+    ca_file = access(address).ca_file
+
     def serving() -> bool:
         if process.popen.poll() is not None:
             raise AssertionError(f"deploy-server exited: {process.log.read_text()[-2000:]}")
         if ca_file is not None and not ca_file.exists():
             return False  # the server creates its authority first
         try:
-            with _channel(address, ca_file) as channel:
+            with channel_to(address, signed=False) as connection:
                 request = health_pb2.HealthCheckRequest()
-                status = health_pb2_grpc.HealthStub(channel).Check(request, timeout=1).status
+                status = health_pb2_grpc.HealthStub(connection).Check(request, timeout=1).status
         except grpc.RpcError:
             return False
         return bool(status == health_pb2.HealthCheckResponse.SERVING)
 
     wait_until(serving, START_TIMEOUT, f"deploy-server on {address}")
-
-
-def _channel(address: str, ca_file: Path | None) -> grpc.Channel:
-    if ca_file is None:
-        return grpc.insecure_channel(address)
-    credentials = grpc.ssl_channel_credentials(root_certificates=ca_file.read_bytes())
-    return grpc.secure_channel(address, credentials)
 
 
 @dataclass
@@ -195,15 +366,21 @@ def start_agent(
     env: dict[str, str] | None = None,
     config: dict[str, Any] | None = None,
 ) -> Agent:
-    """An agent process; `environment` goes to its hooks, `env` to the process itself, `config`
-    adds keys to its agent.yaml."""
+    """An agent process of a server the tests started (registered first when it checks
+    identities, and enrolling with the registration's token; trusting its authority);
+    `environment` goes to its hooks, `env` to the process itself, `config` adds keys to its
+    agent.yaml."""
     home = workdir / name
     home.mkdir(parents=True, exist_ok=True)
     agent = Agent(name, home / "root", home / "prefix", free_port(), home / "agent.yaml")
+    reach = access(address)
+    secure: dict[str, Any] = {"ca_file": str(reach.ca_file)} if reach.ca_file else {}
+    if reach.credentials_file and not (config or {}).get("join_token"):
+        secure["join_token"] = register(address, name, tags)
     agent.config.write_text(
         yaml.safe_dump(
             {
-                "server": address,
+                "server": reach.endpoint,
                 "instance_name": name,
                 "tags": tags,
                 "root_dir": str(agent.root),
@@ -213,6 +390,7 @@ def start_agent(
                     "INSTANCE": name,
                     **(environment or {}),
                 },
+                **secure,
                 **(config or {}),
             }
         )
@@ -223,23 +401,75 @@ def start_agent(
     return agent
 
 
-def wait_online(
-    address: str,
-    names: list[str],
-    ca_file: Path | None = None,
-    credentials: Credentials | None = None,
-) -> None:
-    with DeployClient(address, str(ca_file) if ca_file else None, credentials) as client:
+def register(address: str, name: str, tags: dict[str, str]) -> str:
+    """Register an instance as the server's administrator; its join token."""
+    with client_of(address) as admin:
+        return str(
+            admin.call(
+                admin.fleet.RegisterOnPremisesInstance,
+                fleet_pb2.RegisterOnPremisesInstanceRequest(
+                    instance_name=name,
+                    tags=[common_pb2.Tag(key=k, value=v) for k, v in tags.items()],
+                ),
+            ).join_token
+        )
+
+
+def wait_online(address: str, names: list[str]) -> None:
+    with client_of(address) as admin:
 
         def online() -> bool:
             healthy = {
                 i.instance_name
-                for i in client.instances()
+                for i in admin.instances()
                 if i.health == fleet_pb2.INSTANCE_HEALTH_ONLINE
             }
             return set(names) <= healthy
 
         wait_until(online, START_TIMEOUT, f"agents {names} online")
+
+
+def agent_proof(agent: Agent, path: str) -> list[tuple[str, str]]:
+    """Call metadata proving a stream call to `path` with `agent`'s enrolled certificate, as
+    the agent itself does."""
+    pem = (agent.root / "identity" / "identity.pem").read_bytes()
+    key = serialization.load_pem_private_key(pem, password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    certificate = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+    return certproof.prove(key, certificate, path, signing.UNSIGNED_PAYLOAD, _now())
+
+
+def refused_hello(address: str, agent: Agent, hello: agent_pb2.AgentHello) -> grpc.RpcError:
+    """Open an agent stream proved with `agent`'s certificate and say `hello`; the refusal
+    (the test fails if the stream is accepted)."""
+    path = "/deploy.v1.AgentGateway/Connect"
+    with channel_to(address, signed=False) as connection:
+        stream = agent_pb2_grpc.AgentGatewayStub(connection).Connect(
+            iter([agent_pb2.ConnectRequest(hello=hello)]),
+            metadata=agent_proof(agent, path),
+            timeout=30,
+        )
+        try:
+            next(iter(stream))
+        except grpc.RpcError as error:
+            return error
+    raise AssertionError(f"the fleet accepted {agent.name}'s hello as {hello.instance_name}")
+
+
+def service_proof(
+    pki_dir: Path, service: str, path: str, request: Message
+) -> list[tuple[str, str]]:
+    """Call metadata proving a unary call to `path` as `service`, with a certificate of the
+    cluster's authority in `pki_dir` — what that service's process (or whoever took it over)
+    sends."""
+    identity = service_identity(pki_dir, (service,))
+    return certproof.prove(
+        identity.key, identity.certificate_der, path, signing.message_hash(request), _now()
+    )
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
 
 
 @dataclass
@@ -257,13 +487,15 @@ class CliResult:
 def cli(
     address: str, *args: str, timeout: float = 120, env: dict[str, str] | None = None
 ) -> CliResult:
-    """Run the real `deploy` command against `address`."""
+    """Run the real `deploy` command against a server the tests started, as its
+    administrator (`env` may take that away)."""
+    reach = access(address)
     done = subprocess.run(
-        [str(BIN / "deploy"), "--endpoint", address, *args],
+        [str(BIN / "deploy"), "--endpoint", reach.endpoint, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, **reach.env(), **(env or {})},
     )
     return CliResult(done.returncode, done.stdout, done.stderr)
 
@@ -278,16 +510,25 @@ class Cluster:
     agents: list[Agent] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     """Extra environment of every process of the cluster, the CLI's included."""
-    ca_file: Path | None = None
-    """Over TLS: the server's certificate authority."""
-    credentials: Credentials | None = None
-    """With authentication on: the administrator's access key (the CLI reads it from `env`)."""
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The server's certificate authority (None: plaintext)."""
+        return access(self.address).ca_file
+
+    @property
+    def pki_dir(self) -> Path:
+        """The cluster's certificate authority and command key."""
+        return self.workdir / "data" / "pki"
+
+    @property
+    def credentials(self) -> Credentials | None:
+        """The administrator's access key (None: authentication off)."""
+        return access(self.address).credentials()
 
     def client(self) -> DeployClient:
-        """An SDK client as the administrator, over TLS when the cluster uses it."""
-        return DeployClient(
-            self.address, str(self.ca_file) if self.ca_file else None, self.credentials
-        )
+        """An SDK client as the administrator."""
+        return client_of(self.address)
 
     def cli(self, *args: str) -> CliResult:
         return cli(self.address, *args, env=self.env)
@@ -308,52 +549,23 @@ def cluster(
     tag: str,
     env: dict[str, str] | None = None,
     agent_config: dict[str, Any] | None = None,
-    tls: bool = False,
-    auth: bool = False,
+    tls: bool = True,
+    auth: bool = True,
 ) -> Iterator[Cluster]:
-    """A server and `agents` agents tagged cluster=`tag`; with `tls` everything speaks TLS
-    (the server's own certificate authority, trusted by the agents and the CLI); with `auth`
-    every call is signed, the CLI's with the administrator key the server creates."""
-    ca_file = workdir / "data" / "pki" / "ca.pem" if tls else None
-    if ca_file is not None:
-        env = {**(env or {}), "OPENDEPLOY_TLS": "1", "DEPLOY_CA_FILE": str(ca_file)}
-        agent_config = {**(agent_config or {}), "ca_file": str(ca_file)}
-    if auth:
-        admin = str(workdir / "data" / "admin-credentials")
-        env = {**(env or {}), "OPENDEPLOY_AUTH": "1", "DEPLOY_SHARED_CREDENTIALS_FILE": admin}
-    server, address = start_server(workdir, database_url, env=env, ca_file=ca_file)
-    credentials = None
-    if auth:
-        admin_file = workdir / "data" / "admin-credentials"
-        wait_until(admin_file.exists, START_TIMEOUT, "the administrator key")
-        credentials = load_credentials(None, {"DEPLOY_SHARED_CREDENTIALS_FILE": str(admin_file)})
-    running = Cluster(workdir, address, server, env=env or {}, ca_file=ca_file)
-    running.credentials = credentials
+    """A server and `agents` agents tagged cluster=`tag`, secure as by default (TLS and
+    authentication; the agents enrol, the CLI signs as the administrator)."""
+    server, address = start_server(workdir, database_url, env=env, tls=tls, auth=auth)
+    running = Cluster(workdir, address, server, env={**(env or {}), **access(address).env()})
     try:
         for i in range(1, agents + 1):
             name, tags = f"{tag}-{i}", {"cluster": tag, "name": f"{tag}-{i}"}
-            config = dict(agent_config or {})
-            if auth:  # registered first; the agent enrols with the registration's token
-                config["join_token"] = register(running, name, tags)
-            running.agents.append(start_agent(workdir, address, name, tags, env=env, config=config))
-        wait_online(address, [a.name for a in running.agents], ca_file, credentials)
+            running.agents.append(
+                start_agent(workdir, address, name, tags, env=env, config=agent_config)
+            )
+        wait_online(address, [a.name for a in running.agents])
         yield running
     finally:
         running.stop()
-
-
-def register(running: Cluster, name: str, tags: dict[str, str]) -> str:
-    """Register an instance as the cluster's administrator; its join token."""
-    with running.client() as client:
-        return str(
-            client.call(
-                client.fleet.RegisterOnPremisesInstance,
-                fleet_pb2.RegisterOnPremisesInstanceRequest(
-                    instance_name=name,
-                    tags=[common_pb2.Tag(key=k, value=v) for k, v in tags.items()],
-                ),
-            ).join_token
-        )
 
 
 def gate_script(gate: Path) -> str:

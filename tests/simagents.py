@@ -1,18 +1,25 @@
 """Simulated agents: many AgentGateway sessions in one thread of the test process, speaking the
 real protocol (hello, heartbeats, started/finished reports), for fleets too big for a process
-per host, and for agents that misbehave on purpose."""
+per host, and for agents that misbehave on purpose. Against a server that checks identities they
+enrol as real agents do (one counted join token, a certificate each) and prove every stream."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import threading
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
-from deploy.v1 import agent_pb2, agent_pb2_grpc, common_pb2
+from deploy import certproof, signing
+from deploy.v1 import agent_pb2, agent_pb2_grpc, common_pb2, fleet_pb2
+from tests.harness import access, client_of
 
 RECONNECT_SECONDS = 0.5
 
@@ -33,8 +40,15 @@ class SimulatedAgents:
     _thread: threading.Thread | None = None
     _stopped: asyncio.Event | None = None
     _ready: threading.Event = field(default_factory=threading.Event)
+    _key: ec.EllipticCurvePrivateKey = field(
+        default_factory=lambda: ec.generate_private_key(ec.SECP256R1())
+    )
+    _certificates: dict[str, bytes] = field(default_factory=dict)
+    """Each session's certificate (DER), once enrolled; one key serves them all."""
 
     def __enter__(self) -> SimulatedAgents:
+        if access(self.address).credentials_file:
+            self._enrol()
         self._thread = threading.Thread(target=asyncio.run, args=(self._main(),), daemon=True)
         self._thread.start()
         if not self._ready.wait(30):
@@ -47,10 +61,53 @@ class SimulatedAgents:
         if self._thread is not None:
             self._thread.join(30)
 
+    def _enrol(self) -> None:
+        tags = [common_pb2.Tag(key=k, value=v) for k, v in self.tags.items()]
+        with client_of(self.address) as admin:
+            token = admin.call(
+                admin.fleet.CreateJoinToken,
+                fleet_pb2.CreateJoinTokenRequest(tags=tags, max_uses=len(self.names)),
+            ).join_token
+        subject = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "simulated")])
+        request = (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(subject)
+            .sign(self._key, hashes.SHA256())
+            .public_bytes(serialization.Encoding.PEM)
+            .decode()
+        )
+        with client_of(self.address, signed=False) as anonymous:
+            for name in self.names:
+                enrolled = anonymous.call(
+                    anonymous.fleet.Enroll,
+                    fleet_pb2.EnrollRequest(
+                        join_token=token, instance_name=name, certificate_request=request
+                    ),
+                )
+                self._certificates[name] = x509.load_pem_x509_certificate(
+                    enrolled.certificate.encode()
+                ).public_bytes(serialization.Encoding.DER)
+
+    def _proof(self, name: str) -> list[tuple[str, str]] | None:
+        """A fresh proof of `name`'s stream (None when the server checks no identities)."""
+        certificate = self._certificates.get(name)
+        if certificate is None:
+            return None
+        now = datetime.datetime.now(datetime.UTC)
+        path = "/deploy.v1.AgentGateway/Connect"
+        return certproof.prove(self._key, certificate, path, signing.UNSIGNED_PAYLOAD, now)
+
+    def _channel(self) -> grpc.aio.Channel:
+        reach = access(self.address)
+        if not reach.tls:
+            return grpc.aio.insecure_channel(self.address)
+        authority = reach.ca_file.read_bytes() if reach.ca_file else None
+        return grpc.aio.secure_channel(self.address, grpc.ssl_channel_credentials(authority))
+
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
-        channel = grpc.aio.insecure_channel(self.address)
+        channel = self._channel()
         stub = agent_pb2_grpc.AgentGatewayStub(channel)
         sessions = [asyncio.create_task(self._session(stub, n)) for n in self.names]
         self._ready.set()
@@ -70,7 +127,7 @@ class SimulatedAgents:
             outbox.put_nowait(agent_pb2.ConnectRequest(hello=hello))
             beats = asyncio.create_task(self._heartbeats(outbox))
             try:
-                async for message in stub.Connect(_drain(outbox)):
+                async for message in stub.Connect(_drain(outbox), metadata=self._proof(name)):
                     if message.WhichOneof("body") == "command":
                         self._on_command(message.command.command_id, outbox)
             except grpc.aio.AioRpcError:

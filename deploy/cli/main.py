@@ -276,9 +276,14 @@ _verb(
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="deploy", description=__doc__)
-    parser.add_argument("--endpoint", help="host:port (default $DEPLOY_ENDPOINT or 127.0.0.1:7400)")
     parser.add_argument(
-        "--ca-file", help="the server's certificate authority, for TLS (default $DEPLOY_CA_FILE)"
+        "--endpoint",
+        help="host:port over TLS, http://host:port in plaintext "
+        "(default $DEPLOY_ENDPOINT or 127.0.0.1:7400)",
+    )
+    parser.add_argument(
+        "--ca-file",
+        help="the certificate authority TLS trusts (default $DEPLOY_CA_FILE, else the system's)",
     )
     parser.add_argument(
         "--profile", help="credentials profile (default $DEPLOY_PROFILE; see deploy.credentials)"

@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,8 +38,12 @@ def say(message: str) -> None:
     print(f"==> {message}", flush=True)
 
 
-def _serving(address: str) -> bool:
-    with grpc.insecure_channel(address) as channel:
+def _serving(layout: ClusterLayout, address: str) -> bool:
+    """The server at `address` answers its health check over TLS."""
+    if not layout.ca_file.exists():
+        return False  # the first service to start creates the authority
+    credentials = grpc.ssl_channel_credentials(layout.ca_file.read_bytes())
+    with grpc.secure_channel(address, credentials) as channel:
         try:
             response = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(), timeout=1
@@ -61,10 +66,7 @@ def _server_env(layout: ClusterLayout, peers: bool = True) -> dict[str, str]:
         ),
         # Webhooks to this machine's own servers (a local cluster's receivers) are allowed.
         "OPENDEPLOY_OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
-        # Every call signed with an access key; the services prove theirs with certificates
-        # of the authority in the shared data directory.
-        "OPENDEPLOY_AUTH": "1",
-    }
+    }  # TLS and authentication are on, as by default: the authority is in the data directory
     if peers:
         env |= {
             f"OPENDEPLOY_PEER_{s.upper()}": f"127.0.0.1:{layout.service_port(s)}" for s in SERVICES
@@ -110,7 +112,7 @@ def start_services(layout: ClusterLayout) -> bool:
             ],
             env=_server_env(layout, peers=False),
         )
-        wait_for(lambda: _serving(layout.endpoint), START_TIMEOUT, "deploy-server")
+        wait_for(lambda: _serving(layout, layout.endpoint), START_TIMEOUT, "deploy-server")
         return False
     for service in SERVICES:
         address = f"127.0.0.1:{layout.service_port(service)}"
@@ -131,12 +133,18 @@ def start_services(layout: ClusterLayout) -> bool:
         )
     for service in SERVICES:
         address = f"127.0.0.1:{layout.service_port(service)}"
-        wait_for(partial(_serving, address), START_TIMEOUT, f"{service} on {address}")
+        wait_for(partial(_serving, layout, address), START_TIMEOUT, f"{service} on {address}")
+    issue = [server, "--data-dir", str(layout.data), "issue-certificate"]
+    subprocess.run(
+        [*issue, "--address", layout.endpoint, "--out", str(layout.front_certificate)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     config = layout.directory / "haproxy.cfg"
     config.write_text(render_config(layout))
     spawn(layout.pids, layout.logs, "haproxy-launcher", [haproxy, "-f", str(config), "-D"])
     wait_for(
-        lambda: (layout.pids / "haproxy.pid").exists() and _serving(layout.endpoint),
+        lambda: (layout.pids / "haproxy.pid").exists() and _serving(layout, layout.endpoint),
         START_TIMEOUT,
         f"HAProxy front door on {layout.endpoint}",
     )
@@ -201,6 +209,7 @@ def spawn_agent(layout: ClusterLayout, index: int, tags: dict[str, str], join_to
                 "install_prefix": str(home / "prefix"),
                 "environment": {"APP_PORT": str(layout.app_port(index)), "INSTANCE": name},
                 "join_token": join_token,
+                "ca_file": str(layout.ca_file),
             }
         )
     )
@@ -211,7 +220,7 @@ def spawn_agent(layout: ClusterLayout, index: int, tags: dict[str, str], join_to
 
 def _client(layout: ClusterLayout) -> DeployClient:
     """A client acting as the cluster's administrator."""
-    return DeployClient(layout.endpoint, credentials=_administrator(layout))
+    return DeployClient(layout.endpoint, str(layout.ca_file), _administrator(layout))
 
 
 def _administrator(layout: ClusterLayout) -> Credentials:
@@ -375,6 +384,7 @@ def up(layout: ClusterLayout) -> None:
         layout.env_file,
         (
             f"export DEPLOY_ENDPOINT={layout.endpoint}\n"
+            + f"export DEPLOY_CA_FILE={layout.ca_file}\n"
             + (f"export WEB_URL={layout.web_url}\n" if with_haproxy else "")
             + f"export DEPLOY_ACCESS_KEY_ID={admin.access_key_id}\n"
             + f"export DEPLOY_SECRET_ACCESS_KEY={admin.secret_access_key}\n"

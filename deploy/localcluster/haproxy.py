@@ -1,7 +1,8 @@
-"""HAProxy for the local cluster: the gRPC front door (HTTP/2, routed by service path) and the
-web frontend whose backend is the target group `local-web`. That backend starts empty: the
-traffic service adds each agent's app through the runtime API when a deployment allows traffic
-to it."""
+"""HAProxy for the local cluster: the gRPC front door (HTTP/2 over TLS with a certificate of the
+cluster's authority, routed by service path, re-encrypted to each service, whose certificate it
+checks) and the web frontend whose backend is the target group `local-web`. That backend starts
+empty: the traffic service adds each agent's app through the runtime API when a deployment
+allows traffic to it."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def render_config(layout: ClusterLayout) -> str:
         "    timeout server 1h",
         "    timeout tunnel 1h",
         "frontend grpc",
-        f"    bind 127.0.0.1:{layout.port_base} proto h2",
+        f"    bind 127.0.0.1:{layout.port_base} ssl crt {layout.front_certificate} alpn h2",
     ]
     for service in SERVICES:
         for path in GRPC_PATHS[service]:
@@ -62,7 +63,8 @@ def render_config(layout: ClusterLayout) -> str:
     for service in SERVICES:
         lines += [
             f"backend be_{service}",
-            f"    server s1 127.0.0.1:{layout.service_port(service)} proto h2",
+            f"    server s1 127.0.0.1:{layout.service_port(service)} ssl alpn h2 "
+            f"verify required ca-file {layout.ca_file} verifyhost localhost",
         ]
     lines += [
         "frontend web",

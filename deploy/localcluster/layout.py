@@ -73,6 +73,17 @@ class ClusterLayout:
         return self.directory / "data"
 
     @property
+    def ca_file(self) -> Path:
+        """The cluster's certificate authority, which every client and agent trusts (the
+        services create it in the shared data directory on their first start)."""
+        return self.data / "pki" / "ca.pem"
+
+    @property
+    def front_certificate(self) -> Path:
+        """HAProxy's certificate and key for the front door (issued at every start)."""
+        return self.directory / "front-door.pem"
+
+    @property
     def admin_credentials(self) -> Path:
         """The administrator key the identity service writes on its first start."""
         return self.data / "admin-credentials"

@@ -348,22 +348,35 @@ class LifecycleCommand(_message.Message):
     COMMAND_ID_FIELD_NUMBER: _builtins.int
     LIFECYCLE_EVENT_FIELD_NUMBER: _builtins.int
     SPEC_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    SIGNATURE_EXPIRES_FIELD_NUMBER: _builtins.int
     command_id: _builtins.str
     """unique; dispatching the same id twice is a no-op"""
     lifecycle_event: _builtins.str
     """e.g. "BeforeInstall" """
+    signature: _builtins.bytes
+    """Ed25519, by the orchestrator's command key, over the instance's name and this command
+    serialized without its signature (deploy.commandsig). An enrolled agent pinned the public
+    key at enrolment and refuses, running nothing, a command whose signature does not verify.
+    """
     @_builtins.property
     def spec(self) -> Global___DeploymentSpec: ...
+    @_builtins.property
+    def signature_expires(self) -> _timestamp_pb2.Timestamp:
+        """signed: the agent refuses it after this"""
+
     def __init__(
         self,
         *,
         command_id: _builtins.str = ...,
         lifecycle_event: _builtins.str = ...,
         spec: Global___DeploymentSpec | None = ...,
+        signature: _builtins.bytes = ...,
+        signature_expires: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["signature_expires", b"signature_expires", "spec", b"spec"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_id", b"command_id", "lifecycle_event", b"lifecycle_event", "spec", b"spec"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_id", b"command_id", "lifecycle_event", b"lifecycle_event", "signature", b"signature", "signature_expires", b"signature_expires", "spec", b"spec"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

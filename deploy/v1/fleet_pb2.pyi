@@ -651,21 +651,25 @@ class EnrollResponse(_message.Message):
     INSTANCE_NAME_FIELD_NUMBER: _builtins.int
     CERTIFICATE_FIELD_NUMBER: _builtins.int
     CA_CERTIFICATE_FIELD_NUMBER: _builtins.int
+    COMMAND_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
     instance_name: _builtins.str
     certificate: _builtins.str
     """PEM, naming urn:opendeploy:instance:NAME"""
     ca_certificate: _builtins.str
     """PEM: the cluster's authority"""
+    command_public_key: _builtins.str
+    """PEM (Ed25519): the key lifecycle commands are signed with, pinned by the agent"""
     def __init__(
         self,
         *,
         instance_name: _builtins.str = ...,
         certificate: _builtins.str = ...,
         ca_certificate: _builtins.str = ...,
+        command_public_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ca_certificate", b"ca_certificate", "certificate", b"certificate", "instance_name", b"instance_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ca_certificate", b"ca_certificate", "certificate", b"certificate", "command_public_key", b"command_public_key", "instance_name", b"instance_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -37,6 +37,7 @@ INT_KEYS = (
     *LIMIT_KEYS,
 )
 BOOL_KEYS = ("reflection_from_anywhere", "tls", "auth")
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 @dataclass
@@ -82,15 +83,16 @@ class ServerConfig:
     """Concurrent calls (agent streams included) one client connection may hold open."""
     reflection_from_anywhere: bool = False
     """gRPC reflection answers loopback callers only unless this is set."""
-    tls: bool = False
-    """Serve gRPC over TLS with OpenDeploy's certificate authority, and reach peers over TLS;
-    clients then need the authority's certificate (pki_dir/ca.pem)."""
+    tls: bool = True
+    """Serve gRPC over TLS with a certificate of the cluster's authority (OpenDeploy's own, or
+    the operator's placed in pki_dir), and reach peers over TLS; clients trust the authority's
+    certificate (pki_dir/ca.pem). Off only by choice (behind a proxy that terminates TLS)."""
     pki_dir: Path | None = None
     """Where the certificate authority lives; None: data_dir/pki. The processes of one cluster
     share it."""
     agent_certificate_seconds: int = 86400
     """How long an enrolled agent's certificate lives (fleet); agents renew it at half-life."""
-    auth: bool = False
+    auth: bool = True
     """Every call must be signed with an access key and be allowed by the caller's policies, or
     proved by a service certificate of the authority in pki_dir (services.core.access); the
     identity service's first start creates an administrator key. Every process of a cluster sets
@@ -152,7 +154,9 @@ def _from_environment(key: str, value: str) -> Any:
         except json.JSONDecodeError as exc:
             raise InvalidArgument(f"{name}: invalid JSON ({exc.msg})") from exc
     if key in BOOL_KEYS:
-        return value.lower() in ("1", "true", "yes")
+        if value.lower() not in (*TRUE, *FALSE):
+            raise InvalidArgument(f"{name} must be one of {', '.join((*TRUE, *FALSE))}")
+        return value.lower() in TRUE
     return value
 
 

@@ -29,7 +29,9 @@ class _Outcome:
 
     async def fail(self, context: aio.ServicerContext[Any, Any], error: BaseException) -> None:
         """Record the status for `error`, abort the call with it when it is ours to map."""
-        if isinstance(error, asyncio.CancelledError):
+        if isinstance(error, asyncio.CancelledError | GeneratorExit):
+            # The client went away (a stream it stopped reading is closed with GeneratorExit):
+            # there is nobody to answer, and the call must not be touched again.
             self.code = grpc.StatusCode.CANCELLED
             return
         if isinstance(error, aio.AbortError):
@@ -74,16 +76,16 @@ class _Call:
         CALLER.set(admission)
         return admission
 
-    async def audit(
-        self, outcome: _Outcome, admission: Admission | None, context: aio.ServicerContext[Any, Any]
-    ) -> None:
+    async def audit(self, outcome: _Outcome, admission: Admission | None, peer: str) -> None:
+        """`peer` was read while the call was alive: once a client has gone, its context must
+        not be touched (the call's memory may be gone with it)."""
         if self.gate is not None and admission is not None:
-            await self.gate.audit(admission, outcome.code.name, context.peer())
+            await self.gate.audit(admission, outcome.code.name, peer)
 
 
 def _wrap_unary(call: _Call, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
     async def handler(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
-        outcome = _Outcome(call.method)
+        outcome, peer = _Outcome(call.method), context.peer()
         admission = None
         try:
             admission = await call.admit(request, context)
@@ -95,14 +97,14 @@ def _wrap_unary(call: _Call, behavior: Callable[..., Awaitable[Any]]) -> Callabl
             raise
         finally:
             outcome.done()
-            await call.audit(outcome, admission, context)
+            await call.audit(outcome, admission, peer)
 
     return handler
 
 
 def _wrap_stream(call: _Call, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
     async def handler(request: Any, context: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-        outcome = _Outcome(call.method)
+        outcome, peer = _Outcome(call.method), context.peer()
         admission = None
         try:
             admission = await call.admit(request, context)
@@ -115,7 +117,7 @@ def _wrap_stream(call: _Call, behavior: Callable[..., AsyncIterator[Any]]) -> Ca
             raise
         finally:
             outcome.done()
-            await call.audit(outcome, admission, context)
+            await call.audit(outcome, admission, peer)
 
     return handler
 

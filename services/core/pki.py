@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import fcntl
 import ipaddress
+import os
 import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,15 +22,20 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from deploy.certproof import URI_PREFIX, Credential
+from deploy.commandsig import load_public_key
 from deploy.private import private_dir, private_file, write_private
 from services.core.errors import InvalidArgument
 
 CA_CERT = "ca.pem"
 CA_KEY = "ca.key"
+SEALING_KEY = "identity.key"
+COMMAND_KEY = "command.key"
+COMMAND_PUBLIC_KEY = "command.pub"
 CA_YEARS = 10
 SERVER_DAYS = 397
 """A server certificate's life (the longest browsers accept); a restart issues a new one."""
@@ -46,9 +52,13 @@ class ServerTls:
     certificate: bytes
 
 
+AuthorityKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+"""OpenDeploy makes ECDSA authorities; an operator's own may be RSA."""
+
+
 @dataclass(frozen=True)
 class _Authority:
-    key: ec.EllipticCurvePrivateKey
+    key: AuthorityKey
     certificate: x509.Certificate
 
 
@@ -143,6 +153,61 @@ def requested_key(request_pem: str) -> ec.EllipticCurvePublicKey:
     return public_key
 
 
+def command_signing_key(directory: Path) -> Ed25519PrivateKey:
+    """The key the orchestrator signs lifecycle commands with (deploy.commandsig): `command.key`
+    (0600) beside the authority, created with `command.pub` when absent."""
+    private_dir(directory)
+    with _locked(directory / ".lock"):
+        path = directory / COMMAND_KEY
+        if path.exists():
+            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            assert isinstance(key, Ed25519PrivateKey), f"{path}: not an Ed25519 key"
+            return key
+        key = Ed25519PrivateKey.generate()
+        write_private(
+            path,
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ),
+        )
+        write_private(
+            directory / COMMAND_PUBLIC_KEY,
+            key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            ),
+        )
+        return key
+
+
+def sealing_key(directory: Path, legacy: Path) -> bytes:
+    """The 256-bit key access key secrets are sealed with (services.identity.sealing):
+    `identity.key` (0600) beside the authority, so that every process of a cluster opens what
+    another sealed; created when absent (or moved from `legacy`, where it used to live)."""
+    private_dir(directory)
+    with _locked(directory / ".lock"):
+        path = directory / SEALING_KEY
+        if not path.exists() and legacy.exists():
+            write_private(path, legacy.read_bytes())
+            legacy.unlink()
+        if not path.exists():
+            write_private(path, os.urandom(32))
+        return path.read_bytes()
+
+
+def command_public_key(directory: Path) -> Ed25519PublicKey:
+    """The key agents pin at enrolment: `command.pub` alone is enough (a fleet on another
+    machine need not hold the private half); created with it when absent."""
+    path = directory / COMMAND_PUBLIC_KEY
+    if not path.exists():
+        return command_signing_key(directory).public_key()
+    try:
+        return load_public_key(path.read_bytes())
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+
+
 def server_names(listen: str) -> list[str]:
     """The host of `listen` (all of this machine's names when it listens everywhere), plus
     loopback."""
@@ -161,7 +226,8 @@ def _load_or_create(directory: Path) -> _Authority:
         key_path, cert_path = directory / CA_KEY, directory / CA_CERT
         if key_path.exists() and cert_path.exists():
             key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-            assert isinstance(key, ec.EllipticCurvePrivateKey), f"{key_path}: not an EC key"
+            if not isinstance(key, AuthorityKey):
+                raise InvalidArgument(f"{key_path}: an authority's key must be ECDSA or RSA")
             return _Authority(key, x509.load_pem_x509_certificate(cert_path.read_bytes()))
         authority = _new_authority()
         write_private(key_path, _key_pem(authority.key))
@@ -238,7 +304,7 @@ def _builder(
     )
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+def _key_pem(key: AuthorityKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )

@@ -127,6 +127,12 @@ async def serve(config: ServerConfig, stop: asyncio.Event | None = None) -> bool
     if tls is not None:
         fields["tls_ca_file"] = str(tls.ca_path)  # what clients trust (DEPLOY_CA_FILE)
     log.info("deploy-server serving", extra={"fields": fields})
+    if not config.tls:
+        log.warning("tls is off: calls and agent streams travel in plaintext")
+    if not config.auth:
+        log.warning(
+            "auth is off: anyone who reaches this port may call every RPC and connect as any agent"
+        )
     await stop.wait()
     grace = float(config.shutdown_grace_seconds)
     log.info("deploy-server stopping", extra={"fields": {"grace_seconds": grace}})

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from deploy.commandsig import public_key_pem
 from services.core.errors import InvalidArgument
-from services.core.pki import instance_certificate, requested_key
+from services.core.pki import command_public_key, instance_certificate, requested_key
 from services.core.tags import Tag
 
 PREFIX = "odjt_"
@@ -63,11 +64,13 @@ def token_digest(text: str) -> str:
 
 
 class Certificates:
-    """Issues instances' certificates from the cluster's authority (in `directory`)."""
+    """Issues instances' certificates from the cluster's authority (in `directory`), and tells
+    enrolling agents the key their commands are signed with."""
 
     def __init__(self, directory: Path, lifetime: timedelta) -> None:
         self._directory = directory
         self._lifetime = lifetime
+        self._command_key: str | None = None
 
     @staticmethod
     def check(request_pem: str) -> None:
@@ -81,3 +84,10 @@ class Certificates:
             instance_certificate, self._directory, request_pem, instance, self._lifetime
         )
         return instance, certificate, authority
+
+    async def command_key(self) -> str:
+        """The commands' public key, PEM (read once)."""
+        if self._command_key is None:
+            key = await asyncio.to_thread(command_public_key, self._directory)
+            self._command_key = public_key_pem(key)
+        return self._command_key

@@ -85,12 +85,13 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
 
     async def _instance(self, hello: agent_pb2.AgentHello) -> str:
         """Who is connecting. With authentication on, the instance its certificate names —
-        which must be registered, and is the one the hello names, if it names one; otherwise
-        the hello's, registered with its tags on first contact."""
+        which must be registered, and is the one the hello names, if it names one (its tags
+        were given when it was registered); otherwise the hello's, registered with its tags on
+        first contact. Tags out of bounds are refused either way."""
+        tags = check_tags("hello.tags", [tag_from_proto(t) for t in hello.tags])
         proved = calling_instance()
         if proved is None:
             name = check_instance_name("hello.instanceName", hello.instance_name)
-            tags = check_tags("hello.tags", [tag_from_proto(t) for t in hello.tags])
             await self._store.register_if_unknown(name, tags)
             return name
         if hello.instance_name and hello.instance_name != proved:

@@ -95,7 +95,10 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
         self._changes.publish(name)
         log.info("agent enrolled", extra={"fields": {"instance": name}})
         return fleet_pb2.EnrollResponse(
-            instance_name=name, certificate=certificate, ca_certificate=authority
+            instance_name=name,
+            certificate=certificate,
+            ca_certificate=authority,
+            command_public_key=await self._certificates.command_key(),
         )
 
     async def RenewCertificate(

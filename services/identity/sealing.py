@@ -1,20 +1,18 @@
 """Access key secrets sealed at rest with AES-GCM (`cryptography`).
 
 Secrets are encrypted, not hashed: verifying a signature (deploy.signing, like SigV4) needs the
-secret itself. The 256-bit key is `identity.key` in the data directory (0600, created on first
-start, written whole then renamed); a copy of the database alone reveals no secret. Each sealed
+secret itself. The 256-bit key is `identity.key` beside the cluster's authority (pki_dir, 0600,
+created on first start: services.core.pki.sealing_key); a copy of the database alone reveals no
+secret. Each sealed
 secret is bound to its access key id, so a sealed value moved to another key does not open.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-from deploy.private import write_private
 
 NONCE_BYTES = 12
 
@@ -22,13 +20,6 @@ NONCE_BYTES = 12
 class SecretBox:
     def __init__(self, key: bytes) -> None:
         self._aead = AESGCM(key)
-
-    @classmethod
-    def from_file(cls, path: Path) -> SecretBox:
-        """The key in `path`, created (0600) when absent."""
-        if not path.exists():
-            write_private(path, AESGCM.generate_key(bit_length=256))
-        return cls(path.read_bytes())
 
     def seal(self, secret: str, key_id: str) -> bytes:
         nonce = os.urandom(NONCE_BYTES)

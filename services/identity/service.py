@@ -13,6 +13,7 @@ from deploy.private import write_private
 from deploy.v1 import identity_pb2, identity_pb2_grpc
 from services.core.config import ServerConfig
 from services.core.db import Database, open_database
+from services.core.pki import SEALING_KEY, sealing_key
 from services.identity.sealing import SecretBox
 from services.identity.servicer import IdentityServicer
 from services.identity.store import IdentityStore
@@ -64,6 +65,7 @@ class IdentityService:
 
 async def create_identity(config: ServerConfig) -> IdentityService:
     db = await open_database(config.database_url_for("identity"), "identity")
-    box = await asyncio.to_thread(SecretBox.from_file, config.data_dir / "identity.key")
+    key = await asyncio.to_thread(sealing_key, config.authority_dir, config.data_dir / SEALING_KEY)
+    box = SecretBox(key)
     bootstrap = config.data_dir / ADMIN_CREDENTIALS if config.auth else None
     return IdentityService(db, IdentityStore(db, box), bootstrap)

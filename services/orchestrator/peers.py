@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from grpc import aio
 
+from deploy import commandsig
 from deploy.v1 import (
     agent_pb2,
     common_pb2,
@@ -17,6 +19,7 @@ from deploy.v1 import (
     traffic_pb2,
     traffic_pb2_grpc,
 )
+from services.core.clock import utcnow
 from services.core.convert import (
     diagnostics_from_proto,
     revision_from_proto,
@@ -77,8 +80,9 @@ class CommandResult:
 
 
 class FleetClient:
-    def __init__(self, channel: aio.Channel) -> None:
+    def __init__(self, channel: aio.Channel, command_key: Ed25519PrivateKey) -> None:
         self._stub = fleet_pb2_grpc.FleetStub(channel)
+        self._command_key = command_key
 
     async def registered_instances(self) -> dict[str, list[Tag]]:
         """Every registered instance with its tags (groups match them: DeploymentGroup.matches)."""
@@ -101,8 +105,8 @@ class FleetClient:
             request.next_token = response.next_token
 
     async def dispatch(self, deployment: Deployment, ref: EventRef, events: Sequence[str]) -> None:
-        """Send one lifecycle event to the instance's agent; `events` are all the events the
-        instance runs in this deployment."""
+        """Send one lifecycle event to the instance's agent, signed for it (the agent runs
+        nothing else); `events` are all the events the instance runs in this deployment."""
         command = agent_pb2.LifecycleCommand(
             command_id=ref.command_id,
             lifecycle_event=ref.name,
@@ -118,6 +122,7 @@ class FleetClient:
                 fetch_through_registry=deployment.fetch_through_registry,
             ),
         )
+        commandsig.sign(self._command_key, ref.instance_name, command, utcnow())
         async with peer_errors():
             await self._stub.DispatchCommand(
                 fleet_pb2.DispatchCommandRequest(instance_name=ref.instance_name, command=command),

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from grpc import aio
 
 from deploy.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from services.core.config import ServerConfig
 from services.core.db import Database, open_database
 from services.core.peers import peer_channel
+from services.core.pki import command_signing_key
 from services.core.signal import ChangeSignal
 from services.orchestrator.catchup import CatchUp
 from services.orchestrator.config_store import ConfigStore
@@ -27,7 +31,7 @@ class OrchestratorService:
         orchestrator_pb2.DESCRIPTOR.services_by_name["Orchestrator"].full_name,
     )
 
-    def __init__(self, db: Database, config: ServerConfig) -> None:
+    def __init__(self, db: Database, config: ServerConfig, command_key: Ed25519PrivateKey) -> None:
         self._db = db
         self._channels = [
             peer_channel(config, "registry"),
@@ -35,7 +39,7 @@ class OrchestratorService:
             peer_channel(config, "traffic"),
         ]
         registry = RegistryClient(self._channels[0])
-        fleet = FleetClient(self._channels[1])
+        fleet = FleetClient(self._channels[1], command_key)
         traffic = TrafficClient(self._channels[2])
         self._changes = changes = ChangeSignal()
         provisioners = Provisioners(
@@ -86,5 +90,6 @@ class OrchestratorService:
 
 
 async def create_orchestrator(config: ServerConfig) -> OrchestratorService:
+    command_key = await asyncio.to_thread(command_signing_key, config.authority_dir)
     db = await open_database(config.database_url_for("orchestrator"), "orchestrator")
-    return OrchestratorService(db, config)
+    return OrchestratorService(db, config, command_key)

@@ -7,16 +7,12 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from deploy.cli import commands
-from deploy.client import DeployClient
-from deploy.credentials import Credentials, load_credentials
-from deploy.v1 import common_pb2, fleet_pb2
 from tests.conformance.runner import (
     Outcome,
     check,
@@ -26,7 +22,7 @@ from tests.conformance.runner import (
     write_bundle,
 )
 from tests.conformance.test_conformance import CASES
-from tests.harness import free_port_range, start_agent, wait_online
+from tests.harness import client_of, free_port_range, known_server, start_agent, wait_online
 from tests.integration.test_local_cluster import localcluster
 
 # Local-only features: a custom event order and another appspec file name have no server API.
@@ -36,16 +32,17 @@ SERVER_CASES = [
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
-    """The cluster's front door, and its administrator's key; its own agents are the ones each
-    case starts."""
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The cluster's front door (TLS, authentication); its own agents are the ones each case
+    starts."""
     directory = tmp_path_factory.mktemp("conformance-cluster")
     base = free_port_range(100)
     up = localcluster("up", directory, base, agents=0)
     assert up.returncode == 0, up.stdout + up.stderr
     try:
-        admin = {"DEPLOY_SHARED_CREDENTIALS_FILE": str(directory / "data" / "admin-credentials")}
-        yield Front(f"127.0.0.1:{base}", load_credentials(None, admin))
+        front = f"127.0.0.1:{base}"
+        known_server(front, directory / "data")
+        yield front
     finally:
         localcluster("down", directory, base, agents=0)
 
@@ -64,36 +61,18 @@ def _namespace(**values: Any) -> argparse.Namespace:
     return argparse.Namespace(**{**defaults, **values})
 
 
-@dataclass(frozen=True)
-class Front:
-    address: str
-    credentials: Credentials | None
-
-
-def run_with_agent(case: dict[str, Any], workdir: Path, front: Front) -> Outcome:
+def run_with_agent(case: dict[str, Any], workdir: Path, front: str) -> Outcome:
     name = re.sub(r"[^a-z0-9-]", "", case["name"])[:60]
     record = workdir / "record"
     agent_home = workdir / name
     place_existing(agent_home / "prefix", case.get("existing", {}))
-    with DeployClient(front.address, credentials=front.credentials) as client:
-        registered = client.call(
-            client.fleet.RegisterOnPremisesInstance,
-            fleet_pb2.RegisterOnPremisesInstanceRequest(
-                instance_name=name, tags=[common_pb2.Tag(key="case", value=name)]
-            ),
-        )
-    agent = start_agent(  # it enrols with the registration's token: the cluster checks identities
-        workdir,
-        front.address,
-        name,
-        {"case": name},
-        environment={"CONFORMANCE_RECORD": str(record)},
-        config={"join_token": registered.join_token},
+    agent = start_agent(  # registered, then enrolled with the registration's token
+        workdir, front, name, {"case": name}, environment={"CONFORMANCE_RECORD": str(record)}
     )
     output, code = "", 0
     try:
-        wait_online(front.address, [name], credentials=front.credentials)
-        with DeployClient(front.address, credentials=front.credentials) as client:
+        wait_online(front, [name])
+        with client_of(front) as client:
             commands.create_application(client, _namespace(application_name=name))
             commands.create_deployment_group(
                 client,
@@ -146,7 +125,7 @@ def run_with_agent(case: dict[str, Any], workdir: Path, front: Front) -> Outcome
 
 @pytest.mark.parametrize("case", SERVER_CASES, ids=[c["name"] for c in SERVER_CASES])
 def test_conformance_through_a_real_agent(
-    case: dict[str, Any], tmp_path: Path, server: Front
+    case: dict[str, Any], tmp_path: Path, server: str
 ) -> None:
     outcome = run_with_agent(case, tmp_path, server)
     check(case, outcome, app=_app(case))

@@ -16,7 +16,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from google.protobuf import message_factory
 
-from deploy import certproof, signing
 from deploy.client import DeployClient
 from deploy.credentials import Credentials, SigningInterceptor
 from deploy.errors import ApiError
@@ -30,7 +29,17 @@ from deploy.v1 import (
 )
 from deploy.v1.registry_pb2_grpc import RevisionRegistryStub
 from services.core.access import RULES, Audience
-from tests.harness import Agent, Cluster, cli, cluster, wait_until
+from tests.harness import (
+    Agent,
+    Cluster,
+    channel_to,
+    cli,
+    client_of,
+    cluster,
+    refused_hello,
+    start_agent,
+    wait_until,
+)
 from tests.integration.apps import App, bundle, installed
 
 MODULES = (fleet_pb2, identity_pb2, orchestrator_pb2, registry_pb2, traffic_pb2)
@@ -43,7 +52,7 @@ CERTIFICATE_SECONDS = 20
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Any:
     env = {"OPENDEPLOY_AGENT_CERTIFICATE_SECONDS": str(CERTIFICATE_SECONDS)}
-    with cluster(tmp_path_factory.mktemp("auth"), "", 2, "auth", env=env, auth=True) as started:
+    with cluster(tmp_path_factory.mktemp("auth"), "", 2, "auth", env=env) as started:
         yield started
 
 
@@ -96,14 +105,14 @@ def test_every_rpc_of_every_service_refuses_a_caller_without_credentials(
     running: Cluster,
 ) -> None:
     answered = {}
-    with grpc.insecure_channel(running.address) as channel:
+    with channel_to(running.address, signed=False) as anonymous:
         for module in MODULES:
             for service in module.DESCRIPTOR.services_by_name.values():
                 for method in service.methods:
                     path = f"/{service.full_name}/{method.name}"
                     if RULES[path].audience is Audience.ANYONE:
                         continue  # Enroll: the join token is the credential (tested below)
-                    answered[path] = unsigned_call(channel, path, method)
+                    answered[path] = unsigned_call(anonymous, path, method)
     assert len(answered) > 50
     assert {p: c for p, c in answered.items() if c != grpc.StatusCode.UNAUTHENTICATED} == {}
 
@@ -133,10 +142,10 @@ def test_a_wrong_secret_a_stale_signature_and_a_deleted_key_are_unauthenticated(
         now=lambda: datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=10),
     )
     with (
-        grpc.intercept_channel(grpc.insecure_channel(running.address), stale) as channel,
+        grpc.intercept_channel(channel_to(running.address, signed=False), stale) as signed,
         pytest.raises(grpc.RpcError) as old,
     ):
-        RevisionRegistryStub(channel).ListApplications(registry_pb2.ListApplicationsRequest())
+        RevisionRegistryStub(signed).ListApplications(registry_pb2.ListApplicationsRequest())
     assert old.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
     deleted = running.cli(
@@ -213,13 +222,13 @@ def test_policies_decide_who_deploys_what_and_internal_rpcs_refuse_users(
     hidden = as_user(running, deployer, "get-deployment", "--deployment-id", "d-NOSUCHONE")
     assert "(PERMISSION_DENIED)" in hidden.stderr  # not NOT_FOUND: no probing other groups
 
-    with DeployClient(running.address, credentials=credentials(reader)) as client:
+    with DeployClient(running.address, str(running.ca_file), credentials(reader)) as as_reader:
         with pytest.raises(ApiError) as dispatch:
-            client.call(client.fleet.DispatchCommand, fleet_pb2.DispatchCommandRequest())
+            as_reader.call(as_reader.fleet.DispatchCommand, fleet_pb2.DispatchCommandRequest())
         assert dispatch.value.code == "PERMISSION_DENIED"
         assert "for OpenDeploy's services only" in dispatch.value.message
         with pytest.raises(ApiError) as weights:
-            client.call(client.traffic.SetWeights, traffic_pb2.SetWeightsRequest())
+            as_reader.call(as_reader.traffic.SetWeights, traffic_pb2.SetWeightsRequest())
         assert weights.value.code == "PERMISSION_DENIED"
 
     def audit(name: str) -> list[tuple[str, str, str]]:
@@ -278,30 +287,6 @@ def identity_of(agent: Agent) -> tuple[ec.EllipticCurvePrivateKey, x509.Certific
     return key, x509.load_pem_x509_certificate(pem)
 
 
-def connect_as(running: Cluster, agent: Agent, hello_name: str) -> grpc.RpcError:
-    """Open an agent stream with `agent`'s certificate, saying hello as `hello_name`; the
-    refusal (the test fails if the stream is accepted)."""
-    key, certificate = identity_of(agent)
-    path = "/deploy.v1.AgentGateway/Connect"
-    proof = certproof.prove(
-        key,
-        certificate.public_bytes(serialization.Encoding.DER),
-        path,
-        signing.UNSIGNED_PAYLOAD,
-        datetime.datetime.now(datetime.UTC),
-    )
-    hello = agent_pb2.ConnectRequest(hello=agent_pb2.AgentHello(instance_name=hello_name))
-    with grpc.insecure_channel(running.address) as channel:
-        stream = channel.stream_stream(
-            path,
-            request_serializer=agent_pb2.ConnectRequest.SerializeToString,
-            response_deserializer=agent_pb2.ConnectResponse.FromString,
-        )(iter([hello]), metadata=proof, timeout=10)
-        with pytest.raises(grpc.RpcError) as refused:
-            next(iter(stream))
-    return refused.value
-
-
 def enrol(running: Cluster, token: str, name: str = "") -> fleet_pb2.EnrollResponse:
     key = ec.generate_private_key(ec.SECP256R1())
     request = (
@@ -311,7 +296,7 @@ def enrol(running: Cluster, token: str, name: str = "") -> fleet_pb2.EnrollRespo
         .public_bytes(serialization.Encoding.PEM)
         .decode()
     )
-    with DeployClient(running.address) as anonymous:  # the token is the only credential
+    with client_of(running.address, signed=False) as anonymous:  # the token: the only credential
         return anonymous.call(
             anonymous.fleet.Enroll,
             fleet_pb2.EnrollRequest(
@@ -331,13 +316,15 @@ def test_agents_are_known_by_their_certificates_and_tokens_enrol_once(running: C
         "urn:opendeploy:instance:auth-1"
     ]
 
-    impostor = connect_as(running, first, second.name)
+    impostor = refused_hello(
+        running.address, first, agent_pb2.AgentHello(instance_name=second.name)
+    )
     assert impostor.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "this certificate names instance 'auth-1', not 'auth-2'" in str(impostor.details())
-    with running.client() as client:
+    with running.client() as admin:
         online = {
             i.instance_name
-            for i in client.instances()
+            for i in admin.instances()
             if i.health == fleet_pb2.INSTANCE_HEALTH_ONLINE
         }
     assert {first.name, second.name} <= online  # the real agents kept their streams
@@ -350,6 +337,15 @@ def test_agents_are_known_by_their_certificates_and_tokens_enrol_once(running: C
     with pytest.raises(ApiError) as again:
         enrol(running, token)
     assert again.value.code == "UNAUTHENTICATED" and "not valid" in again.value.message
+    late = start_agent(running.workdir, running.address, "spare", {}, config={"join_token": token})
+    try:  # an agent given the spent token says so, and never gets an identity
+        log = late.root.parent / "agent.log"
+        wait_until(lambda: "enrolment failed" in log.read_text(), 30, "the refused enrolment")
+        assert "join token is not valid" in log.read_text()
+        assert not (late.root / "identity" / "identity.pem").exists()
+    finally:
+        assert late.process is not None
+        late.process.stop()
 
     created = running.cli(
         "create-join-token", "--tags", "Key=pool,Value=green", "--max-uses", "2"
@@ -383,9 +379,9 @@ def test_certificate_renewal_keeps_a_long_running_agent_connected(running: Clust
     _, current = identity_of(agent)
     assert current.not_valid_after_utc > datetime.datetime.now(datetime.UTC)
     assert "certificate renewed" in (agent.root.parent / "agent.log").read_text()
-    with running.client() as client:
-        info = client.call(
-            client.fleet.GetOnPremisesInstance,
+    with running.client() as admin:
+        info = admin.call(
+            admin.fleet.GetOnPremisesInstance,
             fleet_pb2.GetOnPremisesInstanceRequest(instance_name=agent.name),
         ).instance_info
     assert info.health == fleet_pb2.INSTANCE_HEALTH_ONLINE
@@ -409,6 +405,6 @@ def test_a_deregistered_instance_is_disconnected_and_cannot_come_back(running: C
         return "is not registered" in log
 
     wait_until(refused_on_reconnecting, 30, f"{agent.name} to be refused")
-    refused = connect_as(running, agent, agent.name)
+    refused = refused_hello(running.address, agent, agent_pb2.AgentHello(instance_name=agent.name))
     assert refused.code() == grpc.StatusCode.PERMISSION_DENIED
     assert f"instance '{agent.name}' is not registered" in str(refused.details())

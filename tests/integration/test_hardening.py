@@ -9,17 +9,30 @@ import os
 import stat
 import zipfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
 import pytest
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from deploy import commandsig
 from deploy.client import DeployClient
 from deploy.errors import ApiError
-from deploy.v1 import agent_pb2, agent_pb2_grpc, common_pb2, fleet_pb2, registry_pb2
+from deploy.v1 import agent_pb2, common_pb2, fleet_pb2, registry_pb2
+from services.core.pki import command_signing_key
 from tests.archives import zip_bomb
-from tests.harness import Cluster, Process, cluster, start_server, unique, wait_until
+from tests.harness import (
+    Cluster,
+    Process,
+    channel_to,
+    client_of,
+    cluster,
+    refused_hello,
+    start_server,
+    unique,
+    wait_until,
+)
 from tests.integration.apps import App
 
 
@@ -38,26 +51,22 @@ def rss_bytes(process: Process) -> int:
     raise AssertionError("no VmRSS")
 
 
-def test_a_hello_with_60000_tags_is_refused_and_registers_nothing(running: Cluster) -> None:
-    name = unique("many-tags")
+def test_a_hello_with_60000_tags_is_refused_and_changes_nothing(running: Cluster) -> None:
+    agent = running.agents[0]
     hello = agent_pb2.AgentHello(
-        instance_name=name,
+        instance_name=agent.name,
         tags=[common_pb2.Tag(key=f"k{i}", value="v") for i in range(60_000)],
     )
-    with grpc.insecure_channel(running.address) as channel:
-        stream = agent_pb2_grpc.AgentGatewayStub(channel).Connect(
-            iter([agent_pb2.ConnectRequest(hello=hello)]), timeout=30
-        )
-        with pytest.raises(grpc.RpcError) as error:
-            list(stream)
-    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "at most 50 tags" in (error.value.details() or "")
-    with DeployClient(running.address) as client, pytest.raises(ApiError) as missing:
-        client.call(
+    error = refused_hello(running.address, agent, hello)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "at most 50 tags" in (error.details() or "")
+    with client_of(running.address) as client:
+        info = client.call(
             client.fleet.GetOnPremisesInstance,
-            fleet_pb2.GetOnPremisesInstanceRequest(instance_name=name),
-        )
-    assert missing.value.code == "NOT_FOUND"
+            fleet_pb2.GetOnPremisesInstanceRequest(instance_name=agent.name),
+        ).instance_info
+    assert {(t.key, t.value) for t in info.tags} == {("cluster", "hard"), ("name", agent.name)}
+    assert info.health == fleet_pb2.INSTANCE_HEALTH_ONLINE  # the agent's own stream stayed
     assert rss_bytes(running.server) < 400 << 20
 
 
@@ -72,7 +81,7 @@ def test_a_10_gb_zip_bomb_is_refused_by_the_registry_without_exhausting_memory(
 ) -> None:
     bomb = zip_bomb(tmp_path / "bomb.zip", 10 << 30)
     app = App(running)
-    with DeployClient(running.address) as client:
+    with client_of(running.address) as client:
         digest = upload(client, bomb)
         with pytest.raises(ApiError) as error:
             client.call(
@@ -99,7 +108,7 @@ def test_an_upload_over_the_size_limit_is_refused_naming_it(
     big = tmp_path / "big.zip"
     with big.open("wb") as handle:
         handle.write(os.urandom(33 << 20))
-    with DeployClient(running.address) as client, pytest.raises(ApiError) as error:
+    with client_of(running.address) as client, pytest.raises(ApiError) as error:
         upload(client, big)
     assert error.value.code == "RESOURCE_EXHAUSTED"
     assert "max_bundle_bytes" in str(error.value)
@@ -132,7 +141,7 @@ def test_a_setuid_world_writable_file_installs_as_0755_in_private_directories(
         tool = zipfile.ZipInfo("bin/tool")
         tool.external_attr = (stat.S_IFREG | 0o4777) << 16
         archive.writestr(tool, "#!/bin/sh\n")
-    with DeployClient(running.address) as client:
+    with client_of(running.address) as client:
         digest = upload(client, source)
     app.finished(app.deploy(digest, "CodeDeployDefault.AllAtOnce"), "Succeeded")
     agent = running.agents[0]
@@ -156,8 +165,8 @@ def test_a_setuid_world_writable_file_installs_as_0755_in_private_directories(
 def test_a_command_whose_ids_are_not_ids_touches_no_directory(
     running: Cluster, group_id: str, deployment_id: str, message: str
 ) -> None:
-    """Sent straight to the fleet (as any caller can until the next issue adds identities):
-    the agent checks the spec's path components before they name a directory."""
+    """Sent by a compromised orchestrator (its service certificate, its command key): the
+    agent checks the spec's path components before they name a directory."""
     agent = running.agents[0]
     sentinel = agent.root.parent / "sentinel"
     sentinel.write_text("still here")
@@ -170,11 +179,10 @@ def test_a_command_whose_ids_are_not_ids_touches_no_directory(
             deployment_id=deployment_id, deployment_group_id=group_id, lifecycle_events=["x"]
         ),
     )
-    with DeployClient(running.address) as client:
-        client.call(
-            client.fleet.DispatchCommand,
-            fleet_pb2.DispatchCommandRequest(instance_name=agent.name, command=command),
-        )
+    commandsig.sign(command_signing_key(running.pki_dir), agent.name, command, datetime.now(UTC))
+    dispatch = fleet_pb2.DispatchCommandRequest(instance_name=agent.name, command=command)
+    with client_of(running.address, service="orchestrator") as orchestrator:
+        orchestrator.call(orchestrator.fleet.DispatchCommand, dispatch)
     log = agent.process.log if agent.process else None
     assert log is not None
     wait_until(lambda: command_id in log.read_text(), 30, "the agent to report the command")
@@ -184,7 +192,7 @@ def test_a_command_whose_ids_are_not_ids_touches_no_directory(
 
 
 def test_reflection_answers_loopback(running: Cluster) -> None:
-    with grpc.insecure_channel(running.address) as channel:
+    with channel_to(running.address) as channel:
         stub = reflection_pb2_grpc.ServerReflectionStub(channel)
         answers = list(
             stub.ServerReflectionInfo(
@@ -199,7 +207,7 @@ def test_a_server_refuses_a_request_over_the_message_limit(tmp_path: Path) -> No
     env = {"OPENDEPLOY_GRPC_MAX_MESSAGE_BYTES": str(64 << 10)}
     server, address = start_server(tmp_path, "", env=env)
     try:
-        with DeployClient(address) as client, pytest.raises(ApiError) as error:
+        with client_of(address) as client, pytest.raises(ApiError) as error:
             client.call(
                 client.fleet.RegisterOnPremisesInstance,
                 fleet_pb2.RegisterOnPremisesInstanceRequest(
@@ -214,7 +222,7 @@ def test_a_server_refuses_a_request_over_the_message_limit(tmp_path: Path) -> No
 def test_list_pages_are_bounded_and_the_cli_reads_them_all(running: Cluster) -> None:
     tag = unique("paged")
     names = sorted(unique("inst") for _ in range(3))
-    with DeployClient(running.address) as client:
+    with client_of(running.address) as client:
         for name in names:
             client.call(
                 client.fleet.RegisterOnPremisesInstance,

@@ -21,9 +21,9 @@ from tests.harness import (
     Agent,
     cli,
     cluster,
-    free_port,
     open_gate,
     spawn,
+    split_servers,
     start_agent,
     start_server,
     unique,
@@ -234,16 +234,8 @@ def test_a_restarted_fleet_gets_the_deployment_going_without_an_orchestrator_res
     killed while an agent runs a hook and started again: the orchestrator reconnects, re-sends
     what is in flight, and the deployment completes."""
     started = tmp_path / "started"
-    fleet_port = free_port()
-    fleet_address = f"127.0.0.1:{fleet_port}"
-    fleet_services = ["--services", "fleet,registry"]
-    fleet, _ = start_server(tmp_path / "fleet", "", port=fleet_port, args=fleet_services)
-    orchestrator, address = start_server(
-        tmp_path / "orchestrator",
-        "",
-        env={"OPENDEPLOY_PEER_FLEET": fleet_address, "OPENDEPLOY_PEER_REGISTRY": fleet_address},
-        args=["--services", "orchestrator,traffic"],
-    )
+    split = split_servers(tmp_path)
+    fleet_address, address = split.fleet_address, split.address
     tag = unique("split")
     agents = [start_agent(tmp_path, fleet_address, f"{tag}-{i}", {"cluster": tag}) for i in (1, 2)]
     try:
@@ -284,25 +276,24 @@ def test_a_restarted_fleet_gets_the_deployment_going_without_an_orchestrator_res
         deployment_id = created.json()["deploymentId"]
         wait_until(started.exists, 60, "the first host's BeforeInstall hook to start")
 
-        fleet.kill()
+        split.fleet.kill()
         wait_until(
-            lambda: "fleet update stream lost" in orchestrator.log.read_text(),
+            lambda: "fleet update stream lost" in split.orchestrator.log.read_text(),
             30,
             "the orchestrator to notice the fleet is gone",
         )
-        fleet, _ = start_server(tmp_path / "fleet", "", port=fleet_port, args=fleet_services)
+        split.start_fleet()
         wait_online(fleet_address, [a.name for a in agents])
         open_gate(gate, 1)  # the first host's hook ends; then the second host's starts
         open_gate(gate, 2)
         waited = cli(address, "wait", "deployment-successful", "--deployment-id", deployment_id)
         assert waited.returncode == 0, waited.stderr
-        assert orchestrator.popen.poll() is None  # never restarted
+        assert split.orchestrator.popen.poll() is None  # never restarted
     finally:
         for agent in agents:
             if agent.process:
                 agent.process.stop()
-        orchestrator.stop()
-        fleet.stop()
+        split.stop()
 
 
 @pytest.mark.parametrize("streams", [300])

@@ -12,9 +12,8 @@ from typing import Any
 import boto3
 import pytest
 
-from deploy.client import DeployClient
 from deploy.v1 import traffic_pb2
-from tests.harness import Cluster, cluster, start_server, unique
+from tests.harness import Cluster, client_of, cluster, start_server, unique
 from tests.integration.apps import App, hello_web
 from tests.loadbalancer import LOAD_BALANCER, HAProxy, Traffic, sample, start_haproxy
 
@@ -208,15 +207,15 @@ def test_elbv2_target_group_registers_and_deregisters_targets(
 
 def elbv2_round_trip(address: str, elbv2: Any, arn: str) -> None:
     name = unique("elb")
-    with DeployClient(address) as client:
+    with client_of(address) as client, client_of(address, service="orchestrator") as ours:
         client.call(
             client.traffic.CreateTargetGroup,
             traffic_pb2.CreateTargetGroupRequest(
                 name=name, load_balancer="aws", port=8080, deregistration_delay_seconds=5
             ),
         )
-        answer = client.call(
-            client.traffic.AllowTraffic,
+        answer = ours.call(
+            ours.traffic.AllowTraffic,
             traffic_pb2.AllowTrafficRequest(
                 target_group_name=name, instance_name="web-1", host="10.0.0.7", weight=100
             ),
@@ -226,7 +225,7 @@ def elbv2_round_trip(address: str, elbv2: Any, arn: str) -> None:
         assert [(d["Target"]["Id"], d["Target"]["Port"]) for d in registered] == [
             ("10.0.0.7", 8080)
         ]
-        client.traffic.BlockTraffic(
+        ours.traffic.BlockTraffic(
             traffic_pb2.BlockTrafficRequest(target_group_name=name, instance_name="web-1"),
             timeout=30,
         )

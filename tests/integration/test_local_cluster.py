@@ -59,9 +59,13 @@ def test_cluster_demo_and_down(tmp_path: Path) -> None:
         assert f"export WEB_URL=http://127.0.0.1:{base + 80}/" in env
         assert "export DEPLOY_ACCESS_KEY_ID=ODAK" in env
         assert (directory / "env").stat().st_mode & 0o777 == 0o600  # it holds a secret
+        assert f"export DEPLOY_CA_FILE={directory}/data/pki/ca.pem" in env
         admin = dict(line.removeprefix("export ").split("=", 1) for line in env.splitlines())
-        anonymous = cli(f"127.0.0.1:{base}", "list-applications")
+        trusting = {"DEPLOY_CA_FILE": admin["DEPLOY_CA_FILE"]}
+        anonymous = cli(f"127.0.0.1:{base}", "list-applications", env=trusting)
         assert "(UNAUTHENTICATED)" in anonymous.stderr  # authentication is on
+        plaintext = cli(f"http://127.0.0.1:{base}", "list-applications", env=admin)
+        assert "(UNAVAILABLE)" in plaintext.stderr  # the front door speaks TLS only
 
         demo = localcluster("demo", directory, base)
         assert demo.returncode == 0, demo.stdout + demo.stderr

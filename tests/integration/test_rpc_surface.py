@@ -11,7 +11,7 @@ from google.protobuf import descriptor_pool
 from google.protobuf.message_factory import GetMessageClass
 
 from deploy.v1 import agent_pb2, fleet_pb2, orchestrator_pb2, registry_pb2, traffic_pb2
-from tests.harness import Process, start_server
+from tests.harness import Process, channel_to, start_server
 
 FILES = [registry_pb2, fleet_pb2, agent_pb2, orchestrator_pb2, traffic_pb2]
 METHODS = [
@@ -33,7 +33,9 @@ ACCEPTABLE = {
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     process: Process
-    process, address = start_server(tmp_path_factory.mktemp("surface"), "")
+    # Authentication off: the servicers' own answers to empty requests, internal RPCs' too
+    # (with it on they refuse every user first; test_auth covers that).
+    process, address = start_server(tmp_path_factory.mktemp("surface"), "", auth=False)
     try:
         yield address
     finally:
@@ -57,7 +59,7 @@ def test_rpc_is_served_and_rejects_empty_requests_clearly(
     }
     streaming_in = method.client_streaming  # type: ignore[attr-defined]
     streaming_out = method.server_streaming  # type: ignore[attr-defined]
-    with grpc.insecure_channel(server) as channel:
+    with channel_to(server) as channel:
         if streaming_in and streaming_out:
             call = channel.stream_stream(path, **kwargs)(iter([request_class()]), timeout=5)
         elif streaming_in:
@@ -86,7 +88,7 @@ def test_rpc_is_served_and_rejects_empty_requests_clearly(
 def test_reflection_lists_every_service(server: str) -> None:
     from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-    with grpc.insecure_channel(server) as channel:
+    with channel_to(server) as channel:
         stub = reflection_pb2_grpc.ServerReflectionStub(channel)
         request = reflection_pb2.ServerReflectionRequest(list_services="")
         response = next(iter(stub.ServerReflectionInfo(iter([request]), timeout=5)))

@@ -1,48 +1,48 @@
-"""TLS with OpenDeploy's own certificate authority: a server started with it refuses plaintext
+"""TLS with OpenDeploy's own certificate authority, on by default: a server refuses plaintext
 and clients that do not trust it; the CLI and agents that trust it deploy as usual."""
 
 from __future__ import annotations
 
-import datetime
 from pathlib import Path
 
 import grpc
 import pytest
 
-from deploy import certproof, signing
 from deploy.client import DeployClient
-from deploy.credentials import load_credentials
 from deploy.errors import ApiError
-from deploy.v1 import common_pb2, fleet_pb2
-from services.core.pki import server_tls, service_identity
+from deploy.v1 import fleet_pb2
+from services.core.pki import server_tls
 from tests.harness import (
     cli,
+    client_of,
     cluster,
-    free_port,
+    service_proof,
+    split_servers,
     start_agent,
-    start_server,
     wait_online,
-    wait_until,
 )
 from tests.integration.apps import App, bundle, installed
 
 
-def test_a_tls_server_serves_only_clients_and_agents_that_trust_its_authority(
+def test_a_server_speaks_only_tls_to_clients_and_agents_that_trust_its_authority(
     tmp_path: Path,
 ) -> None:
-    with cluster(tmp_path / "c", "", 2, "tls", tls=True) as running:
+    with cluster(tmp_path / "c", "", 2, "tls") as running:  # TLS is the default
         assert running.ca_file is not None
         assert f'"tls_ca_file": "{running.ca_file}"' in running.server.log.read_text()
 
-        with (
-            DeployClient(running.address, ca_file="") as plaintext,
-            pytest.raises(ApiError) as refused,
+        for endpoint in (f"http://{running.address}", running.address):
+            # plaintext, and TLS trusting only the system's roots
+            with DeployClient(endpoint, ca_file="") as stranger, pytest.raises(ApiError) as refused:
+                stranger.instances()
+            assert refused.value.code == "UNAVAILABLE"
+        other = server_tls(tmp_path / "other-ca", "127.0.0.1:1").ca_path
+        for args, env in (
+            ((), {"DEPLOY_CA_FILE": ""}),
+            ((), {"DEPLOY_CA_FILE": str(other)}),
+            (("--endpoint", f"http://{running.address}"), {}),
         ):
-            plaintext.instances()
-        assert refused.value.code == "UNAVAILABLE"
-        stranger = server_tls(tmp_path / "other-ca", "127.0.0.1:1").ca_path
-        for env in ({"DEPLOY_CA_FILE": ""}, {"DEPLOY_CA_FILE": str(stranger)}):
-            result = cli(running.address, "list-applications", env=env)
+            result = cli(running.address, *args, "list-applications", env=env)
             assert result.returncode != 0
             assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         missing = cli(
@@ -64,58 +64,18 @@ def test_services_in_separate_processes_share_one_authority_prove_who_they_are_o
     """TLS and authentication with the services split over two processes: each proves its calls
     to the other with a certificate of the shared authority naming its services; the fleet
     process checks users' keys with the identity service in the other process."""
-    pki = tmp_path / "pki"
-    ca_file = pki / "ca.pem"
-    secure = ["--tls", "--auth", "--pki-dir", str(pki)]
-    fleet_port, port = free_port(), free_port()
-    fleet_address, address = f"127.0.0.1:{fleet_port}", f"127.0.0.1:{port}"
-    fleet, _ = start_server(
-        tmp_path / "fleet",
-        "",
-        port=fleet_port,
-        env={"OPENDEPLOY_PEER_IDENTITY": address},
-        args=["--services", "fleet,registry", *secure],
-        ca_file=ca_file,
-    )
-    orchestrator, _ = start_server(
-        tmp_path / "orchestrator",
-        "",
-        port=port,
-        env={"OPENDEPLOY_PEER_FLEET": fleet_address, "OPENDEPLOY_PEER_REGISTRY": fleet_address},
-        args=["--services", "orchestrator,traffic,identity", *secure],
-        ca_file=ca_file,
-    )
-    admin_file = tmp_path / "orchestrator" / "data" / "admin-credentials"
-    wait_until(admin_file.exists, 30, "the administrator key")
-    env = {"DEPLOY_CA_FILE": str(ca_file), "DEPLOY_SHARED_CREDENTIALS_FILE": str(admin_file)}
-    admin = load_credentials(None, env)
-    with DeployClient(fleet_address, str(ca_file), admin) as client:
-        registered = client.call(
-            client.fleet.RegisterOnPremisesInstance,
-            fleet_pb2.RegisterOnPremisesInstanceRequest(
-                instance_name="split-tls-1",
-                tags=[common_pb2.Tag(key="cluster", value="split-tls")],
-            ),
-        )
-    agent = start_agent(  # it enrols over TLS with the registration's token
-        tmp_path,
-        fleet_address,
-        "split-tls-1",
-        {"cluster": "split-tls"},
-        config={"ca_file": str(ca_file), "join_token": registered.join_token},
-    )
+    split = split_servers(tmp_path)
+    fleet_address, address = split.fleet_address, split.address
+    # registered through the fleet's process, then enrolled over TLS with the token
+    agent = start_agent(tmp_path, fleet_address, "split-tls-1", {"cluster": "split-tls"})
     try:
-        wait_online(fleet_address, [agent.name], ca_file, admin)
+        wait_online(fleet_address, [agent.name])
         dispatch = fleet_pb2.DispatchCommandRequest(instance_name=agent.name)
-        traffic = service_identity(pki, ("traffic",))  # a real service, but not the orchestrator
-        proof = certproof.prove(
-            traffic.key,
-            traffic.certificate_der,
-            "/deploy.v1.Fleet/DispatchCommand",
-            signing.message_hash(dispatch),
-            datetime.datetime.now(datetime.UTC),
+        # a real service, but not the orchestrator
+        proof = service_proof(
+            tmp_path / "pki", "traffic", "/deploy.v1.Fleet/DispatchCommand", dispatch
         )
-        with DeployClient(fleet_address, str(ca_file), admin) as as_admin:
+        with client_of(fleet_address) as as_admin:
             with pytest.raises(grpc.RpcError) as wrong_service:
                 as_admin.fleet.DispatchCommand.with_call(dispatch, metadata=proof)
             with pytest.raises(ApiError) as as_user:
@@ -123,7 +83,7 @@ def test_services_in_separate_processes_share_one_authority_prove_who_they_are_o
         assert wrong_service.value.code() == grpc.StatusCode.PERMISSION_DENIED
         assert "answers the orchestrator service(s) only" in str(wrong_service.value.details())
         assert as_user.value.code == "PERMISSION_DENIED"
-        audited = cli(address, "list-audit-events", "--action", "deploy:DispatchCommand", env=env)
+        audited = cli(address, "list-audit-events", "--action", "deploy:DispatchCommand")
         events = [(e["userName"], e["result"]) for e in audited.json()["auditEvents"]]
         assert events == [("admin", "PERMISSION_DENIED")]  # sent by the fleet's process
         dest = "/opt/split-tls"
@@ -140,7 +100,7 @@ def test_services_in_separate_processes_share_one_authority_prove_who_they_are_o
                 "Key=cluster,Value=split-tls,Type=KEY_AND_VALUE",
             ),
         ):
-            made = cli(endpoint, *args, env=env)
+            made = cli(endpoint, *args)
             assert made.returncode == 0, made.stderr
         source = bundle(tmp_path / "v1", "v1", dest)
         pushed = cli(
@@ -150,7 +110,6 @@ def test_services_in_separate_processes_share_one_authority_prove_who_they_are_o
             "split-tls",
             "--source",
             str(source),
-            env=env,
         )
         assert pushed.returncode == 0, pushed.stderr
         digest = pushed.json()["revision"]["registryLocation"]["digest"]
@@ -163,17 +122,13 @@ def test_services_in_separate_processes_share_one_authority_prove_who_they_are_o
             "g",
             "--registry-location",
             f"digest={digest},bundleType=zip",
-            env=env,
         )
         assert created.returncode == 0, created.stderr
         deployment_id = created.json()["deploymentId"]
-        waited = cli(
-            address, "wait", "deployment-successful", "--deployment-id", deployment_id, env=env
-        )
+        waited = cli(address, "wait", "deployment-successful", "--deployment-id", deployment_id)
         assert waited.returncode == 0, waited.stderr  # the orchestrator dispatched over TLS
         assert (agent.prefix / dest.lstrip("/") / "version.txt").read_text().strip() == "v1"
     finally:
         if agent.process:
             agent.process.stop()
-        orchestrator.stop()
-        fleet.stop()
+        split.stop()

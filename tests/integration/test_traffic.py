@@ -15,7 +15,7 @@ import pytest
 from deploy.client import DeployClient
 from deploy.errors import ApiError
 from deploy.v1 import traffic_pb2
-from tests.harness import Process, free_port, start_server, unique, wait_until
+from tests.harness import Process, client_of, free_port, start_server, unique, wait_until
 from tests.loadbalancer import LOAD_BALANCER, HAProxy, Traffic, sample, start_haproxy
 
 
@@ -70,7 +70,15 @@ def server(tmp_path: Path, database_url: str, proxy: HAProxy) -> Iterator[tuple[
 
 @pytest.fixture
 def router(server: tuple[Process, str]) -> Iterator[DeployClient]:
-    with DeployClient(server[1]) as client:
+    """The administrator: target groups and their members' addresses."""
+    with client_of(server[1]) as client:
+        yield client
+
+
+@pytest.fixture
+def orchestrator(server: tuple[Process, str]) -> Iterator[DeployClient]:
+    """The orchestrator's process: traffic in and out (internal RPCs, refused to users)."""
+    with client_of(server[1], service="orchestrator") as client:
         yield client
 
 
@@ -97,15 +105,17 @@ def create_group(client: DeployClient, backend: str, delay: int = 30) -> str:
     return name
 
 
-def allow(client: DeployClient, group: str, app: App, weight: int = 100) -> None:
+def allow(
+    client: DeployClient, orchestrator: DeployClient, group: str, app: App, weight: int = 100
+) -> None:
     client.call(
         client.traffic.SetTargetAddress,
         traffic_pb2.SetTargetAddressRequest(
             target_group_name=group, instance_name=app.name, address=app.address
         ),
     )
-    client.call(
-        client.traffic.AllowTraffic,
+    orchestrator.call(
+        orchestrator.traffic.AllowTraffic,
         traffic_pb2.AllowTrafficRequest(
             target_group_name=group, instance_name=app.name, host="127.0.0.1", weight=weight
         ),
@@ -120,16 +130,20 @@ def block(client: DeployClient, group: str, app: App) -> traffic_pb2.BlockTraffi
 
 
 def test_instances_enter_share_and_leave_without_a_failed_request(
-    router: DeployClient, server: tuple[Process, str], proxy: HAProxy, apps: list[App]
+    router: DeployClient,
+    orchestrator: DeployClient,
+    server: tuple[Process, str],
+    proxy: HAProxy,
+    apps: list[App],
 ) -> None:
     blue, green = apps
     group = create_group(router, proxy.backend)
-    allow(router, group, blue)
+    allow(router, orchestrator, group, blue)
     with Traffic(proxy.url) as traffic:
-        allow(router, group, green)
+        allow(router, orchestrator, group, green)
         assert set(sample(proxy.url, 20)) == {"blue", "green"}
-        router.call(
-            router.traffic.SetWeights,
+        orchestrator.call(
+            orchestrator.traffic.SetWeights,
             traffic_pb2.SetWeightsRequest(
                 target_group_name=group, weights={"blue": 25, "green": 75}
             ),
@@ -139,10 +153,10 @@ def test_instances_enter_share_and_leave_without_a_failed_request(
         before = traffic.seen()
         mix = sample(proxy.url, 100) + (traffic.seen() - before)
         assert 0.65 <= mix["green"] / mix.total() <= 0.85, mix
-        block(router, group, blue)
+        block(orchestrator, group, blue)
         assert sample(proxy.url, 20) == {"green": 20}
-        allow(router, group, blue)
-        block(router, group, green)
+        allow(router, orchestrator, group, blue)
+        block(orchestrator, group, green)
         assert sample(proxy.url, 20) == {"blue": 20}
     assert traffic.failures == []
     assert traffic.total > 50
@@ -160,11 +174,11 @@ def test_instances_enter_share_and_leave_without_a_failed_request(
 
 
 def test_block_waits_for_open_requests_then_takes_the_instance_out(
-    router: DeployClient, proxy: HAProxy, apps: list[App]
+    router: DeployClient, orchestrator: DeployClient, proxy: HAProxy, apps: list[App]
 ) -> None:
     blue, _green = apps
     group = create_group(router, proxy.backend)
-    allow(router, group, blue)
+    allow(router, orchestrator, group, blue)
     slow: list[bytes] = []
     request = threading.Thread(
         target=lambda: slow.append(urllib.request.urlopen(proxy.url + "slow", timeout=30).read())
@@ -173,7 +187,7 @@ def test_block_waits_for_open_requests_then_takes_the_instance_out(
     wait_until(lambda: _connections(proxy, "blue"), 10, "the slow request to reach blue")
     releaser = threading.Timer(0.5, blue.release.set)
     releaser.start()
-    answer = block(router, group, blue)
+    answer = block(orchestrator, group, blue)
     request.join(10)
     assert slow == [b"blue"]
     assert answer.open_connections == 0
@@ -181,24 +195,26 @@ def test_block_waits_for_open_requests_then_takes_the_instance_out(
 
 
 def test_block_gives_up_waiting_after_the_deregistration_delay(
-    router: DeployClient, proxy: HAProxy, apps: list[App]
+    router: DeployClient, orchestrator: DeployClient, proxy: HAProxy, apps: list[App]
 ) -> None:
     blue, _ = apps
     group = create_group(router, proxy.backend, delay=1)
-    allow(router, group, blue)
+    allow(router, orchestrator, group, blue)
     request = threading.Thread(
         target=lambda: urllib.request.urlopen(proxy.url + "slow", timeout=30).read(),
         daemon=True,
     )
     request.start()
     wait_until(lambda: _connections(proxy, "blue"), 10, "the slow request to reach blue")
-    answer = block(router, group, blue)
+    answer = block(orchestrator, group, blue)
     assert answer.open_connections == 1
     assert 0.9 <= answer.drain_seconds < 5
     blue.release.set()
 
 
-def test_bad_requests_name_the_field(router: DeployClient, proxy: HAProxy) -> None:
+def test_bad_requests_name_the_field(
+    router: DeployClient, orchestrator: DeployClient, proxy: HAProxy
+) -> None:
     cases = [
         (
             traffic_pb2.CreateTargetGroupRequest(
@@ -243,22 +259,22 @@ def test_bad_requests_name_the_field(router: DeployClient, proxy: HAProxy) -> No
         assert field in str(error.value)
     group = create_group(router, "no-such-backend")
     with pytest.raises(ApiError) as error:
-        router.call(
-            router.traffic.AllowTraffic,
+        orchestrator.call(
+            orchestrator.traffic.AllowTraffic,
             traffic_pb2.AllowTrafficRequest(
                 target_group_name=group, instance_name="a", host="127.0.0.1", weight=1
             ),
         )
     assert error.value.code == "FAILED_PRECONDITION"
     assert "no-such-backend" in str(error.value)
-    answer = router.call(
-        router.traffic.SetWeights,
+    answer = orchestrator.call(
+        orchestrator.traffic.SetWeights,
         traffic_pb2.SetWeightsRequest(target_group_name=group, weights={"a": 5}),
     )
     assert list(answer.not_serving) == ["a"]
     with pytest.raises(ApiError) as error:
-        router.call(
-            router.traffic.AllowTraffic,
+        orchestrator.call(
+            orchestrator.traffic.AllowTraffic,
             traffic_pb2.AllowTrafficRequest(target_group_name="nope", instance_name="a", weight=1),
         )
     assert error.value.code == "NOT_FOUND"
@@ -305,26 +321,28 @@ def _servers_state(proxy: HAProxy) -> list[tuple[str, ...]]:
     ],
 )
 def test_a_host_that_could_carry_a_runtime_api_command_is_refused(
-    router: DeployClient, proxy: HAProxy, host: str
+    router: DeployClient, orchestrator: DeployClient, proxy: HAProxy, host: str
 ) -> None:
     """Names of its own: the HAProxy is shared by the module's servers, which restore their
     targets in the background when they start."""
     app, intruder = App(unique("blue")), unique("intruder")
     group = create_group(router, proxy.backend)
-    allow(router, group, app)
+    allow(router, orchestrator, group, app)
 
     def mine() -> list[tuple[str, ...]]:
         return [row for row in _servers_state(proxy) if row[1] in (app.name, intruder)]
 
     before = mine()
-    for request, method in [
+    for caller, request, method in [
         (
+            orchestrator,
             traffic_pb2.AllowTrafficRequest(
                 target_group_name=group, instance_name=intruder, host=host, weight=1
             ),
-            router.traffic.AllowTraffic,
+            orchestrator.traffic.AllowTraffic,
         ),
         (
+            router,
             traffic_pb2.SetTargetAddressRequest(
                 target_group_name=group, instance_name=intruder, address=f"{host}:80"
             ),
@@ -332,7 +350,7 @@ def test_a_host_that_could_carry_a_runtime_api_command_is_refused(
         ),
     ]:
         with pytest.raises(ApiError) as error:
-            router.call(method, request)
+            caller.call(method, request)
         assert error.value.code == "INVALID_ARGUMENT"
         assert "is not" in str(error.value)
     try:
@@ -365,10 +383,10 @@ def test_a_restarted_haproxy_gets_its_servers_back(
     own.start()
     server, address = start_server(tmp_path, database_url, env=own.server_env())
     try:
-        with DeployClient(address) as client:
+        with client_of(address) as client, client_of(address, service="orchestrator") as ours:
             blue, _ = apps
             group = create_group(client, own.backend)
-            allow(client, group, blue)
+            allow(client, ours, group, blue)
             assert sample(own.url, 5) == {"blue": 5}
             own.kill()
             own.start()

@@ -16,7 +16,11 @@ def test_file_then_environment(tmp_path: Path) -> None:
     path.write_text("listen: 127.0.0.1:9000\nservices: fleet,registry\n")
     config = load_config(
         path,
-        {"OPENDEPLOY_LISTEN": "127.0.0.1:9100", "OPENDEPLOY_PEER_ORCHESTRATOR": "10.0.0.1:7403"},
+        {
+            "OPENDEPLOY_LISTEN": "127.0.0.1:9100",
+            "OPENDEPLOY_PEER_ORCHESTRATOR": "10.0.0.1:7403",
+            "OPENDEPLOY_PEER_IDENTITY": "10.0.0.1:7405",
+        },
     )
     assert config.listen == "127.0.0.1:9100"
     assert config.services == ("fleet", "registry")
@@ -111,9 +115,23 @@ def test_reflection_is_for_loopback_peers(peer: str, loopback: bool) -> None:
     assert is_loopback_peer(peer) is loopback
 
 
-def test_tls_and_the_authority_directory_come_from_the_environment() -> None:
-    assert load_config(None, environ={}).tls is False
-    assert load_config(None, environ={}).authority_dir == Path(".opendeploy") / "pki"
-    config = load_config(None, environ={"OPENDEPLOY_TLS": "1", "OPENDEPLOY_PKI_DIR": "/srv/pki"})
-    assert config.tls is True
+def test_tls_and_authentication_are_on_unless_turned_off() -> None:
+    default = load_config(None, environ={})
+    assert default.tls is True and default.auth is True
+    assert default.authority_dir == Path(".opendeploy") / "pki"
+    environ = {"OPENDEPLOY_TLS": "off", "OPENDEPLOY_AUTH": "0", "OPENDEPLOY_PKI_DIR": "/srv/pki"}
+    config = load_config(None, environ=environ)
+    assert config.tls is False and config.auth is False
     assert config.authority_dir == Path("/srv/pki")
+    with pytest.raises(InvalidArgument, match="OPENDEPLOY_TLS must be one of 1, true"):
+        load_config(None, environ={"OPENDEPLOY_TLS": "maybe"})
+
+
+def test_a_process_without_the_identity_service_must_name_it_when_auth_is_on(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "server.yaml"
+    path.write_text("services: fleet\n")
+    with pytest.raises(InvalidArgument, match="identity service"):
+        load_config(path, environ={})
+    assert load_config(path, environ={"OPENDEPLOY_AUTH": "0"}).auth is False
