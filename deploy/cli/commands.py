@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -604,7 +604,13 @@ def list_deployments(client: DeployClient, args: argparse.Namespace) -> Result:
         create_time_range=_time_range(args.create_time_range),
         next_token=args.starting_token or "",
     )
-    return _all_pages(client, request, args.max_items)
+    deployments, token = every_page(
+        lambda r: client.call(client.orchestrator.ListDeployments, r),
+        request,
+        "deployments",
+        args.max_items,
+    )
+    return with_next_token({"deployments": list(deployments)}, token)
 
 
 def _time_range(text: str | None) -> orchestrator_pb2.TimeRange:
@@ -633,23 +639,31 @@ def parse_time(what: str, value: str) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _all_pages(
-    client: DeployClient, request: orchestrator_pb2.ListDeploymentsRequest, max_items: int | None
-) -> Result:
-    """Follow nextToken like the AWS CLI; with --max-items, stop there and print NextToken."""
+def every_page(
+    call: Callable[[Any], Any],
+    request: Any,
+    items: str,
+    max_items: int | None,
+    page_limit: int = 100,
+) -> tuple[list[Any], str]:
+    """Follow nextToken like the AWS CLI, `page_limit` at a time; with --max-items, stop
+    there. The `items` of the pages, and the token of what is left ("" when nothing is)."""
     if max_items is not None and max_items < 1:
         raise ClientError("--max-items must be 1 or more")
-    deployments: list[str] = []
+    found: list[Any] = []
     while True:
         if max_items is not None:
-            request.max_items = min(100, max_items - len(deployments))
-        response = client.call(client.orchestrator.ListDeployments, request)
-        deployments.extend(response.deployments)
-        if not response.next_token:
-            return {"deployments": deployments}
-        if max_items is not None and len(deployments) >= max_items:
-            return {"deployments": deployments, "NextToken": response.next_token}
+            request.max_items = min(page_limit, max_items - len(found))
+        response = call(request)
+        found.extend(getattr(response, items))
+        if not response.next_token or (max_items is not None and len(found) >= max_items):
+            return found, str(response.next_token)
         request.next_token = response.next_token
+
+
+def with_next_token(result: dict[str, Any], token: str) -> Result:
+    """`result`, with NextToken when a page is left (the AWS CLI's --max-items output)."""
+    return {**result, "NextToken": token} if token else result
 
 
 def list_deployment_targets(client: DeployClient, args: argparse.Namespace) -> Result:

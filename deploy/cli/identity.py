@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy.cli import render
-from deploy.cli.commands import parse_time
+from deploy.cli.commands import every_page, parse_time, with_next_token
 from deploy.client import DeployClient
 from deploy.errors import ClientError
 from deploy.v1 import identity_pb2
@@ -133,8 +133,6 @@ def list_attached_user_policies(client: DeployClient, args: argparse.Namespace) 
 
 def list_audit_events(client: DeployClient, args: argparse.Namespace) -> Result:
     """Mutating calls, newest first: who, action, resource, result, time, source address."""
-    if args.max_items is not None and args.max_items < 1:
-        raise ClientError("--max-items must be 1 or more")
     request = identity_pb2.ListAuditEventsRequest(
         user_name=args.user_name or "",
         action=args.action or "",
@@ -144,17 +142,13 @@ def list_audit_events(client: DeployClient, args: argparse.Namespace) -> Result:
         value = getattr(args, field)
         if value:
             getattr(request, field).FromDatetime(parse_time(flag, value))
-    events: list[dict[str, Any]] = []
-    while True:
-        if args.max_items is not None:
-            request.max_items = min(100, args.max_items - len(events))
-        response = client.call(client.identity.ListAuditEvents, request)
-        events.extend(_event(e) for e in response.events)
-        if not response.next_token:
-            return {"auditEvents": events}
-        if args.max_items is not None and len(events) >= args.max_items:
-            return {"auditEvents": events, "NextToken": response.next_token}
-        request.next_token = response.next_token
+    events, token = every_page(
+        lambda r: client.call(client.identity.ListAuditEvents, r),
+        request,
+        "events",
+        args.max_items,
+    )
+    return with_next_token({"auditEvents": [_event(e) for e in events]}, token)
 
 
 def _event(message: identity_pb2.AuditEvent) -> dict[str, Any]:

@@ -35,15 +35,26 @@ def page_size(max_items: int, default: int) -> int:
 
 
 def _token(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"{_PREFIX}{offset}".encode()).decode()
+    return number_token(_PREFIX, offset)
 
 
 def _offset(token: str) -> int:
+    return token_number(_PREFIX, token, digits=12)
+
+
+def number_token(prefix: str, number: int) -> str:
+    """An opaque token that names a position (an offset, a row id) in a listing."""
+    return base64.urlsafe_b64encode(f"{prefix}{number}".encode()).decode()
+
+
+def token_number(prefix: str, token: str, digits: int) -> int:
+    """The position a `number_token` with `prefix` names; InvalidArgument names nextToken
+    when it is not one."""
     try:
         text = base64.urlsafe_b64decode(token.encode()).decode()
     except (ValueError, UnicodeError):
         text = ""
-    value = text.removeprefix(_PREFIX)
-    if not text.startswith(_PREFIX) or not value.isdigit() or len(value) > 12:
+    value = text.removeprefix(prefix)
+    if not text.startswith(prefix) or not value.isdigit() or len(value) > digits:
         raise InvalidArgument("nextToken is not one this service returned")
     return int(value)

@@ -6,7 +6,6 @@ and opened only to verify a signature.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 from datetime import datetime
 
@@ -17,8 +16,8 @@ from deploy import signing
 from services.core.access import AuditEntry, Principal
 from services.core.clock import as_utc, utcnow
 from services.core.db import Database
-from services.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from services.core.paging import page_size
+from services.core.errors import AlreadyExists, FailedPrecondition, NotFound
+from services.core.paging import number_token, page_size, token_number
 from services.identity.domain import (
     ACTIVE,
     ADMINISTRATOR,
@@ -264,15 +263,8 @@ def _entry(row: AuditEventRow) -> AuditEntry:
 
 
 def _token(event_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{_TOKEN_PREFIX}{event_id}".encode()).decode()
+    return number_token(_TOKEN_PREFIX, event_id)
 
 
 def _before(token: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(token.encode()).decode()
-    except (ValueError, UnicodeError):
-        text = ""
-    value = text.removeprefix(_TOKEN_PREFIX)
-    if not text.startswith(_TOKEN_PREFIX) or not value.isdigit() or len(value) > 18:
-        raise InvalidArgument("nextToken is not a token this server gave")
-    return int(value)
+    return token_number(_TOKEN_PREFIX, token, digits=18)
