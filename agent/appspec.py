@@ -10,7 +10,7 @@ import grp
 import logging
 import pwd
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -237,11 +237,8 @@ def _script(event: str, index: int, raw: Any, warnings: list[str]) -> Script:
     runas = raw.get("runas") or ""
     if not isinstance(runas, str):
         raise _invalid(f"{where}.runas must be a user name")
-    if runas.strip():
-        try:
-            pwd.getpwnam(runas.strip())
-        except KeyError:
-            raise _invalid(f"{where}.runas {runas.strip()!r} is not a user on this host") from None
+    # Whether the user exists is asked when the hook is due (agent.hooks.hook_user): an
+    # earlier hook may create it (a package's postinstall).
     return Script(location.strip(), _timeout(where, raw.get("timeout"), warnings), runas.strip())
 
 
@@ -283,26 +280,31 @@ def _permission(index: int, raw: Any, warnings: list[str]) -> Permission:
         group=str(raw.get("group") or ""),
         mode=mode.rjust(3, "0") if mode else "",
     )
-    _check_principals(where, permission)
     return permission
 
 
-def _check_principals(where: str, permission: Permission) -> None:
-    """Unknown users and groups are found before anything is copied (CodeDeploy: after)."""
-    if permission.owner:
-        try:
-            pwd.getpwnam(permission.owner)
-        except KeyError:
-            raise _invalid(
-                f"{where}.owner {permission.owner!r} is not a user on this host"
-            ) from None
-    if permission.group:
-        try:
-            grp.getgrnam(permission.group)
-        except KeyError:
-            raise _invalid(
-                f"{where}.group {permission.group!r} is not a group on this host"
-            ) from None
+def unknown_principals(spec: AppSpec) -> list[str]:
+    """Every owner and group of `permissions` this host does not know — asked when Install
+    starts, after BeforeInstall (whose package may create them), before anything is copied."""
+    unknown = []
+    for i, permission in enumerate(spec.permissions):
+        if permission.owner and not _known(pwd.getpwnam, permission.owner):
+            unknown.append(
+                f"permissions[{i}].owner {permission.owner!r} is not a user on this host"
+            )
+        if permission.group and not _known(grp.getgrnam, permission.group):
+            unknown.append(
+                f"permissions[{i}].group {permission.group!r} is not a group on this host"
+            )
+    return unknown
+
+
+def _known(lookup: Callable[[str], object], name: str) -> bool:
+    try:
+        lookup(name)
+    except KeyError:
+        return False
+    return True
 
 
 def check_against_bundle(

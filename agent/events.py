@@ -175,18 +175,16 @@ class EventRunner:
         }
 
     def _prune(self, group: str, current: str) -> None:
-        """Keep max_revisions deployment directories (the current one included) plus the last
-        successful one; delete the oldest others."""
+        """CodeDeploy's rule: of the group's other deployment directories, delete the oldest
+        (by mtime) until max_revisions remain with the current one — never the last successful
+        one, which then survives in addition (max_revisions 1 may keep two)."""
         group_dir = self._root.deployment_dir(group, current).parent
         keep = self._root.last_successful_archive(group)
-        candidates = sorted(
-            (
-                d
-                for d in group_dir.iterdir()
-                if d.is_dir() and d.name != current and (keep is None or d != keep.parent)
-            ),
+        others = [d for d in group_dir.iterdir() if d.is_dir() and d.name != current]
+        excess = len(others) - (self._config.max_revisions - 1)
+        deletable = sorted(
+            (d for d in others if keep is None or d != keep.parent),
             key=lambda d: (d.stat().st_mtime_ns, d.name),
         )
-        excess = len(candidates) - (self._config.max_revisions - 1)
-        for directory in candidates[: max(excess, 0)]:
+        for directory in deletable[: max(excess, 0)]:
             shutil.rmtree(directory, ignore_errors=True)

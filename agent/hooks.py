@@ -211,7 +211,7 @@ async def _run_one(
             log_tail=script_log.tail.text(),
         ) from None
     if process.returncode != 0:
-        as_user = f" run as user {user.name}" if user.switch else ""
+        as_user = f" run as user {user.name}" if script.runas else ""
         raise EventFailed(
             ErrorCode.SCRIPT_FAILED,
             f"Script at specified location: {script.location}{as_user} failed with exit "

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from agent.appspec import AppSpec, bundle_path
+from agent.appspec import AppSpec, bundle_path, unknown_principals
 from agent.errors import ErrorCode, EventFailed
 from agent.permissions import apply_permissions, plan_permissions
 
@@ -57,8 +57,12 @@ def install(
 ) -> list[Path]:
     """Uninstall the previous install of the group and install this revision's files.
 
-    Everything that can fail on the revision's content (conflicts, DISALLOW, permissions) is
-    decided before the previous install is removed, so a rejected revision changes nothing."""
+    Everything that can fail on the revision's content (unknown owners and groups, conflicts,
+    DISALLOW, permissions) is decided before the previous install is removed, so a rejected
+    revision changes nothing."""
+    unknown = unknown_principals(spec)
+    if unknown:
+        raise EventFailed(ErrorCode.INSTALL_FAILED, "; ".join(unknown))
     copies = plan_copies(spec, archive, prefix)
     previous = _read_cleanup(cleanup_file)
     behavior = resolve_behavior(spec, deployment_behavior)

@@ -36,8 +36,16 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     local.add_argument("--bundle-location", required=True, type=Path)
     local.add_argument("--type", choices=LOCAL_KINDS, help="default: from the path")
     local.add_argument("--deployment-group", default="default-local-deployment-group")
-    local.add_argument("--events", help="comma-separated; default the in-place order")
-    local.add_argument("--file-exists-behavior", choices=sorted(FILE_EXISTS))
+    local.add_argument(
+        "--events",
+        help="comma-separated; default the in-place order (DownloadBundle and Install run "
+        "even when left out)",
+    )
+    local.add_argument(
+        "--file-exists-behavior",
+        type=str.upper,  # any case, as CodeDeploy's agent upper-cases it
+        choices=sorted(FILE_EXISTS),
+    )
     local.add_argument("--appspec-filename", default=APPSPEC_NAME)
     local.add_argument("--root-dir", type=Path, default=DEFAULT_ROOT)
     local.add_argument("--install-prefix", default="")
@@ -70,9 +78,25 @@ def bundle_kind(path: Path, given: str | None) -> str:
     return "zip"
 
 
+def with_bundle_events(events: list[str]) -> list[str]:
+    """codedeploy-local's rule: DownloadBundle and Install run even when --events leaves them
+    out — after a leading ApplicationStop (the previous revision's scripts), before every
+    other event — so that the listed events run the new bundle's scripts."""
+    result = list(events)
+    if "DownloadBundle" not in result:
+        result.insert(1 if result[:1] == ["ApplicationStop"] else 0, "DownloadBundle")
+    if "Install" not in result:
+        result.insert(result.index("DownloadBundle") + 1, "Install")
+    return result
+
+
 def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     """Run the events in order; print each result; 0 only if all succeeded."""
-    events = [e.strip() for e in args.events.split(",")] if args.events else IN_PLACE_EVENTS
+    events = (
+        with_bundle_events([e.strip() for e in args.events.split(",")])
+        if args.events
+        else IN_PLACE_EVENTS
+    )
     config = AgentConfig(
         server="",
         instance_name="local",

@@ -520,7 +520,7 @@ def list_deployment_groups(client: DeployClient, args: argparse.Namespace) -> Re
 
 
 def create_deployment(client: DeployClient, args: argparse.Namespace) -> Result:
-    behavior = args.file_exists_behavior
+    behavior = (args.file_exists_behavior or "").upper()  # any case, as the agent takes it
     if behavior and behavior not in FILE_EXISTS:
         raise ClientError("--file-exists-behavior must be DISALLOW, OVERWRITE or RETAIN")
     response = client.call(

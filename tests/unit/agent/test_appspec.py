@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agent.appspec import check_against_bundle, parse_appspec, read_appspec
+from agent.appspec import check_against_bundle, parse_appspec, read_appspec, unknown_principals
 from agent.errors import ErrorCode, EventFailed
 
 VALID = """
@@ -104,8 +104,6 @@ def test_unknown_keys_and_events_are_warnings_not_errors() -> None:
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ("owner: no-such-user-xyz", "owner 'no-such-user-xyz' is not a user"),
-        ("group: no-such-group-xyz", "group 'no-such-group-xyz' is not a group"),
         ("mode: 0988", "mode must be 1-4 octal digits"),
         ("type: [socket]", "type must be a list of file and/or directory"),
     ],
@@ -114,3 +112,15 @@ def test_bad_permissions_are_rejected_naming_the_key(entry: str, message: str) -
     text = f"version: 0.0\nos: linux\npermissions:\n  - object: /opt/a\n    {entry}\n"
     with pytest.raises(EventFailed, match=message):
         read_appspec(text)
+
+
+def test_unknown_owners_and_groups_are_all_named_when_asked_not_when_read() -> None:
+    spec = read_appspec(
+        "version: 0.0\nos: linux\npermissions:\n  - object: /opt/a\n    owner: no-such-user-xyz\n"
+        "    group: no-such-group-xyz\n  - object: /opt/b\n    owner: root\n"
+        "hooks:\n  AfterInstall:\n    - location: a.sh\n      runas: no-such-user-xyz\n"
+    )  # a hook may create them before Install (or before the hook that runs as them)
+    assert unknown_principals(spec) == [
+        "permissions[0].owner 'no-such-user-xyz' is not a user on this host",
+        "permissions[0].group 'no-such-group-xyz' is not a group on this host",
+    ]

@@ -26,7 +26,9 @@ async def deploy(runner: EventRunner, deployment_id: str, events: tuple[str, ...
         )
 
 
-async def test_max_revisions_keeps_the_newest_and_the_last_successful(tmp_path: Path) -> None:
+async def test_max_revisions_keeps_that_many_with_the_last_successful_among_them(
+    tmp_path: Path,
+) -> None:
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     (bundle / "appspec.yml").write_text("version: 0.0\nos: linux\n")
@@ -36,7 +38,7 @@ async def test_max_revisions_keeps_the_newest_and_the_last_successful(tmp_path: 
     for n in range(1, 7):  # later deployments that only download (they never install)
         await deploy(runner, f"d-{n:03d}", ("DownloadBundle",))
     kept = sorted(p.name for p in (tmp_path / "root" / "g").iterdir())
-    assert kept == ["d-000", "d-004", "d-005", "d-006"]
+    assert kept == ["d-000", "d-005", "d-006"]  # three, counting the current one
     root = DeploymentRoot(tmp_path / "root")
     assert root.last_successful_archive("g") == tmp_path / "root/g/d-000/deployment-archive"
 
@@ -79,3 +81,18 @@ async def test_an_event_reports_its_scripts_timeouts_summed_as_its_time_budget(
     assert await runner.time_budget(command("AfterInstall")) == 300
     assert await runner.time_budget(command("ApplicationStart")) == 3600  # an event's limit
     assert await runner.time_budget(command("ValidateService")) == 0  # no scripts
+
+
+async def test_the_last_successful_one_survives_even_when_max_revisions_is_one(
+    tmp_path: Path,
+) -> None:
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "appspec.yml").write_text("version: 0.0\nos: linux\n")
+    config = AgentConfig(server="", instance_name="t", root_dir=tmp_path / "root", max_revisions=1)
+    runner = EventRunner(config, LocalSource(bundle, "directory"))
+    await deploy(runner, "d-000", ("DownloadBundle", "Install"))
+    for n in (1, 2):
+        await deploy(runner, f"d-{n:03d}", ("DownloadBundle",))
+    kept = sorted(p.name for p in (tmp_path / "root" / "g").iterdir())
+    assert kept == ["d-000", "d-002"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.local import run_local, run_validate
+from agent.local import run_local, run_validate, with_bundle_events
 
 APPSPEC = "version: 0.0\nos: linux\nfiles:\n  - source: app\n    destination: /opt/a\n"
 
@@ -61,3 +61,21 @@ def test_validate_reports_the_problem_in_one_line(tmp_path: Path) -> None:
     )
     assert code == 1
     assert out.getvalue() == "invalid: appspec: files[0].source 'app' is not in the bundle\n"
+
+
+@pytest.mark.parametrize(
+    ("listed", "run"),
+    [
+        (["ApplicationStart"], ["DownloadBundle", "Install", "ApplicationStart"]),
+        (
+            ["ApplicationStop", "Warmup"],
+            ["ApplicationStop", "DownloadBundle", "Install", "Warmup"],
+        ),
+        (["DownloadBundle", "Warmup"], ["DownloadBundle", "Install", "Warmup"]),
+        (["Warmup", "DownloadBundle", "Install"], ["Warmup", "DownloadBundle", "Install"]),
+    ],
+)
+def test_download_and_install_run_even_when_the_events_leave_them_out(
+    listed: list[str], run: list[str]
+) -> None:
+    assert with_bundle_events(listed) == run
