@@ -39,6 +39,29 @@ def plan_copies(spec: AppSpec, archive: Path, prefix: str) -> list[tuple[Path, P
     return copies
 
 
+def plan_dirs(spec: AppSpec, archive: Path, prefix: str) -> list[Path]:
+    """Every directory of the `files` sources' trees at its destination, in order: empty ones
+    are created too (CodeDeploy installs the tree, not only its files). InstallFailed names one
+    that is a file on the host."""
+    directories: list[Path] = []
+    for mapping in spec.files:
+        source = bundle_path(archive, mapping.source)
+        if source.is_dir():
+            destination = host_path(prefix, mapping.destination)
+            directories += [
+                destination / item.relative_to(source)
+                for item in sorted(source.rglob("*"))
+                if item.is_dir()
+            ]
+    for directory in directories:
+        if (directory.exists() or directory.is_symlink()) and not directory.is_dir():
+            raise EventFailed(
+                ErrorCode.INSTALL_FAILED,
+                f"{directory} is a file on this host; the revision installs a directory there",
+            )
+    return directories
+
+
 def resolve_behavior(spec: AppSpec, deployment_behavior: str | None) -> str:
     """The appspec's file_exists_behavior wins, then the deployment's, then DISALLOW."""
     return spec.file_exists_behavior or deployment_behavior or "DISALLOW"
@@ -48,7 +71,8 @@ def preflight(spec: AppSpec, archive: Path, prefix: str, cleanup_file: Path) -> 
     """What Install would reject about the revision itself (target conflicts, permission
     entries), found at DownloadBundle — before any hook of the new revision has run."""
     copies = plan_copies(spec, archive, prefix)
-    mkdirs = _planned_dirs(copies, set(_read_cleanup(cleanup_file)))
+    directories = plan_dirs(spec, archive, prefix)
+    mkdirs = _planned_dirs(copies, directories, set(_read_cleanup(cleanup_file)))
     plan_permissions(spec.permissions, prefix, {t for _, t in copies}, mkdirs)
 
 
@@ -64,6 +88,7 @@ def install(
     if unknown:
         raise EventFailed(ErrorCode.INSTALL_FAILED, "; ".join(unknown))
     copies = plan_copies(spec, archive, prefix)
+    directories = plan_dirs(spec, archive, prefix)
     previous = _read_cleanup(cleanup_file)
     behavior = resolve_behavior(spec, deployment_behavior)
     owned = set(previous)
@@ -75,7 +100,7 @@ def install(
                     f"a specified file already exists at this location: {target} "
                     "(file_exists_behavior DISALLOW)",
                 )
-    mkdirs = _planned_dirs(copies, owned)
+    mkdirs = _planned_dirs(copies, directories, owned)
     permissions = plan_permissions(spec.permissions, prefix, {t for _, t in copies}, mkdirs)
     _uninstall(previous)
     cleanup_file.parent.mkdir(parents=True, exist_ok=True)
@@ -93,16 +118,21 @@ def install(
                 target.unlink()
             shutil.copy2(source, target)
             installed.append(target)
+        for directory in directories:  # the empty ones are still missing
+            for missing in _missing_dirs(directory):
+                missing.mkdir()
+                record.write(f"{missing}\n")
     apply_permissions(permissions)
     return installed
 
 
-def _planned_dirs(copies: list[tuple[Path, Path]], owned: set[Path]) -> set[Path]:
+def _planned_dirs(
+    copies: list[tuple[Path, Path]], directories: list[Path], owned: set[Path]
+) -> set[Path]:
     """Directories this install will create: missing now, or created by the previous install of
     the group (which is removed first)."""
     planned: set[Path] = set()
-    for _, target in copies:
-        directory = target.parent
+    for directory in {target.parent for _, target in copies} | set(directories):
         while directory != directory.parent and (directory in owned or not directory.exists()):
             planned.add(directory)
             directory = directory.parent

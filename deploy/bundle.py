@@ -19,15 +19,20 @@ def make_zip(source: Path, target: Path, ignore_hidden: bool = False) -> str:
         raise ClientError(f"--source {source}: no appspec.yml at its root")
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(source.rglob("*")):
-            if path.is_symlink() or not path.is_file():
-                continue
             relative = path.relative_to(source)
-            if ignore_hidden and any(part.startswith(".") for part in relative.parts):
+            if path.is_symlink() or (
+                ignore_hidden and any(p.startswith(".") for p in relative.parts)
+            ):
                 continue
-            info = zipfile.ZipInfo(relative.as_posix(), (1980, 1, 1, 0, 0, 0))
-            info.external_attr = (0o100000 | (os.stat(path).st_mode & 0o7777)) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, path.read_bytes())
+            if path.is_dir() and not any(path.iterdir()):  # an empty directory is installed too
+                info = zipfile.ZipInfo(relative.as_posix() + "/", (1980, 1, 1, 0, 0, 0))
+                info.external_attr = (0o040000 | (os.stat(path).st_mode & 0o7777)) << 16
+                archive.writestr(info, b"")
+            elif path.is_file():
+                info = zipfile.ZipInfo(relative.as_posix(), (1980, 1, 1, 0, 0, 0))
+                info.external_attr = (0o100000 | (os.stat(path).st_mode & 0o7777)) << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, path.read_bytes())
     digest = hashlib.sha256()
     with target.open("rb") as handle:
         while chunk := handle.read(1 << 20):
