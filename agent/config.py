@@ -26,6 +26,7 @@ KNOWN_KEYS = {
     "fetch_timeout_seconds",
     "ca_file",
     "join_token",
+    "metrics_listen",
     *LIMIT_KEYS,
 }
 
@@ -52,6 +53,9 @@ class AgentConfig:
     `ca_file`); empty: the one received at enrolment, else the system's roots."""
     join_token: str = ""
     """Spent on the first start to enrol (agent.identity), when the host has no certificate."""
+    metrics_listen: str = ""
+    """host:port of the agent's Prometheus /metrics (port 0: any free one, logged); empty: no
+    endpoint. Hooks are not told of it."""
 
     @property
     def identity_dir(self) -> Path:
@@ -92,7 +96,17 @@ def load_agent_config(path: Path) -> AgentConfig:
         fetch=_fetch_policy(path, raw),
         ca_certificate=_ca_certificate(path, raw.get("ca_file")),
         join_token=str(raw.get("join_token") or ""),
+        metrics_listen=_listen(path, raw.get("metrics_listen")),
     )
+
+
+def _listen(path: Path, value: Any) -> str:
+    if not value:
+        return ""
+    host, _, port = str(value).rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"{path}: metrics_listen must be host:port, got {value!r}")
+    return str(value)
 
 
 def _ca_certificate(path: Path, ca_file: Any) -> bytes:

@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import posixpath
 import re
 import shutil
 import stat
@@ -23,6 +24,7 @@ from typing import Protocol
 import grpc
 
 from agent.errors import ErrorCode, EventFailed
+from agent.metrics import CACHE_HITS, DOWNLOAD_BYTES, DOWNLOAD_SECONDS
 from deploy.bundlelimits import BundleLimits, BundleTooLarge
 from deploy.gitpolicy import (
     DEFAULT_ALLOWED_SCHEMES,
@@ -42,10 +44,12 @@ BUNDLE_KINDS = {
 }
 LOCAL_KINDS = ("directory", "zip", "tar", "tgz")
 DIGEST_FORM = re.compile(r"^sha256:[0-9a-f]{64}\Z")
+APPSPEC_LIKE = re.compile("appspec", re.IGNORECASE)
 FILE_MODE_CEILING = 0o755
 """No file or directory unpacked from a bundle gets more than this (no setuid/setgid/sticky, no
 group or other write); the appspec's permissions may ask for more."""
 COPY_CHUNK = 1 << 20
+MAX_LINK_TEXT = 4096
 UNPACK_ERRORS = (
     zipfile.BadZipFile,
     tarfile.TarError,
@@ -102,17 +106,27 @@ class RevisionSource:
         revision = spec.revision
         digest, kind = _digest_and_kind(revision)
         direct = not spec.fetch_through_registry
+        started = time.monotonic()
         if revision.revision_type == common_pb2.REVISION_TYPE_GITHUB and direct:
             # The commit id names the content (Git checks every object it fetches); the zip
             # this host makes of it may differ in bytes from the registry's, so no digest.
             await fetch_git(revision.github_location, self._git_cache, bundle, self._policy)
-        elif not await asyncio.to_thread(self._cache.take, digest, bundle):
+            _downloaded(bundle, started)
+        elif await asyncio.to_thread(self._cache.take, digest, bundle):
+            CACHE_HITS.inc()
+        else:
             if revision.revision_type == common_pb2.REVISION_TYPE_S3 and direct:
                 await fetch_s3(revision.s3_location, bundle, self._policy)
             else:  # the registry's store: it keeps a copy of S3 bundles, a zip of Git commits
                 await fetch_bundle(self._channel, digest, bundle, self._policy)
+            _downloaded(bundle, started)
             await asyncio.to_thread(self._cache.keep, digest, bundle)
         await asyncio.to_thread(unpack, bundle, kind, archive, self._policy.limits)
+
+
+def _downloaded(bundle: Path, started: float) -> None:
+    DOWNLOAD_SECONDS.observe(time.monotonic() - started)
+    DOWNLOAD_BYTES.inc(bundle.stat().st_size)
 
 
 def _digest_and_kind(revision: common_pb2.RevisionLocation) -> tuple[str, str]:
@@ -398,6 +412,8 @@ def unpack(bundle: Path, kind: str, archive: Path, limits: BundleLimits | None =
             _unzip(bundle, archive, limits, size)
         else:
             _untar(bundle, archive, limits, size)
+        check_tree(archive)
+        _unwrap(archive)
     except BundleTooLarge as exc:
         shutil.rmtree(archive, ignore_errors=True)
         raise EventFailed(ErrorCode.INVALID_BUNDLE, str(exc)) from None
@@ -409,6 +425,20 @@ def unpack(bundle: Path, kind: str, archive: Path, limits: BundleLimits | None =
         raise EventFailed(ErrorCode.INVALID_BUNDLE, f"bundle cannot be unpacked: {exc}") from exc
 
 
+def _unwrap(archive: Path) -> None:
+    """CodeDeploy's rule for `zip -r app.zip myapp/`: when the only top-level entry is a
+    directory holding an appspec, that directory's contents are the revision."""
+    entries = list(archive.iterdir())
+    if len(entries) != 1 or entries[0].is_symlink() or not entries[0].is_dir():
+        return
+    if not any(APPSPEC_LIKE.search(child.name) for child in entries[0].iterdir()):
+        return
+    staged = archive.with_name(f".{archive.name}-{uuid.uuid4().hex}")
+    entries[0].rename(staged)
+    archive.rmdir()
+    staged.rename(archive)
+
+
 def _safe_name(name: str) -> None:
     path = PurePosixPath(name)
     if not name or "\x00" in name or path.is_absolute() or ".." in path.parts:
@@ -418,19 +448,30 @@ def _safe_name(name: str) -> None:
 
 
 def _unzip(bundle: Path, archive: Path, limits: BundleLimits, size: int) -> None:
+    """Files and directories first; links last, so nothing is ever written through one."""
     with zipfile.ZipFile(bundle) as zf:
         infos = zf.infolist()
         limits.check_entries(len(infos))
         limits.check_unpacked(sum(info.file_size for info in infos), size)
+        links: dict[str, str] = {}
         for info in infos:
             _safe_name(info.filename)
             kind = stat.S_IFMT(info.external_attr >> 16)  # 0: no Unix type recorded (a file)
-            if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
+            if kind == stat.S_IFLNK:
+                if info.file_size > MAX_LINK_TEXT:
+                    raise EventFailed(
+                        ErrorCode.INVALID_BUNDLE, f"bundle entry {info.filename!r} is not a link"
+                    )
+                links[info.filename.rstrip("/")] = zf.read(info).decode("utf-8", "replace")
+            elif kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
                 raise EventFailed(
                     ErrorCode.INVALID_BUNDLE, f"bundle entry {info.filename!r} is not a file"
                 )
+        _check_links(links)
         written = 0
         for info in infos:
+            if info.filename.rstrip("/") in links:
+                continue
             target = archive.joinpath(*PurePosixPath(info.filename).parts)
             if info.is_dir():
                 target.mkdir(parents=True, exist_ok=True)
@@ -442,18 +483,47 @@ def _unzip(bundle: Path, archive: Path, limits: BundleLimits, size: int) -> None
                     limits.check_unpacked(written, size)
                     handle.write(chunk)
             target.chmod(capped_mode(info.external_attr >> 16 or 0o644))
+        for name, text in links.items():
+            target = archive.joinpath(*PurePosixPath(name).parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(text, target)
+
+
+def _check_links(links: dict[str, str]) -> None:
+    """A link's text must lead inside the bundle from where the link is, and no link may sit
+    below another (its real place would not be its name). What the text reaches through other
+    links is checked on the unpacked tree (check_tree)."""
+    for name, text in links.items():
+        parents = PurePosixPath(name).parents
+        reached = posixpath.normpath(posixpath.join(posixpath.dirname(name), text))
+        if (
+            not text
+            or "\x00" in text
+            or text.startswith("/")
+            or reached == ".."
+            or reached.startswith("../")
+            or any(str(parent) in links for parent in parents)
+        ):
+            raise EventFailed(
+                ErrorCode.INVALID_BUNDLE, f"bundle entry {name[:200]!r} links outside the bundle"
+            )
 
 
 def _untar(bundle: Path, archive: Path, limits: BundleLimits, size: int) -> None:
     with tarfile.open(bundle) as tf:
         declared = 0
+        links: dict[str, str] = {}
         for entries, member in enumerate(tf, start=1):  # headers one at a time: a huge entry
             declared += member.size  # is refused before its data is read
             limits.check_entries(entries)
             limits.check_unpacked(declared, size)
             _safe_name(member.name)
-            if not (member.isfile() or member.isdir()):
+            if member.issym():
+                links[member.name.rstrip("/")] = member.linkname
+            elif not (member.isfile() or member.isdir()):
                 raise EventFailed(
                     ErrorCode.INVALID_BUNDLE, f"bundle entry {member.name!r} is not a file"
                 )
-        tf.extractall(archive, filter="data")  # also caps modes: no setuid, no g/o write
+        _check_links(links)
+        # the data filter also checks every path and link on disk, and caps modes
+        tf.extractall(archive, filter="data")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 from enum import StrEnum
 from pathlib import Path
@@ -11,10 +12,12 @@ from agent.appspec import APPSPEC_NAME, MAX_EVENT_SECONDS, load_appspec
 from agent.config import AgentConfig
 from agent.download import BundleSource
 from agent.errors import ErrorCode, EventFailed
-from agent.hooks import run_scripts
+from agent.hooks import ScriptLog, run_scripts
 from agent.install import install, preflight
 from agent.layout import DeploymentRoot
 from deploy.v1 import agent_pb2, common_pb2
+
+log = logging.getLogger(__name__)
 
 
 class ScriptSource(StrEnum):
@@ -64,6 +67,12 @@ RUN_BY_AGENT = frozenset({"DownloadBundle", "Install"})
 """Events the agent carries out itself (no scripts)."""
 
 
+def _installs(spec: agent_pb2.DeploymentSpec) -> bool:
+    """Whether this deployment brings a revision to the host (a blue/green original's block
+    traffic or a rollback of it does not)."""
+    return "DownloadBundle" in spec.lifecycle_events or not spec.lifecycle_events
+
+
 class EventRunner:
     """Executes lifecycle commands on this host; failures raise EventFailed."""
 
@@ -75,21 +84,48 @@ class EventRunner:
         self._appspec = appspec_filename
         self._root = DeploymentRoot(config.root_dir)
 
-    async def run(self, command: agent_pb2.LifecycleCommand) -> None:
+    async def run(self, command: agent_pb2.LifecycleCommand) -> tuple[str, ...]:
+        """Run one event; returns what the author of the revision should read (the appspec's
+        warnings, once per deployment, from the event that first checked the bundle)."""
         spec = command.spec
         event = command.lifecycle_event
         self._root.make_deployment_dir(spec.deployment_group_id, spec.deployment_id)
         if event == "DownloadBundle":
-            await self._download(spec)
-        elif event == "Install":
+            return await self._prepare(spec)
+        if event == "Install":
             await asyncio.to_thread(self._install, spec)
-        else:
-            await self._scripts(event, spec)
+            return ()
+        notes: tuple[str, ...] = ()
+        if event == "ApplicationStop" and _installs(spec):
+            notes = await self._prepare_before_stop(spec)
+        await self._scripts(event, spec)
+        return notes
 
-    async def _download(self, spec: agent_pb2.DeploymentSpec) -> None:
+    async def _prepare_before_stop(self, spec: agent_pb2.DeploymentSpec) -> tuple[str, ...]:
+        """The new revision is fetched and checked before the running application is stopped:
+        a revision that cannot install leaves the application running."""
+        try:
+            return await self._prepare(spec)
+        except EventFailed as error:
+            raise EventFailed(
+                error.code,
+                f"{error.message} (the new revision was checked before ApplicationStop; the "
+                "running application was not stopped)",
+                script_name=error.script_name,
+                log_tail=error.log_tail,
+            ) from error
+
+    async def _prepare(self, spec: agent_pb2.DeploymentSpec) -> tuple[str, ...]:
+        """DownloadBundle's work: fetch and unpack the revision, check its appspec against the
+        bundle and the host, prune old deployment directories. Done once per deployment (at
+        ApplicationStop when that comes first); later only the checks run again, as a hook may
+        have changed the host. Returns the appspec's warnings the first time."""
         group, deployment = spec.deployment_group_id, spec.deployment_id
         archive = self._root.archive(group, deployment)
-        await self._source.materialize(spec, self._root.bundle_file(group, deployment), archive)
+        ready = self._root.bundle_ready(group, deployment)
+        first = not ready.exists()
+        if first:
+            await self._source.materialize(spec, self._root.bundle_file(group, deployment), archive)
         events = list(spec.lifecycle_events) or None
         appspec = await asyncio.to_thread(load_appspec, archive, self._appspec, events)
         await asyncio.to_thread(
@@ -99,7 +135,27 @@ class EventRunner:
             self._config.install_prefix,
             self._root.cleanup_file(group),
         )
+        if not first:
+            return ()
         await asyncio.to_thread(self._prune, group, deployment)
+        await asyncio.to_thread(self._record_warnings, spec, appspec.warnings)
+        ready.touch()
+        return appspec.warnings
+
+    def _record_warnings(self, spec: agent_pb2.DeploymentSpec, warnings: tuple[str, ...]) -> None:
+        """Into the agent's log and the deployment's scripts.log, where its author looks."""
+        if not warnings:
+            return
+        script_log = ScriptLog(self._root.script_log(spec.deployment_group_id, spec.deployment_id))
+        try:
+            for warning in warnings:
+                script_log.record(f"appspec warning: {warning}\n")
+                log.warning(
+                    "appspec warning",
+                    extra={"fields": {"deployment_id": spec.deployment_id, "warning": warning}},
+                )
+        finally:
+            script_log.close()
 
     def _install(self, spec: agent_pb2.DeploymentSpec) -> None:
         group, deployment = spec.deployment_group_id, spec.deployment_id
@@ -122,6 +178,8 @@ class EventRunner:
         that is not known before it runs (DownloadBundle, Install, an unreadable appspec)."""
         if command.lifecycle_event in RUN_BY_AGENT:
             return 0
+        if command.lifecycle_event == "ApplicationStop" and _installs(command.spec):
+            return 0  # the new revision is fetched first, which has its own timeout
         try:  # what is wrong here fails the event when it runs, with the reason
             archive = self._script_archive(command.lifecycle_event, command.spec)
             if archive is None or not archive.is_dir():
@@ -138,8 +196,8 @@ class EventRunner:
         """Where the event's scripts come from: this deployment's revision, or the group's
         last successful one (none: the event has nothing to run)."""
         group, deployment = spec.deployment_group_id, spec.deployment_id
-        installs = "DownloadBundle" in spec.lifecycle_events or not spec.lifecycle_events
-        if SCRIPT_SOURCE.get(event, ScriptSource.CURRENT) is ScriptSource.CURRENT and installs:
+        current = SCRIPT_SOURCE.get(event, ScriptSource.CURRENT) is ScriptSource.CURRENT
+        if current and _installs(spec):
             return self._root.archive(group, deployment)
         # a blue/green rollback reinstalls nothing: its hooks are the installed ones
         return self._root.last_successful_archive(group)

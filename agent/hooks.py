@@ -22,6 +22,7 @@ from pathlib import Path
 
 from agent.appspec import MAX_EVENT_SECONDS, Script, bundle_path
 from agent.errors import ErrorCode, EventFailed
+from agent.metrics import HOOK_SECONDS
 
 TAIL_CHARACTERS = 2048
 KILL_GRACE_SECONDS = 5.0
@@ -81,7 +82,11 @@ async def run_scripts(
             remaining = max(1, int(event_deadline - time.monotonic()))
             if remaining < script.timeout_seconds:
                 script = dataclasses.replace(script, timeout_seconds=remaining)
-            await _run_one(script, archive, env, script_log)
+            started = time.monotonic()
+            try:
+                await _run_one(script, archive, env, script_log)
+            finally:
+                HOOK_SECONDS.labels(event).observe(time.monotonic() - started)
     finally:
         script_log.close()
 

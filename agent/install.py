@@ -7,11 +7,17 @@ creates are recorded in the group's cleanup file, so the next install can remove
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
-from agent.appspec import AppSpec, bundle_path, unknown_principals
+from agent.appspec import AppSpec, bundle_path, shown, unknown_principals
 from agent.errors import ErrorCode, EventFailed
-from agent.permissions import apply_permissions, plan_permissions
+from agent.permissions import apply_permissions, forget_context, plan_permissions
+from deploy.bundlelimits import BundleLimits
+
+MAX_TREE_ENTRIES = BundleLimits().max_entries
+SELINUX_RECORD = "semanage\0"
+"""A cleanup line for an SELinux context rule (CodeDeploy's form): then the labelled path."""
 
 
 def host_path(prefix: str, destination: str) -> Path:
@@ -19,47 +25,101 @@ def host_path(prefix: str, destination: str) -> Path:
     return Path(prefix + destination) if prefix else Path(destination)
 
 
-def plan_copies(spec: AppSpec, archive: Path, prefix: str) -> list[tuple[Path, Path]]:
-    """(source, target) for every file to copy, in appspec order; directories copy contents."""
-    copies: list[tuple[Path, Path]] = []
-    for mapping in spec.files:
+def source_tree(source: Path) -> list[tuple[Path, bool]]:
+    """(path, is_directory) of everything below a `files` source, sorted, dotfiles included;
+    links to directories are followed (CodeDeploy's rule), a link to a directory that holds it
+    is refused, and the walk is bounded by the bundle's entry limit."""
+    entries: list[tuple[Path, bool]] = []
+
+    def visit(directory: Path, ancestors: frozenset[Path]) -> None:
+        for item in sorted(directory.iterdir()):
+            is_dir = item.is_dir()
+            entries.append((item, is_dir))
+            if len(entries) > MAX_TREE_ENTRIES:
+                raise EventFailed(
+                    ErrorCode.INVALID_BUNDLE,
+                    f"following its directory links, the bundle has more than "
+                    f"{MAX_TREE_ENTRIES} entries",
+                )
+            if is_dir:
+                real = item.resolve()
+                if real in ancestors:
+                    raise EventFailed(
+                        ErrorCode.INVALID_BUNDLE,
+                        f"bundle entry {item} links to a directory that contains it",
+                    )
+                visit(item, ancestors | {real})
+
+    visit(source, frozenset({source.resolve()}))
+    return entries
+
+
+@dataclass(frozen=True)
+class FilePlan:
+    copies: list[tuple[Path, Path]]
+    """(source, target) for every file to copy, in appspec order."""
+    directories: list[Path]
+    """Every directory of the sources' trees at its destination: empty ones are created too
+    (CodeDeploy installs the tree, not only its files)."""
+
+
+def plan_files(spec: AppSpec, archive: Path, prefix: str) -> FilePlan:
+    """What the `files` mappings install; directory sources install their contents. Refused,
+    naming both sides: two files for one target, a file where another mapping makes a
+    directory (or the reverse), and a path where the host has the other kind."""
+    plan = FilePlan([], [])
+    made_by: dict[Path, str] = {}  # target → the appspec source that installs it
+    dirs_by: dict[Path, str] = {}  # directory → the appspec source that needs it
+    for i, mapping in enumerate(spec.files):
         source = bundle_path(archive, mapping.source)
         destination = host_path(prefix, mapping.destination)
-        if source.is_dir():
-            for item in sorted(source.rglob("*")):
-                if item.is_file():
-                    copies.append((item, destination / item.relative_to(source)))
-        else:
-            copies.append((source, destination / source.name))
-    seen: set[Path] = set()
-    for _, target in copies:
-        if target in seen:
-            raise EventFailed(ErrorCode.INSTALL_FAILED, f"two files are installed to {target}")
-        seen.add(target)
-    return copies
+        where = f"files[{i}] (source {shown(mapping.source)})"
+        for directory in (destination, *destination.parents):
+            dirs_by.setdefault(directory, where)
+        tree = source_tree(source) if source.is_dir() else [(source, False)]
+        for item, is_dir in tree:
+            target = destination / (item.relative_to(source) if item != source else item.name)
+            if is_dir:
+                dirs_by.setdefault(target, where)
+                plan.directories.append(target)
+            else:
+                _claim(made_by, target, where)
+                plan.copies.append((item, target))
+    for target, file_source in made_by.items():
+        if target in dirs_by:
+            raise EventFailed(
+                ErrorCode.INSTALL_FAILED,
+                f"{file_source} installs a file at {target}, where {dirs_by[target]} "
+                "installs a directory",
+            )
+    _check_host(plan)
+    return plan
 
 
-def plan_dirs(spec: AppSpec, archive: Path, prefix: str) -> list[Path]:
-    """Every directory of the `files` sources' trees at its destination, in order: empty ones
-    are created too (CodeDeploy installs the tree, not only its files). InstallFailed names one
-    that is a file on the host."""
-    directories: list[Path] = []
-    for mapping in spec.files:
-        source = bundle_path(archive, mapping.source)
-        if source.is_dir():
-            destination = host_path(prefix, mapping.destination)
-            directories += [
-                destination / item.relative_to(source)
-                for item in sorted(source.rglob("*"))
-                if item.is_dir()
-            ]
-    for directory in directories:
+def _claim(made_by: dict[Path, str], target: Path, where: str) -> None:
+    if target in made_by:
+        raise EventFailed(
+            ErrorCode.INSTALL_FAILED,
+            f"two files are installed to {target}: by {made_by[target]} and {where}",
+        )
+    made_by[target] = where
+
+
+def _check_host(plan: FilePlan) -> None:
+    """A file where the revision installs a directory, or a directory where it installs a
+    file, would fail half-way: refused before anything changes."""
+    for directory in plan.directories:
         if (directory.exists() or directory.is_symlink()) and not directory.is_dir():
             raise EventFailed(
                 ErrorCode.INSTALL_FAILED,
                 f"{directory} is a file on this host; the revision installs a directory there",
             )
-    return directories
+    for _, target in plan.copies:
+        if target.is_dir() and not target.is_symlink():
+            raise EventFailed(
+                ErrorCode.INSTALL_FAILED,
+                f"{target} is a directory on this host; the revision installs a file there",
+            )
 
 
 def resolve_behavior(spec: AppSpec, deployment_behavior: str | None) -> str:
@@ -70,10 +130,9 @@ def resolve_behavior(spec: AppSpec, deployment_behavior: str | None) -> str:
 def preflight(spec: AppSpec, archive: Path, prefix: str, cleanup_file: Path) -> None:
     """What Install would reject about the revision itself (target conflicts, permission
     entries), found at DownloadBundle — before any hook of the new revision has run."""
-    copies = plan_copies(spec, archive, prefix)
-    directories = plan_dirs(spec, archive, prefix)
-    mkdirs = _planned_dirs(copies, directories, set(_read_cleanup(cleanup_file)))
-    plan_permissions(spec.permissions, prefix, {t for _, t in copies}, mkdirs)
+    plan = plan_files(spec, archive, prefix)
+    mkdirs = _planned_dirs(plan, set(_read_cleanup(cleanup_file)))
+    plan_permissions(spec.permissions, prefix, {t for _, t in plan.copies}, mkdirs)
 
 
 def install(
@@ -87,26 +146,25 @@ def install(
     unknown = unknown_principals(spec)
     if unknown:
         raise EventFailed(ErrorCode.INSTALL_FAILED, "; ".join(unknown))
-    copies = plan_copies(spec, archive, prefix)
-    directories = plan_dirs(spec, archive, prefix)
+    plan = plan_files(spec, archive, prefix)
     previous = _read_cleanup(cleanup_file)
     behavior = resolve_behavior(spec, deployment_behavior)
     owned = set(previous)
     if behavior == "DISALLOW":
-        for _, target in copies:
+        for _, target in plan.copies:
             if target not in owned and (target.exists() or target.is_symlink()):
                 raise EventFailed(
                     ErrorCode.INSTALL_FAILED,
                     f"a specified file already exists at this location: {target} "
                     "(file_exists_behavior DISALLOW)",
                 )
-    mkdirs = _planned_dirs(copies, directories, owned)
-    permissions = plan_permissions(spec.permissions, prefix, {t for _, t in copies}, mkdirs)
+    mkdirs = _planned_dirs(plan, owned)
+    permissions = plan_permissions(spec.permissions, prefix, {t for _, t in plan.copies}, mkdirs)
     _uninstall(previous)
     cleanup_file.parent.mkdir(parents=True, exist_ok=True)
     installed: list[Path] = []
     with cleanup_file.open("w") as record:
-        for source, target in copies:
+        for source, target in plan.copies:
             if behavior == "RETAIN" and target.exists():
                 continue
             for directory in _missing_dirs(target.parent):
@@ -116,23 +174,21 @@ def install(
             record.flush()
             if target.exists() or target.is_symlink():
                 target.unlink()
-            shutil.copy2(source, target)
+            shutil.copy2(source, target, follow_symlinks=False)  # a link stays a link
             installed.append(target)
-        for directory in directories:  # the empty ones are still missing
+        for directory in plan.directories:  # the empty ones are still missing
             for missing in _missing_dirs(directory):
                 missing.mkdir()
                 record.write(f"{missing}\n")
-    apply_permissions(permissions)
+        apply_permissions(permissions, lambda path: record.write(f"{SELINUX_RECORD}{path}\n"))
     return installed
 
 
-def _planned_dirs(
-    copies: list[tuple[Path, Path]], directories: list[Path], owned: set[Path]
-) -> set[Path]:
+def _planned_dirs(plan: FilePlan, owned: set[Path]) -> set[Path]:
     """Directories this install will create: missing now, or created by the previous install of
     the group (which is removed first)."""
     planned: set[Path] = set()
-    for directory in {target.parent for _, target in copies} | set(directories):
+    for directory in {target.parent for _, target in plan.copies} | set(plan.directories):
         while directory != directory.parent and (directory in owned or not directory.exists()):
             planned.add(directory)
             directory = directory.parent
@@ -157,9 +213,12 @@ def _read_cleanup(cleanup_file: Path) -> list[Path]:
 
 
 def _uninstall(paths: list[Path]) -> None:
-    """Remove recorded paths newest first; directories only when empty."""
+    """Remove recorded paths newest first; directories only when empty; a recorded SELinux
+    context loses its rule."""
     for path in reversed(paths):
-        if path.is_symlink() or path.is_file():
+        if str(path).startswith(SELINUX_RECORD):
+            forget_context(Path(str(path).removeprefix(SELINUX_RECORD)))
+        elif path.is_symlink() or path.is_file():
             path.unlink()
         elif path.is_dir() and not any(path.iterdir()):
             path.rmdir()

@@ -61,6 +61,10 @@ class DeploymentRoot:
     def archive(self, group_id: str, deployment_id: str) -> Path:
         return self.deployment_dir(group_id, deployment_id) / "deployment-archive"
 
+    def bundle_ready(self, group_id: str, deployment_id: str) -> Path:
+        """Exists once the deployment's revision is unpacked and checked."""
+        return self.deployment_dir(group_id, deployment_id) / "bundle-ready"
+
     def bundle_file(self, group_id: str, deployment_id: str) -> Path:
         return self.deployment_dir(group_id, deployment_id) / "bundle"
 

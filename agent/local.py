@@ -136,12 +136,14 @@ async def _run_events(
             command_id=f"{spec.deployment_id}:{event}", lifecycle_event=event, spec=spec
         )
         try:
-            await runner.run(command)
+            notes = await runner.run(command)
         except EventFailed as error:
             print(f"  {event:<18} Failed     {error.code}: {error.message}", file=out)
             for line in error.log_tail.splitlines():
                 print(f"    | {line}", file=out)
             return 1
+        for note in notes:
+            print(f"  warning: {note}", file=out)
         print(f"  {event:<18} Succeeded  {time.perf_counter() - started:.2f}s", file=out)
     print("Succeeded", file=out)
     return 0

@@ -19,10 +19,13 @@ from agent.identity import Identity
 from agent.local import add_commands
 from agent.session import AgentSession, channel
 from deploy.logs import setup_logging
+from deploy.metricsserver import serve_metrics
 
 
 async def _serve(config_path: Path) -> None:
     config = load_agent_config(config_path)
+    if config.metrics_listen:
+        serve_metrics(config.metrics_listen)
     session = AgentSession(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -19,8 +19,10 @@ from agent.config import AgentConfig
 from agent.download import BundleCache, RevisionSource
 from agent.errors import ErrorCode, EventFailed
 from agent.events import EventRunner
+from agent.hooks import TAIL_CHARACTERS
 from agent.identity import Identity
 from agent.layout import DeploymentRoot
+from agent.metrics import EVENTS, LAST_HEARTBEAT, RECONNECTS, STREAM_CONNECTED
 from deploy import certproof
 from deploy.backoff import RECONNECT_CHANNEL_OPTIONS, Backoff
 from deploy.endpoints import parse_endpoint
@@ -80,13 +82,17 @@ def stopped(reason: str) -> EventFailed:
     )
 
 
-def succeeded(command_id: str) -> agent_pb2.ConnectRequest:
+def succeeded(command_id: str, notes: tuple[str, ...] = ()) -> agent_pb2.ConnectRequest:
+    """A success report; `notes` (the appspec's warnings) go in its log tail, bounded."""
+    tail = "".join(f"warning: {note}\n" for note in notes)
     return agent_pb2.ConnectRequest(
         finished=agent_pb2.CommandFinished(
             command_id=command_id,
             status=common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED,
             diagnostics=common_pb2.Diagnostics(
-                error_code=common_pb2.LIFECYCLE_ERROR_CODE_SUCCESS, message="Succeeded"
+                error_code=common_pb2.LIFECYCLE_ERROR_CODE_SUCCESS,
+                message="Succeeded",
+                log_tail=tail[:TAIL_CHARACTERS],
             ),
         )
     )
@@ -257,7 +263,10 @@ class AgentSession:
                         }
                     },
                 )
+            if self.connected.is_set():
+                RECONNECTS.inc()  # counted when the stream that was open is opened again
             self.connected.clear()
+            STREAM_CONNECTED.set(0)
             await asyncio.sleep(backoff.next_delay() or backoff.maximum)
 
     async def _keep_identity(self) -> None:
@@ -336,6 +345,7 @@ class AgentSession:
             outbox.put_nowait(
                 agent_pb2.ConnectRequest(heartbeat=agent_pb2.Heartbeat(sent_at=stamp))
             )
+            LAST_HEARTBEAT.set_to_current_time()
 
     async def _renewals(self) -> None:
         """The certificate's renewal when it is due, while the stream stays open — beside the
@@ -349,6 +359,7 @@ class AgentSession:
         if kind == "welcome":
             self._heartbeat_seconds = float(message.welcome.heartbeat_interval_seconds or 5)
             self.connected.set()
+            STREAM_CONNECTED.set(1)
             log.info(
                 "connected to the fleet",
                 extra={
@@ -437,6 +448,9 @@ class AgentSession:
             report = failed(command_id, stopped(reason))
             log.warning("lifecycle event stopped", extra={"fields": {**fields, "reason": reason}})
         self._tracker.end(command_id, report)
+        succeeded_now = report.finished.status == common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED
+        result = "Succeeded" if succeeded_now else "Failed"
+        EVENTS.labels(command.lifecycle_event, result).inc()
         self._report(report)
 
     async def _run(
@@ -444,8 +458,8 @@ class AgentSession:
     ) -> agent_pb2.ConnectRequest:
         """Run the event; its Succeeded or Failed report."""
         try:
-            await self._runner.run(command)
-            return succeeded(command.command_id)
+            notes = await self._runner.run(command)
+            return succeeded(command.command_id, notes)
         except EventFailed as error:
             log.warning(
                 "lifecycle event failed", extra={"fields": {**fields, "error": error.message}}

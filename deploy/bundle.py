@@ -20,11 +20,14 @@ def make_zip(source: Path, target: Path, ignore_hidden: bool = False) -> str:
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(source.rglob("*")):
             relative = path.relative_to(source)
-            if path.is_symlink() or (
-                ignore_hidden and any(p.startswith(".") for p in relative.parts)
-            ):
+            if ignore_hidden and any(p.startswith(".") for p in relative.parts):
                 continue
-            if path.is_dir() and not any(path.iterdir()):  # an empty directory is installed too
+            if path.is_symlink():  # kept as a link, as `zip -y` keeps it
+                _check_link(source, path)
+                info = zipfile.ZipInfo(relative.as_posix(), (1980, 1, 1, 0, 0, 0))
+                info.external_attr = 0o120777 << 16
+                archive.writestr(info, os.readlink(path))
+            elif path.is_dir() and not any(path.iterdir()):  # an empty directory is installed too
                 info = zipfile.ZipInfo(relative.as_posix() + "/", (1980, 1, 1, 0, 0, 0))
                 info.external_attr = (0o040000 | (os.stat(path).st_mode & 0o7777)) << 16
                 archive.writestr(info, b"")
@@ -38,6 +41,16 @@ def make_zip(source: Path, target: Path, ignore_hidden: bool = False) -> str:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return f"sha256:{digest.hexdigest()}"
+
+
+def _check_link(source: Path, link: Path) -> None:
+    """Hosts refuse a link that leads outside the bundle: say so before uploading."""
+    inside = source.resolve()
+    target = link.resolve()
+    if target != inside and inside not in target.parents:
+        raise ClientError(
+            f"--source {source}: {link.relative_to(source)} links outside the directory"
+        )
 
 
 def upload_to_s3(bundle: Path, bucket: str, key: str) -> None:

@@ -1,11 +1,44 @@
-"""Hostile archives for tests: a zip bomb built in a moment."""
+"""Archives for tests: a directory packed as zip/tar/tgz with its links kept (as `zip -ry`
+and `tar` keep them), and a zip bomb built in a moment."""
 
 from __future__ import annotations
 
+import os
+import stat
 import struct
+import tarfile
 import zipfile
 import zlib
 from pathlib import Path
+
+
+def archive_of(directory: Path, path: Path, kind: str, wrap: str = "") -> Path:
+    """Pack `directory` into `path` (zip, tar or tgz), links kept as links; with `wrap`, every
+    entry sits under that one top-level directory (what `zip -r app.zip app/` makes)."""
+    entries = sorted(directory.rglob("*"))
+    prefix = f"{wrap}/" if wrap else ""
+    if kind == "zip":
+        with zipfile.ZipFile(path, "w") as archive:
+            for entry in entries:
+                name = prefix + entry.relative_to(directory).as_posix()
+                if entry.is_symlink():
+                    add_zip_link(archive, name, os.readlink(entry))
+                elif entry.is_dir():
+                    archive.writestr(zipfile.ZipInfo(name + "/"), b"")
+                else:
+                    archive.write(entry, name)
+        return path
+    with tarfile.open(path, "w:gz" if kind == "tgz" else "w") as archive:
+        for entry in entries:
+            archive.add(entry, prefix + entry.relative_to(directory).as_posix(), recursive=False)
+    return path
+
+
+def add_zip_link(archive: zipfile.ZipFile, name: str, target: str) -> None:
+    """A symlink entry as Info-ZIP writes it: Unix type bits, the link text as content."""
+    info = zipfile.ZipInfo(name)
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    archive.writestr(info, target)
 
 
 def zip_bomb(path: Path, declared: int) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import pytest
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -67,6 +69,18 @@ def free_port_range(width: int) -> int:
             for s in sockets:
                 s.close()
     raise AssertionError(f"no {width} consecutive free ports found")
+
+
+def required_tool(binary: str, package: str, also: tuple[str, ...] = ()) -> str:
+    """The path of a Debian package's binary the test needs (looked for on PATH, then at the
+    paths in `also`): missing, the test fails under CI=true (.ci/run installs it) and is
+    skipped elsewhere."""
+    found = shutil.which(binary) or next((p for p in also if Path(p).exists()), None)
+    if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true needs {binary} (.ci/run installs Debian's {package})")
+        pytest.skip(f"{binary} is not installed (Debian's {package})")
+    return found
 
 
 def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -17,23 +16,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
-from tests.harness import free_port, wait_until
+from tests.harness import free_port, required_tool, wait_until
 
 LOAD_BALANCER = "test-haproxy"
 """The name the tests' servers give their HAProxy in `load_balancers`."""
 
 
 def haproxy_binary() -> str:
-    found = shutil.which("haproxy") or (
-        "/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None
-    )
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true needs HAProxy (.ci/run installs it)")
-        pytest.skip("HAProxy is not installed")
-    return found
+    return required_tool("haproxy", "haproxy", also=("/usr/sbin/haproxy",))
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from deploy.bundle import make_zip, upload_to_s3
 from deploy.cli import load_balancing, render
-from deploy.cli.shorthand import parse_list, parse_structure, require
+from deploy.cli.shorthand import parse_list, parse_nested, parse_structure, require
 from deploy.client import TERMINAL, DeployClient
 from deploy.errors import ClientError
 from deploy.v1 import common_pb2, fleet_pb2, orchestrator_pb2, registry_pb2
@@ -390,6 +390,26 @@ def _auto_rollback(text: str) -> orchestrator_pb2.AutoRollbackConfiguration:
     )
 
 
+def _alarms(flag: str, text: str) -> orchestrator_pb2.AlarmConfiguration:
+    """--alarm-configuration enabled=true,ignorePollAlarmFailure=false,alarms=[{name=A},…]
+    (or JSON); an alarm is a Prometheus alerting rule, by name."""
+    raw = parse_nested(flag, text)
+    flags = {}
+    for key in ("enabled", "ignorePollAlarmFailure"):
+        value = str(raw.get(key, "false")).lower()
+        if value not in ("true", "false"):
+            raise ClientError(f"{flag}: {key} must be true or false")
+        flags[key] = value == "true"
+    alarms = raw.get("alarms", [])
+    if not isinstance(alarms, list) or not all(isinstance(a, dict) for a in alarms):
+        raise ClientError(f"{flag}: alarms must be a list like [{{name=A}},{{name=B}}]")
+    return orchestrator_pb2.AlarmConfiguration(
+        enabled=flags["enabled"],
+        ignore_poll_alarm_failure=flags["ignorePollAlarmFailure"],
+        alarms=[orchestrator_pb2.Alarm(name=str(a.get("name", ""))) for a in alarms],
+    )
+
+
 def _triggers(values: list[str]) -> list[orchestrator_pb2.TriggerConfig]:
     """--trigger-configurations triggerName=n,triggerTargetUrl=URL,triggerEvents=A,B … (or a
     JSON list); triggerTargetArn is accepted for triggerTargetUrl."""
@@ -437,6 +457,10 @@ def create_deployment_group(client: DeployClient, args: argparse.Namespace) -> R
         request.blue_green_deployment_configuration.CopyFrom(
             load_balancing.blue_green_configuration(args.blue_green_deployment_configuration)
         )
+    if getattr(args, "alarm_configuration", None):
+        request.alarm_configuration.CopyFrom(
+            _alarms("--alarm-configuration", args.alarm_configuration)
+        )
     response = client.call(client.orchestrator.CreateDeploymentGroup, request)
     return {"deploymentGroupId": response.deployment_group_id}
 
@@ -479,6 +503,10 @@ def update_deployment_group(client: DeployClient, args: argparse.Namespace) -> R
     if getattr(args, "blue_green_deployment_configuration", None) is not None:
         request.blue_green_deployment_configuration.CopyFrom(
             load_balancing.blue_green_configuration(args.blue_green_deployment_configuration)
+        )
+    if getattr(args, "alarm_configuration", None) is not None:
+        request.alarm_configuration.CopyFrom(
+            _alarms("--alarm-configuration", args.alarm_configuration)
         )
     client.call(client.orchestrator.UpdateDeploymentGroup, request)
     return {"hooksNotCleanedUp": []}
@@ -544,6 +572,11 @@ def create_deployment(client: DeployClient, args: argparse.Namespace) -> Result:
             target_instances=(
                 load_balancing.target_instances(args.target_instances)
                 if getattr(args, "target_instances", None)
+                else None
+            ),
+            override_alarm_configuration=(
+                _alarms("--override-alarm-configuration", args.override_alarm_configuration)
+                if getattr(args, "override_alarm_configuration", None)
                 else None
             ),
         ),

@@ -119,6 +119,7 @@ _verb(
     ("--deployment-style", {}),
     ("--load-balancer-info", {}),
     ("--blue-green-deployment-configuration", {}),
+    ("--alarm-configuration", {}),
 )
 _verb(
     "update-deployment-group",
@@ -139,6 +140,7 @@ _verb(
     ("--deployment-style", {}),
     ("--load-balancer-info", {}),
     ("--blue-green-deployment-configuration", {}),
+    ("--alarm-configuration", {}),
 )
 _verb("get-deployment-group", commands.get_deployment_group, APP, GROUP)
 _verb("delete-deployment-group", commands.delete_deployment_group, APP, GROUP)
@@ -156,6 +158,7 @@ _verb(
     ("--update-outdated-instances-only", {"action": "store_true"}),
     ("--auto-rollback-configuration", {}),
     ("--target-instances", {}),
+    ("--override-alarm-configuration", {}),
 )
 _verb("get-deployment", commands.get_deployment, DEPLOYMENT)
 _verb(

@@ -173,6 +173,7 @@ def deployment_group(message: orchestrator_pb2.DeploymentGroupInfo) -> dict[str,
                 else None
             ),
             "autoRollbackConfiguration": auto_rollback(message.auto_rollback_configuration),
+            "alarmConfiguration": alarms(message.alarm_configuration),
             "triggerConfigurations": [trigger(t) for t in message.trigger_configurations],
             "targetRevision": (
                 revision(message.target_revision) if message.HasField("target_revision") else None
@@ -221,6 +222,14 @@ def target_group(message: traffic_pb2.TargetGroupInfo) -> dict[str, Any]:
     if provider == "HAPROXY":
         info["haproxy"] = {"backend": message.haproxy.backend}
     return info
+
+
+def alarms(message: orchestrator_pb2.AlarmConfiguration) -> dict[str, Any]:
+    return {
+        "enabled": message.enabled,
+        "ignorePollAlarmFailure": message.ignore_poll_alarm_failure,
+        "alarms": [{"name": a.name} for a in message.alarms],
+    }
 
 
 def auto_rollback(message: orchestrator_pb2.AutoRollbackConfiguration) -> dict[str, Any]:
@@ -387,6 +396,7 @@ def deployment(message: orchestrator_pb2.DeploymentInfo) -> dict[str, Any]:
         "computePlatform": "Server",
         "updateOutdatedInstancesOnly": message.update_outdated_instances_only,
         "autoRollbackConfiguration": auto_rollback(message.auto_rollback_configuration),
+        "alarmConfiguration": alarms(message.alarm_configuration),
         "deploymentStatusMessages": list(message.deployment_status_messages),
     }
     if message.HasField("blue_green_deployment_configuration"):

@@ -23,6 +23,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from deploy.client import DeployClient
 from deploy.credentials import Credentials, load_credentials
 from deploy.errors import ClientError
+from deploy.localcluster import prometheus
 from deploy.localcluster.haproxy import WEB_BACKEND, find_or_install_haproxy, render_config
 from deploy.localcluster.layout import SERVICES, ClusterLayout
 from deploy.localcluster.processes import spawn, stop_pid_file, wait_for
@@ -57,7 +58,7 @@ PROVISIONER = "local"
 """The cluster's provisioner: blue/green replacement fleets are new local agents."""
 
 
-def _server_env(layout: ClusterLayout, peers: bool = True) -> dict[str, str]:
+def _server_env(layout: ClusterLayout, prometheus_url: str, peers: bool = True) -> dict[str, str]:
     env = {
         "OPENDEPLOY_DATA_DIR": str(layout.data),
         "OPENDEPLOY_PROVISIONERS": json.dumps({PROVISIONER: {"command": _provisioner(layout)}}),
@@ -67,6 +68,8 @@ def _server_env(layout: ClusterLayout, peers: bool = True) -> dict[str, str]:
         # Webhooks to this machine's own servers (a local cluster's receivers) are allowed.
         "OPENDEPLOY_OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
     }  # TLS and authentication are on, as by default: the authority is in the data directory
+    if prometheus_url:  # its alerting rules are the alarms deployment groups may name
+        env["OPENDEPLOY_PROMETHEUS_URL"] = prometheus_url
     if peers:
         env |= {
             f"OPENDEPLOY_PEER_{s.upper()}": f"127.0.0.1:{layout.service_port(s)}" for s in SERVICES
@@ -89,7 +92,7 @@ def _provisioner(layout: ClusterLayout) -> str:
     )
 
 
-def start_services(layout: ClusterLayout) -> bool:
+def start_services(layout: ClusterLayout, prometheus_url: str) -> bool:
     """Each service as its own process behind HAProxy; or all in one when HAProxy is missing.
     Returns whether HAProxy runs."""
     haproxy = find_or_install_haproxy(say)
@@ -110,7 +113,7 @@ def start_services(layout: ClusterLayout) -> bool:
                 "--metrics-listen",
                 f"127.0.0.1:{layout.embedded_metrics_port}",
             ],
-            env=_server_env(layout, peers=False),
+            env=_server_env(layout, prometheus_url, peers=False),
         )
         wait_for(lambda: _serving(layout, layout.endpoint), START_TIMEOUT, "deploy-server")
         return False
@@ -129,7 +132,7 @@ def start_services(layout: ClusterLayout) -> bool:
                 "--metrics-listen",
                 f"127.0.0.1:{layout.metrics_port(service)}",
             ],
-            env=_server_env(layout),
+            env=_server_env(layout, prometheus_url),
         )
     for service in SERVICES:
         address = f"127.0.0.1:{layout.service_port(service)}"
@@ -153,42 +156,14 @@ def start_services(layout: ClusterLayout) -> bool:
     return True
 
 
-def start_prometheus(layout: ClusterLayout, with_haproxy: bool) -> None:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        say("Prometheus is not installed: skipping it")
-        return
-    ports = (
-        [layout.metrics_port(s) for s in SERVICES]
-        if with_haproxy
-        else [layout.embedded_metrics_port]
+def start_prometheus(layout: ClusterLayout, binary: str, with_haproxy: bool) -> None:
+    config = prometheus.prepare(layout, with_haproxy)
+    spawn(layout.pids, layout.logs, "prometheus", prometheus.command(binary, layout, config))
+    wait_for(
+        lambda: _answers(f"{layout.prometheus_url}/-/ready", "Ready"), START_TIMEOUT, "Prometheus"
     )
-    config = layout.directory / "prometheus.yml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "global": {"scrape_interval": "5s"},
-                "scrape_configs": [
-                    {
-                        "job_name": "opendeploy",
-                        "static_configs": [{"targets": [f"127.0.0.1:{p}" for p in ports]}],
-                    }
-                ],
-            }
-        )
-    )
-    spawn(
-        layout.pids,
-        layout.logs,
-        "prometheus",
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={layout.directory / 'prometheus'}",
-            f"--web.listen-address=127.0.0.1:{layout.prometheus_port}",
-        ],
-    )
-    say(f"Prometheus on http://127.0.0.1:{layout.prometheus_port}/")
+    say(f"Prometheus on {layout.prometheus_url}/ (alerting rules: monitoring/rules and "
+        f"{layout.rules_dir}; reload with make cluster or SIGHUP)")  # fmt: skip
 
 
 def spawn_agent(layout: ClusterLayout, index: int, tags: dict[str, str], join_token: str) -> str:
@@ -210,6 +185,7 @@ def spawn_agent(layout: ClusterLayout, index: int, tags: dict[str, str], join_to
                 "environment": {"APP_PORT": str(layout.app_port(index)), "INSTANCE": name},
                 "join_token": join_token,
                 "ca_file": str(layout.ca_file),
+                "metrics_listen": f"127.0.0.1:{layout.agent_metrics_port(index)}",
             }
         )
     )
@@ -237,6 +213,7 @@ def respawn_agent(layout: ClusterLayout, index: int) -> None:
     name = layout.agent_name(index)
     config = layout.agent_home(index) / "agent.yaml"
     spawn(layout.pids, layout.logs, name, [str(BIN / "deploy-agent"), "--config", str(config)])
+    prometheus.write_agent_targets(layout)  # scraped from now on
 
 
 def start_agents(layout: ClusterLayout) -> list[int]:
@@ -368,16 +345,24 @@ def provision(layout: ClusterLayout) -> None:
 
 def up(layout: ClusterLayout) -> None:
     if any(layout.pids.glob("*.pid")):
-        raise ClientError(
-            f"a cluster is already running in {layout.directory}; "
-            f"run make down CLUSTER_DIR={layout.directory} first"
+        reloaded = prometheus.reload(layout)
+        say(
+            f"a cluster is already running in {layout.directory}"
+            + ("; Prometheus read its rules again" if reloaded else "")
+            + f" (make down CLUSTER_DIR={layout.directory} stops it)"
         )
+        return
     layout.directory.mkdir(parents=True, exist_ok=True, mode=0o700)  # logs, data, agents' roots
     layout.directory.chmod(0o700)
     say(f"starting a local cluster in {layout.directory} (ports from {layout.port_base})")
-    with_haproxy = start_services(layout)
+    monitor = prometheus.find_or_install_prometheus(say)
+    if monitor is None:
+        say("Prometheus is not available and cannot be installed here: no monitoring, no alarms")
+    prometheus_url = layout.prometheus_url if monitor else ""
+    with_haproxy = start_services(layout, prometheus_url)
     wait_for(layout.admin_credentials.exists, START_TIMEOUT, "the administrator key")
-    start_prometheus(layout, with_haproxy)
+    if monitor is not None:
+        start_prometheus(layout, monitor, with_haproxy)
     create_web_target_group(layout, with_haproxy, start_agents(layout))
     admin = _administrator(layout)
     write_private(
@@ -386,6 +371,7 @@ def up(layout: ClusterLayout) -> None:
             f"export DEPLOY_ENDPOINT={layout.endpoint}\n"
             + f"export DEPLOY_CA_FILE={layout.ca_file}\n"
             + (f"export WEB_URL={layout.web_url}\n" if with_haproxy else "")
+            + (f"export PROMETHEUS_URL={prometheus_url}\n" if prometheus_url else "")
             + f"export DEPLOY_ACCESS_KEY_ID={admin.access_key_id}\n"
             + f"export DEPLOY_SECRET_ACCESS_KEY={admin.secret_access_key}\n"
         ).encode(),
@@ -439,6 +425,8 @@ def demo(layout: ClusterLayout) -> None:
     from deploy.cli.watch import watch
 
     version = time.strftime("%Y%m%d%H%M%S")
+    if (layout.pids / "prometheus.pid").exists():
+        say(f"Prometheus: PROMETHEUS_URL={layout.prometheus_url} (alerts: /alerts)")
     with _client(layout) as client, tempfile.TemporaryDirectory() as tmp:
         _demo_group(client)
         good = _demo_revision(Path(tmp) / "good", version, broken=False)

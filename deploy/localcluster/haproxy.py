@@ -6,39 +6,17 @@ allows traffic to it."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Callable
-from pathlib import Path
 
 from deploy.localcluster.layout import GRPC_PATHS, SERVICES, ClusterLayout
+from deploy.localcluster.packages import find_or_install
 
 WEB_BACKEND = "local-web"
 
 
 def find_or_install_haproxy(say: Callable[[str], None]) -> str | None:
     """The haproxy binary; installs Debian's package when root on Debian/Ubuntu, saying so."""
-    found = shutil.which("haproxy") or (
-        "/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None
-    )
-    if found:
-        return found
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        say("HAProxy is missing: installing it with apt-get (root on Debian/Ubuntu)")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(
-            ["apt-get", "update", "-qq"], check=False, env=env, stdout=subprocess.DEVNULL
-        )
-        done = subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "haproxy"],
-            check=False,
-            env=env,
-            stdout=subprocess.DEVNULL,
-        )
-        if done.returncode == 0:
-            return shutil.which("haproxy") or "/usr/sbin/haproxy"
-    return None
+    return find_or_install("haproxy", "haproxy", say, sbin=True)
 
 
 def render_config(layout: ClusterLayout) -> str:

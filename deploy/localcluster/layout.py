@@ -44,10 +44,18 @@ class ClusterLayout:
     def prometheus_port(self) -> int:
         return self.port_base + 90
 
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.prometheus_port}"
+
     def app_port(self, index: int) -> int:
         """APP_PORT of agent-<index> (1-based): PORT_BASE+81… for the first nine, PORT_BASE+110…
         beyond (agents the provisioner adds), clear of Prometheus on PORT_BASE+90."""
         return self.port_base + (80 if index < 10 else 100) + index
+
+    def agent_metrics_port(self, index: int) -> int:
+        """Where agent-<index> serves /metrics: PORT_BASE+201…"""
+        return self.port_base + 200 + index
 
     def agent_name(self, index: int) -> str:
         return f"agent-{index}"
@@ -87,6 +95,16 @@ class ClusterLayout:
     def admin_credentials(self) -> Path:
         """The administrator key the identity service writes on its first start."""
         return self.data / "admin-credentials"
+
+    @property
+    def rules_dir(self) -> Path:
+        """Alerting rule files of the operator's own, loaded with OpenDeploy's."""
+        return self.directory / "rules"
+
+    @property
+    def agent_targets(self) -> Path:
+        """Prometheus's file of agent targets."""
+        return self.directory / "prometheus-agents.json"
 
     @property
     def env_file(self) -> Path:

@@ -72,7 +72,6 @@ class _AutoRollbackEventEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Aut
     AUTO_ROLLBACK_EVENT_UNSPECIFIED: _AutoRollbackEvent.ValueType  # 0
     AUTO_ROLLBACK_EVENT_DEPLOYMENT_FAILURE: _AutoRollbackEvent.ValueType  # 1
     AUTO_ROLLBACK_EVENT_DEPLOYMENT_STOP_ON_ALARM: _AutoRollbackEvent.ValueType  # 2
-    """accepted; alarms are not monitored yet"""
     AUTO_ROLLBACK_EVENT_DEPLOYMENT_STOP_ON_REQUEST: _AutoRollbackEvent.ValueType  # 3
 
 class AutoRollbackEvent(_AutoRollbackEvent, metaclass=_AutoRollbackEventEnumTypeWrapper): ...
@@ -80,7 +79,6 @@ class AutoRollbackEvent(_AutoRollbackEvent, metaclass=_AutoRollbackEventEnumType
 AUTO_ROLLBACK_EVENT_UNSPECIFIED: AutoRollbackEvent.ValueType  # 0
 AUTO_ROLLBACK_EVENT_DEPLOYMENT_FAILURE: AutoRollbackEvent.ValueType  # 1
 AUTO_ROLLBACK_EVENT_DEPLOYMENT_STOP_ON_ALARM: AutoRollbackEvent.ValueType  # 2
-"""accepted; alarms are not monitored yet"""
 AUTO_ROLLBACK_EVENT_DEPLOYMENT_STOP_ON_REQUEST: AutoRollbackEvent.ValueType  # 3
 Global___AutoRollbackEvent: _TypeAlias = AutoRollbackEvent  # noqa: Y015
 
@@ -259,6 +257,7 @@ class _DeploymentErrorCodeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_D
     DEPLOYMENT_ERROR_CODE_MANUAL_STOP: _DeploymentErrorCode.ValueType  # 5
     DEPLOYMENT_ERROR_CODE_TIMEOUT: _DeploymentErrorCode.ValueType  # 6
     DEPLOYMENT_ERROR_CODE_AGENT_ISSUE: _DeploymentErrorCode.ValueType  # 7
+    DEPLOYMENT_ERROR_CODE_ALARM_ACTIVE: _DeploymentErrorCode.ValueType  # 8
 
 class DeploymentErrorCode(_DeploymentErrorCode, metaclass=_DeploymentErrorCodeEnumTypeWrapper):
     """CodeDeploy's ErrorInformation codes that OpenDeploy reports."""
@@ -271,6 +270,7 @@ DEPLOYMENT_ERROR_CODE_INTERNAL_ERROR: DeploymentErrorCode.ValueType  # 4
 DEPLOYMENT_ERROR_CODE_MANUAL_STOP: DeploymentErrorCode.ValueType  # 5
 DEPLOYMENT_ERROR_CODE_TIMEOUT: DeploymentErrorCode.ValueType  # 6
 DEPLOYMENT_ERROR_CODE_AGENT_ISSUE: DeploymentErrorCode.ValueType  # 7
+DEPLOYMENT_ERROR_CODE_ALARM_ACTIVE: DeploymentErrorCode.ValueType  # 8
 Global___DeploymentErrorCode: _TypeAlias = DeploymentErrorCode  # noqa: Y015
 
 class _TargetStatus:
@@ -692,6 +692,56 @@ class AutoRollbackConfiguration(_message.Message):
 Global___AutoRollbackConfiguration: _TypeAlias = AutoRollbackConfiguration  # noqa: Y015
 
 @_typing.final
+class Alarm(_message.Message):
+    """CodeDeploy's alarm configuration; an alarm is a Prometheus alerting rule, by its name."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Alarm: _TypeAlias = Alarm  # noqa: Y015
+
+@_typing.final
+class AlarmConfiguration(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENABLED_FIELD_NUMBER: _builtins.int
+    IGNORE_POLL_ALARM_FAILURE_FIELD_NUMBER: _builtins.int
+    ALARMS_FIELD_NUMBER: _builtins.int
+    enabled: _builtins.bool
+    ignore_poll_alarm_failure: _builtins.bool
+    """an unreadable Prometheus does not fail the deployment"""
+    @_builtins.property
+    def alarms(self) -> _containers.RepeatedCompositeFieldContainer[Global___Alarm]:
+        """at most 10"""
+
+    def __init__(
+        self,
+        *,
+        enabled: _builtins.bool = ...,
+        ignore_poll_alarm_failure: _builtins.bool = ...,
+        alarms: _abc.Iterable[Global___Alarm] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alarms", b"alarms", "enabled", b"enabled", "ignore_poll_alarm_failure", b"ignore_poll_alarm_failure"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AlarmConfiguration: _TypeAlias = AlarmConfiguration  # noqa: Y015
+
+@_typing.final
 class TriggerDelivery(_message.Message):
     """The outcome of the newest delivery of one trigger (output only)."""
 
@@ -1017,6 +1067,7 @@ class DeploymentGroupInfo(_message.Message):
     DEPLOYMENT_STYLE_FIELD_NUMBER: _builtins.int
     LOAD_BALANCER_INFO_FIELD_NUMBER: _builtins.int
     BLUE_GREEN_DEPLOYMENT_CONFIGURATION_FIELD_NUMBER: _builtins.int
+    ALARM_CONFIGURATION_FIELD_NUMBER: _builtins.int
     application_name: _builtins.str
     deployment_group_id: _builtins.str
     deployment_group_name: _builtins.str
@@ -1048,6 +1099,8 @@ class DeploymentGroupInfo(_message.Message):
     def load_balancer_info(self) -> Global___LoadBalancerInfo: ...
     @_builtins.property
     def blue_green_deployment_configuration(self) -> Global___BlueGreenDeploymentConfiguration: ...
+    @_builtins.property
+    def alarm_configuration(self) -> Global___AlarmConfiguration: ...
     def __init__(
         self,
         *,
@@ -1067,10 +1120,11 @@ class DeploymentGroupInfo(_message.Message):
         deployment_style: Global___DeploymentStyle | None = ...,
         load_balancer_info: Global___LoadBalancerInfo | None = ...,
         blue_green_deployment_configuration: Global___BlueGreenDeploymentConfiguration | None = ...,
+        alarm_configuration: Global___AlarmConfiguration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["auto_rollback_configuration", b"auto_rollback_configuration", "blue_green_deployment_configuration", b"blue_green_deployment_configuration", "deployment_style", b"deployment_style", "last_attempted_deployment", b"last_attempted_deployment", "last_successful_deployment", b"last_successful_deployment", "load_balancer_info", b"load_balancer_info", "target_revision", b"target_revision"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["alarm_configuration", b"alarm_configuration", "auto_rollback_configuration", b"auto_rollback_configuration", "blue_green_deployment_configuration", b"blue_green_deployment_configuration", "deployment_style", b"deployment_style", "last_attempted_deployment", b"last_attempted_deployment", "last_successful_deployment", b"last_successful_deployment", "load_balancer_info", b"load_balancer_info", "target_revision", b"target_revision"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "blue_green_deployment_configuration", b"blue_green_deployment_configuration", "deployment_config_name", b"deployment_config_name", "deployment_group_id", b"deployment_group_id", "deployment_group_name", b"deployment_group_name", "deployment_style", b"deployment_style", "fetch_revisions_through_registry", b"fetch_revisions_through_registry", "last_attempted_deployment", b"last_attempted_deployment", "last_successful_deployment", b"last_successful_deployment", "load_balancer_info", b"load_balancer_info", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "service_role_arn", b"service_role_arn", "target_revision", b"target_revision", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alarm_configuration", b"alarm_configuration", "application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "blue_green_deployment_configuration", b"blue_green_deployment_configuration", "deployment_config_name", b"deployment_config_name", "deployment_group_id", b"deployment_group_id", "deployment_group_name", b"deployment_group_name", "deployment_style", b"deployment_style", "fetch_revisions_through_registry", b"fetch_revisions_through_registry", "last_attempted_deployment", b"last_attempted_deployment", "last_successful_deployment", b"last_successful_deployment", "load_balancer_info", b"load_balancer_info", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "service_role_arn", b"service_role_arn", "target_revision", b"target_revision", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1092,6 +1146,7 @@ class CreateDeploymentGroupRequest(_message.Message):
     DEPLOYMENT_STYLE_FIELD_NUMBER: _builtins.int
     LOAD_BALANCER_INFO_FIELD_NUMBER: _builtins.int
     BLUE_GREEN_DEPLOYMENT_CONFIGURATION_FIELD_NUMBER: _builtins.int
+    ALARM_CONFIGURATION_FIELD_NUMBER: _builtins.int
     application_name: _builtins.str
     deployment_group_name: _builtins.str
     deployment_config_name: _builtins.str
@@ -1117,6 +1172,8 @@ class CreateDeploymentGroupRequest(_message.Message):
     def load_balancer_info(self) -> Global___LoadBalancerInfo: ...
     @_builtins.property
     def blue_green_deployment_configuration(self) -> Global___BlueGreenDeploymentConfiguration: ...
+    @_builtins.property
+    def alarm_configuration(self) -> Global___AlarmConfiguration: ...
     def __init__(
         self,
         *,
@@ -1132,10 +1189,11 @@ class CreateDeploymentGroupRequest(_message.Message):
         deployment_style: Global___DeploymentStyle | None = ...,
         load_balancer_info: Global___LoadBalancerInfo | None = ...,
         blue_green_deployment_configuration: Global___BlueGreenDeploymentConfiguration | None = ...,
+        alarm_configuration: Global___AlarmConfiguration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["auto_rollback_configuration", b"auto_rollback_configuration", "blue_green_deployment_configuration", b"blue_green_deployment_configuration", "deployment_style", b"deployment_style", "load_balancer_info", b"load_balancer_info"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["alarm_configuration", b"alarm_configuration", "auto_rollback_configuration", b"auto_rollback_configuration", "blue_green_deployment_configuration", b"blue_green_deployment_configuration", "deployment_style", b"deployment_style", "load_balancer_info", b"load_balancer_info"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "blue_green_deployment_configuration", b"blue_green_deployment_configuration", "deployment_config_name", b"deployment_config_name", "deployment_group_name", b"deployment_group_name", "deployment_style", b"deployment_style", "fetch_revisions_through_registry", b"fetch_revisions_through_registry", "load_balancer_info", b"load_balancer_info", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "service_role_arn", b"service_role_arn", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alarm_configuration", b"alarm_configuration", "application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "blue_green_deployment_configuration", b"blue_green_deployment_configuration", "deployment_config_name", b"deployment_config_name", "deployment_group_name", b"deployment_group_name", "deployment_style", b"deployment_style", "fetch_revisions_through_registry", b"fetch_revisions_through_registry", "load_balancer_info", b"load_balancer_info", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "service_role_arn", b"service_role_arn", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1315,6 +1373,7 @@ class UpdateDeploymentGroupRequest(_message.Message):
     DEPLOYMENT_STYLE_FIELD_NUMBER: _builtins.int
     LOAD_BALANCER_INFO_FIELD_NUMBER: _builtins.int
     BLUE_GREEN_DEPLOYMENT_CONFIGURATION_FIELD_NUMBER: _builtins.int
+    ALARM_CONFIGURATION_FIELD_NUMBER: _builtins.int
     application_name: _builtins.str
     current_deployment_group_name: _builtins.str
     new_deployment_group_name: _builtins.str
@@ -1340,6 +1399,10 @@ class UpdateDeploymentGroupRequest(_message.Message):
     def blue_green_deployment_configuration(self) -> Global___BlueGreenDeploymentConfiguration:
         """set: replaces it"""
 
+    @_builtins.property
+    def alarm_configuration(self) -> Global___AlarmConfiguration:
+        """set: replaces it"""
+
     def __init__(
         self,
         *,
@@ -1355,10 +1418,11 @@ class UpdateDeploymentGroupRequest(_message.Message):
         deployment_style: Global___DeploymentStyle | None = ...,
         load_balancer_info: Global___LoadBalancerInfo | None = ...,
         blue_green_deployment_configuration: Global___BlueGreenDeploymentConfiguration | None = ...,
+        alarm_configuration: Global___AlarmConfiguration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_deployment_config_name", b"_deployment_config_name", "_fetch_revisions_through_registry", b"_fetch_revisions_through_registry", "_new_deployment_group_name", b"_new_deployment_group_name", "auto_rollback_configuration", b"auto_rollback_configuration", "blue_green_deployment_configuration", b"blue_green_deployment_configuration", "deployment_config_name", b"deployment_config_name", "deployment_style", b"deployment_style", "fetch_revisions_through_registry", b"fetch_revisions_through_registry", "load_balancer_info", b"load_balancer_info", "new_deployment_group_name", b"new_deployment_group_name", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_deployment_config_name", b"_deployment_config_name", "_fetch_revisions_through_registry", b"_fetch_revisions_through_registry", "_new_deployment_group_name", b"_new_deployment_group_name", "alarm_configuration", b"alarm_configuration", "auto_rollback_configuration", b"auto_rollback_configuration", "blue_green_deployment_configuration", b"blue_green_deployment_configuration", "deployment_config_name", b"deployment_config_name", "deployment_style", b"deployment_style", "fetch_revisions_through_registry", b"fetch_revisions_through_registry", "load_balancer_info", b"load_balancer_info", "new_deployment_group_name", b"new_deployment_group_name", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_deployment_config_name", b"_deployment_config_name", "_fetch_revisions_through_registry", b"_fetch_revisions_through_registry", "_new_deployment_group_name", b"_new_deployment_group_name", "application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "blue_green_deployment_configuration", b"blue_green_deployment_configuration", "current_deployment_group_name", b"current_deployment_group_name", "deployment_config_name", b"deployment_config_name", "deployment_style", b"deployment_style", "fetch_revisions_through_registry", b"fetch_revisions_through_registry", "load_balancer_info", b"load_balancer_info", "new_deployment_group_name", b"new_deployment_group_name", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_deployment_config_name", b"_deployment_config_name", "_fetch_revisions_through_registry", b"_fetch_revisions_through_registry", "_new_deployment_group_name", b"_new_deployment_group_name", "alarm_configuration", b"alarm_configuration", "application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "blue_green_deployment_configuration", b"blue_green_deployment_configuration", "current_deployment_group_name", b"current_deployment_group_name", "deployment_config_name", b"deployment_config_name", "deployment_style", b"deployment_style", "fetch_revisions_through_registry", b"fetch_revisions_through_registry", "load_balancer_info", b"load_balancer_info", "new_deployment_group_name", b"new_deployment_group_name", "on_premises_instance_tag_filters", b"on_premises_instance_tag_filters", "on_premises_tag_set", b"on_premises_tag_set", "trigger_configurations", b"trigger_configurations"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__deployment_config_name: _TypeAlias = _typing.Literal["deployment_config_name"]  # noqa: Y015
     _WhichOneofArgType__deployment_config_name: _TypeAlias = _typing.Literal["_deployment_config_name", b"_deployment_config_name"]  # noqa: Y015
@@ -1544,6 +1608,7 @@ class DeploymentInfo(_message.Message):
     TARGET_INSTANCES_FIELD_NUMBER: _builtins.int
     TRAFFIC_SHIFT_FIELD_NUMBER: _builtins.int
     INSTANCE_TERMINATION_WAIT_TIME_STARTED_FIELD_NUMBER: _builtins.int
+    ALARM_CONFIGURATION_FIELD_NUMBER: _builtins.int
     deployment_id: _builtins.str
     application_name: _builtins.str
     deployment_group_name: _builtins.str
@@ -1588,6 +1653,10 @@ class DeploymentInfo(_message.Message):
 
     @_builtins.property
     def instance_termination_wait_time_started(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def alarm_configuration(self) -> Global___AlarmConfiguration:
+        """the one in force"""
+
     def __init__(
         self,
         *,
@@ -1616,10 +1685,11 @@ class DeploymentInfo(_message.Message):
         target_instances: Global___TargetInstances | None = ...,
         traffic_shift: Global___TrafficShift | None = ...,
         instance_termination_wait_time_started: _timestamp_pb2.Timestamp | None = ...,
+        alarm_configuration: Global___AlarmConfiguration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["auto_rollback_configuration", b"auto_rollback_configuration", "blue_green_deployment_configuration", b"blue_green_deployment_configuration", "complete_time", b"complete_time", "create_time", b"create_time", "deployment_overview", b"deployment_overview", "deployment_style", b"deployment_style", "error_information", b"error_information", "instance_termination_wait_time_started", b"instance_termination_wait_time_started", "load_balancer_info", b"load_balancer_info", "revision", b"revision", "rollback_info", b"rollback_info", "start_time", b"start_time", "target_instances", b"target_instances", "traffic_shift", b"traffic_shift"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["alarm_configuration", b"alarm_configuration", "auto_rollback_configuration", b"auto_rollback_configuration", "blue_green_deployment_configuration", b"blue_green_deployment_configuration", "complete_time", b"complete_time", "create_time", b"create_time", "deployment_overview", b"deployment_overview", "deployment_style", b"deployment_style", "error_information", b"error_information", "instance_termination_wait_time_started", b"instance_termination_wait_time_started", "load_balancer_info", b"load_balancer_info", "revision", b"revision", "rollback_info", b"rollback_info", "start_time", b"start_time", "target_instances", b"target_instances", "traffic_shift", b"traffic_shift"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "blue_green_deployment_configuration", b"blue_green_deployment_configuration", "complete_time", b"complete_time", "create_time", b"create_time", "creator", b"creator", "deployment_config_name", b"deployment_config_name", "deployment_group_name", b"deployment_group_name", "deployment_id", b"deployment_id", "deployment_overview", b"deployment_overview", "deployment_status_messages", b"deployment_status_messages", "deployment_style", b"deployment_style", "description", b"description", "error_information", b"error_information", "file_exists_behavior", b"file_exists_behavior", "ignore_application_stop_failures", b"ignore_application_stop_failures", "instance_termination_wait_time_started", b"instance_termination_wait_time_started", "load_balancer_info", b"load_balancer_info", "revision", b"revision", "rollback_info", b"rollback_info", "start_time", b"start_time", "status", b"status", "target_instances", b"target_instances", "traffic_shift", b"traffic_shift", "update_outdated_instances_only", b"update_outdated_instances_only"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alarm_configuration", b"alarm_configuration", "application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "blue_green_deployment_configuration", b"blue_green_deployment_configuration", "complete_time", b"complete_time", "create_time", b"create_time", "creator", b"creator", "deployment_config_name", b"deployment_config_name", "deployment_group_name", b"deployment_group_name", "deployment_id", b"deployment_id", "deployment_overview", b"deployment_overview", "deployment_status_messages", b"deployment_status_messages", "deployment_style", b"deployment_style", "description", b"description", "error_information", b"error_information", "file_exists_behavior", b"file_exists_behavior", "ignore_application_stop_failures", b"ignore_application_stop_failures", "instance_termination_wait_time_started", b"instance_termination_wait_time_started", "load_balancer_info", b"load_balancer_info", "revision", b"revision", "rollback_info", b"rollback_info", "start_time", b"start_time", "status", b"status", "target_instances", b"target_instances", "traffic_shift", b"traffic_shift", "update_outdated_instances_only", b"update_outdated_instances_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1772,6 +1842,7 @@ class CreateDeploymentRequest(_message.Message):
     AUTO_ROLLBACK_CONFIGURATION_FIELD_NUMBER: _builtins.int
     UPDATE_OUTDATED_INSTANCES_ONLY_FIELD_NUMBER: _builtins.int
     TARGET_INSTANCES_FIELD_NUMBER: _builtins.int
+    OVERRIDE_ALARM_CONFIGURATION_FIELD_NUMBER: _builtins.int
     application_name: _builtins.str
     deployment_group_name: _builtins.str
     deployment_config_name: _builtins.str
@@ -1790,6 +1861,10 @@ class CreateDeploymentRequest(_message.Message):
     def target_instances(self) -> Global___TargetInstances:
         """blue/green with DISCOVER_EXISTING"""
 
+    @_builtins.property
+    def override_alarm_configuration(self) -> Global___AlarmConfiguration:
+        """unset: the group's"""
+
     def __init__(
         self,
         *,
@@ -1803,10 +1878,11 @@ class CreateDeploymentRequest(_message.Message):
         auto_rollback_configuration: Global___AutoRollbackConfiguration | None = ...,
         update_outdated_instances_only: _builtins.bool = ...,
         target_instances: Global___TargetInstances | None = ...,
+        override_alarm_configuration: Global___AlarmConfiguration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["auto_rollback_configuration", b"auto_rollback_configuration", "revision", b"revision", "target_instances", b"target_instances"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["auto_rollback_configuration", b"auto_rollback_configuration", "override_alarm_configuration", b"override_alarm_configuration", "revision", b"revision", "target_instances", b"target_instances"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "deployment_config_name", b"deployment_config_name", "deployment_group_name", b"deployment_group_name", "description", b"description", "file_exists_behavior", b"file_exists_behavior", "ignore_application_stop_failures", b"ignore_application_stop_failures", "revision", b"revision", "target_instances", b"target_instances", "update_outdated_instances_only", b"update_outdated_instances_only"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "deployment_config_name", b"deployment_config_name", "deployment_group_name", b"deployment_group_name", "description", b"description", "file_exists_behavior", b"file_exists_behavior", "ignore_application_stop_failures", b"ignore_application_stop_failures", "override_alarm_configuration", b"override_alarm_configuration", "revision", b"revision", "target_instances", b"target_instances", "update_outdated_instances_only", b"update_outdated_instances_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -21,7 +21,15 @@ from services.core.errors import InvalidArgument
 from services.core.outbound import DEFAULT_DENIED_NETWORKS, OutboundPolicy, parse_networks
 
 SERVICE_NAMES = ("registry", "fleet", "orchestrator", "traffic", "identity")
-STRING_KEYS = ("listen", "metrics_listen", "data_dir", "database_url", "git_base_url", "pki_dir")
+STRING_KEYS = (
+    "listen",
+    "metrics_listen",
+    "data_dir",
+    "database_url",
+    "git_base_url",
+    "pki_dir",
+    "prometheus_url",
+)
 LIST_KEYS = ("git_allowed_schemes", "outbound_allowed_networks", "outbound_denied_networks")
 """Keys whose OPENDEPLOY_* variable is a comma-separated list."""
 JSON_KEYS = ("provisioners", "load_balancers")
@@ -34,6 +42,7 @@ INT_KEYS = (
     "grpc_max_message_bytes",
     "grpc_max_concurrent_streams",
     "agent_certificate_seconds",
+    "alarm_poll_seconds",
     *LIMIT_KEYS,
 )
 BOOL_KEYS = ("reflection_from_anywhere", "tls", "auth")
@@ -92,6 +101,11 @@ class ServerConfig:
     share it."""
     agent_certificate_seconds: int = 86400
     """How long an enrolled agent's certificate lives (fleet); agents renew it at half-life."""
+    prometheus_url: str = ""
+    """The Prometheus whose alerting rules are the alarms of deployment groups (orchestrator);
+    empty: none, and a deployment that watches alarms cannot read them."""
+    alarm_poll_seconds: int = 5
+    """How often an active deployment's alarms are read."""
     auth: bool = True
     """Every call must be signed with an access key and be allowed by the caller's policies, or
     proved by a service certificate of the authority in pki_dir (services.core.access); the
@@ -181,6 +195,8 @@ def _from_mapping(raw: dict[str, Any]) -> ServerConfig:
     for key in ("listen", "metrics_listen", "database_url", "git_base_url"):
         if key in raw:
             setattr(config, key, str(raw[key]))
+    if raw.get("prometheus_url"):
+        config.prometheus_url = _http_url("prometheus_url", raw["prometheus_url"])
     for key in ("data_dir", "pki_dir"):
         if key in raw:
             setattr(config, key, Path(str(raw[key])))
@@ -197,6 +213,7 @@ def _from_mapping(raw: dict[str, Any]) -> ServerConfig:
         "grpc_max_message_bytes",
         "grpc_max_concurrent_streams",
         "agent_certificate_seconds",
+        "alarm_poll_seconds",
     ):
         if key in raw:
             setattr(config, key, _positive_int(key, raw[key]))
@@ -210,6 +227,13 @@ def _from_mapping(raw: dict[str, Any]) -> ServerConfig:
     _apply_bounds(config, raw)
     config.check()
     return config
+
+
+def _http_url(key: str, value: Any) -> str:
+    url = str(value).strip().rstrip("/")
+    if not url.startswith(("http://", "https://")) or len(url) <= len("https://"):
+        raise InvalidArgument(f"config: {key} must be an http:// or https:// URL, got {value!r}")
+    return url
 
 
 def _apply_bounds(config: ServerConfig, raw: dict[str, Any]) -> None:

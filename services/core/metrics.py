@@ -1,12 +1,10 @@
-"""Prometheus metrics (prefix opendeploy_, DESIGN §6) and the /metrics HTTP endpoint."""
+"""Prometheus metrics of the services (prefix opendeploy_, DESIGN §6); README lists them.
+Label sets stay bounded: services, methods, codes, statuses, event names, load balancers and
+instances — never deployment ids."""
 
 from __future__ import annotations
 
-import logging
-
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
-
-log = logging.getLogger(__name__)
+from prometheus_client import Counter, Gauge, Histogram
 
 GRPC_HANDLED = Counter(
     "opendeploy_grpc_server_handled_total",
@@ -48,12 +46,3 @@ TRAFFIC_WEIGHT = Gauge(
 BUNDLE_BYTES = Counter(
     "opendeploy_bundle_bytes_total", "Bundle bytes moved, by direction (in, out).", ["direction"]
 )
-
-
-def serve_metrics(listen: str) -> int:
-    """Start the /metrics HTTP server (its own thread); returns the port it bound."""
-    host, _, port = listen.rpartition(":")
-    server, _thread = start_http_server(int(port), addr=host or "127.0.0.1")
-    bound = int(server.server_address[1])
-    log.info("metrics listening", extra={"fields": {"address": f"{host}:{bound}"}})
-    return bound

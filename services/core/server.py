@@ -14,12 +14,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from deploy.metricsserver import serve_metrics
 from deploy.private import private_dir
 from services.core.access import Authority, Gate
 from services.core.authority import RemoteAuthority
 from services.core.config import ServerConfig
 from services.core.interceptor import ReflectionGuard, ServiceInterceptor
-from services.core.metrics import serve_metrics
 from services.core.peers import CHANNEL_OPTIONS, peer_channel
 from services.core.pki import server_tls, service_identity
 

@@ -39,6 +39,7 @@ from services.orchestrator.runner import DeploymentRunner
 from services.orchestrator.states import DeploymentStatus
 from services.orchestrator.store import (
     ActFailed,
+    AlarmFired,
     EventEnded,
     GreenOnline,
     Retired,
@@ -93,8 +94,10 @@ class RolloutActs:
             self._once(runner, "provision", self._provision(runner, deployment, decision.provision))
         if decision.retire:
             self._once(runner, "retire", self._retire(runner, deployment, decision.retire))
-        stopped = any(isinstance(h, StopRequested) for h in step.happened)
-        if stopped and decision.running:
+        stopped = any(isinstance(h, StopRequested | AlarmFired) for h in step.happened)
+        if (stopped or decision.finish is not None) and decision.running:
+            # a stop ends what runs; so does an end that leaves events running (an alarm
+            # that could not be read): nobody would wait for their results
             self._spawn(self.cancel(deployment.id, decision.running))
         if decision.finish is not None:
             self._on_finished(deployment, decision.finish.status, step.rollback_id)

@@ -22,6 +22,9 @@ from services.orchestrator.rollout import Outcome, RolloutSnapshot, decide
 from services.orchestrator.states import DeploymentStatus, TargetStatus
 
 FULL_WEIGHT = 100
+ALARM_RECHECK = timedelta(seconds=30)
+"""A step waiting for its alarms to be read decides again after this at the latest (the alarm
+watch tells it sooner)."""
 """The weight of an instance that takes its whole share of traffic (HAProxy allows 0-256)."""
 MAX_WAIT_SECONDS = 2880 * 60
 """CodeDeploy's longest ready and termination waits: two days."""
@@ -176,6 +179,16 @@ class BlueGreenSnapshot:
     terminate_at: datetime | None = None
     retired: bool = False
     """The original instances were retired (TERMINATE done)."""
+    alarm_gated: bool = False
+    """The deployment watches alarms: a traffic step and the retirement of the originals wait
+    until the alarms were read clear past the time they are due."""
+    alarms_clear_at: datetime | None = None
+
+    def alarms_clear(self, due: datetime) -> bool:
+        """Whether nothing fired up to `due` (always, without alarms)."""
+        return not self.alarm_gated or (
+            self.alarms_clear_at is not None and self.alarms_clear_at >= due
+        )
 
 
 @dataclass(frozen=True)
@@ -210,9 +223,11 @@ def decide_blue_green(s: BlueGreenSnapshot) -> BlueGreenDecision:
         )
     if s.traffic_step < len(s.steps) - 1:
         due = (s.step_started_at or s.now) + timedelta(seconds=s.step_interval_seconds)
-        if s.now >= due:
-            return BlueGreenDecision(Act.STEP, step=s.traffic_step + 1)
-        return BlueGreenDecision(Act.WAIT, wake_at=due)
+        if s.now < due:
+            return BlueGreenDecision(Act.WAIT, wake_at=due)
+        if not s.alarms_clear(due):  # the alarm watch says so when it has read them
+            return BlueGreenDecision(Act.WAIT, wake_at=s.now + ALARM_RECHECK)
+        return BlueGreenDecision(Act.STEP, step=s.traffic_step + 1)
     return _after_reroute(s)
 
 
@@ -275,5 +290,7 @@ def _after_reroute(s: BlueGreenSnapshot) -> BlueGreenDecision:
             return BlueGreenDecision(Act.TERMINATION_WAIT, wake_at=until)
         if s.terminate_at is not None and s.now < s.terminate_at:
             return BlueGreenDecision(Act.WAIT, wake_at=s.terminate_at)
+        if s.terminate_at is not None and not s.alarms_clear(s.terminate_at):
+            return BlueGreenDecision(Act.WAIT, wake_at=s.now + ALARM_RECHECK)
         return BlueGreenDecision(Act.TERMINATE, terminate=tuple(name for name, _ in s.blue))
     return BlueGreenDecision(Act.SUCCEEDED)

@@ -23,6 +23,7 @@ from services.core.errors import DeployError
 from services.core.metrics import DEPLOYMENTS_IN_PROGRESS, DEPLOYMENTS_TOTAL
 from services.core.signal import ChangeSignal
 from services.orchestrator.acts import RolloutActs
+from services.orchestrator.alarms import AlarmSource, AlarmWatch, NoPrometheus
 from services.orchestrator.cursor import FleetCursor
 from services.orchestrator.domain import Deployment, EventRef
 from services.orchestrator.group_store import GroupStore
@@ -61,6 +62,8 @@ class RolloutController:
         groups: GroupStore,
         provisioners: Provisioners | None = None,
         on_succeeded: Callable[[str], None] = lambda group_id: None,
+        alarms: AlarmSource | None = None,
+        alarm_poll_seconds: float = 5.0,
     ) -> None:
         self._store = store
         self._fleet = fleet
@@ -72,6 +75,12 @@ class RolloutController:
         self._tasks: set[asyncio.Task[None]] = set()
         self._resend = asyncio.Event()
         """Set when the in-flight events must be dispatched again (start, fleet back)."""
+        self._alarms = AlarmWatch(
+            store,
+            alarms or NoPrometheus(),
+            alarm_poll_seconds,
+            lambda runner: self._runners.get(runner.deployment_id) is runner,
+        )
         self._acts = RolloutActs(
             fleet,
             traffic,
@@ -138,6 +147,7 @@ class RolloutController:
             )
             self._runners[deployment_id] = runner
             self._spawn(runner.run())
+            self._spawn(self._alarms.watch(runner))
         return runner
 
     def _runner_ended(self, runner: DeploymentRunner) -> None:

@@ -29,6 +29,8 @@ from services.orchestrator.bluegreen import (
 )
 from services.orchestrator.configs import DeploymentConfig, MinimumHealthyType
 from services.orchestrator.domain import (
+    MAX_ALARMS,
+    AlarmConfig,
     AutoRollbackConfig,
     AutoRollbackEvent,
     Deployment,
@@ -88,6 +90,7 @@ _ERROR_CODE = {
     DeploymentErrorCode.MANUAL_STOP: pb.DEPLOYMENT_ERROR_CODE_MANUAL_STOP,
     DeploymentErrorCode.TIMEOUT: pb.DEPLOYMENT_ERROR_CODE_TIMEOUT,
     DeploymentErrorCode.AGENT_ISSUE: pb.DEPLOYMENT_ERROR_CODE_AGENT_ISSUE,
+    DeploymentErrorCode.ALARM_ACTIVE: pb.DEPLOYMENT_ERROR_CODE_ALARM_ACTIVE,
 }
 _AUTO_ROLLBACK_EVENT = {
     AutoRollbackEvent.DEPLOYMENT_FAILURE: pb.AUTO_ROLLBACK_EVENT_DEPLOYMENT_FAILURE,
@@ -183,6 +186,31 @@ def auto_rollback_from_proto(
 def auto_rollback_to_proto(config: AutoRollbackConfig) -> pb.AutoRollbackConfiguration:
     return pb.AutoRollbackConfiguration(
         enabled=config.enabled, events=sorted(_AUTO_ROLLBACK_EVENT[e] for e in config.events)
+    )
+
+
+def alarms_from_proto(message: pb.AlarmConfiguration, field: str) -> AlarmConfig:
+    """Unique alarm names of 1 to 255 characters, at most ten; enabled needs at least one."""
+    if len(message.alarms) > MAX_ALARMS:
+        raise InvalidArgument(f"{field}.alarms: at most {MAX_ALARMS} alarms")
+    names: list[str] = []
+    for i, alarm in enumerate(message.alarms):
+        name = alarm.name.strip()
+        if not name or len(name) > 255 or not name.isprintable():
+            raise InvalidArgument(f"{field}.alarms[{i}].name: 1 to 255 printable characters")
+        if name in names:
+            raise InvalidArgument(f"{field}.alarms[{i}].name: {name!r} is named twice")
+        names.append(name)
+    if message.enabled and not names:
+        raise InvalidArgument(f"{field}.alarms: name at least one alarm when enabled")
+    return AlarmConfig(message.enabled, message.ignore_poll_alarm_failure, tuple(names))
+
+
+def alarms_to_proto(config: AlarmConfig) -> pb.AlarmConfiguration:
+    return pb.AlarmConfiguration(
+        enabled=config.enabled,
+        ignore_poll_alarm_failure=config.ignore_poll_failure,
+        alarms=[pb.Alarm(name=name) for name in config.alarms],
     )
 
 
@@ -435,6 +463,7 @@ def group_to_proto(record: GroupRecord) -> pb.DeploymentGroupInfo:
         blue_green_deployment_configuration=(
             blue_green_to_proto(group.blue_green) if group.blue_green_style else None
         ),
+        alarm_configuration=alarms_to_proto(group.alarms),
     )
     for trigger in group.triggers:
         message = info.trigger_configurations.add(
@@ -500,6 +529,7 @@ def deployment_to_proto(deployment: Deployment, targets: Sequence[Target]) -> pb
             tag_filters=[tag_filter_to_proto(f) for f in deployment.target_instances]
         ),
         traffic_shift=traffic_shift_to_proto(deployment),
+        alarm_configuration=alarms_to_proto(deployment.alarms),
         instance_termination_wait_time_started=timestamp(
             deployment.progress.terminate_at
             - timedelta(seconds=deployment.blue_green.termination_wait_seconds)

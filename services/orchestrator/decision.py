@@ -356,6 +356,8 @@ class _Draft:
             step_started_at=progress.step_started_at,
             terminate_at=progress.terminate_at,
             retired=progress.retired_at is not None,
+            alarm_gated=deployment.alarms.watched,
+            alarms_clear_at=deployment.alarms_clear_at,
         )
 
     # changing

@@ -28,6 +28,7 @@ class FileExistsBehavior(StrEnum):
 
 class DeploymentErrorCode(StrEnum):
     AGENT_ISSUE = "AGENT_ISSUE"
+    ALARM_ACTIVE = "ALARM_ACTIVE"
     HEALTH_CONSTRAINTS = "HEALTH_CONSTRAINTS"
     HEALTH_CONSTRAINTS_INVALID = "HEALTH_CONSTRAINTS_INVALID"
     NO_INSTANCES = "NO_INSTANCES"
@@ -49,6 +50,24 @@ class AutoRollbackConfig:
 
     def covers(self, event: AutoRollbackEvent) -> bool:
         return self.enabled and event in self.events
+
+
+MAX_ALARMS = 10
+"""CodeDeploy's model limit of alarms in one alarm configuration."""
+
+
+@dataclass(frozen=True)
+class AlarmConfig:
+    """CodeDeploy's alarmConfiguration; each alarm is a Prometheus alerting rule by name."""
+
+    enabled: bool = False
+    ignore_poll_failure: bool = False
+    """An unreadable Prometheus lets the deployment go on (else it fails it)."""
+    alarms: tuple[str, ...] = ()
+
+    @property
+    def watched(self) -> bool:
+        return self.enabled and bool(self.alarms)
 
 
 class TriggerEvent(StrEnum):
@@ -129,6 +148,7 @@ class DeploymentGroup:
     target_groups: tuple[str, ...] = ()
     """The traffic service's target groups that serve the group's instances."""
     blue_green: BlueGreenConfig = field(default_factory=BlueGreenConfig)
+    alarms: AlarmConfig = AlarmConfig()
 
     def check(self) -> DeploymentGroup:
         """InvalidArgument naming the field that makes the group's settings inconsistent."""
@@ -192,6 +212,7 @@ class GroupChange:
     style: DeploymentStyle | None = None
     target_groups: tuple[str, ...] | None = None
     blue_green: BlueGreenConfig | None = None
+    alarms: AlarmConfig | None = None
 
     def apply(self, group: DeploymentGroup) -> DeploymentGroup:
         def keep(value: _V | None, current: _V) -> _V:
@@ -211,6 +232,7 @@ class GroupChange:
             style=keep(self.style, group.style),
             target_groups=keep(self.target_groups, group.target_groups),
             blue_green=keep(self.blue_green, group.blue_green),
+            alarms=keep(self.alarms, group.alarms),
         ).check()
 
 
@@ -405,6 +427,10 @@ class Deployment:
     routing: TrafficRouting = field(default_factory=TrafficRouting)
     target_instances: tuple[TagFilter, ...] = ()
     progress: BlueGreenProgress = BlueGreenProgress()
+    alarms: AlarmConfig = AlarmConfig()
+    """The configuration in force: the deployment's override, else its group's at creation."""
+    alarms_clear_at: datetime | None = None
+    """Until when the alarms were read and none had fired (a traffic step waits for it)."""
 
     @property
     def blue_green_style(self) -> bool:
@@ -430,6 +456,8 @@ class DeploymentRequest:
     """Catch-up: of the outdated instances, only those no deployment touched since then."""
     target_instances: tuple[TagFilter, ...] = ()
     """Blue/green that discovers its replacement fleet: the tags that choose it."""
+    alarms: AlarmConfig | None = None
+    """None: the group's."""
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from services.orchestrator.bluegreen import (
     TrafficRoutingType,
 )
 from services.orchestrator.domain import (
+    AlarmConfig,
     AutoRollbackConfig,
     AutoRollbackEvent,
     DeploymentGroup,
@@ -187,6 +188,19 @@ def auto_rollback_from_json(text: str) -> AutoRollbackConfig:
     )
 
 
+def alarms_to_json(config: AlarmConfig) -> str:
+    return json.dumps(dataclasses.asdict(config))
+
+
+def alarms_from_json(text: str) -> AlarmConfig:
+    raw = json.loads(text or "{}")
+    return AlarmConfig(
+        bool(raw.get("enabled", False)),
+        bool(raw.get("ignore_poll_failure", False)),
+        tuple(str(name) for name in raw.get("alarms", [])),
+    )
+
+
 def style_to_json(style: DeploymentStyle) -> str:
     return json.dumps({"type": style.type, "option": style.option})
 
@@ -253,6 +267,7 @@ def _set_group_fields(row: GroupRow, group: DeploymentGroup) -> None:
     row.deployment_style = style_to_json(group.style)
     row.target_groups = json.dumps(list(group.target_groups))
     row.blue_green = blue_green_to_json(group.blue_green)
+    row.alarms = alarms_to_json(group.alarms)
 
 
 def _group(row: GroupRow) -> DeploymentGroup:
@@ -270,6 +285,7 @@ def _group(row: GroupRow) -> DeploymentGroup:
         style=style_from_json(row.deployment_style),
         target_groups=tuple(json.loads(row.target_groups or "[]")),
         blue_green=blue_green_from_json(row.blue_green),
+        alarms=alarms_from_json(row.alarms),
     )
 
 

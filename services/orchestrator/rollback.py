@@ -7,6 +7,7 @@ from services.orchestrator.domain import (
     AutoRollbackEvent,
     Creator,
     Deployment,
+    DeploymentErrorCode,
     PlannedTarget,
     Target,
     TargetLabel,
@@ -20,7 +21,8 @@ def rollback_reason(deployment: Deployment, status: DeploymentStatus) -> str:
 
     A failure is rolled back when its configuration covers DEPLOYMENT_FAILURE; a stop when the
     stop asked for it (or, without an explicit choice, the configuration covers
-    DEPLOYMENT_STOP_ON_REQUEST). A rollback is never itself rolled back.
+    DEPLOYMENT_STOP_ON_REQUEST; for a stop by an alarm, DEPLOYMENT_STOP_ON_ALARM). A rollback
+    is never itself rolled back.
     """
     if deployment.creator is Creator.ROLLBACK:
         return ""
@@ -29,6 +31,9 @@ def rollback_reason(deployment: Deployment, status: DeploymentStatus) -> str:
     ):
         return "Automatic rollback after the deployment failed"
     if status is DeploymentStatus.STOPPED and deployment.roll_back_on_stop:
+        error = deployment.error
+        if error is not None and error.code is DeploymentErrorCode.ALARM_ACTIVE:
+            return "Automatic rollback after an alarm stopped the deployment"
         return "Rollback requested when the deployment was stopped"
     return ""
 

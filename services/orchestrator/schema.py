@@ -34,6 +34,8 @@ class GroupRow(Base):
     """JSON list of target group names."""
     blue_green: Mapped[str] = mapped_column(Text, default="{}")
     """JSON BlueGreenConfig."""
+    alarms: Mapped[str] = mapped_column(Text, default="{}")
+    """JSON {enabled, ignore_poll_failure, alarms}."""
 
 
 class DeploymentRow(Base):
@@ -84,6 +86,9 @@ class DeploymentRow(Base):
     blue_weight: Mapped[int] = mapped_column(Integer, default=0)
     terminate_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    alarms: Mapped[str] = mapped_column(Text, default="{}")
+    """JSON alarm configuration in force."""
+    alarms_clear_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class TargetRow(Base):

@@ -13,6 +13,7 @@ from services.core.db import Database, open_database
 from services.core.peers import peer_channel
 from services.core.pki import command_signing_key
 from services.core.signal import ChangeSignal
+from services.orchestrator.alarms import PrometheusAlarms
 from services.orchestrator.catchup import CatchUp
 from services.orchestrator.config_store import ConfigStore
 from services.orchestrator.controller import RolloutController
@@ -58,6 +59,8 @@ class OrchestratorService:
             groups,
             provisioners,
             on_succeeded=lambda group_id: catch_up.request(group_id),
+            alarms=PrometheusAlarms(config.prometheus_url) if config.prometheus_url else None,
+            alarm_poll_seconds=config.alarm_poll_seconds,
         )
         service = Deployments(
             groups, deployments, configs, registry, fleet, traffic, self._controller, provisioners

@@ -21,6 +21,7 @@ from services.orchestrator.config_store import ConfigStore
 from services.orchestrator.configs import DEFAULT_CONFIG_NAME, check_custom_config
 from services.orchestrator.controller import RolloutController
 from services.orchestrator.convert import (
+    alarms_from_proto,
     auto_rollback_from_proto,
     blue_green_from_proto,
     config_from_proto,
@@ -150,6 +151,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             style=style_from_proto(request.deployment_style),
             target_groups=target_groups_from_proto(request.load_balancer_info),
             blue_green=blue_green_from_proto(request.blue_green_deployment_configuration),
+            alarms=alarms_from_proto(request.alarm_configuration, "alarmConfiguration"),
         ).check()
         created = await self._service.create_group(application, group)
         return pb.CreateDeploymentGroupResponse(deployment_group_id=created.id)
@@ -219,6 +221,11 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
                 if request.HasField("blue_green_deployment_configuration")
                 else None
             ),
+            alarms=(
+                alarms_from_proto(request.alarm_configuration, "alarmConfiguration")
+                if request.HasField("alarm_configuration")
+                else None
+            ),
         )
         if change.tag_filters and change.tag_set:
             raise InvalidArgument(
@@ -275,6 +282,13 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             update_outdated_instances_only=request.update_outdated_instances_only,
             target_instances=tuple(
                 _filters("targetInstances.tagFilters", request.target_instances.tag_filters)
+            ),
+            alarms=(
+                alarms_from_proto(
+                    request.override_alarm_configuration, "overrideAlarmConfiguration"
+                )
+                if request.HasField("override_alarm_configuration")
+                else None
             ),
         )
         deployment_id = await self._service.create_deployment(deployment_request)

@@ -55,6 +55,8 @@ from services.orchestrator.domain import (
     TriggerEvent,
 )
 from services.orchestrator.group_store import (
+    alarms_from_json,
+    alarms_to_json,
     auto_rollback_from_json,
     auto_rollback_to_json,
     blue_green_from_json,
@@ -141,7 +143,31 @@ class Retired:
     """The original instances were retired."""
 
 
-Happening = EventEnded | StopRequested | Continued | GreenOnline | ActFailed | Retired | None
+@dataclass(frozen=True)
+class AlarmFired:
+    """Alarms of the deployment fired: it stops (ALARM_ACTIVE)."""
+
+    alarms: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AlarmsClear:
+    """The alarms were read and none had fired up to `until` (a traffic step may move on)."""
+
+    until: datetime
+
+
+Happening = (
+    EventEnded
+    | StopRequested
+    | Continued
+    | GreenOnline
+    | ActFailed
+    | Retired
+    | AlarmFired
+    | AlarmsClear
+    | None
+)
 """What is recorded before a decision; None: only the clock moved."""
 
 
@@ -232,6 +258,7 @@ class DeploymentStore:
                     blue_green=blue_green_to_json(group.blue_green),
                     traffic_routing=routing_to_json(routing or TrafficRouting()),
                     target_instances=json.dumps(filters_to_json(request.target_instances)),
+                    alarms=alarms_to_json(request.alarms or group.alarms),
                 ),
                 targets,
                 error,
@@ -372,6 +399,12 @@ class DeploymentStore:
                 row.error_code, row.error_message = happened.error.code, happened.error.message
         elif isinstance(happened, Retired):
             row.retired_at = now
+        elif isinstance(happened, AlarmFired):
+            _record_alarm_stop(row, happened.alarms)
+        elif isinstance(happened, AlarmsClear) and DeploymentStatus(row.status) in (
+            ACTIVE_DEPLOYMENT
+        ):
+            row.alarms_clear_at = happened.until
         return 0.0
 
     async def _apply(
@@ -656,6 +689,22 @@ def _record_stop(row: DeploymentRow, roll_back: bool | None) -> None:
     row.status_messages = json.dumps([*json.loads(row.status_messages or "[]"), "Stop requested"])
 
 
+def _record_alarm_stop(row: DeploymentRow, alarms: tuple[str, ...]) -> None:
+    """A fired alarm stops the deployment (CodeDeploy: Stopped, ALARM_ACTIVE), rolled back
+    when its configuration covers DEPLOYMENT_STOP_ON_ALARM; a deployment already stopping or
+    finished stays as it is."""
+    if DeploymentStatus(row.status) not in ACTIVE_DEPLOYMENT or row.stop_requested:
+        return
+    config = auto_rollback_from_json(row.auto_rollback)
+    row.stop_requested = True
+    row.roll_back_on_stop = config.covers(AutoRollbackEvent.DEPLOYMENT_STOP_ON_ALARM)
+    row.error_code = DeploymentErrorCode.ALARM_ACTIVE
+    names = ", ".join(alarms)
+    row.error_message = f"The deployment was stopped because the alarm(s) {names} fired."
+    messages = json.loads(row.status_messages or "[]")
+    row.status_messages = json.dumps([*messages, f"Stopped by alarm(s) {names}"])
+
+
 def _record_continue(row: DeploymentRow, termination: bool, now: datetime) -> None:
     """Ready → InProgress (reroute now), or with `termination` end the termination wait.
     FailedPrecondition when the deployment is not waiting that way."""
@@ -872,6 +921,8 @@ def _deployment(row: DeploymentRow) -> Deployment:
         roll_back_on_stop=bool(row.roll_back_on_stop),
         untouched_healthy=row.untouched_healthy or 0,
         status_messages=tuple(json.loads(row.status_messages or "[]")),
+        alarms=alarms_from_json(row.alarms),
+        alarms_clear_at=as_utc(row.alarms_clear_at),
     )
 
 

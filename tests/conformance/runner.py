@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.archives import archive_of
+
 BIN = Path(sys.executable).parent
 RECORDER = (
     '#!/bin/sh\necho "$LIFECYCLE_EVENT $(basename "$0") $DEPLOYMENT_GROUP_NAME '
@@ -28,13 +30,17 @@ class Outcome:
 
 def write_tree(root: Path, tree: dict[str, Any]) -> None:
     """Files by relative path: a string is the content, "@record" a hook that records itself,
-    a mapping gives content and mode, and a trailing "/" makes an empty directory."""
+    a mapping gives content and mode (or {link: text}, a symlink), and a trailing "/" makes an
+    empty directory."""
     for name, spec in tree.items():
         path = root / name
         if name.endswith("/"):
             path.mkdir(parents=True, exist_ok=True)
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(spec, dict) and "link" in spec:
+            path.symlink_to(spec["link"])
+            continue
         content, mode = spec, None
         if isinstance(spec, dict):
             content, mode = spec.get("content", ""), spec.get("mode")
@@ -52,13 +58,20 @@ def revisions(case: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return [first, *later]
 
 
-def write_bundle(bundle: Path, appspec: str, tree: dict[str, Any], filename: str) -> Path:
+def write_bundle(
+    bundle: Path, appspec: str, tree: dict[str, Any], filename: str, case: dict[str, Any]
+) -> Path:
+    """The revision as a directory, or as the case's archive (`archive: zip`, optionally
+    wrapped in one top-level directory `wrap`)."""
     if bundle.exists():
         shutil.rmtree(bundle)
     bundle.mkdir(parents=True)
     (bundle / filename).write_text(appspec)
     write_tree(bundle, tree)
-    return bundle
+    if "archive" not in case:
+        return bundle
+    packed = bundle.with_name(f"{bundle.name}.{case['archive']}")
+    return archive_of(bundle, packed, case["archive"], case.get("wrap", ""))
 
 
 def place_existing(prefix: Path, existing: dict[str, str]) -> None:
@@ -83,7 +96,7 @@ def run_case(case: dict[str, Any], workdir: Path) -> Outcome:
     filename = case.get("appspec_filename", "appspec.yml")
     outputs, code = [], 0
     for index, (appspec, tree) in enumerate(revisions(case)):
-        bundle = write_bundle(workdir / "bundle", appspec, tree, filename)
+        bundle = write_bundle(workdir / "bundle", appspec, tree, filename, case)
         args = [
             str(BIN / "deploy-agent"),
             "local",
@@ -142,6 +155,18 @@ def check(case: dict[str, Any], outcome: Outcome, app: str = "local") -> None:
     for host_path, mode in expect.get("modes", {}).items():
         actual = oct(stat.S_IMODE((outcome.prefix / host_path.lstrip("/")).stat().st_mode))[2:]
         assert actual == str(mode), f"{host_path}: mode {actual}, expected {mode}"
+    for host_path, text in expect.get("links", {}).items():
+        path = outcome.prefix / host_path.lstrip("/")
+        assert path.is_symlink(), f"{host_path} is not a link"
+        assert str(path.readlink()) == text, f"{host_path} -> {path.readlink()}"
+    for host_path, entries in expect.get("acls", {}).items():
+        path = outcome.prefix / host_path.lstrip("/")
+        acl = subprocess.run(["getfacl", "-c", str(path)], capture_output=True, text=True)
+        lines = [line.split("#")[0].strip() for line in acl.stdout.splitlines()]
+        for entry in entries:  # "#effective:…" comments aside
+            assert entry in lines, f"{host_path}: {acl.stdout}{acl.stderr}"
+    for warning in expect.get("warnings", []):
+        assert f"warning: {warning}" in outcome.output, outcome.output
     if "hooks" in expect:
         expected = [h.replace("{app}", app) for h in expect["hooks"]]
         assert outcome.hooks == expected, outcome.hooks

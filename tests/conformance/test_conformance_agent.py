@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,8 @@ from typing import Any
 import pytest
 
 from deploy.cli import commands
+from deploy.client import DeployClient
+from deploy.v1 import common_pb2, registry_pb2
 from tests.conformance.runner import (
     Outcome,
     check,
@@ -83,12 +86,10 @@ def run_with_agent(case: dict[str, Any], workdir: Path, front: str) -> Outcome:
                 ),
             )
             for index, (appspec, tree) in enumerate(revisions(case)):
-                bundle = write_bundle(workdir / f"bundle-{index}", appspec, tree, "appspec.yml")
-                pushed = commands.push(
-                    client, _namespace(application_name=name, source=str(bundle))
+                bundle = write_bundle(
+                    workdir / f"bundle-{index}", appspec, tree, "appspec.yml", case
                 )
-                assert pushed is not None
-                digest = pushed["revision"]["registryLocation"]["digest"]
+                digest = _push(client, name, bundle)
                 created = commands.create_deployment(
                     client,
                     _namespace(
@@ -107,6 +108,11 @@ def run_with_agent(case: dict[str, Any], workdir: Path, front: str) -> Outcome:
                 )
                 assert target is not None
                 events = target["deploymentTarget"]["instanceTarget"]["lifecycleEvents"]
+                output += "".join(  # a success's tail holds the appspec's warnings
+                    e["diagnostics"]["logTail"]
+                    for e in events
+                    if e["status"] == "Succeeded" and e.get("diagnostics", {}).get("logTail")
+                )
                 failed = [e for e in events if e["status"] == "Failed"]
                 if failed:
                     d = failed[0]["diagnostics"]
@@ -121,6 +127,27 @@ def run_with_agent(case: dict[str, Any], workdir: Path, front: str) -> Outcome:
             agent.process.stop()
     hooks = record.read_text().splitlines() if record.exists() else []
     return Outcome(code, output, agent.prefix, hooks)
+
+
+def _push(client: DeployClient, application: str, bundle: Path) -> str:
+    """`deploy push` of a directory; an archive the case built is uploaded as it is."""
+    if bundle.is_dir():
+        pushed = commands.push(client, _namespace(application_name=application, source=str(bundle)))
+        assert pushed is not None
+        return str(pushed["revision"]["registryLocation"]["digest"])
+    digest = f"sha256:{hashlib.sha256(bundle.read_bytes()).hexdigest()}"
+    uploaded = client.upload_bundle(bundle, digest)
+    client.call(
+        client.registry.RegisterApplicationRevision,
+        registry_pb2.RegisterApplicationRevisionRequest(
+            application_name=application,
+            revision=common_pb2.RevisionLocation(
+                revision_type=common_pb2.REVISION_TYPE_REGISTRY,
+                registry_location=uploaded.location,
+            ),
+        ),
+    )
+    return digest
 
 
 @pytest.mark.parametrize("case", SERVER_CASES, ids=[c["name"] for c in SERVER_CASES])

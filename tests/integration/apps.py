@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-from tests.harness import Cluster, gate_script, unique
+from tests.harness import Cluster, gate_script, unique, wait_until
 
 
 def bundle(
@@ -20,8 +21,9 @@ def bundle(
     gated_event: str = "BeforeInstall",
     extra: str = "",
 ) -> Path:
-    """Files app/* → `dest`; ValidateService exits `validate_exit`; with `gate`, the
-    `gated_event` hook records its start in `started` and blocks until the FIFO is opened."""
+    """Files app/* → `dest`; ValidateService exits `validate_exit`; with `started`, the
+    `gated_event` hook records its start there (and with `gate` then blocks until the FIFO is
+    opened)."""
     (root / "app").mkdir(parents=True)
     (root / "app/version.txt").write_text(f"{version}\n")
     if extra:
@@ -31,9 +33,10 @@ def bundle(
         "BeforeInstall": "#!/bin/sh\n",
         "ValidateService": f"#!/bin/sh\nexit {validate_exit}\n",
     }
-    if gate is not None and started is not None:
+    if started is not None:
         scripts[gated_event] = (
-            f'#!/bin/sh\necho "$INSTANCE" >> {started}\n{gate_script(gate)}'
+            f'#!/bin/sh\necho "$INSTANCE" >> {started}\n'
+            + (gate_script(gate) if gate is not None else "")
             + scripts.get(gated_event, "").removeprefix("#!/bin/sh\n")
         )
     lines = ["version: 0.0", "os: linux", "files:", "  - source: app", f"    destination: {dest}"]
@@ -120,6 +123,37 @@ class App:
             self.group,
         )["deploymentGroupInfo"]
         return info
+
+
+def gated(app: App, tmp_path: Path, version: str) -> tuple[Path, Path, Path]:
+    """A revision whose BeforeInstall blocks on a FIFO gate: (source, gate, started)."""
+    gate, started = tmp_path / "gate", tmp_path / "started"
+    os.mkfifo(gate)
+    source = bundle(tmp_path / f"v{version}", version, app.dest, gate=gate, started=started)
+    return source, gate, started
+
+
+def wait_started(started: Path, count: int) -> None:
+    wait_until(
+        lambda: started.exists() and len(started.read_text().split()) == count,
+        60,
+        f"{count} BeforeInstall hook(s) to have started",
+    )
+
+
+def hook_processes(gate: Path) -> list[int]:
+    """Processes whose command line names the gate (the gated hooks' `cat`)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if str(gate).encode() in command:
+            found.append(int(entry.name))
+    return found
 
 
 def installed(app: App) -> list[str]:

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import cli, free_port_range
+from tests.harness import cli, free_port_range, wait_until
 from tests.loadbalancer import haproxy_binary
+from tests.prometheus import prometheus_binary, rule_names, targets_up
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -42,14 +43,23 @@ def localcluster(
 
 
 @pytest.fixture
-def haproxy() -> None:
+def haproxy_and_prometheus() -> None:
     haproxy_binary()  # fails under CI=true when missing, skips elsewhere
+    prometheus_binary()
 
 
-@pytest.mark.usefixtures("haproxy")
+OPERATORS_RULE = """groups:
+  - name: mine
+    rules:
+      - alert: MyOwnAlarm
+        expr: vector(0) > 1
+"""
+
+
+@pytest.mark.usefixtures("haproxy_and_prometheus")
 @pytest.mark.timeout(300)  # two whole demos (each waits out its canary steps): ~2 minutes
 def test_cluster_demo_and_down(tmp_path: Path) -> None:
-    base = free_port_range(100)
+    base = free_port_range(300)  # services, apps, Prometheus, agents' /metrics (PORT_BASE+201…)
     directory = tmp_path / "cluster"
     try:
         up = localcluster("up", directory, base)
@@ -66,9 +76,11 @@ def test_cluster_demo_and_down(tmp_path: Path) -> None:
         assert "(UNAUTHENTICATED)" in anonymous.stderr  # authentication is on
         plaintext = cli(f"http://127.0.0.1:{base}", "list-applications", env=admin)
         assert "(UNAVAILABLE)" in plaintext.stderr  # the front door speaks TLS only
+        check_prometheus(directory, base, admin["PROMETHEUS_URL"])
 
         demo = localcluster("demo", directory, base)
         assert demo.returncode == 0, demo.stdout + demo.stderr
+        assert f"PROMETHEUS_URL=http://127.0.0.1:{base + 90}" in demo.stdout
         assert "ValidateService" in demo.stdout
         # the broken revision fails, its script's output is shown, and the rollback restores
         assert "health check: /healthz answered 503" in demo.stdout
@@ -104,6 +116,22 @@ def test_cluster_demo_and_down(tmp_path: Path) -> None:
     for app_port in (base + 81, base + 84):  # an original and a replacement
         with pytest.raises(OSError):
             urllib.request.urlopen(f"http://127.0.0.1:{app_port}/", timeout=2)
+
+
+def check_prometheus(directory: Path, base: int, url: str) -> None:
+    """Prometheus scrapes the five services and the three agents, with OpenDeploy's alerting
+    rules; a rule file dropped into CLUSTER_DIR/rules is read on the next make cluster."""
+    assert url == f"http://127.0.0.1:{base + 90}"
+    wait_until(lambda: targets_up(url, "opendeploy") == 5, 30, "the services scraped")
+    wait_until(lambda: targets_up(url, "opendeploy-agents") == 3, 30, "the agents scraped")
+    assert {"OpenDeployAgentOffline", "OpenDeployDeploymentFailed", "OpenDeployRpcErrors"} <= (
+        rule_names(url)
+    )
+    (directory / "rules" / "mine.yml").write_text(OPERATORS_RULE)
+    again = localcluster("up", directory, base)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Prometheus read its rules again" in again.stdout
+    wait_until(lambda: "MyOwnAlarm" in rule_names(url), 30, "the operator's rule loaded")
 
 
 def check_codedeploy_sample(endpoint: str, directory: Path, admin: dict[str, str]) -> None:

@@ -80,7 +80,7 @@ def push_s3(app: App, source: Path, bucket: str, key: str) -> dict[str, str]:
     return location
 
 
-def deploy_s3(app: App, bucket: str, key: str) -> str:
+def deploy_s3(app: App, bucket: str, key: str, config: str = "CodeDeployDefault.AllAtOnce") -> str:
     created = app.ok(
         "create-deployment",
         "--application-name",
@@ -88,7 +88,7 @@ def deploy_s3(app: App, bucket: str, key: str) -> str:
         "--deployment-group-name",
         app.group,
         "--deployment-config-name",
-        "CodeDeployDefault.AllAtOnce",
+        config,
         "--s3-location",
         f"bucket={bucket},key={key},bundleType=zip",
     )
@@ -107,39 +107,55 @@ def test_a_revision_pushed_to_s3_deploys_to_every_host(
     assert installed(app) == ["1"] * AGENTS
 
 
-def test_an_object_changed_after_registration_fails_download_bundle(
+def two_revisions(app: App, tmp_path: Path) -> tuple[Path, Path, Path, Path, Path]:
+    """v1, whose ApplicationStop records each host it runs on in `stops`, and v2, whose
+    BeforeInstall records the host in `installing` and waits at `gate`:
+    (v1, v2, stops, installing, gate)."""
+    stops, installing, gate = tmp_path / "stops", tmp_path / "installing", tmp_path / "gate"
+    os.mkfifo(gate)
+    first = bundle(tmp_path / "v1", "1", app.dest, started=stops, gated_event="ApplicationStop")
+    second = bundle(tmp_path / "v2", "2", app.dest, gate=gate, started=installing)
+    return first, second, stops, installing, gate
+
+
+def refused_before_stop(
+    app: App, deployment_id: str, stops: Path, installing: Path, *messages: str
+) -> None:
+    """The host after the first failed: its ApplicationStop refused the changed bundle
+    (InvalidBundle, `messages`), and v1 was stopped on the first host only. (Whether the
+    deployment fails follows OneAtATime's rule: not when that host is the last.)"""
+    app.running.cli("wait", "deployment-successful", "--deployment-id", deployment_id)
+    info = app.info(deployment_id)
+    assert info["deploymentOverview"]["Failed"] == 1, info
+    first_host = installing.read_text().split()[0]
+    refused = next(
+        app.target(deployment_id, a.name) for a in app.running.agents if a.name != first_host
+    )
+    stop = refused["lifecycleEvents"][0]
+    assert (stop["lifecycleEventName"], stop["status"]) == ("ApplicationStop", "Failed"), info
+    assert stop["diagnostics"]["errorCode"] == "InvalidBundle"
+    for message in (*messages, "the running application was not stopped"):
+        assert message in stop["diagnostics"]["message"]
+    assert stops.read_text().split() == [first_host], "v1 was stopped where v2 cannot install"
+
+
+def test_an_object_changed_after_registration_is_refused_before_the_application_stops(
     running: Cluster, tmp_path: Path, bucket: str, s3_env: dict[str, str]
 ) -> None:
     app = App(running)
-    gate, started = tmp_path / "gate", tmp_path / "started"
-    os.mkfifo(gate)
-    source = bundle(
-        tmp_path / "v1", "1", app.dest, gate=gate, started=started, gated_event="ApplicationStop"
-    )
-    push_s3(app, source, bucket, "v1.zip")
-    first = deploy_s3(app, bucket, "v1.zip")  # no ApplicationStop yet: nothing installed
-    app.finished(first, "Succeeded")
-    # Deploy v2; while the hosts run ApplicationStop (of v1, gated), its object is replaced
-    # behind the registry's back (a racing upload, or tampering).
-    digest = push_s3(app, bundle(tmp_path / "v2", "2", app.dest), bucket, "app.zip")["digest"]
-    deployment_id = deploy_s3(app, bucket, "app.zip")
-    wait_until(
-        lambda: started.exists() and len(started.read_text().split()) == AGENTS,
-        60,
-        "ApplicationStop to start on every host",
-    )
+    first, second, stops, installing, gate = two_revisions(app, tmp_path)
+    push_s3(app, first, bucket, "v1.zip")
+    app.finished(deploy_s3(app, bucket, "v1.zip"), "Succeeded")
+    digest = push_s3(app, second, bucket, "app.zip")["digest"]
+    deployment_id = deploy_s3(app, bucket, "app.zip", "CodeDeployDefault.OneAtATime")
+    wait_until(installing.exists, 60, "the first host to fetch v2 and reach BeforeInstall")
+    # v2's object is replaced behind the registry's back (a racing upload, or tampering):
+    # the next host fetches it before it stops v1, and refuses it.
     s3(s3_env).put_object(Bucket=bucket, Key="app.zip", Body=b"not the registered bundle")  # type: ignore[attr-defined]
-    open_gate(gate, AGENTS)
-    info = app.finished(deployment_id, "Failed")
-    target = app.target(deployment_id, running.agents[0].name)
-    download = next(
-        e for e in target["lifecycleEvents"] if e["lifecycleEventName"] == "DownloadBundle"
+    open_gate(gate, 1)
+    refused_before_stop(
+        app, deployment_id, stops, installing, digest, "changed after it was registered"
     )
-    assert download["status"] == "Failed", "the changed object was accepted"
-    assert download["diagnostics"]["errorCode"] == "InvalidBundle"
-    assert digest in download["diagnostics"]["message"]
-    assert "changed after it was registered" in download["diagnostics"]["message"]
-    assert info["status"] == "Failed"
 
 
 def test_a_missing_s3_object_is_refused_at_registration_naming_it(
@@ -474,35 +490,19 @@ def test_hosts_without_s3_access_fetch_through_the_registry_when_the_group_says_
         isolated.stop()
 
 
-def test_a_tampered_bundle_in_the_registry_store_fails_download_bundle(
+def test_a_tampered_bundle_in_the_registry_store_is_refused_before_the_application_stops(
     running: Cluster, tmp_path: Path
 ) -> None:
     app = App(running)
-    gate, started = tmp_path / "gate", tmp_path / "started"
-    os.mkfifo(gate)
-    first = bundle(
-        tmp_path / "v1", "1", app.dest, gate=gate, started=started, gated_event="ApplicationStop"
-    )
+    first, second, stops, installing, gate = two_revisions(app, tmp_path)
     app.finished(app.deploy(app.push(first), "CodeDeployDefault.AllAtOnce"), "Succeeded")
-    digest = app.push(bundle(tmp_path / "v2", "2", app.dest))
-    deployment_id = app.deploy(digest, "CodeDeployDefault.AllAtOnce")
-    wait_until(
-        lambda: started.exists() and len(started.read_text().split()) == AGENTS,
-        60,
-        "ApplicationStop to start on every host",
-    )
+    digest = app.push(second)
+    deployment_id = app.deploy(digest, "CodeDeployDefault.OneAtATime")
+    wait_until(installing.exists, 60, "the first host to fetch v2 and reach BeforeInstall")
     stored = running.workdir / "data/bundles/sha256" / digest.removeprefix("sha256:")
     stored.write_bytes(b"tampered")
-    open_gate(gate, AGENTS)
-    app.finished(deployment_id, "Failed")
-    target = app.target(deployment_id, running.agents[0].name)
-    download = next(
-        e for e in target["lifecycleEvents"] if e["lifecycleEventName"] == "DownloadBundle"
-    )
-    assert download["status"] == "Failed"
-    assert download["diagnostics"]["errorCode"] == "InvalidBundle"
-    assert f"is not {digest}" in download["diagnostics"]["message"]
-    assert installed(app) == ["1"] * AGENTS
+    open_gate(gate, 1)
+    refused_before_stop(app, deployment_id, stops, installing, f"is not {digest}")
 
 
 def test_hostile_git_repositories_and_commits_are_refused_before_git_runs(

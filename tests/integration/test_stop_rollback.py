@@ -3,14 +3,13 @@ failure, and the group's record of what its instances run."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.harness import Cluster, cluster, wait_until
-from tests.integration.apps import App, bundle, installed
+from tests.integration.apps import App, bundle, gated, hook_processes, installed, wait_started
 
 AGENTS = 3
 
@@ -79,21 +78,6 @@ def test_failure_without_auto_rollback_stays_failed_and_keeps_target_revision(
     }
 
 
-def gated(app: App, tmp_path: Path, version: str) -> tuple[Path, Path, Path]:
-    gate, started = tmp_path / "gate", tmp_path / "started"
-    os.mkfifo(gate)
-    source = bundle(tmp_path / f"v{version}", version, app.dest, gate=gate, started=started)
-    return source, gate, started
-
-
-def wait_started(started: Path, count: int) -> None:
-    wait_until(
-        lambda: started.exists() and len(started.read_text().split()) == count,
-        60,
-        f"{count} BeforeInstall hook(s) to have started",
-    )
-
-
 def test_stop_kills_running_hooks_at_once_and_records_revisions(
     running: Cluster, tmp_path: Path
 ) -> None:
@@ -126,21 +110,6 @@ def test_stop_kills_running_hooks_at_once_and_records_revisions(
     again = running.cli("stop-deployment", "--deployment-id", deployment_id)
     assert again.returncode == 254
     assert "already finished" in again.stderr
-
-
-def hook_processes(gate: Path) -> list[int]:
-    """Processes whose command line names the gate (the gated hooks' `cat`)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
-        except OSError:
-            continue
-        if str(gate).encode() in command:
-            found.append(int(entry.name))
-    return found
 
 
 def test_stop_with_auto_rollback_redeploys_the_last_successful_revision(

@@ -98,7 +98,72 @@ def test_unknown_keys_and_events_are_warnings_not_errors() -> None:
         "version: 0.0\nos: linux\nextra: 1\nhooks:\n  MyEvent:\n    - location: a.sh\n"
     )
     assert "MyEvent" in spec.hooks
-    assert len(spec.warnings) == 2
+    assert spec.warnings == (
+        "unknown key 'extra' at the top level; ignored",
+        "hooks.MyEvent is not a CodeDeploy lifecycle event",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "warning"),
+    [
+        ("hook: {}", "unknown key 'hook' at the top level; did you mean 'hooks'?"),
+        (
+            "files:\n  - {source: a, destination: /a, Destination: /b}",
+            "unknown key 'Destination' in files[0]; did you mean 'destination'?",
+        ),
+        (
+            "hooks:\n  AfterInstall:\n    - {location: a.sh, runAs: app}",
+            "unknown key 'runAs' in hooks.AfterInstall[0]; did you mean 'runas'?",
+        ),
+        (
+            "hooks:\n  AfterInstall:\n    - {location: a.sh, sudo: true}",
+            "unknown key 'sudo' in hooks.AfterInstall[0]; ignored",
+        ),
+        (
+            "hooks:\n  Validateservice: []",
+            "hooks.Validateservice is not a CodeDeploy lifecycle event; did you mean "
+            "'ValidateService'?",
+        ),
+        (
+            "permissions:\n  - {object: /a, context: {type: t, rnage: s0}}",
+            "unknown key 'rnage' in permissions[0].context; did you mean 'range'?",
+        ),
+    ],
+)
+def test_unknown_keys_at_every_level_are_named_with_the_nearest_known_one(
+    text: str, warning: str
+) -> None:
+    assert read_appspec(f"version: 0.0\nos: linux\n{text}\n").warnings == (warning,)
+
+
+def test_a_yaml_error_names_the_file_line_and_column() -> None:
+    with pytest.raises(EventFailed, match=r"appspec\.yaml is not valid YAML at line 4, column 1"):
+        read_appspec("version: 0.0\nos: linux\nfiles: [a\n", "appspec.yaml")
+
+
+def test_paths_in_messages_are_shown_as_written() -> None:
+    with pytest.raises(EventFailed) as error:
+        read_appspec("version: 0.0\nos: linux\nfiles:\n  - {source: a, destination: 'C:\\app'}\n")
+    assert "got 'C:\\app'" in error.value.message  # one backslash, as written
+
+
+@pytest.mark.parametrize(
+    ("entry", "parsed"),
+    [
+        ("u:app:rw", "user:app:rw-"),
+        ("user:app:6", "user:app:rw-"),
+        ("app:r-x", "user:app:r-x"),
+        ("g:web:5", "group:web:r-x"),
+        ("m:r", "mask::r--"),
+        ("mask::rwx", "mask::rwx"),
+        ("d:u:app:7", "default:user:app:rwx"),
+        ("default:g::r", "default:group::r--"),
+    ],
+)
+def test_acl_entries_take_codedeploys_forms(entry: str, parsed: str) -> None:
+    text = f"version: 0.0\nos: linux\npermissions:\n  - object: /a\n    acls: ['{entry}']\n"
+    assert [str(a) for a in read_appspec(text).permissions[0].acls] == [parsed]
 
 
 @pytest.mark.parametrize(
@@ -106,6 +171,15 @@ def test_unknown_keys_and_events_are_warnings_not_errors() -> None:
     [
         ("mode: 0988", "mode must be 1-4 octal digits"),
         ("type: [socket]", "type must be a list of file and/or directory"),
+        ("acls: ['u::rwx']", r"acls\[0\] 'u::rwx': set the base user entry with mode"),
+        ("acls: ['o:app:r']", "other entries have no name"),
+        ("acls: ['u:app:rwq']", "permissions must be one octal digit or rwx"),
+        ("acls: ['x:y:z:w']", r"is not \[d:\]u\|g\|m\|o:\[name:\]perms"),
+        ("acls: u:app:r", "acls must be a list"),
+        ("context: {name: u}", r"context\.type is required"),
+        ("context: {type: 'a b'}", "is not an SELinux identifier"),
+        ("context: {type: t, range: s2-s1}", "the high level not below the low"),
+        ("context: {type: t, range: 's0:c1024'}", "categories up to c1023"),
     ],
 )
 def test_bad_permissions_are_rejected_naming_the_key(entry: str, message: str) -> None:

@@ -17,7 +17,7 @@ from agent.download import FetchPolicy, check_tree, fetch_git, unpack
 from agent.errors import ErrorCode, EventFailed
 from deploy.bundlelimits import BundleLimits
 from deploy.v1 import common_pb2
-from tests.archives import zip_bomb
+from tests.archives import add_zip_link, archive_of, zip_bomb
 
 
 def zip_with(path: Path, name: str) -> Path:
@@ -63,7 +63,8 @@ def test_zip_entries_that_escape_are_rejected(tmp_path: Path, name: str) -> None
 @pytest.mark.parametrize(
     ("member", "message"),
     [
-        (symlink("link", "/etc/passwd"), "is not a file"),
+        (symlink("link", "/etc/passwd"), "links outside the bundle"),
+        (symlink("app/link", "../../etc/passwd"), "links outside the bundle"),
         (device("dev/null"), "is not a file"),
         (tarfile.TarInfo("../../up.txt"), "escapes the bundle"),
     ],
@@ -75,6 +76,62 @@ def test_tar_links_devices_and_escapes_are_rejected(
     with pytest.raises(EventFailed, match=message):
         unpack(tar_with(tmp_path / "b.tar", member), "tar", archive)
     assert not archive.exists() or not any(archive.iterdir())
+
+
+def zip_links(path: Path, links: dict[str, str]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("appspec.yml", "version: 0.0\nos: linux\n")
+        archive.writestr("lib/libfoo.so.1", "elf")
+        for name, target in links.items():
+            add_zip_link(archive, name, target)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar", "tgz"])
+def test_links_that_stay_inside_are_kept(tmp_path: Path, kind: str) -> None:
+    tree = tmp_path / "tree"
+    (tree / "lib").mkdir(parents=True)
+    (tree / "appspec.yml").write_text("version: 0.0\nos: linux\n")
+    (tree / "lib/libfoo.so.1").write_text("elf")
+    (tree / "lib/libfoo.so").symlink_to("libfoo.so.1")
+    (tree / "current").symlink_to("lib")
+    unpack(archive_of(tree, tmp_path / f"b.{kind}", kind), kind, tmp_path / "out")
+    assert (tmp_path / "out/lib/libfoo.so").readlink() == Path("libfoo.so.1")
+    assert (tmp_path / "out/current/libfoo.so").read_text() == "elf"
+
+
+@pytest.mark.parametrize(
+    "links",
+    [
+        {"lib/up": "../../outside"},
+        {"abs": "/etc/passwd"},
+        {"here": ".", "here/x": "y"},  # a link below a link
+        {"p": ".", "q": "p/.."},  # inside by its text, outside on disk
+    ],
+)
+def test_zip_links_that_lead_outside_are_refused(tmp_path: Path, links: dict[str, str]) -> None:
+    with pytest.raises(EventFailed, match="links outside the bundle"):
+        unpack(zip_links(tmp_path / "b.zip", links), "zip", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kind", ["zip", "tgz"])
+def test_an_archive_wrapped_in_one_directory_is_unwrapped(tmp_path: Path, kind: str) -> None:
+    tree = tmp_path / "tree"
+    (tree / "myapp").mkdir(parents=True)
+    (tree / "appspec.yml").write_text("version: 0.0\nos: linux\n")
+    (tree / "myapp/index.html").write_text("hi")
+    unpack(archive_of(tree, tmp_path / f"b.{kind}", kind, wrap="myapp"), kind, tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["appspec.yml", "myapp"]
+    assert (tmp_path / "out/myapp/index.html").read_text() == "hi"
+
+
+def test_one_directory_without_an_appspec_is_not_unwrapped(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "app").mkdir(parents=True)
+    (tree / "app/index.html").write_text("hi")
+    unpack(archive_of(tree, tmp_path / "b.zip", "zip"), "zip", tmp_path / "out")
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["app"]
 
 
 def test_directory_bundle_with_link_outside_is_rejected(tmp_path: Path) -> None:

@@ -73,3 +73,65 @@ def test_appspec_behavior_wins_over_the_deployments(tmp_path: Path) -> None:
     archive = bundle(tmp_path / "a", {"app/x.py": "x", "conf/a.conf": "new"})
     install(spec("RETAIN"), archive, str(prefix), tmp_path / "cleanup", "OVERWRITE")
     assert (prefix / "etc/app/a.conf").read_text() == "foreign"
+
+
+@pytest.mark.parametrize(
+    ("mappings", "message"),
+    [
+        (  # a file onto another mapping's directory
+            (FileMapping("conf", "/opt/app/conf"), FileMapping("other/conf", "/opt/app")),
+            "files[1] (source 'other/conf') installs a file at {prefix}/opt/app/conf, "
+            "where files[0] (source 'conf') installs a directory",
+        ),
+        (  # a directory onto another mapping's file
+            (FileMapping("other/conf", "/opt/app"), FileMapping("conf", "/opt/app/conf/d")),
+            "files[0] (source 'other/conf') installs a file at {prefix}/opt/app/conf, "
+            "where files[1] (source 'conf') installs a directory",
+        ),
+        (
+            (FileMapping("other/conf", "/opt/app"), FileMapping("conf/conf", "/opt/app")),
+            "two files are installed to {prefix}/opt/app/conf: by files[0] (source "
+            "'other/conf') and files[1] (source 'conf/conf')",
+        ),
+    ],
+)
+def test_conflicting_mappings_are_refused_naming_both_before_anything_changes(
+    tmp_path: Path, mappings: tuple[FileMapping, ...], message: str
+) -> None:
+    archive = bundle(tmp_path / "a", {"conf/conf": "1", "other/conf": "2"})
+    prefix = tmp_path / "prefix"
+    with pytest.raises(EventFailed) as error:
+        install(AppSpec(mappings, {}, None), archive, str(prefix), tmp_path / "cleanup", None)
+    assert error.value.message == message.format(prefix=prefix)
+    assert not prefix.exists()
+
+
+def test_file_links_stay_links_and_directory_links_are_followed(tmp_path: Path) -> None:
+    archive = bundle(tmp_path / "a", {"app/lib/libfoo.so.1": "elf", "app/v1/index.html": "v1"})
+    (archive / "app/lib/libfoo.so").symlink_to("libfoo.so.1")
+    (archive / "app/current").symlink_to("v1")
+    prefix = tmp_path / "prefix"
+    install(
+        AppSpec((FileMapping("app", "/opt/app"),), {}, None),
+        archive,
+        str(prefix),
+        tmp_path / "cleanup",
+        None,
+    )
+    assert (prefix / "opt/app/lib/libfoo.so").readlink() == Path("libfoo.so.1")
+    assert not (prefix / "opt/app/current").is_symlink()
+    assert (prefix / "opt/app/current/index.html").read_text() == "v1"
+
+
+def test_a_directory_link_to_its_own_ancestor_is_refused(tmp_path: Path) -> None:
+    archive = bundle(tmp_path / "a", {"app/a/x": "x"})
+    (archive / "app/a/loop").symlink_to("..")
+    with pytest.raises(EventFailed, match="links to a directory that contains it"):
+        install(
+            AppSpec((FileMapping("app", "/opt/app"),), {}, None),
+            archive,
+            str(tmp_path / "prefix"),
+            tmp_path / "cleanup",
+            None,
+        )
+    assert not (tmp_path / "prefix").exists()

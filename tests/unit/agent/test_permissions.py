@@ -11,6 +11,7 @@ import pytest
 from agent.appspec import read_appspec
 from agent.errors import EventFailed
 from agent.install import install
+from agent.permissions import acl_entries
 
 HEAD = "version: 0.0\nos: linux\nfiles:\n  - source: app\n    destination: /opt/app\n"
 
@@ -88,3 +89,46 @@ def test_owner_and_group_are_applied_as_root_and_refused_clearly_otherwise(
         return
     app = run(tmp_path, entry)
     assert ((app / "run.sh").stat().st_uid, (app / "run.sh").stat().st_gid) == (65534, 65534)
+
+
+@pytest.mark.parametrize(
+    ("acls", "expected"),
+    [
+        (  # a named entry needs a mask: the mode's group digit
+            ["u:nobody:rw"],
+            ["user::rw-", "group::r--", "other::---", "user:nobody:rw-", "mask::r--"],
+        ),
+        (["m::rwx", "g:nogroup:r"], ["user::rw-", "group::r--", "other::---", "mask::rwx"]),
+        (  # default entries get their missing base entries and a mask from the default group
+            ["d:g::rx", "d:u:nobody:rwx"],
+            ["default:group::r-x", "default:user:nobody:rwx", "default:user::rw-"],
+        ),
+    ],
+)
+def test_acls_are_completed_from_the_mode_as_codedeploy_does(
+    tmp_path: Path, acls: list[str], expected: list[str]
+) -> None:
+    path = tmp_path / "f"
+    path.write_text("")
+    path.chmod(0o640)
+    spec = read_appspec(
+        f"version: 0.0\nos: linux\npermissions:\n  - object: /f\n    acls: {acls}\n"
+    )
+    entries = acl_entries(path, spec.permissions[0].acls)
+    assert set(expected) <= set(entries)
+    assert len(entries) == len(set(entries))
+    if any(a.startswith("d") for a in acls):
+        assert "default:mask::r-x" in entries and "default:other::---" in entries
+
+
+def test_a_missing_tool_is_named_before_anything_is_copied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no setfacl, no semanage here
+    for entry, tool in (
+        ("acls: [u:nobody:r]", "needs setfacl"),
+        ("context: {type: t}", "needs semanage"),
+    ):
+        with pytest.raises(EventFailed, match=tool):
+            run(tmp_path, f"  - object: /opt/app\n    {entry}\n")
+        assert not (tmp_path / "prefix").exists()

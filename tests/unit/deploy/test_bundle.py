@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import zipfile
 from pathlib import Path
 
@@ -48,3 +49,20 @@ def test_a_tree_without_appspec_is_refused(tmp_path: Path) -> None:
     (root / "appspec.yml").unlink()
     with pytest.raises(ClientError, match=r"no appspec\.yml"):
         make_zip(root, tmp_path / "x.zip")
+
+
+def test_links_inside_are_kept_as_links(tmp_path: Path) -> None:
+    root = source(tmp_path / "src")
+    (root / "app/current.html").symlink_to("index.html")
+    make_zip(root, tmp_path / "b.zip")
+    with zipfile.ZipFile(tmp_path / "b.zip") as archive:
+        info = archive.getinfo("app/current.html")
+        assert stat.S_ISLNK(info.external_attr >> 16)
+        assert archive.read(info) == b"index.html"
+
+
+def test_a_link_outside_is_refused_before_upload(tmp_path: Path) -> None:
+    root = source(tmp_path / "src")
+    (root / "app/passwd").symlink_to("/etc/passwd")
+    with pytest.raises(ClientError, match="app/passwd links outside the directory"):
+        make_zip(root, tmp_path / "b.zip")

@@ -51,3 +51,18 @@ def test_broken_nested_shorthand_names_the_flag_and_the_place(text: str) -> None
         parse_nested("--blue-green-deployment-configuration", text)
     assert str(error.value).startswith("--blue-green-deployment-configuration: ")
     assert "at character" in str(error.value)
+
+
+def test_alarm_configuration_in_the_aws_clis_shorthand_and_json() -> None:
+    from deploy.cli.commands import _alarms
+
+    short = _alarms("--alarm-configuration", "enabled=true,alarms=[{name=A},{name=B}]")
+    json_form = _alarms(
+        "--alarm-configuration",
+        '{"enabled": true, "ignorePollAlarmFailure": false, "alarms": [{"name": "A"}, '
+        '{"name": "B"}]}',
+    )
+    assert short == json_form
+    assert [a.name for a in short.alarms] == ["A", "B"] and short.enabled
+    with pytest.raises(ClientError, match="--alarm-configuration: ignorePollAlarmFailure must"):
+        _alarms("--alarm-configuration", "enabled=true,ignorePollAlarmFailure=maybe")

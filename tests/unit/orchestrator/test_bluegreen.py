@@ -167,3 +167,37 @@ def test_a_rollback_reroutes_at_once_and_retires_only_a_provisioned_fleet() -> N
     )
     assert rollback_blue_green(provisioned).blue_action is BlueInstanceAction.TERMINATE
     assert rollback_blue_green(provisioned).termination_wait_seconds == 0
+
+
+def test_with_alarms_a_step_and_the_retirement_wait_until_read_clear_past_their_time() -> None:
+    due = NOW + timedelta(seconds=30)
+    routed = snapshot(
+        green=(("g1", T.SUCCEEDED), ("g2", T.SUCCEEDED)),
+        steps=(10, 100),
+        step_interval_seconds=30,
+        traffic_step=0,
+        step_started_at=NOW,
+        now=due,
+        alarm_gated=True,
+    )
+    assert decide_blue_green(routed).act is Act.WAIT  # never read
+    stale = dataclasses.replace(routed, alarms_clear_at=due - timedelta(seconds=1))
+    assert decide_blue_green(stale).act is Act.WAIT
+    clear = dataclasses.replace(routed, alarms_clear_at=due)
+    assert decide_blue_green(clear).act is Act.STEP
+    early = dataclasses.replace(routed, now=NOW + timedelta(seconds=10))
+    assert decide_blue_green(early).wake_at == due  # not held back before its time
+    config = BlueGreenConfig(blue_action=BlueInstanceAction.TERMINATE, termination_wait_seconds=60)
+    retiring = snapshot(
+        green=(("g1", T.SUCCEEDED),),
+        blue=(("b1", T.SUCCEEDED),),
+        traffic_step=0,
+        config=config,
+        terminate_at=NOW,
+        alarm_gated=True,
+        alarms_clear_at=NOW - timedelta(seconds=5),
+    )
+    assert decide_blue_green(retiring).act is Act.WAIT
+    assert decide_blue_green(dataclasses.replace(retiring, alarms_clear_at=NOW)).act is (
+        Act.TERMINATE
+    )

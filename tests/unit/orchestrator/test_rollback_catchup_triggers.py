@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from datetime import UTC, datetime, timedelta
 
@@ -15,7 +16,9 @@ from services.orchestrator.domain import (
     AutoRollbackEvent,
     Creator,
     Deployment,
+    DeploymentErrorCode,
     DeploymentGroup,
+    ErrorInformation,
     GroupChange,
     InstanceRevision,
 )
@@ -147,3 +150,13 @@ def test_a_group_matches_an_instance_by_its_filters_or_tag_set() -> None:
     assert flat.matches(web_prod) and flat.matches(web_dev)  # any filter
     assert tag_set.matches(web_prod) and not tag_set.matches(web_dev)  # every group
     assert not DeploymentGroup("g", "a", "g", "c", (), NOW).matches(web_prod)
+
+
+def test_a_stop_by_an_alarm_says_so_in_its_rollback_reason() -> None:
+    stopped = dataclasses.replace(
+        deployment(roll_back_on_stop=True),
+        error=ErrorInformation(DeploymentErrorCode.ALARM_ACTIVE, "alarm fired"),
+    )
+    assert rollback_reason(stopped, DeploymentStatus.STOPPED) == (
+        "Automatic rollback after an alarm stopped the deployment"
+    )
