@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 CLUSTER_DIR ?= .cluster
 PORT_BASE ?= 7400
 AGENTS ?= 3
+TEST_WORKERS ?= 2
+# make test runs test files in TEST_WORKERS processes (pytest-xdist; each module has its own
+# servers, ports and PostgreSQL database, so files never share state).
 PROTOS := $(wildcard protos/deploy/v1/*.proto)
 CLUSTER := $(BIN)/python -m deploy.localcluster --dir $(CLUSTER_DIR) --port-base $(PORT_BASE) --agents $(AGENTS)
 
@@ -42,7 +45,7 @@ lint: $(STAMP) ## ruff format check, ruff, mypy
 	$(BIN)/mypy services agent deploy
 
 test: $(STAMP) protos-check ## The whole test suite, as CI runs it (SQLite and PostgreSQL)
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -q
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 unit: $(STAMP) ## Unit tests only (fast, pure)
 	$(BIN)/pytest -q tests/unit
