@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
+import re
 import subprocess
 import sys
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -12,7 +16,7 @@ import pytest
 
 from tests.harness import cli, free_port_range, wait_until
 from tests.loadbalancer import haproxy_binary
-from tests.prometheus import prometheus_binary, rule_names, targets_up
+from tests.prometheus import api, prometheus_binary, rule_names, targets_up
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -98,6 +102,22 @@ def test_cluster_demo_and_down(tmp_path: Path) -> None:
         assert {b.split(b" on ")[1].strip() for b in bodies} == {b"agent-4", b"agent-5", b"agent-6"}
         assert all(b.split(b" on ")[0].endswith(b"-green") for b in bodies)
         check_codedeploy_sample(f"127.0.0.1:{base}", directory, admin)
+        receiver = TriggerReceiver()
+        trigger = (
+            f"triggerName=watch,triggerTargetUrl={receiver.url},triggerEvents=DeploymentSuccess"
+        )
+        subscribed = cli(
+            f"127.0.0.1:{base}",
+            "update-deployment-group",
+            "--application-name",
+            "hello-web",
+            "--current-deployment-group-name",
+            "local",
+            "--trigger-configurations",
+            trigger,
+            env=admin,
+        )
+        assert subscribed.returncode == 0, subscribed.stderr
 
         # The cluster survives its own restart: the provisioned agents come back (the retired
         # ones stay retired) and the demo runs again.
@@ -109,6 +129,11 @@ def test_cluster_demo_and_down(tmp_path: Path) -> None:
         second = localcluster("demo", directory, base)
         assert second.returncode == 0, second.stdout + second.stderr
         assert "the originals agent-4, agent-5, agent-6 were retired" in second.stdout
+        wait_until(lambda: receiver.posts, 30, "a trigger delivery")
+        receiver.close()
+        anonymous = cli(f"127.0.0.1:{base}", "list-applications", env=trusting)
+        assert "(UNAUTHENTICATED)" in anonymous.stderr  # an RPC error for the dashboard
+        check_dashboard(admin["PROMETHEUS_URL"])
     finally:
         down = localcluster("down", directory, base)
     assert down.returncode == 0, down.stderr
@@ -132,6 +157,69 @@ def check_prometheus(directory: Path, base: int, url: str) -> None:
     assert again.returncode == 0, again.stdout + again.stderr
     assert "Prometheus read its rules again" in again.stdout
     wait_until(lambda: "MyOwnAlarm" in rule_names(url), 30, "the operator's rule loaded")
+
+
+class TriggerReceiver:
+    """A webhook receiver on 127.0.0.1 that counts what is POSTed to it."""
+
+    def __init__(self) -> None:
+        received = self.received = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                received.append(self.rfile.read(int(self.headers["Content-Length"] or 0)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/"
+
+    @property
+    def posts(self) -> int:
+        return len(self.received)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def check_dashboard(url: str) -> None:
+    """After the demos (in place, rollback, blue/green, a trigger, a refused call), every query
+    of every panel of monitoring/grafana/opendeploy.json returns data, and every metric in
+    README's table is scraped."""
+    dashboard = json.loads((REPO / "monitoring/grafana/opendeploy.json").read_text())
+    queries = {
+        target["expr"].replace("$__rate_interval", "5m"): panel["title"]
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+    }
+
+    def empty() -> list[str]:
+        return [
+            title
+            for query, title in queries.items()
+            if not api(url, "/api/v1/query", query=query)["result"]
+        ]
+
+    wait_until(lambda: not empty(), 60, "data for every dashboard panel")
+    scraped = {
+        item["metric"]["__name__"]
+        for item in api(url, "/api/v1/query", query='{__name__=~"opendeploy_.+"}')["result"]
+    }
+    readme = (REPO / "README.md").read_text()
+    documented = set(re.findall(r"^\| `(opendeploy_[a-z_]+)`", readme, re.MULTILINE))
+    missing = {
+        name for name in documented if not {name, f"{name}_bucket", f"{name}_total"} & scraped
+    }
+    assert not missing, f"documented but not scraped: {sorted(missing)}"
 
 
 def check_codedeploy_sample(endpoint: str, directory: Path, admin: dict[str, str]) -> None:
