@@ -53,6 +53,7 @@ PERMISSION_KEYS = {
 _MODE = re.compile(r"^[0-7]{1,4}\Z")
 _ACL_KINDS = {"u": "user", "user": "user", "g": "group", "group": "group"}
 _ACL_KINDS |= {"m": "mask", "mask": "mask", "o": "other", "other": "other"}
+_ACL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?\Z")
 _ACL_PERMS = re.compile(r"^(?:[0-7]|[rwx-]{1,3})\Z")
 _SE_NAME = re.compile(r"^[A-Za-z0-9_]+\Z")
 _SE_RANGE = re.compile(r"^s(\d+)(?:-s(\d+))?(?::(c\d+(?:\.c\d+)?(?:,c\d+(?:\.c\d+)?)*))?\Z")
@@ -215,7 +216,7 @@ def _unknown_keys(raw: dict[Any, Any], known: Collection[str], where: str) -> li
     """A warning per key CodeDeploy would ignore, with the known key it most resembles."""
     place = f" in {where}" if where else " at the top level"
     return [
-        f"unknown key {shown(key)}{place}{_did_you_mean(str(key), known)}"
+        f"unknown key {shown(key)}{place}{_did_you_mean(str(key), known) or '; ignored'}"
         for key in raw
         if key not in known
     ]
@@ -224,7 +225,7 @@ def _unknown_keys(raw: dict[Any, Any], known: Collection[str], where: str) -> li
 def _did_you_mean(word: str, known: Collection[str]) -> str:
     by_lower = {k.lower(): k for k in known}
     close = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)
-    return f"; did you mean {shown(by_lower[close[0]])}?" if close else "; ignored"
+    return f"; did you mean {shown(by_lower[close[0]])}?" if close else ""
 
 
 def _files(raw: Any, warnings: list[str]) -> tuple[FileMapping, ...]:
@@ -260,7 +261,7 @@ def _hooks(raw: Any, warnings: list[str]) -> dict[str, tuple[Script, ...]]:
             warnings.append(f"hooks.{event} is run by the system, not by scripts; ignored")
             continue
         if event not in SCRIPTABLE_EVENTS:
-            hint = _did_you_mean(str(event), SCRIPTABLE_EVENTS).replace("; ignored", "")
+            hint = _did_you_mean(str(event), SCRIPTABLE_EVENTS)
             warnings.append(f"hooks.{event} is not a CodeDeploy lifecycle event{hint}")
         if scripts is None:
             continue
@@ -367,6 +368,8 @@ def _acl_entry(where: str, raw: Any) -> AclEntry:
         raise _invalid(f"{where} {shown(raw)}: permissions must be one octal digit or rwx")
     if kind in ("mask", "other") and name:
         raise _invalid(f"{where} {shown(raw)}: {kind} entries have no name")
+    if name and not _ACL_NAME.match(name):  # it becomes part of setfacl's entry list
+        raise _invalid(f"{where} {shown(raw)}: {shown(name)} is not a user or group name")
     if kind in ("user", "group", "other") and not name and not default:
         raise _invalid(f"{where} {shown(raw)}: set the base {kind} entry with mode")
     return AclEntry(kind, name, rwx(perms), default)

@@ -180,6 +180,7 @@ class AlarmWatch:
         if not config.watched or deployment.status not in ACTIVE_DEPLOYMENT:
             return
         since = deployment.alarms_clear_at or deployment.created_at
+        gated = deployment.blue_green_style
         failures = 0
         while self._is_current(runner):
             reading = await read(self._source, config, since, utcnow(), check_rules=failures == 0)
@@ -198,8 +199,8 @@ class AlarmWatch:
                 )
             if not self._is_current(runner):  # no await from here to tell()
                 return
-            if happened is not None:
-                runner.tell(happened)
+            if happened is not None and (gated or not isinstance(happened, AlarmsClear)):
+                runner.tell(happened)  # only blue/green steps wait for a clear reading
             if isinstance(happened, AlarmsClear):
                 since = happened.until
             elif isinstance(happened, AlarmFired | ActFailed):

@@ -174,6 +174,7 @@ def test_acl_entries_take_codedeploys_forms(entry: str, parsed: str) -> None:
         ("acls: ['u::rwx']", r"acls\[0\] 'u::rwx': set the base user entry with mode"),
         ("acls: ['o:app:r']", "other entries have no name"),
         ("acls: ['u:app:rwq']", "permissions must be one octal digit or rwx"),
+        ("acls: ['u:a,other:rwx']", "'a,other' is not a user or group name"),
         ("acls: ['x:y:z:w']", r"is not \[d:\]u\|g\|m\|o:\[name:\]perms"),
         ("acls: u:app:r", "acls must be a list"),
         ("context: {name: u}", r"context\.type is required"),
