@@ -53,6 +53,7 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
         tags = check_tags("tags", [tag_from_proto(t) for t in request.tags])
         token = new_token(name, (), 1, 0, utcnow())
         await self._store.register(name, tags, token)
+        self._sessions.registered(name)
         await self._health.refresh_metrics()
         self._changes.publish(name)
         return fleet_pb2.RegisterOnPremisesInstanceResponse(
@@ -91,6 +92,7 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
             utcnow(),
             lambda enrolled: self._certificates.issue(request.certificate_request, enrolled),
         )
+        self._sessions.registered(name)
         await self._health.refresh_metrics()
         self._changes.publish(name)
         log.info("agent enrolled", extra={"fields": {"instance": name}})

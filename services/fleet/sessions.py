@@ -50,6 +50,13 @@ class SessionRegistry:
         self._last_alive[session.instance_name] = session.last_heartbeat
         return True
 
+    def registered(self, instance_name: str) -> None:
+        """A newly registered (or enrolled) instance: its agent gets the whole offline window
+        from now to connect, so a command sent before its first stream (a catch-up deployment
+        started by the registration itself) waits for it instead of failing at once."""
+        if instance_name not in self._sessions:
+            self._last_alive[instance_name] = time.monotonic()
+
     def end(self, instance_name: str) -> None:
         """Close the instance's stream, if it has one here (a deregistered instance's)."""
         session = self._sessions.get(instance_name)
@@ -67,7 +74,8 @@ class SessionRegistry:
     def silent_seconds(self, instance_name: str) -> float:
         """How long the instance's agent has not been heard from (a stream closed, or no
         heartbeat on an open one); an instance never heard from by this process counts from
-        the process's start, so a restarted fleet gives every agent time to come back."""
+        the process's start (or its registration, if later), so a restarted fleet gives every
+        agent time to come back."""
         session = self._sessions.get(instance_name)
         if session is not None:
             last = session.last_heartbeat

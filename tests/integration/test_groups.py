@@ -16,6 +16,7 @@ from tests.harness import (
     Agent,
     Cluster,
     cluster,
+    register,
     start_agent,
     unique,
     wait_online,
@@ -82,14 +83,22 @@ def test_new_and_retagged_instances_catch_up_with_the_group_revision(
     first = app.deploy(digest, "CodeDeployDefault.OneAtATime")
     app.finished(first, "Succeeded")
 
-    # An instance registering with the group's tags receives the revision by itself.
-    newcomer = start_agent(running.workdir, running.address, f"{late}-2", {"cluster": late})
-    extra_agents.append(newcomer)
+    # An instance registering with the group's tags receives the revision by itself: the
+    # catch-up starts at its registration and waits for its agent to connect.
+    token = register(running.address, f"{late}-2", {"cluster": late})
     catch_up = wait_until(
         lambda: next((d for d in deployments_of(app) if d != first), None),
         60,
         "a catch-up deployment",
     )
+    newcomer = start_agent(
+        running.workdir,
+        running.address,
+        f"{late}-2",
+        {"cluster": late},
+        config={"join_token": token},
+    )
+    extra_agents.append(newcomer)
     info = app.finished(catch_up, "Succeeded")
     assert info["creator"] == "CodeDeployAutoUpdate"
     assert info["updateOutdatedInstancesOnly"] is True

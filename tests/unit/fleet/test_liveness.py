@@ -81,3 +81,15 @@ def test_silence_counts_from_the_last_heartbeat_or_from_the_process_start() -> N
     assert not sessions.close(newer)  # the replaced stream's end changes nothing
     assert sessions.silent_seconds("web-1") < 60
     assert sessions.close(older)
+
+
+def test_a_newly_registered_instance_is_silent_from_its_registration() -> None:
+    sessions = SessionRegistry()
+    sessions._started -= 100  # a fleet that has run for a while
+    assert sessions.silent_seconds("late-1") >= 100
+    sessions.registered("late-1")
+    assert sessions.silent_seconds("late-1") < 60  # its agent gets the offline window
+    session = sessions.open("late-1")
+    session.last_heartbeat = time.monotonic() - 100
+    sessions.registered("late-1")  # re-registered while connected: its stream decides
+    assert sessions.silent_seconds("late-1") >= 100
