@@ -15,6 +15,7 @@ from agent.errors import ErrorCode, EventFailed
 from agent.hooks import ScriptLog, run_scripts
 from agent.install import install, preflight
 from agent.layout import DeploymentRoot
+from agent.output import LiveOutput
 from deploy.v1 import agent_pb2, common_pb2
 
 log = logging.getLogger(__name__)
@@ -84,9 +85,12 @@ class EventRunner:
         self._appspec = appspec_filename
         self._root = DeploymentRoot(config.root_dir)
 
-    async def run(self, command: agent_pb2.LifecycleCommand) -> tuple[str, ...]:
-        """Run one event; returns what the author of the revision should read (the appspec's
-        warnings, once per deployment, from the event that first checked the bundle)."""
+    async def run(
+        self, command: agent_pb2.LifecycleCommand, live: LiveOutput | None = None
+    ) -> tuple[str, ...]:
+        """Run one event (its hooks' output lines also go to `live`); returns what the author
+        of the revision should read (the appspec's warnings, once per deployment, from the
+        event that first checked the bundle)."""
         spec = command.spec
         event = command.lifecycle_event
         self._root.make_deployment_dir(spec.deployment_group_id, spec.deployment_id)
@@ -98,7 +102,7 @@ class EventRunner:
         notes: tuple[str, ...] = ()
         if event == "ApplicationStop" and _installs(spec):
             notes = await self._prepare_before_stop(spec)
-        await self._scripts(event, spec)
+        await self._scripts(event, spec, live)
         return notes
 
     async def _prepare_before_stop(self, spec: agent_pb2.DeploymentSpec) -> tuple[str, ...]:
@@ -202,7 +206,9 @@ class EventRunner:
         # a blue/green rollback reinstalls nothing: its hooks are the installed ones
         return self._root.last_successful_archive(group)
 
-    async def _scripts(self, event: str, spec: agent_pb2.DeploymentSpec) -> None:
+    async def _scripts(
+        self, event: str, spec: agent_pb2.DeploymentSpec, live: LiveOutput | None
+    ) -> None:
         archive = self._script_archive(event, spec)
         if archive is None:
             return
@@ -215,6 +221,7 @@ class EventRunner:
             archive,
             self._environment(event, spec),
             self._root.script_log(spec.deployment_group_id, spec.deployment_id),
+            live,
         )
 
     def _environment(self, event: str, spec: agent_pb2.DeploymentSpec) -> dict[str, str]:

@@ -17,14 +17,19 @@ import pwd
 import signal
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 from agent.appspec import MAX_EVENT_SECONDS, Script, bundle_path
 from agent.errors import ErrorCode, EventFailed
 from agent.metrics import HOOK_SECONDS
+from agent.output import LiveOutput
+from deploy.hookoutput import OutputStream
 
 TAIL_CHARACTERS = 2048
+READ_CHUNK = 65536
+LONGEST_LINE = 65536
+"""Output without a line break for this long is taken as a line of its own."""
 KILL_GRACE_SECONDS = 5.0
 ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 USER_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -66,11 +71,16 @@ class ScriptLog:
 
 
 async def run_scripts(
-    event: str, scripts: tuple[Script, ...], archive: Path, env: Mapping[str, str], log_path: Path
+    event: str,
+    scripts: tuple[Script, ...],
+    archive: Path,
+    env: Mapping[str, str],
+    log_path: Path,
+    live: LiveOutput | None = None,
 ) -> None:
     """Run the event's scripts in order; the first failure raises EventFailed. Each script has
     its own timeout, and all of an event's scripts together get at most one hour (CodeDeploy's
-    limit per lifecycle event)."""
+    limit per lifecycle event). Every output line goes to scripts.log and to `live`."""
     if not scripts:
         return
     script_log = ScriptLog(log_path)
@@ -84,7 +94,7 @@ async def run_scripts(
                 script = dataclasses.replace(script, timeout_seconds=remaining)
             started = time.monotonic()
             try:
-                await _run_one(script, archive, env, script_log)
+                await _run_one(script, archive, env, script_log, live)
             finally:
                 HOOK_SECONDS.labels(event).observe(time.monotonic() - started)
     finally:
@@ -158,7 +168,11 @@ def check_not_modifiable(path: Path, archive: Path, location: str) -> None:
 
 
 async def _run_one(
-    script: Script, archive: Path, env: Mapping[str, str], script_log: ScriptLog
+    script: Script,
+    archive: Path,
+    env: Mapping[str, str],
+    script_log: ScriptLog,
+    live: LiveOutput | None,
 ) -> None:
     path = bundle_path(archive, script.location)
     if not path.is_file():
@@ -197,7 +211,8 @@ async def _run_one(
             log_tail=script_log.tail.text(),
         ) from exc
     readers = asyncio.gather(
-        _pump(process.stdout, "stdout", script_log), _pump(process.stderr, "stderr", script_log)
+        _pump(process.stdout, OutputStream.STDOUT, script.location, script_log, live),
+        _pump(process.stderr, OutputStream.STDERR, script.location, script_log, live),
     )
     try:
         await asyncio.wait_for(asyncio.gather(process.wait(), readers), script.timeout_seconds)
@@ -226,10 +241,36 @@ async def _run_one(
         )
 
 
-async def _pump(stream: asyncio.StreamReader | None, name: str, script_log: ScriptLog) -> None:
+async def _pump(
+    stream: asyncio.StreamReader | None,
+    name: OutputStream,
+    location: str,
+    script_log: ScriptLog,
+    live: LiveOutput | None,
+) -> None:
     assert stream is not None, "stdout and stderr are pipes"
-    while line := await stream.readline():
-        script_log.record(f"[{name}]{line.decode('utf-8', errors='replace')}", tail=True)
+    async for line in lines_of(stream):
+        text = line.decode("utf-8", errors="replace")
+        script_log.record(f"[{name}]{text}\n", tail=True)
+        if live is not None:
+            live.line(name, location, text.removesuffix("\r"))
+
+
+async def lines_of(stream: asyncio.StreamReader) -> AsyncIterator[bytes]:
+    """The stream's lines, without their line breaks, however long: output without a break
+    for `LONGEST_LINE` bytes is a line of its own (StreamReader.readline would raise and lose
+    it)."""
+    pending = b""
+    while chunk := await stream.read(READ_CHUNK):
+        *complete, pending = (pending + chunk).split(b"\n")
+        for line in complete:
+            for start in range(0, max(len(line), 1), LONGEST_LINE):
+                yield line[start : start + LONGEST_LINE]
+        while len(pending) >= LONGEST_LINE:
+            yield pending[:LONGEST_LINE]
+            pending = pending[LONGEST_LINE:]
+    if pending:
+        yield pending
 
 
 async def _kill_group(process: asyncio.subprocess.Process) -> None:

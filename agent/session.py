@@ -23,9 +23,11 @@ from agent.hooks import TAIL_CHARACTERS
 from agent.identity import Identity
 from agent.layout import DeploymentRoot
 from agent.metrics import EVENTS, LAST_HEARTBEAT, RECONNECTS, STREAM_CONNECTED
+from agent.output import LiveOutput
 from deploy import certproof
 from deploy.backoff import RECONNECT_CHANNEL_OPTIONS, Backoff
 from deploy.endpoints import parse_endpoint
+from deploy.hookoutput import OutputLine, line_to_proto
 from deploy.private import private_dir
 from deploy.v1 import agent_pb2, agent_pb2_grpc, common_pb2
 
@@ -96,6 +98,14 @@ def succeeded(command_id: str, notes: tuple[str, ...] = ()) -> agent_pb2.Connect
             ),
         )
     )
+
+
+def output(command_id: str, lines: list[OutputLine]) -> agent_pb2.ConnectRequest:
+    """Hook output lines of a running command."""
+    message = agent_pb2.CommandOutput(
+        command_id=command_id, lines=[line_to_proto(line) for line in lines]
+    )
+    return agent_pb2.ConnectRequest(output=message)
 
 
 class EnrolmentFailed(Exception):
@@ -440,7 +450,11 @@ class AgentSession:
                     )
                 )
                 log.info("lifecycle event started", extra={"fields": fields})
-                report = await self._run(command, fields)
+                live = LiveOutput(lambda lines: self._send(output(command_id, lines)))
+                try:
+                    report = await self._run(command, live, fields)
+                finally:
+                    live.close()  # its last lines go before its result
         except asyncio.CancelledError:
             reason = self._cancelled.pop(command_id, None)
             if reason is None:
@@ -454,11 +468,11 @@ class AgentSession:
         self._report(report)
 
     async def _run(
-        self, command: agent_pb2.LifecycleCommand, fields: dict[str, str]
+        self, command: agent_pb2.LifecycleCommand, live: LiveOutput, fields: dict[str, str]
     ) -> agent_pb2.ConnectRequest:
         """Run the event; its Succeeded or Failed report."""
         try:
-            notes = await self._runner.run(command)
+            notes = await self._runner.run(command, live)
             return succeeded(command.command_id, notes)
         except EventFailed as error:
             log.warning(

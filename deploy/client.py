@@ -139,6 +139,21 @@ class DeployClient:
         except grpc.RpcError as error:
             raise ApiError.from_rpc("WatchDeployment", error) from error
 
+    def watch_deployment_logs(
+        self, deployment_id: str, target_id: str = "", follow: bool = False
+    ) -> Iterator[orchestrator_pb2.HookOutputLine]:
+        """The hook output agents streamed for the deployment (one target's, when named); with
+        `follow`, new lines as they are written, until the deployment ends."""
+        try:
+            for response in self.orchestrator.WatchDeploymentLogs(
+                orchestrator_pb2.WatchDeploymentLogsRequest(
+                    deployment_id=deployment_id, target_id=target_id, follow=follow
+                )
+            ):
+                yield from response.lines
+        except grpc.RpcError as error:
+            raise ApiError.from_rpc("WatchDeploymentLogs", error) from error
+
 
 def _channel(endpoint: str, ca_file: str | None) -> grpc.Channel:
     try:

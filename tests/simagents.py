@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import datetime
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 import grpc
@@ -34,6 +34,11 @@ class SimulatedAgents:
     tags: dict[str, str]
     answer: bool = True
     heartbeat_seconds: float = 1.0
+    during: Callable[[str, str], list[agent_pb2.ConnectRequest]] | None = None
+    """What else an agent sends between a command's start and its result, given the agent's
+    name and the command's id (a misbehaving agent's output, say)."""
+    after: Callable[[str, str], list[agent_pb2.ConnectRequest]] | None = None
+    """What else it sends after the result."""
     received: list[str] = field(default_factory=list)
     """Command ids received, in order (from every session)."""
     _loop: asyncio.AbstractEventLoop | None = None
@@ -129,7 +134,7 @@ class SimulatedAgents:
             try:
                 async for message in stub.Connect(_drain(outbox), metadata=self._proof(name)):
                     if message.WhichOneof("body") == "command":
-                        self._on_command(message.command.command_id, outbox)
+                        self._on_command(name, message.command.command_id, outbox)
             except grpc.aio.AioRpcError:
                 pass
             finally:
@@ -137,13 +142,17 @@ class SimulatedAgents:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopped.wait(), RECONNECT_SECONDS)
 
-    def _on_command(self, command_id: str, outbox: asyncio.Queue[agent_pb2.ConnectRequest]) -> None:
+    def _on_command(
+        self, name: str, command_id: str, outbox: asyncio.Queue[agent_pb2.ConnectRequest]
+    ) -> None:
         self.received.append(command_id)
         if not self.answer:
             return
         outbox.put_nowait(
             agent_pb2.ConnectRequest(started=agent_pb2.CommandStarted(command_id=command_id))
         )
+        for message in self.during(name, command_id) if self.during else []:
+            outbox.put_nowait(message)
         outbox.put_nowait(
             agent_pb2.ConnectRequest(
                 finished=agent_pb2.CommandFinished(
@@ -155,6 +164,8 @@ class SimulatedAgents:
                 )
             )
         )
+        for message in self.after(name, command_id) if self.after else []:
+            outbox.put_nowait(message)
 
     async def _heartbeats(self, outbox: asyncio.Queue[agent_pb2.ConnectRequest]) -> None:
         while True:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from deploy.cli import commands, identity, target_groups
+from deploy.cli import commands, identity, logs, target_groups
 from deploy.cli.watch import watch
 from deploy.client import DeployClient
 from deploy.errors import ApiError, ClientError
@@ -186,6 +186,13 @@ _verb(
 _verb("list-deployment-targets", commands.list_deployment_targets, DEPLOYMENT)
 _verb("get-deployment-target", commands.get_deployment_target, DEPLOYMENT, ("--target-id", REQ))
 _verb(
+    "logs",
+    logs.logs,
+    DEPLOYMENT,
+    ("--target-id", {"help": "one instance's output (default: every target's)"}),
+    ("--follow", {"action": "store_true", "help": "print lines as they are written"}),
+)
+_verb(
     "register-on-premises-instance",
     commands.register_on_premises_instance,
     ("--instance-name", REQ),
@@ -310,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     wait.set_defaults(func=commands.wait_deployment_successful)
     live = verbs.add_parser("watch", help="live progress of a deployment")
     live.add_argument("deployment_id")
+    live.add_argument("--logs", action="store_true", help="also show what the running hooks write")
     live.set_defaults(func=None)
     return parser
 
@@ -337,7 +345,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         with DeployClient(args.endpoint, args.ca_file, profile=args.profile) as client:
             if args.verb == "watch":
-                status = watch(client, args.deployment_id)
+                status = watch(client, args.deployment_id, logs=args.logs)
                 raise SystemExit(0 if status == "Succeeded" else EXIT_FAILED)
             result = args.func(client, args)
     except ApiError as error:

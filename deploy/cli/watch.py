@@ -1,9 +1,11 @@
 """`deploy watch`: a live view of a deployment — instances as rows, lifecycle events as columns.
 
-The server pushes every change (WatchDeployment); nothing here polls it. On a terminal the grid
-is redrawn in place on each change and once a second for the clocks of running events; into a
-pipe or a log, each event is printed as one line when it ends and the grid once at the end.
-Either way the view ends with the final status and, when it failed, the failing scripts' output.
+The server pushes every change (WatchDeployment) and, with --logs, every line the hooks write
+(WatchDeploymentLogs); nothing here polls it. On a terminal the grid is redrawn in place on
+each change and once a second for the clocks of running events, with the running hooks' last
+lines under it; into a pipe or a log, each event is printed as one line when it ends (and each
+output line as it comes) and the grid once at the end. Either way the view ends with the final
+status and, when it failed, the failing scripts' output.
 """
 
 from __future__ import annotations
@@ -11,16 +13,21 @@ from __future__ import annotations
 import queue
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, TextIO
 
 from deploy.cli import render
+from deploy.cli.logs import shown
 from deploy.client import TERMINAL, DeployClient
 from deploy.errors import ApiError
-from deploy.v1 import orchestrator_pb2
+from deploy.v1 import common_pb2, orchestrator_pb2
 
 Update = orchestrator_pb2.WatchDeploymentResponse
+HookLine = orchestrator_pb2.HookOutputLine
 
 FINISHED_EVENT = {"Succeeded", "Failed"}
 """Printed as lines in a log; skipped events show in the final grid only."""
@@ -42,6 +49,10 @@ SHORT_NAMES = {
 CELL = 11
 TICK_SECONDS = 1.0
 TAIL_LINES = 10
+LIVE_LINES = 3
+"""Output lines shown under the grid per running event (deploy watch --logs)."""
+LOGS_DRAIN_SECONDS = 5.0
+"""How long a finished deployment's last output lines are waited for."""
 
 
 def _moment(
@@ -170,58 +181,119 @@ def summary(update: Update) -> list[str]:
     return lines + failures(update)
 
 
-def _pushed(client: DeployClient, deployment_id: str) -> queue.Queue[Update | Exception | None]:
-    """The server's pushes, read on a thread so the terminal view can also tick its clocks."""
-    updates: queue.Queue[Update | Exception | None] = queue.Queue()
+def running_output(update: Update, tails: Mapping[str, Sequence[HookLine]]) -> list[str]:
+    """The last lines each running event's hooks wrote (pure, like `grid`)."""
+    lines = []
+    for target in update.instance_targets:
+        running = {
+            e.lifecycle_event_name
+            for e in target.lifecycle_events
+            if e.status == common_pb2.LIFECYCLE_EVENT_STATUS_IN_PROGRESS
+        }
+        recent = [h for h in tails.get(target.target_id, ()) if h.lifecycle_event_name in running]
+        lines += [f"    {shown(h)}" for h in recent[-LIVE_LINES:]]
+    return lines
 
-    def read() -> None:
+
+@dataclass(frozen=True)
+class Ended:
+    """One of the pushed streams ended (with the error that ended it, if one did)."""
+
+    logs: bool
+    error: ApiError | None = None
+
+
+Pushed = Update | HookLine | Ended
+
+
+def _pushed(client: DeployClient, deployment_id: str, logs: bool) -> queue.Queue[Pushed]:
+    """The server's pushes — the deployment's changes and, with `logs`, its hooks' output
+    lines — read on threads so the terminal view can also tick its clocks."""
+    items: queue.Queue[Pushed] = queue.Queue()
+
+    def read(source: Iterator[Update] | Iterator[HookLine], is_logs: bool) -> None:
+        error = None
         try:
-            for update in client.watch_deployment(deployment_id):
-                updates.put(update)
-            updates.put(None)
-        except ApiError as error:
-            updates.put(error)
+            for item in source:
+                items.put(item)
+        except ApiError as failure:
+            error = failure
+        items.put(Ended(is_logs, error))
 
-    threading.Thread(target=read, daemon=True, name="watch").start()
-    return updates
+    sources: list[tuple[Iterator[Update] | Iterator[HookLine], bool]] = [
+        (client.watch_deployment(deployment_id), False)
+    ]
+    if logs:
+        sources.append((client.watch_deployment_logs(deployment_id, follow=True), True))
+    for source, is_logs in sources:
+        threading.Thread(target=read, args=(source, is_logs), daemon=True, name="watch").start()
+    return items
 
 
-def _live(client: DeployClient, deployment_id: str) -> Iterator[Update | None]:
-    """Each pushed update; None when a second passed without one (time to tick)."""
-    updates = _pushed(client, deployment_id)
-    while True:
+def _live(
+    client: DeployClient, deployment_id: str, logs: bool
+) -> Iterator[Update | HookLine | str | None]:
+    """Each pushed update and output line; a notice (str) when the output cannot be read;
+    None when a second passed without anything (time to tick). Ends with the deployment's
+    stream, and with `logs` once the output has ended too (soon after the deployment) or
+    `LOGS_DRAIN_SECONDS` later."""
+    items = _pushed(client, deployment_id, logs)
+    open_streams = {False, True} if logs else {False}
+    drain_until: float | None = None
+    while open_streams:
+        wait = TICK_SECONDS
+        if False not in open_streams:  # the deployment ended: its last lines are on their way
+            drain_until = drain_until or time.monotonic() + LOGS_DRAIN_SECONDS
+            wait = min(wait, drain_until - time.monotonic())
+            if wait <= 0:
+                return
         try:
-            item = updates.get(timeout=TICK_SECONDS)
+            item = items.get(timeout=wait)
         except queue.Empty:
             yield None
             continue
-        if item is None:
-            return
-        if isinstance(item, Exception):
-            raise item
-        yield item
+        if not isinstance(item, Ended):
+            yield item
+            continue
+        open_streams.discard(item.logs)
+        if item.error is not None:
+            if not item.logs:
+                raise item.error
+            yield f"  hook output unavailable: {str(item.error).splitlines()[0]}"
 
 
-def watch(client: DeployClient, deployment_id: str, out: TextIO = sys.stdout) -> str:
-    """Show progress until the deployment finishes; returns its final status."""
+def watch(
+    client: DeployClient, deployment_id: str, out: TextIO = sys.stdout, logs: bool = False
+) -> str:
+    """Show progress until the deployment finishes (with `logs`, the hooks' output too);
+    returns its final status."""
     if out.isatty():
-        last = _watch_terminal(client, deployment_id, out)
+        last = _watch_terminal(client, deployment_id, out, logs)
     else:
-        last = _watch_log(client, deployment_id, out)
+        last = _watch_log(client, deployment_id, out, logs)
     for line in summary(last):
         print(line, file=out)
     out.flush()
     return render.camel_enum(last.deployment_info, "status", "DEPLOYMENT_STATUS_")
 
 
-def _watch_terminal(client: DeployClient, deployment_id: str, out: TextIO) -> Update:
+def _watch_terminal(client: DeployClient, deployment_id: str, out: TextIO, logs: bool) -> Update:
+    """The grid redrawn in place, with the running events' last output lines under it."""
     last: Update | None = None
     drawn = 0
-    for update in _live(client, deployment_id):
-        last = update or last
+    tails: dict[str, deque[HookLine]] = {}
+    notices: list[str] = []
+    for item in _live(client, deployment_id, logs):
+        if isinstance(item, HookLine):
+            tails.setdefault(item.target_id, deque(maxlen=LIVE_LINES)).append(item)
+            continue  # shown at the next update or tick
+        if isinstance(item, str):
+            notices.append(item)
+            continue
+        last = item or last
         if last is None:
             continue
-        lines = grid(last, datetime.now(UTC))
+        lines = grid(last, datetime.now(UTC)) + running_output(last, tails) + notices
         if drawn:
             out.write(f"\x1b[{drawn}F\x1b[J")  # back to the grid's first line; clear below
         out.write("\n".join(lines) + "\n")
@@ -233,14 +305,23 @@ def _watch_terminal(client: DeployClient, deployment_id: str, out: TextIO) -> Up
     return last
 
 
-def _watch_log(client: DeployClient, deployment_id: str, out: TextIO) -> Update:
-    """One line per event that ran and per status change, then the final grid."""
+def _watch_log(client: DeployClient, deployment_id: str, out: TextIO, logs: bool) -> Update:
+    """One line per event that ran, per status change and (with `logs`) per output line,
+    then the final grid."""
     printed: set[tuple[str, str]] = set()
     status = shift = ""
     last: Update | None = None
-    for update in client.watch_deployment(deployment_id):
-        last = update
-        for target in update.instance_targets:
+    for item in _live(client, deployment_id, logs):
+        if item is None:
+            continue
+        if isinstance(item, str):
+            print(item, file=out, flush=True)
+            continue
+        if isinstance(item, HookLine):
+            print(f"  | {shown(item)}", file=out, flush=True)
+            continue
+        last = item
+        for target in item.instance_targets:
             for event in target.lifecycle_events:
                 event_status = render.camel_enum(event, "status", "LIFECYCLE_EVENT_STATUS_")
                 key = (target.target_id, event.lifecycle_event_name)
@@ -254,12 +335,12 @@ def _watch_log(client: DeployClient, deployment_id: str, out: TextIO) -> Update:
                     file=out,
                     flush=True,
                 )
-        new_shift = traffic(update.deployment_info)
+        new_shift = traffic(item.deployment_info)
         if new_shift != shift:
             print(f"  {new_shift}", file=out, flush=True)
             shift = new_shift
-        new_status = render.camel_enum(update.deployment_info, "status", "DEPLOYMENT_STATUS_")
-        if new_status != status and update.deployment_info.status not in TERMINAL:
+        new_status = render.camel_enum(item.deployment_info, "status", "DEPLOYMENT_STATUS_")
+        if new_status != status and item.deployment_info.status not in TERMINAL:
             print(f"{deployment_id}  {new_status}", file=out, flush=True)
         status = new_status
     assert last is not None, "the server sends the deployment before it ends the stream"

@@ -30,6 +30,7 @@ class ConnectRequest(_message.Message):
     FINISHED_FIELD_NUMBER: _builtins.int
     QUEUED_FIELD_NUMBER: _builtins.int
     SYNC_FIELD_NUMBER: _builtins.int
+    OUTPUT_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def hello(self) -> Global___AgentHello: ...
     @_builtins.property
@@ -42,6 +43,8 @@ class ConnectRequest(_message.Message):
     def queued(self) -> Global___CommandQueued: ...
     @_builtins.property
     def sync(self) -> Global___AgentSync: ...
+    @_builtins.property
+    def output(self) -> Global___CommandOutput: ...
     def __init__(
         self,
         *,
@@ -51,12 +54,13 @@ class ConnectRequest(_message.Message):
         finished: Global___CommandFinished | None = ...,
         queued: Global___CommandQueued | None = ...,
         sync: Global___AgentSync | None = ...,
+        output: Global___CommandOutput | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "finished", b"finished", "heartbeat", b"heartbeat", "hello", b"hello", "queued", b"queued", "started", b"started", "sync", b"sync"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "finished", b"finished", "heartbeat", b"heartbeat", "hello", b"hello", "output", b"output", "queued", b"queued", "started", b"started", "sync", b"sync"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "finished", b"finished", "heartbeat", b"heartbeat", "hello", b"hello", "queued", b"queued", "started", b"started", "sync", b"sync"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "finished", b"finished", "heartbeat", b"heartbeat", "hello", b"hello", "output", b"output", "queued", b"queued", "started", b"started", "sync", b"sync"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["hello", "heartbeat", "started", "finished", "queued", "sync"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["hello", "heartbeat", "started", "finished", "queued", "sync", "output"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
@@ -183,6 +187,34 @@ class CommandQueued(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CommandQueued: _TypeAlias = CommandQueued  # noqa: Y015
+
+@_typing.final
+class CommandOutput(_message.Message):
+    """Lines a running command's hooks wrote since the last CommandOutput (at most 100), sent
+    before its CommandFinished. The agent bounds their rate and number per command; the full
+    output stays in the deployment's scripts.log on the host.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMAND_ID_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    command_id: _builtins.str
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.OutputLine]: ...
+    def __init__(
+        self,
+        *,
+        command_id: _builtins.str = ...,
+        lines: _abc.Iterable[_common_pb2.OutputLine] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_id", b"command_id", "lines", b"lines"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CommandOutput: _TypeAlias = CommandOutput  # noqa: Y015
 
 @_typing.final
 class CommandFinished(_message.Message):

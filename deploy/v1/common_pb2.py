@@ -22,39 +22,44 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x64\x65ploy/v1/common.proto\x12\tdeploy.v1\"!\n\x03Tag\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"O\n\tTagFilter\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12&\n\x04type\x18\x03 \x01(\x0e\x32\x18.deploy.v1.TagFilterType\"N\n\x10RegistryLocation\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\x12*\n\x0b\x62undle_type\x18\x02 \x01(\x0e\x32\x15.deploy.v1.BundleType\"\x84\x01\n\nS3Location\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12*\n\x0b\x62undle_type\x18\x03 \x01(\x0e\x32\x15.deploy.v1.BundleType\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x0c\n\x04\x65tag\x18\x05 \x01(\t\x12\x0e\n\x06\x64igest\x18\x06 \x01(\t\"Z\n\x0eGitHubLocation\x12\x12\n\nrepository\x18\x01 \x01(\t\x12\x11\n\tcommit_id\x18\x02 \x01(\t\x12\x0e\n\x06\x64igest\x18\x03 \x01(\t\x12\x11\n\tclone_url\x18\x04 \x01(\t\"\xda\x01\n\x10RevisionLocation\x12.\n\rrevision_type\x18\x01 \x01(\x0e\x32\x17.deploy.v1.RevisionType\x12\x36\n\x11registry_location\x18\x02 \x01(\x0b\x32\x1b.deploy.v1.RegistryLocation\x12*\n\x0bs3_location\x18\x03 \x01(\x0b\x32\x15.deploy.v1.S3Location\x12\x32\n\x0fgithub_location\x18\x04 \x01(\x0b\x32\x19.deploy.v1.GitHubLocation\"x\n\x0b\x44iagnostics\x12\x31\n\nerror_code\x18\x01 \x01(\x0e\x32\x1d.deploy.v1.LifecycleErrorCode\x12\x13\n\x0bscript_name\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x10\n\x08log_tail\x18\x04 \x01(\t*\x91\x01\n\rTagFilterType\x12\x1f\n\x1bTAG_FILTER_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18TAG_FILTER_TYPE_KEY_ONLY\x10\x01\x12\x1e\n\x1aTAG_FILTER_TYPE_VALUE_ONLY\x10\x02\x12!\n\x1dTAG_FILTER_TYPE_KEY_AND_VALUE\x10\x03*h\n\nBundleType\x12\x1b\n\x17\x42UNDLE_TYPE_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x42UNDLE_TYPE_ZIP\x10\x01\x12\x13\n\x0f\x42UNDLE_TYPE_TAR\x10\x02\x12\x13\n\x0f\x42UNDLE_TYPE_TGZ\x10\x03*y\n\x0cRevisionType\x12\x1d\n\x19REVISION_TYPE_UNSPECIFIED\x10\x00\x12\x1a\n\x16REVISION_TYPE_REGISTRY\x10\x01\x12\x14\n\x10REVISION_TYPE_S3\x10\x02\x12\x18\n\x14REVISION_TYPE_GITHUB\x10\x03*\xf7\x01\n\x14LifecycleEventStatus\x12&\n\"LIFECYCLE_EVENT_STATUS_UNSPECIFIED\x10\x00\x12\"\n\x1eLIFECYCLE_EVENT_STATUS_PENDING\x10\x01\x12&\n\"LIFECYCLE_EVENT_STATUS_IN_PROGRESS\x10\x02\x12$\n LIFECYCLE_EVENT_STATUS_SUCCEEDED\x10\x03\x12!\n\x1dLIFECYCLE_EVENT_STATUS_FAILED\x10\x04\x12\"\n\x1eLIFECYCLE_EVENT_STATUS_SKIPPED\x10\x05*\xf4\x03\n\x12LifecycleErrorCode\x12$\n LIFECYCLE_ERROR_CODE_UNSPECIFIED\x10\x00\x12 \n\x1cLIFECYCLE_ERROR_CODE_SUCCESS\x10\x01\x12\'\n#LIFECYCLE_ERROR_CODE_SCRIPT_MISSING\x10\x02\x12.\n*LIFECYCLE_ERROR_CODE_SCRIPT_NOT_EXECUTABLE\x10\x03\x12)\n%LIFECYCLE_ERROR_CODE_SCRIPT_TIMED_OUT\x10\x04\x12&\n\"LIFECYCLE_ERROR_CODE_SCRIPT_FAILED\x10\x05\x12&\n\"LIFECYCLE_ERROR_CODE_UNKNOWN_ERROR\x10\x06\x12\'\n#LIFECYCLE_ERROR_CODE_INVALID_BUNDLE\x10\x07\x12(\n$LIFECYCLE_ERROR_CODE_INVALID_APPSPEC\x10\x08\x12\'\n#LIFECYCLE_ERROR_CODE_INSTALL_FAILED\x10\t\x12$\n LIFECYCLE_ERROR_CODE_AGENT_ISSUE\x10\n\x12 \n\x1cLIFECYCLE_ERROR_CODE_TIMEOUT\x10\x0b*\xa2\x01\n\x12\x46ileExistsBehavior\x12$\n FILE_EXISTS_BEHAVIOR_UNSPECIFIED\x10\x00\x12!\n\x1d\x46ILE_EXISTS_BEHAVIOR_DISALLOW\x10\x01\x12\"\n\x1e\x46ILE_EXISTS_BEHAVIOR_OVERWRITE\x10\x02\x12\x1f\n\x1b\x46ILE_EXISTS_BEHAVIOR_RETAIN\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x64\x65ploy/v1/common.proto\x12\tdeploy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"!\n\x03Tag\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"O\n\tTagFilter\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12&\n\x04type\x18\x03 \x01(\x0e\x32\x18.deploy.v1.TagFilterType\"N\n\x10RegistryLocation\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\x12*\n\x0b\x62undle_type\x18\x02 \x01(\x0e\x32\x15.deploy.v1.BundleType\"\x84\x01\n\nS3Location\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12*\n\x0b\x62undle_type\x18\x03 \x01(\x0e\x32\x15.deploy.v1.BundleType\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x0c\n\x04\x65tag\x18\x05 \x01(\t\x12\x0e\n\x06\x64igest\x18\x06 \x01(\t\"Z\n\x0eGitHubLocation\x12\x12\n\nrepository\x18\x01 \x01(\t\x12\x11\n\tcommit_id\x18\x02 \x01(\t\x12\x0e\n\x06\x64igest\x18\x03 \x01(\t\x12\x11\n\tclone_url\x18\x04 \x01(\t\"\xda\x01\n\x10RevisionLocation\x12.\n\rrevision_type\x18\x01 \x01(\x0e\x32\x17.deploy.v1.RevisionType\x12\x36\n\x11registry_location\x18\x02 \x01(\x0b\x32\x1b.deploy.v1.RegistryLocation\x12*\n\x0bs3_location\x18\x03 \x01(\x0b\x32\x15.deploy.v1.S3Location\x12\x32\n\x0fgithub_location\x18\x04 \x01(\x0b\x32\x19.deploy.v1.GitHubLocation\"x\n\x0b\x44iagnostics\x12\x31\n\nerror_code\x18\x01 \x01(\x0e\x32\x1d.deploy.v1.LifecycleErrorCode\x12\x13\n\x0bscript_name\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x10\n\x08log_tail\x18\x04 \x01(\t\"}\n\nOutputLine\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x06stream\x18\x02 \x01(\x0e\x32\x17.deploy.v1.OutputStream\x12\x0e\n\x06script\x18\x03 \x01(\t\x12\x0c\n\x04text\x18\x04 \x01(\t*\x91\x01\n\rTagFilterType\x12\x1f\n\x1bTAG_FILTER_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18TAG_FILTER_TYPE_KEY_ONLY\x10\x01\x12\x1e\n\x1aTAG_FILTER_TYPE_VALUE_ONLY\x10\x02\x12!\n\x1dTAG_FILTER_TYPE_KEY_AND_VALUE\x10\x03*h\n\nBundleType\x12\x1b\n\x17\x42UNDLE_TYPE_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x42UNDLE_TYPE_ZIP\x10\x01\x12\x13\n\x0f\x42UNDLE_TYPE_TAR\x10\x02\x12\x13\n\x0f\x42UNDLE_TYPE_TGZ\x10\x03*y\n\x0cRevisionType\x12\x1d\n\x19REVISION_TYPE_UNSPECIFIED\x10\x00\x12\x1a\n\x16REVISION_TYPE_REGISTRY\x10\x01\x12\x14\n\x10REVISION_TYPE_S3\x10\x02\x12\x18\n\x14REVISION_TYPE_GITHUB\x10\x03*\xf7\x01\n\x14LifecycleEventStatus\x12&\n\"LIFECYCLE_EVENT_STATUS_UNSPECIFIED\x10\x00\x12\"\n\x1eLIFECYCLE_EVENT_STATUS_PENDING\x10\x01\x12&\n\"LIFECYCLE_EVENT_STATUS_IN_PROGRESS\x10\x02\x12$\n LIFECYCLE_EVENT_STATUS_SUCCEEDED\x10\x03\x12!\n\x1dLIFECYCLE_EVENT_STATUS_FAILED\x10\x04\x12\"\n\x1eLIFECYCLE_EVENT_STATUS_SKIPPED\x10\x05*\xf4\x03\n\x12LifecycleErrorCode\x12$\n LIFECYCLE_ERROR_CODE_UNSPECIFIED\x10\x00\x12 \n\x1cLIFECYCLE_ERROR_CODE_SUCCESS\x10\x01\x12\'\n#LIFECYCLE_ERROR_CODE_SCRIPT_MISSING\x10\x02\x12.\n*LIFECYCLE_ERROR_CODE_SCRIPT_NOT_EXECUTABLE\x10\x03\x12)\n%LIFECYCLE_ERROR_CODE_SCRIPT_TIMED_OUT\x10\x04\x12&\n\"LIFECYCLE_ERROR_CODE_SCRIPT_FAILED\x10\x05\x12&\n\"LIFECYCLE_ERROR_CODE_UNKNOWN_ERROR\x10\x06\x12\'\n#LIFECYCLE_ERROR_CODE_INVALID_BUNDLE\x10\x07\x12(\n$LIFECYCLE_ERROR_CODE_INVALID_APPSPEC\x10\x08\x12\'\n#LIFECYCLE_ERROR_CODE_INSTALL_FAILED\x10\t\x12$\n LIFECYCLE_ERROR_CODE_AGENT_ISSUE\x10\n\x12 \n\x1cLIFECYCLE_ERROR_CODE_TIMEOUT\x10\x0b*\xa2\x01\n\x12\x46ileExistsBehavior\x12$\n FILE_EXISTS_BEHAVIOR_UNSPECIFIED\x10\x00\x12!\n\x1d\x46ILE_EXISTS_BEHAVIOR_DISALLOW\x10\x01\x12\"\n\x1e\x46ILE_EXISTS_BEHAVIOR_OVERWRITE\x10\x02\x12\x1f\n\x1b\x46ILE_EXISTS_BEHAVIOR_RETAIN\x10\x03*z\n\x0cOutputStream\x12\x1d\n\x19OUTPUT_STREAM_UNSPECIFIED\x10\x00\x12\x18\n\x14OUTPUT_STREAM_STDOUT\x10\x01\x12\x18\n\x14OUTPUT_STREAM_STDERR\x10\x02\x12\x17\n\x13OUTPUT_STREAM_AGENT\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'deploy.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TAGFILTERTYPE']._serialized_start=804
-  _globals['_TAGFILTERTYPE']._serialized_end=949
-  _globals['_BUNDLETYPE']._serialized_start=951
-  _globals['_BUNDLETYPE']._serialized_end=1055
-  _globals['_REVISIONTYPE']._serialized_start=1057
-  _globals['_REVISIONTYPE']._serialized_end=1178
-  _globals['_LIFECYCLEEVENTSTATUS']._serialized_start=1181
-  _globals['_LIFECYCLEEVENTSTATUS']._serialized_end=1428
-  _globals['_LIFECYCLEERRORCODE']._serialized_start=1431
-  _globals['_LIFECYCLEERRORCODE']._serialized_end=1931
-  _globals['_FILEEXISTSBEHAVIOR']._serialized_start=1934
-  _globals['_FILEEXISTSBEHAVIOR']._serialized_end=2096
-  _globals['_TAG']._serialized_start=37
-  _globals['_TAG']._serialized_end=70
-  _globals['_TAGFILTER']._serialized_start=72
-  _globals['_TAGFILTER']._serialized_end=151
-  _globals['_REGISTRYLOCATION']._serialized_start=153
-  _globals['_REGISTRYLOCATION']._serialized_end=231
-  _globals['_S3LOCATION']._serialized_start=234
-  _globals['_S3LOCATION']._serialized_end=366
-  _globals['_GITHUBLOCATION']._serialized_start=368
-  _globals['_GITHUBLOCATION']._serialized_end=458
-  _globals['_REVISIONLOCATION']._serialized_start=461
-  _globals['_REVISIONLOCATION']._serialized_end=679
-  _globals['_DIAGNOSTICS']._serialized_start=681
-  _globals['_DIAGNOSTICS']._serialized_end=801
+  _globals['_TAGFILTERTYPE']._serialized_start=964
+  _globals['_TAGFILTERTYPE']._serialized_end=1109
+  _globals['_BUNDLETYPE']._serialized_start=1111
+  _globals['_BUNDLETYPE']._serialized_end=1215
+  _globals['_REVISIONTYPE']._serialized_start=1217
+  _globals['_REVISIONTYPE']._serialized_end=1338
+  _globals['_LIFECYCLEEVENTSTATUS']._serialized_start=1341
+  _globals['_LIFECYCLEEVENTSTATUS']._serialized_end=1588
+  _globals['_LIFECYCLEERRORCODE']._serialized_start=1591
+  _globals['_LIFECYCLEERRORCODE']._serialized_end=2091
+  _globals['_FILEEXISTSBEHAVIOR']._serialized_start=2094
+  _globals['_FILEEXISTSBEHAVIOR']._serialized_end=2256
+  _globals['_OUTPUTSTREAM']._serialized_start=2258
+  _globals['_OUTPUTSTREAM']._serialized_end=2380
+  _globals['_TAG']._serialized_start=70
+  _globals['_TAG']._serialized_end=103
+  _globals['_TAGFILTER']._serialized_start=105
+  _globals['_TAGFILTER']._serialized_end=184
+  _globals['_REGISTRYLOCATION']._serialized_start=186
+  _globals['_REGISTRYLOCATION']._serialized_end=264
+  _globals['_S3LOCATION']._serialized_start=267
+  _globals['_S3LOCATION']._serialized_end=399
+  _globals['_GITHUBLOCATION']._serialized_start=401
+  _globals['_GITHUBLOCATION']._serialized_end=491
+  _globals['_REVISIONLOCATION']._serialized_start=494
+  _globals['_REVISIONLOCATION']._serialized_end=712
+  _globals['_DIAGNOSTICS']._serialized_start=714
+  _globals['_DIAGNOSTICS']._serialized_end=834
+  _globals['_OUTPUTLINE']._serialized_start=836
+  _globals['_OUTPUTLINE']._serialized_end=961
 # @@protoc_insertion_point(module_scope)

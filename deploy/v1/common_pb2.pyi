@@ -5,6 +5,7 @@ Shared messages and enums used by more than one OpenDeploy service."""
 
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
@@ -161,6 +162,32 @@ FILE_EXISTS_BEHAVIOR_DISALLOW: FileExistsBehavior.ValueType  # 1
 FILE_EXISTS_BEHAVIOR_OVERWRITE: FileExistsBehavior.ValueType  # 2
 FILE_EXISTS_BEHAVIOR_RETAIN: FileExistsBehavior.ValueType  # 3
 Global___FileExistsBehavior: _TypeAlias = FileExistsBehavior  # noqa: Y015
+
+class _OutputStream:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _OutputStreamEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OutputStream.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    OUTPUT_STREAM_UNSPECIFIED: _OutputStream.ValueType  # 0
+    OUTPUT_STREAM_STDOUT: _OutputStream.ValueType  # 1
+    OUTPUT_STREAM_STDERR: _OutputStream.ValueType  # 2
+    OUTPUT_STREAM_AGENT: _OutputStream.ValueType  # 3
+    """A note of the agent's about the output (lines it did not stream; the host's scripts.log
+    has them all).
+    """
+
+class OutputStream(_OutputStream, metaclass=_OutputStreamEnumTypeWrapper):
+    """Where a line of hook output came from."""
+
+OUTPUT_STREAM_UNSPECIFIED: OutputStream.ValueType  # 0
+OUTPUT_STREAM_STDOUT: OutputStream.ValueType  # 1
+OUTPUT_STREAM_STDERR: OutputStream.ValueType  # 2
+OUTPUT_STREAM_AGENT: OutputStream.ValueType  # 3
+"""A note of the agent's about the output (lines it did not stream; the host's scripts.log
+has them all).
+"""
+Global___OutputStream: _TypeAlias = OutputStream  # noqa: Y015
 
 @_typing.final
 class Tag(_message.Message):
@@ -361,3 +388,37 @@ class Diagnostics(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Diagnostics: _TypeAlias = Diagnostics  # noqa: Y015
+
+@_typing.final
+class OutputLine(_message.Message):
+    """One line a hook script wrote, as the agent streamed it: at most 1,024 characters, without
+    its line break.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIME_FIELD_NUMBER: _builtins.int
+    STREAM_FIELD_NUMBER: _builtins.int
+    SCRIPT_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    stream: Global___OutputStream.ValueType
+    script: _builtins.str
+    """the hook's location in the appspec"""
+    text: _builtins.str
+    @_builtins.property
+    def time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        time: _timestamp_pb2.Timestamp | None = ...,
+        stream: Global___OutputStream.ValueType = ...,
+        script: _builtins.str = ...,
+        text: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["script", b"script", "stream", b"stream", "text", b"text", "time", b"time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OutputLine: _TypeAlias = OutputLine  # noqa: Y015

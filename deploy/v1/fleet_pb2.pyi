@@ -715,3 +715,81 @@ class RenewCertificateResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RenewCertificateResponse: _TypeAlias = RenewCertificateResponse  # noqa: Y015
+
+@_typing.final
+class WatchCommandOutputRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
+    INSTANCE_NAME_FIELD_NUMBER: _builtins.int
+    AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    FOLLOW_FIELD_NUMBER: _builtins.int
+    deployment_id: _builtins.str
+    """required"""
+    instance_name: _builtins.str
+    """empty: every instance"""
+    after_sequence: _builtins.int
+    follow: _builtins.bool
+    def __init__(
+        self,
+        *,
+        deployment_id: _builtins.str = ...,
+        instance_name: _builtins.str = ...,
+        after_sequence: _builtins.int = ...,
+        follow: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_sequence", b"after_sequence", "deployment_id", b"deployment_id", "follow", b"follow", "instance_name", b"instance_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchCommandOutputRequest: _TypeAlias = WatchCommandOutputRequest  # noqa: Y015
+
+@_typing.final
+class CommandOutputLine(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    COMMAND_ID_FIELD_NUMBER: _builtins.int
+    LINE_FIELD_NUMBER: _builtins.int
+    sequence: _builtins.int
+    command_id: _builtins.str
+    @_builtins.property
+    def line(self) -> _common_pb2.OutputLine: ...
+    def __init__(
+        self,
+        *,
+        sequence: _builtins.int = ...,
+        command_id: _builtins.str = ...,
+        line: _common_pb2.OutputLine | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["line", b"line"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_id", b"command_id", "line", b"line", "sequence", b"sequence"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CommandOutputLine: _TypeAlias = CommandOutputLine  # noqa: Y015
+
+@_typing.final
+class WatchCommandOutputResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___CommandOutputLine]:
+        """at most 500"""
+
+    def __init__(
+        self,
+        *,
+        lines: _abc.Iterable[Global___CommandOutputLine] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lines", b"lines"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchCommandOutputResponse: _TypeAlias = WatchCommandOutputResponse  # noqa: Y015

@@ -99,6 +99,11 @@ class FleetStub:
                 request_serializer=deploy_dot_v1_dot_fleet__pb2.RenewCertificateRequest.SerializeToString,
                 response_deserializer=deploy_dot_v1_dot_fleet__pb2.RenewCertificateResponse.FromString,
                 _registered_method=True)
+        self.WatchCommandOutput = channel.unary_stream(
+                '/deploy.v1.Fleet/WatchCommandOutput',
+                request_serializer=deploy_dot_v1_dot_fleet__pb2.WatchCommandOutputRequest.SerializeToString,
+                response_deserializer=deploy_dot_v1_dot_fleet__pb2.WatchCommandOutputResponse.FromString,
+                _registered_method=True)
 
 
 class FleetServicer:
@@ -197,6 +202,15 @@ class FleetServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchCommandOutput(self, request, context):
+        """The hook output agents streamed for the commands of one deployment (LifecycleCommand's
+        spec.deployment_id), of one instance or all, in the order stored; with follow, new lines
+        as they arrive until the caller ends the call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FleetServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -264,6 +278,11 @@ def add_FleetServicer_to_server(servicer, server):
                     servicer.RenewCertificate,
                     request_deserializer=deploy_dot_v1_dot_fleet__pb2.RenewCertificateRequest.FromString,
                     response_serializer=deploy_dot_v1_dot_fleet__pb2.RenewCertificateResponse.SerializeToString,
+            ),
+            'WatchCommandOutput': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchCommandOutput,
+                    request_deserializer=deploy_dot_v1_dot_fleet__pb2.WatchCommandOutputRequest.FromString,
+                    response_serializer=deploy_dot_v1_dot_fleet__pb2.WatchCommandOutputResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -617,6 +636,33 @@ class Fleet:
             '/deploy.v1.Fleet/RenewCertificate',
             deploy_dot_v1_dot_fleet__pb2.RenewCertificateRequest.SerializeToString,
             deploy_dot_v1_dot_fleet__pb2.RenewCertificateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchCommandOutput(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/deploy.v1.Fleet/WatchCommandOutput',
+            deploy_dot_v1_dot_fleet__pb2.WatchCommandOutputRequest.SerializeToString,
+            deploy_dot_v1_dot_fleet__pb2.WatchCommandOutputResponse.FromString,
             options,
             channel_credentials,
             insecure,

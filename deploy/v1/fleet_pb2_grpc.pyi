@@ -64,6 +64,11 @@ class FleetStub:
     """For an agent proving its calls with its certificate: a new one for a new key, before the
     current one expires.
     """
+    WatchCommandOutput: _grpc.UnaryStreamMultiCallable[_fleet_pb2.WatchCommandOutputRequest, _fleet_pb2.WatchCommandOutputResponse]
+    """The hook output agents streamed for the commands of one deployment (LifecycleCommand's
+    spec.deployment_id), of one instance or all, in the order stored; with follow, new lines
+    as they arrive until the caller ends the call.
+    """
 
 @_typing.type_check_only
 class FleetAsyncStub(FleetStub):
@@ -100,6 +105,11 @@ class FleetAsyncStub(FleetStub):
     RenewCertificate: _aio.UnaryUnaryMultiCallable[_fleet_pb2.RenewCertificateRequest, _fleet_pb2.RenewCertificateResponse]  # type: ignore[assignment]
     """For an agent proving its calls with its certificate: a new one for a new key, before the
     current one expires.
+    """
+    WatchCommandOutput: _aio.UnaryStreamMultiCallable[_fleet_pb2.WatchCommandOutputRequest, _fleet_pb2.WatchCommandOutputResponse]  # type: ignore[assignment]
+    """The hook output agents streamed for the commands of one deployment (LifecycleCommand's
+    spec.deployment_id), of one instance or all, in the order stored; with follow, new lines
+    as they arrive until the caller ends the call.
     """
 
 class FleetServicer(metaclass=_abc_1.ABCMeta):
@@ -212,6 +222,17 @@ class FleetServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_fleet_pb2.RenewCertificateResponse, _abc.Awaitable[_fleet_pb2.RenewCertificateResponse]]:
         """For an agent proving its calls with its certificate: a new one for a new key, before the
         current one expires.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchCommandOutput(
+        self,
+        request: _fleet_pb2.WatchCommandOutputRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_fleet_pb2.WatchCommandOutputResponse], _abc.AsyncIterator[_fleet_pb2.WatchCommandOutputResponse]]:
+        """The hook output agents streamed for the commands of one deployment (LifecycleCommand's
+        spec.deployment_id), of one instance or all, in the order stored; with follow, new lines
+        as they arrive until the caller ends the call.
         """
 
 def add_FleetServicer_to_server(servicer: FleetServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

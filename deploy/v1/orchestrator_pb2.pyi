@@ -2246,3 +2246,75 @@ class WatchDeploymentResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WatchDeploymentResponse: _TypeAlias = WatchDeploymentResponse  # noqa: Y015
+
+@_typing.final
+class WatchDeploymentLogsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
+    TARGET_ID_FIELD_NUMBER: _builtins.int
+    FOLLOW_FIELD_NUMBER: _builtins.int
+    deployment_id: _builtins.str
+    target_id: _builtins.str
+    """empty: every target of the deployment"""
+    follow: _builtins.bool
+    def __init__(
+        self,
+        *,
+        deployment_id: _builtins.str = ...,
+        target_id: _builtins.str = ...,
+        follow: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment_id", b"deployment_id", "follow", b"follow", "target_id", b"target_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchDeploymentLogsRequest: _TypeAlias = WatchDeploymentLogsRequest  # noqa: Y015
+
+@_typing.final
+class HookOutputLine(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TARGET_ID_FIELD_NUMBER: _builtins.int
+    LIFECYCLE_EVENT_NAME_FIELD_NUMBER: _builtins.int
+    LINE_FIELD_NUMBER: _builtins.int
+    target_id: _builtins.str
+    lifecycle_event_name: _builtins.str
+    @_builtins.property
+    def line(self) -> _common_pb2.OutputLine: ...
+    def __init__(
+        self,
+        *,
+        target_id: _builtins.str = ...,
+        lifecycle_event_name: _builtins.str = ...,
+        line: _common_pb2.OutputLine | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["line", b"line"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lifecycle_event_name", b"lifecycle_event_name", "line", b"line", "target_id", b"target_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HookOutputLine: _TypeAlias = HookOutputLine  # noqa: Y015
+
+@_typing.final
+class WatchDeploymentLogsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___HookOutputLine]: ...
+    def __init__(
+        self,
+        *,
+        lines: _abc.Iterable[Global___HookOutputLine] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lines", b"lines"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchDeploymentLogsResponse: _TypeAlias = WatchDeploymentLogsResponse  # noqa: Y015

@@ -119,6 +119,11 @@ class OrchestratorStub:
                 request_serializer=deploy_dot_v1_dot_orchestrator__pb2.WatchDeploymentRequest.SerializeToString,
                 response_deserializer=deploy_dot_v1_dot_orchestrator__pb2.WatchDeploymentResponse.FromString,
                 _registered_method=True)
+        self.WatchDeploymentLogs = channel.unary_stream(
+                '/deploy.v1.Orchestrator/WatchDeploymentLogs',
+                request_serializer=deploy_dot_v1_dot_orchestrator__pb2.WatchDeploymentLogsRequest.SerializeToString,
+                response_deserializer=deploy_dot_v1_dot_orchestrator__pb2.WatchDeploymentLogsResponse.FromString,
+                _registered_method=True)
 
 
 class OrchestratorServicer:
@@ -230,6 +235,14 @@ class OrchestratorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchDeploymentLogs(self, request, context):
+        """What the deployment's hooks wrote, as agents streamed it (bounded; the full output stays
+        on each host); with follow, new lines as they are written until the deployment ends.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrchestratorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -317,6 +330,11 @@ def add_OrchestratorServicer_to_server(servicer, server):
                     servicer.WatchDeployment,
                     request_deserializer=deploy_dot_v1_dot_orchestrator__pb2.WatchDeploymentRequest.FromString,
                     response_serializer=deploy_dot_v1_dot_orchestrator__pb2.WatchDeploymentResponse.SerializeToString,
+            ),
+            'WatchDeploymentLogs': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchDeploymentLogs,
+                    request_deserializer=deploy_dot_v1_dot_orchestrator__pb2.WatchDeploymentLogsRequest.FromString,
+                    response_serializer=deploy_dot_v1_dot_orchestrator__pb2.WatchDeploymentLogsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -778,6 +796,33 @@ class Orchestrator:
             '/deploy.v1.Orchestrator/WatchDeployment',
             deploy_dot_v1_dot_orchestrator__pb2.WatchDeploymentRequest.SerializeToString,
             deploy_dot_v1_dot_orchestrator__pb2.WatchDeploymentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchDeploymentLogs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/deploy.v1.Orchestrator/WatchDeploymentLogs',
+            deploy_dot_v1_dot_orchestrator__pb2.WatchDeploymentLogsRequest.SerializeToString,
+            deploy_dot_v1_dot_orchestrator__pb2.WatchDeploymentLogsResponse.FromString,
             options,
             channel_credentials,
             insecure,

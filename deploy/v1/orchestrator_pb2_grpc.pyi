@@ -52,6 +52,10 @@ class OrchestratorStub:
     GetDeploymentTarget: _grpc.UnaryUnaryMultiCallable[_orchestrator_pb2.GetDeploymentTargetRequest, _orchestrator_pb2.GetDeploymentTargetResponse]
     WatchDeployment: _grpc.UnaryStreamMultiCallable[_orchestrator_pb2.WatchDeploymentRequest, _orchestrator_pb2.WatchDeploymentResponse]
     """The deployment and its targets now, then again after every change, until it is finished."""
+    WatchDeploymentLogs: _grpc.UnaryStreamMultiCallable[_orchestrator_pb2.WatchDeploymentLogsRequest, _orchestrator_pb2.WatchDeploymentLogsResponse]
+    """What the deployment's hooks wrote, as agents streamed it (bounded; the full output stays
+    on each host); with follow, new lines as they are written until the deployment ends.
+    """
 
 @_typing.type_check_only
 class OrchestratorAsyncStub(OrchestratorStub):
@@ -77,6 +81,10 @@ class OrchestratorAsyncStub(OrchestratorStub):
     GetDeploymentTarget: _aio.UnaryUnaryMultiCallable[_orchestrator_pb2.GetDeploymentTargetRequest, _orchestrator_pb2.GetDeploymentTargetResponse]  # type: ignore[assignment]
     WatchDeployment: _aio.UnaryStreamMultiCallable[_orchestrator_pb2.WatchDeploymentRequest, _orchestrator_pb2.WatchDeploymentResponse]  # type: ignore[assignment]
     """The deployment and its targets now, then again after every change, until it is finished."""
+    WatchDeploymentLogs: _aio.UnaryStreamMultiCallable[_orchestrator_pb2.WatchDeploymentLogsRequest, _orchestrator_pb2.WatchDeploymentLogsResponse]  # type: ignore[assignment]
+    """What the deployment's hooks wrote, as agents streamed it (bounded; the full output stays
+    on each host); with follow, new lines as they are written until the deployment ends.
+    """
 
 class OrchestratorServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -201,5 +209,15 @@ class OrchestratorServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_orchestrator_pb2.WatchDeploymentResponse], _abc.AsyncIterator[_orchestrator_pb2.WatchDeploymentResponse]]:
         """The deployment and its targets now, then again after every change, until it is finished."""
+
+    @_abc_1.abstractmethod
+    def WatchDeploymentLogs(
+        self,
+        request: _orchestrator_pb2.WatchDeploymentLogsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_orchestrator_pb2.WatchDeploymentLogsResponse], _abc.AsyncIterator[_orchestrator_pb2.WatchDeploymentLogsResponse]]:
+        """What the deployment's hooks wrote, as agents streamed it (bounded; the full output stays
+        on each host); with follow, new lines as they are written until the deployment ends.
+        """
 
 def add_OrchestratorServicer_to_server(servicer: OrchestratorServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -156,6 +156,7 @@ def _rules() -> dict[str, Rule]:
             "ListDeploymentTargets": ("deployment_id", Audience.USERS),
             "GetDeploymentTarget": ("deployment_id", Audience.USERS),
             "WatchDeployment": ("deployment_id", Audience.USERS),
+            "WatchDeploymentLogs": ("deployment_id", Audience.USERS),
         },
         "Fleet": {
             "RegisterOnPremisesInstance": (instance, Audience.USERS),
@@ -168,6 +169,7 @@ def _rules() -> dict[str, Rule]:
             "WatchCommandUpdates": (None, Audience.SERVICES),
             "CancelCommands": (None, Audience.SERVICES),
             "WatchInstanceChanges": (None, Audience.SERVICES),
+            "WatchCommandOutput": (None, Audience.SERVICES),
             "CreateJoinToken": (None, Audience.USERS),
             "Enroll": (None, Audience.ANYONE),
             "RenewCertificate": (None, Audience.AGENTS),

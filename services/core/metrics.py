@@ -40,6 +40,12 @@ TRIGGER_DELIVERIES = Counter(
     ["status"],
 )
 INSTANCES = Gauge("opendeploy_instances", "Registered instances by health.", ["health"])
+COMMANDS_IN_FLIGHT = Gauge(
+    "opendeploy_commands_in_flight",
+    "Lifecycle commands dispatched to agents and not finished: Pending (not started by the "
+    "agent yet) or InProgress.",
+    ["state"],
+)
 TRAFFIC_WEIGHT = Gauge(
     "opendeploy_traffic_weight", "Traffic weight per target.", ["load_balancer", "target"]
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from datetime import datetime
@@ -17,6 +18,7 @@ from deploy.backoff import Backoff
 from services.core.clock import utcnow
 from services.core.diagnostics import Diagnostics
 from services.core.errors import DeployError
+from services.core.metrics import COMMANDS_IN_FLIGHT
 from services.core.signal import ChangeSignal
 from services.fleet.convert import cancel_message, command_message
 from services.fleet.domain import (
@@ -55,19 +57,30 @@ class CommandBus:
         self._next_deadline: datetime | None = None
         self._offline_checks: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[str, CommandState] = {}
+        """Unfinished commands by id (for the in-flight gauge: no query per scrape)."""
+        for state in (CommandState.PENDING, CommandState.IN_PROGRESS):
+            COMMANDS_IN_FLIGHT.labels(state).set_function(functools.partial(self._count, state))
 
     async def start(self) -> None:
         """Enforce deadlines, and give every instance with unfinished commands the offline
         window to come back (to this process) before its commands fail."""
         self._spawn(self._enforce_deadlines())
-        for name in {c.instance_name for c in await self._store.unfinished()}:
+        unfinished = await self._store.unfinished()
+        self._in_flight.update((c.id, c.state) for c in unfinished)
+        for name in {c.instance_name for c in unfinished}:
             self.watch_offline(name)
 
-    async def dispatch(self, instance_name: str, command_id: str, payload: bytes) -> None:
+    async def dispatch(
+        self, instance_name: str, command_id: str, payload: bytes, deployment_id: str | None
+    ) -> None:
         """Persist, then push if the agent is connected; a repeated id changes nothing."""
         deadline = self._policy.start_deadline(utcnow())
-        if not await self._store.add_command(command_id, instance_name, payload, deadline):
+        if not await self._store.add_command(
+            command_id, instance_name, payload, deadline, deployment_id
+        ):
             return
+        self._in_flight[command_id] = CommandState.PENDING
         self._deadline_set(deadline)
         delivered = self._sessions.push(instance_name, command_message(payload))
         if not delivered:
@@ -107,6 +120,10 @@ class CommandBus:
                 extra={"fields": {"command_id": command_id, "instance": instance_name}},
             )
             return
+        if update.state in (CommandState.SUCCEEDED, CommandState.FAILED):
+            self._in_flight.pop(command_id, None)
+        else:
+            self._in_flight[command_id] = update.state
         if deadline is not None:
             self._deadline_set(deadline)
         self._signal.notify()
@@ -199,6 +216,11 @@ class CommandBus:
                 timeout = max((self._next_deadline - utcnow()).total_seconds(), 0.0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout)
+
+    def _count(self, state: CommandState) -> int:
+        """Read by the metrics thread: the copy is taken in one step (under the GIL), so the
+        event loop changing the dict meanwhile cannot break it."""
+        return list(self._in_flight.values()).count(state)
 
     def _deadline_set(self, deadline: datetime) -> None:
         if self._next_deadline is None or deadline < self._next_deadline:

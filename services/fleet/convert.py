@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from deploy.hookoutput import line_to_proto
 from deploy.v1 import agent_pb2, common_pb2, fleet_pb2
 from services.core.convert import diagnostics_to_proto, tag_to_proto, timestamp
-from services.fleet.domain import CommandState, CommandUpdate, Health, Instance, UpdateKind
+from services.fleet.domain import (
+    CommandState,
+    CommandUpdate,
+    Health,
+    Instance,
+    StoredOutput,
+    UpdateKind,
+)
 
 _STATUS = {
     CommandState.PENDING: common_pb2.LIFECYCLE_EVENT_STATUS_PENDING,
@@ -48,6 +56,12 @@ def update_to_proto(update: CommandUpdate) -> fleet_pb2.WatchCommandUpdatesRespo
         status=_STATUS[update.state],
         diagnostics=diagnostics_to_proto(update.diagnostics),
         time=timestamp(update.at),
+    )
+
+
+def output_to_proto(stored: StoredOutput) -> fleet_pb2.CommandOutputLine:
+    return fleet_pb2.CommandOutputLine(
+        sequence=stored.sequence, command_id=stored.command_id, line=line_to_proto(stored.line)
     )
 
 

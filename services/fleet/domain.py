@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from deploy.hookoutput import OutputLine
 from services.core.diagnostics import Diagnostics, ErrorCode
 from services.core.tags import Tag
 
@@ -149,3 +150,12 @@ def stopped_offline(instance_name: str, reason: str) -> Diagnostics:
         error_code=ErrorCode.AGENT_ISSUE,
         message=f"Failed: {reason}; the agent on {instance_name} is offline",
     )
+
+
+@dataclass(frozen=True)
+class StoredOutput:
+    """A line of hook output, numbered in the order the fleet stored it."""
+
+    sequence: int
+    command_id: str
+    line: OutputLine

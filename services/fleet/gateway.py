@@ -11,6 +11,7 @@ from typing import Any, TypeAlias
 
 from grpc import aio
 
+from deploy.hookoutput import line_from_proto
 from deploy.v1 import agent_pb2, agent_pb2_grpc
 from services.core.access import calling_instance
 from services.core.convert import diagnostics_from_proto, tag_from_proto
@@ -23,6 +24,7 @@ from services.fleet.commands import CommandBus
 from services.fleet.convert import command_message, finished_state
 from services.fleet.domain import CommandState, UpdateKind
 from services.fleet.health import FleetHealth
+from services.fleet.output import LINES_PER_MESSAGE, HookOutput
 from services.fleet.sessions import AgentSession, SessionRegistry
 from services.fleet.store import FleetStore
 
@@ -40,8 +42,10 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
         heartbeat_interval_seconds: int,
         changes: InstanceChanges,
         offline_seconds: int,
+        output: HookOutput,
     ) -> None:
         self._offline_seconds = offline_seconds
+        self._output = output
         self._closing = False
         self._changes = changes
         self._store = store
@@ -150,6 +154,11 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
             await self._bus.reconcile(name, list(message.sync.command_ids))
         elif kind == "queued":
             await self._bus.queued(name, message.queued.command_id)
+        elif kind == "output":
+            lines = message.output.lines[:LINES_PER_MESSAGE]
+            await self._output.add(
+                name, message.output.command_id, [line_from_proto(line) for line in lines]
+            )
         elif kind == "finished":
             state = finished_state(message.finished.status)
             if state is None:

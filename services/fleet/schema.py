@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.core.db import Base
@@ -37,6 +37,8 @@ class CommandRow(Base):
     instance_name: Mapped[str] = mapped_column(String(100), index=True)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     """The command exactly as the agent receives it (opaque to the fleet)."""
+    deployment_id: Mapped[str | None] = mapped_column(String(64))
+    """Its spec's deployment: the key its hook output is read by."""
     state: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
@@ -55,6 +57,29 @@ class CommandUpdateRow(Base):
     diagnostics: Mapped[str] = mapped_column(Text)
     """JSON: error_code, script_name, message, log_tail."""
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CommandOutputRow(Base):
+    """A line of hook output an agent streamed for a command (bounded per command)."""
+
+    __tablename__ = "fleet_command_output"
+    __table_args__ = (
+        Index("ix_fleet_command_output_deployment", "deployment_id", "sequence"),
+        Index("ix_fleet_command_output_command", "command_id"),
+        Index("ix_fleet_command_output_stored_at", "stored_at"),
+    )
+
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    command_id: Mapped[str] = mapped_column(String(255))
+    deployment_id: Mapped[str] = mapped_column(String(64))
+    instance_name: Mapped[str] = mapped_column(String(100))
+    stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    """When the fleet stored it (what retention goes by)."""
+    written_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    """When the agent read it from the hook."""
+    stream: Mapped[str] = mapped_column(String(8))
+    script: Mapped[str] = mapped_column(String(512))
+    text: Mapped[str] = mapped_column(Text)
 
 
 class JoinTokenRow(Base):

@@ -15,6 +15,7 @@ from services.fleet.domain import DeadlinePolicy
 from services.fleet.enrolment import Certificates
 from services.fleet.gateway import AgentGatewayServicer
 from services.fleet.health import MISSED_HEARTBEATS_OFFLINE, FleetHealth
+from services.fleet.output import HookOutput
 from services.fleet.servicer import FleetServicer
 from services.fleet.sessions import SessionRegistry
 from services.fleet.store import FleetStore
@@ -39,7 +40,10 @@ class FleetService:
         self._bus = bus = CommandBus(store, self._sessions, policy)
         self._health = FleetHealth(store, self._sessions, heartbeat_interval_seconds)
         self._changes = changes = InstanceChanges()
-        self._fleet = FleetServicer(store, bus, self._health, changes, self._sessions, certificates)
+        self._output = output = HookOutput(store)
+        self._fleet = FleetServicer(
+            store, bus, self._health, changes, self._sessions, certificates, output
+        )
         self._gateway = AgentGatewayServicer(
             store,
             self._sessions,
@@ -48,6 +52,7 @@ class FleetService:
             heartbeat_interval_seconds,
             changes,
             policy.offline_seconds,
+            output,
         )
 
     def add_to_server(self, server: aio.Server) -> None:
@@ -57,10 +62,12 @@ class FleetService:
     async def start(self) -> None:
         await self._health.refresh_metrics()
         await self._bus.start()
+        self._output.start()
 
     async def stop(self) -> None:
         self._changes.close()
         self._bus.close()
+        self._output.close()
         self._gateway.close()
         await self._db.close()
 

@@ -19,9 +19,10 @@ from services.core.paging import MAX_PAGE, page_of
 from services.core.tags import Tag, check_tag_filters, check_tags, matches_any
 from services.fleet.changes import InstanceChanges
 from services.fleet.commands import CommandBus
-from services.fleet.convert import instance_to_proto, update_to_proto
+from services.fleet.convert import instance_to_proto, output_to_proto, update_to_proto
 from services.fleet.enrolment import Certificates, new_token, token_digest
 from services.fleet.health import FleetHealth
+from services.fleet.output import HookOutput
 from services.fleet.sessions import SessionRegistry
 from services.fleet.store import FleetStore
 
@@ -38,7 +39,9 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
         changes: InstanceChanges,
         sessions: SessionRegistry,
         certificates: Certificates,
+        output: HookOutput,
     ) -> None:
+        self._output = output
         self._changes = changes
         self._store = store
         self._bus = bus
@@ -187,10 +190,35 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
                 f"command.lifecycleEvent {request.command.lifecycle_event[:100]!r} is not a "
                 "lifecycle event"
             )
+        deployment_id = request.command.spec.deployment_id
+        if deployment_id and not DEPLOYMENT_KEY.match(deployment_id):
+            raise InvalidArgument(
+                "command.spec.deploymentId: 1-64 of letters, digits and ._- are allowed"
+            )
         await self._bus.dispatch(
-            name, request.command.command_id, request.command.SerializeToString()
+            name,
+            request.command.command_id,
+            request.command.SerializeToString(),
+            deployment_id or None,
         )
         return fleet_pb2.DispatchCommandResponse()
+
+    async def WatchCommandOutput(
+        self, request: fleet_pb2.WatchCommandOutputRequest, context: Context
+    ) -> AsyncIterator[fleet_pb2.WatchCommandOutputResponse]:
+        if not DEPLOYMENT_KEY.match(request.deployment_id):
+            raise InvalidArgument(
+                "deploymentId is required: 1-64 of letters, digits and ._- are allowed"
+            )
+        instance = (
+            check_instance_name("instanceName", request.instance_name)
+            if request.instance_name
+            else None
+        )
+        async for batch in self._output.watch(
+            request.deployment_id, instance, request.after_sequence, request.follow
+        ):
+            yield fleet_pb2.WatchCommandOutputResponse(lines=[output_to_proto(o) for o in batch])
 
     async def CancelCommands(
         self, request: fleet_pb2.CancelCommandsRequest, context: Context
@@ -215,6 +243,7 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
             yield update_to_proto(update)
 
 
+DEPLOYMENT_KEY = re.compile(r"^[A-Za-z0-9._-]{1,64}\Z")
 COMMAND_ID = re.compile(r"^[A-Za-z0-9._:+=,@-]{1,255}\Z")
 EVENT_NAME = re.compile(r"^[A-Za-z]{1,64}\Z")
 MAX_CANCELLED = 1000

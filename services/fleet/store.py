@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from deploy.hookoutput import OutputLine, OutputStream
 from services.core.clock import as_utc, utcnow
 from services.core.db import Database
 from services.core.diagnostics import Diagnostics, ErrorCode
@@ -27,11 +28,13 @@ from services.fleet.domain import (
     CommandState,
     CommandUpdate,
     Instance,
+    StoredOutput,
     UnfinishedCommand,
     UpdateKind,
 )
 from services.fleet.enrolment import JoinToken
 from services.fleet.schema import (
+    CommandOutputRow,
     CommandRow,
     CommandUpdateRow,
     InstanceRow,
@@ -196,7 +199,12 @@ class FleetStore:
                     row.address = address
 
     async def add_command(
-        self, command_id: str, instance_name: str, payload: bytes, deadline: datetime
+        self,
+        command_id: str,
+        instance_name: str,
+        payload: bytes,
+        deadline: datetime,
+        deployment_id: str | None = None,
     ) -> bool:
         """Store a command, to be acknowledged by `deadline`; False (and no change) if one with
         this id exists already."""
@@ -211,6 +219,7 @@ class FleetStore:
                     id=command_id,
                     instance_name=instance_name,
                     payload=payload,
+                    deployment_id=deployment_id,
                     state=CommandState.PENDING,
                     created_at=utcnow(),
                     deadline_at=deadline,
@@ -329,6 +338,65 @@ class FleetStore:
             )
             return [_update(row) for row in rows]
 
+    async def add_output(
+        self, instance_name: str, command_id: str, lines: Sequence[OutputLine], per_command: int
+    ) -> int:
+        """Store hook output of an unfinished command of the instance, up to `per_command`
+        lines in all for the command; how many lines were stored (none for a command of
+        another instance, a finished or unknown one)."""
+        async with self._db.transaction() as session:
+            command = await session.get(CommandRow, command_id)
+            if (
+                command is None
+                or command.instance_name != instance_name
+                or command.deadline_at is None
+                or command.deployment_id is None
+            ):
+                return 0
+            held = await session.scalar(
+                select(func.count())
+                .select_from(CommandOutputRow)
+                .where(CommandOutputRow.command_id == command_id)
+            )
+            kept = list(lines[: max(per_command - (held or 0), 0)])
+            now = utcnow()
+            session.add_all(
+                CommandOutputRow(
+                    command_id=command_id,
+                    deployment_id=command.deployment_id,
+                    instance_name=instance_name,
+                    stored_at=now,
+                    written_at=line.time,
+                    stream=line.stream,
+                    script=line.script,
+                    text=line.text,
+                )
+                for line in kept
+            )
+            return len(kept)
+
+    async def output_after(
+        self, deployment_id: str, instance_name: str | None, sequence: int, limit: int
+    ) -> list[StoredOutput]:
+        """The deployment's hook output (of one instance, when named) stored after `sequence`,
+        in order, at most `limit` lines."""
+        query = select(CommandOutputRow).where(
+            CommandOutputRow.deployment_id == deployment_id, CommandOutputRow.sequence > sequence
+        )
+        if instance_name is not None:
+            query = query.where(CommandOutputRow.instance_name == instance_name)
+        async with self._db.read() as session:
+            rows = await session.scalars(query.order_by(CommandOutputRow.sequence).limit(limit))
+            return [_output(row) for row in rows]
+
+    async def prune_output(self, before: datetime) -> int:
+        """Forget hook output stored before `before`; how many lines."""
+        async with self._db.transaction() as session:
+            result = await session.execute(
+                delete(CommandOutputRow).where(CommandOutputRow.stored_at < before)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
     @staticmethod
     async def _replace_tags(session: AsyncSession, name: str, tags: Sequence[Tag]) -> None:
         await session.execute(delete(InstanceTagRow).where(InstanceTagRow.instance_name == name))
@@ -367,6 +435,19 @@ def _update(row: CommandUpdateRow) -> CommandUpdate:
         state=CommandState(row.status),
         at=as_utc(row.at) or utcnow(),
         diagnostics=_diagnostics(json.loads(row.diagnostics)),
+    )
+
+
+def _output(row: CommandOutputRow) -> StoredOutput:
+    return StoredOutput(
+        sequence=row.sequence,
+        command_id=row.command_id,
+        line=OutputLine(
+            time=row.written_at.replace(tzinfo=row.written_at.tzinfo or UTC),
+            stream=OutputStream(row.stream),
+            script=row.script,
+            text=row.text,
+        ),
     )
 
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from deploy.hookoutput import line_to_proto
 from deploy.v1 import common_pb2, orchestrator_pb2
 from services.core.convert import (
     diagnostics_to_proto,
@@ -41,6 +42,7 @@ from services.orchestrator.domain import (
     DeploymentType,
     FileExistsBehavior,
     GroupRecord,
+    HookLine,
     LastDeployment,
     LifecycleEvent,
     Target,
@@ -550,6 +552,14 @@ def event_to_proto(event: LifecycleEvent) -> pb.LifecycleEvent:
         start_time=timestamp(event.started_at),
         end_time=timestamp(event.ended_at),
         diagnostics=diagnostics_to_proto(event.diagnostics),
+    )
+
+
+def hook_line_to_proto(hook: HookLine) -> pb.HookOutputLine:
+    return pb.HookOutputLine(
+        target_id=hook.target_id,
+        lifecycle_event_name=hook.lifecycle_event,
+        line=line_to_proto(hook.line),
     )
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TypeVar
 
+from deploy.hookoutput import OutputLine
 from services.core.diagnostics import Diagnostics, ErrorCode
 from services.core.errors import InvalidArgument
 from services.core.revision import RevisionLocation
@@ -321,6 +322,15 @@ class EventRef:
         if len(parts) != 4 or not parts[2].isdigit():
             return None
         return cls(parts[0], parts[1], int(parts[2]), parts[3])
+
+
+@dataclass(frozen=True)
+class HookLine:
+    """A line of hook output of one lifecycle event of one target."""
+
+    target_id: str
+    lifecycle_event: str
+    line: OutputLine
 
 
 class TargetLabel(StrEnum):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from grpc import aio
 
 from deploy import commandsig
+from deploy.hookoutput import OutputLine, line_from_proto
 from deploy.v1 import (
     agent_pb2,
     common_pb2,
@@ -77,6 +78,15 @@ class CommandResult:
     finished: bool
     succeeded: bool
     diagnostics: Diagnostics
+
+
+@dataclass(frozen=True)
+class CommandOutput:
+    """A line of hook output the fleet holds for one of our commands."""
+
+    sequence: int
+    command_id: str
+    line: OutputLine
 
 
 class FleetClient:
@@ -196,6 +206,29 @@ class FleetClient:
             stream = self._stub.WatchInstanceChanges(fleet_pb2.WatchInstanceChangesRequest())
             async for change in stream:
                 yield change.instance_name
+
+    async def output(
+        self, deployment_id: str, instance_name: str | None, after_sequence: int, follow: bool
+    ) -> AsyncGenerator[list[CommandOutput], None]:
+        """Batches of the hook output of the deployment's commands (of one instance, when
+        named) after the cursor; with `follow`, then new ones as agents stream them."""
+        async with peer_errors():
+            stream = self._stub.WatchCommandOutput(
+                fleet_pb2.WatchCommandOutputRequest(
+                    deployment_id=deployment_id,
+                    instance_name=instance_name or "",
+                    after_sequence=after_sequence,
+                    follow=follow,
+                )
+            )
+            try:
+                async for response in stream:
+                    yield [
+                        CommandOutput(o.sequence, o.command_id, line_from_proto(o.line))
+                        for o in response.lines
+                    ]
+            finally:
+                stream.cancel()  # the reader stopped early: end the call, not just the loop
 
     async def results(self, after_sequence: int) -> AsyncIterator[CommandResult]:
         """Every command update after the cursor, then new ones as agents report them."""

@@ -19,6 +19,7 @@ from services.orchestrator.config_store import ConfigStore
 from services.orchestrator.controller import RolloutController
 from services.orchestrator.deployments import Deployments
 from services.orchestrator.group_store import GroupStore
+from services.orchestrator.logs import DeploymentLogs
 from services.orchestrator.outbox import DeliveryStore
 from services.orchestrator.peers import FleetClient, RegistryClient, TrafficClient
 from services.orchestrator.provisioner import Provisioner, Provisioners
@@ -71,7 +72,13 @@ class OrchestratorService:
         self._catch_up = catch_up
         self._triggers = TriggerDispatcher(DeliveryStore(db), outbox, config.outbound)
         self._servicer = OrchestratorServicer(
-            groups, deployments, configs, service, self._controller, changes
+            groups,
+            deployments,
+            configs,
+            service,
+            self._controller,
+            changes,
+            DeploymentLogs(deployments, fleet, changes),
         )
 
     def add_to_server(self, server: aio.Server) -> None:

@@ -30,6 +30,7 @@ from services.orchestrator.convert import (
     deployment_to_proto,
     file_exists_from_proto,
     group_to_proto,
+    hook_line_to_proto,
     next_token,
     style_from_proto,
     target_groups_from_proto,
@@ -39,6 +40,7 @@ from services.orchestrator.convert import (
 from services.orchestrator.deployments import Deployments
 from services.orchestrator.domain import DeploymentGroup, DeploymentRequest, GroupChange
 from services.orchestrator.group_store import GroupStore
+from services.orchestrator.logs import DeploymentLogs
 from services.orchestrator.states import TERMINAL_DEPLOYMENT
 from services.orchestrator.store import DeploymentStore
 
@@ -85,7 +87,9 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         service: Deployments,
         controller: RolloutController,
         changes: ChangeSignal,
+        logs: DeploymentLogs,
     ) -> None:
+        self._logs = logs
         self._controller = controller
         self._configs = configs
         self._groups = groups
@@ -377,3 +381,12 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             if deployment.status in TERMINAL_DEPLOYMENT or self._changes.closed:
                 return
             await wake.wait()
+
+    async def WatchDeploymentLogs(
+        self, request: pb.WatchDeploymentLogsRequest, context: Context
+    ) -> AsyncIterator[pb.WatchDeploymentLogsResponse]:
+        deployment_id = _deployment_id(request.deployment_id)
+        target = check_instance_name("targetId", request.target_id) if request.target_id else None
+        async for batch in self._logs.watch(deployment_id, target, request.follow):
+            if batch:
+                yield pb.WatchDeploymentLogsResponse(lines=[hook_line_to_proto(h) for h in batch])

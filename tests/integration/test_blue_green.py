@@ -1,7 +1,8 @@
 """Blue/green deployments behind a real HAProxy with real agents and continuous HTTP traffic:
 the replacement fleet is installed, traffic switches (all at once, or in canary/linear steps by
-weights) with no failed request, the ready wait holds until continue-deployment or expires, and
-a rollback sends traffic back to the originals without reinstalling them."""
+weights) with no failed request, the ready wait holds until continue-deployment or expires, a
+rollback sends traffic back to the originals without reinstalling them, and an alarm (a real
+Prometheus alerting rule) firing during a canary step keeps traffic there and rolls back."""
 
 from __future__ import annotations
 
@@ -14,9 +15,19 @@ import pytest
 from tests.harness import Cluster, cluster, start_server, unique, wait_online, wait_until
 from tests.integration.apps import App, hello_web
 from tests.loadbalancer import LOAD_BALANCER, HAProxy, Traffic, sample, start_haproxy
+from tests.prometheus import ControlledMetric, Prometheus, start_prometheus
 
 AGENTS = 4
 BLUE_GREEN = "deploymentType=BLUE_GREEN,deploymentOption=WITH_TRAFFIC_CONTROL"
+ALERT = "OpenDeployCanaryErrors"
+RULES = {
+    "groups": [
+        {
+            "name": "test",
+            "rules": [{"alert": ALERT, "expr": "opendeploy_test_errors > 0", "for": "0s"}],
+        }
+    ]
+}
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +39,35 @@ def proxy(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterat
 
 
 @pytest.fixture(scope="module")
+def metric() -> Iterator[ControlledMetric]:
+    served = ControlledMetric()
+    yield served
+    served.close()
+
+
+@pytest.fixture(scope="module")
+def prometheus(
+    tmp_path_factory: pytest.TempPathFactory, metric: ControlledMetric
+) -> Iterator[Prometheus]:
+    running = start_prometheus(tmp_path_factory.mktemp("prometheus"), [metric.target], RULES)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
 def running(
-    tmp_path_factory: pytest.TempPathFactory, database_url: str, proxy: HAProxy
+    tmp_path_factory: pytest.TempPathFactory,
+    database_url: str,
+    proxy: HAProxy,
+    prometheus: Prometheus,
 ) -> Iterator[Cluster]:
     workdir = tmp_path_factory.mktemp("cluster")
-    with cluster(workdir, database_url, AGENTS, "bg", env=proxy.server_env()) as running:
+    env = {
+        **proxy.server_env(),
+        "OPENDEPLOY_PROMETHEUS_URL": prometheus.url,
+        "OPENDEPLOY_ALARM_POLL_SECONDS": "1",
+    }
+    with cluster(workdir, database_url, AGENTS, "bg", env=env) as running:
         yield running
 
 
@@ -402,6 +437,66 @@ def test_a_ready_wait_survives_a_killed_server(fleets: Fleets, database_url: str
     fleets.app.finished(deployment, "Succeeded")
     fleets.switched()
     fleets.expect_serving("v8", green_fleet)
+
+
+def test_an_alarm_firing_during_a_canary_step_keeps_traffic_and_rolls_back_to_the_originals(
+    fleets: Fleets, metric: ControlledMetric, prometheus: Prometheus
+) -> None:
+    fleets.configure("terminateBlueInstancesOnDeploymentSuccess={action=KEEP_ALIVE}")
+    fleets.ok(
+        "update-deployment-group",
+        *fleets.group_flags(),
+        "--alarm-configuration",
+        f"enabled=true,alarms=[{{name={ALERT}}}]",
+        "--auto-rollback-configuration",
+        "enabled=true,events=DEPLOYMENT_FAILURE,DEPLOYMENT_STOP_ON_ALARM",
+    )
+    config = unique("canary")
+    fleets.ok(
+        "create-deployment-config",
+        "--deployment-config-name",
+        config,
+        "--minimum-healthy-hosts",
+        "type=HOST_COUNT,value=0",
+        "--traffic-routing-config",
+        # a step long enough that the alert fires well within it
+        "type=TimeBasedCanary,timeBasedCanary={canaryPercentage=25,canaryIntervalSeconds=30}",
+    )
+    before, blue_fleet = current_version(fleets), fleets.live
+    shares: set[int] = set()
+    try:
+        with Traffic(fleets.proxy.url) as traffic:
+            deployment = fleets.deploy("v10", config=config)
+
+            def step(number: int) -> bool:
+                shift = fleets.app.info(deployment)["trafficShift"]
+                if shift.get("step", -1) >= 0:
+                    shares.add(shift["greenPercent"])
+                return bool(shift.get("step") == number)
+
+            wait_until(lambda: step(0), 60, "the canary step")
+            metric.set(1)
+            prometheus.wait_alert(ALERT, "firing")
+            info = fleets.app.finished(deployment, "Stopped")
+            step(0)
+            rollback = fleets.app.finished(
+                info["rollbackInfo"]["rollbackDeploymentId"], "Succeeded"
+            )
+        assert traffic.failures == [], traffic.failures
+        assert info["errorInformation"]["code"] == "ALARM_ACTIVE"
+        assert ALERT in info["errorInformation"]["message"]
+        assert shares == {25}  # traffic never moved past the canary
+        assert "alarm" in rollback["rollbackInfo"]["rollbackMessage"]
+        fleets.expect_serving(before, blue_fleet)  # all of it back on the originals
+    finally:
+        fleets.ok(
+            "update-deployment-group",
+            *fleets.group_flags(),
+            "--alarm-configuration",
+            "enabled=false",
+        )
+        metric.set(0)
+        prometheus.wait_alert(ALERT, "inactive")
 
 
 def test_terminate_retires_the_originals_after_the_termination_wait(fleets: Fleets) -> None:

@@ -13,7 +13,9 @@ import pytest
 from agent.appspec import Script
 from agent.download import LocalSource
 from agent.errors import ErrorCode, EventFailed
-from agent.hooks import OutputTail, run_scripts
+from agent.hooks import LONGEST_LINE, OutputTail, lines_of, run_scripts
+from agent.output import LiveOutput
+from deploy.hookoutput import OutputLine, OutputStream
 from deploy.v1 import agent_pb2
 
 
@@ -215,3 +217,38 @@ async def test_a_cancelled_hook_is_killed_with_its_children(tmp_path: Path) -> N
     while running(pid):
         assert time.monotonic() < deadline, "the hook's child outlived the cancel"
         await asyncio.sleep(0.05)
+
+
+async def test_lines_of_splits_output_of_any_length_into_lines() -> None:
+    reader = asyncio.StreamReader()
+    reader.feed_data(b"one\ntwo\r\n" + b"x" * (LONGEST_LINE + 10) + b"\nlast")
+    reader.feed_eof()
+    lines = [line async for line in lines_of(reader)]
+    assert lines == [b"one", b"two\r", b"x" * LONGEST_LINE, b"x" * 10, b"last"]
+
+
+async def test_a_hook_writing_a_line_longer_than_the_reader_limit_succeeds(
+    tmp_path: Path,
+) -> None:
+    hook = script(tmp_path, "long.sh", "head -c 200000 /dev/zero | tr '\\0' x\necho\necho done\n")
+    log = tmp_path / "logs/scripts.log"
+    await run_scripts("AfterInstall", (hook,), tmp_path, dict(os.environ), log)
+    text = log.read_text()
+    assert text.count("x") == 200000
+    assert "[stdout]done\n" in text
+
+
+async def test_hook_output_lines_go_to_the_live_output_with_their_stream_and_script(
+    tmp_path: Path,
+) -> None:
+    sent: list[list[OutputLine]] = []
+    live = LiveOutput(sent.append)
+    hook = script(tmp_path, "talk.sh", "echo out\necho err >&2\n")
+    log = tmp_path / "logs/scripts.log"
+    await run_scripts("AfterInstall", (hook,), tmp_path, dict(os.environ), log, live)
+    live.close()
+    lines = {(line.stream, line.script, line.text) for batch in sent for line in batch}
+    assert lines == {
+        (OutputStream.STDOUT, "talk.sh", "out"),
+        (OutputStream.STDERR, "talk.sh", "err"),
+    }

@@ -37,6 +37,7 @@ def test_internal_methods_answer_only_the_services_that_need_them() -> None:
         "/deploy.v1.Fleet/WatchCommandUpdates": orchestrator,
         "/deploy.v1.Fleet/CancelCommands": orchestrator,
         "/deploy.v1.Fleet/WatchInstanceChanges": orchestrator,
+        "/deploy.v1.Fleet/WatchCommandOutput": orchestrator,
         "/deploy.v1.TrafficRouter/AllowTraffic": orchestrator,
         "/deploy.v1.TrafficRouter/BlockTraffic": orchestrator,
         "/deploy.v1.TrafficRouter/SetWeights": orchestrator,

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from deploy.cli.watch import grid, summary
+from deploy.cli.logs import shown
+from deploy.cli.watch import LIVE_LINES, grid, running_output, summary
 from deploy.v1 import common_pb2
 from deploy.v1 import orchestrator_pb2 as pb
 
@@ -132,3 +133,32 @@ def test_blue_green_grid_has_a_column_per_event_of_either_fleet_and_the_traffic_
     new = next(line for line in lines if line.strip().startswith("new-1 (green)"))
     assert old.split()[3:] == ["."]
     assert new.split()[3:] == ["ok", "1.0s", "ok", "1.0s"]
+
+
+def hook(target: str, event_name: str, text: str, stream: int = 0) -> pb.HookOutputLine:
+    return pb.HookOutputLine(
+        target_id=target,
+        lifecycle_event_name=event_name,
+        line=common_pb2.OutputLine(stream=stream or common_pb2.OUTPUT_STREAM_STDOUT, text=text),
+    )
+
+
+def test_output_lines_are_prefixed_with_host_and_event_and_marked_by_stream() -> None:
+    assert shown(hook("node-1", "AfterInstall", "ready")) == "node-1 AfterInstall: ready"
+    stderr = hook("node-1", "AfterInstall", "oops", common_pb2.OUTPUT_STREAM_STDERR)
+    assert shown(stderr) == "node-1 AfterInstall (stderr): oops"
+    note = hook("node-1", "AfterInstall", "3 lines not streamed", common_pb2.OUTPUT_STREAM_AGENT)
+    assert shown(note) == "node-1 AfterInstall (agent): 3 lines not streamed"
+
+
+def test_the_running_events_last_lines_show_under_the_grid() -> None:
+    tails = {
+        "node-1": [hook("node-1", "ValidateService", "finished long ago")],
+        "node-22": [
+            hook("node-22", "BeforeInstall", "from an earlier event"),
+            *(hook("node-22", "ApplicationStop", f"stopping {i}") for i in range(5)),
+        ],
+    }
+    assert running_output(update(), tails) == [
+        f"    node-22 ApplicationStop: stopping {i}" for i in range(5 - LIVE_LINES, 5)
+    ]
