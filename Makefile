@@ -60,8 +60,9 @@ demo: $(STAMP) ## From a fresh clone: start the cluster and deploy examples/hell
 down: ## Stop exactly what `make cluster` started in CLUSTER_DIR
 	@if [ -x $(BIN)/python ]; then $(CLUSTER) down; else echo "nothing to stop"; fi
 
-bench: $(STAMP) ## create-deployment → Succeeded for 1, 3 and 10 agents (prints figures)
+bench: $(STAMP) ## Deployment latency (1, 3, 10 real agents) and scale (simulated agents; SIM_AGENTS="10 100 1000")
 	$(BIN)/python -m bench.deploy_latency
+	$(BIN)/python -m bench.fleet_scale --agents $(or $(SIM_AGENTS),10 100)
 
 chaos: $(STAMP) ## Deployments under 100 random SIGKILLs of services and agents; prints invariants
 	$(BIN)/python -m bench.chaos --kills $(or $(KILLS),100)

@@ -44,7 +44,7 @@ from pathlib import Path
 import yaml
 
 from bench.access import Admin, serving
-from bench.deploy_latency import BIN, free_port, wait
+from bench.cluster import BIN, free_port, wait
 from deploy.bundle import make_zip
 from deploy.client import TERMINAL, DeployClient
 from deploy.errors import ApiError

@@ -8,166 +8,57 @@ prints figures and asserts nothing about them.
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
-from bench.access import Admin, serving
-from deploy.bundle import make_zip
-from deploy.client import TERMINAL, DeployClient
-from deploy.v1 import common_pb2, fleet_pb2, orchestrator_pb2, registry_pb2
-
-BIN = Path(sys.executable).parent
-HOOKS = (
-    "ApplicationStop",
-    "BeforeInstall",
-    "AfterInstall",
-    "ApplicationStart",
-    "ValidateService",
-    "BeforeBlockTraffic",
-    "AfterBlockTraffic",
-    "BeforeAllowTraffic",
-    "AfterAllowTraffic",
-)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def noop_bundle(root: Path) -> Path:
-    (root / "scripts").mkdir(parents=True)
-    lines = ["version: 0.0", "os: linux", "hooks:"]
-    for hook in HOOKS:
-        script = root / "scripts" / f"{hook}.sh"
-        script.write_text("#!/bin/sh\nexit 0\n")
-        script.chmod(0o755)
-        lines += [f"  {hook}:", f"    - location: scripts/{hook}.sh"]
-    (root / "appspec.yml").write_text("\n".join(lines) + "\n")
-    return root
-
-
-def wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.02)
+from bench.cluster import BIN, create_group, deploy_noop, server, wait_online
 
 
 def one_fleet(workdir: Path, agents: int, runs: int) -> list[float]:
-    address = f"127.0.0.1:{free_port()}"
-    admin = Admin(workdir / "data" / "pki", workdir / "data")
     processes = []
-    logs = (workdir / "logs.txt").open("ab")
-    try:
-        processes.append(
-            subprocess.Popen(
-                [
-                    str(BIN / "deploy-server"),
-                    "--listen",
-                    address,
-                    "--data-dir",
-                    str(workdir / "data"),
-                    "--metrics-listen",
-                    f"127.0.0.1:{free_port()}",
-                    "--log-level",
-                    "WARNING",
-                ],
-                stdout=logs,
-                stderr=logs,
-            )
-        )
-        wait(lambda: serving(address, admin.ca_file), 30, "deploy-server")
-        admin.wait_for_key(wait)
-        token = admin.join_token(address, {"bench": "yes"}, agents)
-        names = [f"bench-{i}" for i in range(agents)]
-        for name in names:
-            config = workdir / f"{name}.yaml"
-            config.write_text(
-                yaml.safe_dump(
-                    {
-                        "server": address,
-                        "ca_file": str(admin.ca_file),
-                        "join_token": token,
-                        "instance_name": name,
-                        "root_dir": str(workdir / name / "root"),
-                        "install_prefix": str(workdir / name / "prefix"),
-                    }
-                )
-            )
-            processes.append(
-                subprocess.Popen(
-                    [str(BIN / "deploy-agent"), "--config", str(config), "--log-level", "WARNING"],
-                    stdout=logs,
-                    stderr=logs,
-                )
-            )
-        with admin.client(address) as client:
-
-            def online() -> bool:
-                listed = client.instances()
-                return sum(i.health == fleet_pb2.INSTANCE_HEALTH_ONLINE for i in listed) == agents
-
-            wait(online, 60, f"{agents} agents online")
-            return [deploy_once(client, workdir, run) for run in range(runs)]
-    finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in processes:
-            process.wait(10)
-        logs.close()
-
-
-def deploy_once(client: DeployClient, workdir: Path, run: int) -> float:
-    if run == 0:
-        client.call(
-            client.registry.CreateApplication,
-            registry_pb2.CreateApplicationRequest(application_name="bench"),
-        )
-        client.call(
-            client.orchestrator.CreateDeploymentGroup,
-            orchestrator_pb2.CreateDeploymentGroupRequest(
-                application_name="bench",
-                deployment_group_name="all",
-                deployment_config_name="CodeDeployDefault.AllAtOnce",
-                on_premises_instance_tag_filters=[
-                    common_pb2.TagFilter(
-                        key="bench", value="yes", type=common_pb2.TAG_FILTER_TYPE_KEY_AND_VALUE
+    with server(workdir) as (address, admin, _), (workdir / "agents.log").open("ab") as logs:
+        try:
+            token = admin.join_token(address, {"bench": "yes"}, agents)
+            for name in (f"bench-{i}" for i in range(agents)):
+                config = workdir / f"{name}.yaml"
+                config.write_text(
+                    yaml.safe_dump(
+                        {
+                            "server": address,
+                            "ca_file": str(admin.ca_file),
+                            "join_token": token,
+                            "instance_name": name,
+                            "root_dir": str(workdir / name / "root"),
+                            "install_prefix": str(workdir / name / "prefix"),
+                        }
                     )
-                ],
-            ),
-        )
-    bundle = workdir / "bundle.zip"
-    digest = make_zip(noop_bundle(workdir / f"src-{run}"), bundle)
-    uploaded = client.upload_bundle(bundle, digest)
-    revision = common_pb2.RevisionLocation(
-        revision_type=common_pb2.REVISION_TYPE_REGISTRY, registry_location=uploaded.location
-    )
-    started = time.perf_counter()
-    created = client.call(
-        client.orchestrator.CreateDeployment,
-        orchestrator_pb2.CreateDeploymentRequest(
-            application_name="bench", deployment_group_name="all", revision=revision
-        ),
-    )
-    final = None
-    for update in client.watch_deployment(created.deployment_id, timeout=120):
-        if update.deployment_info.status in TERMINAL:
-            final = update.deployment_info.status
-    elapsed = time.perf_counter() - started
-    if final != orchestrator_pb2.DEPLOYMENT_STATUS_SUCCEEDED:
-        raise SystemExit(f"deployment {created.deployment_id} did not succeed")
-    return elapsed
+                )
+                processes.append(
+                    subprocess.Popen(
+                        [
+                            str(BIN / "deploy-agent"),
+                            "--config",
+                            str(config),
+                            "--log-level",
+                            "WARNING",
+                        ],
+                        stdout=logs,
+                        stderr=logs,
+                    )
+                )
+            with admin.client(address) as client:
+                wait_online(client, agents, 60)
+                create_group(client, {"bench": "yes"}, "CodeDeployDefault.AllAtOnce")
+                return [deploy_noop(client, workdir, run) for run in range(runs)]
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait(10)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from deploy.v1 import common_pb2
 
 MAX_LINE_CHARACTERS = 1024
 MAX_SCRIPT_CHARACTERS = 512
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class OutputStream(StrEnum):
@@ -55,9 +56,13 @@ def line_to_proto(line: OutputLine) -> common_pb2.OutputLine:
 
 def line_from_proto(message: common_pb2.OutputLine) -> OutputLine:
     """A line as received, bounded whoever sent it (a stream the sender did not name is
-    stdout; a missing time is the epoch's, never "now")."""
+    stdout; a missing or impossible time is the epoch's, never "now")."""
+    try:
+        time = message.time.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        time = EPOCH
     return OutputLine(
-        time=message.time.ToDatetime(tzinfo=UTC),
+        time=time,
         stream=_FROM_WIRE.get(message.stream, OutputStream.STDOUT),
         script=cut(message.script, MAX_SCRIPT_CHARACTERS),
         text=cut(message.text),

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bench.simagents import SimulatedAgents
 from deploy import certproof, signing
 from deploy.client import DeployClient
 from deploy.credentials import CallDetails, Credentials, SigningInterceptor, load_credentials
@@ -188,6 +189,26 @@ def known_server(address: str, data_dir: Path) -> None:
     _ACCESS[address] = Access(
         address, True, data_dir / "pki" / "ca.pem", data_dir / "admin-credentials"
     )
+
+
+def simulated_agents(
+    address: str, names: Sequence[str], tags: dict[str, str], **options: Any
+) -> SimulatedAgents:
+    """Simulated agents (bench.simagents) of a server the tests started, enrolling with a join
+    token of its administrator's when it checks identities; `options` go to SimulatedAgents."""
+    reach = access(address)
+    token = ""
+    if reach.credentials_file:
+        with client_of(address) as admin:
+            token = admin.call(
+                admin.fleet.CreateJoinToken,
+                fleet_pb2.CreateJoinTokenRequest(
+                    tags=[common_pb2.Tag(key=k, value=v) for k, v in tags.items()],
+                    max_uses=len(names),
+                ),
+            ).join_token
+    ca_file = reach.ca_file if reach.tls else None
+    return SimulatedAgents(address, names, tags, ca_file, token, **options)
 
 
 def client_of(address: str, signed: bool = True, service: str | None = None) -> DeployClient:

@@ -431,11 +431,12 @@ def demo(layout: ClusterLayout) -> None:
         _demo_group(client)
         good = _demo_revision(Path(tmp) / "good", version, broken=False)
         deployment_id = _demo_deploy(client, good, f"hello-web {version}")
-        say(f"deployment {deployment_id}: in place, one at a time")
-        status = watch(client, deployment_id)
+        say(f"deployment {deployment_id}: in place, one at a time, with the hooks' output")
+        status = watch(client, deployment_id, logs=True)
         if status != "Succeeded":
             raise ClientError(f"deployment {deployment_id} ended {status}")
         _check_answers(layout, version)
+        say(f"(deploy logs --deployment-id {deployment_id} prints that output again)")
 
         broken = _demo_revision(Path(tmp) / "broken", f"{version}-broken", broken=True)
         failing = _demo_deploy(client, broken, f"hello-web {version}-broken")

@@ -58,8 +58,12 @@ class Database:
         driver_url = _driver_url(url, asynchronous=True)
         if driver_url.get_backend_name() == "sqlite" and driver_url.database:
             private_file(Path(driver_url.database))
-        self.engine = create_async_engine(driver_url, pool_pre_ping=True)
-        if driver_url.get_backend_name() == "sqlite":
+        sqlite = driver_url.get_backend_name() == "sqlite"
+        # A server's connection may have gone since it was pooled (a restarted PostgreSQL): ping
+        # it at checkout. A SQLite file cannot go away, and a ping per transaction is a round
+        # trip to the driver's thread for nothing.
+        self.engine = create_async_engine(driver_url, pool_pre_ping=not sqlite)
+        if sqlite:
             _tune_sqlite(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 

@@ -190,16 +190,14 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
                 f"command.lifecycleEvent {request.command.lifecycle_event[:100]!r} is not a "
                 "lifecycle event"
             )
+        # The agent judges the command's spec (and refuses what is not its to run); the fleet
+        # only keys hook output by a deployment id that looks like one.
         deployment_id = request.command.spec.deployment_id
-        if deployment_id and not DEPLOYMENT_KEY.match(deployment_id):
-            raise InvalidArgument(
-                "command.spec.deploymentId: 1-64 of letters, digits and ._- are allowed"
-            )
         await self._bus.dispatch(
             name,
             request.command.command_id,
             request.command.SerializeToString(),
-            deployment_id or None,
+            deployment_id if DEPLOYMENT_KEY.match(deployment_id) else None,
         )
         return fleet_pb2.DispatchCommandResponse()
 

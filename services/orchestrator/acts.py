@@ -52,6 +52,8 @@ T = TypeVar("T")
 
 PROVISIONED_BY = "opendeploy:deployment"
 """The tag a provisioner gives the instances it starts for a deployment (value: its id)."""
+DISPATCH_CONCURRENCY = 64
+"""Dispatch calls of one step in flight at once."""
 CALL_RETRIES = 7
 """Retries of a peer call while the peer is unreachable (about 6-11 s in all)."""
 UNDELIVERABLE = (NotFound, InvalidArgument, FailedPrecondition, AlreadyExists)
@@ -177,21 +179,33 @@ class RolloutActs:
         progress = step.decision.progress or deployment.progress
         if step.decision.weights:
             await self._set_weights(deployment, step.decision.weights)
+        on_agents = []
         for ref in step.decision.started:
             if ref.name in TRAFFIC_EVENTS:
                 self.run_traffic_event(runner, deployment, ref, progress.green_weight)
-                continue
-            events = step.event_names[ref.instance_name]
-            try:
-                await _with_retries(
-                    partial(self.send, runner, deployment, ref, events), DeployError
-                )
-            except DeployError as error:
-                log.error(
-                    "could not dispatch; it is re-sent once the fleet answers",
-                    extra={"fields": {"command_id": ref.command_id, "error": str(error)}},
-                )
-                self._on_undelivered()
+            else:
+                on_agents.append(ref)
+        # One event per instance at most: they go out together, not one round trip after
+        # another (a wave of 1,000 hosts would otherwise wait for 1,000 calls in a row).
+        slots = asyncio.Semaphore(DISPATCH_CONCURRENCY)
+
+        async def dispatch(ref: EventRef) -> None:
+            async with slots:
+                await self._dispatch(runner, deployment, ref, step.event_names[ref.instance_name])
+
+        await asyncio.gather(*(dispatch(ref) for ref in on_agents))
+
+    async def _dispatch(
+        self, runner: DeploymentRunner, deployment: Deployment, ref: EventRef, events: Sequence[str]
+    ) -> None:
+        try:
+            await _with_retries(partial(self.send, runner, deployment, ref, events), DeployError)
+        except DeployError as error:
+            log.error(
+                "could not dispatch; it is re-sent once the fleet answers",
+                extra={"fields": {"command_id": ref.command_id, "error": str(error)}},
+            )
+            self._on_undelivered()
 
     async def _run_traffic_event(
         self, runner: DeploymentRunner, deployment: Deployment, ref: EventRef, weight: int

@@ -10,12 +10,13 @@ import functools
 import json
 import secrets
 import string
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import Row, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.clock import as_utc, utcnow
@@ -344,7 +345,7 @@ class DeploymentStore:
     async def target(self, deployment_id: str, instance_name: str) -> Target:
         async with self._db.read() as session:
             await _deployment_row(session, deployment_id)
-            for target in await _targets(session, deployment_id, instance_name):
+            for target in await _targets(session, deployment_id, (instance_name,)):
                 return target
         raise NotFound(f"target {instance_name!r} is not part of deployment {deployment_id}")
 
@@ -376,9 +377,7 @@ class DeploymentStore:
             targets = tuple(await _targets(session, deployment_id))
             decision = decide(Snapshot(deployment, targets), now)
             rollback_id = await self._apply(session, row, decision, now)
-            return Step(
-                True, decision, tuple(happened), deployment, targets, tuple(ended), rollback_id
-            )
+        return Step(True, decision, tuple(happened), deployment, targets, tuple(ended), rollback_id)
 
     async def _record(
         self, session: AsyncSession, row: DeploymentRow, happened: Happening, now: datetime
@@ -550,7 +549,9 @@ class DeploymentStore:
         deployment = _deployment(row)
         if instance:
             target = next(
-                t for t in await _targets(session, row.id, instance) if t.instance_name == instance
+                t
+                for t in await _targets(session, row.id, (instance,))
+                if t.instance_name == instance
             )
             payloads = {
                 t.name: instance_payload(t.name, event, deployment, target) for t in triggers
@@ -752,16 +753,43 @@ async def _apply_event(session: AsyncSession, change: EventChange, now: datetime
     _set_diagnostics(row, change.diagnostics)
 
 
-async def _targets(session: AsyncSession, deployment_id: str, instance: str = "") -> list[Target]:
-    targets = select(TargetRow).where(TargetRow.deployment_id == deployment_id)
-    events = select(EventRow).where(EventRow.deployment_id == deployment_id)
-    if instance:
-        targets = targets.where(TargetRow.instance_name == instance)
-        events = events.where(EventRow.instance_name == instance)
+_EVENT_COLUMNS = (
+    EventRow.instance_name,
+    EventRow.name,
+    EventRow.status,
+    EventRow.started_at,
+    EventRow.ended_at,
+    EventRow.error_code,
+    EventRow.script_name,
+    EventRow.message,
+    EventRow.log_tail,
+)
+_TARGET_COLUMNS = (
+    TargetRow.deployment_id,
+    TargetRow.instance_name,
+    TargetRow.status,
+    TargetRow.updated_at,
+    TargetRow.instance_revision,
+    TargetRow.label,
+)
+
+
+async def _targets(
+    session: AsyncSession, deployment_id: str, instances: Collection[str] = ()
+) -> list[Target]:
+    """The deployment's targets with their events, read as plain rows: every step and every
+    watcher reads them all, and ORM objects (identity map, change tracking) would cost several
+    times more for what is only read. Selecting mapped columns still flushes what the
+    transaction has changed first."""
+    targets = select(*_TARGET_COLUMNS).where(TargetRow.deployment_id == deployment_id)
+    events = select(*_EVENT_COLUMNS).where(EventRow.deployment_id == deployment_id)
+    if instances:
+        targets = targets.where(TargetRow.instance_name.in_(instances))
+        events = events.where(EventRow.instance_name.in_(instances))
     by_instance: dict[str, list[LifecycleEvent]] = {}
-    for event in await session.scalars(events.order_by(EventRow.instance_name, EventRow.position)):
+    for event in await session.execute(events.order_by(EventRow.instance_name, EventRow.position)):
         by_instance.setdefault(event.instance_name, []).append(_event(event))
-    rows = await session.scalars(targets.order_by(TargetRow.position))
+    rows = await session.execute(targets.order_by(TargetRow.position))
     return [_target(t, by_instance.get(t.instance_name, [])) for t in rows]
 
 
@@ -926,7 +954,7 @@ def _deployment(row: DeploymentRow) -> Deployment:
     )
 
 
-def _event(row: EventRow) -> LifecycleEvent:
+def _event(row: Row[*tuple[Any, ...]]) -> LifecycleEvent:
     return LifecycleEvent(
         name=row.name,
         status=EventStatus(row.status),
@@ -941,7 +969,7 @@ def _event(row: EventRow) -> LifecycleEvent:
     )
 
 
-def _target(row: TargetRow, events: Sequence[LifecycleEvent]) -> Target:
+def _target(row: Row[*tuple[Any, ...]], events: Sequence[LifecycleEvent]) -> Target:
     return Target(
         deployment_id=row.deployment_id,
         instance_name=row.instance_name,

@@ -28,12 +28,12 @@ from tests.harness import (
     cluster,
     gate_script,
     open_gate,
+    simulated_agents,
     unique,
     wait_online,
     wait_until,
 )
 from tests.integration.apps import App
-from tests.simagents import SimulatedAgents
 
 AGENTS = 2
 TAG = "logs"
@@ -267,7 +267,7 @@ def test_the_fleet_bounds_what_an_agent_streams_whatever_it_sends(running: Clust
         "--on-premises-instance-tag-filters",
         f"Key=cluster,Value={hostile},Type=KEY_AND_VALUE",
     )
-    with SimulatedAgents(running.address, names, {"cluster": hostile}, during=during, after=after):
+    with simulated_agents(running.address, names, {"cluster": hostile}, during=during, after=after):
         wait_online(running.address, names)
         source = revision(Path(running.workdir) / hostile, app.dest, {})
         deployment = app.deploy(app.push(source), "CodeDeployDefault.AllAtOnce")

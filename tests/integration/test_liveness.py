@@ -22,6 +22,7 @@ from tests.harness import (
     cli,
     cluster,
     open_gate,
+    simulated_agents,
     spawn,
     split_servers,
     start_agent,
@@ -31,7 +32,6 @@ from tests.harness import (
     wait_until,
 )
 from tests.integration.apps import App, bundle
-from tests.simagents import SimulatedAgents
 
 FAST_HEARTBEAT = {"OPENDEPLOY_HEARTBEAT_INTERVAL_SECONDS": "2"}
 """Offline after three missed heartbeats: 6 s (shorter windows let a busy machine's live agents
@@ -166,7 +166,7 @@ def test_an_agent_that_never_acknowledges_fails_the_event_at_its_start_deadline(
     )
     tag = unique("mute")
     try:
-        with SimulatedAgents(address, [f"{tag}-1"], {"cluster": tag}, answer=False) as agents:
+        with simulated_agents(address, [f"{tag}-1"], {"cluster": tag}, answer=False) as agents:
             wait_online(address, [f"{tag}-1"])
             deployment_id = deploy_no_op(tmp_path, address, tag)
             cli(address, "wait", "deployment-successful", "--deployment-id", deployment_id)
@@ -304,7 +304,7 @@ def test_a_server_holding_many_agent_streams_exits_within_its_grace_on_sigterm(
     tag = unique("many")
     names = [f"{tag}-{i}" for i in range(streams)]
     try:
-        with SimulatedAgents(address, names, {"cluster": tag}, answer=False):
+        with simulated_agents(address, names, {"cluster": tag}, answer=False):
             wait_online(address, names)
             deploy_no_op(tmp_path, address, tag)  # in flight: nobody answers
             server.popen.send_signal(signal.SIGTERM)

@@ -1,7 +1,7 @@
-"""Simulated agents: many AgentGateway sessions in one thread of the test process, speaking the
-real protocol (hello, heartbeats, started/finished reports), for fleets too big for a process
-per host, and for agents that misbehave on purpose. Against a server that checks identities they
-enrol as real agents do (one counted join token, a certificate each) and prove every stream."""
+"""Simulated agents: many AgentGateway sessions in one thread of the calling process, speaking
+the real protocol (hello, heartbeats, started/finished reports), for fleets too big for a
+process per host (benchmarks), and for agents that misbehave on purpose (tests). Given a join
+token they enrol as real agents do (a certificate each) and prove every stream."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import datetime
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 from cryptography import x509
@@ -18,20 +19,22 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from deploy import certproof, signing
-from deploy.v1 import agent_pb2, agent_pb2_grpc, common_pb2, fleet_pb2
-from tests.harness import access, client_of
+from deploy.v1 import agent_pb2, agent_pb2_grpc, common_pb2, fleet_pb2, fleet_pb2_grpc
 
 RECONNECT_SECONDS = 0.5
 
 
 @dataclass
 class SimulatedAgents:
-    """`names` connect to `address` with `tags`; every command is answered Succeeded at once,
-    or never acknowledged when `answer` is False."""
+    """`names` connect to `address` with `tags` (over TLS trusting `ca_file`, or in plaintext
+    when it is None; enrolling with `join_token` first when one is given); every command is
+    answered Succeeded at once, or never acknowledged when `answer` is False."""
 
     address: str
     names: Sequence[str]
     tags: dict[str, str]
+    ca_file: Path | None = None
+    join_token: str = ""
     answer: bool = True
     heartbeat_seconds: float = 1.0
     during: Callable[[str, str], list[agent_pb2.ConnectRequest]] | None = None
@@ -39,6 +42,8 @@ class SimulatedAgents:
     name and the command's id (a misbehaving agent's output, say)."""
     after: Callable[[str, str], list[agent_pb2.ConnectRequest]] | None = None
     """What else it sends after the result."""
+    failed_attempts: int = 0
+    """Streams that ended in an error (each is followed by a reconnect)."""
     received: list[str] = field(default_factory=list)
     """Command ids received, in order (from every session)."""
     _loop: asyncio.AbstractEventLoop | None = None
@@ -52,7 +57,7 @@ class SimulatedAgents:
     """Each session's certificate (DER), once enrolled; one key serves them all."""
 
     def __enter__(self) -> SimulatedAgents:
-        if access(self.address).credentials_file:
+        if self.join_token:
             self._enrol()
         self._thread = threading.Thread(target=asyncio.run, args=(self._main(),), daemon=True)
         self._thread.start()
@@ -67,12 +72,6 @@ class SimulatedAgents:
             self._thread.join(30)
 
     def _enrol(self) -> None:
-        tags = [common_pb2.Tag(key=k, value=v) for k, v in self.tags.items()]
-        with client_of(self.address) as admin:
-            token = admin.call(
-                admin.fleet.CreateJoinToken,
-                fleet_pb2.CreateJoinTokenRequest(tags=tags, max_uses=len(self.names)),
-            ).join_token
         subject = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "simulated")])
         request = (
             x509.CertificateSigningRequestBuilder()
@@ -81,19 +80,31 @@ class SimulatedAgents:
             .public_bytes(serialization.Encoding.PEM)
             .decode()
         )
-        with client_of(self.address, signed=False) as anonymous:
+        with self._sync_channel() as channel:
+            fleet = fleet_pb2_grpc.FleetStub(channel)
             for name in self.names:
-                enrolled = anonymous.call(
-                    anonymous.fleet.Enroll,
+                enrolled = fleet.Enroll(
                     fleet_pb2.EnrollRequest(
-                        join_token=token, instance_name=name, certificate_request=request
+                        join_token=self.join_token, instance_name=name, certificate_request=request
                     ),
+                    timeout=30,
                 )
                 self._certificates[name] = x509.load_pem_x509_certificate(
                     enrolled.certificate.encode()
                 ).public_bytes(serialization.Encoding.DER)
 
-    def _proof(self, name: str) -> list[tuple[str, str]] | None:
+    def _credentials(self) -> grpc.ChannelCredentials | None:
+        if self.ca_file is None:
+            return None
+        return grpc.ssl_channel_credentials(self.ca_file.read_bytes())
+
+    def _sync_channel(self) -> grpc.Channel:
+        credentials = self._credentials()
+        if credentials is None:
+            return grpc.insecure_channel(self.address)
+        return grpc.secure_channel(self.address, credentials)
+
+    def _proof(self, name: str) -> list[tuple[str, str | bytes]] | None:
         """A fresh proof of `name`'s stream (None when the server checks no identities)."""
         certificate = self._certificates.get(name)
         if certificate is None:
@@ -103,11 +114,10 @@ class SimulatedAgents:
         return certproof.prove(self._key, certificate, path, signing.UNSIGNED_PAYLOAD, now)
 
     def _channel(self) -> grpc.aio.Channel:
-        reach = access(self.address)
-        if not reach.tls:
+        credentials = self._credentials()
+        if credentials is None:
             return grpc.aio.insecure_channel(self.address)
-        authority = reach.ca_file.read_bytes() if reach.ca_file else None
-        return grpc.aio.secure_channel(self.address, grpc.ssl_channel_credentials(authority))
+        return grpc.aio.secure_channel(self.address, credentials)
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -136,7 +146,8 @@ class SimulatedAgents:
                     if message.WhichOneof("body") == "command":
                         self._on_command(name, message.command.command_id, outbox)
             except grpc.aio.AioRpcError:
-                pass
+                if not self._stopped.is_set():
+                    self.failed_attempts += 1
             finally:
                 beats.cancel()
             with contextlib.suppress(TimeoutError):

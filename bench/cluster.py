@@ -1,0 +1,139 @@
+"""What the benchmarks share: a deploy-server of their own (all services in one process, SQLite
+unless a database URL is given), a no-op revision, and timing one deployment of it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from bench.access import Admin, serving
+from deploy.bundle import make_zip
+from deploy.client import TERMINAL, DeployClient
+from deploy.v1 import common_pb2, fleet_pb2, orchestrator_pb2, registry_pb2
+
+BIN = Path(sys.executable).parent
+HOOKS = (
+    "ApplicationStop",
+    "BeforeInstall",
+    "AfterInstall",
+    "ApplicationStart",
+    "ValidateService",
+    "BeforeBlockTraffic",
+    "AfterBlockTraffic",
+    "BeforeAllowTraffic",
+    "AfterAllowTraffic",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+@contextmanager
+def server(workdir: Path, database_url: str = "") -> Iterator[tuple[str, Admin, int]]:
+    """A running deploy-server: its address, its administrator and its process id."""
+    address = f"127.0.0.1:{free_port()}"
+    admin = Admin(workdir / "data" / "pki", workdir / "data")
+    command = [
+        str(BIN / "deploy-server"),
+        "--listen",
+        address,
+        "--data-dir",
+        str(workdir / "data"),
+        "--metrics-listen",
+        f"127.0.0.1:{free_port()}",
+        "--log-level",
+        os.environ.get("OPENDEPLOY_BENCH_LOG_LEVEL", "WARNING"),  # INFO to see each step
+    ]
+    if database_url:
+        command += ["--database-url", database_url]
+    with (workdir / "server.log").open("ab") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=log)
+        try:
+            wait(lambda: serving(address, admin.ca_file), 30, "deploy-server")
+            admin.wait_for_key(wait)
+            yield address, admin, process.pid
+        finally:
+            process.terminate()
+            process.wait(30)
+
+
+def wait_online(client: DeployClient, count: int, timeout: float) -> None:
+    def online() -> bool:
+        listed = client.instances()
+        return sum(i.health == fleet_pb2.INSTANCE_HEALTH_ONLINE for i in listed) >= count
+
+    wait(online, timeout, f"{count} agents online")
+
+
+def noop_bundle(root: Path) -> Path:
+    (root / "scripts").mkdir(parents=True)
+    lines = ["version: 0.0", "os: linux", "hooks:"]
+    for hook in HOOKS:
+        script = root / "scripts" / f"{hook}.sh"
+        script.write_text("#!/bin/sh\nexit 0\n")
+        script.chmod(0o755)
+        lines += [f"  {hook}:", f"    - location: scripts/{hook}.sh"]
+    (root / "appspec.yml").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def create_group(client: DeployClient, tags: dict[str, str], config: str) -> None:
+    """Application `bench` and its group `all` of the instances with `tags`."""
+    client.call(
+        client.registry.CreateApplication,
+        registry_pb2.CreateApplicationRequest(application_name="bench"),
+    )
+    client.call(
+        client.orchestrator.CreateDeploymentGroup,
+        orchestrator_pb2.CreateDeploymentGroupRequest(
+            application_name="bench",
+            deployment_group_name="all",
+            deployment_config_name=config,
+            on_premises_instance_tag_filters=[
+                common_pb2.TagFilter(key=k, value=v, type=common_pb2.TAG_FILTER_TYPE_KEY_AND_VALUE)
+                for k, v in tags.items()
+            ],
+        ),
+    )
+
+
+def deploy_noop(client: DeployClient, workdir: Path, run: int, timeout: float = 300) -> float:
+    """Seconds from create-deployment to Succeeded of a new no-op revision of `bench`."""
+    bundle = workdir / "bundle.zip"
+    digest = make_zip(noop_bundle(workdir / f"src-{run}"), bundle)
+    uploaded = client.upload_bundle(bundle, digest)
+    revision = common_pb2.RevisionLocation(
+        revision_type=common_pb2.REVISION_TYPE_REGISTRY, registry_location=uploaded.location
+    )
+    started = time.perf_counter()
+    created = client.call(
+        client.orchestrator.CreateDeployment,
+        orchestrator_pb2.CreateDeploymentRequest(
+            application_name="bench", deployment_group_name="all", revision=revision
+        ),
+    )
+    final = None
+    for update in client.watch_deployment(created.deployment_id, timeout=timeout):
+        if update.deployment_info.status in TERMINAL:
+            final = update.deployment_info.status
+    elapsed = time.perf_counter() - started
+    if final != orchestrator_pb2.DEPLOYMENT_STATUS_SUCCEEDED:
+        raise SystemExit(f"deployment {created.deployment_id} did not succeed")
+    return elapsed
