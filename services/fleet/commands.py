@@ -15,9 +15,10 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from deploy.backoff import Backoff
+from services.core.batching import Batcher
 from services.core.clock import utcnow
 from services.core.diagnostics import Diagnostics
-from services.core.errors import DeployError
+from services.core.errors import DeployError, NotFound
 from services.core.metrics import COMMANDS_IN_FLIGHT
 from services.core.signal import ChangeSignal
 from services.fleet.convert import cancel_message, command_message
@@ -25,6 +26,9 @@ from services.fleet.domain import (
     CommandState,
     CommandUpdate,
     DeadlinePolicy,
+    NewCommand,
+    Report,
+    Stored,
     UnfinishedCommand,
     UpdateKind,
     agent_lost,
@@ -37,6 +41,9 @@ from services.fleet.store import FleetStore
 
 log = logging.getLogger(__name__)
 
+WRITE_BATCH = 500
+"""Reports (or commands) written in one transaction at most."""
+
 
 class CommandBus:
     """The path of a command: orchestrator → store → agent stream; and of its updates back."""
@@ -48,10 +55,12 @@ class CommandBus:
         self._sessions = sessions
         self._policy = policy
         self._signal = ChangeSignal()
-        self._append = asyncio.Lock()
-        """Updates are committed one at a time, so sequence numbers become visible in order:
-        with PostgreSQL, concurrent transactions could otherwise commit sequence 11 before 10,
-        and a watcher that had moved past 11 would never see 10."""
+        self._reports = Batcher(store.record_updates, WRITE_BATCH)
+        """The one writer of updates: sequence numbers become visible in order (with
+        PostgreSQL, concurrent transactions could commit sequence 11 before 10, and a watcher
+        that had moved past 11 would never see 10), and a burst of reports is one commit."""
+        self._commands = Batcher(store.add_commands, WRITE_BATCH)
+        """Commands dispatched together (a wave of a deployment) are stored together."""
         self._deadlines = ChangeSignal()
         """Woken when a deadline earlier than the one the deadline loop sleeps towards is set."""
         self._next_deadline: datetime | None = None
@@ -76,9 +85,11 @@ class CommandBus:
     ) -> None:
         """Persist, then push if the agent is connected; a repeated id changes nothing."""
         deadline = self._policy.start_deadline(utcnow())
-        if not await self._store.add_command(
-            command_id, instance_name, payload, deadline, deployment_id
-        ):
+        command = NewCommand(command_id, instance_name, payload, deadline, deployment_id)
+        stored = await self._commands.submit(command)
+        if stored is Stored.UNREGISTERED:
+            raise NotFound(f"instance {instance_name!r} is not registered")
+        if stored is Stored.KNOWN:
             return
         self._in_flight[command_id] = CommandState.PENDING
         self._deadline_set(deadline)
@@ -106,14 +117,13 @@ class CommandBus:
         timeout_seconds: int = 0,
     ) -> None:
         """Store what the agent (or the fleet, for it) reported and wake the watchers. A start
-        sets the command's end deadline from the time its scripts may take."""
+        sets the command's end deadline from the time its scripts may take. Reports that
+        arrive while others are being written are written together, in one transaction."""
         deadline = None
         if kind is UpdateKind.STARTED:
             deadline = self._policy.end_deadline(utcnow(), timeout_seconds)
-        async with self._append:
-            update = await self._store.record_update(
-                instance_name, command_id, kind, state, diagnostics, deadline
-            )
+        report = Report(instance_name, command_id, kind, state, diagnostics, deadline)
+        update = await self._reports.submit(report)
         if update is None:
             log.info(
                 "ignored duplicate or unknown command update",

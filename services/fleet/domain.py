@@ -56,6 +56,41 @@ class UpdateKind(StrEnum):
     FINISHED = "Finished"
 
 
+class Stored(StrEnum):
+    """What became of a command the fleet was given."""
+
+    ADDED = "Added"
+    KNOWN = "Known"
+    """One with its id was stored already: nothing changed (dispatch is idempotent)."""
+    UNREGISTERED = "Unregistered"
+    """Its instance is not registered: not stored."""
+
+
+@dataclass(frozen=True)
+class NewCommand:
+    """A command to store for an instance's agent."""
+
+    id: str
+    instance_name: str
+    payload: bytes
+    deadline: datetime
+    """When its agent must have acknowledged it."""
+    deployment_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    """What an agent (or the fleet, for it) says about a command, to be stored."""
+
+    instance_name: str
+    command_id: str
+    kind: UpdateKind
+    state: CommandState
+    diagnostics: Diagnostics
+    deadline: datetime | None = None
+    """The command's next deadline (None once it has finished)."""
+
+
 @dataclass(frozen=True)
 class CommandUpdate:
     """One thing an agent reported about a command, numbered in the order the fleet stored it."""

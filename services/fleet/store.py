@@ -28,6 +28,9 @@ from services.fleet.domain import (
     CommandState,
     CommandUpdate,
     Instance,
+    NewCommand,
+    Report,
+    Stored,
     StoredOutput,
     UnfinishedCommand,
     UpdateKind,
@@ -198,34 +201,44 @@ class FleetStore:
                 if address:
                     row.address = address
 
-    async def add_command(
-        self,
-        command_id: str,
-        instance_name: str,
-        payload: bytes,
-        deadline: datetime,
-        deployment_id: str | None = None,
-    ) -> bool:
-        """Store a command, to be acknowledged by `deadline`; False (and no change) if one with
-        this id exists already."""
+    async def add_commands(self, commands: Sequence[NewCommand]) -> list[Stored]:
+        """Store commands, each to be acknowledged by its deadline — one transaction; for
+        each, whether it was added, was known already (a repeated id: no change), or names an
+        instance that is not registered (not stored)."""
         async with self._db.transaction() as session:
-            instance = await session.get(InstanceRow, instance_name)
-            if instance is None or instance.deregistered_at is not None:
-                raise NotFound(f"instance {instance_name!r} is not registered")
-            if await session.get(CommandRow, command_id) is not None:
-                return False
-            session.add(
-                CommandRow(
-                    id=command_id,
-                    instance_name=instance_name,
-                    payload=payload,
-                    deployment_id=deployment_id,
-                    state=CommandState.PENDING,
-                    created_at=utcnow(),
-                    deadline_at=deadline,
+            names = {command.instance_name for command in commands}
+            registered = set(
+                await session.scalars(
+                    select(InstanceRow.name).where(
+                        InstanceRow.name.in_(names), InstanceRow.deregistered_at.is_(None)
+                    )
                 )
             )
-            return True
+            ids = {command.id for command in commands}
+            known = set(await session.scalars(select(CommandRow.id).where(CommandRow.id.in_(ids))))
+            results = []
+            now = utcnow()
+            for command in commands:
+                if command.instance_name not in registered:
+                    results.append(Stored.UNREGISTERED)
+                    continue
+                if command.id in known:
+                    results.append(Stored.KNOWN)
+                    continue
+                known.add(command.id)
+                session.add(
+                    CommandRow(
+                        id=command.id,
+                        instance_name=command.instance_name,
+                        payload=command.payload,
+                        deployment_id=command.deployment_id,
+                        state=CommandState.PENDING,
+                        created_at=now,
+                        deadline_at=command.deadline,
+                    )
+                )
+                results.append(Stored.ADDED)
+            return results
 
     async def pending_commands(self, instance_name: str) -> list[bytes]:
         """Payloads of the instance's commands that its agent has not started, oldest first."""
@@ -240,37 +253,44 @@ class FleetStore:
             )
             return list(rows)
 
-    async def record_update(
-        self,
-        instance_name: str,
-        command_id: str,
-        kind: UpdateKind,
-        state: CommandState,
-        diagnostics: Diagnostics,
-        deadline: datetime | None = None,
-    ) -> CommandUpdate | None:
-        """Move the command to `state` (with its next `deadline`, None once finished) and append
-        the update; None if it is not a valid move (a duplicate report after a reconnect, or a
-        command of another instance)."""
+    async def record_updates(self, reports: Sequence[Report]) -> list[CommandUpdate | None]:
+        """Move each report's command to its state (with its next deadline, None once
+        finished) and append the update — one transaction for them all; None for a report
+        that is not a valid move (a duplicate after a reconnect, or a command of another
+        instance), in the reports' order."""
         async with self._db.transaction() as session:
-            command = await session.get(CommandRow, command_id, with_for_update=True)
-            if command is None or command.instance_name != instance_name:
-                return None
-            if state not in COMMAND_TRANSITIONS[CommandState(command.state)]:
-                return None
-            command.state = state
-            command.deadline_at = deadline
-            row = CommandUpdateRow(
-                command_id=command_id,
-                instance_name=instance_name,
-                kind=kind,
-                status=state,
-                diagnostics=json.dumps(dataclasses.asdict(diagnostics)),
-                at=utcnow(),
-            )
-            session.add(row)
+            ids = {report.command_id for report in reports}
+            commands = {
+                row.id: row
+                for row in await session.scalars(
+                    select(CommandRow).where(CommandRow.id.in_(ids)).with_for_update()
+                )
+            }
+            rows: list[CommandUpdateRow | None] = []
+            now = utcnow()
+            for report in reports:
+                command = commands.get(report.command_id)
+                if (
+                    command is None
+                    or command.instance_name != report.instance_name
+                    or report.state not in COMMAND_TRANSITIONS[CommandState(command.state)]
+                ):
+                    rows.append(None)
+                    continue
+                command.state = report.state
+                command.deadline_at = report.deadline
+                row = CommandUpdateRow(
+                    command_id=report.command_id,
+                    instance_name=report.instance_name,
+                    kind=report.kind,
+                    status=report.state,
+                    diagnostics=json.dumps(dataclasses.asdict(report.diagnostics)),
+                    at=now,
+                )
+                session.add(row)
+                rows.append(row)
             await session.flush()
-            return _update(row)
+            return [None if row is None else _update(row) for row in rows]
 
     async def extend(self, instance_name: str, command_id: str, deadline: datetime) -> bool:
         """A not yet started command of the instance waits until `deadline`; False if there

@@ -80,6 +80,9 @@ class BlobStore:
     def writer(self) -> BlobWriter:
         return BlobWriter(self)
 
+    def holds(self, digest: str) -> bool:
+        return self.path_for(digest).is_file()
+
     def size_of(self, digest: str) -> int:
         """Size in bytes; NotFound if the store does not hold the digest."""
         try:

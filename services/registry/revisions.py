@@ -28,8 +28,10 @@ class Revisions:
     ) -> RevisionLocation:
         """Check the bundle (present, of its declared type, with an appspec), record the
         revision with its digest, and return it as recorded; `used_by` names the group a
-        deployment of it is being created for."""
+        deployment of it is being created for. An S3 object already recorded with the ETag it
+        still has is only looked at (HEAD), not read again."""
         await self._store.get_application(application)
+        observed_etag = None
         if location.revision_type is RevisionType.REGISTRY:
             size = self._blobs.size_of(location.digest)
             problem = await asyncio.to_thread(
@@ -41,11 +43,17 @@ class Revisions:
             if problem:
                 raise InvalidArgument(f"revision.registryLocation: {location.digest} {problem}")
         elif location.revision_type is RevisionType.S3:
-            digest, size = await self._s3.describe(location)
+            found = await self._s3.head(location)
+            size, observed_etag = found.size, found.etag
+            digest = await self._store.recorded_digest(application, location, found.etag)
+            if digest is None or not self._blobs.holds(digest):
+                digest = await self._s3.digest(location)  # new, or changed: read it through
             location = dataclasses.replace(location, digest=digest)
         else:
             digest, size = await self._git.bundle(location)
             clone_url = self._git.clone_url(location.repository)
             location = dataclasses.replace(location, digest=digest, clone_url=clone_url)
-        await self._store.register_revision(application, location, description, size, used_by)
+        await self._store.register_revision(
+            application, location, description, size, used_by, observed_etag
+        )
         return location

@@ -36,3 +36,5 @@ class RevisionRow(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     deployment_groups: Mapped[str] = mapped_column(Text, default="[]")
     """JSON list of the names of the groups deployments of it went to."""
+    observed_etag: Mapped[str | None] = mapped_column(String(1024))
+    """S3: the object's ETag when the digest was taken (None: not S3, or not known)."""

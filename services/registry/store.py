@@ -52,6 +52,7 @@ class RegistryStore:
         description: str,
         size: int,
         used_by: str = "",
+        observed_etag: str | None = None,
     ) -> Revision:
         """Record a revision; registering the same one again keeps the first record, except
         that an S3 object whose content changed gets its new digest and size. `used_by` names
@@ -79,6 +80,8 @@ class RegistryStore:
             elif revision_from_json(existing.location).digest != location.digest:
                 existing.location = revision_to_json(location)
                 existing.size_bytes = size
+            if observed_etag is not None:
+                row.observed_etag = observed_etag
             if used_by:
                 row.first_used_at = row.first_used_at or now
                 row.last_used_at = now
@@ -87,6 +90,23 @@ class RegistryStore:
                     row.deployment_groups = json.dumps([*groups, used_by])
             await session.flush()
             return self._revision(application_name, row)
+
+    async def recorded_digest(
+        self, application_name: str, location: RevisionLocation, observed_etag: str
+    ) -> str | None:
+        """The digest recorded for this S3 revision when its object had `observed_etag`; None
+        when it is not recorded, or its object had another ETag then."""
+        async with self._db.read() as session:
+            app = await self._application_row(session, application_name)
+            row = await session.scalar(
+                select(RevisionRow).where(
+                    RevisionRow.application_id == app.id,
+                    RevisionRow.identity == location.identity(),
+                )
+            )
+            if row is None or row.observed_etag != observed_etag:
+                return None
+            return revision_from_json(row.location).digest or None
 
     async def get_revision(self, application_name: str, location: RevisionLocation) -> Revision:
         async with self._db.read() as session:

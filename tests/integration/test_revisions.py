@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -156,6 +157,35 @@ def test_an_object_changed_after_registration_is_refused_before_the_application_
     refused_before_stop(
         app, deployment_id, stops, installing, digest, "changed after it was registered"
     )
+
+
+def bytes_read(running: Cluster) -> float:
+    """opendeploy_bundle_bytes_total{direction="in"}: bundle bytes the registry took in."""
+    text = urllib.request.urlopen(running.server.metrics_url, timeout=5).read().decode()
+    found = re.search(r'^opendeploy_bundle_bytes_total\{direction="in"\} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_an_unchanged_s3_object_is_not_read_again_when_deployed_again(
+    running: Cluster, tmp_path: Path, bucket: str, s3_env: dict[str, str]
+) -> None:
+    app = App(running)
+    first = push_s3(app, bundle(tmp_path / "v1", "1", app.dest), bucket, "same.zip")
+    before = bytes_read(running)
+    for _ in range(2):  # each create-deployment registers the revision again: a HEAD only
+        app.finished(deploy_s3(app, bucket, "same.zip"), "Succeeded")
+    assert bytes_read(running) == before
+
+    # The object changes under the same key: its new ETag has it read again, once.
+    changed = bundle(tmp_path / "v2", "2", app.dest)
+    second = push_s3(app, changed, bucket, "same.zip")
+    assert second["digest"] != first["digest"]
+    resized = s3(s3_env).head_object(Bucket=bucket, Key="same.zip")["ContentLength"]  # type: ignore[attr-defined]
+    assert bytes_read(running) == before + resized
+    info = app.finished(deploy_s3(app, bucket, "same.zip"), "Succeeded")
+    assert info["revision"]["s3Location"]["digest"] == second["digest"]
+    assert bytes_read(running) == before + resized
+    assert installed(app) == ["2"] * AGENTS
 
 
 def test_a_missing_s3_object_is_refused_at_registration_naming_it(
