@@ -15,6 +15,7 @@ from pathlib import Path
 from bench.access import Admin, serving
 from deploy.bundle import make_zip
 from deploy.client import TERMINAL, DeployClient
+from deploy.errors import ApiError
 from deploy.v1 import common_pb2, fleet_pb2, orchestrator_pb2, registry_pb2
 
 BIN = Path(sys.executable).parent
@@ -76,7 +77,10 @@ def server(workdir: Path, database_url: str = "") -> Iterator[tuple[str, Admin, 
 
 def wait_online(client: DeployClient, count: int, timeout: float) -> None:
     def online() -> bool:
-        listed = client.instances()
+        try:
+            listed = client.instances()
+        except ApiError:  # a server busy with a storm of connections may not answer in time
+            return False
         return sum(i.health == fleet_pb2.INSTANCE_HEALTH_ONLINE for i in listed) >= count
 
     wait(online, timeout, f"{count} agents online")
