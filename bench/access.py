@@ -33,6 +33,10 @@ def serving(address: str, ca_file: Path) -> bool:
     return bool(status == health_pb2.HealthCheckResponse.SERVING)
 
 
+TOKEN_USES = 1000
+"""The most agents one join token may enrol."""
+
+
 @dataclass(frozen=True)
 class Admin:
     """The cluster's administrator: its authority (pki_dir) and the identity service's data
@@ -57,6 +61,13 @@ class Admin:
             None, {"DEPLOY_SHARED_CREDENTIALS_FILE": str(self._key_file)}
         )
         return DeployClient(address, str(self.ca_file), credentials)
+
+    def join_tokens(self, address: str, tags: dict[str, str], agents: int) -> list[str]:
+        """Tokens that enrol `agents` agents between them (a token enrols 1,000 at most)."""
+        return [
+            self.join_token(address, tags, min(TOKEN_USES, agents - first))
+            for first in range(0, agents, TOKEN_USES)
+        ]
 
     def join_token(self, address: str, tags: dict[str, str], uses: int) -> str:
         """A token that enrols `uses` agents, registering each with `tags`."""

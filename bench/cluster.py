@@ -8,9 +8,13 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 from bench.access import Admin, serving
 from deploy.bundle import make_zip
@@ -46,10 +50,49 @@ def wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.02)
 
 
+@dataclass(frozen=True)
+class Server:
+    """A deploy-server the benchmark started."""
+
+    address: str
+    admin: Admin
+    pid: int
+    metrics_url: str
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def cpu_seconds(self) -> float:
+        """User and system CPU the process has used so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def metric(self, sample: str) -> float:
+        """The value of one sample (name and labels, as exposed) at the metrics endpoint."""
+        with urllib.request.urlopen(self.metrics_url, timeout=10) as response:
+            for line in response.read().decode().splitlines():
+                if line.startswith(sample + " "):
+                    return float(line.split()[-1])
+        return 0.0
+
+    def wait_connected(self, count: int, timeout: float) -> None:
+        """Until `count` agents have a stream open (read from the metrics: cheaper for the
+        server than listing thousands of instances)."""
+        wait(
+            lambda: self.metric("opendeploy_agents_connected") >= count,
+            timeout,
+            f"{count} agents connected",
+        )
+
+
 @contextmanager
-def server(workdir: Path, database_url: str = "") -> Iterator[tuple[str, Admin, int]]:
-    """A running deploy-server: its address, its administrator and its process id."""
+def server(workdir: Path, database_url: str = "") -> Iterator[Server]:
+    """A running deploy-server of the benchmark's own, all services in one process."""
     address = f"127.0.0.1:{free_port()}"
+    metrics = f"127.0.0.1:{free_port()}"
     admin = Admin(workdir / "data" / "pki", workdir / "data")
     command = [
         str(BIN / "deploy-server"),
@@ -58,7 +101,7 @@ def server(workdir: Path, database_url: str = "") -> Iterator[tuple[str, Admin, 
         "--data-dir",
         str(workdir / "data"),
         "--metrics-listen",
-        f"127.0.0.1:{free_port()}",
+        metrics,
         "--log-level",
         os.environ.get("OPENDEPLOY_BENCH_LOG_LEVEL", "WARNING"),  # INFO to see each step
     ]
@@ -69,10 +112,44 @@ def server(workdir: Path, database_url: str = "") -> Iterator[tuple[str, Admin, 
         try:
             wait(lambda: serving(address, admin.ca_file), 30, "deploy-server")
             admin.wait_for_key(wait)
-            yield address, admin, process.pid
+            yield Server(address, admin, process.pid, f"http://{metrics}/metrics")
         finally:
             process.terminate()
             process.wait(30)
+
+
+@contextmanager
+def real_agents(running: Server, workdir: Path, count: int, tags: dict[str, str]) -> Iterator[None]:
+    """`count` deploy-agent processes enrolled with `tags`, each with its own root under
+    `workdir`, until the block ends."""
+    processes = []
+    token = running.admin.join_token(running.address, tags, count)
+    with (workdir / "agents.log").open("ab") as logs:
+        try:
+            for name in (f"bench-{i}" for i in range(count)):
+                config = workdir / f"{name}.yaml"
+                config.write_text(
+                    yaml.safe_dump(
+                        {
+                            "server": running.address,
+                            "ca_file": str(running.admin.ca_file),
+                            "join_token": token,
+                            "instance_name": name,
+                            "root_dir": str(workdir / name / "root"),
+                            "install_prefix": str(workdir / name / "prefix"),
+                        }
+                    )
+                )
+                command = [str(BIN / "deploy-agent"), "--config", str(config)]
+                processes.append(
+                    subprocess.Popen([*command, "--log-level", "WARNING"], stdout=logs, stderr=logs)
+                )
+            yield
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait(10)
 
 
 def wait_online(client: DeployClient, count: int, timeout: float) -> None:
@@ -122,10 +199,18 @@ def deploy_noop(client: DeployClient, workdir: Path, run: int, timeout: float = 
     """Seconds from create-deployment to Succeeded of a new no-op revision of `bench`."""
     bundle = workdir / "bundle.zip"
     digest = make_zip(noop_bundle(workdir / f"src-{run}"), bundle)
+    return deploy(client, push(client, bundle, digest), timeout)
+
+
+def push(client: DeployClient, bundle: Path, digest: str) -> common_pb2.RevisionLocation:
     uploaded = client.upload_bundle(bundle, digest)
-    revision = common_pb2.RevisionLocation(
+    return common_pb2.RevisionLocation(
         revision_type=common_pb2.REVISION_TYPE_REGISTRY, registry_location=uploaded.location
     )
+
+
+def deploy(client: DeployClient, revision: common_pb2.RevisionLocation, timeout: float) -> float:
+    """Seconds from create-deployment to Succeeded of `revision` to group `all` of `bench`."""
     started = time.perf_counter()
     created = client.call(
         client.orchestrator.CreateDeployment,

@@ -24,25 +24,21 @@ GOALS = {10: 1.0, 100: 2.0, 1000: 5.0}
 STORM_GOAL_SECONDS = 10.0
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def one_size(workdir: Path, agents: int, runs: int, database_url: str) -> None:
     tags = {"bench": "yes"}
     names = [f"sim-{i}" for i in range(agents)]
-    with server(workdir, database_url) as (address, admin, pid):
-        idle_rss = rss_mb(pid)
-        token = admin.join_token(address, tags, agents)
+    with server(workdir, database_url) as running:
+        address, admin = running.address, running.admin
+        token = admin.join_tokens(address, tags, agents)
         simulated = SimulatedAgents(address, names, tags, admin.ca_file, token)
-        with admin.client(address) as client, simulated:  # enrols, then connects all at once
+        simulated.enrol()
+        enrolled_rss = running.rss_mb()
+        with admin.client(address) as client, simulated:  # all connect at once
             started = time.perf_counter()
-            wait_online(client, agents, 600)
+            running.wait_connected(agents, 600)
             storm = time.perf_counter() - started
-            connected_rss = rss_mb(pid)
+            per_stream_kb = (running.rss_mb() - enrolled_rss) * 1024 / agents
+            wait_online(client, agents, 60)
             create_group(client, tags, "CodeDeployDefault.AllAtOnce")
             times = [deploy_noop(client, workdir, run, timeout=900) for run in range(runs)]
         median = statistics.median(times)
@@ -50,8 +46,7 @@ def one_size(workdir: Path, agents: int, runs: int, database_url: str) -> None:
         print(
             f"{agents:>6} {storm:>10.2f} {simulated.failed_attempts:>7} "
             f"{len(times):>5} {median:>10.2f} {min(times):>8.2f} {max(times):>8.2f} "
-            f"{(f'≤ {goal:g}' if goal else '-'):>6} "
-            f"{(connected_rss - idle_rss) * 1024 / agents:>10.1f}",
+            f"{(f'≤ {goal:g}' if goal else '-'):>6} {per_stream_kb:>10.1f}",
             flush=True,
         )
 

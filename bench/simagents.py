@@ -8,8 +8,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import random
 import threading
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,10 +21,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from bench.access import TOKEN_USES
 from deploy import certproof, signing
 from deploy.v1 import agent_pb2, agent_pb2_grpc, common_pb2, fleet_pb2, fleet_pb2_grpc
 
 RECONNECT_SECONDS = 0.5
+ENROL_CONCURRENCY = 8
 
 
 @dataclass
@@ -34,9 +39,14 @@ class SimulatedAgents:
     names: Sequence[str]
     tags: dict[str, str]
     ca_file: Path | None = None
-    join_token: str = ""
+    join_token: str | Sequence[str] = ""
+    """One token, or several used in turn, each for as many names as it may enrol (1,000)."""
     answer: bool = True
-    heartbeat_seconds: float = 1.0
+    heartbeat_seconds: float | None = None
+    """How often each session heartbeats; None: as the server's welcome says (a real agent)."""
+    sessions_per_connection: int = 100
+    """Sessions sharing one HTTP/2 connection (real agents have one each; thousands of
+    sockets in one benchmark process would measure the benchmark)."""
     during: Callable[[str, str], list[agent_pb2.ConnectRequest]] | None = None
     """What else an agent sends between a command's start and its result, given the agent's
     name and the command's id (a misbehaving agent's output, say)."""
@@ -44,6 +54,8 @@ class SimulatedAgents:
     """What else it sends after the result."""
     failed_attempts: int = 0
     """Streams that ended in an error (each is followed by a reconnect)."""
+    failures: Counter[str] = field(default_factory=Counter)
+    """How many ended with each status and message."""
     received: list[str] = field(default_factory=list)
     """Command ids received, in order (from every session)."""
     _loop: asyncio.AbstractEventLoop | None = None
@@ -57,8 +69,8 @@ class SimulatedAgents:
     """Each session's certificate (DER), once enrolled; one key serves them all."""
 
     def __enter__(self) -> SimulatedAgents:
-        if self.join_token:
-            self._enrol()
+        if self.join_token and not self._certificates:
+            self.enrol()
         self._thread = threading.Thread(target=asyncio.run, args=(self._main(),), daemon=True)
         self._thread.start()
         if not self._ready.wait(30):
@@ -71,7 +83,8 @@ class SimulatedAgents:
         if self._thread is not None:
             self._thread.join(30)
 
-    def _enrol(self) -> None:
+    def enrol(self) -> None:
+        """Enrol every session with the join token (done on entering, if not before)."""
         subject = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "simulated")])
         request = (
             x509.CertificateSigningRequestBuilder()
@@ -80,18 +93,24 @@ class SimulatedAgents:
             .public_bytes(serialization.Encoding.PEM)
             .decode()
         )
-        with self._sync_channel() as channel:
+        with self._sync_channel() as channel, ThreadPoolExecutor(ENROL_CONCURRENCY) as pool:
             fleet = fleet_pb2_grpc.FleetStub(channel)
-            for name in self.names:
+
+            tokens = [self.join_token] if isinstance(self.join_token, str) else self.join_token
+
+            def enrol(index: int, name: str) -> None:
+                token = tokens[min(index // TOKEN_USES, len(tokens) - 1)]
                 enrolled = fleet.Enroll(
                     fleet_pb2.EnrollRequest(
-                        join_token=self.join_token, instance_name=name, certificate_request=request
+                        join_token=token, instance_name=name, certificate_request=request
                     ),
-                    timeout=30,
+                    timeout=60,
                 )
                 self._certificates[name] = x509.load_pem_x509_certificate(
                     enrolled.certificate.encode()
                 ).public_bytes(serialization.Encoding.DER)
+
+            list(pool.map(enrol, range(len(self.names)), self.names))
 
     def _credentials(self) -> grpc.ChannelCredentials | None:
         if self.ca_file is None:
@@ -115,19 +134,26 @@ class SimulatedAgents:
 
     def _channel(self) -> grpc.aio.Channel:
         credentials = self._credentials()
+        options = [("grpc.use_local_subchannel_pool", 1)]  # a connection of its own
         if credentials is None:
-            return grpc.aio.insecure_channel(self.address)
-        return grpc.aio.secure_channel(self.address, credentials)
+            return grpc.aio.insecure_channel(self.address, options=options)
+        return grpc.aio.secure_channel(self.address, credentials, options=options)
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
-        channel = self._channel()
-        stub = agent_pb2_grpc.AgentGatewayStub(channel)
-        sessions = [asyncio.create_task(self._session(stub, n)) for n in self.names]
+        per = self.sessions_per_connection
+        channels = [self._channel() for _ in range(0, len(self.names), per)]
+        sessions = [
+            asyncio.create_task(
+                self._session(agent_pb2_grpc.AgentGatewayStub(channels[i // per]), name)
+            )
+            for i, name in enumerate(self.names)
+        ]
         self._ready.set()
         await self._stopped.wait()
-        await channel.close(grace=None)  # ends every stream; the sessions see it and return
+        for channel in channels:  # ends every stream; the sessions see it and return
+            await channel.close(grace=None)
         await asyncio.wait(sessions, timeout=10)
 
     async def _session(self, stub: agent_pb2_grpc.AgentGatewayStub, name: str) -> None:
@@ -140,16 +166,24 @@ class SimulatedAgents:
                 tags=[common_pb2.Tag(key=k, value=v) for k, v in self.tags.items()],
             )
             outbox.put_nowait(agent_pb2.ConnectRequest(hello=hello))
-            beats = asyncio.create_task(self._heartbeats(outbox))
+            beats: asyncio.Task[None] | None = None
             try:
                 async for message in stub.Connect(_drain(outbox), metadata=self._proof(name)):
-                    if message.WhichOneof("body") == "command":
+                    kind = message.WhichOneof("body")
+                    if kind == "welcome":
+                        interval = message.welcome.heartbeat_interval_seconds
+                        beats = asyncio.create_task(
+                            self._heartbeats(outbox, self.heartbeat_seconds or interval)
+                        )
+                    elif kind == "command":
                         self._on_command(name, message.command.command_id, outbox)
-            except grpc.aio.AioRpcError:
+            except grpc.aio.AioRpcError as error:
                 if not self._stopped.is_set():
                     self.failed_attempts += 1
+                    self.failures[f"{error.code().name}: {error.details()}"[:200]] += 1
             finally:
-                beats.cancel()
+                if beats is not None:
+                    beats.cancel()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopped.wait(), RECONNECT_SECONDS)
 
@@ -178,10 +212,12 @@ class SimulatedAgents:
         for message in self.after(name, command_id) if self.after else []:
             outbox.put_nowait(message)
 
-    async def _heartbeats(self, outbox: asyncio.Queue[agent_pb2.ConnectRequest]) -> None:
+    @staticmethod
+    async def _heartbeats(outbox: asyncio.Queue[agent_pb2.ConnectRequest], interval: float) -> None:
+        await asyncio.sleep(random.uniform(0, interval))  # not all in step after a storm
         while True:
-            await asyncio.sleep(self.heartbeat_seconds)
             outbox.put_nowait(agent_pb2.ConnectRequest(heartbeat=agent_pb2.Heartbeat()))
+            await asyncio.sleep(interval)
 
 
 async def _drain(

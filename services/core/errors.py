@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import grpc
 from sqlalchemy.exc import DataError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 
 class DeployError(Exception):
@@ -95,9 +96,14 @@ FOREIGN_ERRORS: dict[type[BaseException], tuple[type[DeployError], str]] = {
         InvalidArgument,
         "a value in the request cannot be stored (too long, out of range or not text)",
     ),
+    PoolTimeout: (
+        ResourceExhausted,
+        "the server is saturated: no database connection came free in time; retry later",
+    ),
 }
-"""Errors of libraries that mean the caller sent something unusable; a last line behind the
-servicers' own checks, so such a request is refused, never an internal error."""
+"""Errors of libraries that stand for a clear answer: the caller sent something unusable (a
+last line behind the servicers' own checks), or the server is saturated (which the caller may
+retry, as an agent does) — never an internal error."""
 
 
 def translate_foreign(error: BaseException) -> DeployError | None:

@@ -40,7 +40,7 @@ class _Outcome:
         translated = translate_foreign(error)
         if translated is not None:
             log.warning(
-                "request refused by the database",
+                "a database error answered as a status",
                 extra={
                     "fields": {"method": f"{self.service}/{self.method}", "error": str(translated)}
                 },

@@ -31,6 +31,15 @@ class Instance:
         return self.deregistered_at is None
 
 
+@dataclass(frozen=True)
+class Sighting:
+    """An agent heard from at `at`: connecting (from `address`) or leaving (address "")."""
+
+    name: str
+    at: datetime
+    address: str = ""
+
+
 class CommandState(StrEnum):
     """Where a dispatched command is: not yet started by the agent, running, or finished."""
 

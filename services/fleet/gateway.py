@@ -14,15 +14,17 @@ from grpc import aio
 from deploy.hookoutput import line_from_proto
 from deploy.v1 import agent_pb2, agent_pb2_grpc
 from services.core.access import calling_instance
+from services.core.batching import Batcher
+from services.core.clock import utcnow
 from services.core.convert import diagnostics_from_proto, tag_from_proto
 from services.core.diagnostics import Diagnostics
 from services.core.errors import InvalidArgument, PermissionDenied
 from services.core.names import check_instance_name
 from services.core.tags import check_tags
 from services.fleet.changes import InstanceChanges
-from services.fleet.commands import CommandBus
+from services.fleet.commands import WRITE_BATCH, CommandBus
 from services.fleet.convert import command_message, finished_state
-from services.fleet.domain import CommandState, UpdateKind
+from services.fleet.domain import CommandState, Sighting, UpdateKind
 from services.fleet.health import FleetHealth
 from services.fleet.output import LINES_PER_MESSAGE, HookOutput
 from services.fleet.sessions import AgentSession, SessionRegistry
@@ -53,6 +55,9 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
         self._bus = bus
         self._health = health
         self._heartbeat = heartbeat_interval_seconds
+        self._sightings = Batcher(store.mark_seen, WRITE_BATCH)
+        """Connections and disconnections are recorded together: a fleet restart is a
+        thousand agents connecting at once, one transaction rather than a thousand."""
 
     async def Connect(
         self, request_iterator: AsyncIterator[agent_pb2.ConnectRequest], context: Context
@@ -62,9 +67,8 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
             raise InvalidArgument("hello: an agent stream must start with AgentHello")
         name = await self._instance(first.hello)
         session = self._sessions.open(name)
-        await self._store.mark_seen(name, peer_host(context.peer()))
+        await self._sightings.submit(Sighting(name, utcnow(), peer_host(context.peer())))
         self._changes.publish(name)  # new, or back online: a replacement fleet may be complete
-        await self._health.refresh_metrics()
         log.info("agent connected", extra={"fields": {"instance": name}})
         reader = asyncio.create_task(self._read(request_iterator, session))
         try:
@@ -83,8 +87,7 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
                 await reader
             if self._sessions.close(session) and not self._closing:
                 self._bus.watch_offline(name)
-                await self._store.mark_seen(name)
-                await self._health.refresh_metrics()
+                await self._sightings.submit(Sighting(name, utcnow()))
             log.info("agent disconnected", extra={"fields": {"instance": name}})
 
     async def _instance(self, hello: agent_pb2.AgentHello) -> str:
@@ -96,7 +99,8 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
         proved = calling_instance()
         if proved is None:
             name = check_instance_name("hello.instanceName", hello.instance_name)
-            await self._store.register_if_unknown(name, tags)
+            if await self._store.register_if_unknown(name, tags):
+                self._health.registered(name)
             return name
         if hello.instance_name and hello.instance_name != proved:
             raise PermissionDenied(

@@ -1,6 +1,7 @@
 """Instance health: Online while its agent's stream is open and heartbeating; the
-opendeploy_instances{health} gauge, refreshed whenever that can change, and
-opendeploy_instance_connected{instance_name}, read from the open streams at every scrape."""
+opendeploy_instances{health} gauge and opendeploy_instance_connected{instance_name}, both
+counted from the open streams at every scrape — an agent connecting or going costs no query
+(a fleet restart is a thousand of them at once)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ class ConnectedInstances(Collector):
 
     def __init__(self) -> None:
         self.health: FleetHealth | None = None
-        self.registered: tuple[str, ...] = ()
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
@@ -34,7 +34,7 @@ class ConnectedInstances(Collector):
         )
         health = self.health
         if health is not None:
-            for name in self.registered:
+            for name in sorted(health.names):  # copied in one step (another thread)
                 family.add_metric([name], 1.0 if health.online(name) else 0.0)
         yield family
 
@@ -50,7 +50,13 @@ class FleetHealth:
         self._store = store
         self._sessions = sessions
         self._window = heartbeat_interval_seconds * MISSED_HEARTBEATS_OFFLINE
+        self.names: set[str] = set()
+        """The registered instances: read at start, kept by this process's registrations."""
         CONNECTED.health = self
+        INSTANCES.labels(Health.ONLINE).set_function(self._online_count)
+        INSTANCES.labels(Health.OFFLINE).set_function(
+            lambda: len(self.names) - self._online_count()
+        )
 
     def online(self, name: str) -> bool:
         return self._sessions.is_online(name, self._window)
@@ -58,10 +64,15 @@ class FleetHealth:
     def of(self, instance: Instance) -> Health:
         return Health.ONLINE if self.online(instance.name) else Health.OFFLINE
 
-    async def refresh_metrics(self) -> None:
-        """Set the gauges from the registered instances (on register, connect, disconnect)."""
-        registered = [i for i in await self._store.all() if i.registered]
-        CONNECTED.registered = tuple(i.name for i in registered)
-        online = sum(1 for i in registered if self.of(i) is Health.ONLINE)
-        INSTANCES.labels(Health.ONLINE).set(online)
-        INSTANCES.labels(Health.OFFLINE).set(len(registered) - online)
+    async def load(self) -> None:
+        self.names = set(await self._store.registered_names())
+
+    def registered(self, name: str) -> None:
+        self.names.add(name)
+
+    def deregistered(self, name: str) -> None:
+        self.names.discard(name)
+
+    def _online_count(self) -> int:
+        # A scrape runs on the metrics server's thread: iterate a copy (made in one step).
+        return sum(1 for name in tuple(self.names) if self.online(name))

@@ -60,7 +60,7 @@ class FleetService:
         agent_pb2_grpc.add_AgentGatewayServicer_to_server(self._gateway, server)
 
     async def start(self) -> None:
-        await self._health.refresh_metrics()
+        await self._health.load()
         await self._bus.start()
         self._output.start()
 

@@ -57,7 +57,7 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
         token = new_token(name, (), 1, 0, utcnow())
         await self._store.register(name, tags, token)
         self._sessions.registered(name)
-        await self._health.refresh_metrics()
+        self._health.registered(name)
         self._changes.publish(name)
         return fleet_pb2.RegisterOnPremisesInstanceResponse(
             join_token=token.text, join_token_expires_time=timestamp(token.expires_at)
@@ -69,7 +69,7 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
         name = check_instance_name("instanceName", request.instance_name)
         await self._store.deregister(name)
         self._sessions.end(name)  # its agent is refused when it comes back
-        await self._health.refresh_metrics()
+        self._health.deregistered(name)
         self._changes.publish(name)
         return fleet_pb2.DeregisterOnPremisesInstanceResponse()
 
@@ -96,7 +96,7 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
             lambda enrolled: self._certificates.issue(request.certificate_request, enrolled),
         )
         self._sessions.registered(name)
-        await self._health.refresh_metrics()
+        self._health.registered(name)
         self._changes.publish(name)
         log.info("agent enrolled", extra={"fields": {"instance": name}})
         return fleet_pb2.EnrollResponse(

@@ -88,8 +88,10 @@ class SessionRegistry:
         return session is not None and time.monotonic() - session.last_heartbeat <= window_seconds
 
     def oldest_heartbeat_age(self) -> float:
+        """Read by the metrics thread: the copy is taken in one step (under the GIL), so the
+        event loop opening or closing streams meanwhile cannot break it."""
         now = time.monotonic()
-        return max((now - s.last_heartbeat for s in self._sessions.values()), default=0.0)
+        return max((now - s.last_heartbeat for s in list(self._sessions.values())), default=0.0)
 
     def close_all(self) -> None:
         for session in list(self._sessions.values()):

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from deploy.hookoutput import OutputLine, OutputStream
@@ -30,6 +30,7 @@ from services.fleet.domain import (
     Instance,
     NewCommand,
     Report,
+    Sighting,
     Stored,
     StoredOutput,
     UnfinishedCommand,
@@ -192,14 +193,36 @@ class FleetStore:
                 by_name.setdefault(tag.instance_name, []).append(Tag(tag.key, tag.value))
             return [_instance(row, by_name.get(row.name, [])) for row in rows]
 
-    async def mark_seen(self, name: str, address: str = "") -> None:
-        """The agent was connected now (from `address`, when it is connecting)."""
+    async def registered_names(self) -> list[str]:
+        async with self._db.read() as session:
+            return list(
+                await session.scalars(
+                    select(InstanceRow.name).where(InstanceRow.deregistered_at.is_(None))
+                )
+            )
+
+    async def mark_seen(self, sightings: Sequence[Sighting]) -> list[None]:
+        """Record when each agent was last heard from, and the address it last connected
+        from — one transaction for them all; a name the fleet does not know is left out."""
+        last_seen = {s.name: s.at for s in sightings}
+        address = {s.name: s.address for s in sightings if s.address}
         async with self._db.transaction() as session:
-            row = await session.get(InstanceRow, name)
-            if row is not None:
-                row.last_seen_at = utcnow()
-                if address:
-                    row.address = address
+            known = set(
+                await session.scalars(
+                    select(InstanceRow.name).where(InstanceRow.name.in_(last_seen))
+                )
+            )
+            rows = [
+                {"name": name, "last_seen_at": at}
+                | ({"address": address[name]} if name in address else {})
+                for name, at in last_seen.items()
+                if name in known
+            ]
+            for with_address in (True, False):  # one statement per set of columns
+                group = [row for row in rows if ("address" in row) is with_address]
+                if group:
+                    await session.execute(update(InstanceRow), group)
+        return [None] * len(sightings)
 
     async def add_commands(self, commands: Sequence[NewCommand]) -> list[Stored]:
         """Store commands, each to be acknowledged by its deadline — one transaction; for
