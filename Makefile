@@ -60,9 +60,13 @@ demo: $(STAMP) ## From a fresh clone: start the cluster and deploy examples/hell
 down: ## Stop exactly what `make cluster` started in CLUSTER_DIR
 	@if [ -x $(BIN)/python ]; then $(CLUSTER) down; else echo "nothing to stop"; fi
 
-bench: $(STAMP) ## Deployment latency (1, 3, 10 real agents) and scale (simulated agents; SIM_AGENTS="10 100 1000")
+bench: $(STAMP) ## Issue 16's six figures: latency, scale (SIM_AGENTS), idle streams (IDLE_AGENTS), a large bundle, beside pyinfra and Ansible
+	$(BIN)/pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m bench.deploy_latency
-	$(BIN)/python -m bench.fleet_scale --agents $(or $(SIM_AGENTS),10 100)
+	$(BIN)/python -m bench.fleet_scale --agents $(or $(SIM_AGENTS),10 100 1000)
+	$(BIN)/python -m bench.idle_streams --agents $(or $(IDLE_AGENTS),10000)
+	$(BIN)/python -m bench.bundle_transfer
+	$(BIN)/python -m bench.peers
 
 chaos: $(STAMP) ## Deployments under 100 random SIGKILLs of services and agents; prints invariants
 	$(BIN)/python -m bench.chaos --kills $(or $(KILLS),100)

@@ -62,6 +62,14 @@ class Admin:
         )
         return DeployClient(address, str(self.ca_file), credentials)
 
+    def cli_env(self, address: str) -> dict[str, str]:
+        """The environment the `deploy` CLI needs to act as this administrator."""
+        return {
+            "DEPLOY_ENDPOINT": address,
+            "DEPLOY_CA_FILE": str(self.ca_file),
+            "DEPLOY_SHARED_CREDENTIALS_FILE": str(self._key_file),
+        }
+
     def join_tokens(self, address: str, tags: dict[str, str], agents: int) -> list[str]:
         """Tokens that enrol `agents` agents between them (a token enrols 1,000 at most)."""
         return [

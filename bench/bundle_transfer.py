@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.cluster import HOOKS, create_group, deploy, push, real_agents, server, wait_online
+from bench.cluster import deploy, noop_bundle, push, real_fleet
 from deploy.bundle import make_zip
 
 THROUGHPUT_GOAL = 0.5
@@ -30,18 +30,11 @@ CHUNK = 1 << 20
 
 
 def large_bundle(root: Path, megabytes: int) -> Path:
-    """A revision of `megabytes` of random bytes and no-op hooks."""
-    (root / "scripts").mkdir(parents=True)
+    """A no-op revision carrying `megabytes` of random bytes."""
+    noop_bundle(root)
     with (root / "payload.bin").open("wb") as payload:
         for _ in range(megabytes):
             payload.write(os.urandom(CHUNK))
-    lines = ["version: 0.0", "os: linux", "hooks:"]
-    for hook in HOOKS:
-        script = root / "scripts" / f"{hook}.sh"
-        script.write_text("#!/bin/sh\nexit 0\n")
-        script.chmod(0o755)
-        lines += [f"  {hook}:", f"    - location: scripts/{hook}.sh"]
-    (root / "appspec.yml").write_text("\n".join(lines) + "\n")
     return root
 
 
@@ -88,14 +81,10 @@ def measure(workdir: Path, agents: int, megabytes: int) -> None:
     plain = loopback_copy(bundle, copies)
     for copy in copies:
         copy.unlink()
-    tags = {"bench": "bundle"}
-    with (
-        server(workdir) as running,
-        real_agents(running, workdir, agents, tags),
-        running.admin.client(running.address) as client,
+    with real_fleet(workdir, agents, {"bench": "bundle"}, "CodeDeployDefault.AllAtOnce") as (
+        running,
+        client,
     ):
-        wait_online(client, agents, 60)
-        create_group(client, tags, "CodeDeployDefault.AllAtOnce")
         revision = push(client, bundle, digest)
         served = running.metric(SERVED_OUT)
         first = deploy(client, revision, timeout=900)

@@ -152,6 +152,22 @@ def real_agents(running: Server, workdir: Path, count: int, tags: dict[str, str]
                 process.wait(10)
 
 
+@contextmanager
+def real_fleet(
+    workdir: Path, agents: int, tags: dict[str, str], config: str
+) -> Iterator[tuple[Server, DeployClient]]:
+    """A server, `agents` real agents online, and application `bench` with group `all` of
+    them deployed by `config`: the server and an administrator's client of it."""
+    with (
+        server(workdir) as running,
+        real_agents(running, workdir, agents, tags),
+        running.admin.client(running.address) as client,
+    ):
+        wait_online(client, agents, 60)
+        create_group(client, tags, config)
+        yield running, client
+
+
 def wait_online(client: DeployClient, count: int, timeout: float) -> None:
     def online() -> bool:
         try:

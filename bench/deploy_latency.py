@@ -12,7 +12,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from bench.cluster import create_group, deploy_noop, real_agents, server, wait_online
+from bench.cluster import deploy_noop, real_fleet
 
 GOAL_ONE_HOST_MS = 150.0
 """1 host, create → Succeeded, median (issue 16)."""
@@ -22,14 +22,7 @@ GOAL_PER_HOST_MS = 50.0
 
 def one_fleet(workdir: Path, agents: int, runs: int, config: str) -> list[float]:
     """Milliseconds of each run's create-deployment → Succeeded."""
-    tags = {"bench": "yes"}
-    with (
-        server(workdir) as running,
-        real_agents(running, workdir, agents, tags),
-        running.admin.client(running.address) as client,
-    ):
-        wait_online(client, agents, 60)
-        create_group(client, tags, config)
+    with real_fleet(workdir, agents, {"bench": "yes"}, config) as (_, client):
         return [deploy_noop(client, workdir, run) * 1000 for run in range(runs)]
 
 

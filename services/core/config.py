@@ -36,6 +36,7 @@ JSON_KEYS = ("provisioners", "load_balancers")
 """Keys whose OPENDEPLOY_* variable is JSON."""
 INT_KEYS = (
     "heartbeat_interval_seconds",
+    "max_heartbeats_per_second",
     "command_ack_timeout_seconds",
     "command_grace_seconds",
     "shutdown_grace_seconds",
@@ -67,6 +68,10 @@ class ServerConfig:
     """Address of each service not run here; services run here are reached at `listen`."""
     heartbeat_interval_seconds: int = 5
     """How often agents send a heartbeat; an instance is Offline after three missed ones."""
+    max_heartbeats_per_second: int = 250
+    """The most heartbeats a second the fleet asks of all its agents together: beyond
+    heartbeat_interval_seconds times this many agents, newly connecting agents get a longer
+    interval (and their offline window grows with it)."""
     command_ack_timeout_seconds: int = 60
     """How long an agent has to acknowledge a lifecycle event (its start deadline)."""
     command_grace_seconds: int = 60
@@ -207,6 +212,7 @@ def _from_mapping(raw: dict[str, Any]) -> ServerConfig:
         config.peers = {str(k): str(v) for k, v in peers.items()}
     for key in (
         "heartbeat_interval_seconds",
+        "max_heartbeats_per_second",
         "command_ack_timeout_seconds",
         "command_grace_seconds",
         "shutdown_grace_seconds",

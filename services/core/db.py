@@ -6,11 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -37,17 +38,30 @@ def _driver_url(url: str, *, asynchronous: bool) -> URL:
     return parsed
 
 
+WRITE = {"sqlite_begin": "BEGIN IMMEDIATE"}
+"""Execution options of a transaction that will write (see _tune_sqlite)."""
+
+
 def _tune_sqlite(engine: AsyncEngine) -> None:
-    """WAL and a busy timeout so readers and the single writer do not trip over each other."""
+    """WAL and a busy timeout so readers and the single writer do not trip over each other;
+    transactions begun by us, a writing one with BEGIN IMMEDIATE. Left to the driver, every
+    transaction begins deferred: one that read and then writes while another has committed
+    meanwhile fails at once with "database is locked" (its snapshot is stale; no busy timeout
+    helps) — concurrent enrolments did. Taking the write lock first, it waits its turn."""
 
     @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: object, _record: object) -> None:
-        cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    def _on_connect(dbapi_connection: Any, _record: object) -> None:
+        dbapi_connection.isolation_level = None  # the driver begins nothing by itself
+        cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql(connection.get_execution_options().get("sqlite_begin", "BEGIN"))
 
 
 class Database:
@@ -71,6 +85,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session whose work commits on success and rolls back on any error."""
         async with self.sessions() as session, session.begin():
+            await session.connection(execution_options=WRITE)  # SQLite: takes the write lock
             yield session
 
     @asynccontextmanager

@@ -168,7 +168,8 @@ class CommandBus:
         previous = self._offline_checks.pop(instance_name, None)
         if previous is not None:
             previous.cancel()
-        delay = max(self._policy.offline_seconds - self._sessions.silent_seconds(instance_name), 0)
+        window = self._sessions.offline_window(instance_name)
+        delay = max(window - self._sessions.silent_seconds(instance_name), 0)
         self._offline_checks[instance_name] = asyncio.get_running_loop().call_later(
             delay, self._check_offline, instance_name
         )
@@ -199,8 +200,8 @@ class CommandBus:
 
     def _check_offline(self, instance_name: str) -> None:
         self._offline_checks.pop(instance_name, None)
-        silent = self._sessions.silent_seconds(instance_name)
-        if silent >= self._policy.offline_seconds:
+        if self._sessions.is_offline(instance_name):
+            silent = self._sessions.silent_seconds(instance_name)
             self._spawn(self._fail_offline(instance_name, int(silent)))
 
     async def _fail_offline(self, instance_name: str, silent_seconds: int) -> None:

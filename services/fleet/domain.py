@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -117,6 +118,31 @@ MAX_EVENT_SECONDS = 3600
 """CodeDeploy's limit on one lifecycle event: its scripts' timeouts together."""
 
 
+MISSED_HEARTBEATS_OFFLINE = 3
+
+
+@dataclass(frozen=True)
+class HeartbeatPolicy:
+    """How often an agent heartbeats, and how long its silence may last before its instance
+    is offline: MISSED_HEARTBEATS_OFFLINE intervals. An agent is given the configured interval
+    when it connects — longer, once the open streams would otherwise send more than
+    `max_per_second` heartbeats a second between them (as Nomad stretches its heartbeat TTL
+    with the cluster's size): each costs the server the same, whoever sends it, so 10,000
+    agents cost what 1,250 do at the configured 5 s; their offline window grows with it."""
+
+    interval_seconds: int = 5
+    max_per_second: int = 250
+
+    def interval_for(self, open_streams: int) -> int:
+        """The interval an agent connecting beside `open_streams` others is given."""
+        return max(self.interval_seconds, math.ceil((open_streams + 1) / self.max_per_second))
+
+    @staticmethod
+    def window(interval_seconds: int) -> int:
+        """How long an agent given `interval_seconds` may be silent and still be online."""
+        return interval_seconds * MISSED_HEARTBEATS_OFFLINE
+
+
 @dataclass(frozen=True)
 class DeadlinePolicy:
     """How long a command may wait for each move of its agent before the fleet fails it.
@@ -124,14 +150,13 @@ class DeadlinePolicy:
     An agent must acknowledge a command within `ack_seconds` of its dispatch (CodeDeploy
     allows five minutes); a started event must end within the time its scripts may take
     (as the agent reports it, at most an hour) plus `grace_seconds`; a cancelled one within
-    `cancel_seconds`. An instance whose agent is silent for `offline_seconds` (three missed
-    heartbeats) fails its unfinished commands at once.
+    `cancel_seconds`. An instance whose agent has been silent for its offline window
+    (HeartbeatPolicy) fails its unfinished commands at once.
     """
 
     ack_seconds: int = 60
     grace_seconds: int = 60
     cancel_seconds: int = 10
-    offline_seconds: int = 15
 
     def start_deadline(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.ack_seconds)

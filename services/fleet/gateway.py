@@ -41,12 +41,9 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
         sessions: SessionRegistry,
         bus: CommandBus,
         health: FleetHealth,
-        heartbeat_interval_seconds: int,
         changes: InstanceChanges,
-        offline_seconds: int,
         output: HookOutput,
     ) -> None:
-        self._offline_seconds = offline_seconds
         self._output = output
         self._closing = False
         self._changes = changes
@@ -54,7 +51,6 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
         self._sessions = sessions
         self._bus = bus
         self._health = health
-        self._heartbeat = heartbeat_interval_seconds
         self._sightings = Batcher(store.mark_seen, WRITE_BATCH)
         """Connections and disconnections are recorded together: a fleet restart is a
         thousand agents connecting at once, one transaction rather than a thousand."""
@@ -74,7 +70,7 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
         try:
             yield agent_pb2.ConnectResponse(
                 welcome=agent_pb2.Welcome(
-                    instance_name=name, heartbeat_interval_seconds=self._heartbeat
+                    instance_name=name, heartbeat_interval_seconds=session.heartbeat_seconds
                 )
             )
             for payload in await self._store.pending_commands(name):
@@ -119,12 +115,13 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
     async def _next(self, session: AgentSession) -> agent_pb2.ConnectResponse | None:
         """The next message to push; None ends the stream — when it is closed, or when the
         agent has sent nothing (not even a heartbeat) for the offline window."""
+        window = self._sessions.heartbeats.window(session.heartbeat_seconds)
         while True:
             try:
-                async with asyncio.timeout(self._offline_seconds):
+                async with asyncio.timeout(window):
                     return await session.outbox.get()
             except TimeoutError:
-                if self._sessions.silent_seconds(session.instance_name) >= self._offline_seconds:
+                if self._sessions.is_offline(session.instance_name):
                     log.warning(
                         "agent silent; closing its stream",
                         extra={"fields": {"instance": session.instance_name}},

@@ -15,8 +15,6 @@ from services.fleet.domain import Health, Instance
 from services.fleet.sessions import SessionRegistry
 from services.fleet.store import FleetStore
 
-MISSED_HEARTBEATS_OFFLINE = 3
-
 
 class ConnectedInstances(Collector):
     """One sample per registered instance: 1 while its agent is online, else 0 — what
@@ -44,12 +42,9 @@ REGISTRY.register(CONNECTED)
 
 
 class FleetHealth:
-    def __init__(
-        self, store: FleetStore, sessions: SessionRegistry, heartbeat_interval_seconds: int
-    ) -> None:
+    def __init__(self, store: FleetStore, sessions: SessionRegistry) -> None:
         self._store = store
         self._sessions = sessions
-        self._window = heartbeat_interval_seconds * MISSED_HEARTBEATS_OFFLINE
         self.names: set[str] = set()
         """The registered instances: read at start, kept by this process's registrations."""
         CONNECTED.health = self
@@ -59,7 +54,7 @@ class FleetHealth:
         )
 
     def online(self, name: str) -> bool:
-        return self._sessions.is_online(name, self._window)
+        return self._sessions.is_online(name)
 
     def of(self, instance: Instance) -> Health:
         return Health.ONLINE if self.online(instance.name) else Health.OFFLINE

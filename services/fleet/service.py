@@ -11,10 +11,10 @@ from services.core.config import ServerConfig
 from services.core.db import Database, open_database
 from services.fleet.changes import InstanceChanges
 from services.fleet.commands import CommandBus
-from services.fleet.domain import DeadlinePolicy
+from services.fleet.domain import DeadlinePolicy, HeartbeatPolicy
 from services.fleet.enrolment import Certificates
 from services.fleet.gateway import AgentGatewayServicer
-from services.fleet.health import MISSED_HEARTBEATS_OFFLINE, FleetHealth
+from services.fleet.health import FleetHealth
 from services.fleet.output import HookOutput
 from services.fleet.servicer import FleetServicer
 from services.fleet.sessions import SessionRegistry
@@ -30,15 +30,15 @@ class FleetService:
     def __init__(
         self,
         db: Database,
-        heartbeat_interval_seconds: int,
+        heartbeats: HeartbeatPolicy,
         policy: DeadlinePolicy,
         certificates: Certificates,
     ) -> None:
         self._db = db
         store = FleetStore(db)
-        self._sessions = SessionRegistry()
+        self._sessions = SessionRegistry(heartbeats)
         self._bus = bus = CommandBus(store, self._sessions, policy)
-        self._health = FleetHealth(store, self._sessions, heartbeat_interval_seconds)
+        self._health = FleetHealth(store, self._sessions)
         self._changes = changes = InstanceChanges()
         self._output = output = HookOutput(store)
         self._fleet = FleetServicer(
@@ -49,9 +49,7 @@ class FleetService:
             self._sessions,
             bus,
             self._health,
-            heartbeat_interval_seconds,
             changes,
-            policy.offline_seconds,
             output,
         )
 
@@ -77,9 +75,11 @@ async def create_fleet(config: ServerConfig) -> FleetService:
     policy = DeadlinePolicy(
         ack_seconds=config.command_ack_timeout_seconds,
         grace_seconds=config.command_grace_seconds,
-        offline_seconds=config.heartbeat_interval_seconds * MISSED_HEARTBEATS_OFFLINE,
+    )
+    heartbeats = HeartbeatPolicy(
+        config.heartbeat_interval_seconds, config.max_heartbeats_per_second
     )
     certificates = Certificates(
         config.authority_dir, timedelta(seconds=config.agent_certificate_seconds)
     )
-    return FleetService(db, config.heartbeat_interval_seconds, policy, certificates)
+    return FleetService(db, heartbeats, policy, certificates)

@@ -7,13 +7,16 @@ import time
 
 from deploy.v1 import agent_pb2
 from services.core.metrics import AGENT_HEARTBEAT_AGE, AGENTS_CONNECTED
+from services.fleet.domain import HeartbeatPolicy
 
 
 class AgentSession:
-    """One agent's open stream: what to send it next and when it last spoke."""
+    """One agent's open stream: what to send it next, when it last spoke and how often it
+    was told to heartbeat."""
 
-    def __init__(self, instance_name: str) -> None:
+    def __init__(self, instance_name: str, heartbeat_seconds: int) -> None:
         self.instance_name = instance_name
+        self.heartbeat_seconds = heartbeat_seconds
         self.outbox: asyncio.Queue[agent_pb2.ConnectResponse | None] = asyncio.Queue()
         """Messages to push; None closes the stream."""
         self.last_heartbeat = time.monotonic()
@@ -25,11 +28,13 @@ class AgentSession:
 class SessionRegistry:
     """Which instances have an open stream in this process. A newer stream replaces an older one."""
 
-    def __init__(self) -> None:
+    def __init__(self, heartbeats: HeartbeatPolicy | None = None) -> None:
+        self.heartbeats = heartbeats or HeartbeatPolicy()
         self._sessions: dict[str, AgentSession] = {}
         self._started = time.monotonic()
-        self._last_alive: dict[str, float] = {}
-        """When each instance without a stream here was last heard from."""
+        self._last_alive: dict[str, tuple[float, int]] = {}
+        """When each instance without a stream here was last heard from, and the heartbeat
+        interval its last stream was given."""
         AGENTS_CONNECTED.set_function(lambda: len(self._sessions))
         AGENT_HEARTBEAT_AGE.set_function(self.oldest_heartbeat_age)
 
@@ -37,7 +42,8 @@ class SessionRegistry:
         previous = self._sessions.get(instance_name)
         if previous is not None:
             previous.close()
-        session = AgentSession(instance_name)
+        interval = self.heartbeats.interval_for(len(self._sessions))
+        session = AgentSession(instance_name, interval)
         self._sessions[instance_name] = session
         self._last_alive.pop(instance_name, None)
         return session
@@ -47,7 +53,10 @@ class SessionRegistry:
         if self._sessions.get(session.instance_name) is not session:
             return False
         del self._sessions[session.instance_name]
-        self._last_alive[session.instance_name] = session.last_heartbeat
+        self._last_alive[session.instance_name] = (
+            session.last_heartbeat,
+            session.heartbeat_seconds,
+        )
         return True
 
     def registered(self, instance_name: str) -> None:
@@ -55,7 +64,7 @@ class SessionRegistry:
         from now to connect, so a command sent before its first stream (a catch-up deployment
         started by the registration itself) waits for it instead of failing at once."""
         if instance_name not in self._sessions:
-            self._last_alive[instance_name] = time.monotonic()
+            self._last_alive[instance_name] = (time.monotonic(), self.heartbeats.interval_seconds)
 
     def end(self, instance_name: str) -> None:
         """Close the instance's stream, if it has one here (a deregistered instance's)."""
@@ -76,16 +85,27 @@ class SessionRegistry:
         heartbeat on an open one); an instance never heard from by this process counts from
         the process's start (or its registration, if later), so a restarted fleet gives every
         agent time to come back."""
+        return time.monotonic() - self._heard(instance_name)[0]
+
+    def offline_window(self, instance_name: str) -> int:
+        """How long the instance's agent may be silent before it counts as offline: three
+        heartbeat intervals of its stream (its last one, when closed)."""
+        return self.heartbeats.window(self._heard(instance_name)[1])
+
+    def is_offline(self, instance_name: str) -> bool:
+        return self.silent_seconds(instance_name) >= self.offline_window(instance_name)
+
+    def is_online(self, instance_name: str) -> bool:
+        return instance_name in self._sessions and not self.is_offline(instance_name)
+
+    def _heard(self, instance_name: str) -> tuple[float, int]:
+        """When the instance's agent was last heard from, and its heartbeat interval."""
         session = self._sessions.get(instance_name)
         if session is not None:
-            last = session.last_heartbeat
-        else:
-            last = self._last_alive.get(instance_name, self._started)
-        return time.monotonic() - last
-
-    def is_online(self, instance_name: str, window_seconds: float) -> bool:
-        session = self._sessions.get(instance_name)
-        return session is not None and time.monotonic() - session.last_heartbeat <= window_seconds
+            return session.last_heartbeat, session.heartbeat_seconds
+        return self._last_alive.get(
+            instance_name, (self._started, self.heartbeats.interval_seconds)
+        )
 
     def oldest_heartbeat_age(self) -> float:
         """Read by the metrics thread: the copy is taken in one step (under the GIL), so the

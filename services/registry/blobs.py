@@ -14,7 +14,7 @@ from deploy.private import private_dir
 from services.core.errors import InvalidArgument, NotFound, ResourceExhausted
 from services.core.revision import DIGEST
 
-CHUNK_BYTES = 256 * 1024
+CHUNK_BYTES = 1024 * 1024
 
 
 class BlobWriter:

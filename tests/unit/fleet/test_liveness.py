@@ -13,6 +13,7 @@ from services.fleet.domain import (
     MAX_EVENT_SECONDS,
     CommandState,
     DeadlinePolicy,
+    HeartbeatPolicy,
     UnfinishedCommand,
     agent_offline,
     missed_deadline,
@@ -93,3 +94,29 @@ def test_a_newly_registered_instance_is_silent_from_its_registration() -> None:
     session.last_heartbeat = time.monotonic() - 100
     sessions.registered("late-1")  # re-registered while connected: its stream decides
     assert sessions.silent_seconds("late-1") >= 100
+
+
+@pytest.mark.parametrize(
+    ("open_streams", "interval"),
+    [(0, 5), (1249, 5), (1250, 6), (9999, 40)],
+)
+def test_the_heartbeat_interval_stretches_once_the_fleet_would_send_more_than_the_most(
+    open_streams: int, interval: int
+) -> None:
+    heartbeats = HeartbeatPolicy(interval_seconds=5, max_per_second=250)
+    assert heartbeats.interval_for(open_streams) == interval
+    assert heartbeats.window(interval) == 3 * interval
+
+
+def test_an_agent_given_a_longer_interval_gets_a_longer_offline_window() -> None:
+    sessions = SessionRegistry(HeartbeatPolicy(interval_seconds=1, max_per_second=1))
+    first, _, third = (sessions.open(name) for name in ("web-1", "web-2", "web-3"))
+    assert (first.heartbeat_seconds, third.heartbeat_seconds) == (1, 3)
+    now = time.monotonic()
+    first.last_heartbeat = third.last_heartbeat = now - 5
+    assert sessions.is_offline("web-1") and not sessions.is_online("web-1")  # 3 s window
+    assert sessions.is_online("web-3") and sessions.offline_window("web-3") == 9
+    assert sessions.close(third)  # closed: still judged by the interval it was given
+    assert sessions.offline_window("web-3") == 9 and not sessions.is_offline("web-3")
+    assert not sessions.is_online("web-3")  # no stream, so not online
+    assert sessions.offline_window("never-seen") == 3
