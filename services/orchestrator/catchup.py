@@ -22,6 +22,7 @@ from deploy.backoff import Backoff
 from services.core.errors import DeployError, FailedPrecondition
 from services.core.revision import RevisionLocation
 from services.core.signal import ChangeSignal
+from services.core.tags import Tag
 from services.orchestrator.domain import (
     Creator,
     DeploymentGroup,
@@ -33,6 +34,9 @@ from services.orchestrator.peers import FleetClient
 from services.orchestrator.store import DeploymentStore
 
 log = logging.getLogger(__name__)
+
+TAG_CALLS_AT_MOST = 10
+"""Changed instances whose tags are asked for one by one; more are read in one listing."""
 
 
 def outdated_instances(
@@ -139,7 +143,7 @@ class CatchUp:
             self._all, self._dirty, self._changed = False, set(), set()
             if everything or wanted or changed:
                 try:
-                    tags = [await self._fleet.instance_tags(name) for name in changed]
+                    tags = await self._tags_of(changed)
                     for group in await self._groups.all():
                         if (
                             everything
@@ -153,6 +157,14 @@ class CatchUp:
                     self.request()
                     continue
             await wake.wait()
+
+    async def _tags_of(self, names: Collection[str]) -> list[list[Tag] | None]:
+        """The changed instances' tags (None: no longer registered) — one listing of the fleet
+        for a burst of changes (a fleet restart is every agent reconnecting), not a call each."""
+        if len(names) > TAG_CALLS_AT_MOST:
+            registered = await self._fleet.registered_instances()
+            return [registered.get(name) for name in names]
+        return [await self._fleet.instance_tags(name) for name in names]
 
     async def _reconcile(self, group: DeploymentGroup) -> None:
         try:
