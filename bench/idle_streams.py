@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--agents", type=int, nargs="+", default=[10000])
     parser.add_argument("--window", type=float, default=30.0, help="seconds of CPU measured")
     args = parser.parse_args()
-    print("idle streams: simulated agents, each heartbeating at the server's interval (5 s)")
+    print("idle streams: simulated agents, each heartbeating as the server says (5 s, or longer)")
     print(
         f"{'agents':>7} {'enrol s':>10} {'connect s':>10} {'failed':>7} {'KB/stream':>10} "
         f"{'goal':>6} {'CPU %':>8} {'goal':>6}"
