@@ -44,10 +44,10 @@ WRITE = {"sqlite_begin": "BEGIN IMMEDIATE"}
 
 def _tune_sqlite(engine: AsyncEngine) -> None:
     """WAL and a busy timeout so readers and the single writer do not trip over each other;
-    transactions begun by us, a writing one with BEGIN IMMEDIATE. Left to the driver, every
-    transaction begins deferred: one that read and then writes while another has committed
-    meanwhile fails at once with "database is locked" (its snapshot is stale; no busy timeout
-    helps) — concurrent enrolments did. Taking the write lock first, it waits its turn."""
+    transactions begun by us, a writing one with BEGIN IMMEDIATE. Left to the driver, a
+    transaction began at its first write, so what it had read before was not isolated: two
+    enrolments could both spend a join token's last use. Taking the write lock first, a writing
+    transaction waits its turn and reads what the one before it wrote."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: object) -> None:
