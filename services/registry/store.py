@@ -60,12 +60,7 @@ class RegistryStore:
         now = utcnow()
         async with self._db.transaction() as session:
             app = await self._application_row(session, application_name)
-            existing = await session.scalar(
-                select(RevisionRow).where(
-                    RevisionRow.application_id == app.id,
-                    RevisionRow.identity == location.identity(),
-                )
-            )
+            existing = await self._revision_row(session, app.id, location)
             row = existing or RevisionRow(
                 application_id=app.id,
                 identity=location.identity(),
@@ -91,6 +86,17 @@ class RegistryStore:
             await session.flush()
             return self._revision(application_name, row)
 
+    @staticmethod
+    async def _revision_row(
+        session: AsyncSession, application_id: str, location: RevisionLocation
+    ) -> RevisionRow | None:
+        return await session.scalar(
+            select(RevisionRow).where(
+                RevisionRow.application_id == application_id,
+                RevisionRow.identity == location.identity(),
+            )
+        )
+
     async def recorded_digest(
         self, application_name: str, location: RevisionLocation, observed_etag: str
     ) -> str | None:
@@ -98,12 +104,7 @@ class RegistryStore:
         when it is not recorded, or its object had another ETag then."""
         async with self._db.read() as session:
             app = await self._application_row(session, application_name)
-            row = await session.scalar(
-                select(RevisionRow).where(
-                    RevisionRow.application_id == app.id,
-                    RevisionRow.identity == location.identity(),
-                )
-            )
+            row = await self._revision_row(session, app.id, location)
             if row is None or row.observed_etag != observed_etag:
                 return None
             return revision_from_json(row.location).digest or None
