@@ -54,10 +54,20 @@ def free_port() -> int:
     raise AssertionError("no fresh free port found")
 
 
+def _ephemeral_low() -> int:
+    """The lowest port the kernel hands to outgoing connections (Linux's default 32768)."""
+    with suppress(OSError, ValueError, IndexError):
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    return 32768
+
+
 def free_port_range(width: int) -> int:
-    """A port base with `width` consecutive free ports on 127.0.0.1."""
+    """A port base with `width` consecutive free ports on 127.0.0.1, below the ephemeral range:
+    a range is probed now and bound later (an app by its start hook), and in between any
+    outgoing connection on the machine could be given a port inside the ephemeral range."""
+    top = max(_ephemeral_low(), 10000 + 2 * width)
     for _ in range(50):
-        base = random.randrange(20000, 60000 - width)
+        base = random.randrange(10000, top - width)
         sockets: list[socket.socket] = []
         try:
             for port in range(base, base + width):
