@@ -28,6 +28,7 @@ from deploy import certproof
 from deploy.backoff import RECONNECT_CHANNEL_OPTIONS, Backoff
 from deploy.endpoints import parse_endpoint
 from deploy.hookoutput import OutputLine, line_to_proto
+from deploy.lifecycle import passes
 from deploy.private import private_dir
 from deploy.v1 import agent_pb2, agent_pb2_grpc, common_pb2
 
@@ -81,6 +82,17 @@ def stopped(reason: str) -> EventFailed:
     """A command the fleet cancelled (its deployment was stopped)."""
     return EventFailed(
         ErrorCode.UNKNOWN_ERROR, f"Failed: {reason}; the lifecycle event was stopped"
+    )
+
+
+def skipped(command_id: str, why: str) -> agent_pb2.ConnectRequest:
+    """A command that never started (nothing of it ran on this host)."""
+    return agent_pb2.ConnectRequest(
+        finished=agent_pb2.CommandFinished(
+            command_id=command_id,
+            status=common_pb2.LIFECYCLE_EVENT_STATUS_SKIPPED,
+            diagnostics=common_pb2.Diagnostics(message=f"Skipped: {why}"),
+        )
     )
 
 
@@ -175,10 +187,11 @@ class CommandTracker:
 
 
 class SeenCommands:
-    """The newest `limit` command ids received, oldest forgotten first."""
+    """The newest `limit` command ids received, oldest forgotten first, with whether each
+    one that ended passed (a chain goes on only after one that did)."""
 
     def __init__(self, limit: int) -> None:
-        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._ids: OrderedDict[str, bool] = OrderedDict()
         self._limit = limit
 
     def __contains__(self, command_id: object) -> bool:
@@ -187,11 +200,15 @@ class SeenCommands:
     def __len__(self) -> int:
         return len(self._ids)
 
-    def add(self, command_id: str) -> None:
-        self._ids[command_id] = None
+    def add(self, command_id: str, passed: bool = False) -> None:
+        self._ids[command_id] = passed
         self._ids.move_to_end(command_id)
         while len(self._ids) > self._limit:
             self._ids.popitem(last=False)
+
+    def passed(self, command_id: str) -> bool:
+        """Whether the command ended here and the instance may go on after it."""
+        return self._ids.get(command_id, False)
 
 
 class AgentSession:
@@ -225,7 +242,10 @@ class AgentSession:
         self.connected = asyncio.Event()
         tracked = self._tracker.recover()
         for report in tracked.finished:
-            self._seen.add(report.finished.command_id)
+            status = report.finished.status
+            self._seen.add(
+                report.finished.command_id, status == common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED
+            )
             self._reports.append(report)
         for command_id in tracked.interrupted:
             # Reported Failed, never run again — not even when the fleet, which may not have
@@ -393,7 +413,9 @@ class AgentSession:
                 self._report(failed(command.command_id, error))
                 return
             self._seen.add(command.command_id)
-            if self._running:  # it waits for the one ahead of it: tell the fleet
+            # It waits for the one ahead of it: tell the fleet — unless it is held after
+            # another of its chain (the fleet lets those wait as long as the one running).
+            if self._running and not command.after_command_id:
                 queued = agent_pb2.CommandQueued(command_id=command.command_id)
                 self._send(agent_pb2.ConnectRequest(queued=queued))
                 log.info(
@@ -409,9 +431,9 @@ class AgentSession:
             self._cancel(message.cancel.command_id, message.cancel.reason)
 
     def _cancel(self, command_id: str, reason: str) -> None:
-        """Stop a command: a running one's scripts are killed (their process groups), a
-        waiting one never starts, one not received yet is refused when it comes; each is
-        reported Failed. A finished one keeps the result already reported."""
+        """Stop a command: a running one's scripts are killed (their process groups; reported
+        Failed), a waiting one never starts, one not received yet is refused when it comes
+        (both reported Skipped). A finished one keeps the result already reported."""
         reason = reason or "the command was cancelled"
         task = self._running.get(command_id)
         if task is not None:
@@ -419,7 +441,7 @@ class AgentSession:
             task.cancel()
         elif command_id not in self._seen:
             self._seen.add(command_id)
-            self._report(failed(command_id, stopped(reason)))
+            self._report(skipped(command_id, f"{reason} before the lifecycle event started"))
 
     def _send(self, message: agent_pb2.ConnectRequest) -> None:
         if self._outbox is not None:
@@ -438,8 +460,14 @@ class AgentSession:
             "event": command.lifecycle_event,
             "command_id": command_id,
         }
+        started = False
         try:
             async with self._lock:
+                after = command.after_command_id
+                if after and not self._seen.passed(after):
+                    self._end(command, skipped(command_id, f"{after} did not pass on this host"))
+                    return
+                started = True
                 self._tracker.begin(command_id)
                 budget = await self._runner.time_budget(command)  # never raises
                 self._send(
@@ -459,12 +487,26 @@ class AgentSession:
             reason = self._cancelled.pop(command_id, None)
             if reason is None:
                 raise  # the agent is stopping: reported as interrupted when it starts again
-            report = failed(command_id, stopped(reason))
+            if started:
+                report = failed(command_id, stopped(reason))
+            else:
+                report = skipped(command_id, f"{reason} before the lifecycle event started")
             log.warning("lifecycle event stopped", extra={"fields": {**fields, "reason": reason}})
-        self._tracker.end(command_id, report)
-        succeeded_now = report.finished.status == common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED
-        result = "Succeeded" if succeeded_now else "Failed"
-        EVENTS.labels(command.lifecycle_event, result).inc()
+        self._end(command, report)
+
+    def _end(self, command: agent_pb2.LifecycleCommand, report: agent_pb2.ConnectRequest) -> None:
+        """Keep and send the command's report; remember whether the instance may go on."""
+        self._tracker.end(command.command_id, report)
+        status = report.finished.status
+        succeeded_now = status == common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED
+        ran = status != common_pb2.LIFECYCLE_EVENT_STATUS_SKIPPED
+        ignore = command.spec.ignore_application_stop_failures
+        self._seen.add(
+            command.command_id, ran and passes(command.lifecycle_event, succeeded_now, ignore)
+        )
+        if ran:
+            result = "Succeeded" if succeeded_now else "Failed"
+            EVENTS.labels(command.lifecycle_event, result).inc()
         self._report(report)
 
     async def _run(

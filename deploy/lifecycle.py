@@ -16,6 +16,17 @@ IN_PLACE_EVENTS: tuple[str, ...] = (
 )
 """An in-place deployment without a load balancer, in order (DESIGN §4)."""
 
+STOP_FAILURE_IGNORABLE: frozenset[str] = frozenset(
+    {"ApplicationStop", "BeforeBlockTraffic", "AfterBlockTraffic"}
+)
+"""Events whose failure --ignore-application-stop-failures lets the instance continue past."""
+
+
+def passes(event: str, succeeded: bool, ignore_stop_failures: bool) -> bool:
+    """Whether the instance goes on after `event` ended so: the one rule by which the
+    orchestrator starts an instance's next event and an agent runs the next one of a chain."""
+    return succeeded or (ignore_stop_failures and event in STOP_FAILURE_IGNORABLE)
+
 
 class ErrorCode(StrEnum):
     """Why an event failed: CodeDeploy's LifecycleErrorCode names, plus the checks the agent

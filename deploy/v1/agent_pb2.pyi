@@ -225,7 +225,9 @@ class CommandFinished(_message.Message):
     DIAGNOSTICS_FIELD_NUMBER: _builtins.int
     command_id: _builtins.str
     status: _common_pb2.LifecycleEventStatus.ValueType
-    """SUCCEEDED or FAILED"""
+    """SUCCEEDED or FAILED; SKIPPED for a command that never started: the command it was to run
+    after did not pass, or it was cancelled while it waited.
+    """
     @_builtins.property
     def diagnostics(self) -> _common_pb2.Diagnostics: ...
     def __init__(
@@ -275,8 +277,8 @@ Global___ConnectResponse: _TypeAlias = ConnectResponse  # noqa: Y015
 
 @_typing.final
 class CancelCommand(_message.Message):
-    """Stop a command: kill its scripts' process groups if it runs, never start it if it has not;
-    the agent reports it Failed either way (a command it already finished is left as reported).
+    """Stop a command: kill its scripts' process groups if it runs (reported Failed), never start it
+    if it has not (reported Skipped); a command it already finished is left as reported.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -382,6 +384,7 @@ class LifecycleCommand(_message.Message):
     SPEC_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
     SIGNATURE_EXPIRES_FIELD_NUMBER: _builtins.int
+    AFTER_COMMAND_ID_FIELD_NUMBER: _builtins.int
     command_id: _builtins.str
     """unique; dispatching the same id twice is a no-op"""
     lifecycle_event: _builtins.str
@@ -390,6 +393,12 @@ class LifecycleCommand(_message.Message):
     """Ed25519, by the orchestrator's command key, over the instance's name and this command
     serialized without its signature (deploy.commandsig). An enrolled agent pinned the public
     key at enrolment and refuses, running nothing, a command whose signature does not verify.
+    """
+    after_command_id: _builtins.str
+    """Set on every event of a chain but its first: the agent runs this command only once the
+    command named here has finished on the host and passed (Succeeded, or Failed where the
+    deployment ignores that event's failure); otherwise it reports this one Skipped, running
+    nothing. A host's consecutive events go out together this way, one round trip for all.
     """
     @_builtins.property
     def spec(self) -> Global___DeploymentSpec: ...
@@ -405,10 +414,11 @@ class LifecycleCommand(_message.Message):
         spec: Global___DeploymentSpec | None = ...,
         signature: _builtins.bytes = ...,
         signature_expires: _timestamp_pb2.Timestamp | None = ...,
+        after_command_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["signature_expires", b"signature_expires", "spec", b"spec"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_id", b"command_id", "lifecycle_event", b"lifecycle_event", "signature", b"signature", "signature_expires", b"signature_expires", "spec", b"spec"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_command_id", b"after_command_id", "command_id", b"command_id", "lifecycle_event", b"lifecycle_event", "signature", b"signature", "signature_expires", b"signature_expires", "spec", b"spec"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -278,18 +278,26 @@ class DispatchCommandRequest(_message.Message):
 
     INSTANCE_NAME_FIELD_NUMBER: _builtins.int
     COMMAND_FIELD_NUMBER: _builtins.int
+    THEN_FIELD_NUMBER: _builtins.int
     instance_name: _builtins.str
     @_builtins.property
     def command(self) -> _agent_pb2.LifecycleCommand: ...
+    @_builtins.property
+    def then(self) -> _containers.RepeatedCompositeFieldContainer[_agent_pb2.LifecycleCommand]:
+        """Commands to hold after `command`, in order: stored and pushed with it (each names the one
+        before it in after_command_id). At most 20.
+        """
+
     def __init__(
         self,
         *,
         instance_name: _builtins.str = ...,
         command: _agent_pb2.LifecycleCommand | None = ...,
+        then: _abc.Iterable[_agent_pb2.LifecycleCommand] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["command", b"command"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "instance_name", b"instance_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "instance_name", b"instance_name", "then", b"then"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -23,6 +23,7 @@ from services.core.metrics import COMMANDS_IN_FLIGHT
 from services.core.signal import ChangeSignal
 from services.fleet.convert import cancel_message, command_message
 from services.fleet.domain import (
+    FINISHED_COMMAND,
     CommandState,
     CommandUpdate,
     DeadlinePolicy,
@@ -81,26 +82,36 @@ class CommandBus:
             self.watch_offline(name)
 
     async def dispatch(
-        self, instance_name: str, command_id: str, payload: bytes, deployment_id: str | None
+        self, instance_name: str, commands: Sequence[tuple[str, bytes]], deployment_id: str | None
     ) -> None:
-        """Persist, then push if the agent is connected; a repeated id changes nothing."""
+        """Persist commands (id, payload) for one instance — together, one transaction — then
+        push them in order if its agent is connected; a repeated id changes nothing."""
         deadline = self._policy.start_deadline(utcnow())
-        command = NewCommand(command_id, instance_name, payload, deadline, deployment_id)
-        stored = await self._commands.submit(command)
-        if stored is Stored.UNREGISTERED:
+        stored = await asyncio.gather(
+            *(
+                self._commands.submit(
+                    NewCommand(command_id, instance_name, payload, deadline, deployment_id)
+                )
+                for command_id, payload in commands
+            )
+        )
+        if Stored.UNREGISTERED in stored:
             raise NotFound(f"instance {instance_name!r} is not registered")
-        if stored is Stored.KNOWN:
+        new = [c for c, how in zip(commands, stored, strict=True) if how is Stored.ADDED]
+        if not new:
             return
-        self._in_flight[command_id] = CommandState.PENDING
         self._deadline_set(deadline)
-        delivered = self._sessions.push(instance_name, command_message(payload))
+        delivered = True
+        for command_id, payload in new:
+            self._in_flight[command_id] = CommandState.PENDING
+            delivered = self._sessions.push(instance_name, command_message(payload)) and delivered
         if not delivered:
             self.watch_offline(instance_name)
         log.info(
-            "command dispatched",
+            "commands dispatched",
             extra={
                 "fields": {
-                    "command_id": command_id,
+                    "command_ids": [command_id for command_id, _ in new],
                     "instance": instance_name,
                     "delivered": delivered,
                 }
@@ -130,7 +141,7 @@ class CommandBus:
                 extra={"fields": {"command_id": command_id, "instance": instance_name}},
             )
             return
-        if update.state in (CommandState.SUCCEEDED, CommandState.FAILED):
+        if update.state in FINISHED_COMMAND:
             self._in_flight.pop(command_id, None)
         else:
             self._in_flight[command_id] = update.state

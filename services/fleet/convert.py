@@ -19,6 +19,7 @@ _STATUS = {
     CommandState.IN_PROGRESS: common_pb2.LIFECYCLE_EVENT_STATUS_IN_PROGRESS,
     CommandState.SUCCEEDED: common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED,
     CommandState.FAILED: common_pb2.LIFECYCLE_EVENT_STATUS_FAILED,
+    CommandState.SKIPPED: common_pb2.LIFECYCLE_EVENT_STATUS_SKIPPED,
 }
 _KIND = {
     UpdateKind.STARTED: fleet_pb2.COMMAND_UPDATE_KIND_STARTED,
@@ -82,4 +83,6 @@ def finished_state(status: int) -> CommandState | None:
         return CommandState.SUCCEEDED
     if status == common_pb2.LIFECYCLE_EVENT_STATUS_FAILED:
         return CommandState.FAILED
+    if status == common_pb2.LIFECYCLE_EVENT_STATUS_SKIPPED:
+        return CommandState.SKIPPED
     return None

@@ -48,17 +48,27 @@ class CommandState(StrEnum):
     IN_PROGRESS = "InProgress"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
+    SKIPPED = "Skipped"
+    """The agent never started it: the command it was to run after did not pass, or it was
+    cancelled while it waited."""
 
 
 COMMAND_TRANSITIONS: dict[CommandState, frozenset[CommandState]] = {
     # A report that is not a move in this table (a duplicate after a reconnect) is ignored.
     CommandState.PENDING: frozenset(
-        {CommandState.IN_PROGRESS, CommandState.SUCCEEDED, CommandState.FAILED}
+        {
+            CommandState.IN_PROGRESS,
+            CommandState.SUCCEEDED,
+            CommandState.FAILED,
+            CommandState.SKIPPED,
+        }
     ),
     CommandState.IN_PROGRESS: frozenset({CommandState.SUCCEEDED, CommandState.FAILED}),
     CommandState.SUCCEEDED: frozenset(),
     CommandState.FAILED: frozenset(),
+    CommandState.SKIPPED: frozenset(),
 }
+FINISHED_COMMAND = frozenset(s for s, after in COMMAND_TRANSITIONS.items() if not after)
 
 
 class UpdateKind(StrEnum):

@@ -9,7 +9,7 @@ from typing import Any, TypeAlias
 
 from grpc import aio
 
-from deploy.v1 import common_pb2, fleet_pb2, fleet_pb2_grpc
+from deploy.v1 import agent_pb2, common_pb2, fleet_pb2, fleet_pb2_grpc
 from services.core.access import calling_instance
 from services.core.clock import utcnow
 from services.core.convert import tag_filter_from_proto, tag_from_proto, timestamp
@@ -181,22 +181,17 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
         self, request: fleet_pb2.DispatchCommandRequest, context: Context
     ) -> fleet_pb2.DispatchCommandResponse:
         name = check_instance_name("instanceName", request.instance_name)
-        if not COMMAND_ID.match(request.command.command_id):
-            raise InvalidArgument(
-                "command.commandId is required: 1-255 of letters, digits and ._:+=,@-"
-            )
-        if not EVENT_NAME.match(request.command.lifecycle_event):
-            raise InvalidArgument(
-                f"command.lifecycleEvent {request.command.lifecycle_event[:100]!r} is not a "
-                "lifecycle event"
-            )
-        # The agent judges the command's spec (and refuses what is not its to run); the fleet
+        if len(request.then) > MAX_CHAIN:
+            raise InvalidArgument(f"then holds at most {MAX_CHAIN} commands")
+        commands = [request.command, *request.then]
+        for field, command in zip(_command_fields(len(commands)), commands, strict=True):
+            _check_command(field, command)
+        # The agent judges the commands' spec (and refuses what is not its to run); the fleet
         # only keys hook output by a deployment id that looks like one.
         deployment_id = request.command.spec.deployment_id
         await self._bus.dispatch(
             name,
-            request.command.command_id,
-            request.command.SerializeToString(),
+            [(command.command_id, command.SerializeToString()) for command in commands],
             deployment_id if DEPLOYMENT_KEY.match(deployment_id) else None,
         )
         return fleet_pb2.DispatchCommandResponse()
@@ -245,6 +240,8 @@ DEPLOYMENT_KEY = re.compile(r"^[A-Za-z0-9._-]{1,64}\Z")
 COMMAND_ID = re.compile(r"^[A-Za-z0-9._:+=,@-]{1,255}\Z")
 EVENT_NAME = re.compile(r"^[A-Za-z]{1,64}\Z")
 MAX_CANCELLED = 1000
+MAX_CHAIN = 20
+"""Commands held after the first of a dispatch at most (an instance runs 13 events at most)."""
 MAX_REASON = 256
 MAX_SEQUENCE = 2**31 - 1
 """Update sequence numbers are stored as 32-bit integers."""
@@ -264,3 +261,18 @@ def _names_and_tags(
     if not tag_list:
         raise InvalidArgument("tags: give at least one tag")
     return checked, tag_list
+
+
+def _command_fields(count: int) -> list[str]:
+    return ["command", *(f"then[{i}]" for i in range(count - 1))]
+
+
+def _check_command(field: str, command: agent_pb2.LifecycleCommand) -> None:
+    if not COMMAND_ID.match(command.command_id):
+        raise InvalidArgument(
+            f"{field}.commandId is required: 1-255 of letters, digits and ._:+=,@-"
+        )
+    if not EVENT_NAME.match(command.lifecycle_event):
+        raise InvalidArgument(
+            f"{field}.lifecycleEvent {command.lifecycle_event[:100]!r} is not a lifecycle event"
+        )

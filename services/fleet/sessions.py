@@ -109,9 +109,11 @@ class SessionRegistry:
 
     def oldest_heartbeat_age(self) -> float:
         """Read by the metrics thread: the copy is taken in one step (under the GIL), so the
-        event loop opening or closing streams meanwhile cannot break it."""
+        event loop opening or closing streams meanwhile cannot break it; the clock is read
+        after it (a stream opened in between is never younger than now)."""
+        sessions = list(self._sessions.values())
         now = time.monotonic()
-        return max((now - s.last_heartbeat for s in list(self._sessions.values())), default=0.0)
+        return max((now - s.last_heartbeat for s in sessions), default=0.0)
 
     def close_all(self) -> None:
         for session in list(self._sessions.values()):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy import delete, func, select, update
@@ -241,7 +241,7 @@ class FleetStore:
             known = set(await session.scalars(select(CommandRow.id).where(CommandRow.id.in_(ids))))
             results = []
             now = utcnow()
-            for command in commands:
+            for order, command in enumerate(commands):
                 if command.instance_name not in registered:
                     results.append(Stored.UNREGISTERED)
                     continue
@@ -256,7 +256,9 @@ class FleetStore:
                         payload=command.payload,
                         deployment_id=command.deployment_id,
                         state=CommandState.PENDING,
-                        created_at=now,
+                        # a microsecond apart: a reconnecting agent gets them in this order
+                        # (the commands of a chain, stored together, first to last)
+                        created_at=now + timedelta(microseconds=order),
                         deadline_at=command.deadline,
                     )
                 )
@@ -280,9 +282,12 @@ class FleetStore:
         """Move each report's command to its state (with its next deadline, None once
         finished) and append the update — one transaction for them all; None for a report
         that is not a valid move (a duplicate after a reconnect, or a command of another
-        instance), in the reports' order."""
+        instance), in the reports' order. A start also lets the instance's commands not yet
+        started wait as long as the started one may run: its agent holds them behind it (the
+        rest of a chain), as it would say of each with CommandQueued."""
         async with self._db.transaction() as session:
             ids = {report.command_id for report in reports}
+            held_until: dict[str, datetime] = {}
             commands = {
                 row.id: row
                 for row in await session.scalars(
@@ -312,12 +317,15 @@ class FleetStore:
                 )
                 session.add(row)
                 rows.append(row)
+                if report.kind is UpdateKind.STARTED and report.deadline is not None:
+                    held_until[report.instance_name] = report.deadline
+            await _hold_until(session, held_until)
             await session.flush()
             return [None if row is None else _update(row) for row in rows]
 
     async def extend(self, instance_name: str, command_id: str, deadline: datetime) -> bool:
-        """A not yet started command of the instance waits until `deadline`; False if there
-        is none such."""
+        """A not yet started command of the instance waits until `deadline`, and so do those
+        its agent holds behind it (the rest of its chain); False if there is none such."""
         async with self._db.transaction() as session:
             command = await session.get(CommandRow, command_id, with_for_update=True)
             if (
@@ -327,6 +335,7 @@ class FleetStore:
             ):
                 return False
             command.deadline_at = deadline
+            await _hold_until(session, {instance_name: deadline})
             return True
 
     async def cancel(
@@ -502,3 +511,19 @@ def _diagnostics(raw: dict[str, str | None]) -> Diagnostics:
         message=raw.get("message") or "",
         log_tail=raw.get("log_tail") or "",
     )
+
+
+async def _hold_until(session: AsyncSession, deadlines: dict[str, datetime]) -> None:
+    """Each instance's commands not yet started may wait until its deadline (not less than
+    they may already): its agent holds them behind the one it runs."""
+    for instance_name, deadline in deadlines.items():
+        await session.execute(
+            update(CommandRow)
+            .where(
+                CommandRow.instance_name == instance_name,
+                CommandRow.state == CommandState.PENDING,
+                CommandRow.deadline_at < deadline,
+            )
+            .values(deadline_at=deadline)
+            .execution_options(synchronize_session=False)
+        )

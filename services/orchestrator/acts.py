@@ -30,9 +30,11 @@ from services.orchestrator.domain import (
     DeploymentErrorCode,
     ErrorInformation,
     EventRef,
+    Target,
+    TargetLabel,
 )
 from services.orchestrator.group_store import GroupStore
-from services.orchestrator.lifecycle import TRAFFIC_EVENTS
+from services.orchestrator.lifecycle import TRAFFIC_EVENTS, chain
 from services.orchestrator.peers import FleetClient, TrafficClient
 from services.orchestrator.provisioner import Provisioners, ProvisionRequest
 from services.orchestrator.runner import DeploymentRunner
@@ -98,9 +100,10 @@ class RolloutActs:
             self._once(runner, "retire", self._retire(runner, deployment, decision.retire))
         stopped = any(isinstance(h, StopRequested | AlarmFired) for h in step.happened)
         if (stopped or decision.finish is not None) and decision.running:
-            # a stop ends what runs; so does an end that leaves events running (an alarm
-            # that could not be read): nobody would wait for their results
-            self._spawn(self.cancel(deployment.id, decision.running))
+            # a stop ends what runs (and what agents hold after it); so does an end that
+            # leaves events running (an alarm that could not be read): nobody would wait
+            # for their results
+            self._spawn(self.cancel(deployment.id, decision.running + decision.held))
         if decision.finish is not None:
             self._on_finished(deployment, decision.finish.status, step.rollback_id)
 
@@ -119,12 +122,23 @@ class RolloutActs:
             )
 
     async def send(
-        self, runner: DeploymentRunner, deployment: Deployment, ref: EventRef, events: Sequence[str]
+        self,
+        runner: DeploymentRunner,
+        deployment: Deployment,
+        ref: EventRef,
+        target: Target,
     ) -> None:
-        """Dispatch one agent event; one the fleet refuses for good (its instance was
+        """Dispatch an agent event with the events its agent runs after it on its own (its
+        chain: one round trip for them all); one the fleet refuses for good (its instance was
         deregistered) fails at once, as its agent could never report it."""
+        names = [e.name for e in target.events]
+        held = [
+            EventRef(deployment.id, ref.instance_name, position, names[position])
+            for position in chain(names, ref.position, target.label is TargetLabel.GREEN)
+        ]
+        runner.held.update(h.command_id for h in held)  # before: the first may end at once
         try:
-            await self._fleet.dispatch(deployment, ref, events)
+            await self._fleet.dispatch(deployment, [ref, *held], names)
         except UNDELIVERABLE as error:
             diagnostics = Diagnostics(
                 error_code=ErrorCode.AGENT_ISSUE,
@@ -156,7 +170,7 @@ class RolloutActs:
     @staticmethod
     def _observe(step: Step) -> None:
         for ended, seconds in step.ended:
-            ref, status = ended.ref, "Succeeded" if ended.succeeded else "Failed"
+            ref, status = ended.ref, ended.status
             LIFECYCLE_EVENT_SECONDS.labels(ref.name, status).observe(seconds)
             log.info(
                 "lifecycle event finished",
@@ -183,6 +197,8 @@ class RolloutActs:
         for ref in step.decision.started:
             if ref.name in TRAFFIC_EVENTS:
                 self.run_traffic_event(runner, deployment, ref, progress.green_weight)
+            elif ref.command_id in runner.held:  # its agent has it, after the one before
+                runner.held.discard(ref.command_id)
             else:
                 on_agents.append(ref)
         # One event per instance at most: they go out together, not one round trip after
@@ -191,15 +207,20 @@ class RolloutActs:
 
         async def dispatch(ref: EventRef) -> None:
             async with slots:
-                await self._dispatch(runner, deployment, ref, step.event_names[ref.instance_name])
+                target = step.by_instance[ref.instance_name]
+                await self._dispatch(runner, deployment, ref, target)
 
         await asyncio.gather(*(dispatch(ref) for ref in on_agents))
 
     async def _dispatch(
-        self, runner: DeploymentRunner, deployment: Deployment, ref: EventRef, events: Sequence[str]
+        self,
+        runner: DeploymentRunner,
+        deployment: Deployment,
+        ref: EventRef,
+        target: Target,
     ) -> None:
         try:
-            await _with_retries(partial(self.send, runner, deployment, ref, events), DeployError)
+            await _with_retries(partial(self.send, runner, deployment, ref, target), DeployError)
         except DeployError as error:
             log.error(
                 "could not dispatch; it is re-sent once the fleet answers",

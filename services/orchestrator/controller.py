@@ -39,7 +39,6 @@ from services.orchestrator.store import (
     Happening,
     Step,
     StopRequested,
-    event_names,
 )
 
 log = logging.getLogger(__name__)
@@ -218,7 +217,14 @@ class RolloutController:
         ref = EventRef.parse(result.command_id) if result.finished else None
         self._cursor.received(result.sequence, to_record=ref is not None)
         if ref is not None:
-            ended = EventEnded(ref, result.succeeded, result.diagnostics, result.sequence)
+            ended = EventEnded(
+                ref,
+                result.succeeded,
+                result.diagnostics,
+                result.sequence,
+                skipped=result.skipped,
+                at=result.at,
+            )
             self._runner(ref.deployment_id).tell(ended)
 
     async def _resend_when_asked(self) -> None:
@@ -250,10 +256,10 @@ class RolloutController:
         if not running:
             return
         deployment = await self._store.get(deployment_id)
-        events = event_names(await self._store.targets(deployment_id))
+        targets = {t.instance_name: t for t in await self._store.targets(deployment_id)}
         runner = self._runner(deployment_id)
         for ref in running:
-            await self._acts.send(runner, deployment, ref, events[ref.instance_name])
+            await self._acts.send(runner, deployment, ref, targets[ref.instance_name])
 
     def _refresh_gauge_later(self) -> None:
         async def refresh() -> None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from deploy.lifecycle import passes
 from services.core.diagnostics import Diagnostics, ErrorCode
 from services.orchestrator.bluegreen import (
     FULL_WEIGHT,
@@ -48,10 +49,7 @@ from services.orchestrator.domain import (
     TargetLabel,
     failure_code,
 )
-from services.orchestrator.lifecycle import (
-    REROUTE_GATE,
-    STOP_FAILURE_IGNORABLE,
-)
+from services.orchestrator.lifecycle import REROUTE_GATE, chained
 from services.orchestrator.rollback import rollback_reason, rollback_targets
 from services.orchestrator.rollout import Outcome, RolloutSnapshot
 from services.orchestrator.rollout import decide as decide_rollout
@@ -69,7 +67,9 @@ wait behind another deployment's hook on the same host), so the fleet decides fi
 it can."""
 MAX_STAGES = 12
 """A blue/green decision passes through at most this many stages (there are nine)."""
-ENDED = (EventStatus.SUCCEEDED, EventStatus.FAILED)
+FINISHED = (EventStatus.SUCCEEDED, EventStatus.FAILED, EventStatus.SKIPPED)
+FLEET_VERDICTS = frozenset({ErrorCode.AGENT_ISSUE, ErrorCode.TIMEOUT})
+"""Why the fleet fails an event itself, not having heard how it ended on the host."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,8 @@ class EventChange:
     ref: EventRef
     status: EventStatus
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
+    started_at: datetime | None = None
+    """When an event started (None: now) — a chained one as the one before it ended."""
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,10 @@ class Decision:
     retire: tuple[str, ...] = ()
     """Original instances to retire (TERMINATE)."""
     running: tuple[EventRef, ...] = ()
-    """Every event in flight once the decision is applied."""
+    """Every event started and not ended once the decision is applied."""
+    held: tuple[EventRef, ...] = ()
+    """The events agents hold after the running ones (their chains, `lifecycle.chain`) that
+    have no result: a stop cancels them with the running ones."""
     wake_at: datetime | None = None
     """When to decide again if nothing happens before."""
 
@@ -307,6 +312,7 @@ class _Draft:
         if self.finish is None and running:
             deadlines = (self._started(r) + self.backstop for r in running)
             self.wake(min(deadlines))
+        held = tuple(self._held())
         return Decision(
             begin=self.begin,
             events=tuple(self.event_changes),
@@ -320,6 +326,7 @@ class _Draft:
             collect_green=self.collect_green,
             retire=self.retire,
             running=running,
+            held=held,
             wake_at=None if self.finish else self.wake_at,
         )
 
@@ -391,14 +398,21 @@ class _Draft:
                     ),
                 )
                 self._set_event(ref, EventStatus.FAILED, diagnostics)
+                # nobody will report what its agent held after it either
+                name = ref.instance_name
+                for held in list(self._held_in(name, self.targets[name])):
+                    self._set_event(held, EventStatus.FAILED, diagnostics)
 
     def skip_unstarted(self) -> None:
+        """Targets and events not started become Skipped, but for the events agents hold and
+        may still run: each is reported (not run, if cancelled in time)."""
+        held = {(ref.instance_name, ref.position) for ref in self._held()}
         for name, target in list(self.targets.items()):
             events = tuple(
                 dataclasses.replace(e, status=EventStatus.SKIPPED)
-                if e.status is EventStatus.PENDING
+                if e.status is EventStatus.PENDING and (name, position) not in held
                 else e
-                for e in target.events
+                for position, e in enumerate(target.events)
             )
             status = target.status
             if status in (TargetStatus.PENDING, TargetStatus.READY):
@@ -415,7 +429,7 @@ class _Draft:
             events = target.events
             if any(e.status is EventStatus.IN_PROGRESS for e in events):
                 continue
-            ended = [i for i, e in enumerate(events) if e.status in ENDED]
+            ended = [i for i, e in enumerate(events) if e.status in FINISHED]
             following = next(
                 (i for i, e in enumerate(events) if e.status is EventStatus.PENDING), None
             )
@@ -428,6 +442,8 @@ class _Draft:
                 else:
                     self._start_event(name, following)
                 continue
+            if not passed and any(self._held_in(name, target)):
+                continue  # the fleet failed an event its agent may have run on from: wait
             last = bool(ended) and ended[-1] == len(events) - 1
             self._set_target(
                 name, TargetStatus.SUCCEEDED if passed and last else TargetStatus.FAILED
@@ -448,12 +464,40 @@ class _Draft:
     # internals
 
     def _passed(self, event: LifecycleEvent) -> bool:
-        """Succeeded, or failed where --ignore-application-stop-failures lets it go on."""
-        if event.status is EventStatus.SUCCEEDED:
-            return True
-        return self.deployment.ignore_application_stop_failures and (
-            event.name in STOP_FAILURE_IGNORABLE
+        """Succeeded, or failed where --ignore-application-stop-failures lets it go on (one
+        Skipped never passes: it did not run)."""
+        if event.status is EventStatus.SKIPPED:
+            return False
+        return passes(
+            event.name,
+            event.status is EventStatus.SUCCEEDED,
+            self.deployment.ignore_application_stop_failures,
         )
+
+    def _held(self) -> Iterator[EventRef]:
+        for name, target in self.targets.items():
+            yield from self._held_in(name, target)
+
+    def _held_in(self, name: str, target: Target) -> Iterator[EventRef]:
+        """The target's events not started here that its agent holds and may still run or
+        have run: sent with an event of their chain that started, and every event between
+        them passed, or is held too, or was failed by the fleet (its agent went offline or
+        silent holding it: whether the host went on is not known until their own results).
+        After one that did not pass on the host, the agent runs none of the rest."""
+        names = [e.name for e in target.events]
+        green = target.label is TargetLabel.GREEN
+        live = False
+        for position, event in enumerate(target.events):
+            live = live and chained(names, position, green)
+            if event.status is EventStatus.PENDING:
+                if live:
+                    yield EventRef(self.deployment.id, name, position, event.name)
+            elif event.status is EventStatus.IN_PROGRESS:
+                live = True
+            elif event.status is EventStatus.SKIPPED:
+                live = False
+            else:
+                live = self._passed(event) or event.diagnostics.error_code in FLEET_VERDICTS
 
     def _running(self) -> Iterator[EventRef]:
         for name, target in self.targets.items():
@@ -466,25 +510,42 @@ class _Draft:
         return started or self.now
 
     def _start_event(self, name: str, position: int) -> None:
-        event = self.targets[name].events[position]
+        target = self.targets[name]
+        event = target.events[position]
         ref = EventRef(self.deployment.id, name, position, event.name)
-        self._set_event(ref, EventStatus.IN_PROGRESS)
+        self._set_event(ref, EventStatus.IN_PROGRESS, started_at=self._chained_start(target, ref))
+
+    @staticmethod
+    def _chained_start(target: Target, ref: EventRef) -> datetime | None:
+        """When the event started on its host if its agent holds it after the one before
+        (it ran on as that one ended there); None if it waits for this decision."""
+        names = [e.name for e in target.events]
+        if not chained(names, ref.position, target.label is TargetLabel.GREEN):
+            return None
+        return target.events[ref.position - 1].ended_at
 
     def _set_event(
-        self, ref: EventRef, status: EventStatus, diagnostics: Diagnostics | None = None
+        self,
+        ref: EventRef,
+        status: EventStatus,
+        diagnostics: Diagnostics | None = None,
+        started_at: datetime | None = None,
     ) -> None:
         target = self.targets[ref.instance_name]
         event = target.events[ref.position]
+        started = started_at or self.now
         changed = dataclasses.replace(
             event,
             status=status,
-            started_at=self.now if status is EventStatus.IN_PROGRESS else event.started_at,
+            started_at=started if status is EventStatus.IN_PROGRESS else event.started_at,
             ended_at=None if status is EventStatus.IN_PROGRESS else self.now,
             diagnostics=diagnostics or event.diagnostics,
         )
         events = (*target.events[: ref.position], changed, *target.events[ref.position + 1 :])
         self.targets[ref.instance_name] = dataclasses.replace(target, events=events)
-        self.event_changes.append(EventChange(ref, status, diagnostics or Diagnostics()))
+        self.event_changes.append(
+            EventChange(ref, status, diagnostics or Diagnostics(), started_at)
+        )
 
     def _set_target(self, name: str, status: TargetStatus) -> None:
         target = self.targets[name]

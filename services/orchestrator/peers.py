@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from grpc import aio
@@ -78,6 +79,10 @@ class CommandResult:
     finished: bool
     succeeded: bool
     diagnostics: Diagnostics
+    skipped: bool = False
+    """Never started on the host (a broken chain, or cancelled while held)."""
+    at: datetime | None = None
+    """When the fleet stored the update."""
 
 
 @dataclass(frozen=True)
@@ -114,28 +119,40 @@ class FleetClient:
                 return found
             request.next_token = response.next_token
 
-    async def dispatch(self, deployment: Deployment, ref: EventRef, events: Sequence[str]) -> None:
-        """Send one lifecycle event to the instance's agent, signed for it (the agent runs
-        nothing else); `events` are all the events the instance runs in this deployment."""
-        command = agent_pb2.LifecycleCommand(
-            command_id=ref.command_id,
-            lifecycle_event=ref.name,
-            spec=agent_pb2.DeploymentSpec(
-                deployment_id=deployment.id,
-                application_name=deployment.application_name,
-                deployment_group_name=deployment.group_name,
-                deployment_group_id=deployment.group_id,
-                revision=revision_to_proto(deployment.revision),
-                file_exists_behavior=file_exists_to_proto(deployment.file_exists_behavior),
-                ignore_application_stop_failures=deployment.ignore_application_stop_failures,
-                lifecycle_events=events,
-                fetch_through_registry=deployment.fetch_through_registry,
-            ),
+    async def dispatch(
+        self, deployment: Deployment, chain: Sequence[EventRef], events: Sequence[str]
+    ) -> None:
+        """Send lifecycle events of one instance to its agent in one call, each signed for it
+        (the agent runs nothing else): the first, then the rest of `chain`, each to run only
+        if the one before it passed. `events` are all the instance's events in this
+        deployment."""
+        spec = agent_pb2.DeploymentSpec(
+            deployment_id=deployment.id,
+            application_name=deployment.application_name,
+            deployment_group_name=deployment.group_name,
+            deployment_group_id=deployment.group_id,
+            revision=revision_to_proto(deployment.revision),
+            file_exists_behavior=file_exists_to_proto(deployment.file_exists_behavior),
+            ignore_application_stop_failures=deployment.ignore_application_stop_failures,
+            lifecycle_events=events,
+            fetch_through_registry=deployment.fetch_through_registry,
         )
-        commandsig.sign(self._command_key, ref.instance_name, command, utcnow())
+        now = utcnow()
+        commands = []
+        for before, ref in zip((None, *chain), chain, strict=False):
+            command = agent_pb2.LifecycleCommand(
+                command_id=ref.command_id,
+                lifecycle_event=ref.name,
+                spec=spec,
+                after_command_id=before.command_id if before else "",
+            )
+            commandsig.sign(self._command_key, ref.instance_name, command, now)
+            commands.append(command)
         async with peer_errors():
             await self._stub.DispatchCommand(
-                fleet_pb2.DispatchCommandRequest(instance_name=ref.instance_name, command=command),
+                fleet_pb2.DispatchCommandRequest(
+                    instance_name=chain[0].instance_name, command=commands[0], then=commands[1:]
+                ),
                 timeout=PEER_TIMEOUT_SECONDS,
             )
 
@@ -243,6 +260,8 @@ class FleetClient:
                     finished=update.kind == fleet_pb2.COMMAND_UPDATE_KIND_FINISHED,
                     succeeded=update.status == common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED,
                     diagnostics=diagnostics_from_proto(update.diagnostics),
+                    skipped=update.status == common_pb2.LIFECYCLE_EVENT_STATUS_SKIPPED,
+                    at=update.time.ToDatetime(UTC) if update.HasField("time") else None,
                 )
 
 

@@ -64,6 +64,9 @@ class DeploymentRunner:
         self._arrived = asyncio.Event()
         self.acting: set[str] = set()
         """Acts running now (provision, retire): not started twice at once."""
+        self.held: set[str] = set()
+        """Command ids sent to agents after another event of their chain: not sent again
+        when their event starts here."""
         self.awaiting_fleet = False
         """The last decision looks for provisioned instances: decide again when the fleet
         changes."""

@@ -60,8 +60,10 @@ TARGET_TRANSITIONS: dict[TargetStatus, frozenset[TargetStatus]] = {
 }
 
 EVENT_TRANSITIONS: dict[EventStatus, frozenset[EventStatus]] = {
-    E.PENDING: frozenset({E.IN_PROGRESS, E.SKIPPED}),
-    E.IN_PROGRESS: frozenset({E.SUCCEEDED, E.FAILED}),
+    # Pending → Succeeded/Failed: a chained event the agent ran before its predecessor's
+    # result was recorded; InProgress → Skipped: one cancelled before it started on the host.
+    E.PENDING: frozenset({E.IN_PROGRESS, E.SUCCEEDED, E.FAILED, E.SKIPPED}),
+    E.IN_PROGRESS: frozenset({E.SUCCEEDED, E.FAILED, E.SKIPPED}),
     E.SUCCEEDED: frozenset(),
     E.FAILED: frozenset(),
     E.SKIPPED: frozenset(),

@@ -19,6 +19,7 @@ from sqlalchemy import Row, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from deploy.lifecycle import passes
 from services.core.clock import as_utc, utcnow
 from services.core.db import Database
 from services.core.diagnostics import Diagnostics, ErrorCode
@@ -111,6 +112,14 @@ class EventEnded:
     diagnostics: Diagnostics
     sequence: int = 0
     """The fleet's update sequence (0: not from the fleet)."""
+    skipped: bool = False
+    """It never started on the host (cancelled while held, or its chain was broken)."""
+    at: datetime | None = None
+    """When the fleet heard it (None: now) — a chain's results may be recorded together."""
+
+    @property
+    def status(self) -> str:
+        return "Skipped" if self.skipped else "Succeeded" if self.succeeded else "Failed"
 
 
 @dataclass(frozen=True)
@@ -190,14 +199,9 @@ class Step:
     """The rollback deployment created as the deployment finished, to start."""
 
     @functools.cached_property
-    def event_names(self) -> dict[str, tuple[str, ...]]:
-        """The lifecycle events each instance runs in this deployment."""
-        return event_names(self.targets)
-
-
-def event_names(targets: Sequence[Target]) -> dict[str, tuple[str, ...]]:
-    """Instance name → the lifecycle events it runs, in order (what a dispatch carries)."""
-    return {t.instance_name: tuple(e.name for e in t.events) for t in targets}
+    def by_instance(self) -> dict[str, Target]:
+        """The targets by instance name."""
+        return {t.instance_name: t for t in self.targets}
 
 
 Decide = Callable[[Snapshot, datetime], Decision]
@@ -386,7 +390,7 @@ class DeploymentStore:
         if isinstance(happened, EventEnded):
             if happened.ref.deployment_id != row.id:
                 return None  # a runner records only its own deployment's events
-            return await _record_event(session, happened, now)
+            return await _record_event(session, row, happened, now)
         if isinstance(happened, StopRequested):
             _record_stop(row, happened.roll_back)
         elif isinstance(happened, Continued):
@@ -418,7 +422,7 @@ class DeploymentStore:
             row.started_at = now
             await self._notify(session, row, TriggerEvent.DEPLOYMENT_START)
         if decision.skip_unstarted:
-            await _skip_pending(session, row.id, now)
+            await _skip_pending(session, row.id, now, (*decision.held, *decision.started))
         for change in decision.events:
             await _apply_event(session, change, now)
         for target in decision.targets:
@@ -653,23 +657,59 @@ def _add_targets(
             )
 
 
-async def _record_event(session: AsyncSession, ended: EventEnded, now: datetime) -> float | None:
-    """An event's result; None when the event was not running (a report the fleet re-sent)."""
+async def _record_event(
+    session: AsyncSession, deployment: DeploymentRow, ended: EventEnded, now: datetime
+) -> float | None:
+    """An event's result; None when it changes nothing: a report the fleet re-sent, or a
+    chained event the agent did not run."""
     ref = ended.ref
     event = await session.get(
         EventRow, (ref.deployment_id, ref.instance_name, ref.position), with_for_update=True
     )
-    if event is None or event.status != EventStatus.IN_PROGRESS:
+    if event is None or event.status not in (EventStatus.IN_PROGRESS, EventStatus.PENDING):
         return None
-    status = EventStatus.SUCCEEDED if ended.succeeded else EventStatus.FAILED
-    event.status = event_transition(EventStatus.IN_PROGRESS, status)
-    event.ended_at = now
+    started = as_utc(event.started_at)
+    if event.status == EventStatus.PENDING and not ended.skipped:
+        started = await _chained_start(session, deployment, ref, ended)
+        if started is None:
+            return None
+        event.started_at = started
+    status = (
+        EventStatus.SKIPPED
+        if ended.skipped
+        else EventStatus.SUCCEEDED
+        if ended.succeeded
+        else EventStatus.FAILED
+    )
+    event.status = event_transition(EventStatus(event.status), status)
+    at = max(ended.at or now, started) if started else ended.at or now
+    event.ended_at = at
     _set_diagnostics(event, ended.diagnostics)
     target = await session.get(TargetRow, (ref.deployment_id, ref.instance_name))
     if target is not None:
         target.updated_at = now
-    started = as_utc(event.started_at)
-    return (now - started).total_seconds() if started else 0.0
+    return (at - started).total_seconds() if started else 0.0
+
+
+async def _chained_start(
+    session: AsyncSession, deployment: DeploymentRow, ref: EventRef, ended: EventEnded
+) -> datetime | None:
+    """When an event its agent held (not started here yet) started on the host: as the one
+    before it ended there, if that one passed. A failure otherwise is the fleet's (its agent
+    went offline or missed a deadline holding it), recorded as it came; a success after one
+    that did not pass is no run of this deployment's: None, nothing to record."""
+    previous = None
+    if ref.position > 0:
+        previous = await session.get(
+            EventRow, (ref.deployment_id, ref.instance_name, ref.position - 1)
+        )
+    if previous is not None and previous.status in (EventStatus.SUCCEEDED, EventStatus.FAILED):
+        succeeded = previous.status == EventStatus.SUCCEEDED
+        if passes(previous.name, succeeded, deployment.ignore_application_stop_failures):
+            return as_utc(previous.ended_at)
+    if not ended.succeeded:
+        return ended.at or utcnow()
+    return None
 
 
 def _record_stop(row: DeploymentRow, roll_back: bool | None) -> None:
@@ -747,7 +787,7 @@ async def _apply_event(session: AsyncSession, change: EventChange, now: datetime
     assert row is not None, "a decision changes only the deployment's events"
     row.status = event_transition(EventStatus(row.status), change.status)
     if change.status is EventStatus.IN_PROGRESS:
-        row.started_at = now
+        row.started_at = change.started_at or now
         return
     row.ended_at = now
     _set_diagnostics(row, change.diagnostics)
@@ -838,9 +878,11 @@ async def _record_instance_revisions(session: AsyncSession, deployment: Deployme
         target.instance_revision = current.get(target.instance_name)
 
 
-async def _skip_pending(session: AsyncSession, deployment_id: str, now: datetime) -> None:
+async def _skip_pending(
+    session: AsyncSession, deployment_id: str, now: datetime, keep: Sequence[EventRef] = ()
+) -> None:
     """Targets not started, or waiting to reroute (Ready), become Skipped, and every event
-    not started with them."""
+    not started with them but those in `keep` (held by agents, or started by the decision)."""
     await session.execute(
         update(TargetRow)
         .where(
@@ -849,11 +891,20 @@ async def _skip_pending(session: AsyncSession, deployment_id: str, now: datetime
         )
         .values(status=TargetStatus.SKIPPED, updated_at=now)
     )
-    await session.execute(
-        update(EventRow)
-        .where(EventRow.deployment_id == deployment_id, EventRow.status == EventStatus.PENDING)
-        .values(status=EventStatus.SKIPPED)
-    )
+    kept: dict[str, list[int]] = {}
+    for ref in keep:
+        kept.setdefault(ref.instance_name, []).append(ref.position)
+    pending = (EventRow.deployment_id == deployment_id, EventRow.status == EventStatus.PENDING)
+    skip = update(EventRow).values(status=EventStatus.SKIPPED)
+    await session.execute(skip.where(*pending, EventRow.instance_name.not_in(kept)))
+    for instance_name, positions in kept.items():
+        await session.execute(
+            skip.where(
+                *pending,
+                EventRow.instance_name == instance_name,
+                EventRow.position.not_in(positions),
+            )
+        )
 
 
 async def _advance_cursor(session: AsyncSession, sequence: int) -> None:

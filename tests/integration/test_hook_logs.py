@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from deploy.hookoutput import MAX_LINE_CHARACTERS
+from deploy.lifecycle import IN_PLACE_EVENTS
 from deploy.v1 import agent_pb2, common_pb2
 from services.fleet.output import LINES_PER_COMMAND
 from tests.harness import (
@@ -299,10 +300,11 @@ def test_commands_in_flight_are_counted_while_their_hooks_run(
     os.mkfifo(gate)
     source = revision(tmp_path / "v1", app.dest, {"AfterInstall": gate_script(gate)})
     deployment = app.deploy(app.push(source), "CodeDeployDefault.AllAtOnce")
+    held = len(IN_PLACE_EVENTS) - 1 - IN_PLACE_EVENTS.index("AfterInstall")  # sent with it
     wait_until(
-        lambda: in_flight(running) == {"Pending": 0.0, "InProgress": float(AGENTS)},
+        lambda: in_flight(running) == {"Pending": held * AGENTS, "InProgress": float(AGENTS)},
         60,
-        "both AfterInstall hooks counted in progress",
+        "both AfterInstall hooks counted in progress, the events after them pending",
     )
     open_gate(gate, AGENTS)
     app.finished(deployment, "Succeeded")

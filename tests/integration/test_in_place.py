@@ -198,6 +198,48 @@ def test_failing_validate_service_fails_the_deployment_with_diagnostics(
     assert "[stdout]running ValidateService" in diagnostics["logTail"]
 
 
+def chain_breaking_bundle(root: Path, ran: Path) -> Path:
+    """BeforeInstall fails; each later hook would leave a file in `ran` if it ran."""
+    (root / "scripts").mkdir(parents=True)
+    lines = ["version: 0.0", "os: linux", "hooks:"]
+    for hook in ("BeforeInstall", "AfterInstall", "ApplicationStart", "ValidateService"):
+        script = root / "scripts" / f"{hook}.sh"
+        fails = hook == "BeforeInstall"
+        script.write_text("#!/bin/sh\nexit 1\n" if fails else f"#!/bin/sh\ntouch {ran}/{hook}\n")
+        script.chmod(0o755)
+        lines += [f"  {hook}:", f"    - location: scripts/{hook}.sh"]
+    (root / "appspec.yml").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_a_failed_event_ends_its_hosts_events_there(running: Cluster, tmp_path: Path) -> None:
+    """A host's agent is sent its events together, each to run only if the one before passed:
+    after BeforeInstall fails, no later hook runs, and the record says so."""
+    app, group = unique("chainbreak"), "web"
+    setup_app(running, app, group, "Key=cluster,Value=node,Type=KEY_AND_VALUE")
+    ran = tmp_path / "ran"
+    ran.mkdir()
+    digest = push(running, app, chain_breaking_bundle(tmp_path / "bundle", ran))
+    deployment_id = deploy(running, app, group, digest, "CodeDeployDefault.AllAtOnce")
+    waited = running.cli("wait", "deployment-successful", "--deployment-id", deployment_id)
+    assert waited.returncode != 0
+    assert list(ran.iterdir()) == []
+    for agent in running.agents:
+        target = running.cli(
+            "get-deployment-target", "--deployment-id", deployment_id, "--target-id", agent.name
+        ).json()["deploymentTarget"]["instanceTarget"]
+        statuses = {e["lifecycleEventName"]: e["status"] for e in target["lifecycleEvents"]}
+        assert statuses == {
+            "ApplicationStop": "Succeeded",
+            "DownloadBundle": "Succeeded",
+            "BeforeInstall": "Failed",
+            "Install": "Skipped",
+            "AfterInstall": "Skipped",
+            "ApplicationStart": "Skipped",
+            "ValidateService": "Skipped",
+        }
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [

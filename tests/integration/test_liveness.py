@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from deploy.lifecycle import IN_PLACE_EVENTS
 from tests.harness import (
     BIN,
     Agent,
@@ -89,10 +90,13 @@ def test_a_host_killed_mid_hook_fails_its_event_and_the_deployment_goes_on(
             30,
             f"{dead.name}'s target to fail once its agent is offline",
         )
-        event = events_of(app, deployment_id, dead.name)["AfterInstall"]
-        assert event["status"] == "Failed"
-        assert event["diagnostics"]["errorCode"] == "AgentIssue"
-        assert "went offline" in event["diagnostics"]["message"]
+        # The host ran its events one after another on its own (one chain): the first one the
+        # fleet had not heard end — AfterInstall, or one before it whose report died with the
+        # host — fails, and so does each it held after it (whether it ran is not known).
+        failed, after = failed_and_after(events_of(app, deployment_id, dead.name))
+        for event in (failed, *after):
+            assert event["diagnostics"]["errorCode"] == "AgentIssue"
+            assert "went offline" in event["diagnostics"]["message"]
 
         open_gate(gate, 2)  # the live hosts' hooks end
         info = app.finished(deployment_id, "Succeeded")  # AllAtOnce: one success suffices
@@ -115,7 +119,7 @@ def test_a_host_killed_mid_hook_fails_its_event_and_the_deployment_goes_on(
             "the returning agent's report of the interrupted event",
         )
         assert sorted(started.read_text().split()) == sorted(a.name for a in running.agents)
-        assert events_of(app, deployment_id, dead.name)["AfterInstall"]["status"] == "Failed"
+        assert failed_and_after(events_of(app, deployment_id, dead.name))[0] == failed
 
 
 def test_stop_ends_a_deployment_whose_host_is_gone_at_once(tmp_path: Path, gate: Path) -> None:
@@ -134,11 +138,22 @@ def test_stop_ends_a_deployment_whose_host_is_gone_at_once(tmp_path: Path, gate:
         assert stop["status"] == "Pending"
         info = app.finished(deployment_id, "Stopped")
         assert info["errorInformation"]["code"] == "MANUAL_STOP"
-        event = events_of(app, deployment_id, gone.name)["BeforeInstall"]
+        event, _ = failed_and_after(events_of(app, deployment_id, gone.name))  # BeforeInstall
         assert event["diagnostics"]["errorCode"] == "AgentIssue"
         assert f"the agent on {gone.name} is offline" in event["diagnostics"]["message"]
         live = events_of(app, deployment_id, running.agents[1].name)["BeforeInstall"]
         assert "the deployment was stopped" in live["diagnostics"]["message"]
+
+
+def failed_and_after(
+    events: dict[str, dict[str, Any]],
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The first Failed event of a target (those before it all Succeeded) and the events
+    after it."""
+    ordered = list(events.values())
+    index = [e["status"] for e in ordered].index("Failed")
+    assert [e["status"] for e in ordered[:index]] == ["Succeeded"] * index
+    return ordered[index], ordered[index + 1 :]
 
 
 def deploy_gated(app: App, workdir: Path, gate: Path, started: Path, event: str, hosts: int) -> str:
@@ -187,7 +202,10 @@ def test_an_agent_that_never_acknowledges_fails_the_event_at_its_start_deadline(
             assert (first["lifecycleEventName"], first["status"]) == ("ApplicationStop", "Failed")
             assert first["diagnostics"]["errorCode"] == "Timeout"
             assert "did not acknowledge" in first["diagnostics"]["message"]
-            assert len(agents.received) == 1  # the command was delivered, never answered
+            # the host's events were delivered together (one chain), none ever answered
+            assert [c.split(":", 2)[2] for c in agents.received] == [
+                f"{i}:{name}" for i, name in enumerate(IN_PLACE_EVENTS)
+            ]
     finally:
         server.stop()
 

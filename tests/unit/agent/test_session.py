@@ -37,3 +37,15 @@ def test_a_restarted_agent_knows_what_was_interrupted_and_what_it_reported(
     again = CommandTracker(tmp_path, keep=2).recover()
     assert again.interrupted == []  # reported once
     assert len(again.finished) == 2
+
+
+def test_a_chain_goes_on_only_after_a_command_that_passed_here() -> None:
+    seen = SeenCommands(3)
+    seen.add("received")  # received, not ended
+    seen.add("ok", passed=True)
+    seen.add("bad", passed=False)
+    assert seen.passed("ok")
+    assert not seen.passed("bad") and not seen.passed("received")
+    assert not seen.passed("never-received")
+    seen.add("newer", passed=True)  # the oldest is forgotten, with its outcome
+    assert not seen.passed("received") and "received" not in seen

@@ -131,6 +131,8 @@ def test_a_created_deployment_begins_and_starts_the_first_batch() -> None:
     assert target_moves(decision) == [("a", T.IN_PROGRESS)]
     assert decision.started == (ref("a", 0),)
     assert decision.running == (ref("a", 0),)
+    # the agent is sent the rest of the host's events with the first (one chain)
+    assert decision.held == tuple(ref("a", i) for i in range(1, 7))
     assert decision.wake_at == NOW + EVENT_BACKSTOP  # the started event's backstop
 
 
@@ -171,9 +173,11 @@ def test_an_ended_event_starts_the_next_or_ends_its_target(
 def test_a_failed_event_fails_its_target_and_the_deployment_below_minimum_healthy(
     code: ErrorCode | None, error_code: DeploymentErrorCode
 ) -> None:
+    # The fleet fails what an agent it lost held after the event too (it may have run on).
+    fleet = code in (ErrorCode.AGENT_ISSUE, ErrorCode.TIMEOUT)
     decision = decided(
         deployment(),
-        target("a", T.IN_PROGRESS, "SSFPPPP", code=code),
+        target("a", T.IN_PROGRESS, "SSFFFFF" if fleet else "SSFPPPP", code=code),
         target("b", T.PENDING, "PPPPPPP"),
         target("c", T.PENDING, "PPPPPPP"),
     )
@@ -218,9 +222,11 @@ def test_an_event_past_the_backstop_fails_with_timeout(started: datetime, fails:
         assert decision.events == () and decision.finish is None
         assert decision.wake_at == started + EVENT_BACKSTOP
         return
-    [failed] = decision.events
-    assert (failed.ref, failed.status) == (ref("a", 2), E.FAILED)
-    assert failed.diagnostics.error_code is ErrorCode.TIMEOUT
+    # the overdue event fails, and so does what its agent held after it (nobody reports it)
+    assert [(c.ref, c.status) for c in decision.events] == [
+        (ref("a", i), E.FAILED) for i in range(2, 7)
+    ]
+    assert {c.diagnostics.error_code for c in decision.events} == {ErrorCode.TIMEOUT}
     assert target_moves(decision) == [("a", T.FAILED)]
     assert decision.finish is not None and decision.finish.status is D.SUCCEEDED  # 1 of 2, M=0
 
@@ -247,6 +253,8 @@ def test_a_stop_skips_what_has_not_started_and_waits_for_what_runs() -> None:
     assert decision.skip_unstarted
     assert decision.started == () and decision.finish is None
     assert decision.running == (ref("a", 1),)
+    # what its agent holds after the running event is cancelled with it
+    assert decision.held == tuple(ref("a", i) for i in range(2, 7))
 
 
 @pytest.mark.parametrize(
@@ -433,4 +441,60 @@ def test_a_stopped_blue_green_deployment_skips_the_replacements_waiting_at_the_g
         bg_target("g2", T.IN_PROGRESS, "SSSSSRPPPP", TargetLabel.GREEN),
     )
     assert decision.skip_unstarted and decision.finish is None
-    assert decision.started == () and decision.running == (ref("g2", 5, GREEN_EVENTS),)
+    assert decision.started == ()
+    assert decision.running == (ref("g2", 5, GREEN_EVENTS),)
+    # the chain ends before the gate: BeforeAllowTraffic waits for the reroute
+    assert decision.held == (ref("g2", 6, GREEN_EVENTS),)
+
+
+def test_an_event_its_agent_held_after_the_one_before_started_as_that_one_ended() -> None:
+    ended_there = EARLIER + timedelta(seconds=1)
+    a = target("a", T.IN_PROGRESS, "SPPPPPP")
+    first = dataclasses.replace(a.events[0], ended_at=ended_there)
+    decision = decided(deployment(), dataclasses.replace(a, events=(first, *a.events[1:])))
+    (change,) = decision.events
+    assert (change.ref, change.status) == (ref("a", 1), E.IN_PROGRESS)
+    # the agent ran on with DownloadBundle (one chain): it started when ApplicationStop ended
+    assert change.started_at == ended_there
+
+
+def test_an_event_after_a_traffic_event_starts_when_decided() -> None:
+    names = BLOCK_TRAFFIC_EVENTS + IN_PLACE_EVENTS
+    a = target("a", T.IN_PROGRESS, "SSPPPPPPPP", names=names)
+    decision = decided(deployment(), a)
+    (change,) = decision.events
+    assert change.ref == ref("a", 2, names) and change.started_at is None  # now
+    # sent now, with the events after it up to the end: it heads a chain of its own
+    assert decision.held == tuple(ref("a", i, names) for i in range(3, 10))
+
+
+def test_a_stop_leaves_what_an_agent_holds_for_it_to_report() -> None:
+    """The agent may already run on past the running event: the events it holds are not
+    skipped here but cancelled, and each is recorded as the agent reports it."""
+    decision = decided(deployment(stop_requested=True), target("a", T.IN_PROGRESS, "SRPPPPP"))
+    assert decision.running == (ref("a", 1),)
+    assert decision.held == tuple(ref("a", i) for i in range(2, 7))
+    assert decision.finish is None
+
+
+def test_during_a_stop_the_held_event_after_one_that_passed_is_waited_for() -> None:
+    decision = decided(deployment(stop_requested=True), target("a", T.IN_PROGRESS, "SSPPPPP"))
+    (change,) = decision.events
+    assert (change.ref, change.status) == (ref("a", 2), E.IN_PROGRESS)
+    assert decision.finish is None
+
+
+def test_after_a_failure_or_a_skip_nothing_more_is_held() -> None:
+    for events in ("SFPPPPP", "SSKPPPP"):
+        decision = decided(deployment(stop_requested=True), target("a", T.IN_PROGRESS, events))
+        assert decision.held == () and decision.running == ()
+        assert target_moves(decision) == [("a", T.FAILED)]
+
+
+def test_a_target_whose_agent_the_fleet_lost_waits_for_what_it_held() -> None:
+    """The fleet failed the running event (the agent went offline): the host may have run on
+    before it went, so the events it held keep the target open until their own results."""
+    a = target("a", T.IN_PROGRESS, "SSFPPPP", code=ErrorCode.AGENT_ISSUE)
+    decision = decided(deployment(), a)
+    assert target_moves(decision) == [] and decision.finish is None
+    assert decision.held == tuple(ref("a", i) for i in range(3, 7))
