@@ -36,6 +36,10 @@ HOOKS = (
 )
 
 
+LOG_LEVEL = os.environ.get("OPENDEPLOY_BENCH_LOG_LEVEL", "WARNING")
+"""Of the server and the agents (workdir's server.log, agents.log): INFO to see each step."""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -103,7 +107,7 @@ def server(workdir: Path, database_url: str = "") -> Iterator[Server]:
         "--metrics-listen",
         metrics,
         "--log-level",
-        os.environ.get("OPENDEPLOY_BENCH_LOG_LEVEL", "WARNING"),  # INFO to see each step
+        LOG_LEVEL,
     ]
     if database_url:
         command += ["--database-url", database_url]
@@ -142,7 +146,7 @@ def real_agents(running: Server, workdir: Path, count: int, tags: dict[str, str]
                 )
                 command = [str(BIN / "deploy-agent"), "--config", str(config)]
                 processes.append(
-                    subprocess.Popen([*command, "--log-level", "WARNING"], stdout=logs, stderr=logs)
+                    subprocess.Popen([*command, "--log-level", LOG_LEVEL], stdout=logs, stderr=logs)
                 )
             yield
         finally:

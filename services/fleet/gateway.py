@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -131,9 +132,26 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
     async def _read(
         self, request_iterator: AsyncIterator[agent_pb2.ConnectRequest], session: AgentSession
     ) -> None:
-        """Apply what the agent sends until its side of the stream ends, then end ours."""
+        """Apply what the agent sends until its side of the stream ends, then end ours.
+
+        Starts and ends of commands are not waited for one by one: an agent running a chain
+        reports one event's end and the next one's start back to back, and those that arrive
+        while a write is under way go into the next one together (the reports' writer keeps
+        their order). A failed write ends the stream: the agent re-sends its reports when it
+        connects again. Anything else it sends but heartbeats (its sync, queued commands, hook
+        output — refused once its command has ended) is applied once the reports before it
+        are written."""
+        reporting: set[asyncio.Task[None]] = set()
         try:
             async for message in request_iterator:
+                kind = message.WhichOneof("body")
+                if kind in ("started", "finished"):
+                    task = asyncio.ensure_future(self._apply(session, message))
+                    reporting.add(task)
+                    task.add_done_callback(functools.partial(_reported, session, reporting))
+                    continue
+                if kind != "heartbeat" and reporting:
+                    await asyncio.wait(list(reporting))
                 await self._apply(session, message)
         finally:
             session.close()
@@ -174,6 +192,18 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
                 state,
                 diagnostics_from_proto(message.finished.diagnostics),
             )
+
+
+def _reported(
+    session: AgentSession, reporting: set[asyncio.Task[None]], task: asyncio.Task[None]
+) -> None:
+    reporting.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning(
+            "could not record an agent's report; ending its stream (it re-sends on reconnect)",
+            extra={"fields": {"instance": session.instance_name, "error": str(task.exception())}},
+        )
+        session.close()
 
 
 def peer_host(peer: str) -> str:

@@ -98,6 +98,10 @@ FLEET_CURSOR = "fleet"
 _ID_ALPHABET = string.ascii_uppercase + string.digits
 
 
+PRELOAD_AT_LEAST = 4
+"""Results of this many instances in one step have their rows loaded together."""
+
+
 def new_deployment_id() -> str:
     """CodeDeploy's form: d- and nine upper-case letters or digits."""
     return "d-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(9))
@@ -369,6 +373,7 @@ class DeploymentStore:
             if cursor:
                 await _advance_cursor(session, cursor)
             row = await _deployment_row(session, deployment_id, lock=True)
+            _kept = await _rows_of_results(session, deployment_id, happened)
             changed, ended = False, []
             for happening in happened:
                 seconds = await self._record(session, row, happening, now)
@@ -663,9 +668,7 @@ async def _record_event(
     """An event's result; None when it changes nothing: a report the fleet re-sent, or a
     chained event the agent did not run."""
     ref = ended.ref
-    event = await session.get(
-        EventRow, (ref.deployment_id, ref.instance_name, ref.position), with_for_update=True
-    )
+    event = await session.get(EventRow, (ref.deployment_id, ref.instance_name, ref.position))
     if event is None or event.status not in (EventStatus.IN_PROGRESS, EventStatus.PENDING):
         return None
     started = as_utc(event.started_at)
@@ -689,6 +692,33 @@ async def _record_event(
     if target is not None:
         target.updated_at = now
     return (at - started).total_seconds() if started else 0.0
+
+
+async def _rows_of_results(
+    session: AsyncSession, deployment_id: str, happened: Sequence[Happening]
+) -> list[object]:
+    """The event and target rows of the instances whose results are to be recorded, loaded in
+    two queries rather than a few per result (a wave of a thousand hosts reports at once); the
+    caller keeps the list so that the session's identity map keeps them. Only the runner of a
+    deployment writes its events, under the deployment row's lock."""
+    refs = [
+        h.ref
+        for h in happened
+        if isinstance(h, EventEnded) and h.ref.deployment_id == deployment_id
+    ]
+    if len(refs) < PRELOAD_AT_LEAST:
+        return []
+    names = {r.instance_name for r in refs}
+    positions = {r.position for r in refs} | {r.position - 1 for r in refs}  # and the one before
+    events = select(EventRow).where(
+        EventRow.deployment_id == deployment_id,
+        EventRow.instance_name.in_(names),
+        EventRow.position.in_(positions),
+    )
+    targets = select(TargetRow).where(
+        TargetRow.deployment_id == deployment_id, TargetRow.instance_name.in_(names)
+    )
+    return [*await session.scalars(events), *await session.scalars(targets)]
 
 
 async def _chained_start(
@@ -1005,18 +1035,20 @@ def _deployment(row: DeploymentRow) -> Deployment:
     )
 
 
+_EVENT_STATUSES = {status.value: status for status in EventStatus}
+_NO_DIAGNOSTICS = Diagnostics()
+
+
 def _event(row: Row[*tuple[Any, ...]]) -> LifecycleEvent:
+    """Every step and watcher reads every event of the deployment (thousands for a big one):
+    positional fields, a status table and one shared empty Diagnostics keep it cheap."""
+    _, name, status, started_at, ended_at, error_code, script_name, message, log_tail = row
+    diagnostics = _NO_DIAGNOSTICS
+    if error_code or script_name or message or log_tail:
+        code = ErrorCode(error_code) if error_code else None
+        diagnostics = Diagnostics(code, script_name, message, log_tail)
     return LifecycleEvent(
-        name=row.name,
-        status=EventStatus(row.status),
-        started_at=as_utc(row.started_at),
-        ended_at=as_utc(row.ended_at),
-        diagnostics=Diagnostics(
-            error_code=ErrorCode(row.error_code) if row.error_code else None,
-            script_name=row.script_name,
-            message=row.message,
-            log_tail=row.log_tail,
-        ),
+        name, _EVENT_STATUSES[status], as_utc(started_at), as_utc(ended_at), diagnostics
     )
 
 
