@@ -141,8 +141,9 @@ class Decision:
     running: tuple[EventRef, ...] = ()
     """Every event started and not ended once the decision is applied."""
     held: tuple[EventRef, ...] = ()
-    """The events agents hold after the running ones (their chains, `lifecycle.chain`) that
-    have no result: a stop cancels them with the running ones."""
+    """The events not started here that agents hold and may still run or have run (sent with
+    an earlier event of their chain, `lifecycle.chain`): a stop cancels them with the running
+    ones, and their results are waited for."""
     wake_at: datetime | None = None
     """When to decide again if nothing happens before."""
 
