@@ -35,6 +35,11 @@ log = logging.getLogger(__name__)
 Context: TypeAlias = aio.ServicerContext[Any, Any]
 
 
+REPORTS_IN_FLIGHT = 32
+"""Reports of one agent being written at once at most: beyond, its stream is read no further
+until one is written (an agent flooding reports is slowed, not buffered)."""
+
+
 class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
     def __init__(
         self,
@@ -146,6 +151,8 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
             async for message in request_iterator:
                 kind = message.WhichOneof("body")
                 if kind in ("started", "finished"):
+                    if len(reporting) >= REPORTS_IN_FLIGHT:  # back-pressure on a flood
+                        await asyncio.wait(list(reporting), return_when=asyncio.FIRST_COMPLETED)
                     task = asyncio.ensure_future(self._apply(session, message))
                     reporting.add(task)
                     task.add_done_callback(functools.partial(_reported, session, reporting))
