@@ -168,7 +168,9 @@ Global___CommandStarted: _TypeAlias = CommandStarted  # noqa: Y015
 @_typing.final
 class CommandQueued(_message.Message):
     """The agent holds the command until the one it is running ends (its start deadline then
-    becomes the running one's end: an hour and the grace at most).
+    becomes the running one's end: an hour and the grace at most). Not sent for a command held
+    after another of its chain (after_command_id): the fleet lets an instance's commands not yet
+    started wait as long as the one that started last may run.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
