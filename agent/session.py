@@ -187,11 +187,11 @@ class CommandTracker:
 
 
 class SeenCommands:
-    """The newest `limit` command ids received, oldest forgotten first, with whether each
-    one that ended passed (a chain goes on only after one that did)."""
+    """The newest `limit` command ids received, oldest forgotten first, with how each one
+    that ended here ended (a chain goes on only after one that passed)."""
 
     def __init__(self, limit: int) -> None:
-        self._ids: OrderedDict[str, bool] = OrderedDict()
+        self._ids: OrderedDict[str, int] = OrderedDict()
         self._limit = limit
 
     def __contains__(self, command_id: object) -> bool:
@@ -200,15 +200,31 @@ class SeenCommands:
     def __len__(self) -> int:
         return len(self._ids)
 
-    def add(self, command_id: str, passed: bool = False) -> None:
-        self._ids[command_id] = passed
+    def add(
+        self, command_id: str, status: int = common_pb2.LIFECYCLE_EVENT_STATUS_UNSPECIFIED
+    ) -> None:
+        self._ids[command_id] = status
         self._ids.move_to_end(command_id)
         while len(self._ids) > self._limit:
             self._ids.popitem(last=False)
 
-    def passed(self, command_id: str) -> bool:
-        """Whether the command ended here and the instance may go on after it."""
-        return self._ids.get(command_id, False)
+    def status(self, command_id: str) -> int:
+        """How the command ended here (UNSPECIFIED: not ended here, or forgotten)."""
+        return self._ids.get(command_id, common_pb2.LIFECYCLE_EVENT_STATUS_UNSPECIFIED)
+
+
+def runs_after(command: agent_pb2.LifecycleCommand, before: int) -> bool:
+    """Whether a command held after another runs, the other having ended with status
+    `before`: if it passed — Succeeded, or Failed where the deployment ignores that event's
+    failure (the event before this one in the spec's order; `deploy.lifecycle.passes`)."""
+    if before == common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED:
+        return True
+    if before != common_pb2.LIFECYCLE_EVENT_STATUS_FAILED:
+        return False
+    events = list(command.spec.lifecycle_events)
+    position = events.index(command.lifecycle_event) if command.lifecycle_event in events else 0
+    previous = events[position - 1] if position > 0 else ""
+    return passes(previous, False, command.spec.ignore_application_stop_failures)
 
 
 class AgentSession:
@@ -242,10 +258,7 @@ class AgentSession:
         self.connected = asyncio.Event()
         tracked = self._tracker.recover()
         for report in tracked.finished:
-            status = report.finished.status
-            self._seen.add(
-                report.finished.command_id, status == common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED
-            )
+            self._seen.add(report.finished.command_id, report.finished.status)
             self._reports.append(report)
         for command_id in tracked.interrupted:
             # Reported Failed, never run again — not even when the fleet, which may not have
@@ -464,7 +477,7 @@ class AgentSession:
         try:
             async with self._lock:
                 after = command.after_command_id
-                if after and not self._seen.passed(after):
+                if after and not runs_after(command, self._seen.status(after)):
                     self._end(command, skipped(command_id, f"{after} did not pass on this host"))
                     return
                 started = True
@@ -495,18 +508,14 @@ class AgentSession:
         self._end(command, report)
 
     def _end(self, command: agent_pb2.LifecycleCommand, report: agent_pb2.ConnectRequest) -> None:
-        """Keep and send the command's report; remember whether the instance may go on."""
+        """Keep and send the command's report; remember how it ended (a chain goes on after
+        it only if it passed)."""
         self._tracker.end(command.command_id, report)
         status = report.finished.status
-        succeeded_now = status == common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED
-        ran = status != common_pb2.LIFECYCLE_EVENT_STATUS_SKIPPED
-        ignore = command.spec.ignore_application_stop_failures
-        self._seen.add(
-            command.command_id, ran and passes(command.lifecycle_event, succeeded_now, ignore)
-        )
-        if ran:
-            result = "Succeeded" if succeeded_now else "Failed"
-            EVENTS.labels(command.lifecycle_event, result).inc()
+        self._seen.add(command.command_id, status)
+        if status != common_pb2.LIFECYCLE_EVENT_STATUS_SKIPPED:  # it ran
+            succeeded_now = status == common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED
+            EVENTS.labels(command.lifecycle_event, "Succeeded" if succeeded_now else "Failed").inc()
         self._report(report)
 
     async def _run(

@@ -28,6 +28,7 @@ from services.core.revision import revision_from_json, revision_to_json
 from services.core.signal import ChangeSignal
 from services.orchestrator.bluegreen import TrafficRouting, rollback_blue_green
 from services.orchestrator.decision import (
+    FLEET_VERDICTS,
     Decision,
     EventChange,
     Finish,
@@ -727,7 +728,9 @@ async def _chained_start(
     """When an event its agent held (not started here yet) started on the host: as the one
     before it ended there, if that one passed. A failure otherwise is the fleet's (its agent
     went offline or missed a deadline holding it), recorded as it came; a success after one
-    that did not pass is no run of this deployment's: None, nothing to record."""
+    that did not pass is no run of this deployment's: None, nothing to record — unless the
+    fleet failed that one for an agent it lost, which may have run on (its reports re-sent
+    after a restart say so)."""
     previous = None
     if ref.position > 0:
         previous = await session.get(
@@ -737,6 +740,8 @@ async def _chained_start(
         succeeded = previous.status == EventStatus.SUCCEEDED
         if passes(previous.name, succeeded, deployment.ignore_application_stop_failures):
             return as_utc(previous.ended_at)
+        if previous.error_code in FLEET_VERDICTS:  # the fleet's, not the host's: it went on
+            return ended.at or utcnow()
     if not ended.succeeded:
         return ended.at or utcnow()
     return None

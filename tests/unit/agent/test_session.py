@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.session import CommandTracker, SeenCommands
-from deploy.v1 import agent_pb2
+from agent.session import CommandTracker, SeenCommands, runs_after
+from deploy.v1 import agent_pb2, common_pb2
 
 
 def test_the_agent_remembers_a_bounded_number_of_command_ids() -> None:
@@ -40,12 +40,32 @@ def test_a_restarted_agent_knows_what_was_interrupted_and_what_it_reported(
 
 
 def test_a_chain_goes_on_only_after_a_command_that_passed_here() -> None:
+    succeeded, failed = (
+        common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED,
+        common_pb2.LIFECYCLE_EVENT_STATUS_FAILED,
+    )
+    skipped = common_pb2.LIFECYCLE_EVENT_STATUS_SKIPPED
+    spec = agent_pb2.DeploymentSpec(lifecycle_events=["ApplicationStop", "DownloadBundle"])
+    download = agent_pb2.LifecycleCommand(lifecycle_event="DownloadBundle", spec=spec)
+    assert runs_after(download, succeeded)
+    assert not runs_after(download, failed)
+    assert not runs_after(download, skipped)
+    assert not runs_after(download, common_pb2.LIFECYCLE_EVENT_STATUS_UNSPECIFIED)  # unknown here
+    # --ignore-application-stop-failures: a failed ApplicationStop lets the chain go on
+    spec.ignore_application_stop_failures = True
+    lenient = agent_pb2.LifecycleCommand(lifecycle_event="DownloadBundle", spec=spec)
+    assert runs_after(lenient, failed)
+    install = agent_pb2.LifecycleCommand(lifecycle_event="Install", spec=spec)
+    assert not runs_after(install, failed)  # not an event in its spec: nothing to excuse
+
+
+def test_the_agent_remembers_how_each_command_ended_here() -> None:
     seen = SeenCommands(3)
     seen.add("received")  # received, not ended
-    seen.add("ok", passed=True)
-    seen.add("bad", passed=False)
-    assert seen.passed("ok")
-    assert not seen.passed("bad") and not seen.passed("received")
-    assert not seen.passed("never-received")
-    seen.add("newer", passed=True)  # the oldest is forgotten, with its outcome
-    assert not seen.passed("received") and "received" not in seen
+    seen.add("ok", common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED)
+    assert seen.status("ok") == common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED
+    assert seen.status("received") == common_pb2.LIFECYCLE_EVENT_STATUS_UNSPECIFIED
+    assert seen.status("never") == common_pb2.LIFECYCLE_EVENT_STATUS_UNSPECIFIED
+    seen.add("b")
+    seen.add("c")  # the oldest is forgotten, with how it ended
+    assert "received" not in seen
