@@ -46,12 +46,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
+def wait(condition: Callable[[], bool], timeout: float, what: str, every: float = 0.02) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.02)
+        time.sleep(every)
 
 
 @dataclass(frozen=True)
@@ -84,11 +84,13 @@ class Server:
 
     def wait_connected(self, count: int, timeout: float) -> None:
         """Until `count` agents have a stream open (read from the metrics: cheaper for the
-        server than listing thousands of instances)."""
+        server than listing thousands of instances, but a scrape still lists every instance's
+        connected gauge — a tenth of a second apart, not to load the server it measures)."""
         wait(
             lambda: self.metric("opendeploy_agents_connected") >= count,
             timeout,
             f"{count} agents connected",
+            every=0.1,
         )
 
 

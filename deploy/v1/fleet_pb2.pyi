@@ -364,15 +364,21 @@ class WatchCommandUpdatesRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    FINISHED_ONLY_FIELD_NUMBER: _builtins.int
     after_sequence: _builtins.int
+    finished_only: _builtins.bool
+    """Only FINISHED updates (the orchestrator records ends only): the stream's sequences then
+    have gaps where STARTED updates were left out.
+    """
     def __init__(
         self,
         *,
         after_sequence: _builtins.int = ...,
+        finished_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_sequence", b"after_sequence"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_sequence", b"after_sequence", "finished_only", b"finished_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

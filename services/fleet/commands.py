@@ -194,15 +194,16 @@ class CommandBus:
         for task in self._tasks:
             task.cancel()
 
-    async def watch(self, after_sequence: int) -> AsyncIterator[CommandUpdate]:
-        """Every update after `after_sequence`, then each new one as it is stored, until the
-        bus is closed."""
+    async def watch(
+        self, after_sequence: int, finished_only: bool = False
+    ) -> AsyncIterator[CommandUpdate]:
+        """Every update after `after_sequence` (`finished_only`: of commands that finished),
+        then each new one as it is stored, until the bus is closed."""
         cursor = after_sequence
         while True:
             wake = self._signal.current()
-            updates = await self._store.updates_after(cursor)
+            updates, cursor = await self._store.updates_after(cursor, finished_only)
             for update in updates:
-                cursor = update.sequence
                 yield update
             if not updates:
                 if self._signal.closed:

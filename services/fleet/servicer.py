@@ -232,7 +232,7 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
     ) -> AsyncIterator[fleet_pb2.WatchCommandUpdatesResponse]:
         if not 0 <= request.after_sequence <= MAX_SEQUENCE:
             raise InvalidArgument(f"afterSequence must be in 0-{MAX_SEQUENCE}")
-        async for update in self._bus.watch(request.after_sequence):
+        async for update in self._bus.watch(request.after_sequence, request.finished_only):
             yield update_to_proto(update)
 
 

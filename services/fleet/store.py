@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from deploy.hookoutput import OutputLine, OutputStream
@@ -240,8 +240,9 @@ class FleetStore:
             ids = {command.id for command in commands}
             known = set(await session.scalars(select(CommandRow.id).where(CommandRow.id.in_(ids))))
             results = []
+            rows: list[dict[str, object]] = []
             now = utcnow()
-            for order, command in enumerate(commands):
+            for command in commands:
                 if command.instance_name not in registered:
                     results.append(Stored.UNREGISTERED)
                     continue
@@ -249,20 +250,22 @@ class FleetStore:
                     results.append(Stored.KNOWN)
                     continue
                 known.add(command.id)
-                session.add(
-                    CommandRow(
-                        id=command.id,
-                        instance_name=command.instance_name,
-                        payload=command.payload,
-                        deployment_id=command.deployment_id,
-                        state=CommandState.PENDING,
+                rows.append(
+                    {
+                        "id": command.id,
+                        "instance_name": command.instance_name,
+                        "payload": command.payload,
+                        "deployment_id": command.deployment_id,
+                        "state": CommandState.PENDING,
                         # a microsecond apart: a reconnecting agent gets them in this order
                         # (the commands of a chain, stored together, first to last)
-                        created_at=now + timedelta(microseconds=order),
-                        deadline_at=command.deadline,
-                    )
+                        "created_at": now + timedelta(microseconds=len(rows)),
+                        "deadline_at": command.deadline,
+                    }
                 )
                 results.append(Stored.ADDED)
+            if rows:
+                await (await session.connection()).execute(insert(CommandRow), rows)
             return results
 
     async def pending_commands(self, instance_name: str) -> list[bytes]:
@@ -284,44 +287,51 @@ class FleetStore:
         that is not a valid move (a duplicate after a reconnect, or a command of another
         instance), in the reports' order. A start also lets the instance's commands not yet
         started wait as long as the started one may run: its agent holds them behind it (the
-        rest of a chain), as it would say of each with CommandQueued."""
+        rest of a chain), as it would say of each with CommandQueued.
+
+        A burst of a thousand agents' reports is three statements, each executed for many
+        rows (Core, not ORM objects: this is the fleet's hottest write)."""
         async with self._db.transaction() as session:
-            ids = {report.command_id for report in reports}
-            held_until: dict[str, datetime] = {}
-            commands = {
-                row.id: row
-                for row in await session.scalars(
-                    select(CommandRow).where(CommandRow.id.in_(ids)).with_for_update()
-                )
-            }
-            rows: list[CommandUpdateRow | None] = []
+            found = await session.execute(
+                select(CommandRow.id, CommandRow.instance_name, CommandRow.state)
+                .where(CommandRow.id.in_({report.command_id for report in reports}))
+                .with_for_update()
+            )
+            accepted = _moves(reports, {id_: (name, CommandState(st)) for id_, name, st in found})
+            valid = [report for report in accepted if report is not None]
+            if not valid:
+                return [None] * len(reports)
             now = utcnow()
-            for report in reports:
-                command = commands.get(report.command_id)
-                if (
-                    command is None
-                    or command.instance_name != report.instance_name
-                    or report.state not in COMMAND_TRANSITIONS[CommandState(command.state)]
-                ):
-                    rows.append(None)
-                    continue
-                command.state = report.state
-                command.deadline_at = report.deadline
-                row = CommandUpdateRow(
-                    command_id=report.command_id,
-                    instance_name=report.instance_name,
-                    kind=report.kind,
-                    status=report.state,
-                    diagnostics=json.dumps(dataclasses.asdict(report.diagnostics)),
-                    at=now,
-                )
-                session.add(row)
-                rows.append(row)
-                if report.kind is UpdateKind.STARTED and report.deadline is not None:
-                    held_until[report.instance_name] = report.deadline
-            await _hold_until(session, held_until)
-            await session.flush()
-            return [None if row is None else _update(row) for row in rows]
+            connection = await session.connection()
+            await connection.execute(
+                _MOVE_COMMAND,
+                [{"command": r.command_id, "to": r.state, "deadline": r.deadline} for r in valid],
+            )
+            started = {
+                r.instance_name: r.deadline
+                for r in valid
+                if r.kind is UpdateKind.STARTED and r.deadline is not None
+            }
+            await _hold_until(session, started)
+            sequences = await connection.execute(
+                _APPEND_UPDATE,
+                [
+                    {
+                        "command_id": r.command_id,
+                        "instance_name": r.instance_name,
+                        "kind": r.kind,
+                        "status": r.state,
+                        "diagnostics": json.dumps(dataclasses.asdict(r.diagnostics)),
+                        "at": now,
+                    }
+                    for r in valid
+                ],
+            )
+            numbered = {(command, kind): sequence for sequence, command, kind in sequences}
+            return [
+                None if r is None else _new_update(numbered[r.command_id, r.kind], r, now)
+                for r in accepted
+            ]
 
     async def extend(self, instance_name: str, command_id: str, deadline: datetime) -> bool:
         """A not yet started command of the instance waits until `deadline`, and so do those
@@ -380,15 +390,40 @@ class FleetStore:
         async with self._db.read() as session:
             return [_unfinished(row) for row in await session.scalars(query)]
 
-    async def updates_after(self, sequence: int) -> list[CommandUpdate]:
+    async def updates_after(
+        self, sequence: int, finished_only: bool = False
+    ) -> tuple[list[CommandUpdate], int]:
+        """The next updates after `sequence` (at most UPDATE_BATCH; `finished_only`: of
+        commands that finished), and the sequence to read on from. Plain rows: every update
+        is read once by the orchestrator's stream."""
+        query = select(
+            CommandUpdateRow.sequence,
+            CommandUpdateRow.command_id,
+            CommandUpdateRow.instance_name,
+            CommandUpdateRow.kind,
+            CommandUpdateRow.status,
+            CommandUpdateRow.at,
+            CommandUpdateRow.diagnostics,
+        ).where(CommandUpdateRow.sequence > sequence)
+        if finished_only:
+            query = query.where(CommandUpdateRow.kind == UpdateKind.FINISHED)
         async with self._db.read() as session:
-            rows = await session.scalars(
-                select(CommandUpdateRow)
-                .where(CommandUpdateRow.sequence > sequence)
-                .order_by(CommandUpdateRow.sequence)
-                .limit(UPDATE_BATCH)
+            rows = (
+                await session.execute(query.order_by(CommandUpdateRow.sequence).limit(UPDATE_BATCH))
+            ).all()
+        updates = [
+            CommandUpdate(
+                sequence=row.sequence,
+                command_id=row.command_id,
+                instance_name=row.instance_name,
+                kind=UpdateKind(row.kind),
+                state=CommandState(row.status),
+                at=as_utc(row.at) or utcnow(),
+                diagnostics=_diagnostics(json.loads(row.diagnostics)),
             )
-            return [_update(row) for row in rows]
+            for row in rows
+        ]
+        return updates, updates[-1].sequence if updates else sequence
 
     async def add_output(
         self, instance_name: str, command_id: str, lines: Sequence[OutputLine], per_command: int
@@ -478,15 +513,16 @@ def _unfinished(row: CommandRow) -> UnfinishedCommand:
     return UnfinishedCommand(row.id, row.instance_name, CommandState(row.state))
 
 
-def _update(row: CommandUpdateRow) -> CommandUpdate:
+def _new_update(sequence: int, report: Report, at: datetime) -> CommandUpdate:
+    """The update a report was stored as."""
     return CommandUpdate(
-        sequence=row.sequence,
-        command_id=row.command_id,
-        instance_name=row.instance_name,
-        kind=UpdateKind(row.kind),
-        state=CommandState(row.status),
-        at=as_utc(row.at) or utcnow(),
-        diagnostics=_diagnostics(json.loads(row.diagnostics)),
+        sequence,
+        report.command_id,
+        report.instance_name,
+        report.kind,
+        report.state,
+        at,
+        report.diagnostics,
     )
 
 
@@ -513,17 +549,56 @@ def _diagnostics(raw: dict[str, str | None]) -> Diagnostics:
     )
 
 
+def _moves(
+    reports: Sequence[Report], commands: dict[str, tuple[str, CommandState]]
+) -> list[Report | None]:
+    """Each report that moves its command (instance and state, by id) along the transition
+    table, in order (a later report of a burst sees the state an earlier one moved to); None
+    for the others."""
+    accepted: list[Report | None] = []
+    for report in reports:
+        instance, state = commands.get(report.command_id, ("", None))
+        if (
+            state is None
+            or instance != report.instance_name
+            or report.state not in COMMAND_TRANSITIONS[state]
+        ):
+            accepted.append(None)
+            continue
+        commands[report.command_id] = (instance, report.state)
+        accepted.append(report)
+    return accepted
+
+
 async def _hold_until(session: AsyncSession, deadlines: dict[str, datetime]) -> None:
     """Each instance's commands not yet started may wait until its deadline (not less than
-    they may already): its agent holds them behind the one it runs."""
-    for instance_name, deadline in deadlines.items():
-        await session.execute(
-            update(CommandRow)
-            .where(
-                CommandRow.instance_name == instance_name,
-                CommandRow.state == CommandState.PENDING,
-                CommandRow.deadline_at < deadline,
-            )
-            .values(deadline_at=deadline)
-            .execution_options(synchronize_session=False)
+    they may already): its agent holds them behind the one it runs. One statement executed
+    for all the instances."""
+    if deadlines:
+        connection = await session.connection()
+        await connection.execute(
+            _HOLD_UNSTARTED,
+            [{"instance": name, "deadline": deadline} for name, deadline in deadlines.items()],
         )
+
+
+_MOVE_COMMAND = (
+    update(CommandRow)
+    .where(CommandRow.id == bindparam("command"))
+    .values(state=bindparam("to"), deadline_at=bindparam("deadline"))
+)
+_HOLD_UNSTARTED = (
+    update(CommandRow)
+    .where(
+        CommandRow.instance_name == bindparam("instance"),
+        CommandRow.state == CommandState.PENDING,
+        CommandRow.deadline_at < bindparam("deadline"),
+    )
+    .values(deadline_at=bindparam("deadline"))
+)
+"""Core statements (executed on the session's connection, for many rows at once)."""
+_APPEND_UPDATE = insert(CommandUpdateRow).returning(
+    CommandUpdateRow.sequence, CommandUpdateRow.command_id, CommandUpdateRow.kind
+)
+"""Rows are numbered in the order given (one multi-row INSERT); RETURNING's own order is not
+promised, so each comes back with its key — a command is started and finished once at most."""

@@ -37,12 +37,12 @@ from services.orchestrator.group_store import GroupStore
 from services.orchestrator.lifecycle import TRAFFIC_EVENTS, chain
 from services.orchestrator.peers import FleetClient, TrafficClient
 from services.orchestrator.provisioner import Provisioners, ProvisionRequest
+from services.orchestrator.results import EventEnded
 from services.orchestrator.runner import DeploymentRunner
 from services.orchestrator.states import DeploymentStatus
 from services.orchestrator.store import (
     ActFailed,
     AlarmFired,
-    EventEnded,
     GreenOnline,
     Retired,
     Step,

@@ -30,12 +30,12 @@ from services.orchestrator.group_store import GroupStore
 from services.orchestrator.lifecycle import TRAFFIC_EVENTS
 from services.orchestrator.peers import CommandResult, FleetClient, TrafficClient
 from services.orchestrator.provisioner import Provisioners
+from services.orchestrator.results import EventEnded
 from services.orchestrator.runner import DeploymentRunner
 from services.orchestrator.states import DeploymentStatus
 from services.orchestrator.store import (
     Continued,
     DeploymentStore,
-    EventEnded,
     Happening,
     Step,
     StopRequested,

@@ -248,10 +248,12 @@ class FleetClient:
                 stream.cancel()  # the reader stopped early: end the call, not just the loop
 
     async def results(self, after_sequence: int) -> AsyncIterator[CommandResult]:
-        """Every command update after the cursor, then new ones as agents report them."""
+        """Every command's end after the cursor, then new ones as agents report them."""
         async with peer_errors():
             stream = self._stub.WatchCommandUpdates(
-                fleet_pb2.WatchCommandUpdatesRequest(after_sequence=after_sequence)
+                fleet_pb2.WatchCommandUpdatesRequest(
+                    after_sequence=after_sequence, finished_only=True
+                )
             )
             async for update in stream:
                 yield CommandResult(

@@ -21,11 +21,11 @@ from services.core.clock import utcnow
 from services.core.errors import DeployError, NotFound
 from services.orchestrator.cursor import FleetCursor
 from services.orchestrator.decision import decide
+from services.orchestrator.results import EventEnded
 from services.orchestrator.states import ACTIVE_DEPLOYMENT
 from services.orchestrator.store import (
     Continued,
     DeploymentStore,
-    EventEnded,
     Happening,
     Step,
     StopRequested,

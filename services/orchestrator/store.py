@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from deploy.lifecycle import passes
 from services.core.clock import as_utc, utcnow
 from services.core.db import Database
 from services.core.diagnostics import Diagnostics, ErrorCode
@@ -28,7 +27,6 @@ from services.core.revision import revision_from_json, revision_to_json
 from services.core.signal import ChangeSignal
 from services.orchestrator.bluegreen import TrafficRouting, rollback_blue_green
 from services.orchestrator.decision import (
-    FLEET_VERDICTS,
     Decision,
     EventChange,
     Finish,
@@ -55,6 +53,7 @@ from services.orchestrator.domain import (
     RollbackInfo,
     Target,
     TargetLabel,
+    TriggerConfig,
     TriggerEvent,
 )
 from services.orchestrator.group_store import (
@@ -76,6 +75,7 @@ from services.orchestrator.group_store import (
 from services.orchestrator.lifecycle import ALLOW_TRAFFIC_EVENTS, IN_PLACE_EVENTS
 from services.orchestrator.notifications import deployment_payload, instance_payload
 from services.orchestrator.outbox import DeliveryStore
+from services.orchestrator.results import EventEnded, EventKey, EventRecord, record_result
 from services.orchestrator.schema import (
     CursorRow,
     DeploymentRow,
@@ -100,31 +100,14 @@ _ID_ALPHABET = string.ascii_uppercase + string.digits
 
 
 PRELOAD_AT_LEAST = 4
-"""Results of this many instances in one step have their rows loaded together."""
+"""Rows of this many results, events or targets in one step are loaded together."""
+_TARGET_ENDED = (TargetStatus.SUCCEEDED, TargetStatus.FAILED)
+"""A target's events not started are skipped when it ends so."""
 
 
 def new_deployment_id() -> str:
     """CodeDeploy's form: d- and nine upper-case letters or digits."""
     return "d-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(9))
-
-
-@dataclass(frozen=True)
-class EventEnded:
-    """An agent (or the traffic service, through the orchestrator) reported an event's end."""
-
-    ref: EventRef
-    succeeded: bool
-    diagnostics: Diagnostics
-    sequence: int = 0
-    """The fleet's update sequence (0: not from the fleet)."""
-    skipped: bool = False
-    """It never started on the host (cancelled while held, or its chain was broken)."""
-    at: datetime | None = None
-    """When the fleet heard it (None: now) — a chain's results may be recorded together."""
-
-    @property
-    def status(self) -> str:
-        return "Skipped" if self.skipped else "Succeeded" if self.succeeded else "Failed"
 
 
 @dataclass(frozen=True)
@@ -374,13 +357,20 @@ class DeploymentStore:
             if cursor:
                 await _advance_cursor(session, cursor)
             row = await _deployment_row(session, deployment_id, lock=True)
-            _kept = await _rows_of_results(session, deployment_id, happened)
-            changed, ended = False, []
+            results = [
+                h for h in happened if isinstance(h, EventEnded) and h.ref.deployment_id == row.id
+            ]
+            ended = [
+                (result, seconds)
+                for result, seconds in zip(
+                    results, await _record_results(session, row, results, now), strict=True
+                )
+                if seconds is not None
+            ]
+            changed = bool(ended)
             for happening in happened:
-                seconds = await self._record(session, row, happening, now)
-                changed = changed or seconds is not None
-                if isinstance(happening, EventEnded) and seconds is not None:
-                    ended.append((happening, seconds))
+                if not isinstance(happening, EventEnded):
+                    changed = await self._record(session, row, happening, now) or changed
             if not changed:
                 return Step(recorded=False, decision=Decision(), happened=tuple(happened))
             deployment = _deployment(row)
@@ -391,12 +381,10 @@ class DeploymentStore:
 
     async def _record(
         self, session: AsyncSession, row: DeploymentRow, happened: Happening, now: datetime
-    ) -> float | None:
-        """Store a happening; None when it changes nothing, else an ended event's seconds."""
-        if isinstance(happened, EventEnded):
-            if happened.ref.deployment_id != row.id:
-                return None  # a runner records only its own deployment's events
-            return await _record_event(session, row, happened, now)
+    ) -> bool:
+        """Store a happening other than a result; False when it changes nothing."""
+        if happened is None:
+            return True
         if isinstance(happened, StopRequested):
             _record_stop(row, happened.roll_back)
         elif isinstance(happened, Continued):
@@ -414,7 +402,7 @@ class DeploymentStore:
             ACTIVE_DEPLOYMENT
         ):
             row.alarms_clear_at = happened.until
-        return 0.0
+        return True
 
     async def _apply(
         self, session: AsyncSession, row: DeploymentRow, decision: Decision, now: datetime
@@ -427,12 +415,17 @@ class DeploymentStore:
             )
             row.started_at = now
             await self._notify(session, row, TriggerEvent.DEPLOYMENT_START)
+        names = [t.instance_name for t in decision.targets]
+        _kept = await _load_rows(session, row.id, [c.ref for c in decision.events], names)
+        revisions = await _instance_revisions(session, row.group_id, names)
         if decision.skip_unstarted:
             await _skip_pending(session, row.id, now, (*decision.held, *decision.started))
+        ended = [t.instance_name for t in decision.targets if t.status in _TARGET_ENDED]
+        await _skip_pending_events(session, row.id, ended)
         for change in decision.events:
             await _apply_event(session, change, now)
         for target in decision.targets:
-            await self._apply_target(session, row, target, now)
+            await self._apply_target(session, row, target, now, revisions)
         if decision.progress is not None:
             for name, value in dataclasses.asdict(decision.progress).items():
                 setattr(row, name, value)
@@ -444,7 +437,12 @@ class DeploymentStore:
         return ""
 
     async def _apply_target(
-        self, session: AsyncSession, row: DeploymentRow, change: TargetChange, now: datetime
+        self,
+        session: AsyncSession,
+        row: DeploymentRow,
+        change: TargetChange,
+        now: datetime,
+        revisions: dict[str, InstanceRevisionRow],
     ) -> None:
         target = await session.get(TargetRow, (row.id, change.instance_name))
         assert target is not None, "a decision changes only the deployment's targets"
@@ -457,12 +455,12 @@ class DeploymentStore:
             TargetStatus.FAILED: TriggerEvent.INSTANCE_FAILURE,
         }.get(change.status)
         if change.status is TargetStatus.IN_PROGRESS and before is TargetStatus.PENDING:
-            await _record_attempt(session, row, change.instance_name, now)
+            record = _instance_revision(session, row, change.instance_name, now, revisions)
+            record.deployment_id, record.updated_at = row.id, now
             trigger = TriggerEvent.INSTANCE_START
-        if change.status in (TargetStatus.SUCCEEDED, TargetStatus.FAILED):
-            await _skip_pending_events(session, row.id, change.instance_name)
         if change.status is TargetStatus.SUCCEEDED and target.label != TargetLabel.BLUE:
-            await _record_success(session, row, change.instance_name, now)
+            record = _instance_revision(session, row, change.instance_name, now, revisions)
+            record.revision, record.updated_at = row.revision, now
         if trigger is not None:
             await self._notify(session, row, trigger, change.instance_name)
 
@@ -551,8 +549,7 @@ class DeploymentStore:
     ) -> None:
         """Queue a delivery for every trigger of the group that wants `event` (the outbox:
         written with the state change, sent after it commits)."""
-        group = await session.get(GroupRow, row.group_id)
-        triggers = [t for t in triggers_of(group) if event in t.events] if group else []
+        triggers = [t for t in await _group_triggers(session, row.group_id) if event in t.events]
         if not triggers:
             return
         await session.flush()
@@ -663,88 +660,137 @@ def _add_targets(
             )
 
 
-async def _record_event(
-    session: AsyncSession, deployment: DeploymentRow, ended: EventEnded, now: datetime
-) -> float | None:
-    """An event's result; None when it changes nothing: a report the fleet re-sent, or a
-    chained event the agent did not run."""
-    ref = ended.ref
-    event = await session.get(EventRow, (ref.deployment_id, ref.instance_name, ref.position))
-    if event is None or event.status not in (EventStatus.IN_PROGRESS, EventStatus.PENDING):
-        return None
-    started = as_utc(event.started_at)
-    if event.status == EventStatus.PENDING and not ended.skipped:
-        started = await _chained_start(session, deployment, ref, ended)
-        if started is None:
-            return None
-        event.started_at = started
-    status = (
-        EventStatus.SKIPPED
-        if ended.skipped
-        else EventStatus.SUCCEEDED
-        if ended.succeeded
-        else EventStatus.FAILED
-    )
-    event.status = event_transition(EventStatus(event.status), status)
-    at = max(ended.at or now, started) if started else ended.at or now
-    event.ended_at = at
-    _set_diagnostics(event, ended.diagnostics)
-    target = await session.get(TargetRow, (ref.deployment_id, ref.instance_name))
-    if target is not None:
-        target.updated_at = now
-    return (at - started).total_seconds() if started else 0.0
-
-
-async def _rows_of_results(
-    session: AsyncSession, deployment_id: str, happened: Sequence[Happening]
-) -> list[object]:
-    """The event and target rows of the instances whose results are to be recorded, loaded in
-    two queries rather than a few per result (a wave of a thousand hosts reports at once); the
-    caller keeps the list so that the session's identity map keeps them. Only the runner of a
-    deployment writes its events, under the deployment row's lock."""
-    refs = [
-        h.ref
-        for h in happened
-        if isinstance(h, EventEnded) and h.ref.deployment_id == deployment_id
-    ]
-    if len(refs) < PRELOAD_AT_LEAST:
+async def _record_results(
+    session: AsyncSession, deployment: DeploymentRow, results: Sequence[EventEnded], now: datetime
+) -> list[float | None]:
+    """Record the deployment's results (see results.py): for each, the seconds its event ran,
+    or None when it changes nothing. The events they touch are read in one query and written
+    in one statement (Core, not ORM objects: a wave of a thousand hosts reports at once)."""
+    if not results:
         return []
-    names = {r.instance_name for r in refs}
-    positions = {r.position for r in refs} | {r.position - 1 for r in refs}  # and the one before
-    events = select(EventRow).where(
-        EventRow.deployment_id == deployment_id,
-        EventRow.instance_name.in_(names),
-        EventRow.position.in_(positions),
-    )
-    targets = select(TargetRow).where(
-        TargetRow.deployment_id == deployment_id, TargetRow.instance_name.in_(names)
-    )
-    return [*await session.scalars(events), *await session.scalars(targets)]
-
-
-async def _chained_start(
-    session: AsyncSession, deployment: DeploymentRow, ref: EventRef, ended: EventEnded
-) -> datetime | None:
-    """When an event its agent held (not started here yet) started on the host: as the one
-    before it ended there, if that one passed. A failure otherwise is the fleet's (its agent
-    went offline or missed a deadline holding it), recorded as it came; a success after one
-    that did not pass is no run of this deployment's: None, nothing to record — unless the
-    fleet failed that one for an agent it lost, which may have run on (its reports re-sent
-    after a restart say so)."""
-    previous = None
-    if ref.position > 0:
-        previous = await session.get(
-            EventRow, (ref.deployment_id, ref.instance_name, ref.position - 1)
+    events = await _event_records(session, deployment.id, [r.ref for r in results])
+    ignore = deployment.ignore_application_stop_failures
+    seconds = [record_result(events, result, ignore, now) for result in results]
+    keys = {
+        (result.ref.instance_name, result.ref.position)
+        for result, ran in zip(results, seconds, strict=True)
+        if ran is not None
+    }
+    if keys:
+        connection = await session.connection()
+        await connection.execute(
+            _RECORD_EVENT,
+            [_recorded(deployment.id, key, events[key]) for key in sorted(keys)],
         )
-    if previous is not None and previous.status in (EventStatus.SUCCEEDED, EventStatus.FAILED):
-        succeeded = previous.status == EventStatus.SUCCEEDED
-        if passes(previous.name, succeeded, deployment.ignore_application_stop_failures):
-            return as_utc(previous.ended_at)
-        if previous.error_code in FLEET_VERDICTS:  # the fleet's, not the host's: it went on
-            return ended.at or utcnow()
-    if not ended.succeeded:
-        return ended.at or utcnow()
-    return None
+        await connection.execute(
+            update(TargetRow)
+            .where(
+                TargetRow.deployment_id == deployment.id,
+                TargetRow.instance_name.in_({name for name, _ in keys}),
+            )
+            .values(updated_at=now)
+        )
+    return seconds
+
+
+async def _event_records(
+    session: AsyncSession, deployment_id: str, refs: Sequence[EventRef]
+) -> dict[EventKey, EventRecord]:
+    """The events named and the ones before them, by instance and position."""
+    names = {r.instance_name for r in refs}
+    positions = {r.position for r in refs} | {r.position - 1 for r in refs}
+    rows = await session.execute(
+        select(
+            EventRow.instance_name,
+            EventRow.position,
+            EventRow.name,
+            EventRow.status,
+            EventRow.started_at,
+            EventRow.ended_at,
+            EventRow.error_code,
+        ).where(
+            EventRow.deployment_id == deployment_id,
+            EventRow.instance_name.in_(names),
+            EventRow.position.in_(positions),
+        )
+    )
+    return {
+        (instance, position): EventRecord(
+            name, _EVENT_STATUSES[status], as_utc(started), as_utc(ended), error_code
+        )
+        for instance, position, name, status, started, ended, error_code in rows
+    }
+
+
+def _recorded(deployment_id: str, key: EventKey, event: EventRecord) -> dict[str, object]:
+    diagnostics = event.diagnostics or _NO_DIAGNOSTICS
+    return {
+        "deployment": deployment_id,
+        "instance": key[0],
+        "at_position": key[1],
+        "new_status": event.status,
+        "started": event.started_at,
+        "ended": event.ended_at,
+        "code": diagnostics.error_code,
+        "script": diagnostics.script_name,
+        "text": diagnostics.message,
+        "tail": diagnostics.log_tail,
+    }
+
+
+_RECORD_EVENT = (
+    update(EventRow)
+    .where(
+        EventRow.deployment_id == bindparam("deployment"),
+        EventRow.instance_name == bindparam("instance"),
+        EventRow.position == bindparam("at_position"),
+    )
+    .values(
+        status=bindparam("new_status"),
+        started_at=bindparam("started"),
+        ended_at=bindparam("ended"),
+        error_code=bindparam("code"),
+        script_name=bindparam("script"),
+        message=bindparam("text"),
+        log_tail=bindparam("tail"),
+    )
+)
+"""A recorded result (a Core statement, executed for a burst of them at once)."""
+
+
+async def _load_rows(
+    session: AsyncSession,
+    deployment_id: str,
+    events: Collection[EventRef],
+    targets: Collection[str],
+) -> list[object]:
+    """The rows of the events and targets a decision changes, loaded in two queries rather
+    than one or more each (a wave of a thousand hosts starts or ends at once): the session's
+    `get` then finds them in its identity map, which the caller keeps alive by holding the
+    returned list. Only the runner of a deployment writes its events, under the deployment
+    row's lock."""
+    rows: list[object] = []
+    if len(events) >= PRELOAD_AT_LEAST:
+        names = {r.instance_name for r in events}
+        positions = {r.position for r in events}
+        rows.extend(
+            await session.scalars(
+                select(EventRow).where(
+                    EventRow.deployment_id == deployment_id,
+                    EventRow.instance_name.in_(names),
+                    EventRow.position.in_(positions),
+                )
+            )
+        )
+    if len(targets) >= PRELOAD_AT_LEAST:
+        rows.extend(
+            await session.scalars(
+                select(TargetRow).where(
+                    TargetRow.deployment_id == deployment_id, TargetRow.instance_name.in_(targets)
+                )
+            )
+        )
+    return rows
 
 
 def _record_stop(row: DeploymentRow, roll_back: bool | None) -> None:
@@ -868,10 +914,41 @@ async def _targets(
     return [_target(t, by_instance.get(t.instance_name, [])) for t in rows]
 
 
-async def _instance_revision_row(
-    session: AsyncSession, deployment: DeploymentRow, instance: str, now: datetime
+async def _group_triggers(session: AsyncSession, group_id: str) -> tuple[TriggerConfig, ...]:
+    """The group's triggers, read once per transaction (`session.info` keeps them): a decision
+    may notify for a thousand targets."""
+    known: dict[str, tuple[TriggerConfig, ...]] = session.info.setdefault("group_triggers", {})
+    if group_id not in known:
+        group = await session.get(GroupRow, group_id)
+        known[group_id] = triggers_of(group) if group else ()
+    return known[group_id]
+
+
+async def _instance_revisions(
+    session: AsyncSession, group_id: str, instances: Collection[str]
+) -> dict[str, InstanceRevisionRow]:
+    """The group's revision records of these instances, by name, read in one query (a
+    decision may start or end a thousand targets at once)."""
+    if not instances:
+        return {}
+    rows = await session.scalars(
+        select(InstanceRevisionRow).where(
+            InstanceRevisionRow.group_id == group_id,
+            InstanceRevisionRow.instance_name.in_(instances),
+        )
+    )
+    return {row.instance_name: row for row in rows}
+
+
+def _instance_revision(
+    session: AsyncSession,
+    deployment: DeploymentRow,
+    instance: str,
+    now: datetime,
+    revisions: dict[str, InstanceRevisionRow],
 ) -> InstanceRevisionRow:
-    row = await session.get(InstanceRevisionRow, (deployment.group_id, instance))
+    """The instance's revision record (`revisions`: those read), added if it has none."""
+    row = revisions.get(instance)
     if row is None:
         row = InstanceRevisionRow(
             group_id=deployment.group_id,
@@ -881,21 +958,8 @@ async def _instance_revision_row(
             updated_at=now,
         )
         session.add(row)
+        revisions[instance] = row
     return row
-
-
-async def _record_attempt(
-    session: AsyncSession, deployment: DeploymentRow, instance: str, now: datetime
-) -> None:
-    row = await _instance_revision_row(session, deployment, instance, now)
-    row.deployment_id, row.updated_at = deployment.id, now
-
-
-async def _record_success(
-    session: AsyncSession, deployment: DeploymentRow, instance: str, now: datetime
-) -> None:
-    row = await _instance_revision_row(session, deployment, instance, now)
-    row.revision, row.updated_at = deployment.revision, now
 
 
 async def _record_instance_revisions(session: AsyncSession, deployment: DeploymentRow) -> None:
@@ -950,15 +1014,22 @@ async def _advance_cursor(session: AsyncSession, sequence: int) -> None:
         row.sequence = sequence
 
 
-async def _skip_pending_events(session: AsyncSession, deployment_id: str, instance: str) -> None:
+async def _skip_pending_events(
+    session: AsyncSession, deployment_id: str, instances: Collection[str]
+) -> None:
+    """The events not started of targets that ended become Skipped (one statement; the rows
+    the session holds are updated from what it returns, not by testing each one it holds)."""
+    if not instances:
+        return
     await session.execute(
         update(EventRow)
         .where(
             EventRow.deployment_id == deployment_id,
-            EventRow.instance_name == instance,
+            EventRow.instance_name.in_(instances),
             EventRow.status == EventStatus.PENDING,
         )
         .values(status=EventStatus.SKIPPED)
+        .execution_options(synchronize_session="fetch")
     )
 
 
