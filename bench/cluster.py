@@ -241,7 +241,8 @@ def deploy(client: DeployClient, revision: common_pb2.RevisionLocation, timeout:
         ),
     )
     final = None
-    for update in client.watch_deployment(created.deployment_id, timeout=timeout):
+    updates = client.watch_deployment(created.deployment_id, timeout=timeout, summary_only=True)
+    for update in updates:
         if update.deployment_info.status in TERMINAL:
             final = update.deployment_info.status
     elapsed = time.perf_counter() - started

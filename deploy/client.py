@@ -128,12 +128,15 @@ class DeployClient:
             raise ApiError.from_rpc("UploadBundle", error) from error
 
     def watch_deployment(
-        self, deployment_id: str, timeout: float | None = None
+        self, deployment_id: str, timeout: float | None = None, summary_only: bool = False
     ) -> Iterator[orchestrator_pb2.WatchDeploymentResponse]:
-        """The deployment and its targets after every change, until it finishes (pushed)."""
+        """The deployment and its targets (`summary_only`: the deployment only) after every
+        change, until it finishes (pushed)."""
         try:
             yield from self.orchestrator.WatchDeployment(
-                orchestrator_pb2.WatchDeploymentRequest(deployment_id=deployment_id),
+                orchestrator_pb2.WatchDeploymentRequest(
+                    deployment_id=deployment_id, summary_only=summary_only
+                ),
                 timeout=timeout,
             )
         except grpc.RpcError as error:

@@ -725,7 +725,8 @@ def get_deployment_target(client: DeployClient, args: argparse.Namespace) -> Res
 def wait_deployment_successful(client: DeployClient, args: argparse.Namespace) -> Result:
     """Like the AWS waiter, but pushed: returns when Succeeded, fails on Failed or Stopped."""
     last = None
-    for update in client.watch_deployment(args.deployment_id, timeout=args.timeout):
+    updates = client.watch_deployment(args.deployment_id, timeout=args.timeout, summary_only=True)
+    for update in updates:
         last = update.deployment_info
     if last is None or last.status not in TERMINAL:
         raise ClientError(

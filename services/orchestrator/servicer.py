@@ -375,10 +375,11 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             wake = self._changes.current()
             began = time.monotonic()
             deployment = await self._deployments.get(deployment_id)
-            targets = await self._deployments.targets(deployment_id)
+            summary = request.summary_only
+            targets = await self._deployments.targets(deployment_id, with_events=not summary)
             response = pb.WatchDeploymentResponse(
                 deployment_info=deployment_to_proto(deployment, targets),
-                instance_targets=[target_to_proto(t) for t in targets],
+                instance_targets=[] if summary else [target_to_proto(t) for t in targets],
             )
             encoded = response.SerializeToString(deterministic=True)
             if encoded != last:

@@ -329,10 +329,11 @@ class DeploymentStore:
                 for row in rows
             }
 
-    async def targets(self, deployment_id: str) -> list[Target]:
+    async def targets(self, deployment_id: str, with_events: bool = True) -> list[Target]:
+        """The deployment's targets (`with_events`: and their lifecycle events)."""
         async with self._db.read() as session:
             await _deployment_row(session, deployment_id)
-            return await _targets(session, deployment_id)
+            return await _targets(session, deployment_id, with_events=with_events)
 
     async def target(self, deployment_id: str, instance_name: str) -> Target:
         async with self._db.read() as session:
@@ -896,7 +897,10 @@ _TARGET_COLUMNS = (
 
 
 async def _targets(
-    session: AsyncSession, deployment_id: str, instances: Collection[str] = ()
+    session: AsyncSession,
+    deployment_id: str,
+    instances: Collection[str] = (),
+    with_events: bool = True,
 ) -> list[Target]:
     """The deployment's targets with their events, read as plain rows: every step and every
     watcher reads them all, and ORM objects (identity map, change tracking) would cost several
@@ -908,7 +912,8 @@ async def _targets(
         targets = targets.where(TargetRow.instance_name.in_(instances))
         events = events.where(EventRow.instance_name.in_(instances))
     by_instance: dict[str, list[LifecycleEvent]] = {}
-    for event in await session.execute(events.order_by(EventRow.instance_name, EventRow.position)):
+    ordered = events.order_by(EventRow.instance_name, EventRow.position)
+    for event in await session.execute(ordered) if with_events else ():
         by_instance.setdefault(event.instance_name, []).append(_event(event))
     rows = await session.execute(targets.order_by(TargetRow.position))
     return [_target(t, by_instance.get(t.instance_name, [])) for t in rows]

@@ -72,6 +72,11 @@ def test_deployment_to_three_agents_installs_files_runs_hooks_and_app_answers(
     info = running.cli("get-deployment", "--deployment-id", deployment_id).json()["deploymentInfo"]
     assert info["status"] == "Succeeded"
     assert info["deploymentOverview"]["Succeeded"] == AGENTS
+    with running.client() as client:  # a waiter's watch: the deployment without its targets
+        full = list(client.watch_deployment(deployment_id, timeout=30))[-1]
+        summary = list(client.watch_deployment(deployment_id, timeout=30, summary_only=True))[-1]
+    assert len(full.instance_targets) == AGENTS and not summary.instance_targets
+    assert summary.deployment_info == full.deployment_info
     targets = running.cli("list-deployment-targets", "--deployment-id", deployment_id).json()
     assert sorted(targets["targetIds"]) == [a.name for a in running.agents]
     for agent in running.agents:
