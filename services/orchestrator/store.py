@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +26,15 @@ from services.core.errors import FailedPrecondition, NotFound
 from services.core.revision import revision_from_json, revision_to_json
 from services.core.signal import ChangeSignal
 from services.orchestrator.bluegreen import TrafficRouting, rollback_blue_green
+from services.orchestrator.bulk import (
+    EVENT_STATUSES,
+    NO_DIAGNOSTICS,
+    TARGET_ENDED,
+    instance_revisions,
+    load_rows,
+    record_results,
+    skip_pending_events,
+)
 from services.orchestrator.decision import (
     Decision,
     EventChange,
@@ -75,7 +84,7 @@ from services.orchestrator.group_store import (
 from services.orchestrator.lifecycle import ALLOW_TRAFFIC_EVENTS, IN_PLACE_EVENTS
 from services.orchestrator.notifications import deployment_payload, instance_payload
 from services.orchestrator.outbox import DeliveryStore
-from services.orchestrator.results import EventEnded, EventKey, EventRecord, record_result
+from services.orchestrator.results import EventEnded
 from services.orchestrator.schema import (
     CursorRow,
     DeploymentRow,
@@ -97,12 +106,6 @@ from services.orchestrator.states import (
 
 FLEET_CURSOR = "fleet"
 _ID_ALPHABET = string.ascii_uppercase + string.digits
-
-
-PRELOAD_AT_LEAST = 4
-"""Rows of this many results, events or targets in one step are loaded together."""
-_TARGET_ENDED = (TargetStatus.SUCCEEDED, TargetStatus.FAILED)
-"""A target's events not started are skipped when it ends so."""
 
 
 def new_deployment_id() -> str:
@@ -364,7 +367,7 @@ class DeploymentStore:
             ended = [
                 (result, seconds)
                 for result, seconds in zip(
-                    results, await _record_results(session, row, results, now), strict=True
+                    results, await record_results(session, row, results, now), strict=True
                 )
                 if seconds is not None
             ]
@@ -417,12 +420,12 @@ class DeploymentStore:
             row.started_at = now
             await self._notify(session, row, TriggerEvent.DEPLOYMENT_START)
         names = [t.instance_name for t in decision.targets]
-        _kept = await _load_rows(session, row.id, [c.ref for c in decision.events], names)
-        revisions = await _instance_revisions(session, row.group_id, names)
+        _kept = await load_rows(session, row.id, [c.ref for c in decision.events], names)
+        revisions = await instance_revisions(session, row.group_id, names)
         if decision.skip_unstarted:
             await _skip_pending(session, row.id, now, (*decision.held, *decision.started))
-        ended = [t.instance_name for t in decision.targets if t.status in _TARGET_ENDED]
-        await _skip_pending_events(session, row.id, ended)
+        ended = [t.instance_name for t in decision.targets if t.status in TARGET_ENDED]
+        await skip_pending_events(session, row.id, ended)
         for change in decision.events:
             await _apply_event(session, change, now)
         for target in decision.targets:
@@ -661,139 +664,6 @@ def _add_targets(
             )
 
 
-async def _record_results(
-    session: AsyncSession, deployment: DeploymentRow, results: Sequence[EventEnded], now: datetime
-) -> list[float | None]:
-    """Record the deployment's results (see results.py): for each, the seconds its event ran,
-    or None when it changes nothing. The events they touch are read in one query and written
-    in one statement (Core, not ORM objects: a wave of a thousand hosts reports at once)."""
-    if not results:
-        return []
-    events = await _event_records(session, deployment.id, [r.ref for r in results])
-    ignore = deployment.ignore_application_stop_failures
-    seconds = [record_result(events, result, ignore, now) for result in results]
-    keys = {
-        (result.ref.instance_name, result.ref.position)
-        for result, ran in zip(results, seconds, strict=True)
-        if ran is not None
-    }
-    if keys:
-        connection = await session.connection()
-        await connection.execute(
-            _RECORD_EVENT,
-            [_recorded(deployment.id, key, events[key]) for key in sorted(keys)],
-        )
-        await connection.execute(
-            update(TargetRow)
-            .where(
-                TargetRow.deployment_id == deployment.id,
-                TargetRow.instance_name.in_({name for name, _ in keys}),
-            )
-            .values(updated_at=now)
-        )
-    return seconds
-
-
-async def _event_records(
-    session: AsyncSession, deployment_id: str, refs: Sequence[EventRef]
-) -> dict[EventKey, EventRecord]:
-    """The events named and the ones before them, by instance and position."""
-    names = {r.instance_name for r in refs}
-    positions = {r.position for r in refs} | {r.position - 1 for r in refs}
-    rows = await session.execute(
-        select(
-            EventRow.instance_name,
-            EventRow.position,
-            EventRow.name,
-            EventRow.status,
-            EventRow.started_at,
-            EventRow.ended_at,
-            EventRow.error_code,
-        ).where(
-            EventRow.deployment_id == deployment_id,
-            EventRow.instance_name.in_(names),
-            EventRow.position.in_(positions),
-        )
-    )
-    return {
-        (instance, position): EventRecord(
-            name, _EVENT_STATUSES[status], as_utc(started), as_utc(ended), error_code
-        )
-        for instance, position, name, status, started, ended, error_code in rows
-    }
-
-
-def _recorded(deployment_id: str, key: EventKey, event: EventRecord) -> dict[str, object]:
-    diagnostics = event.diagnostics or _NO_DIAGNOSTICS
-    return {
-        "deployment": deployment_id,
-        "instance": key[0],
-        "at_position": key[1],
-        "new_status": event.status,
-        "started": event.started_at,
-        "ended": event.ended_at,
-        "code": diagnostics.error_code,
-        "script": diagnostics.script_name,
-        "text": diagnostics.message,
-        "tail": diagnostics.log_tail,
-    }
-
-
-_RECORD_EVENT = (
-    update(EventRow)
-    .where(
-        EventRow.deployment_id == bindparam("deployment"),
-        EventRow.instance_name == bindparam("instance"),
-        EventRow.position == bindparam("at_position"),
-    )
-    .values(
-        status=bindparam("new_status"),
-        started_at=bindparam("started"),
-        ended_at=bindparam("ended"),
-        error_code=bindparam("code"),
-        script_name=bindparam("script"),
-        message=bindparam("text"),
-        log_tail=bindparam("tail"),
-    )
-)
-"""A recorded result (a Core statement, executed for a burst of them at once)."""
-
-
-async def _load_rows(
-    session: AsyncSession,
-    deployment_id: str,
-    events: Collection[EventRef],
-    targets: Collection[str],
-) -> list[object]:
-    """The rows of the events and targets a decision changes, loaded in two queries rather
-    than one or more each (a wave of a thousand hosts starts or ends at once): the session's
-    `get` then finds them in its identity map, which the caller keeps alive by holding the
-    returned list. Only the runner of a deployment writes its events, under the deployment
-    row's lock."""
-    rows: list[object] = []
-    if len(events) >= PRELOAD_AT_LEAST:
-        names = {r.instance_name for r in events}
-        positions = {r.position for r in events}
-        rows.extend(
-            await session.scalars(
-                select(EventRow).where(
-                    EventRow.deployment_id == deployment_id,
-                    EventRow.instance_name.in_(names),
-                    EventRow.position.in_(positions),
-                )
-            )
-        )
-    if len(targets) >= PRELOAD_AT_LEAST:
-        rows.extend(
-            await session.scalars(
-                select(TargetRow).where(
-                    TargetRow.deployment_id == deployment_id, TargetRow.instance_name.in_(targets)
-                )
-            )
-        )
-    return rows
-
-
 def _record_stop(row: DeploymentRow, roll_back: bool | None) -> None:
     """Start nothing more; FailedPrecondition once the deployment has finished."""
     if DeploymentStatus(row.status) not in ACTIVE_DEPLOYMENT:
@@ -929,22 +799,6 @@ async def _group_triggers(session: AsyncSession, group_id: str) -> tuple[Trigger
     return known[group_id]
 
 
-async def _instance_revisions(
-    session: AsyncSession, group_id: str, instances: Collection[str]
-) -> dict[str, InstanceRevisionRow]:
-    """The group's revision records of these instances, by name, read in one query (a
-    decision may start or end a thousand targets at once)."""
-    if not instances:
-        return {}
-    rows = await session.scalars(
-        select(InstanceRevisionRow).where(
-            InstanceRevisionRow.group_id == group_id,
-            InstanceRevisionRow.instance_name.in_(instances),
-        )
-    )
-    return {row.instance_name: row for row in rows}
-
-
 def _instance_revision(
     session: AsyncSession,
     deployment: DeploymentRow,
@@ -1017,25 +871,6 @@ async def _advance_cursor(session: AsyncSession, sequence: int) -> None:
         session.add(CursorRow(name=FLEET_CURSOR, sequence=sequence))
     elif sequence > row.sequence:
         row.sequence = sequence
-
-
-async def _skip_pending_events(
-    session: AsyncSession, deployment_id: str, instances: Collection[str]
-) -> None:
-    """The events not started of targets that ended become Skipped (one statement; the rows
-    the session holds are updated from what it returns, not by testing each one it holds)."""
-    if not instances:
-        return
-    await session.execute(
-        update(EventRow)
-        .where(
-            EventRow.deployment_id == deployment_id,
-            EventRow.instance_name.in_(instances),
-            EventRow.status == EventStatus.PENDING,
-        )
-        .values(status=EventStatus.SKIPPED)
-        .execution_options(synchronize_session="fetch")
-    )
 
 
 async def _running_events(session: AsyncSession, deployment_id: str) -> list[EventRef]:
@@ -1116,20 +951,16 @@ def _deployment(row: DeploymentRow) -> Deployment:
     )
 
 
-_EVENT_STATUSES = {status.value: status for status in EventStatus}
-_NO_DIAGNOSTICS = Diagnostics()
-
-
 def _event(row: Row[*tuple[Any, ...]]) -> LifecycleEvent:
     """Every step and watcher reads every event of the deployment (thousands for a big one):
     positional fields, a status table and one shared empty Diagnostics keep it cheap."""
     _, name, status, started_at, ended_at, error_code, script_name, message, log_tail = row
-    diagnostics = _NO_DIAGNOSTICS
+    diagnostics = NO_DIAGNOSTICS
     if error_code or script_name or message or log_tail:
         code = ErrorCode(error_code) if error_code else None
         diagnostics = Diagnostics(code, script_name, message, log_tail)
     return LifecycleEvent(
-        name, _EVENT_STATUSES[status], as_utc(started_at), as_utc(ended_at), diagnostics
+        name, EVENT_STATUSES[status], as_utc(started_at), as_utc(ended_at), diagnostics
     )
 
 
