@@ -424,10 +424,11 @@ class DeploymentStore:
         revisions = await instance_revisions(session, row.group_id, names)
         if decision.skip_unstarted:
             await _skip_pending(session, row.id, now, (*decision.held, *decision.started))
-        ended = [t.instance_name for t in decision.targets if t.status in TARGET_ENDED]
-        await skip_pending_events(session, row.id, ended)
         for change in decision.events:
             await _apply_event(session, change, now)
+        # after the events: a decision may fail what an agent held (Pending) and end its target
+        ended = [t.instance_name for t in decision.targets if t.status in TARGET_ENDED]
+        await skip_pending_events(session, row.id, ended)
         for target in decision.targets:
             await self._apply_target(session, row, target, now, revisions)
         if decision.progress is not None:
