@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -87,3 +88,53 @@ def test_a_command_never_started_ends_skipped_and_only_once(tmp_path: Path) -> N
         None,
         None,
     ]
+
+
+def test_updates_are_numbered_in_the_order_reported_and_ends_can_be_read_alone(
+    tmp_path: Path,
+) -> None:
+    """A burst is numbered as it was reported; the orchestrator's stream (finished only) skips
+    the starts and reads on from the last end; a report naming another instance's command is
+    refused."""
+    end = T0 + timedelta(hours=1)
+
+    async def scenario() -> tuple[list[object], list[tuple[str, str]], list[tuple[str, str]], int]:
+        async with chained_store(tmp_path) as store:
+            stored = await store.record_updates(
+                [
+                    report(CHAIN[0], CommandState.IN_PROGRESS, end),
+                    report(CHAIN[0], CommandState.SUCCEEDED),
+                    dataclasses.replace(  # another instance's command: refused
+                        report(CHAIN[1], CommandState.IN_PROGRESS, end), instance_name="web-2"
+                    ),
+                    report(CHAIN[1], CommandState.IN_PROGRESS, end),
+                    report(CHAIN[1], CommandState.FAILED),
+                ]
+            )
+            everything, _ = await store.updates_after(0)
+            ends, cursor = await store.updates_after(0, finished_only=True)
+        sequences = [u.sequence for u in stored if u is not None]
+        assert sequences == sorted(sequences) == [u.sequence for u in everything]
+        return (
+            [None if u is None else u.kind for u in stored],
+            [(u.command_id, u.state) for u in everything],
+            [(u.command_id, u.state) for u in ends],
+            cursor - ends[-1].sequence,
+        )
+
+    kinds, everything, ends, past_the_last = asyncio.run(scenario())
+    assert kinds == [
+        UpdateKind.STARTED,
+        UpdateKind.FINISHED,
+        None,
+        UpdateKind.STARTED,
+        UpdateKind.FINISHED,
+    ]
+    assert everything == [
+        (CHAIN[0], CommandState.IN_PROGRESS),
+        (CHAIN[0], CommandState.SUCCEEDED),
+        (CHAIN[1], CommandState.IN_PROGRESS),
+        (CHAIN[1], CommandState.FAILED),
+    ]
+    assert ends == [(CHAIN[0], CommandState.SUCCEEDED), (CHAIN[1], CommandState.FAILED)]
+    assert past_the_last == 0
