@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from services.orchestrator.domain import (
 from services.orchestrator.lifecycle import IN_PLACE_EVENTS
 from services.orchestrator.results import EventEnded
 from services.orchestrator.states import DeploymentStatus, EventStatus, TargetStatus
-from services.orchestrator.store import DeploymentStore
+from services.orchestrator.store import Decide, DeploymentStore, Happening
 
 GROUP = DeploymentGroup(
     id="g-1",
@@ -70,19 +70,31 @@ def statuses(target: Target) -> list[EventStatus]:
     return [event.status for event in target.events]
 
 
-def test_a_chains_results_in_one_step_end_the_deployment(tmp_path: Path) -> None:
+def one_more_step(
+    tmp_path: Path, happened: Callable[[str], list[Happening]], decides: Decide
+) -> tuple[DeploymentStatus, Target]:
+    """Begin the deployment, then one step recording what `happened` (given the deployment's
+    id) and deciding with `decides`: the deployment's status and web-1's target after it."""
+
     async def scenario() -> tuple[DeploymentStatus, Target]:
         async with started(tmp_path) as (store, deployment_id):
-            at = datetime.now(UTC)
-            results = [
-                EventEnded(EventRef(deployment_id, "web-1", i, name), True, Diagnostics(), at=at)
-                for i, name in enumerate(IN_PLACE_EVENTS)
-            ]
-            await store.step(deployment_id, results, decide)
+            await store.step(deployment_id, happened(deployment_id), decides)
             deployment = await store.get(deployment_id)
             return deployment.status, await store.target(deployment_id, "web-1")
 
-    status, target = asyncio.run(scenario())
+    return asyncio.run(scenario())
+
+
+def chain_succeeded(deployment_id: str) -> list[Happening]:
+    at = datetime.now(UTC)
+    return [
+        EventEnded(EventRef(deployment_id, "web-1", i, name), True, Diagnostics(), at=at)
+        for i, name in enumerate(IN_PLACE_EVENTS)
+    ]
+
+
+def test_a_chains_results_in_one_step_end_the_deployment(tmp_path: Path) -> None:
+    status, target = one_more_step(tmp_path, chain_succeeded, decide)
     assert status is DeploymentStatus.SUCCEEDED
     assert target.status is TargetStatus.SUCCEEDED
     assert statuses(target) == [EventStatus.SUCCEEDED] * len(IN_PLACE_EVENTS)
@@ -92,14 +104,7 @@ def test_a_backstop_fails_the_held_events_and_the_target_in_one_step(tmp_path: P
     """The decision fails the running event and everything its agent held (Pending), and the
     target with them: the held events are recorded Failed, not skipped first and then refused
     as a move from Skipped."""
-
-    async def scenario() -> tuple[DeploymentStatus, Target]:
-        async with started(tmp_path) as (store, deployment_id):
-            await store.step(deployment_id, [None], no_backstop)
-            deployment = await store.get(deployment_id)
-            return deployment.status, await store.target(deployment_id, "web-1")
-
-    status, target = asyncio.run(scenario())
+    status, target = one_more_step(tmp_path, lambda _: [None], no_backstop)
     assert status is DeploymentStatus.FAILED
     assert target.status is TargetStatus.FAILED
     assert statuses(target) == [EventStatus.FAILED] * len(IN_PLACE_EVENTS)
