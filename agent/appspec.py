@@ -7,6 +7,7 @@ documentation strict, OpenDeploy accepts and warns (see docs in README and the r
 from __future__ import annotations
 
 import difflib
+import functools
 import grp
 import pwd
 import re
@@ -173,12 +174,18 @@ def read_appspec(text: str, filename: str = APPSPEC_NAME) -> AppSpec:
     return parse_appspec(raw)
 
 
+_read_remembered = functools.lru_cache(maxsize=16)(read_appspec)
+"""The same document parsed once: each event of a deployment reads its appspec again (a hook
+may have changed the bundle, so the bundle is checked again each time), but parsing its YAML
+costs a millisecond or more, several times per event. An AppSpec is never changed."""
+
+
 def load_appspec(
     archive: Path, filename: str = APPSPEC_NAME, events: Collection[str] | None = None
 ) -> AppSpec:
     """Parse and validate the bundle's appspec, including that the paths it names exist."""
     path = find_appspec(archive, filename)
-    spec = read_appspec(path.read_text(), path.name)
+    spec = _read_remembered(path.read_text(), path.name)
     missing = check_against_bundle(spec, archive, events)
     return replace(spec, warnings=spec.warnings + tuple(missing)) if missing else spec
 

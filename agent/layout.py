@@ -44,7 +44,7 @@ def checked_deployment_id(deployment_id: str) -> str:
 class DeploymentRoot:
     """root/<group-id>/<deployment-id>/{bundle, deployment-archive, logs/scripts.log},
     root/deployment-instructions/<group-id>{-cleanup,_last_successful_install},
-    root/ongoing-deployment/<command> while a command runs."""
+    root/ongoing-deployment/journal (the commands started and their reports)."""
 
     root: Path
 

@@ -5,12 +5,8 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-import re
-import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -24,6 +20,7 @@ from agent.identity import Identity
 from agent.layout import DeploymentRoot
 from agent.metrics import EVENTS, LAST_HEARTBEAT, RECONNECTS, STREAM_CONNECTED
 from agent.output import LiveOutput
+from agent.tracker import REPORTS_KEPT, CommandTracker
 from deploy import certproof
 from deploy.backoff import RECONNECT_CHANNEL_OPTIONS, Backoff
 from deploy.endpoints import parse_endpoint
@@ -35,10 +32,6 @@ from deploy.v1 import agent_pb2, agent_pb2_grpc, common_pb2
 log = logging.getLogger(__name__)
 
 AGENT_VERSION = "0.1.0"
-DONE = ".done"
-PARTIAL = ".partial"
-REPORTS_KEPT = 100
-"""Finished reports re-sent after a reconnect (the fleet ignores ones it already has)."""
 SEEN_KEPT = 10_000
 """Command ids remembered so a re-sent command is never run twice; the oldest are forgotten
 (a command that old is long finished on the server)."""
@@ -128,64 +121,6 @@ class EnrolmentFailed(Exception):
         self.error = error
 
 
-@dataclass(frozen=True)
-class TrackedCommands:
-    """What a restarted agent finds of the commands its previous process handled."""
-
-    interrupted: list[str]
-    """Running when it stopped: reported Failed, never run again."""
-    finished: list[agent_pb2.ConnectRequest]
-    """Their reports, oldest first: sent again (the fleet may not have received them), and
-    their commands never run again."""
-
-
-class CommandTracker:
-    """A file per running command, replaced by its report when it ends: a restarted agent
-    reports what was interrupted, re-sends the reports its previous process may not have got
-    through, and runs none of those commands again. The newest `keep` reports are kept."""
-
-    def __init__(self, directory: Path, keep: int = REPORTS_KEPT) -> None:
-        self._dir = private_dir(directory)
-        self._keep = keep
-        self._last = 0
-
-    def _path(self, command_id: str) -> Path:
-        return self._dir / re.sub(r"[^A-Za-z0-9._-]", "_", command_id)
-
-    def begin(self, command_id: str) -> None:
-        self._path(command_id).write_text(command_id)
-
-    def end(self, command_id: str, report: agent_pb2.ConnectRequest) -> None:
-        """Keep the report (written whole, then renamed; named so that names sort oldest
-        first), then drop the running mark and the oldest reports beyond `keep`."""
-        self._last = max(self._last + 1, time.time_ns())
-        running = self._path(command_id)
-        partial = running.with_name(running.name + PARTIAL)
-        partial.write_bytes(report.SerializeToString())
-        partial.replace(self._dir / f"{self._last:020d}-{running.name}{DONE}")
-        running.unlink(missing_ok=True)
-        reports = self._reports()
-        for old in reports[: max(len(reports) - self._keep, 0)]:
-            old.unlink(missing_ok=True)
-
-    def _reports(self) -> list[Path]:
-        return sorted(self._dir.glob(f"*{DONE}"))
-
-    def recover(self) -> TrackedCommands:
-        """What the previous process left: interrupted commands (forgotten once returned)
-        and the kept reports."""
-        interrupted = []
-        for path in self._dir.iterdir():
-            if path.name.endswith(PARTIAL):
-                path.unlink()
-            elif not path.name.endswith(DONE):
-                if not any(self._dir.glob(f"{'[0-9]' * 20}-{path.name}{DONE}")):
-                    interrupted.append(path.read_text())
-                path.unlink()
-        finished = [agent_pb2.ConnectRequest.FromString(p.read_bytes()) for p in self._reports()]
-        return TrackedCommands(interrupted, finished)
-
-
 class SeenCommands:
     """The newest `limit` command ids received, oldest forgotten first, with how each one
     that ended here ended (a chain goes on only after one that passed)."""
@@ -244,7 +179,7 @@ class AgentSession:
                 config.fetch,
             ),
         )
-        self._tracker = CommandTracker(config.root_dir / "ongoing-deployment")
+        self._tracker = CommandTracker(root.ongoing)
         self._reports: deque[agent_pb2.ConnectRequest] = deque(maxlen=REPORTS_KEPT)
         self._outbox: asyncio.Queue[agent_pb2.ConnectRequest] | None = None
         self._seen: SeenCommands = SeenCommands(SEEN_KEPT)
@@ -343,6 +278,7 @@ class AgentSession:
             task.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=SHUTDOWN_GRACE_SECONDS)
+        self._tracker.close()
         await self._channel.close()
 
     async def _run_stream(self) -> None:

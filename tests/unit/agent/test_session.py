@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from agent.session import CommandTracker, SeenCommands, runs_after
+from agent.session import SeenCommands, runs_after
 from deploy.v1 import agent_pb2, common_pb2
 
 
@@ -15,28 +13,6 @@ def test_the_agent_remembers_a_bounded_number_of_command_ids() -> None:
     assert len(seen) == 3
     assert "a" not in seen
     assert all(c in seen for c in ["b", "c", "d"])
-
-
-def report(command_id: str) -> agent_pb2.ConnectRequest:
-    return agent_pb2.ConnectRequest(finished=agent_pb2.CommandFinished(command_id=command_id))
-
-
-def test_a_restarted_agent_knows_what_was_interrupted_and_what_it_reported(
-    tmp_path: Path,
-) -> None:
-    tracker = CommandTracker(tmp_path, keep=2)
-    for command_id in ("d-1:web.example.com:0:ApplicationStop", "d-1:web:1:Install", "d-1:x:2:A"):
-        tracker.begin(command_id)
-        tracker.end(command_id, report(command_id))
-    tracker.begin("d-2:web.example.com:0:ApplicationStop")  # killed while it ran
-
-    tracked = CommandTracker(tmp_path, keep=2).recover()
-    assert tracked.interrupted == ["d-2:web.example.com:0:ApplicationStop"]
-    # The newest two reports, oldest first, to send again (the fleet ignores duplicates).
-    assert [r.finished.command_id for r in tracked.finished] == ["d-1:web:1:Install", "d-1:x:2:A"]
-    again = CommandTracker(tmp_path, keep=2).recover()
-    assert again.interrupted == []  # reported once
-    assert len(again.finished) == 2
 
 
 def test_a_chain_goes_on_only_after_a_command_that_passed_here() -> None:
