@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 
 from deploy.private import private_file
+from services.core.sqlite import one_trip_driver
 
 
 class Base(DeclarativeBase):
@@ -76,7 +77,11 @@ class Database:
         # A server's connection may have gone since it was pooled (a restarted PostgreSQL): ping
         # it at checkout. A SQLite file cannot go away, and a ping per transaction is a round
         # trip to the driver's thread for nothing.
-        self.engine = create_async_engine(driver_url, pool_pre_ping=not sqlite)
+        self.engine = create_async_engine(
+            driver_url,
+            pool_pre_ping=not sqlite,
+            **({"module": one_trip_driver()} if sqlite else {}),
+        )
         if sqlite:
             _tune_sqlite(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
