@@ -79,8 +79,11 @@ def _deployment_id(value: str) -> str:
 
 DEPLOYMENT_ID = re.compile(r"^d-[A-Z0-9]{9}\Z")
 WATCH_SPACING = 4
-"""A deployment watcher waits this many times as long as its last snapshot took before the
-next one."""
+"""A deployment watcher waits this many times as long as its last snapshot took beyond
+`WATCH_FREE_SECONDS` before the next one."""
+WATCH_FREE_SECONDS = 0.02
+"""A snapshot this quick (a small deployment, or its summary) is taken again at the next
+change without a pause: the watcher sees the end of a small deployment when it happens."""
 
 
 class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
@@ -389,8 +392,10 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
                 return
             # A snapshot costs as much as the deployment is big, and a big one changes many
             # times a second: the changes that come meanwhile are taken together, so that a
-            # watcher spends at most a fifth of the time reading.
-            await asyncio.sleep((time.monotonic() - began) * WATCH_SPACING)
+            # watcher spends at most about a fifth of the time reading.
+            spent = time.monotonic() - began
+            if spent > WATCH_FREE_SECONDS:
+                await asyncio.sleep((spent - WATCH_FREE_SECONDS) * WATCH_SPACING)
             await wake.wait()
 
     async def WatchDeploymentLogs(
