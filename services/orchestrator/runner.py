@@ -21,6 +21,7 @@ from services.core.clock import utcnow
 from services.core.errors import DeployError, NotFound
 from services.orchestrator.cursor import FleetCursor
 from services.orchestrator.decision import decide
+from services.orchestrator.known import KnownTargets
 from services.orchestrator.results import EventEnded
 from services.orchestrator.states import ACTIVE_DEPLOYMENT
 from services.orchestrator.store import (
@@ -61,6 +62,8 @@ class DeploymentRunner:
         self._cursor = cursor
         self._on_end = on_end
         self._inbox: deque[Item] = deque()
+        self._known = KnownTargets()
+        """The targets as the last step left them: a step reads only those changed since."""
         self._arrived = asyncio.Event()
         self.acting: set[str] = set()
         """Acts running now (provision, retire): not started twice at once."""
@@ -96,7 +99,9 @@ class DeploymentRunner:
             sequences = [h.sequence for h in happened if isinstance(h, EventEnded) and h.sequence]
             try:
                 cursor = self._cursor.allowed_with(sequences) if sequences else 0
-                step = await self._store.step(self.deployment_id, happened, decide, cursor)
+                step = await self._store.step(
+                    self.deployment_id, happened, decide, cursor, self._known
+                )
             except DeployError as error:  # no such deployment; a stop or continue refused
                 self._cursor.recorded(sequences)
                 if not _answer(batch, error):

@@ -81,6 +81,7 @@ from services.orchestrator.group_store import (
     style_to_json,
     triggers_of,
 )
+from services.orchestrator.known import KnownTargets
 from services.orchestrator.lifecycle import ALLOW_TRAFFIC_EVENTS, IN_PLACE_EVENTS
 from services.orchestrator.notifications import deployment_payload, instance_payload
 from services.orchestrator.outbox import DeliveryStore
@@ -351,11 +352,31 @@ class DeploymentStore:
         happened: Sequence[Happening],
         decide: Decide,
         cursor: int = 0,
+        known: KnownTargets | None = None,
     ) -> Step:
         """Record what happened (and the fleet `cursor`, if given), decide on the deployment
         as it now stands and apply the decision — one transaction. NotFound: no such
         deployment; FailedPrecondition: a stop or continue the deployment's state does not
-        allow (nothing is recorded)."""
+        allow (nothing is recorded). `known`: the targets as the deployment's runner's last
+        step left them (only the runner of a deployment may pass them), kept up to date."""
+        known = known or KnownTargets()
+        try:
+            step = await self._step(deployment_id, happened, decide, cursor, known)
+        except BaseException:
+            known.forget()
+            raise
+        if step.recorded:
+            known.stepped(step.targets, step.decision)
+        return step
+
+    async def _step(
+        self,
+        deployment_id: str,
+        happened: Sequence[Happening],
+        decide: Decide,
+        cursor: int,
+        known: KnownTargets,
+    ) -> Step:
         now = utcnow()
         async with self._db.transaction() as session:
             if cursor:
@@ -378,7 +399,9 @@ class DeploymentStore:
             if not changed:
                 return Step(recorded=False, decision=Decision(), happened=tuple(happened))
             deployment = _deployment(row)
-            targets = tuple(await _targets(session, deployment_id))
+            wanted = known.to_read(happened)
+            read = await _targets(session, deployment_id, wanted)
+            targets = known.merged(read, wanted)
             decision = decide(Snapshot(deployment, targets), now)
             rollback_id = await self._apply(session, row, decision, now)
         return Step(True, decision, tuple(happened), deployment, targets, tuple(ended), rollback_id)
@@ -770,16 +793,18 @@ _TARGET_COLUMNS = (
 async def _targets(
     session: AsyncSession,
     deployment_id: str,
-    instances: Collection[str] = (),
+    instances: Collection[str] | None = None,
     with_events: bool = True,
 ) -> list[Target]:
-    """The deployment's targets with their events, read as plain rows: every step and every
-    watcher reads them all, and ORM objects (identity map, change tracking) would cost several
-    times more for what is only read. Selecting mapped columns still flushes what the
-    transaction has changed first."""
+    """The deployment's targets (those of `instances`; None: all) with their events, read as
+    plain rows: every watcher reads them all, and ORM objects (identity map, change tracking)
+    would cost several times more for what is only read. Selecting mapped columns still
+    flushes what the transaction has changed first."""
+    if instances is not None and not instances:
+        return []
     targets = select(*_TARGET_COLUMNS).where(TargetRow.deployment_id == deployment_id)
     events = select(*_EVENT_COLUMNS).where(EventRow.deployment_id == deployment_id)
-    if instances:
+    if instances is not None:
         targets = targets.where(TargetRow.instance_name.in_(instances))
         events = events.where(EventRow.instance_name.in_(instances))
     by_instance: dict[str, list[LifecycleEvent]] = {}
