@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -15,6 +16,13 @@ from services.core.config import load_config, parse_services
 from services.core.errors import DeployError
 from services.core.pki import server_tls
 from services.core.server import serve
+
+GC_THRESHOLDS = (10_000, 20, 50)
+"""Python's cyclic collector by default runs after every 700 new objects, and every so often
+walks every object the process holds. With a thousand agent streams open, a burst of reports
+paid pauses of 200 ms for collections that found little (a deployment to 1,000 simulated
+agents: 11 s, and 6 to 7 s with these). The server makes few cycles; with these, young
+collections run 14 times and full ones over a hundred times less often than by default."""
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -75,6 +83,7 @@ def main(argv: list[str] | None = None) -> None:
         write_private(args.out, issued.certificate + issued.key)
         print(f"wrote {args.out}; clients trust {issued.ca_path}")
         return
+    gc.set_threshold(*GC_THRESHOLDS)
     with asyncio.Runner() as runner:
         if not runner.run(serve(config)):
             # Tasks that would not end in the grace must not hold the process (the runner's

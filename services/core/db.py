@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -39,6 +40,10 @@ def _driver_url(url: str, *, asynchronous: bool) -> URL:
     return parsed
 
 
+SQLITE_POOL = {"pool_size": 20, "max_overflow": 10}
+"""Connections kept open to a SQLite file (each with its driver thread): readers (watchers,
+listings) beside the one writer. Beyond the kept ones, a connection is opened for one
+transaction and closed after it: a thread started and the pragmas run again each time."""
 WRITE = {"sqlite_begin": "BEGIN IMMEDIATE"}
 """Execution options of a transaction that will write (see _tune_sqlite)."""
 
@@ -80,16 +85,25 @@ class Database:
         self.engine = create_async_engine(
             driver_url,
             pool_pre_ping=not sqlite,
-            **({"module": one_trip_driver()} if sqlite else {}),
+            **({"module": one_trip_driver(), **SQLITE_POOL} if sqlite else {}),
         )
         if sqlite:
             _tune_sqlite(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._writing: contextlib.AbstractAsyncContextManager[object] = (
+            asyncio.Lock() if sqlite else contextlib.nullcontext()
+        )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session whose work commits on success and rolls back on any error."""
-        async with self.sessions() as session, session.begin():
+        """A session whose work commits on success and rolls back on any error.
+
+        SQLite lets one transaction write at a time, and one that finds the file locked polls
+        it with growing sleeps (up to 100 ms each), blocking its driver thread. A busy fleet's
+        writers (reports, commands, sightings) waited that way for a lock freed long before.
+        This process's writers of a SQLite file wait their turn on the event loop instead,
+        each woken as the one before it ends."""
+        async with self._writing, self.sessions() as session, session.begin():
             await session.connection(execution_options=WRITE)  # SQLite: takes the write lock
             yield session
 
