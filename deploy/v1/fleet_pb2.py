@@ -27,19 +27,19 @@ from deploy.v1 import common_pb2 as deploy_dot_v1_dot_common__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x64\x65ploy/v1/fleet.proto\x12\tdeploy.v1\x1a\x15\x64\x65ploy/v1/agent.proto\x1a\x16\x64\x65ploy/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb8\x02\n\x0cInstanceInfo\x12\x15\n\rinstance_name\x18\x01 \x01(\t\x12\x14\n\x0cinstance_arn\x18\x02 \x01(\t\x12\x1c\n\x04tags\x18\x03 \x03(\x0b\x32\x0e.deploy.v1.Tag\x12:\n\x13registration_status\x18\x04 \x01(\x0e\x32\x1d.deploy.v1.RegistrationStatus\x12)\n\x06health\x18\x05 \x01(\x0e\x32\x19.deploy.v1.InstanceHealth\x12\x31\n\rregister_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_seen_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x61\x64\x64ress\x18\x08 \x01(\t\"\x87\x01\n!RegisterOnPremisesInstanceRequest\x12\x15\n\rinstance_name\x18\x01 \x01(\t\x12\x1c\n\x04tags\x18\x02 \x03(\x0b\x32\x0e.deploy.v1.Tag\x12\x14\n\x0ciam_user_arn\x18\x03 \x01(\t\x12\x17\n\x0fiam_session_arn\x18\x04 \x01(\t\"u\n\"RegisterOnPremisesInstanceResponse\x12\x12\n\njoin_token\x18\x01 \x01(\t\x12;\n\x17join_token_expires_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"5\n\x1cGetOnPremisesInstanceRequest\x12\x15\n\rinstance_name\x18\x01 \x01(\t\"O\n\x1dGetOnPremisesInstanceResponse\x12.\n\rinstance_info\x18\x01 \x01(\x0b\x32\x17.deploy.v1.InstanceInfo\"\xae\x01\n\x1eListOnPremisesInstancesRequest\x12)\n\x0btag_filters\x18\x01 \x03(\x0b\x32\x14.deploy.v1.TagFilter\x12:\n\x13registration_status\x18\x02 \x01(\x0e\x32\x1d.deploy.v1.RegistrationStatus\x12\x12\n\nnext_token\x18\x03 \x01(\t\x12\x11\n\tmax_items\x18\x04 \x01(\r\"a\n\x1fListOnPremisesInstancesResponse\x12*\n\tinstances\x18\x01 \x03(\x0b\x32\x17.deploy.v1.InstanceInfo\x12\x12\n\nnext_token\x18\x02 \x01(\t\"\x88\x01\n\x16\x44ispatchCommandRequest\x12\x15\n\rinstance_name\x18\x01 \x01(\t\x12,\n\x07\x63ommand\x18\x02 \x01(\x0b\x32\x1b.deploy.v1.LifecycleCommand\x12)\n\x04then\x18\x03 \x03(\x0b\x32\x1b.deploy.v1.LifecycleCommand\"\x19\n\x17\x44ispatchCommandResponse\"<\n\x15\x43\x61ncelCommandsRequest\x12\x13\n\x0b\x63ommand_ids\x18\x01 \x03(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x18\n\x16\x43\x61ncelCommandsResponse\"K\n\x1aWatchCommandUpdatesRequest\x12\x16\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x04\x12\x15\n\rfinished_only\x18\x02 \x01(\x08\"\x8e\x02\n\x1bWatchCommandUpdatesResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x12\n\ncommand_id\x18\x02 \x01(\t\x12\x15\n\rinstance_name\x18\x03 \x01(\t\x12*\n\x04kind\x18\x04 \x01(\x0e\x32\x1c.deploy.v1.CommandUpdateKind\x12/\n\x06status\x18\x05 \x01(\x0e\x32\x1f.deploy.v1.LifecycleEventStatus\x12+\n\x0b\x64iagnostics\x18\x06 \x01(\x0b\x32\x16.deploy.v1.Diagnostics\x12(\n\x04time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"<\n#DeregisterOnPremisesInstanceRequest\x12\x15\n\rinstance_name\x18\x01 \x01(\t\"&\n$DeregisterOnPremisesInstanceResponse\"[\n#AddTagsToOnPremisesInstancesRequest\x12\x1c\n\x04tags\x18\x01 \x03(\x0b\x32\x0e.deploy.v1.Tag\x12\x16\n\x0einstance_names\x18\x02 \x03(\t\"&\n$AddTagsToOnPremisesInstancesResponse\"`\n(RemoveTagsFromOnPremisesInstancesRequest\x12\x1c\n\x04tags\x18\x01 \x03(\x0b\x32\x0e.deploy.v1.Tag\x12\x16\n\x0einstance_names\x18\x02 \x03(\t\"+\n)RemoveTagsFromOnPremisesInstancesResponse\"\x1d\n\x1bWatchInstanceChangesRequest\"5\n\x1cWatchInstanceChangesResponse\x12\x15\n\rinstance_name\x18\x01 \x01(\t\"d\n\x16\x43reateJoinTokenRequest\x12\x1c\n\x04tags\x18\x01 \x03(\x0b\x32\x0e.deploy.v1.Tag\x12\x10\n\x08max_uses\x18\x02 \x01(\r\x12\x1a\n\x12\x65xpires_in_seconds\x18\x03 \x01(\r\"_\n\x17\x43reateJoinTokenResponse\x12\x12\n\njoin_token\x18\x01 \x01(\t\x12\x30\n\x0c\x65xpires_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"W\n\rEnrollRequest\x12\x12\n\njoin_token\x18\x01 \x01(\t\x12\x15\n\rinstance_name\x18\x02 \x01(\t\x12\x1b\n\x13\x63\x65rtificate_request\x18\x03 \x01(\t\"p\n\x0e\x45nrollResponse\x12\x15\n\rinstance_name\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x65rtificate\x18\x02 \x01(\t\x12\x16\n\x0e\x63\x61_certificate\x18\x03 \x01(\t\x12\x1a\n\x12\x63ommand_public_key\x18\x04 \x01(\t\"6\n\x17RenewCertificateRequest\x12\x1b\n\x13\x63\x65rtificate_request\x18\x01 \x01(\t\"G\n\x18RenewCertificateResponse\x12\x13\n\x0b\x63\x65rtificate\x18\x01 \x01(\t\x12\x16\n\x0e\x63\x61_certificate\x18\x02 \x01(\t\"q\n\x19WatchCommandOutputRequest\x12\x15\n\rdeployment_id\x18\x01 \x01(\t\x12\x15\n\rinstance_name\x18\x02 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x03 \x01(\x04\x12\x0e\n\x06\x66ollow\x18\x04 \x01(\x08\"^\n\x11\x43ommandOutputLine\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x12\n\ncommand_id\x18\x02 \x01(\t\x12#\n\x04line\x18\x03 \x01(\x0b\x32\x15.deploy.v1.OutputLine\"I\n\x1aWatchCommandOutputResponse\x12+\n\x05lines\x18\x01 \x03(\x0b\x32\x1c.deploy.v1.CommandOutputLine*j\n\x0eInstanceHealth\x12\x1f\n\x1bINSTANCE_HEALTH_UNSPECIFIED\x10\x00\x12\x1a\n\x16INSTANCE_HEALTH_ONLINE\x10\x01\x12\x1b\n\x17INSTANCE_HEALTH_OFFLINE\x10\x02*\x83\x01\n\x12RegistrationStatus\x12#\n\x1fREGISTRATION_STATUS_UNSPECIFIED\x10\x00\x12\"\n\x1eREGISTRATION_STATUS_REGISTERED\x10\x01\x12$\n REGISTRATION_STATUS_DEREGISTERED\x10\x02*{\n\x11\x43ommandUpdateKind\x12#\n\x1f\x43OMMAND_UPDATE_KIND_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x43OMMAND_UPDATE_KIND_STARTED\x10\x01\x12 \n\x1c\x43OMMAND_UPDATE_KIND_FINISHED\x10\x02\x32\xd2\x0b\n\x05\x46leet\x12y\n\x1aRegisterOnPremisesInstance\x12,.deploy.v1.RegisterOnPremisesInstanceRequest\x1a-.deploy.v1.RegisterOnPremisesInstanceResponse\x12j\n\x15GetOnPremisesInstance\x12\'.deploy.v1.GetOnPremisesInstanceRequest\x1a(.deploy.v1.GetOnPremisesInstanceResponse\x12p\n\x17ListOnPremisesInstances\x12).deploy.v1.ListOnPremisesInstancesRequest\x1a*.deploy.v1.ListOnPremisesInstancesResponse\x12X\n\x0f\x44ispatchCommand\x12!.deploy.v1.DispatchCommandRequest\x1a\".deploy.v1.DispatchCommandResponse\x12\x66\n\x13WatchCommandUpdates\x12%.deploy.v1.WatchCommandUpdatesRequest\x1a&.deploy.v1.WatchCommandUpdatesResponse0\x01\x12U\n\x0e\x43\x61ncelCommands\x12 .deploy.v1.CancelCommandsRequest\x1a!.deploy.v1.CancelCommandsResponse\x12\x7f\n\x1c\x44\x65registerOnPremisesInstance\x12..deploy.v1.DeregisterOnPremisesInstanceRequest\x1a/.deploy.v1.DeregisterOnPremisesInstanceResponse\x12\x7f\n\x1c\x41\x64\x64TagsToOnPremisesInstances\x12..deploy.v1.AddTagsToOnPremisesInstancesRequest\x1a/.deploy.v1.AddTagsToOnPremisesInstancesResponse\x12\x8e\x01\n!RemoveTagsFromOnPremisesInstances\x12\x33.deploy.v1.RemoveTagsFromOnPremisesInstancesRequest\x1a\x34.deploy.v1.RemoveTagsFromOnPremisesInstancesResponse\x12i\n\x14WatchInstanceChanges\x12&.deploy.v1.WatchInstanceChangesRequest\x1a\'.deploy.v1.WatchInstanceChangesResponse0\x01\x12X\n\x0f\x43reateJoinToken\x12!.deploy.v1.CreateJoinTokenRequest\x1a\".deploy.v1.CreateJoinTokenResponse\x12=\n\x06\x45nroll\x12\x18.deploy.v1.EnrollRequest\x1a\x19.deploy.v1.EnrollResponse\x12[\n\x10RenewCertificate\x12\".deploy.v1.RenewCertificateRequest\x1a#.deploy.v1.RenewCertificateResponse\x12\x63\n\x12WatchCommandOutput\x12$.deploy.v1.WatchCommandOutputRequest\x1a%.deploy.v1.WatchCommandOutputResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x64\x65ploy/v1/fleet.proto\x12\tdeploy.v1\x1a\x15\x64\x65ploy/v1/agent.proto\x1a\x16\x64\x65ploy/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb8\x02\n\x0cInstanceInfo\x12\x15\n\rinstance_name\x18\x01 \x01(\t\x12\x14\n\x0cinstance_arn\x18\x02 \x01(\t\x12\x1c\n\x04tags\x18\x03 \x03(\x0b\x32\x0e.deploy.v1.Tag\x12:\n\x13registration_status\x18\x04 \x01(\x0e\x32\x1d.deploy.v1.RegistrationStatus\x12)\n\x06health\x18\x05 \x01(\x0e\x32\x19.deploy.v1.InstanceHealth\x12\x31\n\rregister_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_seen_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x61\x64\x64ress\x18\x08 \x01(\t\"\x87\x01\n!RegisterOnPremisesInstanceRequest\x12\x15\n\rinstance_name\x18\x01 \x01(\t\x12\x1c\n\x04tags\x18\x02 \x03(\x0b\x32\x0e.deploy.v1.Tag\x12\x14\n\x0ciam_user_arn\x18\x03 \x01(\t\x12\x17\n\x0fiam_session_arn\x18\x04 \x01(\t\"u\n\"RegisterOnPremisesInstanceResponse\x12\x12\n\njoin_token\x18\x01 \x01(\t\x12;\n\x17join_token_expires_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"5\n\x1cGetOnPremisesInstanceRequest\x12\x15\n\rinstance_name\x18\x01 \x01(\t\"O\n\x1dGetOnPremisesInstanceResponse\x12.\n\rinstance_info\x18\x01 \x01(\x0b\x32\x17.deploy.v1.InstanceInfo\"\xae\x01\n\x1eListOnPremisesInstancesRequest\x12)\n\x0btag_filters\x18\x01 \x03(\x0b\x32\x14.deploy.v1.TagFilter\x12:\n\x13registration_status\x18\x02 \x01(\x0e\x32\x1d.deploy.v1.RegistrationStatus\x12\x12\n\nnext_token\x18\x03 \x01(\t\x12\x11\n\tmax_items\x18\x04 \x01(\r\"a\n\x1fListOnPremisesInstancesResponse\x12*\n\tinstances\x18\x01 \x03(\x0b\x32\x17.deploy.v1.InstanceInfo\x12\x12\n\nnext_token\x18\x02 \x01(\t\"\x88\x01\n\x16\x44ispatchCommandRequest\x12\x15\n\rinstance_name\x18\x01 \x01(\t\x12,\n\x07\x63ommand\x18\x02 \x01(\x0b\x32\x1b.deploy.v1.LifecycleCommand\x12)\n\x04then\x18\x03 \x03(\x0b\x32\x1b.deploy.v1.LifecycleCommand\"\x19\n\x17\x44ispatchCommandResponse\"P\n\x17\x44ispatchCommandsRequest\x12\x35\n\ndispatches\x18\x01 \x03(\x0b\x32!.deploy.v1.DispatchCommandRequest\"H\n\x18\x44ispatchCommandsResponse\x12,\n\x08refusals\x18\x01 \x03(\x0b\x32\x1a.deploy.v1.DispatchRefusal\"1\n\x0f\x44ispatchRefusal\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0f\n\x07message\x18\x02 \x01(\t\"<\n\x15\x43\x61ncelCommandsRequest\x12\x13\n\x0b\x63ommand_ids\x18\x01 \x03(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x18\n\x16\x43\x61ncelCommandsResponse\"K\n\x1aWatchCommandUpdatesRequest\x12\x16\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x04\x12\x15\n\rfinished_only\x18\x02 \x01(\x08\"\x8e\x02\n\x1bWatchCommandUpdatesResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x12\n\ncommand_id\x18\x02 \x01(\t\x12\x15\n\rinstance_name\x18\x03 \x01(\t\x12*\n\x04kind\x18\x04 \x01(\x0e\x32\x1c.deploy.v1.CommandUpdateKind\x12/\n\x06status\x18\x05 \x01(\x0e\x32\x1f.deploy.v1.LifecycleEventStatus\x12+\n\x0b\x64iagnostics\x18\x06 \x01(\x0b\x32\x16.deploy.v1.Diagnostics\x12(\n\x04time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"<\n#DeregisterOnPremisesInstanceRequest\x12\x15\n\rinstance_name\x18\x01 \x01(\t\"&\n$DeregisterOnPremisesInstanceResponse\"[\n#AddTagsToOnPremisesInstancesRequest\x12\x1c\n\x04tags\x18\x01 \x03(\x0b\x32\x0e.deploy.v1.Tag\x12\x16\n\x0einstance_names\x18\x02 \x03(\t\"&\n$AddTagsToOnPremisesInstancesResponse\"`\n(RemoveTagsFromOnPremisesInstancesRequest\x12\x1c\n\x04tags\x18\x01 \x03(\x0b\x32\x0e.deploy.v1.Tag\x12\x16\n\x0einstance_names\x18\x02 \x03(\t\"+\n)RemoveTagsFromOnPremisesInstancesResponse\"\x1d\n\x1bWatchInstanceChangesRequest\"5\n\x1cWatchInstanceChangesResponse\x12\x15\n\rinstance_name\x18\x01 \x01(\t\"d\n\x16\x43reateJoinTokenRequest\x12\x1c\n\x04tags\x18\x01 \x03(\x0b\x32\x0e.deploy.v1.Tag\x12\x10\n\x08max_uses\x18\x02 \x01(\r\x12\x1a\n\x12\x65xpires_in_seconds\x18\x03 \x01(\r\"_\n\x17\x43reateJoinTokenResponse\x12\x12\n\njoin_token\x18\x01 \x01(\t\x12\x30\n\x0c\x65xpires_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"W\n\rEnrollRequest\x12\x12\n\njoin_token\x18\x01 \x01(\t\x12\x15\n\rinstance_name\x18\x02 \x01(\t\x12\x1b\n\x13\x63\x65rtificate_request\x18\x03 \x01(\t\"p\n\x0e\x45nrollResponse\x12\x15\n\rinstance_name\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x65rtificate\x18\x02 \x01(\t\x12\x16\n\x0e\x63\x61_certificate\x18\x03 \x01(\t\x12\x1a\n\x12\x63ommand_public_key\x18\x04 \x01(\t\"6\n\x17RenewCertificateRequest\x12\x1b\n\x13\x63\x65rtificate_request\x18\x01 \x01(\t\"G\n\x18RenewCertificateResponse\x12\x13\n\x0b\x63\x65rtificate\x18\x01 \x01(\t\x12\x16\n\x0e\x63\x61_certificate\x18\x02 \x01(\t\"q\n\x19WatchCommandOutputRequest\x12\x15\n\rdeployment_id\x18\x01 \x01(\t\x12\x15\n\rinstance_name\x18\x02 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x03 \x01(\x04\x12\x0e\n\x06\x66ollow\x18\x04 \x01(\x08\"^\n\x11\x43ommandOutputLine\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x12\n\ncommand_id\x18\x02 \x01(\t\x12#\n\x04line\x18\x03 \x01(\x0b\x32\x15.deploy.v1.OutputLine\"I\n\x1aWatchCommandOutputResponse\x12+\n\x05lines\x18\x01 \x03(\x0b\x32\x1c.deploy.v1.CommandOutputLine*j\n\x0eInstanceHealth\x12\x1f\n\x1bINSTANCE_HEALTH_UNSPECIFIED\x10\x00\x12\x1a\n\x16INSTANCE_HEALTH_ONLINE\x10\x01\x12\x1b\n\x17INSTANCE_HEALTH_OFFLINE\x10\x02*\x83\x01\n\x12RegistrationStatus\x12#\n\x1fREGISTRATION_STATUS_UNSPECIFIED\x10\x00\x12\"\n\x1eREGISTRATION_STATUS_REGISTERED\x10\x01\x12$\n REGISTRATION_STATUS_DEREGISTERED\x10\x02*{\n\x11\x43ommandUpdateKind\x12#\n\x1f\x43OMMAND_UPDATE_KIND_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x43OMMAND_UPDATE_KIND_STARTED\x10\x01\x12 \n\x1c\x43OMMAND_UPDATE_KIND_FINISHED\x10\x02\x32\xaf\x0c\n\x05\x46leet\x12y\n\x1aRegisterOnPremisesInstance\x12,.deploy.v1.RegisterOnPremisesInstanceRequest\x1a-.deploy.v1.RegisterOnPremisesInstanceResponse\x12j\n\x15GetOnPremisesInstance\x12\'.deploy.v1.GetOnPremisesInstanceRequest\x1a(.deploy.v1.GetOnPremisesInstanceResponse\x12p\n\x17ListOnPremisesInstances\x12).deploy.v1.ListOnPremisesInstancesRequest\x1a*.deploy.v1.ListOnPremisesInstancesResponse\x12X\n\x0f\x44ispatchCommand\x12!.deploy.v1.DispatchCommandRequest\x1a\".deploy.v1.DispatchCommandResponse\x12[\n\x10\x44ispatchCommands\x12\".deploy.v1.DispatchCommandsRequest\x1a#.deploy.v1.DispatchCommandsResponse\x12\x66\n\x13WatchCommandUpdates\x12%.deploy.v1.WatchCommandUpdatesRequest\x1a&.deploy.v1.WatchCommandUpdatesResponse0\x01\x12U\n\x0e\x43\x61ncelCommands\x12 .deploy.v1.CancelCommandsRequest\x1a!.deploy.v1.CancelCommandsResponse\x12\x7f\n\x1c\x44\x65registerOnPremisesInstance\x12..deploy.v1.DeregisterOnPremisesInstanceRequest\x1a/.deploy.v1.DeregisterOnPremisesInstanceResponse\x12\x7f\n\x1c\x41\x64\x64TagsToOnPremisesInstances\x12..deploy.v1.AddTagsToOnPremisesInstancesRequest\x1a/.deploy.v1.AddTagsToOnPremisesInstancesResponse\x12\x8e\x01\n!RemoveTagsFromOnPremisesInstances\x12\x33.deploy.v1.RemoveTagsFromOnPremisesInstancesRequest\x1a\x34.deploy.v1.RemoveTagsFromOnPremisesInstancesResponse\x12i\n\x14WatchInstanceChanges\x12&.deploy.v1.WatchInstanceChangesRequest\x1a\'.deploy.v1.WatchInstanceChangesResponse0\x01\x12X\n\x0f\x43reateJoinToken\x12!.deploy.v1.CreateJoinTokenRequest\x1a\".deploy.v1.CreateJoinTokenResponse\x12=\n\x06\x45nroll\x12\x18.deploy.v1.EnrollRequest\x1a\x19.deploy.v1.EnrollResponse\x12[\n\x10RenewCertificate\x12\".deploy.v1.RenewCertificateRequest\x1a#.deploy.v1.RenewCertificateResponse\x12\x63\n\x12WatchCommandOutput\x12$.deploy.v1.WatchCommandOutputRequest\x1a%.deploy.v1.WatchCommandOutputResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'deploy.v1.fleet_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INSTANCEHEALTH']._serialized_start=2985
-  _globals['_INSTANCEHEALTH']._serialized_end=3091
-  _globals['_REGISTRATIONSTATUS']._serialized_start=3094
-  _globals['_REGISTRATIONSTATUS']._serialized_end=3225
-  _globals['_COMMANDUPDATEKIND']._serialized_start=3227
-  _globals['_COMMANDUPDATEKIND']._serialized_end=3350
+  _globals['_INSTANCEHEALTH']._serialized_start=3192
+  _globals['_INSTANCEHEALTH']._serialized_end=3298
+  _globals['_REGISTRATIONSTATUS']._serialized_start=3301
+  _globals['_REGISTRATIONSTATUS']._serialized_end=3432
+  _globals['_COMMANDUPDATEKIND']._serialized_start=3434
+  _globals['_COMMANDUPDATEKIND']._serialized_end=3557
   _globals['_INSTANCEINFO']._serialized_start=117
   _globals['_INSTANCEINFO']._serialized_end=429
   _globals['_REGISTERONPREMISESINSTANCEREQUEST']._serialized_start=432
@@ -58,48 +58,54 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DISPATCHCOMMANDREQUEST']._serialized_end=1237
   _globals['_DISPATCHCOMMANDRESPONSE']._serialized_start=1239
   _globals['_DISPATCHCOMMANDRESPONSE']._serialized_end=1264
-  _globals['_CANCELCOMMANDSREQUEST']._serialized_start=1266
-  _globals['_CANCELCOMMANDSREQUEST']._serialized_end=1326
-  _globals['_CANCELCOMMANDSRESPONSE']._serialized_start=1328
-  _globals['_CANCELCOMMANDSRESPONSE']._serialized_end=1352
-  _globals['_WATCHCOMMANDUPDATESREQUEST']._serialized_start=1354
-  _globals['_WATCHCOMMANDUPDATESREQUEST']._serialized_end=1429
-  _globals['_WATCHCOMMANDUPDATESRESPONSE']._serialized_start=1432
-  _globals['_WATCHCOMMANDUPDATESRESPONSE']._serialized_end=1702
-  _globals['_DEREGISTERONPREMISESINSTANCEREQUEST']._serialized_start=1704
-  _globals['_DEREGISTERONPREMISESINSTANCEREQUEST']._serialized_end=1764
-  _globals['_DEREGISTERONPREMISESINSTANCERESPONSE']._serialized_start=1766
-  _globals['_DEREGISTERONPREMISESINSTANCERESPONSE']._serialized_end=1804
-  _globals['_ADDTAGSTOONPREMISESINSTANCESREQUEST']._serialized_start=1806
-  _globals['_ADDTAGSTOONPREMISESINSTANCESREQUEST']._serialized_end=1897
-  _globals['_ADDTAGSTOONPREMISESINSTANCESRESPONSE']._serialized_start=1899
-  _globals['_ADDTAGSTOONPREMISESINSTANCESRESPONSE']._serialized_end=1937
-  _globals['_REMOVETAGSFROMONPREMISESINSTANCESREQUEST']._serialized_start=1939
-  _globals['_REMOVETAGSFROMONPREMISESINSTANCESREQUEST']._serialized_end=2035
-  _globals['_REMOVETAGSFROMONPREMISESINSTANCESRESPONSE']._serialized_start=2037
-  _globals['_REMOVETAGSFROMONPREMISESINSTANCESRESPONSE']._serialized_end=2080
-  _globals['_WATCHINSTANCECHANGESREQUEST']._serialized_start=2082
-  _globals['_WATCHINSTANCECHANGESREQUEST']._serialized_end=2111
-  _globals['_WATCHINSTANCECHANGESRESPONSE']._serialized_start=2113
-  _globals['_WATCHINSTANCECHANGESRESPONSE']._serialized_end=2166
-  _globals['_CREATEJOINTOKENREQUEST']._serialized_start=2168
-  _globals['_CREATEJOINTOKENREQUEST']._serialized_end=2268
-  _globals['_CREATEJOINTOKENRESPONSE']._serialized_start=2270
-  _globals['_CREATEJOINTOKENRESPONSE']._serialized_end=2365
-  _globals['_ENROLLREQUEST']._serialized_start=2367
-  _globals['_ENROLLREQUEST']._serialized_end=2454
-  _globals['_ENROLLRESPONSE']._serialized_start=2456
-  _globals['_ENROLLRESPONSE']._serialized_end=2568
-  _globals['_RENEWCERTIFICATEREQUEST']._serialized_start=2570
-  _globals['_RENEWCERTIFICATEREQUEST']._serialized_end=2624
-  _globals['_RENEWCERTIFICATERESPONSE']._serialized_start=2626
-  _globals['_RENEWCERTIFICATERESPONSE']._serialized_end=2697
-  _globals['_WATCHCOMMANDOUTPUTREQUEST']._serialized_start=2699
-  _globals['_WATCHCOMMANDOUTPUTREQUEST']._serialized_end=2812
-  _globals['_COMMANDOUTPUTLINE']._serialized_start=2814
-  _globals['_COMMANDOUTPUTLINE']._serialized_end=2908
-  _globals['_WATCHCOMMANDOUTPUTRESPONSE']._serialized_start=2910
-  _globals['_WATCHCOMMANDOUTPUTRESPONSE']._serialized_end=2983
-  _globals['_FLEET']._serialized_start=3353
-  _globals['_FLEET']._serialized_end=4843
+  _globals['_DISPATCHCOMMANDSREQUEST']._serialized_start=1266
+  _globals['_DISPATCHCOMMANDSREQUEST']._serialized_end=1346
+  _globals['_DISPATCHCOMMANDSRESPONSE']._serialized_start=1348
+  _globals['_DISPATCHCOMMANDSRESPONSE']._serialized_end=1420
+  _globals['_DISPATCHREFUSAL']._serialized_start=1422
+  _globals['_DISPATCHREFUSAL']._serialized_end=1471
+  _globals['_CANCELCOMMANDSREQUEST']._serialized_start=1473
+  _globals['_CANCELCOMMANDSREQUEST']._serialized_end=1533
+  _globals['_CANCELCOMMANDSRESPONSE']._serialized_start=1535
+  _globals['_CANCELCOMMANDSRESPONSE']._serialized_end=1559
+  _globals['_WATCHCOMMANDUPDATESREQUEST']._serialized_start=1561
+  _globals['_WATCHCOMMANDUPDATESREQUEST']._serialized_end=1636
+  _globals['_WATCHCOMMANDUPDATESRESPONSE']._serialized_start=1639
+  _globals['_WATCHCOMMANDUPDATESRESPONSE']._serialized_end=1909
+  _globals['_DEREGISTERONPREMISESINSTANCEREQUEST']._serialized_start=1911
+  _globals['_DEREGISTERONPREMISESINSTANCEREQUEST']._serialized_end=1971
+  _globals['_DEREGISTERONPREMISESINSTANCERESPONSE']._serialized_start=1973
+  _globals['_DEREGISTERONPREMISESINSTANCERESPONSE']._serialized_end=2011
+  _globals['_ADDTAGSTOONPREMISESINSTANCESREQUEST']._serialized_start=2013
+  _globals['_ADDTAGSTOONPREMISESINSTANCESREQUEST']._serialized_end=2104
+  _globals['_ADDTAGSTOONPREMISESINSTANCESRESPONSE']._serialized_start=2106
+  _globals['_ADDTAGSTOONPREMISESINSTANCESRESPONSE']._serialized_end=2144
+  _globals['_REMOVETAGSFROMONPREMISESINSTANCESREQUEST']._serialized_start=2146
+  _globals['_REMOVETAGSFROMONPREMISESINSTANCESREQUEST']._serialized_end=2242
+  _globals['_REMOVETAGSFROMONPREMISESINSTANCESRESPONSE']._serialized_start=2244
+  _globals['_REMOVETAGSFROMONPREMISESINSTANCESRESPONSE']._serialized_end=2287
+  _globals['_WATCHINSTANCECHANGESREQUEST']._serialized_start=2289
+  _globals['_WATCHINSTANCECHANGESREQUEST']._serialized_end=2318
+  _globals['_WATCHINSTANCECHANGESRESPONSE']._serialized_start=2320
+  _globals['_WATCHINSTANCECHANGESRESPONSE']._serialized_end=2373
+  _globals['_CREATEJOINTOKENREQUEST']._serialized_start=2375
+  _globals['_CREATEJOINTOKENREQUEST']._serialized_end=2475
+  _globals['_CREATEJOINTOKENRESPONSE']._serialized_start=2477
+  _globals['_CREATEJOINTOKENRESPONSE']._serialized_end=2572
+  _globals['_ENROLLREQUEST']._serialized_start=2574
+  _globals['_ENROLLREQUEST']._serialized_end=2661
+  _globals['_ENROLLRESPONSE']._serialized_start=2663
+  _globals['_ENROLLRESPONSE']._serialized_end=2775
+  _globals['_RENEWCERTIFICATEREQUEST']._serialized_start=2777
+  _globals['_RENEWCERTIFICATEREQUEST']._serialized_end=2831
+  _globals['_RENEWCERTIFICATERESPONSE']._serialized_start=2833
+  _globals['_RENEWCERTIFICATERESPONSE']._serialized_end=2904
+  _globals['_WATCHCOMMANDOUTPUTREQUEST']._serialized_start=2906
+  _globals['_WATCHCOMMANDOUTPUTREQUEST']._serialized_end=3019
+  _globals['_COMMANDOUTPUTLINE']._serialized_start=3021
+  _globals['_COMMANDOUTPUTLINE']._serialized_end=3115
+  _globals['_WATCHCOMMANDOUTPUTRESPONSE']._serialized_start=3117
+  _globals['_WATCHCOMMANDOUTPUTRESPONSE']._serialized_end=3190
+  _globals['_FLEET']._serialized_start=3560
+  _globals['_FLEET']._serialized_end=5143
 # @@protoc_insertion_point(module_scope)

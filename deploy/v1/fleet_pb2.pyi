@@ -319,6 +319,74 @@ class DispatchCommandResponse(_message.Message):
 Global___DispatchCommandResponse: _TypeAlias = DispatchCommandResponse  # noqa: Y015
 
 @_typing.final
+class DispatchCommandsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DISPATCHES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def dispatches(self) -> _containers.RepeatedCompositeFieldContainer[Global___DispatchCommandRequest]:
+        """at most 1000, one per instance"""
+
+    def __init__(
+        self,
+        *,
+        dispatches: _abc.Iterable[Global___DispatchCommandRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dispatches", b"dispatches"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DispatchCommandsRequest: _TypeAlias = DispatchCommandsRequest  # noqa: Y015
+
+@_typing.final
+class DispatchCommandsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFUSALS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def refusals(self) -> _containers.RepeatedCompositeFieldContainer[Global___DispatchRefusal]:
+        """The dispatches that were not stored (their instance is not registered), by their index in
+        the request; every other one was stored, and pushed to its agent if it is connected.
+        """
+
+    def __init__(
+        self,
+        *,
+        refusals: _abc.Iterable[Global___DispatchRefusal] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["refusals", b"refusals"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DispatchCommandsResponse: _TypeAlias = DispatchCommandsResponse  # noqa: Y015
+
+@_typing.final
+class DispatchRefusal(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INDEX_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    index: _builtins.int
+    message: _builtins.str
+    def __init__(
+        self,
+        *,
+        index: _builtins.int = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["index", b"index", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DispatchRefusal: _TypeAlias = DispatchRefusal  # noqa: Y015
+
+@_typing.final
 class CancelCommandsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

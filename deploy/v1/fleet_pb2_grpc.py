@@ -54,6 +54,11 @@ class FleetStub:
                 request_serializer=deploy_dot_v1_dot_fleet__pb2.DispatchCommandRequest.SerializeToString,
                 response_deserializer=deploy_dot_v1_dot_fleet__pb2.DispatchCommandResponse.FromString,
                 _registered_method=True)
+        self.DispatchCommands = channel.unary_unary(
+                '/deploy.v1.Fleet/DispatchCommands',
+                request_serializer=deploy_dot_v1_dot_fleet__pb2.DispatchCommandsRequest.SerializeToString,
+                response_deserializer=deploy_dot_v1_dot_fleet__pb2.DispatchCommandsResponse.FromString,
+                _registered_method=True)
         self.WatchCommandUpdates = channel.unary_stream(
                 '/deploy.v1.Fleet/WatchCommandUpdates',
                 request_serializer=deploy_dot_v1_dot_fleet__pb2.WatchCommandUpdatesRequest.SerializeToString,
@@ -129,6 +134,15 @@ class FleetServicer:
 
     def DispatchCommand(self, request, context):
         """Persists a command and pushes it to the instance's agent when connected (at once) or when it connects.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DispatchCommands(self, request, context):
+        """DispatchCommand for many instances in one call (a wave of a thousand hosts starts at once):
+        the whole request is checked first; each dispatch is then taken as DispatchCommand takes it,
+        and one whose instance is not registered is refused alone.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -233,6 +247,11 @@ def add_FleetServicer_to_server(servicer, server):
                     servicer.DispatchCommand,
                     request_deserializer=deploy_dot_v1_dot_fleet__pb2.DispatchCommandRequest.FromString,
                     response_serializer=deploy_dot_v1_dot_fleet__pb2.DispatchCommandResponse.SerializeToString,
+            ),
+            'DispatchCommands': grpc.unary_unary_rpc_method_handler(
+                    servicer.DispatchCommands,
+                    request_deserializer=deploy_dot_v1_dot_fleet__pb2.DispatchCommandsRequest.FromString,
+                    response_serializer=deploy_dot_v1_dot_fleet__pb2.DispatchCommandsResponse.SerializeToString,
             ),
             'WatchCommandUpdates': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchCommandUpdates,
@@ -393,6 +412,33 @@ class Fleet:
             '/deploy.v1.Fleet/DispatchCommand',
             deploy_dot_v1_dot_fleet__pb2.DispatchCommandRequest.SerializeToString,
             deploy_dot_v1_dot_fleet__pb2.DispatchCommandResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DispatchCommands(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/deploy.v1.Fleet/DispatchCommands',
+            deploy_dot_v1_dot_fleet__pb2.DispatchCommandsRequest.SerializeToString,
+            deploy_dot_v1_dot_fleet__pb2.DispatchCommandsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -36,6 +36,11 @@ class FleetStub:
     ListOnPremisesInstances: _grpc.UnaryUnaryMultiCallable[_fleet_pb2.ListOnPremisesInstancesRequest, _fleet_pb2.ListOnPremisesInstancesResponse]
     DispatchCommand: _grpc.UnaryUnaryMultiCallable[_fleet_pb2.DispatchCommandRequest, _fleet_pb2.DispatchCommandResponse]
     """Persists a command and pushes it to the instance's agent when connected (at once) or when it connects."""
+    DispatchCommands: _grpc.UnaryUnaryMultiCallable[_fleet_pb2.DispatchCommandsRequest, _fleet_pb2.DispatchCommandsResponse]
+    """DispatchCommand for many instances in one call (a wave of a thousand hosts starts at once):
+    the whole request is checked first; each dispatch is then taken as DispatchCommand takes it,
+    and one whose instance is not registered is refused alone.
+    """
     WatchCommandUpdates: _grpc.UnaryStreamMultiCallable[_fleet_pb2.WatchCommandUpdatesRequest, _fleet_pb2.WatchCommandUpdatesResponse]
     """Streams every command update with a sequence number above after_sequence, then new ones as they happen."""
     CancelCommands: _grpc.UnaryUnaryMultiCallable[_fleet_pb2.CancelCommandsRequest, _fleet_pb2.CancelCommandsResponse]
@@ -78,6 +83,11 @@ class FleetAsyncStub(FleetStub):
     ListOnPremisesInstances: _aio.UnaryUnaryMultiCallable[_fleet_pb2.ListOnPremisesInstancesRequest, _fleet_pb2.ListOnPremisesInstancesResponse]  # type: ignore[assignment]
     DispatchCommand: _aio.UnaryUnaryMultiCallable[_fleet_pb2.DispatchCommandRequest, _fleet_pb2.DispatchCommandResponse]  # type: ignore[assignment]
     """Persists a command and pushes it to the instance's agent when connected (at once) or when it connects."""
+    DispatchCommands: _aio.UnaryUnaryMultiCallable[_fleet_pb2.DispatchCommandsRequest, _fleet_pb2.DispatchCommandsResponse]  # type: ignore[assignment]
+    """DispatchCommand for many instances in one call (a wave of a thousand hosts starts at once):
+    the whole request is checked first; each dispatch is then taken as DispatchCommand takes it,
+    and one whose instance is not registered is refused alone.
+    """
     WatchCommandUpdates: _aio.UnaryStreamMultiCallable[_fleet_pb2.WatchCommandUpdatesRequest, _fleet_pb2.WatchCommandUpdatesResponse]  # type: ignore[assignment]
     """Streams every command update with a sequence number above after_sequence, then new ones as they happen."""
     CancelCommands: _aio.UnaryUnaryMultiCallable[_fleet_pb2.CancelCommandsRequest, _fleet_pb2.CancelCommandsResponse]  # type: ignore[assignment]
@@ -141,6 +151,17 @@ class FleetServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_fleet_pb2.DispatchCommandResponse, _abc.Awaitable[_fleet_pb2.DispatchCommandResponse]]:
         """Persists a command and pushes it to the instance's agent when connected (at once) or when it connects."""
+
+    @_abc_1.abstractmethod
+    def DispatchCommands(
+        self,
+        request: _fleet_pb2.DispatchCommandsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fleet_pb2.DispatchCommandsResponse, _abc.Awaitable[_fleet_pb2.DispatchCommandsResponse]]:
+        """DispatchCommand for many instances in one call (a wave of a thousand hosts starts at once):
+        the whole request is checked first; each dispatch is then taken as DispatchCommand takes it,
+        and one whose instance is not registered is refused alone.
+        """
 
     @_abc_1.abstractmethod
     def WatchCommandUpdates(

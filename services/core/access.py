@@ -166,6 +166,7 @@ def _rules() -> dict[str, Rule]:
             "AddTagsToOnPremisesInstances": (_instances("instance_names"), Audience.USERS),
             "RemoveTagsFromOnPremisesInstances": (_instances("instance_names"), Audience.USERS),
             "DispatchCommand": (None, Audience.SERVICES),
+            "DispatchCommands": (None, Audience.SERVICES),
             "WatchCommandUpdates": (None, Audience.SERVICES),
             "CancelCommands": (None, Audience.SERVICES),
             "WatchInstanceChanges": (None, Audience.SERVICES),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Iterable
@@ -13,7 +14,7 @@ from deploy.v1 import agent_pb2, common_pb2, fleet_pb2, fleet_pb2_grpc
 from services.core.access import calling_instance
 from services.core.clock import utcnow
 from services.core.convert import tag_filter_from_proto, tag_from_proto, timestamp
-from services.core.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from services.core.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from services.core.names import check_instance_name, check_text
 from services.core.paging import MAX_PAGE, page_of
 from services.core.tags import Tag, check_tag_filters, check_tags, matches_any
@@ -180,21 +181,25 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
     async def DispatchCommand(
         self, request: fleet_pb2.DispatchCommandRequest, context: Context
     ) -> fleet_pb2.DispatchCommandResponse:
-        name = check_instance_name("instanceName", request.instance_name)
-        if len(request.then) > MAX_CHAIN:
-            raise InvalidArgument(f"then holds at most {MAX_CHAIN} commands")
-        commands = [request.command, *request.then]
-        for field, command in zip(_command_fields(len(commands)), commands, strict=True):
-            _check_command(field, command)
-        # The agent judges the commands' spec (and refuses what is not its to run); the fleet
-        # only keys hook output by a deployment id that looks like one.
-        deployment_id = request.command.spec.deployment_id
-        await self._bus.dispatch(
-            name,
-            [(command.command_id, command.SerializeToString()) for command in commands],
-            deployment_id if DEPLOYMENT_KEY.match(deployment_id) else None,
-        )
+        await self._bus.dispatch(*_dispatch(request))
         return fleet_pb2.DispatchCommandResponse()
+
+    async def DispatchCommands(
+        self, request: fleet_pb2.DispatchCommandsRequest, context: Context
+    ) -> fleet_pb2.DispatchCommandsResponse:
+        if len(request.dispatches) > MAX_DISPATCHES:
+            raise InvalidArgument(f"dispatches holds at most {MAX_DISPATCHES} dispatches")
+        checked = [_dispatch(d, f"dispatches[{i}].") for i, d in enumerate(request.dispatches)]
+        outcomes = await asyncio.gather(
+            *(self._bus.dispatch(*dispatch) for dispatch in checked), return_exceptions=True
+        )
+        refusals = []
+        for index, outcome in enumerate(outcomes):
+            if isinstance(outcome, NotFound):
+                refusals.append(fleet_pb2.DispatchRefusal(index=index, message=str(outcome)))
+            elif isinstance(outcome, BaseException):
+                raise outcome  # the fleet's trouble (its database): the caller tries again
+        return fleet_pb2.DispatchCommandsResponse(refusals=refusals)
 
     async def WatchCommandOutput(
         self, request: fleet_pb2.WatchCommandOutputRequest, context: Context
@@ -242,6 +247,8 @@ EVENT_NAME = re.compile(r"^[A-Za-z]{1,64}\Z")
 MAX_CANCELLED = 1000
 MAX_CHAIN = 20
 """Commands held after the first of a dispatch at most (an instance runs 13 events at most)."""
+MAX_DISPATCHES = 1000
+"""Instances' dispatches in one DispatchCommands call at most."""
 MAX_REASON = 256
 MAX_SEQUENCE = 2**31 - 1
 """Update sequence numbers are stored as 32-bit integers."""
@@ -261,6 +268,27 @@ def _names_and_tags(
     if not tag_list:
         raise InvalidArgument("tags: give at least one tag")
     return checked, tag_list
+
+
+def _dispatch(
+    request: fleet_pb2.DispatchCommandRequest, prefix: str = ""
+) -> tuple[str, list[tuple[str, bytes]], str | None]:
+    """A dispatch checked (fields named after `prefix`): the instance, its commands (id and
+    payload) and the deployment to key their hook output by."""
+    name = check_instance_name(f"{prefix}instanceName", request.instance_name)
+    if len(request.then) > MAX_CHAIN:
+        raise InvalidArgument(f"{prefix}then holds at most {MAX_CHAIN} commands")
+    commands = [request.command, *request.then]
+    for field, command in zip(_command_fields(len(commands)), commands, strict=True):
+        _check_command(f"{prefix}{field}", command)
+    # The agent judges the commands' spec (and refuses what is not its to run); the fleet
+    # only keys hook output by a deployment id that looks like one.
+    deployment_id = request.command.spec.deployment_id
+    return (
+        name,
+        [(command.command_id, command.SerializeToString()) for command in commands],
+        deployment_id if DEPLOYMENT_KEY.match(deployment_id) else None,
+    )
 
 
 def _command_fields(count: int) -> list[str]:

@@ -35,7 +35,7 @@ from services.orchestrator.domain import (
 )
 from services.orchestrator.group_store import GroupStore
 from services.orchestrator.lifecycle import TRAFFIC_EVENTS, chain
-from services.orchestrator.peers import FleetClient, TrafficClient
+from services.orchestrator.peers import Dispatch, FleetClient, TrafficClient
 from services.orchestrator.provisioner import Provisioners, ProvisionRequest
 from services.orchestrator.results import EventEnded
 from services.orchestrator.runner import DeploymentRunner
@@ -54,8 +54,6 @@ T = TypeVar("T")
 
 PROVISIONED_BY = "opendeploy:deployment"
 """The tag a provisioner gives the instances it starts for a deployment (value: its id)."""
-DISPATCH_CONCURRENCY = 64
-"""Dispatch calls of one step in flight at once."""
 CALL_RETRIES = 7
 """Retries of a peer call while the peer is unreachable (about 6-11 s in all)."""
 UNDELIVERABLE = (NotFound, InvalidArgument, FailedPrecondition, AlreadyExists)
@@ -125,26 +123,31 @@ class RolloutActs:
         self,
         runner: DeploymentRunner,
         deployment: Deployment,
-        ref: EventRef,
-        target: Target,
+        started: Sequence[tuple[EventRef, Target]],
     ) -> None:
-        """Dispatch an agent event with the events its agent runs after it on its own (its
-        chain: one round trip for them all); one the fleet refuses for good (its instance was
-        deregistered) fails at once, as its agent could never report it."""
-        names = [e.name for e in target.events]
-        held = [
-            EventRef(deployment.id, ref.instance_name, position, names[position])
-            for position in chain(names, ref.position, target.label is TargetLabel.GREEN)
-        ]
-        runner.held.update(h.command_id for h in held)  # before: the first may end at once
+        """Dispatch agent events (one per instance), each with the events its agent runs
+        after it on its own (its chain: one round trip for them all), in a few calls for all
+        of them; one the fleet refuses for good (its instance was deregistered) fails at once,
+        as its agent could never report it."""
+        dispatches = []
+        for ref, target in started:
+            names = [e.name for e in target.events]
+            held = [
+                EventRef(deployment.id, ref.instance_name, position, names[position])
+                for position in chain(names, ref.position, target.label is TargetLabel.GREEN)
+            ]
+            runner.held.update(h.command_id for h in held)  # before: the first may end at once
+            dispatches.append(Dispatch([ref, *held], names))
         try:
-            await self._fleet.dispatch(deployment, [ref, *held], names)
+            refused = await self._fleet.dispatch(deployment, dispatches)
         except UNDELIVERABLE as error:
+            refused = dict.fromkeys(range(len(dispatches)), str(error))
+        for index, reason in refused.items():
             diagnostics = Diagnostics(
                 error_code=ErrorCode.AGENT_ISSUE,
-                message=f"Failed: the lifecycle event could not be sent to the agent: {error}",
+                message=f"Failed: the lifecycle event could not be sent to the agent: {reason}",
             )
-            runner.tell(EventEnded(ref, False, diagnostics))
+            runner.tell(EventEnded(started[index][0], False, diagnostics))
 
     def run_traffic_event(
         self, runner: DeploymentRunner, deployment: Deployment, ref: EventRef, weight: int
@@ -201,30 +204,22 @@ class RolloutActs:
                 runner.held.discard(ref.command_id)
             else:
                 on_agents.append(ref)
-        # One event per instance at most: they go out together, not one round trip after
-        # another (a wave of 1,000 hosts would otherwise wait for 1,000 calls in a row).
-        slots = asyncio.Semaphore(DISPATCH_CONCURRENCY)
-
-        async def dispatch(ref: EventRef) -> None:
-            async with slots:
-                target = step.by_instance[ref.instance_name]
-                await self._dispatch(runner, deployment, ref, target)
-
-        await asyncio.gather(*(dispatch(ref) for ref in on_agents))
-
-    async def _dispatch(
-        self,
-        runner: DeploymentRunner,
-        deployment: Deployment,
-        ref: EventRef,
-        target: Target,
-    ) -> None:
+        if not on_agents:
+            return
+        # One event per instance at most: they go out together, in a few calls (a wave of
+        # 1,000 hosts would otherwise be 1,000 calls, each proved and checked).
+        started = [(ref, step.by_instance[ref.instance_name]) for ref in on_agents]
         try:
-            await _with_retries(partial(self.send, runner, deployment, ref, target), DeployError)
+            await _with_retries(partial(self.send, runner, deployment, started), DeployError)
         except DeployError as error:
             log.error(
                 "could not dispatch; it is re-sent once the fleet answers",
-                extra={"fields": {"command_id": ref.command_id, "error": str(error)}},
+                extra={
+                    "fields": {
+                        "command_ids": [ref.command_id for ref in on_agents],
+                        "error": str(error),
+                    }
+                },
             )
             self._on_undelivered()
 

@@ -258,8 +258,7 @@ class RolloutController:
         deployment = await self._store.get(deployment_id)
         targets = {t.instance_name: t for t in await self._store.targets(deployment_id)}
         runner = self._runner(deployment_id)
-        for ref in running:
-            await self._acts.send(runner, deployment, ref, targets[ref.instance_name])
+        await self._acts.send(runner, deployment, [(r, targets[r.instance_name]) for r in running])
 
     def _refresh_gauge_later(self) -> None:
         async def refresh() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -94,6 +95,20 @@ class CommandOutput:
     line: OutputLine
 
 
+DISPATCH_BATCH = 250
+"""Instances' chains per DispatchCommands call (the calls of one wave go out together)."""
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """One instance's chain of lifecycle events to send to its agent."""
+
+    chain: Sequence[EventRef]
+    """The event to run, then those its agent holds after it, in order."""
+    events: Sequence[str]
+    """All the instance's events in this deployment (the agent's spec of it)."""
+
+
 class FleetClient:
     def __init__(self, channel: aio.Channel, command_key: Ed25519PrivateKey) -> None:
         self._stub = fleet_pb2_grpc.FleetStub(channel)
@@ -120,12 +135,37 @@ class FleetClient:
             request.next_token = response.next_token
 
     async def dispatch(
-        self, deployment: Deployment, chain: Sequence[EventRef], events: Sequence[str]
-    ) -> None:
-        """Send lifecycle events of one instance to its agent in one call, each signed for it
-        (the agent runs nothing else): the first, then the rest of `chain`, each to run only
-        if the one before it passed. `events` are all the instance's events in this
-        deployment."""
+        self, deployment: Deployment, dispatches: Sequence[Dispatch]
+    ) -> dict[int, str]:
+        """Send chains of lifecycle events (one per instance) to their agents, a few calls for
+        them all, each command signed for its instance (the agent runs nothing else): a
+        chain's first event, then the rest, each to run only if the one before it passed.
+        Returns why the fleet refused a chain (its instance is not registered), by index."""
+        now = utcnow()
+        requests = [self._request(deployment, d, now) for d in dispatches]
+        batches = range(0, len(requests), DISPATCH_BATCH)
+        answers = await asyncio.gather(
+            *(self._dispatch(requests[start : start + DISPATCH_BATCH]) for start in batches)
+        )
+        return {
+            start + refusal.index: refusal.message
+            for start, answer in zip(batches, answers, strict=True)
+            for refusal in answer.refusals
+        }
+
+    async def _dispatch(
+        self, requests: list[fleet_pb2.DispatchCommandRequest]
+    ) -> fleet_pb2.DispatchCommandsResponse:
+        async with peer_errors():
+            response: fleet_pb2.DispatchCommandsResponse = await self._stub.DispatchCommands(
+                fleet_pb2.DispatchCommandsRequest(dispatches=requests),
+                timeout=PEER_TIMEOUT_SECONDS,
+            )
+        return response
+
+    def _request(
+        self, deployment: Deployment, dispatch: Dispatch, now: datetime
+    ) -> fleet_pb2.DispatchCommandRequest:
         spec = agent_pb2.DeploymentSpec(
             deployment_id=deployment.id,
             application_name=deployment.application_name,
@@ -134,12 +174,11 @@ class FleetClient:
             revision=revision_to_proto(deployment.revision),
             file_exists_behavior=file_exists_to_proto(deployment.file_exists_behavior),
             ignore_application_stop_failures=deployment.ignore_application_stop_failures,
-            lifecycle_events=events,
+            lifecycle_events=dispatch.events,
             fetch_through_registry=deployment.fetch_through_registry,
         )
-        now = utcnow()
         commands = []
-        for before, ref in zip((None, *chain), chain, strict=False):
+        for before, ref in zip((None, *dispatch.chain), dispatch.chain, strict=False):
             command = agent_pb2.LifecycleCommand(
                 command_id=ref.command_id,
                 lifecycle_event=ref.name,
@@ -148,13 +187,9 @@ class FleetClient:
             )
             commandsig.sign(self._command_key, ref.instance_name, command, now)
             commands.append(command)
-        async with peer_errors():
-            await self._stub.DispatchCommand(
-                fleet_pb2.DispatchCommandRequest(
-                    instance_name=chain[0].instance_name, command=commands[0], then=commands[1:]
-                ),
-                timeout=PEER_TIMEOUT_SECONDS,
-            )
+        return fleet_pb2.DispatchCommandRequest(
+            instance_name=dispatch.chain[0].instance_name, command=commands[0], then=commands[1:]
+        )
 
     async def cancel(self, command_ids: Sequence[str], reason: str) -> None:
         """Stop these commands; each ends with a FINISHED update on the results stream."""

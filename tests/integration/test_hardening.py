@@ -191,6 +191,52 @@ def test_a_command_whose_ids_are_not_ids_touches_no_directory(
     assert sorted(p.name for p in agent.root.iterdir()) == before
 
 
+def test_a_batch_of_dispatches_is_checked_whole_and_refuses_an_unknown_instance_alone(
+    running: Cluster,
+) -> None:
+    """DispatchCommands (the orchestrator's wave of hosts in one call): a malformed dispatch
+    refuses the whole call, naming its field; an instance that is not registered is refused
+    alone, and the others' commands reach their agents."""
+    agent = running.agents[0]
+
+    def dispatch(instance: str, command_id: str) -> fleet_pb2.DispatchCommandRequest:
+        command = agent_pb2.LifecycleCommand(
+            command_id=command_id,
+            lifecycle_event="DownloadBundle",
+            spec=agent_pb2.DeploymentSpec(
+                deployment_id="d-ABCDEFGHI", deployment_group_id="..", lifecycle_events=["x"]
+            ),
+        )
+        key = command_signing_key(running.pki_dir)
+        commandsig.sign(key, instance, command, datetime.now(UTC))
+        return fleet_pb2.DispatchCommandRequest(instance_name=instance, command=command)
+
+    delivered = f"{unique('batch')}:0:DownloadBundle"
+    with client_of(running.address, service="orchestrator") as orchestrator:
+        with pytest.raises(ApiError) as malformed:
+            orchestrator.call(
+                orchestrator.fleet.DispatchCommands,
+                fleet_pb2.DispatchCommandsRequest(
+                    dispatches=[dispatch(agent.name, delivered), dispatch("nobody", "")]
+                ),
+            )
+        assert malformed.value.code == "INVALID_ARGUMENT"
+        assert "dispatches[1].command.commandId" in malformed.value.message
+        answer = orchestrator.call(
+            orchestrator.fleet.DispatchCommands,
+            fleet_pb2.DispatchCommandsRequest(
+                dispatches=[
+                    dispatch("no-such-host", f"{delivered}-x"),
+                    dispatch(agent.name, delivered),
+                ]
+            ),
+        )
+    assert [(r.index, "not registered" in r.message) for r in answer.refusals] == [(0, True)]
+    log = agent.process.log if agent.process else None
+    assert log is not None
+    wait_until(lambda: delivered in log.read_text(), 30, "the agent to receive its command")
+
+
 def test_reflection_answers_loopback(running: Cluster) -> None:
     with channel_to(running.address) as channel:
         stub = reflection_pb2_grpc.ServerReflectionStub(channel)

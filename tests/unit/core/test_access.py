@@ -34,6 +34,7 @@ def test_internal_methods_answer_only_the_services_that_need_them() -> None:
     peers = frozenset({"registry", "fleet", "orchestrator", "traffic"})
     assert internal == {
         "/deploy.v1.Fleet/DispatchCommand": orchestrator,
+        "/deploy.v1.Fleet/DispatchCommands": orchestrator,
         "/deploy.v1.Fleet/WatchCommandUpdates": orchestrator,
         "/deploy.v1.Fleet/CancelCommands": orchestrator,
         "/deploy.v1.Fleet/WatchInstanceChanges": orchestrator,
