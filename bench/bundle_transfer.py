@@ -84,6 +84,7 @@ def measure(workdir: Path, agents: int, megabytes: int) -> None:
     with real_fleet(workdir, agents, {"bench": "bundle"}, "CodeDeployDefault.AllAtOnce") as (
         running,
         client,
+        _,
     ):
         revision = push(client, bundle, digest)
         served = running.metric(SERVED_OUT)

@@ -124,15 +124,36 @@ def server(workdir: Path, database_url: str = "") -> Iterator[Server]:
             process.wait(30)
 
 
+@dataclass(frozen=True)
+class RealAgents:
+    """deploy-agent processes the benchmark started."""
+
+    metrics_urls: list[str]
+
+    def hook_seconds(self) -> float:
+        """Seconds all their hooks have run so far (each agent's own measure: from starting a
+        script to its exit)."""
+        total = 0.0
+        for url in self.metrics_urls:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                for line in response.read().decode().splitlines():
+                    if line.startswith("opendeploy_agent_hook_duration_seconds_sum"):
+                        total += float(line.split()[-1])
+        return total
+
+
 @contextmanager
-def real_agents(running: Server, workdir: Path, count: int, tags: dict[str, str]) -> Iterator[None]:
+def real_agents(
+    running: Server, workdir: Path, count: int, tags: dict[str, str]
+) -> Iterator[RealAgents]:
     """`count` deploy-agent processes enrolled with `tags`, each with its own root under
-    `workdir`, until the block ends."""
+    `workdir` and its metrics endpoint, until the block ends."""
     processes = []
+    metrics = [f"127.0.0.1:{free_port()}" for _ in range(count)]
     token = running.admin.join_token(running.address, tags, count)
     with (workdir / "agents.log").open("ab") as logs:
         try:
-            for name in (f"bench-{i}" for i in range(count)):
+            for name, listen in zip((f"bench-{i}" for i in range(count)), metrics, strict=True):
                 config = workdir / f"{name}.yaml"
                 config.write_text(
                     yaml.safe_dump(
@@ -143,6 +164,7 @@ def real_agents(running: Server, workdir: Path, count: int, tags: dict[str, str]
                             "instance_name": name,
                             "root_dir": str(workdir / name / "root"),
                             "install_prefix": str(workdir / name / "prefix"),
+                            "metrics_listen": listen,
                         }
                     )
                 )
@@ -150,7 +172,7 @@ def real_agents(running: Server, workdir: Path, count: int, tags: dict[str, str]
                 processes.append(
                     subprocess.Popen([*command, "--log-level", LOG_LEVEL], stdout=logs, stderr=logs)
                 )
-            yield
+            yield RealAgents([f"http://{listen}/metrics" for listen in metrics])
         finally:
             for process in processes:
                 process.terminate()
@@ -161,17 +183,17 @@ def real_agents(running: Server, workdir: Path, count: int, tags: dict[str, str]
 @contextmanager
 def real_fleet(
     workdir: Path, agents: int, tags: dict[str, str], config: str
-) -> Iterator[tuple[Server, DeployClient]]:
+) -> Iterator[tuple[Server, DeployClient, RealAgents]]:
     """A server, `agents` real agents online, and application `bench` with group `all` of
-    them deployed by `config`: the server and an administrator's client of it."""
+    them deployed by `config`: the server, an administrator's client of it and the agents."""
     with (
         server(workdir) as running,
-        real_agents(running, workdir, agents, tags),
+        real_agents(running, workdir, agents, tags) as started,
         running.admin.client(running.address) as client,
     ):
         wait_online(client, agents, 60)
         create_group(client, tags, config)
-        yield running, client
+        yield running, client, started
 
 
 def wait_online(client: DeployClient, count: int, timeout: float) -> None:

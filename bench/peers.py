@@ -111,6 +111,7 @@ def opendeploy(workdir: Path, runs: int) -> list[float]:
     with real_fleet(workdir, HOSTS, {"bench": "peers"}, "CodeDeployDefault.AllAtOnce") as (
         running,
         _,
+        _,
     ):
         env = {**os.environ, **running.admin.cli_env(running.address)}
         cli = str(BIN / "deploy")
