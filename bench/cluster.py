@@ -40,6 +40,23 @@ LOG_LEVEL = os.environ.get("OPENDEPLOY_BENCH_LOG_LEVEL", "WARNING")
 """Of the server and the agents (workdir's server.log, agents.log): INFO to see each step."""
 
 
+def yardstick() -> str:
+    """How fast this machine runs a fixed piece of pure-Python work now (best of three), to
+    print beside figures: the CI kind's speed changes by the hour (1.6 times within one night),
+    and figures of different hours compare only with it."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for number in range(YARDSTICK_LOOPS):
+            total += number * number % 7
+        best = min(best, time.perf_counter() - started)
+    return f"machine yardstick: {best:.3f} s for {YARDSTICK_LOOPS:,} loops (lower is faster)"
+
+
+YARDSTICK_LOOPS = 5_000_000
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -12,7 +12,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from bench.cluster import deploy_noop, real_fleet
+from bench.cluster import deploy_noop, real_fleet, yardstick
 
 GOAL_ONE_HOST_MS = 150.0
 """1 host, create → Succeeded, median (issue 16)."""
@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("--agents", type=int, nargs="+", default=[1, 3, 10])
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
+    print(yardstick())
     print("create-deployment → Succeeded, no-op revision (7 events per instance), real agents")
     print(
         f"{'config':>10} {'agents':>6} {'runs':>5} {'median ms':>10} {'min ms':>8} "

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.cluster import create_group, deploy_noop, server, wait_online
+from bench.cluster import create_group, deploy_noop, server, wait_online, yardstick
 from bench.simagents import SimulatedAgents
 
 GOALS = {10: 1.0, 100: 2.0, 1000: 5.0}
@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--database-url", default="", help="default: SQLite in a temporary dir")
     args = parser.parse_args()
+    print(yardstick())
     print(
         "simulated agents (sessions in this process over the real protocol; no-op hooks in-process)"
     )
