@@ -174,10 +174,12 @@ def read_appspec(text: str, filename: str = APPSPEC_NAME) -> AppSpec:
     return parse_appspec(raw)
 
 
-_read_remembered = functools.lru_cache(maxsize=16)(read_appspec)
+_read_remembered = functools.lru_cache(maxsize=2)(read_appspec)
 """The same document parsed once: each event of a deployment reads its appspec again (a hook
 may have changed the bundle, so the bundle is checked again each time), but parsing its YAML
-costs a millisecond or more, several times per event. An AppSpec is never changed."""
+costs a millisecond or more, several times per event. An AppSpec is never changed. Two are
+kept, the deployment's and the last successful revision's (ApplicationStop's scripts): an
+appspec's size has no limit of its own, so no more are held than are in use."""
 
 
 def load_appspec(

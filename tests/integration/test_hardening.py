@@ -212,12 +212,13 @@ def test_a_batch_of_dispatches_is_checked_whole_and_refuses_an_unknown_instance_
         return fleet_pb2.DispatchCommandRequest(instance_name=instance, command=command)
 
     delivered = f"{unique('batch')}:0:DownloadBundle"
+    refused_whole = f"{delivered}-never"
     with client_of(running.address, service="orchestrator") as orchestrator:
         with pytest.raises(ApiError) as malformed:
             orchestrator.call(
                 orchestrator.fleet.DispatchCommands,
                 fleet_pb2.DispatchCommandsRequest(
-                    dispatches=[dispatch(agent.name, delivered), dispatch("nobody", "")]
+                    dispatches=[dispatch(agent.name, refused_whole), dispatch("nobody", "")]
                 ),
             )
         assert malformed.value.code == "INVALID_ARGUMENT"
@@ -235,6 +236,8 @@ def test_a_batch_of_dispatches_is_checked_whole_and_refuses_an_unknown_instance_
     log = agent.process.log if agent.process else None
     assert log is not None
     wait_until(lambda: delivered in log.read_text(), 30, "the agent to receive its command")
+    # pushed in order on one stream: had the malformed call stored it, it would be there first
+    assert refused_whole not in log.read_text()
 
 
 def test_reflection_answers_loopback(running: Cluster) -> None:
