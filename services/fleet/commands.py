@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from deploy.backoff import Backoff
+from deploy.hookoutput import OutputLine
 from services.core.batching import Batcher
 from services.core.clock import utcnow
 from services.core.diagnostics import Diagnostics
@@ -24,10 +25,12 @@ from services.core.signal import ChangeSignal
 from services.fleet.convert import cancel_message, command_message
 from services.fleet.domain import (
     FINISHED_COMMAND,
+    OUTPUT_LINES_PER_MESSAGE,
     CommandState,
     CommandUpdate,
     DeadlinePolicy,
     NewCommand,
+    Output,
     Report,
     Stored,
     UnfinishedCommand,
@@ -57,9 +60,10 @@ class CommandBus:
         self._policy = policy
         self._signal = ChangeSignal()
         self._reports = Batcher(store.record_updates, WRITE_BATCH)
-        """The one writer of updates: sequence numbers become visible in order (with
-        PostgreSQL, concurrent transactions could commit sequence 11 before 10, and a watcher
-        that had moved past 11 would never see 10), and a burst of reports is one commit."""
+        """The one writer of updates and hook output: sequence numbers become visible in order
+        (with PostgreSQL, concurrent transactions could commit sequence 11 before 10, and a
+        watcher that had moved past 11 would never see 10), and a burst of reports is one
+        commit — with the output sent among them, which never waits for a write of its own."""
         self._commands = Batcher(store.add_commands, WRITE_BATCH)
         """Commands dispatched together (a wave of a deployment) are stored together."""
         self._deadlines = ChangeSignal()
@@ -135,7 +139,7 @@ class CommandBus:
             deadline = self._policy.end_deadline(utcnow(), timeout_seconds)
         report = Report(instance_name, command_id, kind, state, diagnostics, deadline)
         update = await self._reports.submit(report)
-        if update is None:
+        if not isinstance(update, CommandUpdate):
             log.info(
                 "ignored duplicate or unknown command update",
                 extra={"fields": {"command_id": command_id, "instance": instance_name}},
@@ -148,6 +152,15 @@ class CommandBus:
         if deadline is not None:
             self._deadline_set(deadline)
         self._signal.notify()
+
+    async def output(self, instance_name: str, command_id: str, lines: Sequence[OutputLine]) -> int:
+        """Store hook output with the reports, in the order the agent sent them (so never after
+        its command's end); how many lines were kept (none for a command of another instance,
+        a finished or unknown one, or one past its bound)."""
+        kept = await self._reports.submit(
+            Output(instance_name, command_id, tuple(lines[:OUTPUT_LINES_PER_MESSAGE]))
+        )
+        return kept if isinstance(kept, int) else 0
 
     async def queued(self, instance_name: str, command_id: str) -> None:
         """The agent holds the command behind the one it runs: it may start as late as the

@@ -111,6 +111,22 @@ class Report:
     """The command's next deadline (None once it has finished)."""
 
 
+OUTPUT_LINES_PER_MESSAGE = 100
+"""Lines of hook output taken from one message of an agent (it sends at most 100)."""
+OUTPUT_LINES_PER_COMMAND = 1100
+"""Lines of hook output kept per command in all (the agent streams 1,000 and its notes)."""
+
+
+@dataclass(frozen=True)
+class Output:
+    """Lines a running command's hooks wrote, as its agent sent them, to be stored with the
+    agent's reports (in the order it sent them: never after the command's end)."""
+
+    instance_name: str
+    command_id: str
+    lines: tuple[OutputLine, ...]
+
+
 @dataclass(frozen=True)
 class CommandUpdate:
     """One thing an agent reported about a command, numbered in the order the fleet stored it."""

@@ -25,9 +25,9 @@ from services.core.tags import check_tags
 from services.fleet.changes import InstanceChanges
 from services.fleet.commands import WRITE_BATCH, CommandBus
 from services.fleet.convert import command_message, finished_state
-from services.fleet.domain import CommandState, Sighting, UpdateKind
+from services.fleet.domain import OUTPUT_LINES_PER_MESSAGE, CommandState, Sighting, UpdateKind
 from services.fleet.health import FleetHealth
-from services.fleet.output import LINES_PER_MESSAGE, HookOutput
+from services.fleet.output import HookOutput
 from services.fleet.sessions import AgentSession, SessionRegistry
 from services.fleet.store import FleetStore
 
@@ -139,18 +139,18 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
     ) -> None:
         """Apply what the agent sends until its side of the stream ends, then end ours.
 
-        Starts and ends of commands are not waited for one by one: an agent running a chain
-        reports one event's end and the next one's start back to back, and those that arrive
-        while a write is under way go into the next one together (the reports' writer keeps
-        their order). A failed write ends the stream: the agent re-sends its reports when it
-        connects again. Anything else it sends but heartbeats (its sync, queued commands, hook
-        output — refused once its command has ended) is applied once the reports before it
-        are written."""
+        Starts and ends of commands, and hook output, are not waited for one by one: an agent
+        running a chain reports one event's output and end and the next one's start back to
+        back, and those that arrive while a write is under way go into the next one together
+        (the reports' writer keeps their order, so output is never stored after its command's
+        end). A failed write ends the stream: the agent re-sends its reports when it connects
+        again. Anything else it sends but heartbeats (its sync, queued commands) is applied
+        once the reports before it are written."""
         reporting: set[asyncio.Task[None]] = set()
         try:
             async for message in request_iterator:
                 kind = message.WhichOneof("body")
-                if kind in ("started", "finished"):
+                if kind in ("started", "finished", "output"):
                     if len(reporting) >= REPORTS_IN_FLIGHT:  # back-pressure on a flood
                         await asyncio.wait(list(reporting), return_when=asyncio.FIRST_COMPLETED)
                     task = asyncio.ensure_future(self._apply(session, message))
@@ -181,10 +181,11 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
         elif kind == "queued":
             await self._bus.queued(name, message.queued.command_id)
         elif kind == "output":
-            lines = message.output.lines[:LINES_PER_MESSAGE]
-            await self._output.add(
+            lines = message.output.lines[:OUTPUT_LINES_PER_MESSAGE]
+            if await self._bus.output(
                 name, message.output.command_id, [line_from_proto(line) for line in lines]
-            )
+            ):
+                self._output.stored()
         elif kind == "finished":
             state = finished_state(message.finished.status)
             if state is None:

@@ -1,22 +1,21 @@
-"""Hook output agents stream: kept per command within bounds, read back and followed by the
-orchestrator (WatchCommandOutput), forgotten after `RETENTION`.
+"""Hook output agents stream: read back and followed by the orchestrator (WatchCommandOutput),
+forgotten after `RETENTION`. The fleet's report writer stores it (CommandBus.output).
 
-Every bound holds whatever an agent sends: at most `LINES_PER_MESSAGE` lines of a message are
-taken, `LINES_PER_COMMAND` per command in all (the agent streams 1,000 and its notes), each
-line cut to 1,024 characters on arrival (deploy.hookoutput), and only for an unfinished command
-of the sending instance.
+Every bound holds whatever an agent sends: at most `OUTPUT_LINES_PER_MESSAGE` lines of a
+message are taken, `OUTPUT_LINES_PER_COMMAND` per command in all (the agent streams 1,000 and
+its notes), each line cut to 1,024 characters on arrival (deploy.hookoutput), and only for an
+unfinished command of the sending instance.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from deploy.hookoutput import OutputLine
 from services.core.clock import utcnow
 from services.core.errors import DeployError
 from services.core.signal import ChangeSignal
@@ -25,22 +24,17 @@ from services.fleet.store import FleetStore
 
 log = logging.getLogger(__name__)
 
-LINES_PER_MESSAGE = 100
-LINES_PER_COMMAND = 1100
 READ_BATCH = 500
 RETENTION = timedelta(days=14)
 PRUNE_EVERY_SECONDS = 3600.0
 
 
 class HookOutput:
-    """The fleet's end of live hook logs: stores what agents send, wakes the followers."""
+    """The fleet's end of live hook logs: its followers, woken as lines are stored."""
 
     def __init__(self, store: FleetStore) -> None:
         self._store = store
         self._signal = ChangeSignal()
-        self._append = asyncio.Lock()
-        """Lines are committed one batch at a time, so sequence numbers become visible in
-        order (a follower past sequence 11 must never miss a 10 committed later)."""
         self._pruner: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -52,13 +46,9 @@ class HookOutput:
         if self._pruner is not None:
             self._pruner.cancel()
 
-    async def add(self, instance_name: str, command_id: str, lines: Sequence[OutputLine]) -> None:
-        async with self._append:
-            stored = await self._store.add_output(
-                instance_name, command_id, lines[:LINES_PER_MESSAGE], LINES_PER_COMMAND
-            )
-        if stored:
-            self._signal.notify()
+    def stored(self) -> None:
+        """New lines were stored: wake the followers."""
+        self._signal.notify()
 
     async def watch(
         self, deployment_id: str, instance_name: str | None, after_sequence: int, follow: bool

@@ -25,10 +25,13 @@ from services.core.errors import (
 from services.core.tags import MAX_TAGS, Tag
 from services.fleet.domain import (
     COMMAND_TRANSITIONS,
+    FINISHED_COMMAND,
+    OUTPUT_LINES_PER_COMMAND,
     CommandState,
     CommandUpdate,
     Instance,
     NewCommand,
+    Output,
     Report,
     Sighting,
     Stored,
@@ -281,57 +284,51 @@ class FleetStore:
             )
             return list(rows)
 
-    async def record_updates(self, reports: Sequence[Report]) -> list[CommandUpdate | None]:
-        """Move each report's command to its state (with its next deadline, None once
-        finished) and append the update — one transaction for them all; None for a report
-        that is not a valid move (a duplicate after a reconnect, or a command of another
-        instance), in the reports' order. A start also lets the instance's commands not yet
-        started wait as long as the started one may run: its agent holds them behind it (the
-        rest of a chain), as it would say of each with CommandQueued.
+    async def record_updates(
+        self, items: Sequence[Report | Output]
+    ) -> list[CommandUpdate | int | None]:
+        """Store what agents sent about their commands, in the order sent — one transaction
+        for them all. A report moves its command to its state (with its next deadline, None
+        once finished) and is appended as an update; None for a report that is not a valid
+        move (a duplicate after a reconnect, or a command of another instance). A start also
+        lets the instance's commands not yet started wait as long as the started one may run:
+        its agent holds them behind it (the rest of a chain), as it would say of each with
+        CommandQueued. Hook output is kept for an unfinished deployment command of the sending
+        instance, up to OUTPUT_LINES_PER_COMMAND lines per command; how many lines were kept.
 
-        A burst of a thousand agents' reports is three statements, each executed for many
+        A burst of a thousand agents' reports is a few statements, each executed for many
         rows (Core, not ORM objects: this is the fleet's hottest write)."""
         async with self._db.transaction() as session:
-            found = await session.execute(
-                select(CommandRow.id, CommandRow.instance_name, CommandRow.state)
-                .where(CommandRow.id.in_({report.command_id for report in reports}))
-                .with_for_update()
+            found = (
+                await session.execute(
+                    select(
+                        CommandRow.id,
+                        CommandRow.instance_name,
+                        CommandRow.state,
+                        CommandRow.deployment_id,
+                    )
+                    .where(CommandRow.id.in_({item.command_id for item in items}))
+                    .with_for_update()
+                )
+            ).all()
+            deployments = {id_: deployment for id_, _, _, deployment in found}
+            accepted = _accepted(
+                items, {id_: (name, CommandState(st)) for id_, name, st, _ in found}, deployments
             )
-            accepted = _moves(reports, {id_: (name, CommandState(st)) for id_, name, st in found})
-            valid = [report for report in accepted if report is not None]
-            if not valid:
-                return [None] * len(reports)
             now = utcnow()
-            connection = await session.connection()
-            await connection.execute(
-                _MOVE_COMMAND,
-                [{"command": r.command_id, "to": r.state, "deadline": r.deadline} for r in valid],
-            )
-            started = {
-                r.instance_name: r.deadline
-                for r in valid
-                if r.kind is UpdateKind.STARTED and r.deadline is not None
-            }
-            await _hold_until(session, started)
-            sequences = await connection.execute(
-                _APPEND_UPDATE,
-                [
-                    {
-                        "command_id": r.command_id,
-                        "instance_name": r.instance_name,
-                        "kind": r.kind,
-                        "status": r.state,
-                        "diagnostics": json.dumps(dataclasses.asdict(r.diagnostics)),
-                        "at": now,
-                    }
-                    for r in valid
-                ],
-            )
-            numbered = {(command, kind): sequence for sequence, command, kind in sequences}
-            return [
-                None if r is None else _new_update(numbered[r.command_id, r.kind], r, now)
-                for r in accepted
-            ]
+            reports = [item for item in accepted if isinstance(item, Report)]
+            numbered = await _append_updates(session, reports, now) if reports else {}
+            outputs = [item for item in accepted if isinstance(item, Output)]
+            kept = iter(await _append_output(session, outputs, deployments, now))
+            results: list[CommandUpdate | int | None] = []
+            for item, taken in zip(items, accepted, strict=True):
+                if isinstance(item, Output):
+                    results.append(next(kept) if taken else 0)
+                elif isinstance(taken, Report):
+                    results.append(_new_update(numbered[item.command_id, item.kind], item, now))
+                else:
+                    results.append(None)
+            return results
 
     async def extend(self, instance_name: str, command_id: str, deadline: datetime) -> bool:
         """A not yet started command of the instance waits until `deadline`, and so do those
@@ -425,43 +422,6 @@ class FleetStore:
         ]
         return updates, updates[-1].sequence if updates else sequence
 
-    async def add_output(
-        self, instance_name: str, command_id: str, lines: Sequence[OutputLine], per_command: int
-    ) -> int:
-        """Store hook output of an unfinished command of the instance, up to `per_command`
-        lines in all for the command; how many lines were stored (none for a command of
-        another instance, a finished or unknown one)."""
-        async with self._db.transaction() as session:
-            command = await session.get(CommandRow, command_id)
-            if (
-                command is None
-                or command.instance_name != instance_name
-                or command.deadline_at is None
-                or command.deployment_id is None
-            ):
-                return 0
-            held = await session.scalar(
-                select(func.count())
-                .select_from(CommandOutputRow)
-                .where(CommandOutputRow.command_id == command_id)
-            )
-            kept = list(lines[: max(per_command - (held or 0), 0)])
-            now = utcnow()
-            session.add_all(
-                CommandOutputRow(
-                    command_id=command_id,
-                    deployment_id=command.deployment_id,
-                    instance_name=instance_name,
-                    stored_at=now,
-                    written_at=line.time,
-                    stream=line.stream,
-                    script=line.script,
-                    text=line.text,
-                )
-                for line in kept
-            )
-            return len(kept)
-
     async def output_after(
         self, deployment_id: str, instance_name: str | None, sequence: int, limit: int
     ) -> list[StoredOutput]:
@@ -549,25 +509,103 @@ def _diagnostics(raw: dict[str, str | None]) -> Diagnostics:
     )
 
 
-def _moves(
-    reports: Sequence[Report], commands: dict[str, tuple[str, CommandState]]
-) -> list[Report | None]:
+def _accepted(
+    items: Sequence[Report | Output],
+    commands: dict[str, tuple[str, CommandState]],
+    deployments: dict[str, str | None],
+) -> list[Report | Output | None]:
     """Each report that moves its command (instance and state, by id) along the transition
-    table, in order (a later report of a burst sees the state an earlier one moved to); None
-    for the others."""
-    accepted: list[Report | None] = []
-    for report in reports:
-        instance, state = commands.get(report.command_id, ("", None))
-        if (
-            state is None
-            or instance != report.instance_name
-            or report.state not in COMMAND_TRANSITIONS[state]
-        ):
+    table, and each output of a deployment command of its instance not finished by then — in
+    order (a later item of a burst sees the state an earlier report moved to); None for the
+    others."""
+    accepted: list[Report | Output | None] = []
+    for item in items:
+        instance, state = commands.get(item.command_id, ("", None))
+        if state is None or instance != item.instance_name:
             accepted.append(None)
-            continue
-        commands[report.command_id] = (instance, report.state)
-        accepted.append(report)
+        elif isinstance(item, Output):
+            unfinished = state not in FINISHED_COMMAND and deployments[item.command_id]
+            accepted.append(item if unfinished else None)
+        elif item.state in COMMAND_TRANSITIONS[state]:
+            commands[item.command_id] = (instance, item.state)
+            accepted.append(item)
+        else:
+            accepted.append(None)
     return accepted
+
+
+async def _append_updates(
+    session: AsyncSession, reports: Sequence[Report], now: datetime
+) -> dict[tuple[str, str], int]:
+    """Move the reports' commands, hold the starting instances' next commands, and append the
+    updates; each update's sequence by command and kind."""
+    connection = await session.connection()
+    await connection.execute(
+        _MOVE_COMMAND,
+        [{"command": r.command_id, "to": r.state, "deadline": r.deadline} for r in reports],
+    )
+    started = {
+        r.instance_name: r.deadline
+        for r in reports
+        if r.kind is UpdateKind.STARTED and r.deadline is not None
+    }
+    await _hold_until(session, started)
+    sequences = await connection.execute(
+        _APPEND_UPDATE,
+        [
+            {
+                "command_id": r.command_id,
+                "instance_name": r.instance_name,
+                "kind": r.kind,
+                "status": r.state,
+                "diagnostics": json.dumps(dataclasses.asdict(r.diagnostics)),
+                "at": now,
+            }
+            for r in reports
+        ],
+    )
+    return {(command, kind): sequence for sequence, command, kind in sequences}
+
+
+async def _append_output(
+    session: AsyncSession,
+    outputs: Sequence[Output],
+    deployments: dict[str, str | None],
+    now: datetime,
+) -> list[int]:
+    """Append the outputs' lines, each command's up to its bound (one statement for them all);
+    how many lines of each output were kept."""
+    if not outputs:
+        return []
+    counted = await session.execute(
+        select(CommandOutputRow.command_id, func.count())
+        .where(CommandOutputRow.command_id.in_({output.command_id for output in outputs}))
+        .group_by(CommandOutputRow.command_id)
+    )
+    held: dict[str, int] = {command: count for command, count in counted}
+    rows = []
+    kept = []
+    for output in outputs:
+        room = max(OUTPUT_LINES_PER_COMMAND - held.get(output.command_id, 0), 0)
+        lines = output.lines[:room]
+        held[output.command_id] = held.get(output.command_id, 0) + len(lines)
+        kept.append(len(lines))
+        rows += [
+            {
+                "command_id": output.command_id,
+                "deployment_id": deployments[output.command_id],
+                "instance_name": output.instance_name,
+                "stored_at": now,
+                "written_at": line.time,
+                "stream": line.stream,
+                "script": line.script,
+                "text": line.text,
+            }
+            for line in lines
+        ]
+    if rows:
+        await (await session.connection()).execute(insert(CommandOutputRow), rows)
+    return kept
 
 
 async def _hold_until(session: AsyncSession, deadlines: dict[str, datetime]) -> None:

@@ -21,7 +21,7 @@ import pytest
 from deploy.hookoutput import MAX_LINE_CHARACTERS
 from deploy.lifecycle import IN_PLACE_EVENTS
 from deploy.v1 import agent_pb2, common_pb2
-from services.fleet.output import LINES_PER_COMMAND
+from services.fleet.domain import OUTPUT_LINES_PER_COMMAND
 from tests.harness import (
     BIN,
     Cluster,
@@ -276,7 +276,7 @@ def test_the_fleet_bounds_what_an_agent_streams_whatever_it_sends(running: Clust
     printed = running.cli("logs", "--deployment-id", deployment)
     assert printed.returncode == 0, printed.stderr
     lines = printed.stdout.splitlines()
-    assert len(lines) == LINES_PER_COMMAND
+    assert len(lines) == OUTPUT_LINES_PER_COMMAND
     assert all(line.startswith(f"{names[0]} BeforeInstall: ") for line in lines)
     texts = [line.removeprefix(f"{names[0]} BeforeInstall: ") for line in lines]
     assert texts[0] == "y" * (MAX_LINE_CHARACTERS - 1) + "…"
