@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import zipfile
 from pathlib import Path
@@ -66,3 +67,18 @@ def test_a_link_outside_is_refused_before_upload(tmp_path: Path) -> None:
     (root / "app/passwd").symlink_to("/etc/passwd")
     with pytest.raises(ClientError, match="app/passwd links outside the directory"):
         make_zip(root, tmp_path / "b.zip")
+
+
+def test_what_deflating_does_not_shrink_is_stored_and_the_rest_deflated(tmp_path: Path) -> None:
+    """As `zip` does: an already compressed file costs no deflating at push and no inflating
+    on every host; both unpack to the bytes given."""
+    root = source(tmp_path / "src")
+    payload = os.urandom(300_000)
+    (root / "app/image.png").write_bytes(payload)
+    (root / "app/page.html").write_text("<p>hello</p>\n" * 1000)
+    make_zip(root, tmp_path / "b.zip")
+    with zipfile.ZipFile(tmp_path / "b.zip") as archive:
+        assert archive.getinfo("app/image.png").compress_type == zipfile.ZIP_STORED
+        assert archive.getinfo("app/page.html").compress_type == zipfile.ZIP_DEFLATED
+        assert archive.read("app/image.png") == payload
+        assert archive.read("app/page.html") == b"<p>hello</p>\n" * 1000
