@@ -126,9 +126,10 @@ class AppSpec:
     """What was accepted but deserves the author's attention (unknown keys, long timeouts)."""
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """YAML 1.1 as CodeDeploy reads it, except that an unquoted leading-zero number (mode: 0644)
-    stays the digits the author wrote instead of becoming an octal integer."""
+    stays the digits the author wrote instead of becoming an octal integer. Read by libyaml
+    where PyYAML has it (7 times faster than its pure-Python reader)."""
 
 
 def _int_or_digits(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
