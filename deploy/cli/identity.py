@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy.cli import render
-from deploy.cli.commands import every_page, parse_time, with_next_token
+from deploy.cli.values import every_page, parse_time, with_next_token
 from deploy.client import DeployClient
 from deploy.errors import ClientError
 from deploy.v1 import identity_pb2

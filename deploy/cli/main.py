@@ -8,7 +8,17 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from deploy.cli import commands, identity, logs, target_groups
+from deploy.cli import (
+    applications,
+    configs,
+    deployments,
+    groups,
+    identity,
+    instances,
+    logs,
+    revisions,
+    target_groups,
+)
 from deploy.cli.watch import watch
 from deploy.client import DeployClient
 from deploy.errors import ApiError, ClientError
@@ -50,15 +60,15 @@ REVISION: tuple[str, dict[str, Any]] = ("@revision", {})
 
 _verb(
     "create-application",
-    commands.create_application,
+    applications.create_application,
     APP,
     ("--compute-platform", {"default": "Server", "choices": ["Server"]}),
 )
-_verb("get-application", commands.get_application, APP)
-_verb("list-applications", commands.list_applications)
+_verb("get-application", applications.get_application, APP)
+_verb("list-applications", applications.list_applications)
 _verb(
     "push",
-    commands.push,
+    revisions.push,
     APP,
     ("--source", REQ),
     ("--s3-location", {}),
@@ -67,33 +77,33 @@ _verb(
 )
 _verb(
     "register-application-revision",
-    commands.register_application_revision,
+    revisions.register_application_revision,
     APP,
     REVISION,
     ("--description", {}),
 )
-_verb("get-application-revision", commands.get_application_revision, APP, REVISION)
+_verb("get-application-revision", revisions.get_application_revision, APP, REVISION)
 _verb(
     "list-application-revisions",
-    commands.list_application_revisions,
+    revisions.list_application_revisions,
     APP,
-    ("--sort-by", {"choices": list(commands.SORT_BY)}),
-    ("--sort-order", {"choices": list(commands.SORT_ORDER)}),
+    ("--sort-by", {"choices": list(revisions.SORT_BY)}),
+    ("--sort-order", {"choices": list(revisions.SORT_ORDER)}),
     ("--s3-bucket", {}),
     ("--s3-key-prefix", {}),
-    ("--deployed", {"choices": list(commands.DEPLOYED)}),
+    ("--deployed", {"choices": list(revisions.DEPLOYED)}),
 )
 _verb(
     "batch-get-application-revisions",
-    commands.batch_get_application_revisions,
+    revisions.batch_get_application_revisions,
     APP,
     ("--revisions", {"nargs": "+", "required": True}),
 )
-_verb("get-deployment-config", commands.get_deployment_config, ("--deployment-config-name", REQ))
-_verb("list-deployment-configs", commands.list_deployment_configs)
+_verb("get-deployment-config", configs.get_deployment_config, ("--deployment-config-name", REQ))
+_verb("list-deployment-configs", configs.list_deployment_configs)
 _verb(
     "create-deployment-config",
-    commands.create_deployment_config,
+    configs.create_deployment_config,
     ("--deployment-config-name", REQ),
     ("--minimum-healthy-hosts", REQ),
     ("--compute-platform", {"choices": ["Server"]}),
@@ -101,12 +111,12 @@ _verb(
 )
 _verb(
     "delete-deployment-config",
-    commands.delete_deployment_config,
+    configs.delete_deployment_config,
     ("--deployment-config-name", REQ),
 )
 _verb(
     "create-deployment-group",
-    commands.create_deployment_group,
+    groups.create_deployment_group,
     APP,
     GROUP,
     ("--deployment-config-name", {}),
@@ -123,7 +133,7 @@ _verb(
 )
 _verb(
     "update-deployment-group",
-    commands.update_deployment_group,
+    groups.update_deployment_group,
     APP,
     ("--current-deployment-group-name", REQ),
     ("--new-deployment-group-name", {}),
@@ -142,12 +152,12 @@ _verb(
     ("--blue-green-deployment-configuration", {}),
     ("--alarm-configuration", {}),
 )
-_verb("get-deployment-group", commands.get_deployment_group, APP, GROUP)
-_verb("delete-deployment-group", commands.delete_deployment_group, APP, GROUP)
-_verb("list-deployment-groups", commands.list_deployment_groups, APP)
+_verb("get-deployment-group", groups.get_deployment_group, APP, GROUP)
+_verb("delete-deployment-group", groups.delete_deployment_group, APP, GROUP)
+_verb("list-deployment-groups", groups.list_deployment_groups, APP)
 _verb(
     "create-deployment",
-    commands.create_deployment,
+    deployments.create_deployment,
     APP,
     GROUP,
     REVISION,
@@ -160,16 +170,16 @@ _verb(
     ("--target-instances", {}),
     ("--override-alarm-configuration", {}),
 )
-_verb("get-deployment", commands.get_deployment, DEPLOYMENT)
+_verb("get-deployment", deployments.get_deployment, DEPLOYMENT)
 _verb(
     "stop-deployment",
-    commands.stop_deployment,
+    deployments.stop_deployment,
     DEPLOYMENT,
     ("--auto-rollback-enabled", {"action": argparse.BooleanOptionalAction, "default": None}),
 )
 _verb(
     "list-deployments",
-    commands.list_deployments,
+    deployments.list_deployments,
     ("--application-name", {}),
     ("--deployment-group-name", {}),
     ("--include-only-statuses", {"nargs": "+"}),
@@ -179,12 +189,12 @@ _verb(
 )
 _verb(
     "continue-deployment",
-    commands.continue_deployment,
+    deployments.continue_deployment,
     DEPLOYMENT,
     ("--deployment-wait-type", {"choices": ["READY_WAIT", "TERMINATION_WAIT"]}),
 )
-_verb("list-deployment-targets", commands.list_deployment_targets, DEPLOYMENT)
-_verb("get-deployment-target", commands.get_deployment_target, DEPLOYMENT, ("--target-id", REQ))
+_verb("list-deployment-targets", deployments.list_deployment_targets, DEPLOYMENT)
+_verb("get-deployment-target", deployments.get_deployment_target, DEPLOYMENT, ("--target-id", REQ))
 _verb(
     "logs",
     logs.logs,
@@ -194,7 +204,7 @@ _verb(
 )
 _verb(
     "register-on-premises-instance",
-    commands.register_on_premises_instance,
+    instances.register_on_premises_instance,
     ("--instance-name", REQ),
     ("--tags", {"nargs": "+"}),
     ("--iam-user-arn", {}),
@@ -202,32 +212,32 @@ _verb(
 )
 _verb(
     "create-join-token",
-    commands.create_join_token,
+    instances.create_join_token,
     ("--tags", {"nargs": "+"}),
     ("--max-uses", {"type": int, "default": 1}),
     ("--expires-in", {"type": int, "default": 3600, "help": "seconds (at most 7 days)"}),
 )
-_verb("get-on-premises-instance", commands.get_on_premises_instance, ("--instance-name", REQ))
+_verb("get-on-premises-instance", instances.get_on_premises_instance, ("--instance-name", REQ))
 _verb(
     "deregister-on-premises-instance",
-    commands.deregister_on_premises_instance,
+    instances.deregister_on_premises_instance,
     ("--instance-name", REQ),
 )
 _verb(
     "add-tags-to-on-premises-instances",
-    commands.add_tags_to_on_premises_instances,
+    instances.add_tags_to_on_premises_instances,
     ("--instance-names", {"nargs": "+", "required": True}),
     ("--tags", {"nargs": "+", "required": True}),
 )
 _verb(
     "remove-tags-from-on-premises-instances",
-    commands.remove_tags_from_on_premises_instances,
+    instances.remove_tags_from_on_premises_instances,
     ("--instance-names", {"nargs": "+", "required": True}),
     ("--tags", {"nargs": "+", "required": True}),
 )
 _verb(
     "list-on-premises-instances",
-    commands.list_on_premises_instances,
+    instances.list_on_premises_instances,
     ("--tag-filters", {"nargs": "+"}),
     ("--registration-status", {}),
 )
@@ -314,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     wait.add_argument(
         "--timeout", type=float, default=1800.0, help="seconds (default 1800, as the AWS waiter)"
     )
-    wait.set_defaults(func=commands.wait_deployment_successful)
+    wait.set_defaults(func=deployments.wait_deployment_successful)
     live = verbs.add_parser("watch", help="live progress of a deployment")
     live.add_argument("deployment_id")
     live.add_argument("--logs", action="store_true", help="also show what the running hooks write")

@@ -459,11 +459,11 @@ def demo(layout: ClusterLayout) -> None:
 
 
 def _demo_blue_green(client: DeployClient, layout: ClusterLayout, tmp: Path, version: str) -> None:
-    from deploy.cli import commands
+    from deploy.cli import configs, groups
     from deploy.cli.watch import watch
 
     originals = _members(client)
-    commands.update_deployment_group(
+    groups.update_deployment_group(
         client,
         argparse.Namespace(
             application_name=DEMO_APP,
@@ -483,9 +483,9 @@ def _demo_blue_green(client: DeployClient, layout: ClusterLayout, tmp: Path, ver
             ),
         ),
     )
-    configs = _result(commands.list_deployment_configs(client, argparse.Namespace()))
-    if DEMO_CANARY not in configs["deploymentConfigsList"]:
-        commands.create_deployment_config(
+    known = _result(configs.list_deployment_configs(client, argparse.Namespace()))
+    if DEMO_CANARY not in known["deploymentConfigsList"]:
+        configs.create_deployment_config(
             client,
             argparse.Namespace(
                 deployment_config_name=DEMO_CANARY,
@@ -516,12 +516,12 @@ def _demo_blue_green(client: DeployClient, layout: ClusterLayout, tmp: Path, ver
 
 def _demo_group(client: DeployClient) -> None:
     """The demo's application and group, rolling back automatically when a deployment fails."""
-    from deploy.cli import commands
+    from deploy.cli import applications, groups
 
-    existing = _result(commands.list_applications(client, argparse.Namespace()))["applications"]
+    existing = _result(applications.list_applications(client, argparse.Namespace()))["applications"]
     if DEMO_APP not in existing:
-        commands.create_application(client, argparse.Namespace(application_name=DEMO_APP))
-        commands.create_deployment_group(
+        applications.create_application(client, argparse.Namespace(application_name=DEMO_APP))
+        groups.create_deployment_group(
             client,
             argparse.Namespace(
                 application_name=DEMO_APP,
@@ -537,7 +537,7 @@ def _demo_group(client: DeployClient) -> None:
             f"created application {DEMO_APP} and deployment group {DEMO_GROUP} "
             f"(OneAtATime, in place behind target group {WEB_BACKEND})"
         )
-    commands.update_deployment_group(
+    groups.update_deployment_group(
         client,
         argparse.Namespace(
             application_name=DEMO_APP,
@@ -568,9 +568,9 @@ def _demo_revision(directory: Path, version: str, broken: bool) -> Path:
 def _demo_deploy(
     client: DeployClient, source: Path, description: str, config: str | None = None
 ) -> str:
-    from deploy.cli import commands
+    from deploy.cli import deployments, revisions
 
-    pushed = commands.push(
+    pushed = revisions.push(
         client,
         argparse.Namespace(
             application_name=DEMO_APP, source=str(source), s3_location=None, description=description
@@ -578,7 +578,7 @@ def _demo_deploy(
     )
     digest = _result(pushed)["revision"]["registryLocation"]["digest"]
     say(f"pushed {description} as {digest[:19]}…")
-    created = commands.create_deployment(
+    created = deployments.create_deployment(
         client,
         argparse.Namespace(
             application_name=DEMO_APP,
@@ -597,9 +597,9 @@ def _demo_deploy(
 
 
 def _deployment(client: DeployClient, deployment_id: str) -> dict[str, Any]:
-    from deploy.cli import commands
+    from deploy.cli import deployments
 
-    got = commands.get_deployment(client, argparse.Namespace(deployment_id=deployment_id))
+    got = deployments.get_deployment(client, argparse.Namespace(deployment_id=deployment_id))
     info: dict[str, Any] = _result(got)["deploymentInfo"]
     return info
 

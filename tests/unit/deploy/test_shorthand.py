@@ -54,10 +54,10 @@ def test_broken_nested_shorthand_names_the_flag_and_the_place(text: str) -> None
 
 
 def test_alarm_configuration_in_the_aws_clis_shorthand_and_json() -> None:
-    from deploy.cli.commands import _alarms
+    from deploy.cli.groups import alarms
 
-    short = _alarms("--alarm-configuration", "enabled=true,alarms=[{name=A},{name=B}]")
-    json_form = _alarms(
+    short = alarms("--alarm-configuration", "enabled=true,alarms=[{name=A},{name=B}]")
+    json_form = alarms(
         "--alarm-configuration",
         '{"enabled": true, "ignorePollAlarmFailure": false, "alarms": [{"name": "A"}, '
         '{"name": "B"}]}',
@@ -65,4 +65,4 @@ def test_alarm_configuration_in_the_aws_clis_shorthand_and_json() -> None:
     assert short == json_form
     assert [a.name for a in short.alarms] == ["A", "B"] and short.enabled
     with pytest.raises(ClientError, match="--alarm-configuration: ignorePollAlarmFailure must"):
-        _alarms("--alarm-configuration", "enabled=true,ignorePollAlarmFailure=maybe")
+        alarms("--alarm-configuration", "enabled=true,ignorePollAlarmFailure=maybe")
