@@ -12,6 +12,7 @@ from pathlib import Path
 
 from deploy.logs import setup_logging
 from deploy.private import write_private
+from services.composition import OpenDeploy
 from services.core.config import load_config, parse_services
 from services.core.errors import DeployError
 from services.core.pki import server_tls
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     gc.set_threshold(*GC_THRESHOLDS)
     with asyncio.Runner() as runner:
-        if not runner.run(serve(config)):
+        if not runner.run(serve(config, OpenDeploy())):
             # Tasks that would not end in the grace must not hold the process (the runner's
             # close would wait for them): exit now, as a kill would — every state change is
             # committed, and the next start resumes the rest.

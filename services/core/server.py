@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
 import grpc
@@ -16,12 +16,11 @@ from grpc_reflection.v1alpha import reflection
 
 from deploy.metricsserver import serve_metrics
 from deploy.private import private_dir
-from services.core.access import Authority, Gate
-from services.core.authority import RemoteAuthority
+from services.core.access import Gate
 from services.core.config import ServerConfig
 from services.core.interceptor import ReflectionGuard, ServiceInterceptor
-from services.core.peers import CHANNEL_OPTIONS, peer_channel
-from services.core.pki import server_tls, service_identity
+from services.core.peers import CHANNEL_OPTIONS
+from services.core.pki import server_tls
 
 log = logging.getLogger(__name__)
 
@@ -46,20 +45,14 @@ class Service(Protocol):
 ServiceFactory = Callable[[ServerConfig], Awaitable[Service]]
 
 
-def _factories() -> dict[str, ServiceFactory]:
-    from services.fleet.service import create_fleet
-    from services.identity.service import create_identity
-    from services.orchestrator.service import create_orchestrator
-    from services.registry.service import create_registry
-    from services.traffic.service import create_traffic
+class Composition(Protocol):
+    """Which services a process can run and how they are put together (services.composition:
+    the bootstrap knows no service by name)."""
 
-    return {
-        "registry": create_registry,
-        "fleet": create_fleet,
-        "orchestrator": create_orchestrator,
-        "traffic": create_traffic,
-        "identity": create_identity,
-    }
+    factories: Mapping[str, ServiceFactory]
+
+    async def gate(self, config: ServerConfig, services: Mapping[str, Service]) -> Gate:
+        """The calls' authentication and authorization, given the services running here."""
 
 
 def server_options(config: ServerConfig) -> list[tuple[str, int]]:
@@ -72,10 +65,12 @@ def server_options(config: ServerConfig) -> list[tuple[str, int]]:
     return [(k, v) for k, v in CHANNEL_OPTIONS if k not in bounded] + list(bounded.items())
 
 
-async def serve(config: ServerConfig, stop: asyncio.Event | None = None) -> bool:
-    """Run the configured services until SIGTERM/SIGINT (or `stop` is set). Returns False when
-    stopping took longer than the configured grace (work left behind is resumed by the next
-    process that loads it)."""
+async def serve(
+    config: ServerConfig, composition: Composition, stop: asyncio.Event | None = None
+) -> bool:
+    """Run the configured services of `composition` until SIGTERM/SIGINT (or `stop` is set).
+    Returns False when stopping took longer than the configured grace (work left behind is
+    resumed by the next process that loads it)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -87,10 +82,9 @@ async def serve(config: ServerConfig, stop: asyncio.Event | None = None) -> bool
         if config.tls
         else None
     )
-    factories = _factories()
-    by_name = {name: await factories[name](config) for name in config.services}
+    by_name = {name: await composition.factories[name](config) for name in config.services}
     services = list(by_name.values())
-    gate = await _gate(config, by_name) if config.auth else None
+    gate = await composition.gate(config, by_name) if config.auth else None
     server = aio.server(
         interceptors=[
             ReflectionGuard(config.reflection_from_anywhere),
@@ -143,29 +137,6 @@ async def serve(config: ServerConfig, stop: asyncio.Event | None = None) -> bool
         log.warning("shutdown grace passed; exiting with work left for the next start")
         return False
     return True
-
-
-async def _gate(config: ServerConfig, services: dict[str, Service]) -> Gate:
-    """Authentication and authorization: keys are checked by the identity service (here, or
-    its peer), service certificates against the cluster's authority; calls naming a deployment
-    are authorized against its group where the orchestrator runs here."""
-    from services.identity.service import IdentityService
-    from services.orchestrator.service import OrchestratorService
-
-    identity = await asyncio.to_thread(
-        service_identity, config.authority_dir, tuple(config.services)
-    )
-    local = services.get("identity")
-    authority: Authority = (
-        local.store
-        if isinstance(local, IdentityService)
-        else RemoteAuthority(peer_channel(config, "identity"))
-    )
-    orchestrator = services.get("orchestrator")
-    locate = (
-        orchestrator.locate_deployment if isinstance(orchestrator, OrchestratorService) else None
-    )
-    return Gate(authority, identity.authority, locate)
 
 
 async def _shut_down(server: aio.Server, services: list[Service], calls_grace: float) -> None:

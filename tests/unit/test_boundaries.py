@@ -38,3 +38,11 @@ def test_services_reach_each_other_only_through_stubs(service: str) -> None:
     others = tuple(f"services.{s}" for s in SERVICES if s != service)
     bad = [(p, m) for p, m in imports(f"services/{service}") if m.startswith(others)]
     assert bad == []
+
+
+def test_the_shared_plumbing_imports_no_service() -> None:
+    """services.core is what the services share; which services exist and how they are put
+    together is the composition root's (services/composition.py)."""
+    named = tuple(f"services.{s}" for s in SERVICES)
+    bad = [(p, m) for p, m in imports("services/core") if m.startswith(named)]
+    assert bad == []
