@@ -34,13 +34,7 @@ from services.orchestrator.domain import (
     TargetLabel,
 )
 from services.orchestrator.group_store import GroupStore
-from services.orchestrator.lifecycle import TRAFFIC_EVENTS, chain
-from services.orchestrator.peers import Dispatch, FleetClient, TrafficClient
-from services.orchestrator.provisioner import Provisioners, ProvisionRequest
-from services.orchestrator.results import EventEnded
-from services.orchestrator.runner import DeploymentRunner
-from services.orchestrator.states import DeploymentStatus
-from services.orchestrator.store import (
+from services.orchestrator.happenings import (
     ActFailed,
     AlarmFired,
     GreenOnline,
@@ -48,6 +42,12 @@ from services.orchestrator.store import (
     Step,
     StopRequested,
 )
+from services.orchestrator.lifecycle import TRAFFIC_EVENTS, chain
+from services.orchestrator.peers import Dispatch, FleetClient, TrafficClient
+from services.orchestrator.provisioner import Provisioners, ProvisionRequest
+from services.orchestrator.results import EventEnded
+from services.orchestrator.runner import DeploymentRunner
+from services.orchestrator.states import DeploymentStatus
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

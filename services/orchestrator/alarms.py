@@ -29,15 +29,10 @@ import httpx
 from services.core.clock import utcnow
 from services.core.errors import DeployError
 from services.orchestrator.domain import AlarmConfig, DeploymentErrorCode, ErrorInformation
+from services.orchestrator.happenings import ActFailed, AlarmFired, AlarmsClear, Happening
 from services.orchestrator.runner import DeploymentRunner
 from services.orchestrator.states import ACTIVE_DEPLOYMENT
-from services.orchestrator.store import (
-    ActFailed,
-    AlarmFired,
-    AlarmsClear,
-    DeploymentStore,
-    Happening,
-)
+from services.orchestrator.store import DeploymentStore
 
 log = logging.getLogger(__name__)
 

@@ -27,19 +27,14 @@ from services.orchestrator.alarms import AlarmSource, AlarmWatch, NoPrometheus
 from services.orchestrator.cursor import FleetCursor
 from services.orchestrator.domain import Deployment, EventRef
 from services.orchestrator.group_store import GroupStore
+from services.orchestrator.happenings import Continued, Happening, Step, StopRequested
 from services.orchestrator.lifecycle import TRAFFIC_EVENTS
 from services.orchestrator.peers import CommandResult, FleetClient, TrafficClient
 from services.orchestrator.provisioner import Provisioners
 from services.orchestrator.results import EventEnded
 from services.orchestrator.runner import DeploymentRunner
 from services.orchestrator.states import DeploymentStatus
-from services.orchestrator.store import (
-    Continued,
-    DeploymentStore,
-    Happening,
-    Step,
-    StopRequested,
-)
+from services.orchestrator.store import DeploymentStore
 
 log = logging.getLogger(__name__)
 

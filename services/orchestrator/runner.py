@@ -21,16 +21,11 @@ from services.core.clock import utcnow
 from services.core.errors import DeployError, NotFound
 from services.orchestrator.cursor import FleetCursor
 from services.orchestrator.decision import decide
+from services.orchestrator.happenings import Continued, Happening, Step, StopRequested
 from services.orchestrator.known import KnownTargets
 from services.orchestrator.results import EventEnded
 from services.orchestrator.states import ACTIVE_DEPLOYMENT
-from services.orchestrator.store import (
-    Continued,
-    DeploymentStore,
-    Happening,
-    Step,
-    StopRequested,
-)
+from services.orchestrator.store import DeploymentStore
 
 log = logging.getLogger(__name__)
 

@@ -6,29 +6,24 @@ Every public method is one transaction, so each state change is all-or-nothing.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import secrets
 import string
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Row, select, update
 from sqlalchemy import event as sa_event
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.clock import as_utc, utcnow
 from services.core.db import Database
-from services.core.diagnostics import Diagnostics, ErrorCode
+from services.core.diagnostics import Diagnostics
 from services.core.errors import FailedPrecondition, NotFound
 from services.core.revision import revision_from_json, revision_to_json
 from services.core.signal import ChangeSignal
 from services.orchestrator.bluegreen import TrafficRouting, rollback_blue_green
 from services.orchestrator.bulk import (
-    EVENT_STATUSES,
-    NO_DIAGNOSTICS,
     TARGET_ENDED,
     instance_revisions,
     load_rows,
@@ -46,7 +41,6 @@ from services.orchestrator.decision import (
 from services.orchestrator.domain import (
     AutoRollbackConfig,
     AutoRollbackEvent,
-    BlueGreenProgress,
     Creator,
     Deployment,
     DeploymentErrorCode,
@@ -55,37 +49,43 @@ from services.orchestrator.domain import (
     DeploymentRequest,
     ErrorInformation,
     EventRef,
-    FileExistsBehavior,
     InstanceRevision,
-    LifecycleEvent,
     PlannedTarget,
-    RollbackInfo,
     Target,
     TargetLabel,
     TriggerConfig,
     TriggerEvent,
 )
 from services.orchestrator.group_store import (
-    alarms_from_json,
     alarms_to_json,
     auto_rollback_from_json,
     auto_rollback_to_json,
     blue_green_from_json,
     blue_green_to_json,
-    filters_from_json,
     filters_to_json,
     newest_deployment,
-    routing_from_json,
     routing_to_json,
-    style_from_json,
     style_to_json,
     triggers_of,
+)
+from services.orchestrator.happenings import (
+    ActFailed,
+    AlarmFired,
+    AlarmsClear,
+    Continued,
+    Decide,
+    GreenOnline,
+    Happening,
+    Retired,
+    Step,
+    StopRequested,
 )
 from services.orchestrator.known import KnownTargets
 from services.orchestrator.lifecycle import ALLOW_TRAFFIC_EVENTS, IN_PLACE_EVENTS
 from services.orchestrator.notifications import deployment_payload, instance_payload
 from services.orchestrator.outbox import DeliveryStore
 from services.orchestrator.results import EventEnded
+from services.orchestrator.rows import deployment_from_row, read_targets, running_events
 from services.orchestrator.schema import (
     CursorRow,
     DeploymentRow,
@@ -112,91 +112,6 @@ _ID_ALPHABET = string.ascii_uppercase + string.digits
 def new_deployment_id() -> str:
     """CodeDeploy's form: d- and nine upper-case letters or digits."""
     return "d-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(9))
-
-
-@dataclass(frozen=True)
-class StopRequested:
-    roll_back: bool | None
-    """None: the deployment's DEPLOYMENT_STOP_ON_REQUEST setting decides."""
-
-
-@dataclass(frozen=True)
-class Continued:
-    termination: bool
-    """False: reroute a Ready deployment now; True: end the termination wait now."""
-
-
-@dataclass(frozen=True)
-class GreenOnline:
-    """The provisioned replacement instances are online: they join the deployment."""
-
-    instances: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class ActFailed:
-    """An act outside the database (provisioning, retirement) failed for good."""
-
-    error: ErrorInformation
-
-
-@dataclass(frozen=True)
-class Retired:
-    """The original instances were retired."""
-
-
-@dataclass(frozen=True)
-class AlarmFired:
-    """Alarms of the deployment fired: it stops (ALARM_ACTIVE)."""
-
-    alarms: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class AlarmsClear:
-    """The alarms were read and none had fired up to `until` (a traffic step may move on)."""
-
-    until: datetime
-
-
-Happening = (
-    EventEnded
-    | StopRequested
-    | Continued
-    | GreenOnline
-    | ActFailed
-    | Retired
-    | AlarmFired
-    | AlarmsClear
-    | None
-)
-"""What is recorded before a decision; None: only the clock moved."""
-
-
-@dataclass(frozen=True)
-class Step:
-    """What was recorded and the decision taken on it, as committed."""
-
-    recorded: bool
-    """False when nothing that happened changed anything (duplicate reports): nothing was
-    decided."""
-    decision: Decision
-    happened: tuple[Happening, ...] = ()
-    deployment: Deployment | None = None
-    """As loaded for the decision (before it)."""
-    targets: tuple[Target, ...] = ()
-    ended: tuple[tuple[EventEnded, float], ...] = ()
-    """The events whose results were recorded, with how long each ran (seconds)."""
-    rollback_id: str = ""
-    """The rollback deployment created as the deployment finished, to start."""
-
-    @functools.cached_property
-    def by_instance(self) -> dict[str, Target]:
-        """The targets by instance name."""
-        return {t.instance_name: t for t in self.targets}
-
-
-Decide = Callable[[Snapshot, datetime], Decision]
 
 
 class DeploymentStore:
@@ -266,7 +181,7 @@ class DeploymentStore:
 
     async def get(self, deployment_id: str) -> Deployment:
         async with self._db.read() as session:
-            return _deployment(await _deployment_row(session, deployment_id))
+            return deployment_from_row(await _deployment_row(session, deployment_id))
 
     async def group_of(self, deployment_id: str) -> tuple[str, str] | None:
         """(application, deployment group) of a deployment, None when there is none: what a
@@ -318,7 +233,7 @@ class DeploymentStore:
     async def last_successful(self, group_id: str) -> Deployment | None:
         async with self._db.read() as session:
             row = await newest_deployment(session, group_id, DeploymentStatus.SUCCEEDED)
-            return _deployment(row) if row else None
+            return deployment_from_row(row) if row else None
 
     async def instance_revisions(self, group_id: str) -> dict[str, InstanceRevision]:
         async with self._db.read() as session:
@@ -337,12 +252,12 @@ class DeploymentStore:
         """The deployment's targets (`with_events`: and their lifecycle events)."""
         async with self._db.read() as session:
             await _deployment_row(session, deployment_id)
-            return await _targets(session, deployment_id, with_events=with_events)
+            return await read_targets(session, deployment_id, with_events=with_events)
 
     async def target(self, deployment_id: str, instance_name: str) -> Target:
         async with self._db.read() as session:
             await _deployment_row(session, deployment_id)
-            for target in await _targets(session, deployment_id, (instance_name,)):
+            for target in await read_targets(session, deployment_id, (instance_name,)):
                 return target
         raise NotFound(f"target {instance_name!r} is not part of deployment {deployment_id}")
 
@@ -398,9 +313,9 @@ class DeploymentStore:
                     changed = await self._record(session, row, happening, now) or changed
             if not changed:
                 return Step(recorded=False, decision=Decision(), happened=tuple(happened))
-            deployment = _deployment(row)
+            deployment = deployment_from_row(row)
             wanted = known.to_read(happened)
-            read = await _targets(session, deployment_id, wanted)
+            read = await read_targets(session, deployment_id, wanted)
             targets = known.merged(read, wanted)
             decision = decide(Snapshot(deployment, targets), now)
             rollback_id = await self._apply(session, row, decision, now)
@@ -519,7 +434,7 @@ class DeploymentStore:
     async def in_progress_events(self, deployment_id: str) -> list[EventRef]:
         """Events dispatched but not finished: re-sent after a restart (dispatch is idempotent)."""
         async with self._db.read() as session:
-            return await _running_events(session, deployment_id)
+            return await running_events(session, deployment_id)
 
     async def cursor(self) -> int:
         async with self._db.read() as session:
@@ -581,11 +496,11 @@ class DeploymentStore:
         if not triggers:
             return
         await session.flush()
-        deployment = _deployment(row)
+        deployment = deployment_from_row(row)
         if instance:
             target = next(
                 t
-                for t in await _targets(session, row.id, (instance,))
+                for t in await read_targets(session, row.id, (instance,))
                 if t.instance_name == instance
             )
             payloads = {
@@ -769,52 +684,6 @@ async def _apply_event(session: AsyncSession, change: EventChange, now: datetime
     _set_diagnostics(row, change.diagnostics)
 
 
-_EVENT_COLUMNS = (
-    EventRow.instance_name,
-    EventRow.name,
-    EventRow.status,
-    EventRow.started_at,
-    EventRow.ended_at,
-    EventRow.error_code,
-    EventRow.script_name,
-    EventRow.message,
-    EventRow.log_tail,
-)
-_TARGET_COLUMNS = (
-    TargetRow.deployment_id,
-    TargetRow.instance_name,
-    TargetRow.status,
-    TargetRow.updated_at,
-    TargetRow.instance_revision,
-    TargetRow.label,
-)
-
-
-async def _targets(
-    session: AsyncSession,
-    deployment_id: str,
-    instances: Collection[str] | None = None,
-    with_events: bool = True,
-) -> list[Target]:
-    """The deployment's targets (those of `instances`; None: all) with their events, read as
-    plain rows: every watcher reads them all, and ORM objects (identity map, change tracking)
-    would cost several times more for what is only read. Selecting mapped columns still
-    flushes what the transaction has changed first."""
-    if instances is not None and not instances:
-        return []
-    targets = select(*_TARGET_COLUMNS).where(TargetRow.deployment_id == deployment_id)
-    events = select(*_EVENT_COLUMNS).where(EventRow.deployment_id == deployment_id)
-    if instances is not None:
-        targets = targets.where(TargetRow.instance_name.in_(instances))
-        events = events.where(EventRow.instance_name.in_(instances))
-    by_instance: dict[str, list[LifecycleEvent]] = {}
-    ordered = events.order_by(EventRow.instance_name, EventRow.position)
-    for event in await session.execute(ordered) if with_events else ():
-        by_instance.setdefault(event.instance_name, []).append(_event(event))
-    rows = await session.execute(targets.order_by(TargetRow.position))
-    return [_target(t, by_instance.get(t.instance_name, [])) for t in rows]
-
-
 async def _group_triggers(session: AsyncSession, group_id: str) -> tuple[TriggerConfig, ...]:
     """The group's triggers, read once per transaction (`session.info` keeps them): a decision
     may notify for a thousand targets."""
@@ -899,106 +768,8 @@ async def _advance_cursor(session: AsyncSession, sequence: int) -> None:
         row.sequence = sequence
 
 
-async def _running_events(session: AsyncSession, deployment_id: str) -> list[EventRef]:
-    rows = await session.scalars(
-        select(EventRow).where(
-            EventRow.deployment_id == deployment_id,
-            EventRow.status == EventStatus.IN_PROGRESS,
-        )
-    )
-    return [_ref(row) for row in rows]
-
-
-def _ref(row: EventRow) -> EventRef:
-    return EventRef(row.deployment_id, row.instance_name, row.position, row.name)
-
-
 def _set_diagnostics(row: EventRow, diagnostics: Diagnostics) -> None:
     row.error_code = diagnostics.error_code
     row.script_name = diagnostics.script_name
     row.message = diagnostics.message
     row.log_tail = diagnostics.log_tail
-
-
-def _deployment(row: DeploymentRow) -> Deployment:
-    return Deployment(
-        id=row.id,
-        application_name=row.application_name,
-        group_name=row.group_name,
-        group_id=row.group_id,
-        config_name=row.config_name,
-        minimum_healthy=row.minimum_healthy,
-        status=DeploymentStatus(row.status),
-        revision=revision_from_json(row.revision),
-        description=row.description,
-        creator=Creator(row.creator),
-        file_exists_behavior=(
-            FileExistsBehavior(row.file_exists_behavior) if row.file_exists_behavior else None
-        ),
-        ignore_application_stop_failures=row.ignore_application_stop_failures,
-        created_at=as_utc(row.created_at) or utcnow(),
-        started_at=as_utc(row.started_at),
-        completed_at=as_utc(row.completed_at),
-        error=(
-            ErrorInformation(DeploymentErrorCode(row.error_code), row.error_message or "")
-            if row.error_code
-            else None
-        ),
-        auto_rollback=auto_rollback_from_json(row.auto_rollback),
-        update_outdated_instances_only=bool(row.update_outdated_instances_only),
-        fetch_through_registry=bool(row.fetch_through_registry),
-        style=style_from_json(row.deployment_style),
-        target_groups=tuple(json.loads(row.target_groups or "[]")),
-        blue_green=blue_green_from_json(row.blue_green),
-        routing=routing_from_json(row.traffic_routing),
-        target_instances=filters_from_json(json.loads(row.target_instances or "[]")),
-        progress=BlueGreenProgress(
-            provision_requested_at=as_utc(row.provision_requested_at),
-            ready_until=as_utc(row.ready_until),
-            continued=bool(row.continued),
-            traffic_step=row.traffic_step if row.traffic_step is not None else -1,
-            step_started_at=as_utc(row.step_started_at),
-            green_weight=row.green_weight or 0,
-            blue_weight=row.blue_weight or 0,
-            terminate_at=as_utc(row.terminate_at),
-            retired_at=as_utc(row.retired_at),
-        ),
-        rollback=RollbackInfo(
-            row.rollback_deployment_id or "",
-            row.rollback_triggering_deployment_id or "",
-            row.rollback_message or "",
-        ),
-        stop_requested=bool(row.stop_requested),
-        roll_back_on_stop=bool(row.roll_back_on_stop),
-        untouched_healthy=row.untouched_healthy or 0,
-        status_messages=tuple(json.loads(row.status_messages or "[]")),
-        alarms=alarms_from_json(row.alarms),
-        alarms_clear_at=as_utc(row.alarms_clear_at),
-    )
-
-
-def _event(row: Row[*tuple[Any, ...]]) -> LifecycleEvent:
-    """Every step and watcher reads every event of the deployment (thousands for a big one):
-    positional fields, a status table and one shared empty Diagnostics keep it cheap."""
-    _, name, status, started_at, ended_at, error_code, script_name, message, log_tail = row
-    diagnostics = NO_DIAGNOSTICS
-    if error_code or script_name or message or log_tail:
-        code = ErrorCode(error_code) if error_code else None
-        diagnostics = Diagnostics(code, script_name, message, log_tail)
-    return LifecycleEvent(
-        name, EVENT_STATUSES[status], as_utc(started_at), as_utc(ended_at), diagnostics
-    )
-
-
-def _target(row: Row[*tuple[Any, ...]], events: Sequence[LifecycleEvent]) -> Target:
-    return Target(
-        deployment_id=row.deployment_id,
-        instance_name=row.instance_name,
-        status=TargetStatus(row.status),
-        updated_at=as_utc(row.updated_at) or utcnow(),
-        events=tuple(events),
-        instance_revision=(
-            revision_from_json(row.instance_revision) if row.instance_revision else None
-        ),
-        label=TargetLabel(row.label or ""),
-    )

@@ -18,7 +18,7 @@ from services.orchestrator.alarms import (
 )
 from services.orchestrator.convert import alarms_from_proto
 from services.orchestrator.domain import AlarmConfig, DeploymentErrorCode
-from services.orchestrator.store import ActFailed, AlarmFired, AlarmsClear
+from services.orchestrator.happenings import ActFailed, AlarmFired, AlarmsClear
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 WATCHED = AlarmConfig(enabled=True, alarms=("HighErrorRate", "Latency"))

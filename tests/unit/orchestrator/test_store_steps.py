@@ -22,10 +22,11 @@ from services.orchestrator.domain import (
     PlannedTarget,
     Target,
 )
+from services.orchestrator.happenings import Decide, Happening
 from services.orchestrator.lifecycle import IN_PLACE_EVENTS
 from services.orchestrator.results import EventEnded
 from services.orchestrator.states import DeploymentStatus, EventStatus, TargetStatus
-from services.orchestrator.store import Decide, DeploymentStore, Happening
+from services.orchestrator.store import DeploymentStore
 
 GROUP = DeploymentGroup(
     id="g-1",
