@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import secrets
-import string
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -40,10 +38,8 @@ from services.orchestrator.decision import (
 )
 from services.orchestrator.domain import (
     AutoRollbackConfig,
-    AutoRollbackEvent,
     Creator,
     Deployment,
-    DeploymentErrorCode,
     DeploymentGroup,
     DeploymentQuery,
     DeploymentRequest,
@@ -58,7 +54,6 @@ from services.orchestrator.domain import (
 )
 from services.orchestrator.group_store import (
     alarms_to_json,
-    auto_rollback_from_json,
     auto_rollback_to_json,
     blue_green_from_json,
     blue_green_to_json,
@@ -69,21 +64,14 @@ from services.orchestrator.group_store import (
     triggers_of,
 )
 from services.orchestrator.happenings import (
-    ActFailed,
-    AlarmFired,
-    AlarmsClear,
-    Continued,
     Decide,
-    GreenOnline,
     Happening,
-    Retired,
     Step,
-    StopRequested,
 )
 from services.orchestrator.known import KnownTargets
-from services.orchestrator.lifecycle import ALLOW_TRAFFIC_EVENTS, IN_PLACE_EVENTS
 from services.orchestrator.notifications import deployment_payload, instance_payload
 from services.orchestrator.outbox import DeliveryStore
+from services.orchestrator.recording import insert_deployment, record_happening
 from services.orchestrator.results import EventEnded
 from services.orchestrator.rows import deployment_from_row, read_targets, running_events
 from services.orchestrator.schema import (
@@ -106,12 +94,6 @@ from services.orchestrator.states import (
 )
 
 FLEET_CURSOR = "fleet"
-_ID_ALPHABET = string.ascii_uppercase + string.digits
-
-
-def new_deployment_id() -> str:
-    """CodeDeploy's form: d- and nine upper-case letters or digits."""
-    return "d-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(9))
 
 
 class DeploymentStore:
@@ -146,7 +128,7 @@ class DeploymentStore:
                     f"deployment group {group.name!r} already has an active deployment "
                     f"{active}; wait for it to finish or stop it"
                 )
-            row = _insert_deployment(
+            row = insert_deployment(
                 session,
                 DeploymentRow(
                     application_name=request.application_name,
@@ -310,7 +292,7 @@ class DeploymentStore:
             changed = bool(ended)
             for happening in happened:
                 if not isinstance(happening, EventEnded):
-                    changed = await self._record(session, row, happening, now) or changed
+                    changed = await record_happening(session, row, happening, now) or changed
             if not changed:
                 return Step(recorded=False, decision=Decision(), happened=tuple(happened))
             deployment = deployment_from_row(row)
@@ -320,31 +302,6 @@ class DeploymentStore:
             decision = decide(Snapshot(deployment, targets), now)
             rollback_id = await self._apply(session, row, decision, now)
         return Step(True, decision, tuple(happened), deployment, targets, tuple(ended), rollback_id)
-
-    async def _record(
-        self, session: AsyncSession, row: DeploymentRow, happened: Happening, now: datetime
-    ) -> bool:
-        """Store a happening other than a result; False when it changes nothing."""
-        if happened is None:
-            return True
-        if isinstance(happened, StopRequested):
-            _record_stop(row, happened.roll_back)
-        elif isinstance(happened, Continued):
-            _record_continue(row, happened.termination, now)
-        elif isinstance(happened, GreenOnline):
-            await _add_green(session, row.id, happened.instances, now)
-        elif isinstance(happened, ActFailed):
-            if DeploymentStatus(row.status) in ACTIVE_DEPLOYMENT and not row.stop_requested:
-                row.error_code, row.error_message = happened.error.code, happened.error.message
-        elif isinstance(happened, Retired):
-            row.retired_at = now
-        elif isinstance(happened, AlarmFired):
-            _record_alarm_stop(row, happened.alarms)
-        elif isinstance(happened, AlarmsClear) and DeploymentStatus(row.status) in (
-            ACTIVE_DEPLOYMENT
-        ):
-            row.alarms_clear_at = happened.until
-        return True
 
     async def _apply(
         self, session: AsyncSession, row: DeploymentRow, decision: Decision, now: datetime
@@ -455,7 +412,7 @@ class DeploymentStore:
             )
             return ""
         blue_green = blue_green_from_json(row.blue_green)
-        rollback = _insert_deployment(
+        rollback = insert_deployment(
             session,
             DeploymentRow(
                 application_name=row.application_name,
@@ -547,129 +504,6 @@ async def _deployment_row(
     if row is None:
         raise NotFound(f"deployment {deployment_id!r} does not exist")
     return row
-
-
-def _insert_deployment(
-    session: AsyncSession,
-    row: DeploymentRow,
-    targets: Sequence[PlannedTarget],
-    error: ErrorInformation | None,
-) -> DeploymentRow:
-    """Add a new deployment (fields other than identity and state already set on `row`) with
-    its targets and their events: Created, or Failed at once with `error`."""
-    now = utcnow()
-    row.id = new_deployment_id()
-    row.status = DeploymentStatus.FAILED if error else DeploymentStatus.CREATED
-    row.created_at = now
-    row.completed_at = now if error else None
-    row.error_code = error.code if error else None
-    row.error_message = error.message if error else None
-    session.add(row)
-    _add_targets(session, row.id, targets, now, skipped=error is not None)
-    return row
-
-
-def _add_targets(
-    session: AsyncSession,
-    deployment_id: str,
-    targets: Sequence[PlannedTarget],
-    now: datetime,
-    skipped: bool = False,
-    first_position: int = 0,
-) -> None:
-    for position, planned in enumerate(targets, start=first_position):
-        session.add(
-            TargetRow(
-                deployment_id=deployment_id,
-                instance_name=planned.instance_name,
-                position=position,
-                status=TargetStatus.SKIPPED if skipped else TargetStatus.PENDING,
-                updated_at=now,
-                label=planned.label,
-            )
-        )
-        for index, name in enumerate(planned.events):
-            session.add(
-                EventRow(
-                    deployment_id=deployment_id,
-                    instance_name=planned.instance_name,
-                    position=index,
-                    name=name,
-                    status=EventStatus.SKIPPED if skipped else EventStatus.PENDING,
-                    script_name="",
-                    message="",
-                    log_tail="",
-                )
-            )
-
-
-def _record_stop(row: DeploymentRow, roll_back: bool | None) -> None:
-    """Start nothing more; FailedPrecondition once the deployment has finished."""
-    if DeploymentStatus(row.status) not in ACTIVE_DEPLOYMENT:
-        raise FailedPrecondition(f"deployment {row.id} has already finished ({row.status})")
-    if row.stop_requested:
-        return
-    config = auto_rollback_from_json(row.auto_rollback)
-    row.stop_requested = True
-    row.roll_back_on_stop = (
-        config.covers(AutoRollbackEvent.DEPLOYMENT_STOP_ON_REQUEST)
-        if roll_back is None
-        else roll_back
-    )
-    row.error_code = DeploymentErrorCode.MANUAL_STOP
-    row.error_message = "The deployment was stopped by a user request."
-    row.status_messages = json.dumps([*json.loads(row.status_messages or "[]"), "Stop requested"])
-
-
-def _record_alarm_stop(row: DeploymentRow, alarms: tuple[str, ...]) -> None:
-    """A fired alarm stops the deployment (CodeDeploy: Stopped, ALARM_ACTIVE), rolled back
-    when its configuration covers DEPLOYMENT_STOP_ON_ALARM; a deployment already stopping or
-    finished stays as it is."""
-    if DeploymentStatus(row.status) not in ACTIVE_DEPLOYMENT or row.stop_requested:
-        return
-    config = auto_rollback_from_json(row.auto_rollback)
-    row.stop_requested = True
-    row.roll_back_on_stop = config.covers(AutoRollbackEvent.DEPLOYMENT_STOP_ON_ALARM)
-    row.error_code = DeploymentErrorCode.ALARM_ACTIVE
-    names = ", ".join(alarms)
-    row.error_message = f"The deployment was stopped because the alarm(s) {names} fired."
-    messages = json.loads(row.status_messages or "[]")
-    row.status_messages = json.dumps([*messages, f"Stopped by alarm(s) {names}"])
-
-
-def _record_continue(row: DeploymentRow, termination: bool, now: datetime) -> None:
-    """Ready → InProgress (reroute now), or with `termination` end the termination wait.
-    FailedPrecondition when the deployment is not waiting that way."""
-    status = DeploymentStatus(row.status)
-    if termination:
-        terminate_at = as_utc(row.terminate_at)
-        if status not in ACTIVE_DEPLOYMENT or terminate_at is None or terminate_at <= now:
-            raise FailedPrecondition(
-                f"deployment {row.id} is not waiting to terminate its original instances"
-            )
-        row.terminate_at = now
-        return
-    if status is not DeploymentStatus.READY:
-        raise FailedPrecondition(
-            f"deployment {row.id} is {status}, not Ready: there is no rerouting to continue"
-        )
-    row.status = deployment_transition(status, DeploymentStatus.IN_PROGRESS)
-    row.continued = True
-
-
-async def _add_green(
-    session: AsyncSession, deployment_id: str, instances: Sequence[str], now: datetime
-) -> None:
-    """A provisioned replacement fleet joins the deployment (instances already in it are not
-    added twice)."""
-    existing = set(
-        await session.scalars(
-            select(TargetRow.instance_name).where(TargetRow.deployment_id == deployment_id)
-        )
-    )
-    events = IN_PLACE_EVENTS + ALLOW_TRAFFIC_EVENTS
-    new = [PlannedTarget(n, events, TargetLabel.GREEN) for n in instances if n not in existing]
-    _add_targets(session, deployment_id, new, now, first_position=len(existing))
 
 
 async def _apply_event(session: AsyncSession, change: EventChange, now: datetime) -> None:
