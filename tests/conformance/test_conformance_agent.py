@@ -13,7 +13,10 @@ from typing import Any
 
 import pytest
 
-from deploy.cli import commands
+from deploy.cli.applications import create_application
+from deploy.cli.deployments import create_deployment, get_deployment_target
+from deploy.cli.groups import create_deployment_group
+from deploy.cli.revisions import push
 from deploy.client import DeployClient
 from deploy.v1 import common_pb2, registry_pb2
 from tests.conformance.runner import (
@@ -76,8 +79,8 @@ def run_with_agent(case: dict[str, Any], workdir: Path, front: str) -> Outcome:
     try:
         wait_online(front, [name])
         with client_of(front) as client:
-            commands.create_application(client, _namespace(application_name=name))
-            commands.create_deployment_group(
+            create_application(client, _namespace(application_name=name))
+            create_deployment_group(
                 client,
                 _namespace(
                     application_name=name,
@@ -90,7 +93,7 @@ def run_with_agent(case: dict[str, Any], workdir: Path, front: str) -> Outcome:
                     workdir / f"bundle-{index}", appspec, tree, "appspec.yml", case
                 )
                 digest = _push(client, name, bundle)
-                created = commands.create_deployment(
+                created = create_deployment(
                     client,
                     _namespace(
                         application_name=name,
@@ -103,7 +106,7 @@ def run_with_agent(case: dict[str, Any], workdir: Path, front: str) -> Outcome:
                 deployment_id = created["deploymentId"]
                 for _ in client.watch_deployment(deployment_id, timeout=60):
                     pass
-                target = commands.get_deployment_target(
+                target = get_deployment_target(
                     client, argparse.Namespace(deployment_id=deployment_id, target_id=name)
                 )
                 assert target is not None
@@ -132,7 +135,7 @@ def run_with_agent(case: dict[str, Any], workdir: Path, front: str) -> Outcome:
 def _push(client: DeployClient, application: str, bundle: Path) -> str:
     """`deploy push` of a directory; an archive the case built is uploaded as it is."""
     if bundle.is_dir():
-        pushed = commands.push(client, _namespace(application_name=application, source=str(bundle)))
+        pushed = push(client, _namespace(application_name=application, source=str(bundle)))
         assert pushed is not None
         return str(pushed["revision"]["registryLocation"]["digest"])
     digest = f"sha256:{hashlib.sha256(bundle.read_bytes()).hexdigest()}"
