@@ -72,28 +72,18 @@ def demo(layout: ClusterLayout) -> None:
 
 
 def _demo_blue_green(client: DeployClient, layout: ClusterLayout, tmp: Path, version: str) -> None:
-    from deploy.cli import configs, groups
+    from deploy.cli import configs
     from deploy.cli.watch import watch
 
     originals = _members(client)
-    groups.update_deployment_group(
+    _update_group(
         client,
-        argparse.Namespace(
-            application_name=DEMO_APP,
-            current_deployment_group_name=DEMO_GROUP,
-            new_deployment_group_name=None,
-            deployment_config_name=None,
-            on_premises_instance_tag_filters=None,
-            on_premises_tag_set=None,
-            trigger_configurations=None,
-            auto_rollback_configuration=None,
-            deployment_style="deploymentType=BLUE_GREEN,deploymentOption=WITH_TRAFFIC_CONTROL",
-            load_balancer_info=DEMO_LOAD_BALANCER,
-            blue_green_deployment_configuration=(
-                f"greenFleetProvisioningOption={{action=PROVISION,provisionerName={PROVISIONER}}},"
-                "terminateBlueInstancesOnDeploymentSuccess={action=TERMINATE,"
-                "terminationWaitTimeInSeconds=0}"
-            ),
+        deployment_style="deploymentType=BLUE_GREEN,deploymentOption=WITH_TRAFFIC_CONTROL",
+        load_balancer_info=DEMO_LOAD_BALANCER,
+        blue_green_deployment_configuration=(
+            f"greenFleetProvisioningOption={{action=PROVISION,provisionerName={PROVISIONER}}},"
+            "terminateBlueInstancesOnDeploymentSuccess={action=TERMINATE,"
+            "terminationWaitTimeInSeconds=0}"
         ),
     )
     known = _result(configs.list_deployment_configs(client, argparse.Namespace()))
@@ -150,19 +140,33 @@ def _demo_group(client: DeployClient) -> None:
             f"created application {DEMO_APP} and deployment group {DEMO_GROUP} "
             f"(OneAtATime, in place behind target group {WEB_BACKEND})"
         )
+    _update_group(
+        client,
+        auto_rollback_configuration="enabled=true,events=DEPLOYMENT_FAILURE",
+        deployment_style=DEMO_STYLE,
+        load_balancer_info=DEMO_LOAD_BALANCER,
+    )
+
+
+def _update_group(client: DeployClient, **changes: str) -> None:
+    """`deploy update-deployment-group` of the demo's group with `changes` (flags by their
+    argument names); what is not given stays as it is."""
+    from deploy.cli import groups
+
+    unchanged = (
+        "new_deployment_group_name",
+        "deployment_config_name",
+        "on_premises_instance_tag_filters",
+        "on_premises_tag_set",
+        "trigger_configurations",
+        "auto_rollback_configuration",
+    )
     groups.update_deployment_group(
         client,
         argparse.Namespace(
             application_name=DEMO_APP,
             current_deployment_group_name=DEMO_GROUP,
-            new_deployment_group_name=None,
-            deployment_config_name=None,
-            on_premises_instance_tag_filters=None,
-            on_premises_tag_set=None,
-            trigger_configurations=None,
-            auto_rollback_configuration="enabled=true,events=DEPLOYMENT_FAILURE",
-            deployment_style=DEMO_STYLE,
-            load_balancer_info=DEMO_LOAD_BALANCER,
+            **{**dict.fromkeys(unchanged), **changes},
         ),
     )
 

@@ -177,10 +177,11 @@ async def _add_green(
 
 async def record_happening(
     session: AsyncSession, row: DeploymentRow, happened: Happening, now: datetime
-) -> bool:
-    """Store a happening other than a result; False when it changes nothing."""
+) -> None:
+    """Store a happening other than a result (None: only the clock moved, nothing to store).
+    FailedPrecondition: a stop or continue the deployment's state does not allow."""
     if happened is None:
-        return True
+        return
     if isinstance(happened, StopRequested):
         _record_stop(row, happened.roll_back)
     elif isinstance(happened, Continued):
@@ -196,4 +197,3 @@ async def record_happening(
         _record_alarm_stop(row, happened.alarms)
     elif isinstance(happened, AlarmsClear) and DeploymentStatus(row.status) in ACTIVE_DEPLOYMENT:
         row.alarms_clear_at = happened.until
-    return True

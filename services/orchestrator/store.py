@@ -292,7 +292,8 @@ class DeploymentStore:
             changed = bool(ended)
             for happening in happened:
                 if not isinstance(happening, EventEnded):
-                    changed = await record_happening(session, row, happening, now) or changed
+                    await record_happening(session, row, happening, now)
+                    changed = True  # anything but a result asks for a decision
             if not changed:
                 return Step(recorded=False, decision=Decision(), happened=tuple(happened))
             deployment = deployment_from_row(row)
