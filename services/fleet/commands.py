@@ -40,8 +40,9 @@ from services.fleet.domain import (
     missed_deadline,
     stopped_offline,
 )
+from services.fleet.recent import RecentUpdates
 from services.fleet.sessions import SessionRegistry
-from services.fleet.store import FleetStore
+from services.fleet.store import UPDATE_BATCH, FleetStore
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,9 @@ class CommandBus:
         self._sessions = sessions
         self._policy = policy
         self._signal = ChangeSignal()
-        self._reports = Batcher(store.record_updates, WRITE_BATCH)
+        self._recent = RecentUpdates()
+        """What the reports' writer stored last: caught-up watchers read on from memory."""
+        self._reports = Batcher(self._record, WRITE_BATCH)
         """The one writer of updates and hook output: sequence numbers become visible in order
         (with PostgreSQL, concurrent transactions could commit sequence 11 before 10, and a
         watcher that had moved past 11 would never see 10), and a burst of reports is one
@@ -78,7 +81,9 @@ class CommandBus:
 
     async def start(self) -> None:
         """Enforce deadlines, and give every instance with unfinished commands the offline
-        window to come back (to this process) before its commands fail."""
+        window to come back (to this process) before its commands fail; serve caught-up
+        watchers from memory."""
+        self._recent.cover_from(await self._store.last_sequence())
         self._spawn(self._enforce_deadlines())
         unfinished = await self._store.unfinished()
         self._in_flight.update((c.id, c.state) for c in unfinished)
@@ -215,13 +220,24 @@ class CommandBus:
         cursor = after_sequence
         while True:
             wake = self._signal.current()
-            updates, cursor = await self._store.updates_after(cursor, finished_only)
+            updates = self._recent.after(cursor, finished_only, UPDATE_BATCH)
+            if updates is None:
+                updates, cursor = await self._store.updates_after(cursor, finished_only)
+            elif updates:
+                cursor = updates[-1].sequence
             for update in updates:
                 yield update
             if not updates:
                 if self._signal.closed:
                     return
                 await wake.wait()
+
+    async def _record(self, items: Sequence[Report | Output]) -> list[CommandUpdate | int | None]:
+        """The reports' writer: store a burst, and keep its updates for the watchers (before
+        anyone is told of them)."""
+        results = await self._store.record_updates(items)
+        self._recent.add(r for r in results if isinstance(r, CommandUpdate))
+        return results
 
     def _check_offline(self, instance_name: str) -> None:
         self._offline_checks.pop(instance_name, None)

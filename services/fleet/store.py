@@ -384,6 +384,11 @@ class FleetStore:
         async with self._db.read() as session:
             return [_unfinished(row) for row in await session.scalars(query)]
 
+    async def last_sequence(self) -> int:
+        """The sequence of the last update stored (0 before the first)."""
+        async with self._db.read() as session:
+            return await session.scalar(select(func.max(CommandUpdateRow.sequence))) or 0
+
     async def updates_after(
         self, sequence: int, finished_only: bool = False
     ) -> tuple[list[CommandUpdate], int]:

@@ -310,8 +310,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         self, request: pb.GetDeploymentRequest, context: Context
     ) -> pb.GetDeploymentResponse:
         deployment_id = _deployment_id(request.deployment_id)
-        deployment = await self._deployments.get(deployment_id)
-        targets = await self._deployments.targets(deployment_id)
+        deployment, targets = await self._deployments.with_targets(deployment_id)
         return pb.GetDeploymentResponse(deployment_info=deployment_to_proto(deployment, targets))
 
     async def StopDeployment(
@@ -377,9 +376,10 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         while True:
             wake = self._changes.current()
             began = time.monotonic()
-            deployment = await self._deployments.get(deployment_id)
             summary = request.summary_only
-            targets = await self._deployments.targets(deployment_id, with_events=not summary)
+            deployment, targets = await self._deployments.with_targets(
+                deployment_id, with_events=not summary
+            )
             response = pb.WatchDeploymentResponse(
                 deployment_info=deployment_to_proto(deployment, targets),
                 instance_targets=[] if summary else [target_to_proto(t) for t in targets],

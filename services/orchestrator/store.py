@@ -236,6 +236,15 @@ class DeploymentStore:
             await _deployment_row(session, deployment_id)
             return await read_targets(session, deployment_id, with_events=with_events)
 
+    async def with_targets(
+        self, deployment_id: str, with_events: bool = True
+    ) -> tuple[Deployment, list[Target]]:
+        """The deployment and its targets as one read sees them (what a watcher shows at each
+        change: one query each)."""
+        async with self._db.read() as session:
+            deployment = deployment_from_row(await _deployment_row(session, deployment_id))
+            return deployment, await read_targets(session, deployment_id, with_events=with_events)
+
     async def target(self, deployment_id: str, instance_name: str) -> Target:
         async with self._db.read() as session:
             await _deployment_row(session, deployment_id)
@@ -596,11 +605,16 @@ async def _skip_pending(
 
 
 async def _advance_cursor(session: AsyncSession, sequence: int) -> None:
-    row = await session.get(CursorRow, FLEET_CURSOR, with_for_update=True)
-    if row is None:
+    """Move the fleet cursor forward to `sequence` (never back): one statement once the
+    cursor exists."""
+    moved = await session.execute(
+        update(CursorRow)
+        .where(CursorRow.name == FLEET_CURSOR, CursorRow.sequence < sequence)
+        .values(sequence=sequence)
+    )
+    unmoved = moved.rowcount == 0  # type: ignore[attr-defined]
+    if unmoved and await session.get(CursorRow, FLEET_CURSOR) is None:
         session.add(CursorRow(name=FLEET_CURSOR, sequence=sequence))
-    elif sequence > row.sequence:
-        row.sequence = sequence
 
 
 def _set_diagnostics(row: EventRow, diagnostics: Diagnostics) -> None:
