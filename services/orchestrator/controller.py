@@ -104,9 +104,11 @@ class RolloutController:
             if runner.awaiting_fleet:
                 runner.tell()
 
-    async def kick(self, deployment_id: str) -> None:
-        """Decide on a deployment now (e.g. it was just created)."""
-        await self._submit(deployment_id, None)
+    def kick(self, deployment_id: str) -> None:
+        """Decide on a deployment soon (it was just created). Nobody waits for that first
+        step: the deployment is stored, and a step that fails is the runner's to try again —
+        never a failed CreateDeployment of a deployment that exists."""
+        self._runner(deployment_id).tell()
 
     async def continue_deployment(self, deployment_id: str, termination: bool) -> None:
         """Reroute a Ready blue/green deployment now, or retire its originals now."""

@@ -129,7 +129,7 @@ class Deployments:
             },
         )
         if plan.error is None:
-            await self._controller.kick(deployment_id)
+            self._controller.kick(deployment_id)
         return deployment_id
 
     async def _in_place_plan(
