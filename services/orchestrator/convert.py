@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -490,8 +489,10 @@ def group_to_proto(record: GroupRecord) -> pb.DeploymentGroupInfo:
     return info
 
 
-def deployment_to_proto(deployment: Deployment, targets: Sequence[Target]) -> pb.DeploymentInfo:
-    counts = Counter(t.status for t in targets)
+def deployment_to_proto(
+    deployment: Deployment, counts: Mapping[TargetStatus, int]
+) -> pb.DeploymentInfo:
+    """The deployment as the API shows it; `counts`: its targets by status (the overview)."""
     info = pb.DeploymentInfo(
         deployment_id=deployment.id,
         application_name=deployment.application_name,
@@ -503,12 +504,12 @@ def deployment_to_proto(deployment: Deployment, targets: Sequence[Target]) -> pb
         start_time=timestamp(deployment.started_at),
         complete_time=timestamp(deployment.completed_at),
         deployment_overview=pb.DeploymentOverview(
-            pending=counts[TargetStatus.PENDING],
-            in_progress=counts[TargetStatus.IN_PROGRESS],
-            succeeded=counts[TargetStatus.SUCCEEDED],
-            failed=counts[TargetStatus.FAILED],
-            skipped=counts[TargetStatus.SKIPPED],
-            ready=counts[TargetStatus.READY],
+            pending=counts.get(TargetStatus.PENDING, 0),
+            in_progress=counts.get(TargetStatus.IN_PROGRESS, 0),
+            succeeded=counts.get(TargetStatus.SUCCEEDED, 0),
+            failed=counts.get(TargetStatus.FAILED, 0),
+            skipped=counts.get(TargetStatus.SKIPPED, 0),
+            ready=counts.get(TargetStatus.READY, 0),
         ),
         description=deployment.description,
         creator=deployment.creator,

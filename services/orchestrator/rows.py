@@ -8,7 +8,7 @@ import json
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.clock import as_utc, utcnow
@@ -83,6 +83,17 @@ async def read_targets(
         by_instance.setdefault(event.instance_name, []).append(_event(event))
     rows = await session.execute(targets.order_by(TargetRow.position))
     return [_target(t, by_instance.get(t.instance_name, [])) for t in rows]
+
+
+async def target_counts(session: AsyncSession, deployment_id: str) -> dict[TargetStatus, int]:
+    """How many of the deployment's targets are in each status (the deployment's overview:
+    one aggregate, not a thousand rows)."""
+    counted = await session.execute(
+        select(TargetRow.status, func.count())
+        .where(TargetRow.deployment_id == deployment_id)
+        .group_by(TargetRow.status)
+    )
+    return {TargetStatus(status): count for status, count in counted}
 
 
 async def running_events(session: AsyncSession, deployment_id: str) -> list[EventRef]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, TypeAlias
 
@@ -40,7 +41,7 @@ from services.orchestrator.convert import (
     triggers_from_proto,
 )
 from services.orchestrator.deployments import Deployments
-from services.orchestrator.domain import DeploymentGroup, DeploymentRequest, GroupChange
+from services.orchestrator.domain import Deployment, DeploymentGroup, DeploymentRequest, GroupChange
 from services.orchestrator.group_store import GroupStore
 from services.orchestrator.logs import DeploymentLogs
 from services.orchestrator.states import TERMINAL_DEPLOYMENT
@@ -310,8 +311,8 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         self, request: pb.GetDeploymentRequest, context: Context
     ) -> pb.GetDeploymentResponse:
         deployment_id = _deployment_id(request.deployment_id)
-        deployment, targets = await self._deployments.with_targets(deployment_id)
-        return pb.GetDeploymentResponse(deployment_info=deployment_to_proto(deployment, targets))
+        deployment, counts = await self._deployments.with_counts(deployment_id)
+        return pb.GetDeploymentResponse(deployment_info=deployment_to_proto(deployment, counts))
 
     async def StopDeployment(
         self, request: pb.StopDeploymentRequest, context: Context
@@ -357,7 +358,9 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
     async def ListDeploymentTargets(
         self, request: pb.ListDeploymentTargetsRequest, context: Context
     ) -> pb.ListDeploymentTargetsResponse:
-        targets = await self._deployments.targets(_deployment_id(request.deployment_id))
+        targets = await self._deployments.targets(
+            _deployment_id(request.deployment_id), with_events=False
+        )
         return pb.ListDeploymentTargetsResponse(target_ids=[t.instance_name for t in targets])
 
     async def GetDeploymentTarget(
@@ -376,14 +379,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
         while True:
             wake = self._changes.current()
             began = time.monotonic()
-            summary = request.summary_only
-            deployment, targets = await self._deployments.with_targets(
-                deployment_id, with_events=not summary
-            )
-            response = pb.WatchDeploymentResponse(
-                deployment_info=deployment_to_proto(deployment, targets),
-                instance_targets=[] if summary else [target_to_proto(t) for t in targets],
-            )
+            deployment, response = await self._watched(deployment_id, request.summary_only)
             encoded = response.SerializeToString(deterministic=True)
             if encoded != last:
                 last = encoded
@@ -397,6 +393,22 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             if spent > WATCH_FREE_SECONDS:
                 await asyncio.sleep((spent - WATCH_FREE_SECONDS) * WATCH_SPACING)
             await wake.wait()
+
+    async def _watched(
+        self, deployment_id: str, summary_only: bool
+    ) -> tuple[Deployment, pb.WatchDeploymentResponse]:
+        """What a watcher sees now: the deployment, and its targets unless `summary_only` (its
+        overview is counted by the database then, not from a thousand rows)."""
+        if summary_only:
+            deployment, counts = await self._deployments.with_counts(deployment_id)
+            return deployment, pb.WatchDeploymentResponse(
+                deployment_info=deployment_to_proto(deployment, counts)
+            )
+        deployment, targets = await self._deployments.with_targets(deployment_id)
+        return deployment, pb.WatchDeploymentResponse(
+            deployment_info=deployment_to_proto(deployment, Counter(t.status for t in targets)),
+            instance_targets=[target_to_proto(t) for t in targets],
+        )
 
     async def WatchDeploymentLogs(
         self, request: pb.WatchDeploymentLogsRequest, context: Context

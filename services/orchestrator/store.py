@@ -73,7 +73,12 @@ from services.orchestrator.notifications import deployment_payload, instance_pay
 from services.orchestrator.outbox import DeliveryStore
 from services.orchestrator.recording import insert_deployment, record_happening
 from services.orchestrator.results import EventEnded
-from services.orchestrator.rows import deployment_from_row, read_targets, running_events
+from services.orchestrator.rows import (
+    deployment_from_row,
+    read_targets,
+    running_events,
+    target_counts,
+)
 from services.orchestrator.schema import (
     CursorRow,
     DeploymentRow,
@@ -236,14 +241,18 @@ class DeploymentStore:
             await _deployment_row(session, deployment_id)
             return await read_targets(session, deployment_id, with_events=with_events)
 
-    async def with_targets(
-        self, deployment_id: str, with_events: bool = True
-    ) -> tuple[Deployment, list[Target]]:
-        """The deployment and its targets as one read sees them (what a watcher shows at each
-        change: one query each)."""
+    async def with_targets(self, deployment_id: str) -> tuple[Deployment, list[Target]]:
+        """The deployment and its targets with their events, as one read sees them."""
         async with self._db.read() as session:
             deployment = deployment_from_row(await _deployment_row(session, deployment_id))
-            return deployment, await read_targets(session, deployment_id, with_events=with_events)
+            return deployment, await read_targets(session, deployment_id)
+
+    async def with_counts(self, deployment_id: str) -> tuple[Deployment, dict[TargetStatus, int]]:
+        """The deployment and how many of its targets are in each status, as one read sees
+        them (its overview: what GetDeployment and a summary watcher show)."""
+        async with self._db.read() as session:
+            deployment = deployment_from_row(await _deployment_row(session, deployment_id))
+            return deployment, await target_counts(session, deployment_id)
 
     async def target(self, deployment_id: str, instance_name: str) -> Target:
         async with self._db.read() as session:
