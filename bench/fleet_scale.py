@@ -22,8 +22,6 @@ from bench.simagents import SimulatedAgents
 GOALS = {10: 1.0, 100: 2.0, 1000: 5.0}
 """AllAtOnce create → Succeeded, seconds (issue 16)."""
 STORM_GOAL_SECONDS = 10.0
-LARGE = 1000
-"""Fleets this large are deployed to once per run of the benchmark."""
 
 
 def one_size(workdir: Path, agents: int, runs: int, database_url: str) -> None:
@@ -42,8 +40,7 @@ def one_size(workdir: Path, agents: int, runs: int, database_url: str) -> None:
             per_stream_kb = (running.rss_mb() - enrolled_rss) * 1024 / agents
             wait_online(client, agents, 60)
             create_group(client, tags, "CodeDeployDefault.AllAtOnce")
-            rounds = runs if agents < LARGE else 1  # minutes each, while the goals are far
-            times = [deploy_noop(client, workdir, run, timeout=900) for run in range(rounds)]
+            times = [deploy_noop(client, workdir, run, timeout=900) for run in range(runs)]
         median = statistics.median(times)
         goal = GOALS.get(agents)
         print(
