@@ -19,21 +19,12 @@ from typing import Any
 import yaml
 
 from agent.errors import ErrorCode, EventFailed
+from deploy.lifecycle import SCRIPTED_EVENTS, TRAITS, LifecycleEvent
 
 APPSPEC_NAME = "appspec.yml"
 FALLBACK_NAMES = ("appspec.yaml", "appspec.yml")
-SCRIPTABLE_EVENTS = (
-    "ApplicationStop",
-    "BeforeInstall",
-    "AfterInstall",
-    "ApplicationStart",
-    "ValidateService",
-    "BeforeBlockTraffic",
-    "AfterBlockTraffic",
-    "BeforeAllowTraffic",
-    "AfterAllowTraffic",
-)
-SYSTEM_EVENTS = ("DownloadBundle", "Install", "BlockTraffic", "AllowTraffic")
+SYSTEM_EVENTS = tuple(event for event in LifecycleEvent if TRAITS[event].scripts is None)
+"""Events the agent or the server carries out: hooks given for them are ignored."""
 FILE_EXISTS_BEHAVIORS = ("DISALLOW", "OVERWRITE", "RETAIN")
 MAX_EVENT_SECONDS = 3600
 TOP_LEVEL_KEYS = {"version", "os", "files", "permissions", "hooks", "file_exists_behavior"}
@@ -270,8 +261,8 @@ def _hooks(raw: Any, warnings: list[str]) -> dict[str, tuple[Script, ...]]:
         if event in SYSTEM_EVENTS:
             warnings.append(f"hooks.{event} is run by the system, not by scripts; ignored")
             continue
-        if event not in SCRIPTABLE_EVENTS:
-            hint = _did_you_mean(str(event), SCRIPTABLE_EVENTS)
+        if event not in SCRIPTED_EVENTS:
+            hint = _did_you_mean(str(event), SCRIPTED_EVENTS)
             warnings.append(f"hooks.{event} is not a CodeDeploy lifecycle event{hint}")
         if scripts is None:
             continue

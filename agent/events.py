@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-from enum import StrEnum
 from pathlib import Path
 
 from agent.appspec import APPSPEC_NAME, MAX_EVENT_SECONDS, load_appspec
@@ -16,29 +15,11 @@ from agent.hooks import ScriptLog, run_scripts
 from agent.install import install, preflight
 from agent.layout import DeploymentRoot
 from agent.output import LiveOutput
+from deploy.lifecycle import LifecycleEvent, RunBy, ScriptSource, traits_of
 from deploy.v1 import agent_pb2, common_pb2
 
 log = logging.getLogger(__name__)
 
-
-class ScriptSource(StrEnum):
-    CURRENT = "current"
-    """The revision being deployed."""
-    LAST_SUCCESSFUL = "last-successful"
-    """The revision last installed successfully in this deployment group (none: no-op)."""
-
-
-SCRIPT_SOURCE: dict[str, ScriptSource] = {
-    "ApplicationStop": ScriptSource.LAST_SUCCESSFUL,
-    "BeforeBlockTraffic": ScriptSource.LAST_SUCCESSFUL,
-    "AfterBlockTraffic": ScriptSource.LAST_SUCCESSFUL,
-    "BeforeInstall": ScriptSource.CURRENT,
-    "AfterInstall": ScriptSource.CURRENT,
-    "ApplicationStart": ScriptSource.CURRENT,
-    "ValidateService": ScriptSource.CURRENT,
-    "BeforeAllowTraffic": ScriptSource.CURRENT,
-    "AfterAllowTraffic": ScriptSource.CURRENT,
-}
 
 FILE_EXISTS_NAMES = {
     common_pb2.FILE_EXISTS_BEHAVIOR_DISALLOW: "DISALLOW",
@@ -64,14 +45,10 @@ def bundle_variables(revision: common_pb2.RevisionLocation) -> dict[str, str]:
     return {name: value for name, value in values.items() if value}
 
 
-RUN_BY_AGENT = frozenset({"DownloadBundle", "Install"})
-"""Events the agent carries out itself (no scripts)."""
-
-
 def _installs(spec: agent_pb2.DeploymentSpec) -> bool:
     """Whether this deployment brings a revision to the host (a blue/green original's block
     traffic or a rollback of it does not)."""
-    return "DownloadBundle" in spec.lifecycle_events or not spec.lifecycle_events
+    return LifecycleEvent.DOWNLOAD_BUNDLE in spec.lifecycle_events or not spec.lifecycle_events
 
 
 class EventRunner:
@@ -94,13 +71,13 @@ class EventRunner:
         spec = command.spec
         event = command.lifecycle_event
         self._root.make_deployment_dir(spec.deployment_group_id, spec.deployment_id)
-        if event == "DownloadBundle":
+        if event == LifecycleEvent.DOWNLOAD_BUNDLE:
             return await self._prepare(spec)
-        if event == "Install":
+        if event == LifecycleEvent.INSTALL:
             await asyncio.to_thread(self._install, spec)
             return ()
         notes: tuple[str, ...] = ()
-        if event == "ApplicationStop" and _installs(spec):
+        if event == LifecycleEvent.APPLICATION_STOP and _installs(spec):
             notes = await self._prepare_before_stop(spec)
         await self._scripts(event, spec, live)
         return notes
@@ -180,9 +157,9 @@ class EventRunner:
     async def time_budget(self, command: agent_pb2.LifecycleCommand) -> int:
         """How long the event may run: its scripts' timeouts summed, at most an hour; 0 when
         that is not known before it runs (DownloadBundle, Install, an unreadable appspec)."""
-        if command.lifecycle_event in RUN_BY_AGENT:
+        if traits_of(command.lifecycle_event).run_by is RunBy.AGENT:
             return 0
-        if command.lifecycle_event == "ApplicationStop" and _installs(command.spec):
+        if command.lifecycle_event == LifecycleEvent.APPLICATION_STOP and _installs(command.spec):
             return 0  # the new revision is fetched first, which has its own timeout
         try:  # what is wrong here fails the event when it runs, with the reason
             archive = self._script_archive(command.lifecycle_event, command.spec)
@@ -200,7 +177,7 @@ class EventRunner:
         """Where the event's scripts come from: this deployment's revision, or the group's
         last successful one (none: the event has nothing to run)."""
         group, deployment = spec.deployment_group_id, spec.deployment_id
-        current = SCRIPT_SOURCE.get(event, ScriptSource.CURRENT) is ScriptSource.CURRENT
+        current = traits_of(event).scripts is not ScriptSource.LAST_SUCCESSFUL
         if current and _installs(spec):
             return self._root.archive(group, deployment)
         # a blue/green rollback reinstalls nothing: its hooks are the installed ones

@@ -20,7 +20,7 @@ from agent.config import AgentConfig
 from agent.download import LOCAL_KINDS, LocalSource, check_tree, unpack
 from agent.errors import EventFailed
 from agent.events import EventRunner
-from deploy.lifecycle import IN_PLACE_EVENTS
+from deploy.lifecycle import IN_PLACE_EVENTS, LifecycleEvent
 from deploy.v1 import agent_pb2, common_pb2
 
 FILE_EXISTS = {
@@ -83,10 +83,11 @@ def with_bundle_events(events: list[str]) -> list[str]:
     out — after a leading ApplicationStop (the previous revision's scripts), before every
     other event — so that the listed events run the new bundle's scripts."""
     result = list(events)
-    if "DownloadBundle" not in result:
-        result.insert(1 if result[:1] == ["ApplicationStop"] else 0, "DownloadBundle")
-    if "Install" not in result:
-        result.insert(result.index("DownloadBundle") + 1, "Install")
+    download, install = LifecycleEvent.DOWNLOAD_BUNDLE, LifecycleEvent.INSTALL
+    if download not in result:
+        result.insert(1 if result[:1] == [LifecycleEvent.APPLICATION_STOP] else 0, download)
+    if install not in result:
+        result.insert(result.index(download) + 1, install)
     return result
 
 

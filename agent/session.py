@@ -25,7 +25,7 @@ from deploy import certproof
 from deploy.backoff import RECONNECT_CHANNEL_OPTIONS, Backoff
 from deploy.endpoints import parse_endpoint
 from deploy.hookoutput import OutputLine, line_to_proto
-from deploy.lifecycle import passes
+from deploy.lifecycle import EVENT_NAMES, passes
 from deploy.private import private_dir
 from deploy.v1 import agent_pb2, agent_pb2_grpc, common_pb2
 
@@ -158,8 +158,10 @@ def runs_after(command: agent_pb2.LifecycleCommand, before: int) -> bool:
         return False
     events = list(command.spec.lifecycle_events)
     position = events.index(command.lifecycle_event) if command.lifecycle_event in events else 0
-    previous = events[position - 1] if position > 0 else ""
-    return passes(previous, False, command.spec.ignore_application_stop_failures)
+    previous = EVENT_NAMES.get(events[position - 1]) if position > 0 else None
+    return previous is not None and passes(
+        previous, False, command.spec.ignore_application_stop_failures
+    )
 
 
 class AgentSession:

@@ -48,6 +48,7 @@ from bench.cluster import BIN, free_port, wait
 from deploy.bundle import make_zip
 from deploy.client import TERMINAL, DeployClient
 from deploy.errors import ApiError
+from deploy.lifecycle import ALLOW_TRAFFIC_EVENTS, IN_PLACE_EVENTS, TRAITS, LifecycleEvent
 from deploy.v1 import common_pb2, orchestrator_pb2, registry_pb2, traffic_pb2
 
 APPLICATIONS = ("chaos-a", "chaos-b", "chaos-lb", "chaos-bg")
@@ -70,7 +71,7 @@ MOST_OUT_OF_SERVICE: dict[str, Callable[[int], int]] = {
     "CodeDeployDefault.AllAtOnce": lambda n: n,
 }
 """Targets one deployment may have out of service at once: N minus its minimum healthy hosts."""
-HOOKS = ("ApplicationStop", "BeforeInstall", "AfterInstall", "ApplicationStart", "ValidateService")
+HOOKS = tuple(e for e in IN_PLACE_EVENTS if TRAITS[e].scripts)
 STOP_CHANCE = 0.02
 """Of each look at a running deployment (two a second), the chance it is stopped."""
 SETTLE_SECONDS = 240
@@ -304,7 +305,7 @@ def revision(root: Path, failing: bool) -> Path:
     (root / "scripts").mkdir(parents=True)
     lines = ["version: 0.0", "os: linux", "hooks:"]
     for hook in HOOKS:
-        status = 1 if failing and hook == "ValidateService" else 0
+        status = 1 if failing and hook == LifecycleEvent.VALIDATE_SERVICE else 0
         script = root / "scripts" / f"{hook}.sh"
         script.write_text(
             '#!/bin/sh\necho "$DEPLOYMENT_ID $LIFECYCLE_EVENT $INSTANCE" >> "$JOURNAL"\n'
@@ -578,7 +579,7 @@ TARGET_FIELDS = {
 SUCCEEDED = common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED
 SKIPPED = common_pb2.LIFECYCLE_EVENT_STATUS_SKIPPED
 RAN = (SUCCEEDED, common_pb2.LIFECYCLE_EVENT_STATUS_FAILED)
-JOINING = ("BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic")
+JOINING = ALLOW_TRAFFIC_EVENTS
 """A blue/green replacement's events once it is installed: they join the load balancer."""
 
 

@@ -20,20 +20,11 @@ from bench.access import Admin, serving
 from deploy.bundle import make_zip
 from deploy.client import TERMINAL, DeployClient
 from deploy.errors import ApiError
+from deploy.lifecycle import SCRIPTED_EVENTS
 from deploy.v1 import common_pb2, fleet_pb2, orchestrator_pb2, registry_pb2
 
 BIN = Path(sys.executable).parent
-HOOKS = (
-    "ApplicationStop",
-    "BeforeInstall",
-    "AfterInstall",
-    "ApplicationStart",
-    "ValidateService",
-    "BeforeBlockTraffic",
-    "AfterBlockTraffic",
-    "BeforeAllowTraffic",
-    "AfterAllowTraffic",
-)
+HOOKS = SCRIPTED_EVENTS
 
 
 LOG_LEVEL = os.environ.get("OPENDEPLOY_BENCH_LOG_LEVEL", "WARNING")

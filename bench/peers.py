@@ -29,10 +29,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.cluster import BIN, real_fleet
+from deploy.lifecycle import LifecycleEvent
 
 HOSTS = 20
 FILES = 10
-HOOKS = ("BeforeInstall", "AfterInstall", "ApplicationStart")
+HOOKS = (
+    LifecycleEvent.BEFORE_INSTALL,
+    LifecycleEvent.AFTER_INSTALL,
+    LifecycleEvent.APPLICATION_START,
+)
 GOAL_SECONDS = 1.0
 GOAL_PYINFRA = 5.0
 GOAL_ANSIBLE = 50.0

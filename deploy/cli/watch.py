@@ -24,6 +24,7 @@ from deploy.cli import render
 from deploy.cli.logs import shown
 from deploy.client import TERMINAL, DeployClient
 from deploy.errors import ApiError
+from deploy.lifecycle import label
 from deploy.v1 import common_pb2, orchestrator_pb2
 
 Update = orchestrator_pb2.WatchDeploymentResponse
@@ -31,21 +32,6 @@ HookLine = orchestrator_pb2.HookOutputLine
 
 FINISHED_EVENT = {"Succeeded", "Failed"}
 """Printed as lines in a log; skipped events show in the final grid only."""
-SHORT_NAMES = {
-    "ApplicationStop": "AppStop",
-    "DownloadBundle": "Download",
-    "BeforeInstall": "BeforeInst",
-    "Install": "Install",
-    "AfterInstall": "AfterInst",
-    "ApplicationStart": "AppStart",
-    "ValidateService": "Validate",
-    "BeforeBlockTraffic": "BeforeBlk",
-    "BlockTraffic": "Block",
-    "AfterBlockTraffic": "AfterBlk",
-    "BeforeAllowTraffic": "BeforeAllow",
-    "AllowTraffic": "Allow",
-    "AfterAllowTraffic": "AfterAllow",
-}
 CELL = 11
 TICK_SECONDS = 1.0
 TAIL_LINES = 10
@@ -111,7 +97,7 @@ def grid(update: Update, now: datetime) -> list[str]:
         "  "
         + "instance".ljust(width)
         + "status".ljust(CELL)
-        + "".join(SHORT_NAMES.get(n, n)[: CELL - 1].ljust(CELL) for n in names)
+        + "".join(label(n)[: CELL - 1].ljust(CELL) for n in names)
     )
     for target in targets:
         cells = {e.lifecycle_event_name: cell(e, now) for e in target.lifecycle_events}

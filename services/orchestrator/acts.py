@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from deploy.backoff import Backoff
+from deploy.lifecycle import LifecycleEvent
 from services.core.diagnostics import Diagnostics, ErrorCode
 from services.core.errors import (
     AlreadyExists,
@@ -42,7 +43,7 @@ from services.orchestrator.happenings import (
     Step,
     StopRequested,
 )
-from services.orchestrator.lifecycle import TRAFFIC_EVENTS, chain
+from services.orchestrator.lifecycle import chain, run_by_server
 from services.orchestrator.peers import Dispatch, FleetClient, TrafficClient
 from services.orchestrator.provisioner import Provisioners, ProvisionRequest
 from services.orchestrator.results import EventEnded
@@ -108,7 +109,7 @@ class RolloutActs:
     async def cancel(self, deployment_id: str, running: Sequence[EventRef]) -> None:
         """Have the fleet stop the running agent events of a stopping deployment (traffic
         events end by themselves within their drain delay)."""
-        on_agents = [r.command_id for r in running if r.name not in TRAFFIC_EVENTS]
+        on_agents = [r.command_id for r in running if not run_by_server(r.name)]
         if not on_agents:
             return
         try:
@@ -198,7 +199,7 @@ class RolloutActs:
             await self._set_weights(deployment, step.decision.weights)
         on_agents = []
         for ref in step.decision.started:
-            if ref.name in TRAFFIC_EVENTS:
+            if run_by_server(ref.name):
                 self.run_traffic_event(runner, deployment, ref, progress.green_weight)
             elif ref.command_id in runner.held:  # its agent has it, after the one before
                 runner.held.discard(ref.command_id)
@@ -239,7 +240,7 @@ class RolloutActs:
         """BlockTraffic or AllowTraffic in every target group."""
         lines = []
         for group in deployment.target_groups:
-            if ref.name == "AllowTraffic":
+            if ref.name == LifecycleEvent.ALLOW_TRAFFIC:
                 host = await self._fleet.instance_address(ref.instance_name)
                 address = await self._traffic.allow(group, ref.instance_name, host, weight)
                 lines.append(f"{group}: serving at {address}")

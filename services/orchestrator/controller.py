@@ -28,7 +28,7 @@ from services.orchestrator.cursor import FleetCursor
 from services.orchestrator.domain import Deployment, EventRef
 from services.orchestrator.group_store import GroupStore
 from services.orchestrator.happenings import Continued, Happening, Step, StopRequested
-from services.orchestrator.lifecycle import TRAFFIC_EVENTS
+from services.orchestrator.lifecycle import run_by_server
 from services.orchestrator.peers import CommandResult, FleetClient, TrafficClient
 from services.orchestrator.provisioner import Provisioners
 from services.orchestrator.results import EventEnded
@@ -182,7 +182,7 @@ class RolloutController:
             running = await self._store.in_progress_events(deployment_id)
             runner = self._runner(deployment_id)
             for ref in running:
-                if ref.name in TRAFFIC_EVENTS:
+                if run_by_server(ref.name):
                     weight = deployment.progress.green_weight
                     self._acts.run_traffic_event(runner, deployment, ref, weight)
             if deployment.stop_requested:
@@ -248,7 +248,7 @@ class RolloutController:
         running = [
             ref
             for ref in await self._store.in_progress_events(deployment_id)
-            if ref.name not in TRAFFIC_EVENTS
+            if not run_by_server(ref.name)
         ]
         if not running:
             return

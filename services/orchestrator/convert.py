@@ -43,8 +43,8 @@ from services.orchestrator.domain import (
     GroupRecord,
     HookLine,
     LastDeployment,
-    LifecycleEvent,
     Target,
+    TargetEvent,
     TriggerConfig,
     TriggerEvent,
 )
@@ -546,7 +546,7 @@ def deployment_to_proto(
     return info
 
 
-def event_to_proto(event: LifecycleEvent) -> pb.LifecycleEvent:
+def event_to_proto(event: TargetEvent) -> pb.LifecycleEvent:
     return pb.LifecycleEvent(
         lifecycle_event_name=event.name,
         status=_EVENT_STATUS[event.status],

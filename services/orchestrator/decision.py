@@ -43,9 +43,9 @@ from services.orchestrator.domain import (
     DeploymentErrorCode,
     ErrorInformation,
     EventRef,
-    LifecycleEvent,
     PlannedTarget,
     Target,
+    TargetEvent,
     TargetLabel,
     failure_code,
 )
@@ -464,7 +464,7 @@ class _Draft:
 
     # internals
 
-    def _passed(self, event: LifecycleEvent) -> bool:
+    def _passed(self, event: TargetEvent) -> bool:
         """Succeeded, or failed where --ignore-application-stop-failures lets it go on (one
         Skipped never passes: it did not run)."""
         if event.status is EventStatus.SKIPPED:

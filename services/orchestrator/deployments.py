@@ -7,6 +7,12 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from deploy.lifecycle import (
+    ALLOW_TRAFFIC_EVENTS,
+    BLOCK_TRAFFIC_EVENTS,
+    IN_PLACE_EVENTS,
+    in_place_events,
+)
 from services.core.errors import InvalidArgument
 from services.core.tags import Tag, matches_any
 from services.orchestrator.bluegreen import BlueGreenConfig, GreenFleetAction
@@ -24,12 +30,6 @@ from services.orchestrator.domain import (
     TargetLabel,
 )
 from services.orchestrator.group_store import GroupStore
-from services.orchestrator.lifecycle import (
-    ALLOW_TRAFFIC_EVENTS,
-    BLOCK_TRAFFIC_EVENTS,
-    IN_PLACE_EVENTS,
-    in_place_events,
-)
 from services.orchestrator.peers import FleetClient, RegistryClient, TrafficClient
 from services.orchestrator.provisioner import Provisioners
 from services.orchestrator.rollout import feasible

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from deploy.hookoutput import OutputLine
+from deploy.lifecycle import EVENT_NAMES, LifecycleEvent
 from services.core.diagnostics import Diagnostics, ErrorCode
 from services.core.errors import InvalidArgument
 from services.core.revision import RevisionLocation
@@ -295,8 +296,10 @@ class RollbackInfo:
 
 
 @dataclass(frozen=True)
-class LifecycleEvent:
-    name: str
+class TargetEvent:
+    """One of a target's lifecycle events as recorded."""
+
+    name: LifecycleEvent
     status: EventStatus
     started_at: datetime | None = None
     ended_at: datetime | None = None
@@ -310,7 +313,7 @@ class EventRef:
     deployment_id: str
     instance_name: str
     position: int
-    name: str
+    name: LifecycleEvent
 
     @property
     def command_id(self) -> str:
@@ -319,9 +322,10 @@ class EventRef:
     @classmethod
     def parse(cls, command_id: str) -> EventRef | None:
         parts = command_id.split(":")
-        if len(parts) != 4 or not parts[2].isdigit():
+        event = EVENT_NAMES.get(parts[-1])
+        if len(parts) != 4 or not parts[2].isdigit() or event is None:
             return None
-        return cls(parts[0], parts[1], int(parts[2]), parts[3])
+        return cls(parts[0], parts[1], int(parts[2]), event)
 
 
 @dataclass(frozen=True)
@@ -346,7 +350,7 @@ class PlannedTarget:
     """An instance a new deployment will touch, and its lifecycle events in order."""
 
     instance_name: str
-    events: tuple[str, ...]
+    events: tuple[LifecycleEvent, ...]
     label: TargetLabel = TargetLabel.NONE
 
 
@@ -356,7 +360,7 @@ class Target:
     instance_name: str
     status: TargetStatus
     updated_at: datetime
-    events: tuple[LifecycleEvent, ...]
+    events: tuple[TargetEvent, ...]
     instance_revision: RevisionLocation | None = None
     """Once the deployment ended: the revision the instance was left on."""
     label: TargetLabel = TargetLabel.NONE

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from deploy.lifecycle import ALLOW_TRAFFIC_EVENTS, IN_PLACE_EVENTS
 from services.core.clock import as_utc, utcnow
 from services.core.errors import FailedPrecondition
 from services.orchestrator.domain import (
@@ -34,7 +35,6 @@ from services.orchestrator.happenings import (
     Retired,
     StopRequested,
 )
-from services.orchestrator.lifecycle import ALLOW_TRAFFIC_EVENTS, IN_PLACE_EVENTS
 from services.orchestrator.schema import DeploymentRow, EventRow, TargetRow
 from services.orchestrator.states import (
     ACTIVE_DEPLOYMENT,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from deploy.lifecycle import passes
+from deploy.lifecycle import LifecycleEvent, passes
 from services.core.diagnostics import Diagnostics
 from services.orchestrator.decision import FLEET_VERDICTS
 from services.orchestrator.domain import EventRef
@@ -45,7 +45,7 @@ class EventEnded:
 class EventRecord:
     """What the store keeps of an event that a result may change (changed in place)."""
 
-    name: str
+    name: LifecycleEvent
     status: EventStatus
     started_at: datetime | None
     ended_at: datetime | None

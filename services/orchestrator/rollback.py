@@ -3,6 +3,7 @@ CodeDeploy's automatic-rollback rules."""
 
 from __future__ import annotations
 
+from deploy.lifecycle import ALLOW_TRAFFIC_EVENTS, BLOCK_TRAFFIC_EVENTS
 from services.orchestrator.domain import (
     AutoRollbackEvent,
     Creator,
@@ -12,7 +13,6 @@ from services.orchestrator.domain import (
     Target,
     TargetLabel,
 )
-from services.orchestrator.lifecycle import ALLOW_TRAFFIC_EVENTS, BLOCK_TRAFFIC_EVENTS
 from services.orchestrator.states import DeploymentStatus
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from deploy.lifecycle import EVENT_NAMES
 from services.core.clock import as_utc, utcnow
 from services.core.diagnostics import Diagnostics, ErrorCode
 from services.core.revision import revision_from_json
@@ -23,9 +24,9 @@ from services.orchestrator.domain import (
     ErrorInformation,
     EventRef,
     FileExistsBehavior,
-    LifecycleEvent,
     RollbackInfo,
     Target,
+    TargetEvent,
     TargetLabel,
 )
 from services.orchestrator.group_store import (
@@ -77,7 +78,7 @@ async def read_targets(
     if instances is not None:
         targets = targets.where(TargetRow.instance_name.in_(instances))
         events = events.where(EventRow.instance_name.in_(instances))
-    by_instance: dict[str, list[LifecycleEvent]] = {}
+    by_instance: dict[str, list[TargetEvent]] = {}
     ordered = events.order_by(EventRow.instance_name, EventRow.position)
     for event in await session.execute(ordered) if with_events else ():
         by_instance.setdefault(event.instance_name, []).append(_event(event))
@@ -107,7 +108,7 @@ async def running_events(session: AsyncSession, deployment_id: str) -> list[Even
 
 
 def event_ref(row: EventRow) -> EventRef:
-    return EventRef(row.deployment_id, row.instance_name, row.position, row.name)
+    return EventRef(row.deployment_id, row.instance_name, row.position, EVENT_NAMES[row.name])
 
 
 def deployment_from_row(row: DeploymentRow) -> Deployment:
@@ -167,7 +168,7 @@ def deployment_from_row(row: DeploymentRow) -> Deployment:
     )
 
 
-def _event(row: Row[*tuple[Any, ...]]) -> LifecycleEvent:
+def _event(row: Row[*tuple[Any, ...]]) -> TargetEvent:
     """Every step and watcher reads every event of the deployment (thousands for a big one):
     positional fields, a status table and one shared empty Diagnostics keep it cheap."""
     _, name, status, started_at, ended_at, error_code, script_name, message, log_tail = row
@@ -175,12 +176,12 @@ def _event(row: Row[*tuple[Any, ...]]) -> LifecycleEvent:
     if error_code or script_name or message or log_tail:
         code = ErrorCode(error_code) if error_code else None
         diagnostics = Diagnostics(code, script_name, message, log_tail)
-    return LifecycleEvent(
-        name, EVENT_STATUSES[status], as_utc(started_at), as_utc(ended_at), diagnostics
+    return TargetEvent(
+        EVENT_NAMES[name], EVENT_STATUSES[status], as_utc(started_at), as_utc(ended_at), diagnostics
     )
 
 
-def _target(row: Row[*tuple[Any, ...]], events: Sequence[LifecycleEvent]) -> Target:
+def _target(row: Row[*tuple[Any, ...]], events: Sequence[TargetEvent]) -> Target:
     return Target(
         deployment_id=row.deployment_id,
         instance_name=row.instance_name,

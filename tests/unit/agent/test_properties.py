@@ -14,9 +14,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.appspec import SCRIPTABLE_EVENTS, parse_appspec, read_appspec
+from agent.appspec import parse_appspec, read_appspec
 from agent.download import unpack
 from agent.errors import ErrorCode, EventFailed
+from deploy.lifecycle import SCRIPTED_EVENTS
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=12)
@@ -47,7 +48,7 @@ keys = st.sampled_from(
         "pattern",
         "except",
         "owner",
-        *SCRIPTABLE_EVENTS,
+        *SCRIPTED_EVENTS,
     ]
 )
 documents = st.recursive(

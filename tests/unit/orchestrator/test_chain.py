@@ -3,13 +3,13 @@ with nothing of the server's in between."""
 
 from __future__ import annotations
 
-from services.orchestrator.lifecycle import (
+from deploy.lifecycle import (
     ALLOW_TRAFFIC_EVENTS,
     BLOCK_TRAFFIC_EVENTS,
     IN_PLACE_EVENTS,
-    chain,
     in_place_events,
 )
+from services.orchestrator.lifecycle import chain
 
 
 def test_without_a_load_balancer_the_first_event_carries_all_the_others() -> None:

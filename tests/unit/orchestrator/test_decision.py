@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from deploy.lifecycle import ALLOW_TRAFFIC_EVENTS, BLOCK_TRAFFIC_EVENTS, IN_PLACE_EVENTS
 from services.core.diagnostics import Diagnostics, ErrorCode
 from services.core.revision import RevisionLocation, RevisionType
 from services.orchestrator.bluegreen import (
@@ -29,15 +30,10 @@ from services.orchestrator.domain import (
     DeploymentType,
     ErrorInformation,
     EventRef,
-    LifecycleEvent,
     PlannedTarget,
     Target,
+    TargetEvent,
     TargetLabel,
-)
-from services.orchestrator.lifecycle import (
-    ALLOW_TRAFFIC_EVENTS,
-    BLOCK_TRAFFIC_EVENTS,
-    IN_PLACE_EVENTS,
 )
 from services.orchestrator.states import DeploymentStatus as D
 from services.orchestrator.states import EventStatus as E
@@ -68,7 +64,7 @@ def target(
         updated_at=EARLIER,
         label=label,
         events=tuple(
-            LifecycleEvent(
+            TargetEvent(
                 name=names[i],
                 status=LETTERS[letter],
                 started_at=None if letter == "P" else started,

@@ -10,8 +10,8 @@ from services.core.diagnostics import Diagnostics, ErrorCode
 from services.orchestrator.configs import BUILT_IN_CONFIGS, DeploymentConfig, MinimumHealthyType
 from services.orchestrator.domain import (
     DeploymentErrorCode,
-    LifecycleEvent,
     Target,
+    TargetEvent,
     failure_code,
 )
 from services.orchestrator.rollout import Outcome, RolloutSnapshot, decide, feasible
@@ -198,7 +198,7 @@ def _target(*events: tuple[str, EventStatus, ErrorCode | None]) -> Target:
         "web-1",
         TargetStatus.FAILED,
         datetime(2026, 11, 29, tzinfo=UTC),
-        tuple(LifecycleEvent(n, s, diagnostics=Diagnostics(error_code=c)) for n, s, c in events),
+        tuple(TargetEvent(n, s, diagnostics=Diagnostics(error_code=c)) for n, s, c in events),
     )
 
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from deploy.lifecycle import IN_PLACE_EVENTS
 from services.core.db import open_database
 from services.core.diagnostics import Diagnostics, ErrorCode
 from services.core.revision import RevisionLocation, RevisionType
@@ -23,7 +24,6 @@ from services.orchestrator.domain import (
     Target,
 )
 from services.orchestrator.happenings import Decide, Happening
-from services.orchestrator.lifecycle import IN_PLACE_EVENTS
 from services.orchestrator.results import EventEnded
 from services.orchestrator.states import DeploymentStatus, EventStatus, TargetStatus
 from services.orchestrator.store import DeploymentStore
