@@ -212,6 +212,11 @@ class CommandBus:
         for task in self._tasks:
             task.cancel()
 
+    async def stopped(self) -> None:
+        """Once closed: wait for the deadline loop and the fleet's own failures to end, so that
+        none is inside a transaction when the database closes."""
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
     async def watch(
         self, after_sequence: int, finished_only: bool = False
     ) -> AsyncIterator[CommandUpdate]:

@@ -67,6 +67,7 @@ class FleetService:
         self._bus.close()
         self._output.close()
         self._gateway.close()
+        await self._bus.stopped()
         await self._db.close()
 
 

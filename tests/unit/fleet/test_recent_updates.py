@@ -96,6 +96,7 @@ async def bus_on(tmp_path: Path) -> AsyncIterator[tuple[CommandBus, FleetStore]]
         yield bus, store
     finally:
         bus.close()
+        await bus.stopped()
         await db.close()
 
 
