@@ -3,8 +3,9 @@ audit records every service sends the identity service."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -39,6 +40,15 @@ V = TypeVar("V")
 
 def _inverse(table: dict[K, V]) -> dict[V, K]:
     return {v: k for k, v in table.items()}
+
+
+def enum_from_proto(table: Mapping[Any, int], value: int, field: str) -> Any:
+    """The member a table maps to the wire's number `value`; InvalidArgument (naming `field`)
+    for a number it does not know."""
+    for key, number in table.items():
+        if number == value:
+            return key
+    raise InvalidArgument(f"{field}: unknown value {value}")
 
 
 def bundle_type_from_proto(value: int, field: str) -> BundleType:

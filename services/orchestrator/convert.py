@@ -1,52 +1,49 @@
-"""Orchestrator messages ↔ domain objects."""
+"""Orchestrator messages ↔ domain objects: deployments, their targets and events, deployment
+configs and paging (a group's settings: group_convert.py)."""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from deploy.hookoutput import line_to_proto
 from deploy.v1 import common_pb2, orchestrator_pb2
 from services.core.convert import (
     diagnostics_to_proto,
+    enum_from_proto,
     revision_to_proto,
     tag_filter_to_proto,
     time_from_proto,
     timestamp,
 )
 from services.core.errors import InvalidArgument
-from services.core.names import check_name
-from services.core.urls import check_http_url, redact_url
+from services.core.urls import redact_url
 from services.orchestrator.bluegreen import (
-    BlueGreenConfig,
-    BlueInstanceAction,
-    GreenFleetAction,
-    ReadyAction,
     TrafficRouting,
     TrafficRoutingType,
 )
 from services.orchestrator.configs import DeploymentConfig, MinimumHealthyType
 from services.orchestrator.domain import (
-    MAX_ALARMS,
-    AlarmConfig,
-    AutoRollbackConfig,
-    AutoRollbackEvent,
     Deployment,
     DeploymentErrorCode,
-    DeploymentOption,
     DeploymentQuery,
-    DeploymentStyle,
-    DeploymentType,
     FileExistsBehavior,
     GroupRecord,
     HookLine,
     LastDeployment,
     Target,
     TargetEvent,
-    TriggerConfig,
-    TriggerEvent,
+)
+from services.orchestrator.group_convert import (
+    TRIGGER_EVENTS,
+    alarms_to_proto,
+    auto_rollback_to_proto,
+    blue_green_to_proto,
+    load_balancer_to_proto,
+    style_to_proto,
+    wait_seconds,
 )
 from services.orchestrator.states import DeploymentStatus, EventStatus, TargetStatus
 
@@ -57,6 +54,8 @@ _FILE_EXISTS = {
     common_pb2.FILE_EXISTS_BEHAVIOR_OVERWRITE: FileExistsBehavior.OVERWRITE,
     common_pb2.FILE_EXISTS_BEHAVIOR_RETAIN: FileExistsBehavior.RETAIN,
 }
+
+
 _DEPLOYMENT_STATUS = {
     DeploymentStatus.CREATED: pb.DEPLOYMENT_STATUS_CREATED,
     DeploymentStatus.QUEUED: pb.DEPLOYMENT_STATUS_QUEUED,
@@ -66,6 +65,8 @@ _DEPLOYMENT_STATUS = {
     DeploymentStatus.FAILED: pb.DEPLOYMENT_STATUS_FAILED,
     DeploymentStatus.STOPPED: pb.DEPLOYMENT_STATUS_STOPPED,
 }
+
+
 _TARGET_STATUS = {
     TargetStatus.PENDING: pb.TARGET_STATUS_PENDING,
     TargetStatus.IN_PROGRESS: pb.TARGET_STATUS_IN_PROGRESS,
@@ -74,6 +75,8 @@ _TARGET_STATUS = {
     TargetStatus.FAILED: pb.TARGET_STATUS_FAILED,
     TargetStatus.SKIPPED: pb.TARGET_STATUS_SKIPPED,
 }
+
+
 _EVENT_STATUS = {
     EventStatus.PENDING: common_pb2.LIFECYCLE_EVENT_STATUS_PENDING,
     EventStatus.IN_PROGRESS: common_pb2.LIFECYCLE_EVENT_STATUS_IN_PROGRESS,
@@ -81,6 +84,8 @@ _EVENT_STATUS = {
     EventStatus.FAILED: common_pb2.LIFECYCLE_EVENT_STATUS_FAILED,
     EventStatus.SKIPPED: common_pb2.LIFECYCLE_EVENT_STATUS_SKIPPED,
 }
+
+
 _ERROR_CODE = {
     DeploymentErrorCode.HEALTH_CONSTRAINTS: pb.DEPLOYMENT_ERROR_CODE_HEALTH_CONSTRAINTS,
     DeploymentErrorCode.HEALTH_CONSTRAINTS_INVALID: (
@@ -93,25 +98,8 @@ _ERROR_CODE = {
     DeploymentErrorCode.AGENT_ISSUE: pb.DEPLOYMENT_ERROR_CODE_AGENT_ISSUE,
     DeploymentErrorCode.ALARM_ACTIVE: pb.DEPLOYMENT_ERROR_CODE_ALARM_ACTIVE,
 }
-_AUTO_ROLLBACK_EVENT = {
-    AutoRollbackEvent.DEPLOYMENT_FAILURE: pb.AUTO_ROLLBACK_EVENT_DEPLOYMENT_FAILURE,
-    AutoRollbackEvent.DEPLOYMENT_STOP_ON_ALARM: pb.AUTO_ROLLBACK_EVENT_DEPLOYMENT_STOP_ON_ALARM,
-    AutoRollbackEvent.DEPLOYMENT_STOP_ON_REQUEST: pb.AUTO_ROLLBACK_EVENT_DEPLOYMENT_STOP_ON_REQUEST,
-}
-_TRIGGER_EVENT = {
-    TriggerEvent.DEPLOYMENT_START: pb.TRIGGER_EVENT_TYPE_DEPLOYMENT_START,
-    TriggerEvent.DEPLOYMENT_SUCCESS: pb.TRIGGER_EVENT_TYPE_DEPLOYMENT_SUCCESS,
-    TriggerEvent.DEPLOYMENT_FAILURE: pb.TRIGGER_EVENT_TYPE_DEPLOYMENT_FAILURE,
-    TriggerEvent.DEPLOYMENT_STOP: pb.TRIGGER_EVENT_TYPE_DEPLOYMENT_STOP,
-    TriggerEvent.DEPLOYMENT_ROLLBACK: pb.TRIGGER_EVENT_TYPE_DEPLOYMENT_ROLLBACK,
-    TriggerEvent.DEPLOYMENT_READY: pb.TRIGGER_EVENT_TYPE_DEPLOYMENT_READY,
-    TriggerEvent.INSTANCE_START: pb.TRIGGER_EVENT_TYPE_INSTANCE_START,
-    TriggerEvent.INSTANCE_SUCCESS: pb.TRIGGER_EVENT_TYPE_INSTANCE_SUCCESS,
-    TriggerEvent.INSTANCE_FAILURE: pb.TRIGGER_EVENT_TYPE_INSTANCE_FAILURE,
-    TriggerEvent.INSTANCE_READY: pb.TRIGGER_EVENT_TYPE_INSTANCE_READY,
-}
-MAX_TRIGGERS = 10
-"""CodeDeploy's limit per deployment group."""
+
+
 _MINIMUM_TYPE = {
     MinimumHealthyType.HOST_COUNT: pb.MINIMUM_HEALTHY_HOSTS_TYPE_HOST_COUNT,
     MinimumHealthyType.FLEET_PERCENT: pb.MINIMUM_HEALTHY_HOSTS_TYPE_FLEET_PERCENT,
@@ -165,139 +153,6 @@ def config_to_proto(config: DeploymentConfig) -> pb.DeploymentConfigInfo:
     )
 
 
-def _lookup(table: Mapping[Any, int], value: int, field: str) -> Any:
-    for key, number in table.items():
-        if number == value:
-            return key
-    raise InvalidArgument(f"{field}: unknown value {value}")
-
-
-def auto_rollback_from_proto(
-    message: pb.AutoRollbackConfiguration, field: str
-) -> AutoRollbackConfig:
-    events = frozenset(
-        _lookup(_AUTO_ROLLBACK_EVENT, e, f"{field}.events[{i}]")
-        for i, e in enumerate(message.events)
-    )
-    if message.enabled and not events:
-        raise InvalidArgument(f"{field}.events: name at least one event when enabled")
-    return AutoRollbackConfig(message.enabled, events)
-
-
-def auto_rollback_to_proto(config: AutoRollbackConfig) -> pb.AutoRollbackConfiguration:
-    return pb.AutoRollbackConfiguration(
-        enabled=config.enabled, events=sorted(_AUTO_ROLLBACK_EVENT[e] for e in config.events)
-    )
-
-
-def alarms_from_proto(message: pb.AlarmConfiguration, field: str) -> AlarmConfig:
-    """Unique alarm names of 1 to 255 characters, at most ten; enabled needs at least one."""
-    if len(message.alarms) > MAX_ALARMS:
-        raise InvalidArgument(f"{field}.alarms: at most {MAX_ALARMS} alarms")
-    names: list[str] = []
-    for i, alarm in enumerate(message.alarms):
-        name = alarm.name.strip()
-        if not name or len(name) > 255 or not name.isprintable():
-            raise InvalidArgument(f"{field}.alarms[{i}].name: 1 to 255 printable characters")
-        if name in names:
-            raise InvalidArgument(f"{field}.alarms[{i}].name: {name!r} is named twice")
-        names.append(name)
-    if message.enabled and not names:
-        raise InvalidArgument(f"{field}.alarms: name at least one alarm when enabled")
-    return AlarmConfig(message.enabled, message.ignore_poll_alarm_failure, tuple(names))
-
-
-def alarms_to_proto(config: AlarmConfig) -> pb.AlarmConfiguration:
-    return pb.AlarmConfiguration(
-        enabled=config.enabled,
-        ignore_poll_alarm_failure=config.ignore_poll_failure,
-        alarms=[pb.Alarm(name=name) for name in config.alarms],
-    )
-
-
-def triggers_from_proto(
-    messages: Sequence[pb.TriggerConfig], field: str
-) -> tuple[TriggerConfig, ...]:
-    """Webhook triggers: unique names, http(s) URLs, at least one event each, at most ten."""
-    if len(messages) > MAX_TRIGGERS:
-        raise InvalidArgument(f"{field}: at most {MAX_TRIGGERS} triggers per deployment group")
-    triggers: list[TriggerConfig] = []
-    for i, message in enumerate(messages):
-        where = f"{field}[{i}]"
-        name = check_name(f"{where}.triggerName", message.trigger_name)
-        if any(t.name == name for t in triggers):
-            raise InvalidArgument(f"{where}.triggerName {name!r} is used twice")
-        url = check_http_url(f"{where}.triggerTargetUrl", message.trigger_target_url)
-        events = frozenset(
-            _lookup(_TRIGGER_EVENT, e, f"{where}.triggerEvents[{j}]")
-            for j, e in enumerate(message.trigger_events)
-        )
-        if not events:
-            raise InvalidArgument(f"{where}.triggerEvents: name at least one event")
-        triggers.append(TriggerConfig(name, url, events))
-    return tuple(triggers)
-
-
-_DEPLOYMENT_TYPE = {
-    DeploymentType.IN_PLACE: pb.DEPLOYMENT_TYPE_IN_PLACE,
-    DeploymentType.BLUE_GREEN: pb.DEPLOYMENT_TYPE_BLUE_GREEN,
-}
-_DEPLOYMENT_OPTION = {
-    DeploymentOption.WITH_TRAFFIC_CONTROL: pb.DEPLOYMENT_OPTION_WITH_TRAFFIC_CONTROL,
-    DeploymentOption.WITHOUT_TRAFFIC_CONTROL: pb.DEPLOYMENT_OPTION_WITHOUT_TRAFFIC_CONTROL,
-}
-
-
-def style_from_proto(message: pb.DeploymentStyle) -> DeploymentStyle:
-    """Unset fields take CodeDeploy's defaults (IN_PLACE, WITHOUT_TRAFFIC_CONTROL)."""
-    default = DeploymentStyle()
-    return DeploymentStyle(
-        _lookup(_DEPLOYMENT_TYPE, message.deployment_type, "deploymentStyle.deploymentType")
-        if message.deployment_type
-        else default.type,
-        _lookup(_DEPLOYMENT_OPTION, message.deployment_option, "deploymentStyle.deploymentOption")
-        if message.deployment_option
-        else default.option,
-    )
-
-
-def style_to_proto(style: DeploymentStyle) -> pb.DeploymentStyle:
-    return pb.DeploymentStyle(
-        deployment_type=_DEPLOYMENT_TYPE[style.type],
-        deployment_option=_DEPLOYMENT_OPTION[style.option],
-    )
-
-
-def target_groups_from_proto(message: pb.LoadBalancerInfo) -> tuple[str, ...]:
-    names: list[str] = []
-    for i, group in enumerate(message.target_group_info_list):
-        name = check_name(f"loadBalancerInfo.targetGroupInfoList[{i}].name", group.name)
-        if name in names:
-            raise InvalidArgument(
-                f"loadBalancerInfo.targetGroupInfoList[{i}].name {name!r} is listed twice"
-            )
-        names.append(name)
-    return tuple(names)
-
-
-def load_balancer_to_proto(target_groups: Sequence[str]) -> pb.LoadBalancerInfo:
-    return pb.LoadBalancerInfo(
-        target_group_info_list=[pb.LoadBalancerTargetGroup(name=n) for n in target_groups]
-    )
-
-
-_READY_ACTION = {
-    ReadyAction.CONTINUE_DEPLOYMENT: pb.READY_ACTION_CONTINUE_DEPLOYMENT,
-    ReadyAction.STOP_DEPLOYMENT: pb.READY_ACTION_STOP_DEPLOYMENT,
-}
-_BLUE_ACTION = {
-    BlueInstanceAction.TERMINATE: pb.BLUE_INSTANCE_ACTION_TERMINATE,
-    BlueInstanceAction.KEEP_ALIVE: pb.BLUE_INSTANCE_ACTION_KEEP_ALIVE,
-}
-_GREEN_ACTION = {
-    GreenFleetAction.DISCOVER_EXISTING: pb.GREEN_FLEET_PROVISIONING_ACTION_DISCOVER_EXISTING,
-    GreenFleetAction.PROVISION: pb.GREEN_FLEET_PROVISIONING_ACTION_PROVISION,
-}
 _ROUTING_TYPE = {
     TrafficRoutingType.ALL_AT_ONCE: pb.TRAFFIC_ROUTING_TYPE_ALL_AT_ONCE,
     TrafficRoutingType.CANARY: pb.TRAFFIC_ROUTING_TYPE_TIME_BASED_CANARY,
@@ -305,65 +160,9 @@ _ROUTING_TYPE = {
 }
 
 
-def _seconds(seconds: int, minutes: int) -> int:
-    """A wait given in seconds, else in minutes (CodeDeploy's unit)."""
-    return seconds or minutes * 60
-
-
-def blue_green_from_proto(message: pb.BlueGreenDeploymentConfiguration) -> BlueGreenConfig:
-    default = BlueGreenConfig()
-    ready = message.deployment_ready_option
-    terminate = message.terminate_blue_instances_on_deployment_success
-    green = message.green_fleet_provisioning_option
-    where = "blueGreenDeploymentConfiguration"
-    return BlueGreenConfig(
-        ready_action=(
-            _lookup(_READY_ACTION, ready.action_on_timeout, f"{where}.deploymentReadyOption")
-            if ready.action_on_timeout
-            else default.ready_action
-        ),
-        ready_wait_seconds=_seconds(ready.wait_time_in_seconds, ready.wait_time_in_minutes),
-        blue_action=(
-            _lookup(_BLUE_ACTION, terminate.action, f"{where}.terminateBlueInstances")
-            if terminate.action
-            else default.blue_action
-        ),
-        termination_wait_seconds=_seconds(
-            terminate.termination_wait_time_in_seconds, terminate.termination_wait_time_in_minutes
-        ),
-        green_fleet=(
-            _lookup(_GREEN_ACTION, green.action, f"{where}.greenFleetProvisioningOption")
-            if green.action
-            else default.green_fleet
-        ),
-        provisioner=green.provisioner_name,
-        provision_timeout_seconds=green.timeout_in_seconds or default.provision_timeout_seconds,
-    ).check()
-
-
-def blue_green_to_proto(config: BlueGreenConfig) -> pb.BlueGreenDeploymentConfiguration:
-    return pb.BlueGreenDeploymentConfiguration(
-        terminate_blue_instances_on_deployment_success=pb.BlueInstanceTerminationOption(
-            action=_BLUE_ACTION[config.blue_action],
-            termination_wait_time_in_minutes=config.termination_wait_seconds // 60,
-            termination_wait_time_in_seconds=config.termination_wait_seconds,
-        ),
-        deployment_ready_option=pb.DeploymentReadyOption(
-            action_on_timeout=_READY_ACTION[config.ready_action],
-            wait_time_in_minutes=config.ready_wait_seconds // 60,
-            wait_time_in_seconds=config.ready_wait_seconds,
-        ),
-        green_fleet_provisioning_option=pb.GreenFleetProvisioningOption(
-            action=_GREEN_ACTION[config.green_fleet],
-            provisioner_name=config.provisioner,
-            timeout_in_seconds=config.provision_timeout_seconds,
-        ),
-    )
-
-
 def routing_from_proto(message: pb.TrafficRoutingConfig) -> TrafficRouting:
     kind = (
-        _lookup(_ROUTING_TYPE, message.type, "trafficRoutingConfig.type")
+        enum_from_proto(_ROUTING_TYPE, message.type, "trafficRoutingConfig.type")
         if message.type
         else TrafficRoutingType.ALL_AT_ONCE
     )
@@ -372,14 +171,14 @@ def routing_from_proto(message: pb.TrafficRoutingConfig) -> TrafficRouting:
         return TrafficRouting(
             kind,
             canary.canary_percentage,
-            _seconds(canary.canary_interval_seconds, canary.canary_interval),
+            wait_seconds(canary.canary_interval_seconds, canary.canary_interval),
         ).check()
     if kind is TrafficRoutingType.LINEAR:
         linear = message.time_based_linear
         return TrafficRouting(
             kind,
             linear.linear_percentage,
-            _seconds(linear.linear_interval_seconds, linear.linear_interval),
+            wait_seconds(linear.linear_interval_seconds, linear.linear_interval),
         ).check()
     return TrafficRouting()
 
@@ -470,13 +269,13 @@ def group_to_proto(record: GroupRecord) -> pb.DeploymentGroupInfo:
         message = info.trigger_configurations.add(
             trigger_name=trigger.name,
             trigger_target_url=redact_url(trigger.url),
-            trigger_events=sorted(_TRIGGER_EVENT[e] for e in trigger.events),
+            trigger_events=sorted(TRIGGER_EVENTS[e] for e in trigger.events),
         )
         delivery = record.deliveries.get(trigger.name)
         if delivery is not None:
             message.last_delivery.CopyFrom(
                 pb.TriggerDelivery(
-                    event=_TRIGGER_EVENT[delivery.event],
+                    event=TRIGGER_EVENTS[delivery.event],
                     deployment_id=delivery.deployment_id,
                     instance_id=delivery.instance_id,
                     status=delivery.status,

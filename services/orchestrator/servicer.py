@@ -24,9 +24,6 @@ from services.orchestrator.config_store import ConfigStore
 from services.orchestrator.configs import DEFAULT_CONFIG_NAME, check_custom_config
 from services.orchestrator.controller import RolloutController
 from services.orchestrator.convert import (
-    alarms_from_proto,
-    auto_rollback_from_proto,
-    blue_green_from_proto,
     config_from_proto,
     config_to_proto,
     deployment_query_from_proto,
@@ -35,13 +32,18 @@ from services.orchestrator.convert import (
     group_to_proto,
     hook_line_to_proto,
     next_token,
-    style_from_proto,
-    target_groups_from_proto,
     target_to_proto,
-    triggers_from_proto,
 )
 from services.orchestrator.deployments import Deployments
 from services.orchestrator.domain import Deployment, DeploymentGroup, DeploymentRequest, GroupChange
+from services.orchestrator.group_convert import (
+    alarms_from_proto,
+    auto_rollback_from_proto,
+    blue_green_from_proto,
+    style_from_proto,
+    target_groups_from_proto,
+    triggers_from_proto,
+)
 from services.orchestrator.group_store import GroupStore
 from services.orchestrator.logs import DeploymentLogs
 from services.orchestrator.states import TERMINAL_DEPLOYMENT
