@@ -2,7 +2,7 @@
 deployment, a stop or continue request, an agent's result on the fleet's update stream, a fleet
 change, the clock.
 
-Each runner decides (pure, decision.decide) and applies in one store transaction, then acts
+Each runner decides (pure, next_step.decide) and applies in one store transaction, then acts
 (acts.py). Dispatch is idempotent, so after a crash, and whenever the fleet's update stream
 comes back, the in-flight events are sent again and the stream resumes from its stored cursor.
 The fleet fails an event whose agent goes offline or misses a deadline, so every dispatched

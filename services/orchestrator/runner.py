@@ -1,5 +1,5 @@
 """One active deployment, carried on: each thing that happens to it is recorded, decided on
-(`decision.decide`) and applied in one transaction (`DeploymentStore.step`); then the
+(`next_step.decide`) and applied in one transaction (`DeploymentStore.step`); then the
 decision's acts are performed, and the runner decides again at the decision's `wake_at`.
 
 A runner is the only writer of its deployment in this process, so two results never race; it
@@ -20,9 +20,9 @@ from deploy.backoff import Backoff
 from services.core.clock import utcnow
 from services.core.errors import DeployError, NotFound
 from services.orchestrator.cursor import FleetCursor
-from services.orchestrator.decision import decide
 from services.orchestrator.happenings import Continued, Happening, Step, StopRequested
 from services.orchestrator.known import KnownTargets
+from services.orchestrator.next_step import decide
 from services.orchestrator.results import EventEnded
 from services.orchestrator.states import ACTIVE_DEPLOYMENT
 from services.orchestrator.store import DeploymentStore

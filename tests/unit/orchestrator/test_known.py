@@ -13,10 +13,11 @@ import pytest
 from deploy.lifecycle import IN_PLACE_EVENTS
 from services.core.db import open_database
 from services.core.diagnostics import Diagnostics, ErrorCode
-from services.orchestrator.decision import Decision, TargetChange, decide
+from services.orchestrator.decision import Decision, TargetChange
 from services.orchestrator.domain import EventRef, PlannedTarget, Target
 from services.orchestrator.happenings import Step
 from services.orchestrator.known import KnownTargets
+from services.orchestrator.next_step import decide
 from services.orchestrator.results import EventEnded
 from services.orchestrator.states import DeploymentStatus, TargetStatus
 from services.orchestrator.store import DeploymentStore

@@ -15,7 +15,7 @@ from deploy.lifecycle import IN_PLACE_EVENTS
 from services.core.db import open_database
 from services.core.diagnostics import Diagnostics, ErrorCode
 from services.core.revision import RevisionLocation, RevisionType
-from services.orchestrator.decision import Decision, Snapshot, decide
+from services.orchestrator.decision import Decision, Snapshot
 from services.orchestrator.domain import (
     DeploymentGroup,
     DeploymentRequest,
@@ -24,6 +24,7 @@ from services.orchestrator.domain import (
     Target,
 )
 from services.orchestrator.happenings import Decide, Happening
+from services.orchestrator.next_step import decide
 from services.orchestrator.results import EventEnded
 from services.orchestrator.states import DeploymentStatus, EventStatus, TargetStatus
 from services.orchestrator.store import DeploymentStore

@@ -18,7 +18,7 @@ from services.orchestrator.bluegreen import (
     TrafficRouting,
     TrafficRoutingType,
 )
-from services.orchestrator.decision import EVENT_BACKSTOP, Decision, Snapshot, decide
+from services.orchestrator.decision import EVENT_BACKSTOP, Decision, Snapshot
 from services.orchestrator.domain import (
     AutoRollbackConfig,
     AutoRollbackEvent,
@@ -35,6 +35,7 @@ from services.orchestrator.domain import (
     TargetEvent,
     TargetLabel,
 )
+from services.orchestrator.next_step import decide
 from services.orchestrator.states import DeploymentStatus as D
 from services.orchestrator.states import EventStatus as E
 from services.orchestrator.states import TargetStatus as T
