@@ -17,9 +17,10 @@ from typing import TextIO
 
 from agent.appspec import APPSPEC_NAME, load_appspec
 from agent.config import AgentConfig
-from agent.download import LOCAL_KINDS, LocalSource, check_tree, unpack
+from agent.download import LOCAL_KINDS, LocalSource
 from agent.errors import EventFailed
 from agent.events import EventRunner
+from agent.unpack import check_tree, unpack
 from deploy.lifecycle import IN_PLACE_EVENTS, LifecycleEvent
 from deploy.v1 import agent_pb2, common_pb2
 

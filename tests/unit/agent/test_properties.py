@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.appspec import parse_appspec, read_appspec
-from agent.download import unpack
 from agent.errors import ErrorCode, EventFailed
+from agent.unpack import unpack
 from deploy.lifecycle import SCRIPTED_EVENTS
 
 scalars = st.one_of(
