@@ -86,7 +86,7 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
 def s3_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A real S3-compatible server (moto's standalone server) on 127.0.0.1, as the standard AWS
     environment variables that point boto3 in the services, agents and CLI at it."""
-    from tests.harness import spawn, wait_until
+    from tests.processes import spawn, wait_until
 
     try:
         import moto.server  # noqa: F401

@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.harness import free_port, required_tool, wait_until
+from tests.processes import free_port, required_tool, wait_until
 
 LOAD_BALANCER = "test-haproxy"
 """The name the tests' servers give their HAProxy in `load_balancers`."""

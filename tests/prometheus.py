@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-from tests.harness import Process, free_port, required_tool, spawn, wait_until
+from tests.processes import Process, free_port, required_tool, spawn, wait_until
 
 
 def prometheus_binary() -> str:

@@ -92,9 +92,9 @@ class CatchUp:
         self._signal = ChangeSignal()
         self._tasks: list[asyncio.Task[None]] = []
 
-    def request(self, group_id: str = "") -> None:
-        """Look at one group again, or at every group when no id is given."""
-        if group_id:
+    def request(self, group_id: str | None = None) -> None:
+        """Look at one group again, or at every group when none is named."""
+        if group_id is not None:
             self._dirty.add(group_id)
         else:
             self._all = True

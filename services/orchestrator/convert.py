@@ -404,12 +404,13 @@ def _time(message: pb.TimeRange, field: Literal["start", "end"]) -> datetime | N
 
 
 def deployment_query_from_proto(
-    request: pb.ListDeploymentsRequest, group_id: str
+    request: pb.ListDeploymentsRequest, group_id: str | None
 ) -> DeploymentQuery:
+    """`group_id`: the group named by the request (None: deployments of every group)."""
     if request.max_items > MAX_PAGE:
         raise InvalidArgument(f"maxItems must be at most {MAX_PAGE}")
     return DeploymentQuery(
-        application_name=request.application_name,
+        application_name=request.application_name or None,
         group_id=group_id,
         statuses=tuple(deployment_status_from_proto(s) for s in request.include_only_statuses),
         created_from=_time(request.create_time_range, "start"),

@@ -32,7 +32,7 @@ from services.orchestrator.domain import (
 from services.orchestrator.group_store import GroupStore
 from services.orchestrator.peers import FleetClient, RegistryClient, TrafficClient
 from services.orchestrator.provisioner import Provisioners
-from services.orchestrator.rollout import feasible
+from services.orchestrator.rollout import infeasible
 from services.orchestrator.store import DeploymentStore
 
 log = logging.getLogger(__name__)
@@ -223,7 +223,7 @@ def _cannot_start(instances: int, minimum_healthy: int) -> ErrorInformation | No
             DeploymentErrorCode.NO_INSTANCES,
             "The deployment failed because no instances were found for your deployment group.",
         )
-    reason = feasible(instances, minimum_healthy)
-    if reason:
+    reason = infeasible(instances, minimum_healthy)
+    if reason is not None:
         return ErrorInformation(DeploymentErrorCode.HEALTH_CONSTRAINTS_INVALID, reason)
     return None

@@ -487,8 +487,10 @@ class InstanceRevision:
 class DeploymentQuery:
     """ListDeployments: which deployments, newest first, one page at a time."""
 
-    application_name: str = ""
-    group_id: str = ""
+    application_name: str | None = None
+    """None: of every application."""
+    group_id: str | None = None
+    """None: of every group."""
     statuses: tuple[DeploymentStatus, ...] = ()
     created_from: datetime | None = None
     """Inclusive lower bound of the create time; None: none."""

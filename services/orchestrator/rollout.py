@@ -45,14 +45,14 @@ class Decision:
     """Why the deployment failed (only with FAILED)."""
 
 
-def feasible(instances: int, minimum_healthy: int) -> str:
-    """Empty if the deployment can run, else why not (CodeDeploy's HEALTH_CONSTRAINTS_INVALID)."""
+def infeasible(instances: int, minimum_healthy: int) -> str | None:
+    """Why the deployment cannot run (CodeDeploy's HEALTH_CONSTRAINTS_INVALID); None if it can."""
     if instances > 0 and instances <= minimum_healthy:
         return (
             f"the deployment config needs {minimum_healthy} healthy instance(s) "
             f"but the group has only {instances}"
         )
-    return ""
+    return None
 
 
 def decide(snapshot: RolloutSnapshot) -> Decision:

@@ -345,7 +345,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
             raise InvalidArgument(
                 "applicationName and deploymentGroupName must be given together, or neither"
             )
-        group_id = ""
+        group_id = None
         if request.application_name:
             group = await self._groups.get(
                 check_name("applicationName", request.application_name),

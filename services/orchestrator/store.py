@@ -165,9 +165,9 @@ class DeploymentStore:
         query = select(DeploymentRow.created_at, DeploymentRow.id).order_by(
             DeploymentRow.created_at.desc(), DeploymentRow.id.desc()
         )
-        if q.application_name:
+        if q.application_name is not None:
             query = query.where(DeploymentRow.application_name == q.application_name)
-        if q.group_id:
+        if q.group_id is not None:
             query = query.where(DeploymentRow.group_id == q.group_id)
         if q.statuses:
             query = query.where(DeploymentRow.status.in_([str(s) for s in q.statuses]))
@@ -185,11 +185,12 @@ class DeploymentStore:
             rows = await session.execute(query.limit(q.limit))
             return [(as_utc(created) or utcnow(), id_) for created, id_ in rows]
 
-    async def active_ids(self, group_id: str = "") -> list[str]:
+    async def active_ids(self, group_id: str | None = None) -> list[str]:
+        """The active deployments (of one group, when named), oldest first."""
         query = select(DeploymentRow.id).where(
             DeploymentRow.status.in_([str(s) for s in ACTIVE_DEPLOYMENT])
         )
-        if group_id:
+        if group_id is not None:
             query = query.where(DeploymentRow.group_id == group_id)
         async with self._db.read() as session:
             return list(await session.scalars(query.order_by(DeploymentRow.created_at)))

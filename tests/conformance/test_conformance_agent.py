@@ -19,6 +19,7 @@ from deploy.cli.groups import create_deployment_group
 from deploy.cli.revisions import push
 from deploy.client import DeployClient
 from deploy.v1 import common_pb2, registry_pb2
+from tests.agents import start_agent, wait_online
 from tests.conformance.runner import (
     Outcome,
     check,
@@ -28,8 +29,9 @@ from tests.conformance.runner import (
     write_bundle,
 )
 from tests.conformance.test_conformance import CASES
-from tests.harness import client_of, free_port_range, known_server, start_agent, wait_online
+from tests.harness import client_of, known_server
 from tests.integration.test_local_cluster import localcluster
+from tests.processes import free_port_range
 
 # Local-only features: a custom event order and another appspec file name have no server API.
 SERVER_CASES = [

@@ -7,7 +7,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from tests.harness import Cluster, gate_script, unique, wait_until
+from tests.cluster import Cluster, gate_script
+from tests.harness import unique
+from tests.processes import wait_until
 
 
 def bundle(
@@ -48,6 +50,42 @@ def bundle(
         lines += [f"  {hook}:", f"    - location: scripts/{hook}.sh", "      timeout: 60"]
     (root / "appspec.yml").write_text("\n".join(lines) + "\n")
     return root
+
+
+def push(running: Cluster, app: str, source: Path) -> str:
+    result = running.cli("push", "--application-name", app, "--source", str(source))
+    assert result.returncode == 0, result.stderr
+    return str(result.json()["revision"]["registryLocation"]["digest"])
+
+
+def deploy(running: Cluster, app: str, group: str, digest: str, config: str) -> str:
+    result = running.cli(
+        "create-deployment",
+        "--application-name",
+        app,
+        "--deployment-group-name",
+        group,
+        "--deployment-config-name",
+        config,
+        "--registry-location",
+        f"digest={digest},bundleType=zip",
+    )
+    assert result.returncode == 0, result.stderr
+    return str(result.json()["deploymentId"])
+
+
+def setup_app(running: Cluster, app: str, group: str, tag_filter: str) -> None:
+    assert running.cli("create-application", "--application-name", app).returncode == 0
+    created = running.cli(
+        "create-deployment-group",
+        "--application-name",
+        app,
+        "--deployment-group-name",
+        group,
+        "--on-premises-instance-tag-filters",
+        tag_filter,
+    )
+    assert created.returncode == 0, created.stderr
 
 
 class App:

@@ -6,7 +6,9 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.harness import BIN, cli, spawn, start_agent, start_server, wait_online, wait_until
+from tests.agents import start_agent, wait_online
+from tests.harness import cli, start_server
+from tests.processes import BIN, spawn, wait_until
 
 
 def blocking_bundle(root: Path, gate: Path, runs: Path) -> Path:

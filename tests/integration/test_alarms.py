@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Cluster, cluster, free_port, open_gate, wait_until
+from tests.cluster import Cluster, cluster, open_gate
 from tests.integration.apps import App, bundle, gated, hook_processes, installed, wait_started
+from tests.processes import free_port, wait_until
 from tests.prometheus import ControlledMetric, Prometheus, start_prometheus
 
 AGENTS = 2

@@ -29,18 +29,11 @@ from deploy.v1 import (
 )
 from deploy.v1.registry_pb2_grpc import RevisionRegistryStub
 from services.core.access import RULES, Audience
-from tests.harness import (
-    Agent,
-    Cluster,
-    channel_to,
-    cli,
-    client_of,
-    cluster,
-    refused_hello,
-    start_agent,
-    wait_until,
-)
+from tests.agents import Agent, refused_hello, start_agent
+from tests.cluster import Cluster, cluster
+from tests.harness import channel_to, cli, client_of
 from tests.integration.apps import App, bundle, installed
+from tests.processes import wait_until
 
 MODULES = (fleet_pb2, identity_pb2, orchestrator_pb2, registry_pb2, traffic_pb2)
 

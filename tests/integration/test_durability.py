@@ -6,18 +6,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.harness import (
-    CliResult,
-    cli,
-    cluster,
-    gate_script,
-    open_gate,
-    start_agent,
-    start_server,
-    wait_online,
-    wait_until,
-)
+from tests.agents import start_agent, wait_online
+from tests.cluster import cluster, gate_script, open_gate
+from tests.harness import CliResult, cli, start_server
 from tests.integration.apps import App, bundle, installed
+from tests.processes import wait_until
 
 
 def gated_bundle(root: Path, gate: Path, started: Path) -> Path:

@@ -28,7 +28,8 @@ from deploy.v1 import (
     registry_pb2,
     traffic_pb2,
 )
-from tests.harness import Process, channel_to, start_server
+from tests.harness import channel_to, start_server
+from tests.processes import Process
 
 REQUESTS_PER_DATABASE = 6_000
 """Run against SQLite and PostgreSQL: 12,000 requests in all."""

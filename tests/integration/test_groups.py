@@ -12,17 +12,11 @@ from typing import Any
 
 import pytest
 
-from tests.harness import (
-    Agent,
-    Cluster,
-    cluster,
-    register,
-    start_agent,
-    unique,
-    wait_online,
-    wait_until,
-)
+from tests.agents import Agent, register, start_agent, wait_online
+from tests.cluster import Cluster, cluster
+from tests.harness import unique
 from tests.integration.apps import App, bundle, installed
+from tests.processes import wait_until
 
 AGENTS = 2
 TAG = "grp"

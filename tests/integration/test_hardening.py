@@ -21,19 +21,12 @@ from deploy.client import DeployClient
 from deploy.errors import ApiError
 from deploy.v1 import agent_pb2, common_pb2, fleet_pb2, registry_pb2
 from services.core.pki import command_signing_key
+from tests.agents import refused_hello
 from tests.archives import zip_bomb
-from tests.harness import (
-    Cluster,
-    Process,
-    channel_to,
-    client_of,
-    cluster,
-    refused_hello,
-    start_server,
-    unique,
-    wait_until,
-)
+from tests.cluster import Cluster, cluster
+from tests.harness import channel_to, client_of, start_server, unique
 from tests.integration.apps import App
+from tests.processes import Process, wait_until
 
 
 @pytest.fixture(scope="module")

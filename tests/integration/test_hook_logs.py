@@ -22,19 +22,11 @@ from deploy.hookoutput import MAX_LINE_CHARACTERS
 from deploy.lifecycle import IN_PLACE_EVENTS
 from deploy.v1 import agent_pb2, common_pb2
 from services.fleet.domain import OUTPUT_LINES_PER_COMMAND
-from tests.harness import (
-    BIN,
-    Cluster,
-    access,
-    cluster,
-    gate_script,
-    open_gate,
-    simulated_agents,
-    unique,
-    wait_online,
-    wait_until,
-)
+from tests.agents import wait_online
+from tests.cluster import Cluster, cluster, gate_script, open_gate
+from tests.harness import access, simulated_agents, unique
 from tests.integration.apps import App
+from tests.processes import BIN, wait_until
 
 AGENTS = 2
 TAG = "logs"

@@ -17,22 +17,11 @@ from typing import Any
 import pytest
 
 from deploy.lifecycle import IN_PLACE_EVENTS
-from tests.harness import (
-    BIN,
-    Agent,
-    cli,
-    cluster,
-    open_gate,
-    simulated_agents,
-    spawn,
-    split_servers,
-    start_agent,
-    start_server,
-    unique,
-    wait_online,
-    wait_until,
-)
+from tests.agents import Agent, start_agent, wait_online
+from tests.cluster import cluster, open_gate
+from tests.harness import cli, simulated_agents, split_servers, start_server, unique
 from tests.integration.apps import App, bundle
+from tests.processes import BIN, spawn, wait_until
 
 FAST_HEARTBEAT = {"OPENDEPLOY_HEARTBEAT_INTERVAL_SECONDS": "2"}
 """Offline after three missed heartbeats: 6 s (shorter windows let a busy machine's live agents

@@ -13,7 +13,8 @@ import boto3
 import pytest
 
 from deploy.v1 import traffic_pb2
-from tests.harness import Cluster, client_of, cluster, start_server, unique
+from tests.cluster import Cluster, cluster
+from tests.harness import client_of, start_server, unique
 from tests.integration.apps import App, hello_web
 from tests.loadbalancer import LOAD_BALANCER, HAProxy, Traffic, sample, start_haproxy
 

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import cli, free_port_range, wait_until
+from tests.harness import cli
 from tests.loadbalancer import haproxy_binary
+from tests.processes import free_port_range, wait_until
 from tests.prometheus import api, prometheus_binary, rule_names, targets_up
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,9 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import socket
-import subprocess
 import tarfile
 import urllib.request
 from collections.abc import Iterator
@@ -17,34 +14,22 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.harness import (
-    Cluster,
-    cluster,
-    free_port,
-    open_gate,
-    spawn,
-    start_agent,
-    start_server,
-    unique,
-    wait_online,
-    wait_until,
-)
+from tests.agents import start_agent, wait_online
+from tests.cluster import Cluster, cluster, open_gate
+from tests.harness import start_server, unique
 from tests.integration.apps import App, bundle, installed
+from tests.integration.gitserver import GIT_SERVER_ENV, deploy_git, git_repository, serve
+from tests.processes import wait_until
 
 AGENTS = 2
-GIT_SERVER_ENV = {"OPENDEPLOY_GIT_ALLOWED_SCHEMES": "git"}
-"""The tests' repositories are served by `git daemon` (git://); production allows https only."""
-GIT_AGENT_CONFIG = {"git_allowed_schemes": ["git"]}
 
 
 @pytest.fixture(scope="module")
 def running(
     tmp_path_factory: pytest.TempPathFactory, database_url: str, s3_env: dict[str, str]
 ) -> Iterator[Cluster]:
-    workdir = tmp_path_factory.mktemp("cluster")
-    env = {**s3_env, **GIT_SERVER_ENV}
     with cluster(
-        workdir, database_url, AGENTS, "rev", env=env, agent_config=GIT_AGENT_CONFIG
+        tmp_path_factory.mktemp("cluster"), database_url, AGENTS, "rev", env=s3_env
     ) as running:
         yield running
 
@@ -375,125 +360,6 @@ def test_revision_records_list_sort_filter_and_batch_get(
     assert [i.get("deploymentGroups", []) for i in infos] == [[], [app.group]]
 
 
-def git(*args: str, cwd: Path) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
-    return done.stdout.strip()
-
-
-def git_repository(root: Path, source: Path) -> tuple[Path, str]:
-    """A real repository (bare, as a server holds it) whose one commit holds `source`."""
-    work = root / "work"
-    shutil.copytree(source, work)
-    git("init", "--quiet", "--initial-branch=main", cwd=work)
-    git("add", "-A", cwd=work)
-    git(
-        "-c", "user.name=t", "-c", "user.email=t@example.com",
-        "commit", "--quiet", "-m", "release", cwd=work,
-    )  # fmt: skip
-    bare = root / "owner" / "app.git"
-    git("clone", "--quiet", "--bare", str(work), str(bare), cwd=root)
-    return bare, git("rev-parse", "HEAD", cwd=work)
-
-
-def deploy_git(app: App, repository: str, commit: str) -> str:
-    created = app.ok(
-        "create-deployment",
-        "--application-name",
-        app.name,
-        "--deployment-group-name",
-        app.group,
-        "--deployment-config-name",
-        "CodeDeployDefault.AllAtOnce",
-        "--github-location",
-        f"repository={repository},commitId={commit}",
-    )
-    return str(created["deploymentId"])
-
-
-@pytest.fixture(scope="module")
-def git_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
-    """`git daemon` serving a directory over git:// on 127.0.0.1."""
-    root = tmp_path_factory.mktemp("git-daemon")
-    port = free_port()
-    process = spawn(
-        "git-daemon",
-        [
-            "git", "daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1",
-            f"--port={port}", f"--base-path={root}", str(root),
-        ],
-        root / "daemon.log",
-    )  # fmt: skip
-    wait_until(lambda: _listening(port), 30, "git daemon to listen")
-    yield root, f"git://127.0.0.1:{port}/"
-    process.stop()
-
-
-def serve(daemon: tuple[Path, str], bare: Path) -> str:
-    """Put the bare repository under the daemon's root; its git:// URL."""
-    root, base_url = daemon
-    repository = f"team/{unique('site')}"  # the daemon serves every database's run
-    shutil.copytree(bare, root / repository)
-    return f"{base_url}{repository}"
-
-
-def test_a_git_commit_over_git_url_deploys_and_bad_commits_are_refused(
-    running: Cluster, tmp_path: Path, git_daemon: tuple[Path, str]
-) -> None:
-    app = App(running)
-    bare, commit = git_repository(tmp_path / "git", bundle(tmp_path / "v1", "1", app.dest))
-    url = serve(git_daemon, bare)
-    info = app.finished(deploy_git(app, url, commit), "Succeeded")
-    assert info["revision"]["gitHubLocation"]["commitId"] == commit
-    assert installed(app) == ["1"] * AGENTS
-    for agent in running.agents:  # each host fetched the commit itself
-        assert any((agent.root / "git-cache").iterdir()), agent.name
-
-    missing = running.cli(
-        "register-application-revision",
-        "--application-name",
-        app.name,
-        "--github-location",
-        f"repository={url},commitId={'0' * 40}",
-    )
-    assert missing.returncode == 254
-    assert f"commitId {'0' * 40} does not exist" in missing.stderr
-    no_repo = running.cli(
-        "register-application-revision",
-        "--application-name",
-        app.name,
-        "--github-location",
-        f"repository={git_daemon[1]}nowhere.git,commitId={commit}",
-    )
-    assert no_repo.returncode == 254
-    assert "could not be fetched" in no_repo.stderr
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def test_owner_repo_resolves_against_the_configured_base_url(
-    tmp_path: Path, database_url: str, git_daemon: tuple[Path, str]
-) -> None:
-    root, base_url = git_daemon
-    workdir = tmp_path / "cluster"
-    workdir.mkdir()
-    env = {"OPENDEPLOY_GIT_BASE_URL": base_url, **GIT_SERVER_ENV}
-    with cluster(
-        workdir, database_url, 1, "gitbase", env=env, agent_config=GIT_AGENT_CONFIG
-    ) as base_cluster:
-        app = App(base_cluster)
-        source = bundle(tmp_path / "v1", "1", app.dest)
-        bare, commit = git_repository(tmp_path / "git", source)
-        repository = f"team/{unique('site')}"  # the daemon serves every database's run
-        shutil.copytree(bare, root / repository)
-        info = app.finished(deploy_git(app, repository, commit), "Succeeded")
-        assert info["revision"]["gitHubLocation"]["repository"] == repository
-        assert info["revision"]["gitHubLocation"]["cloneUrl"] == f"{base_url}{repository}"
-        assert installed(app) == ["1"]
-
-
 def test_hosts_without_s3_access_fetch_through_the_registry_when_the_group_says_so(
     tmp_path: Path,
     database_url: str,
@@ -533,39 +399,3 @@ def test_a_tampered_bundle_in_the_registry_store_is_refused_before_the_applicati
     stored.write_bytes(b"tampered")
     open_gate(gate, 1)
     refused_before_stop(app, deployment_id, stops, installing, f"is not {digest}")
-
-
-def test_hostile_git_repositories_and_commits_are_refused_before_git_runs(
-    running: Cluster, tmp_path: Path, git_daemon: tuple[Path, str]
-) -> None:
-    """An option-looking repository never reaches git as an option, only allowed transports
-    are fetched, credentials in a URL are neither accepted nor echoed, commits are full ids."""
-    app = App(running)
-    bare, commit = git_repository(tmp_path / "git", bundle(tmp_path / "v1", "1", app.dest))
-    url = serve(git_daemon, bare)
-    marker = tmp_path / "pwned"
-    hostile = [
-        (f"--upload-pack=touch {marker}", commit, "not a repository URL"),
-        (f"ext::sh -c touch% {marker}", commit, "not a repository URL"),
-        (f"file://{bare}", commit, "scheme 'file' is not allowed"),
-        (str(bare), commit, "not a scheme://host/path URL"),
-        (f"git://user:s3cr3t-token@127.0.0.1:1/{bare.name}", commit, "credentials"),
-        (f"https://127.0.0.1:1/{bare.name}", commit, "scheme 'https' is not allowed"),
-        (url, commit[:12], "not a full commit id"),
-        (url, f"--output={marker}", "not a full commit id"),
-    ]
-    for repository, commit_id, message in hostile:
-        result = running.cli(
-            "register-application-revision",
-            "--application-name",
-            app.name,
-            "--github-location",
-            f"repository={repository},commitId={commit_id}",
-        )
-        assert result.returncode == 254, (repository, result.stdout)
-        assert message in result.stderr, (repository, result.stderr)
-        assert "s3cr3t-token" not in result.stderr
-        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert not marker.exists()
-    listed = app.ok("list-application-revisions", "--application-name", app.name)
-    assert listed.get("revisions", []) == []

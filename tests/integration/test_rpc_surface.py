@@ -11,7 +11,8 @@ from google.protobuf import descriptor_pool
 from google.protobuf.message_factory import GetMessageClass
 
 from deploy.v1 import agent_pb2, fleet_pb2, orchestrator_pb2, registry_pb2, traffic_pb2
-from tests.harness import Process, channel_to, start_server
+from tests.harness import channel_to, start_server
+from tests.processes import Process
 
 FILES = [registry_pb2, fleet_pb2, agent_pb2, orchestrator_pb2, traffic_pb2]
 METHODS = [

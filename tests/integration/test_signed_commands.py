@@ -20,7 +20,9 @@ import yaml
 from deploy import commandsig
 from deploy.v1 import agent_pb2, agent_pb2_grpc, common_pb2
 from services.core.pki import command_signing_key
-from tests.harness import BIN, Cluster, cluster, register, start_agent, wait_until
+from tests.agents import register, start_agent
+from tests.cluster import Cluster, cluster
+from tests.processes import BIN, wait_until
 
 NAME = "signed-1"
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Cluster, cluster, wait_until
+from tests.cluster import Cluster, cluster
 from tests.integration.apps import App, bundle, gated, hook_processes, installed, wait_started
+from tests.processes import wait_until
 
 AGENTS = 3
 

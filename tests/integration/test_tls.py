@@ -12,15 +12,9 @@ from deploy.client import DeployClient
 from deploy.errors import ApiError
 from deploy.v1 import fleet_pb2
 from services.core.pki import server_tls
-from tests.harness import (
-    cli,
-    client_of,
-    cluster,
-    service_proof,
-    split_servers,
-    start_agent,
-    wait_online,
-)
+from tests.agents import start_agent, wait_online
+from tests.cluster import cluster
+from tests.harness import cli, client_of, service_proof, split_servers
 from tests.integration.apps import App, bundle, installed
 
 

@@ -15,8 +15,9 @@ import pytest
 from deploy.client import DeployClient
 from deploy.errors import ApiError
 from deploy.v1 import traffic_pb2
-from tests.harness import Process, client_of, free_port, start_server, unique, wait_until
+from tests.harness import client_of, start_server, unique
 from tests.loadbalancer import LOAD_BALANCER, HAProxy, Traffic, sample, start_haproxy
+from tests.processes import Process, free_port, wait_until
 
 
 class App:

@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 import agent.metrics  # noqa: F401  (registers the agent's metrics)
 import services.core.metrics
 import services.fleet.health  # noqa: F401
-from tests.harness import required_tool
+from tests.processes import required_tool
 
 REPO = Path(__file__).resolve().parents[2]
 MONITORING = REPO / "monitoring"

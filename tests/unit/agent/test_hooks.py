@@ -17,7 +17,7 @@ from agent.hooks import LONGEST_LINE, OutputTail, lines_of, run_scripts
 from agent.output import LiveOutput
 from deploy.hookoutput import OutputLine, OutputStream
 from deploy.v1 import agent_pb2
-from tests.harness import wait_until
+from tests.processes import wait_until
 
 
 def test_tail_keeps_newest_whole_entries_within_2048_characters() -> None:

@@ -14,7 +14,7 @@ from services.orchestrator.domain import (
     TargetEvent,
     failure_code,
 )
-from services.orchestrator.rollout import Outcome, RolloutSnapshot, decide, feasible
+from services.orchestrator.rollout import Outcome, RolloutSnapshot, decide, infeasible
 from services.orchestrator.states import EventStatus, TargetStatus
 
 
@@ -124,10 +124,13 @@ def test_fleet_percent_rounds_up_and_host_count_is_literal() -> None:
 
 
 def test_a_deployment_that_needs_every_instance_healthy_cannot_start() -> None:
-    assert feasible(1, 1)  # HalfAtATime on one instance: 1 ≤ M
-    assert feasible(10, 10)
-    assert not feasible(3, 2)
-    assert not feasible(1, 0)
+    assert infeasible(1, 1) is not None  # HalfAtATime on one instance: 1 ≤ M
+    assert (
+        infeasible(10, 10)
+        == "the deployment config needs 10 healthy instance(s) but the group has only 10"
+    )
+    assert infeasible(3, 2) is None
+    assert infeasible(1, 0) is None
 
 
 CONFIGS = [
@@ -168,7 +171,7 @@ def test_minimum_healthy_is_never_violated_and_outcomes_follow_the_rules(
     config: DeploymentConfig, instances: int
 ) -> None:
     minimum = config.minimum_healthy(instances)
-    if feasible(instances, minimum):
+    if infeasible(instances, minimum) is not None:
         return  # HEALTH_CONSTRAINTS_INVALID: refused before it starts
     patterns = [
         frozenset(),
