@@ -28,7 +28,8 @@ import httpx
 
 from services.core.clock import utcnow
 from services.core.errors import DeployError
-from services.orchestrator.domain import AlarmConfig, DeploymentErrorCode, ErrorInformation
+from services.orchestrator.domain import DeploymentErrorCode, ErrorInformation
+from services.orchestrator.groups import AlarmConfig
 from services.orchestrator.happenings import ActFailed, AlarmFired, AlarmsClear, Happening
 from services.orchestrator.runner import DeploymentRunner
 from services.orchestrator.states import ACTIVE_DEPLOYMENT

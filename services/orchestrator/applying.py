@@ -27,13 +27,7 @@ from services.orchestrator.decision import (
     RollbackPlan,
     TargetChange,
 )
-from services.orchestrator.domain import (
-    AutoRollbackConfig,
-    Creator,
-    EventRef,
-    TargetLabel,
-    TriggerEvent,
-)
+from services.orchestrator.domain import Creator, EventRef, TargetLabel
 from services.orchestrator.group_store import (
     auto_rollback_to_json,
     blue_green_from_json,
@@ -41,6 +35,7 @@ from services.orchestrator.group_store import (
     newest_deployment,
     routing_to_json,
 )
+from services.orchestrator.groups import AutoRollbackConfig, TriggerEvent
 from services.orchestrator.recording import insert_deployment
 from services.orchestrator.schema import (
     DeploymentRow,

@@ -23,13 +23,9 @@ from services.core.errors import DeployError, FailedPrecondition
 from services.core.revision import RevisionLocation
 from services.core.signal import ChangeSignal
 from services.core.tags import Tag
-from services.orchestrator.domain import (
-    Creator,
-    DeploymentGroup,
-    DeploymentRequest,
-    InstanceRevision,
-)
+from services.orchestrator.domain import Creator, DeploymentRequest, InstanceRevision
 from services.orchestrator.group_store import GroupStore
+from services.orchestrator.groups import DeploymentGroup
 from services.orchestrator.peers import FleetClient
 from services.orchestrator.store import DeploymentStore
 

@@ -30,9 +30,7 @@ from services.orchestrator.domain import (
     DeploymentErrorCode,
     DeploymentQuery,
     FileExistsBehavior,
-    GroupRecord,
     HookLine,
-    LastDeployment,
     Target,
     TargetEvent,
 )
@@ -45,6 +43,7 @@ from services.orchestrator.group_convert import (
     style_to_proto,
     wait_seconds,
 )
+from services.orchestrator.groups import GroupRecord, LastDeployment
 from services.orchestrator.states import DeploymentStatus, EventStatus, TargetStatus
 
 pb = orchestrator_pb2

@@ -22,14 +22,13 @@ from services.orchestrator.configs import DeploymentConfig
 from services.orchestrator.controller import RolloutController
 from services.orchestrator.domain import (
     DeploymentErrorCode,
-    DeploymentGroup,
     DeploymentRequest,
     ErrorInformation,
-    GroupChange,
     PlannedTarget,
     TargetLabel,
 )
 from services.orchestrator.group_store import GroupStore
+from services.orchestrator.groups import DeploymentGroup, GroupChange
 from services.orchestrator.peers import FleetClient, RegistryClient, TrafficClient
 from services.orchestrator.provisioner import Provisioners
 from services.orchestrator.rollout import infeasible

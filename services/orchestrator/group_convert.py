@@ -16,7 +16,7 @@ from services.orchestrator.bluegreen import (
     GreenFleetAction,
     ReadyAction,
 )
-from services.orchestrator.domain import (
+from services.orchestrator.groups import (
     MAX_ALARMS,
     AlarmConfig,
     AutoRollbackConfig,

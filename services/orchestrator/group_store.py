@@ -27,7 +27,7 @@ from services.orchestrator.bluegreen import (
     TrafficRouting,
     TrafficRoutingType,
 )
-from services.orchestrator.domain import (
+from services.orchestrator.groups import (
     AlarmConfig,
     AutoRollbackConfig,
     AutoRollbackEvent,

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.orchestrator.domain import Deployment, Target, TriggerEvent
+from services.orchestrator.domain import Deployment, Target
+from services.orchestrator.groups import TriggerEvent
 from services.orchestrator.states import TargetStatus
 
 RETRY_DELAYS_SECONDS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.clock import as_utc
 from services.core.db import Database
-from services.orchestrator.domain import TriggerDelivery, TriggerEvent
+from services.orchestrator.groups import TriggerDelivery, TriggerEvent
 from services.orchestrator.schema import TriggerDeliveryRow
 
 

@@ -18,13 +18,13 @@ from deploy.lifecycle import ALLOW_TRAFFIC_EVENTS, IN_PLACE_EVENTS
 from services.core.clock import as_utc, utcnow
 from services.core.errors import FailedPrecondition
 from services.orchestrator.domain import (
-    AutoRollbackEvent,
     DeploymentErrorCode,
     ErrorInformation,
     PlannedTarget,
     TargetLabel,
 )
 from services.orchestrator.group_store import auto_rollback_from_json
+from services.orchestrator.groups import AutoRollbackEvent
 from services.orchestrator.happenings import (
     ActFailed,
     AlarmFired,

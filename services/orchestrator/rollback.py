@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from deploy.lifecycle import ALLOW_TRAFFIC_EVENTS, BLOCK_TRAFFIC_EVENTS
 from services.orchestrator.domain import (
-    AutoRollbackEvent,
     Creator,
     Deployment,
     DeploymentErrorCode,
@@ -13,6 +12,7 @@ from services.orchestrator.domain import (
     Target,
     TargetLabel,
 )
+from services.orchestrator.groups import AutoRollbackEvent
 from services.orchestrator.states import DeploymentStatus
 
 

@@ -35,7 +35,7 @@ from services.orchestrator.convert import (
     target_to_proto,
 )
 from services.orchestrator.deployments import Deployments
-from services.orchestrator.domain import Deployment, DeploymentGroup, DeploymentRequest, GroupChange
+from services.orchestrator.domain import Deployment, DeploymentRequest
 from services.orchestrator.group_convert import (
     alarms_from_proto,
     auto_rollback_from_proto,
@@ -45,6 +45,7 @@ from services.orchestrator.group_convert import (
     triggers_from_proto,
 )
 from services.orchestrator.group_store import GroupStore
+from services.orchestrator.groups import DeploymentGroup, GroupChange
 from services.orchestrator.logs import DeploymentLogs
 from services.orchestrator.states import TERMINAL_DEPLOYMENT
 from services.orchestrator.store import DeploymentStore

@@ -28,7 +28,6 @@ from services.orchestrator.decision import (
 )
 from services.orchestrator.domain import (
     Deployment,
-    DeploymentGroup,
     DeploymentQuery,
     DeploymentRequest,
     ErrorInformation,
@@ -36,7 +35,6 @@ from services.orchestrator.domain import (
     InstanceRevision,
     PlannedTarget,
     Target,
-    TriggerEvent,
 )
 from services.orchestrator.group_store import (
     alarms_to_json,
@@ -47,6 +45,7 @@ from services.orchestrator.group_store import (
     routing_to_json,
     style_to_json,
 )
+from services.orchestrator.groups import DeploymentGroup, TriggerEvent
 from services.orchestrator.happenings import (
     Decide,
     Happening,

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.clock import utcnow
 from services.core.signal import ChangeSignal
-from services.orchestrator.domain import TriggerConfig, TriggerEvent
 from services.orchestrator.group_store import triggers_of
+from services.orchestrator.groups import TriggerConfig, TriggerEvent
 from services.orchestrator.notifications import deployment_payload, instance_payload
 from services.orchestrator.outbox import DeliveryStore
 from services.orchestrator.rows import deployment_from_row, read_targets

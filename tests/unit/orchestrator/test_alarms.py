@@ -16,8 +16,9 @@ from services.orchestrator.alarms import (
     judge,
     read,
 )
-from services.orchestrator.domain import AlarmConfig, DeploymentErrorCode
+from services.orchestrator.domain import DeploymentErrorCode
 from services.orchestrator.group_convert import alarms_from_proto
+from services.orchestrator.groups import AlarmConfig
 from services.orchestrator.happenings import ActFailed, AlarmFired, AlarmsClear
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

@@ -20,20 +20,22 @@ from services.orchestrator.bluegreen import (
 )
 from services.orchestrator.decision import EVENT_BACKSTOP, Decision, Snapshot
 from services.orchestrator.domain import (
-    AutoRollbackConfig,
-    AutoRollbackEvent,
     BlueGreenProgress,
     Creator,
     Deployment,
     DeploymentErrorCode,
-    DeploymentStyle,
-    DeploymentType,
     ErrorInformation,
     EventRef,
     PlannedTarget,
     Target,
     TargetEvent,
     TargetLabel,
+)
+from services.orchestrator.groups import (
+    AutoRollbackConfig,
+    AutoRollbackEvent,
+    DeploymentStyle,
+    DeploymentType,
 )
 from services.orchestrator.next_step import decide
 from services.orchestrator.states import DeploymentStatus as D

@@ -12,15 +12,17 @@ from services.core.revision import RevisionLocation, RevisionType
 from services.core.tags import Tag, TagFilter, TagFilterType
 from services.orchestrator.catchup import outdated_instances
 from services.orchestrator.domain import (
-    AutoRollbackConfig,
-    AutoRollbackEvent,
     Creator,
     Deployment,
     DeploymentErrorCode,
-    DeploymentGroup,
     ErrorInformation,
-    GroupChange,
     InstanceRevision,
+)
+from services.orchestrator.groups import (
+    AutoRollbackConfig,
+    AutoRollbackEvent,
+    DeploymentGroup,
+    GroupChange,
 )
 from services.orchestrator.notifications import RETRY_DELAYS_SECONDS, retry_at
 from services.orchestrator.rollback import rollback_reason

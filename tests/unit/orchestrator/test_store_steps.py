@@ -16,13 +16,8 @@ from services.core.db import open_database
 from services.core.diagnostics import Diagnostics, ErrorCode
 from services.core.revision import RevisionLocation, RevisionType
 from services.orchestrator.decision import Decision, Snapshot
-from services.orchestrator.domain import (
-    DeploymentGroup,
-    DeploymentRequest,
-    EventRef,
-    PlannedTarget,
-    Target,
-)
+from services.orchestrator.domain import DeploymentRequest, EventRef, PlannedTarget, Target
+from services.orchestrator.groups import DeploymentGroup
 from services.orchestrator.happenings import Decide, Happening
 from services.orchestrator.next_step import decide
 from services.orchestrator.results import EventEnded
