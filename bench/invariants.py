@@ -130,9 +130,11 @@ def _unhealthy(records: list[orchestrator_pb2.WatchDeploymentResponse]) -> list[
         allowed = MOST_OUT_OF_SERVICE.get(info.deployment_config_name)
         if allowed is None:
             continue
-        blue_green = any(t.instance_label for t in record.instance_targets)
+        blue_green = any(t.label for t in record.instance_targets)
         targets = [
-            t for t in record.instance_targets if not blue_green or t.instance_label == "Green"
+            t
+            for t in record.instance_targets
+            if not blue_green or t.label == orchestrator_pb2.TARGET_LABEL_GREEN
         ]
         spans = []
         for target in targets:

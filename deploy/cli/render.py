@@ -39,6 +39,14 @@ TAG_FILTER_NAMES = {
 }
 
 
+CREATORS = {
+    orchestrator_pb2.DEPLOYMENT_CREATOR_USER: "user",
+    orchestrator_pb2.DEPLOYMENT_CREATOR_CODE_DEPLOY_ROLLBACK: "codeDeployRollback",
+    orchestrator_pb2.DEPLOYMENT_CREATOR_CODE_DEPLOY_AUTO_UPDATE: "CodeDeployAutoUpdate",
+}
+"""CodeDeploy's DeploymentCreator spellings."""
+
+
 def camel_enum(message: Message, field: str, prefix: str) -> str:
     """DEPLOYMENT_STATUS_IN_PROGRESS → InProgress (CodeDeploy's spelling)."""
     descriptor = message.DESCRIPTOR.fields_by_name[field].enum_type
@@ -264,7 +272,7 @@ def trigger(message: orchestrator_pb2.TriggerConfig) -> dict[str, Any]:
                 "event": trigger_event(delivery.event),
                 "deploymentId": delivery.deployment_id,
                 "instanceId": delivery.instance_id,
-                "status": delivery.status,
+                "status": camel_enum(delivery, "delivery_status", "TRIGGER_DELIVERY_STATUS_"),
                 "attempts": delivery.attempts,
                 "httpStatus": delivery.http_status or None,
                 "error": delivery.error,
@@ -389,7 +397,7 @@ def deployment(message: orchestrator_pb2.DeploymentInfo) -> dict[str, Any]:
             "Ready": overview.ready,
         },
         "description": message.description,
-        "creator": message.creator,
+        "creator": CREATORS.get(message.deployment_creator, ""),
         "ignoreApplicationStopFailures": message.ignore_application_stop_failures,
         "deploymentStyle": deployment_style(message.deployment_style),
         "loadBalancerInfo": load_balancer_info(message.load_balancer_info),
@@ -453,6 +461,13 @@ def lifecycle_event(message: orchestrator_pb2.LifecycleEvent) -> dict[str, Any]:
     return event
 
 
+def instance_label(message: orchestrator_pb2.InstanceTarget) -> str:
+    """Blue or Green (blue/green), else empty."""
+    if message.label == orchestrator_pb2.TARGET_LABEL_UNSPECIFIED:
+        return ""
+    return camel_enum(message, "label", "TARGET_LABEL_")
+
+
 def instance_target(message: orchestrator_pb2.InstanceTarget) -> dict[str, Any]:
     return _compact(
         {
@@ -467,6 +482,6 @@ def instance_target(message: orchestrator_pb2.InstanceTarget) -> dict[str, Any]:
                 if message.HasField("instance_revision")
                 else None
             ),
-            "instanceLabel": message.instance_label,
+            "instanceLabel": instance_label(message),
         }
     )

@@ -112,8 +112,8 @@ def grid(update: Update, now: datetime) -> list[str]:
 
 def _label(target: orchestrator_pb2.InstanceTarget) -> str:
     return (
-        f"{target.target_id} ({target.instance_label.lower()})"
-        if target.instance_label
+        f"{target.target_id} ({render.instance_label(target).lower()})"
+        if target.label != orchestrator_pb2.TARGET_LABEL_UNSPECIFIED
         else (target.target_id)
     )
 

@@ -630,16 +630,20 @@ class WatchInstanceChangesResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     INSTANCE_NAME_FIELD_NUMBER: _builtins.int
+    RESYNC_FIELD_NUMBER: _builtins.int
     instance_name: _builtins.str
-    """empty: resync"""
+    """empty when resync"""
+    resync: _builtins.bool
+    """any instance may have changed (first, and whenever changes may be lost)"""
     def __init__(
         self,
         *,
         instance_name: _builtins.str = ...,
+        resync: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["instance_name", b"instance_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["instance_name", b"instance_name", "resync", b"resync"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

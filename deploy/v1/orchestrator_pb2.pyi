@@ -19,6 +19,11 @@ if sys.version_info >= (3, 11):
 else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
+if sys.version_info >= (3, 13):
+    from warnings import deprecated as _deprecated
+else:
+    from typing_extensions import deprecated as _deprecated
+
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class _MinimumHealthyHostsType:
@@ -114,6 +119,29 @@ TRIGGER_EVENT_TYPE_INSTANCE_SUCCESS: TriggerEventType.ValueType  # 8
 TRIGGER_EVENT_TYPE_INSTANCE_FAILURE: TriggerEventType.ValueType  # 9
 TRIGGER_EVENT_TYPE_INSTANCE_READY: TriggerEventType.ValueType  # 10
 Global___TriggerEventType: _TypeAlias = TriggerEventType  # noqa: Y015
+
+class _TriggerDeliveryStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TriggerDeliveryStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TriggerDeliveryStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TRIGGER_DELIVERY_STATUS_UNSPECIFIED: _TriggerDeliveryStatus.ValueType  # 0
+    TRIGGER_DELIVERY_STATUS_PENDING: _TriggerDeliveryStatus.ValueType  # 1
+    """not sent yet, or retrying"""
+    TRIGGER_DELIVERY_STATUS_DELIVERED: _TriggerDeliveryStatus.ValueType  # 2
+    TRIGGER_DELIVERY_STATUS_FAILED: _TriggerDeliveryStatus.ValueType  # 3
+    """gave up after the last retry"""
+
+class TriggerDeliveryStatus(_TriggerDeliveryStatus, metaclass=_TriggerDeliveryStatusEnumTypeWrapper): ...
+
+TRIGGER_DELIVERY_STATUS_UNSPECIFIED: TriggerDeliveryStatus.ValueType  # 0
+TRIGGER_DELIVERY_STATUS_PENDING: TriggerDeliveryStatus.ValueType  # 1
+"""not sent yet, or retrying"""
+TRIGGER_DELIVERY_STATUS_DELIVERED: TriggerDeliveryStatus.ValueType  # 2
+TRIGGER_DELIVERY_STATUS_FAILED: TriggerDeliveryStatus.ValueType  # 3
+"""gave up after the last retry"""
+Global___TriggerDeliveryStatus: _TypeAlias = TriggerDeliveryStatus  # noqa: Y015
 
 class _DeploymentType:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -273,6 +301,30 @@ DEPLOYMENT_ERROR_CODE_AGENT_ISSUE: DeploymentErrorCode.ValueType  # 7
 DEPLOYMENT_ERROR_CODE_ALARM_ACTIVE: DeploymentErrorCode.ValueType  # 8
 Global___DeploymentErrorCode: _TypeAlias = DeploymentErrorCode  # noqa: Y015
 
+class _DeploymentCreator:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DeploymentCreatorEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DeploymentCreator.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DEPLOYMENT_CREATOR_UNSPECIFIED: _DeploymentCreator.ValueType  # 0
+    DEPLOYMENT_CREATOR_USER: _DeploymentCreator.ValueType  # 1
+    DEPLOYMENT_CREATOR_CODE_DEPLOY_ROLLBACK: _DeploymentCreator.ValueType  # 2
+    """an automatic or requested rollback"""
+    DEPLOYMENT_CREATOR_CODE_DEPLOY_AUTO_UPDATE: _DeploymentCreator.ValueType  # 3
+    """catch-up of an outdated instance"""
+
+class DeploymentCreator(_DeploymentCreator, metaclass=_DeploymentCreatorEnumTypeWrapper):
+    """Who created a deployment (CodeDeploy's DeploymentCreator values that apply here)."""
+
+DEPLOYMENT_CREATOR_UNSPECIFIED: DeploymentCreator.ValueType  # 0
+DEPLOYMENT_CREATOR_USER: DeploymentCreator.ValueType  # 1
+DEPLOYMENT_CREATOR_CODE_DEPLOY_ROLLBACK: DeploymentCreator.ValueType  # 2
+"""an automatic or requested rollback"""
+DEPLOYMENT_CREATOR_CODE_DEPLOY_AUTO_UPDATE: DeploymentCreator.ValueType  # 3
+"""catch-up of an outdated instance"""
+Global___DeploymentCreator: _TypeAlias = DeploymentCreator  # noqa: Y015
+
 class _TargetStatus:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -297,6 +349,30 @@ TARGET_STATUS_SUCCEEDED: TargetStatus.ValueType  # 4
 TARGET_STATUS_FAILED: TargetStatus.ValueType  # 5
 TARGET_STATUS_SKIPPED: TargetStatus.ValueType  # 6
 Global___TargetStatus: _TypeAlias = TargetStatus  # noqa: Y015
+
+class _TargetLabel:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TargetLabelEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TargetLabel.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TARGET_LABEL_UNSPECIFIED: _TargetLabel.ValueType  # 0
+    """in place: no fleet"""
+    TARGET_LABEL_BLUE: _TargetLabel.ValueType  # 1
+    """an original instance"""
+    TARGET_LABEL_GREEN: _TargetLabel.ValueType  # 2
+    """a replacement instance"""
+
+class TargetLabel(_TargetLabel, metaclass=_TargetLabelEnumTypeWrapper):
+    """Which fleet of a blue/green deployment a target belongs to."""
+
+TARGET_LABEL_UNSPECIFIED: TargetLabel.ValueType  # 0
+"""in place: no fleet"""
+TARGET_LABEL_BLUE: TargetLabel.ValueType  # 1
+"""an original instance"""
+TARGET_LABEL_GREEN: TargetLabel.ValueType  # 2
+"""a replacement instance"""
+Global___TargetLabel: _TypeAlias = TargetLabel  # noqa: Y015
 
 class _StopStatus:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -755,15 +831,25 @@ class TriggerDelivery(_message.Message):
     HTTP_STATUS_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
     LAST_ATTEMPT_TIME_FIELD_NUMBER: _builtins.int
+    DELIVERY_STATUS_FIELD_NUMBER: _builtins.int
     event: Global___TriggerEventType.ValueType
     deployment_id: _builtins.str
     instance_id: _builtins.str
-    status: _builtins.str
-    """Pending (retrying), Delivered, Failed (gave up)"""
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def status(self) -> _builtins.str:
+        """Pending, Delivered or Failed: delivery_status as text, for readers of the first API."""
+
+    @status.setter
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def status(self, value: _builtins.str) -> None:
+        """Pending, Delivered or Failed: delivery_status as text, for readers of the first API."""
+
     attempts: _builtins.int
     http_status: _builtins.int
     """of the last attempt; 0 when it got no response"""
     error: _builtins.str
+    delivery_status: Global___TriggerDeliveryStatus.ValueType
     @_builtins.property
     def last_attempt_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -777,10 +863,11 @@ class TriggerDelivery(_message.Message):
         http_status: _builtins.int = ...,
         error: _builtins.str = ...,
         last_attempt_time: _timestamp_pb2.Timestamp | None = ...,
+        delivery_status: Global___TriggerDeliveryStatus.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["last_attempt_time", b"last_attempt_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "deployment_id", b"deployment_id", "error", b"error", "event", b"event", "http_status", b"http_status", "instance_id", b"instance_id", "last_attempt_time", b"last_attempt_time", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "delivery_status", b"delivery_status", "deployment_id", b"deployment_id", "error", b"error", "event", b"event", "http_status", b"http_status", "instance_id", b"instance_id", "last_attempt_time", b"last_attempt_time", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1609,16 +1696,31 @@ class DeploymentInfo(_message.Message):
     TRAFFIC_SHIFT_FIELD_NUMBER: _builtins.int
     INSTANCE_TERMINATION_WAIT_TIME_STARTED_FIELD_NUMBER: _builtins.int
     ALARM_CONFIGURATION_FIELD_NUMBER: _builtins.int
+    DEPLOYMENT_CREATOR_FIELD_NUMBER: _builtins.int
     deployment_id: _builtins.str
     application_name: _builtins.str
     deployment_group_name: _builtins.str
     deployment_config_name: _builtins.str
     status: Global___DeploymentStatus.ValueType
     description: _builtins.str
-    creator: _builtins.str
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def creator(self) -> _builtins.str:
+        """user, codeDeployRollback or CodeDeployAutoUpdate: deployment_creator as text, for readers
+        of the first API.
+        """
+
+    @creator.setter
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def creator(self, value: _builtins.str) -> None:
+        """user, codeDeployRollback or CodeDeployAutoUpdate: deployment_creator as text, for readers
+        of the first API.
+        """
+
     file_exists_behavior: _common_pb2.FileExistsBehavior.ValueType
     ignore_application_stop_failures: _builtins.bool
     update_outdated_instances_only: _builtins.bool
+    deployment_creator: Global___DeploymentCreator.ValueType
     @_builtins.property
     def revision(self) -> _common_pb2.RevisionLocation: ...
     @_builtins.property
@@ -1686,10 +1788,11 @@ class DeploymentInfo(_message.Message):
         traffic_shift: Global___TrafficShift | None = ...,
         instance_termination_wait_time_started: _timestamp_pb2.Timestamp | None = ...,
         alarm_configuration: Global___AlarmConfiguration | None = ...,
+        deployment_creator: Global___DeploymentCreator.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["alarm_configuration", b"alarm_configuration", "auto_rollback_configuration", b"auto_rollback_configuration", "blue_green_deployment_configuration", b"blue_green_deployment_configuration", "complete_time", b"complete_time", "create_time", b"create_time", "deployment_overview", b"deployment_overview", "deployment_style", b"deployment_style", "error_information", b"error_information", "instance_termination_wait_time_started", b"instance_termination_wait_time_started", "load_balancer_info", b"load_balancer_info", "revision", b"revision", "rollback_info", b"rollback_info", "start_time", b"start_time", "target_instances", b"target_instances", "traffic_shift", b"traffic_shift"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alarm_configuration", b"alarm_configuration", "application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "blue_green_deployment_configuration", b"blue_green_deployment_configuration", "complete_time", b"complete_time", "create_time", b"create_time", "creator", b"creator", "deployment_config_name", b"deployment_config_name", "deployment_group_name", b"deployment_group_name", "deployment_id", b"deployment_id", "deployment_overview", b"deployment_overview", "deployment_status_messages", b"deployment_status_messages", "deployment_style", b"deployment_style", "description", b"description", "error_information", b"error_information", "file_exists_behavior", b"file_exists_behavior", "ignore_application_stop_failures", b"ignore_application_stop_failures", "instance_termination_wait_time_started", b"instance_termination_wait_time_started", "load_balancer_info", b"load_balancer_info", "revision", b"revision", "rollback_info", b"rollback_info", "start_time", b"start_time", "status", b"status", "target_instances", b"target_instances", "traffic_shift", b"traffic_shift", "update_outdated_instances_only", b"update_outdated_instances_only"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alarm_configuration", b"alarm_configuration", "application_name", b"application_name", "auto_rollback_configuration", b"auto_rollback_configuration", "blue_green_deployment_configuration", b"blue_green_deployment_configuration", "complete_time", b"complete_time", "create_time", b"create_time", "creator", b"creator", "deployment_config_name", b"deployment_config_name", "deployment_creator", b"deployment_creator", "deployment_group_name", b"deployment_group_name", "deployment_id", b"deployment_id", "deployment_overview", b"deployment_overview", "deployment_status_messages", b"deployment_status_messages", "deployment_style", b"deployment_style", "description", b"description", "error_information", b"error_information", "file_exists_behavior", b"file_exists_behavior", "ignore_application_stop_failures", b"ignore_application_stop_failures", "instance_termination_wait_time_started", b"instance_termination_wait_time_started", "load_balancer_info", b"load_balancer_info", "revision", b"revision", "rollback_info", b"rollback_info", "start_time", b"start_time", "status", b"status", "target_instances", b"target_instances", "traffic_shift", b"traffic_shift", "update_outdated_instances_only", b"update_outdated_instances_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1791,13 +1894,23 @@ class InstanceTarget(_message.Message):
     LIFECYCLE_EVENTS_FIELD_NUMBER: _builtins.int
     INSTANCE_REVISION_FIELD_NUMBER: _builtins.int
     INSTANCE_LABEL_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
     deployment_id: _builtins.str
     target_id: _builtins.str
     """the instance name"""
     target_arn: _builtins.str
     status: Global___TargetStatus.ValueType
-    instance_label: _builtins.str
-    """blue/green: "Blue" (original) or "Green" (replacement)"""
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def instance_label(self) -> _builtins.str:
+        """Blue, Green or empty: label as text, for readers of the first API."""
+
+    @instance_label.setter
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def instance_label(self, value: _builtins.str) -> None:
+        """Blue, Green or empty: label as text, for readers of the first API."""
+
+    label: Global___TargetLabel.ValueType
     @_builtins.property
     def last_updated_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -1819,10 +1932,11 @@ class InstanceTarget(_message.Message):
         lifecycle_events: _abc.Iterable[Global___LifecycleEvent] | None = ...,
         instance_revision: _common_pb2.RevisionLocation | None = ...,
         instance_label: _builtins.str = ...,
+        label: Global___TargetLabel.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["instance_revision", b"instance_revision", "last_updated_at", b"last_updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment_id", b"deployment_id", "instance_label", b"instance_label", "instance_revision", b"instance_revision", "last_updated_at", b"last_updated_at", "lifecycle_events", b"lifecycle_events", "status", b"status", "target_arn", b"target_arn", "target_id", b"target_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment_id", b"deployment_id", "instance_label", b"instance_label", "instance_revision", b"instance_revision", "label", b"label", "last_updated_at", b"last_updated_at", "lifecycle_events", b"lifecycle_events", "status", b"status", "target_arn", b"target_arn", "target_id", b"target_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-
-RESYNC = ""
-"""Sent first, and instead of changes a watcher fell too far behind to receive one by one."""
+from enum import Enum
 
 QUEUE_LIMIT = 1000
 
 
-CLOSED = None
+class _Mark(Enum):
+    RESYNC = "resync"
+    """Sent first, and instead of changes a watcher fell too far behind to receive one by one."""
+    CLOSED = "closed"
 
 
 class InstanceChanges:
     def __init__(self) -> None:
-        self._queues: set[asyncio.Queue[str | None]] = set()
+        self._queues: set[asyncio.Queue[str | _Mark]] = set()
 
     def publish(self, *names: str) -> None:
         for queue in self._queues:
@@ -25,26 +26,27 @@ class InstanceChanges:
                     queue.put_nowait(name)
                 except asyncio.QueueFull:
                     _drain(queue)
-                    queue.put_nowait(RESYNC)
+                    queue.put_nowait(_Mark.RESYNC)
 
     def close(self) -> None:
         """End every watch (at shutdown)."""
         for queue in self._queues:
             _drain(queue)
-            queue.put_nowait(CLOSED)
+            queue.put_nowait(_Mark.CLOSED)
 
-    async def watch(self) -> AsyncIterator[str]:
-        """RESYNC, then each changed instance's name as it changes, until closed."""
-        queue: asyncio.Queue[str | None] = asyncio.Queue(QUEUE_LIMIT)
+    async def watch(self) -> AsyncIterator[str | None]:
+        """None (resync: any instance may have changed), then each changed instance's name as
+        it changes — None again where changes were lost — until closed."""
+        queue: asyncio.Queue[str | _Mark] = asyncio.Queue(QUEUE_LIMIT)
         self._queues.add(queue)
         try:
-            yield RESYNC
-            while (name := await queue.get()) is not CLOSED:
-                yield name
+            yield None
+            while (item := await queue.get()) is not _Mark.CLOSED:
+                yield None if item is _Mark.RESYNC else item
         finally:
             self._queues.discard(queue)
 
 
-def _drain(queue: asyncio.Queue[str | None]) -> None:
+def _drain(queue: asyncio.Queue[str | _Mark]) -> None:
     while not queue.empty():
         queue.get_nowait()

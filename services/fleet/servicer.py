@@ -143,7 +143,9 @@ class FleetServicer(fleet_pb2_grpc.FleetServicer):
         self, request: fleet_pb2.WatchInstanceChangesRequest, context: Context
     ) -> AsyncIterator[fleet_pb2.WatchInstanceChangesResponse]:
         async for name in self._changes.watch():
-            yield fleet_pb2.WatchInstanceChangesResponse(instance_name=name)
+            yield fleet_pb2.WatchInstanceChangesResponse(
+                instance_name=name or "", resync=name is None
+            )
 
     async def GetOnPremisesInstance(
         self, request: fleet_pb2.GetOnPremisesInstanceRequest, context: Context

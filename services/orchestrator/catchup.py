@@ -120,10 +120,10 @@ class CatchUp:
                 async for name in self._fleet.instance_changes():
                     backoff.reset()
                     self._on_fleet_change()
-                    if name:
-                        self.instance_changed(name)
-                    else:
+                    if name is None:
                         self.request()  # resync: changes may have been missed
+                    else:
+                        self.instance_changed(name)
             except DeployError as error:
                 delay = backoff.next_delay() or backoff.maximum
                 log.warning(

@@ -26,6 +26,7 @@ from services.orchestrator.bluegreen import (
 )
 from services.orchestrator.configs import DeploymentConfig, MinimumHealthyType
 from services.orchestrator.domain import (
+    Creator,
     Deployment,
     DeploymentErrorCode,
     DeploymentQuery,
@@ -33,6 +34,7 @@ from services.orchestrator.domain import (
     HookLine,
     Target,
     TargetEvent,
+    TargetLabel,
 )
 from services.orchestrator.group_convert import (
     TRIGGER_EVENTS,
@@ -44,10 +46,30 @@ from services.orchestrator.group_convert import (
     wait_seconds,
 )
 from services.orchestrator.groups import GroupRecord, LastDeployment
-from services.orchestrator.states import DeploymentStatus, EventStatus, TargetStatus
+from services.orchestrator.states import (
+    DeliveryStatus,
+    DeploymentStatus,
+    EventStatus,
+    TargetStatus,
+)
 
 pb = orchestrator_pb2
 
+_DELIVERY_STATUS = {
+    DeliveryStatus.PENDING: pb.TRIGGER_DELIVERY_STATUS_PENDING,
+    DeliveryStatus.DELIVERED: pb.TRIGGER_DELIVERY_STATUS_DELIVERED,
+    DeliveryStatus.FAILED: pb.TRIGGER_DELIVERY_STATUS_FAILED,
+}
+_CREATOR = {
+    Creator.USER: pb.DEPLOYMENT_CREATOR_USER,
+    Creator.ROLLBACK: pb.DEPLOYMENT_CREATOR_CODE_DEPLOY_ROLLBACK,
+    Creator.AUTO_UPDATE: pb.DEPLOYMENT_CREATOR_CODE_DEPLOY_AUTO_UPDATE,
+}
+_TARGET_LABEL = {
+    TargetLabel.NONE: pb.TARGET_LABEL_UNSPECIFIED,
+    TargetLabel.BLUE: pb.TARGET_LABEL_BLUE,
+    TargetLabel.GREEN: pb.TARGET_LABEL_GREEN,
+}
 _FILE_EXISTS = {
     common_pb2.FILE_EXISTS_BEHAVIOR_DISALLOW: FileExistsBehavior.DISALLOW,
     common_pb2.FILE_EXISTS_BEHAVIOR_OVERWRITE: FileExistsBehavior.OVERWRITE,
@@ -278,6 +300,7 @@ def group_to_proto(record: GroupRecord) -> pb.DeploymentGroupInfo:
                     deployment_id=delivery.deployment_id,
                     instance_id=delivery.instance_id,
                     status=delivery.status,
+                    delivery_status=_DELIVERY_STATUS[delivery.status],
                     attempts=delivery.attempts,
                     http_status=delivery.http_status,
                     error=delivery.error,
@@ -311,6 +334,7 @@ def deployment_to_proto(
         ),
         description=deployment.description,
         creator=deployment.creator,
+        deployment_creator=_CREATOR[deployment.creator],
         file_exists_behavior=file_exists_to_proto(deployment.file_exists_behavior),
         ignore_application_stop_failures=deployment.ignore_application_stop_failures,
         rollback_info=pb.RollbackInfo(
@@ -374,6 +398,7 @@ def target_to_proto(target: Target) -> pb.InstanceTarget:
             revision_to_proto(target.instance_revision) if target.instance_revision else None
         ),
         instance_label=target.label,
+        label=_TARGET_LABEL[target.label],
     )
 
 

@@ -15,7 +15,7 @@ from services.core.revision import RevisionLocation
 from services.core.tags import Tag, TagFilter, TagFilterType, matches_any
 from services.core.urls import redact_url
 from services.orchestrator.bluegreen import BlueGreenConfig
-from services.orchestrator.states import DeploymentStatus
+from services.orchestrator.states import DeliveryStatus, DeploymentStatus
 
 _V = TypeVar("_V")
 
@@ -82,7 +82,7 @@ class TriggerDelivery:
     event: TriggerEvent
     deployment_id: str
     instance_id: str
-    status: str
+    status: DeliveryStatus
     attempts: int
     http_status: int
     error: str

@@ -12,6 +12,7 @@ from services.core.clock import as_utc
 from services.core.db import Database
 from services.orchestrator.groups import TriggerDelivery, TriggerEvent
 from services.orchestrator.schema import TriggerDeliveryRow
+from services.orchestrator.states import DeliveryStatus, delivery_transition
 
 
 @dataclass(frozen=True)
@@ -23,10 +24,7 @@ class PendingDelivery:
 
 
 class DeliveryStore:
-    PENDING = "Pending"
-    DELIVERED = "Delivered"
-    FAILED = "Failed"
-    """Given up after the last retry."""
+    """The outbox's deliveries: which are due, each attempt's claim and outcome."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -37,7 +35,7 @@ class DeliveryStore:
             rows = await session.scalars(
                 select(TriggerDeliveryRow)
                 .where(
-                    TriggerDeliveryRow.status == self.PENDING,
+                    TriggerDeliveryRow.status == DeliveryStatus.PENDING,
                     TriggerDeliveryRow.next_attempt_at <= now,
                 )
                 .order_by(TriggerDeliveryRow.id)
@@ -48,7 +46,7 @@ class DeliveryStore:
     async def next_due(self) -> datetime | None:
         """When the next attempt of a pending delivery is due."""
         query = select(func.min(TriggerDeliveryRow.next_attempt_at)).where(
-            TriggerDeliveryRow.status == self.PENDING
+            TriggerDeliveryRow.status == DeliveryStatus.PENDING
         )
         async with self._db.read() as session:
             return as_utc(await session.scalar(query))
@@ -61,7 +59,7 @@ class DeliveryStore:
                 update(TriggerDeliveryRow)
                 .where(
                     TriggerDeliveryRow.id == delivery.id,
-                    TriggerDeliveryRow.status == self.PENDING,
+                    TriggerDeliveryRow.status == DeliveryStatus.PENDING,
                     TriggerDeliveryRow.attempts == delivery.attempts,
                     TriggerDeliveryRow.next_attempt_at <= now,
                 )
@@ -74,24 +72,26 @@ class DeliveryStore:
         delivery_id: int,
         now: datetime,
         http_status: int,
-        error: str,
+        error: str | None,
         retry_at: datetime | None,
-    ) -> str:
+    ) -> DeliveryStatus:
         """Record one attempt: Delivered without `error`, else Pending until `retry_at`, or
         Failed when there is none. Returns the new status."""
         async with self._db.transaction() as session:
             row = await session.get(TriggerDeliveryRow, delivery_id, with_for_update=True)
             if row is None:
-                return self.FAILED
+                return DeliveryStatus.FAILED
             row.attempts += 1
-            row.http_status, row.error, row.last_attempt_at = http_status, error, now
-            if not error:
-                row.status = self.DELIVERED
+            row.http_status, row.error, row.last_attempt_at = http_status, error or "", now
+            if error is None:
+                status = DeliveryStatus.DELIVERED
             elif retry_at is None:
-                row.status = self.FAILED
+                status = DeliveryStatus.FAILED
             else:
+                status = DeliveryStatus.PENDING
                 row.next_attempt_at = retry_at
-            return row.status
+            row.status = delivery_transition(DeliveryStatus(row.status), status)
+            return status
 
     @staticmethod
     async def newest_per_trigger(
@@ -111,7 +111,7 @@ class DeliveryStore:
                 event=TriggerEvent(row.event),
                 deployment_id=row.deployment_id,
                 instance_id=row.instance_id,
-                status=row.status,
+                status=DeliveryStatus(row.status),
                 attempts=row.attempts,
                 http_status=row.http_status,
                 error=row.error,

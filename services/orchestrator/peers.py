@@ -252,12 +252,12 @@ class FleetClient:
         except NotFound:
             return
 
-    async def instance_changes(self) -> AsyncIterator[str]:
-        """Names of instances as they change; "" first and whenever everything may have."""
+    async def instance_changes(self) -> AsyncIterator[str | None]:
+        """Names of instances as they change; None first and whenever any may have."""
         async with peer_errors():
             stream = self._stub.WatchInstanceChanges(fleet_pb2.WatchInstanceChangesRequest())
             async for change in stream:
-                yield change.instance_name
+                yield None if change.resync or not change.instance_name else change.instance_name
 
     async def output(
         self, deployment_id: str, instance_name: str | None, after_sequence: int, follow: bool

@@ -1,4 +1,5 @@
-"""The three state machines of a deployment, each one transition table (DESIGN §5).
+"""The state machines of a deployment — and of its trigger deliveries — each one transition
+table (DESIGN §5).
 
 "Terminal" and "active" are derived from the tables, never listed twice.
 """
@@ -38,6 +39,16 @@ class EventStatus(StrEnum):
     SKIPPED = "Skipped"
 
 
+class DeliveryStatus(StrEnum):
+    """A trigger notification's delivery."""
+
+    PENDING = "Pending"
+    """Not sent yet, or to be retried."""
+    DELIVERED = "Delivered"
+    FAILED = "Failed"
+    """Given up after the last retry."""
+
+
 D, T, E = DeploymentStatus, TargetStatus, EventStatus
 
 DEPLOYMENT_TRANSITIONS: dict[DeploymentStatus, frozenset[DeploymentStatus]] = {
@@ -69,7 +80,15 @@ EVENT_TRANSITIONS: dict[EventStatus, frozenset[EventStatus]] = {
     E.SKIPPED: frozenset(),
 }
 
-S = TypeVar("S", DeploymentStatus, TargetStatus, EventStatus)
+DELIVERY_TRANSITIONS: dict[DeliveryStatus, frozenset[DeliveryStatus]] = {
+    DeliveryStatus.PENDING: frozenset(
+        {DeliveryStatus.PENDING, DeliveryStatus.DELIVERED, DeliveryStatus.FAILED}
+    ),
+    DeliveryStatus.DELIVERED: frozenset(),
+    DeliveryStatus.FAILED: frozenset(),
+}
+
+S = TypeVar("S", DeploymentStatus, TargetStatus, EventStatus, DeliveryStatus)
 
 
 def _transition(table: dict[S, frozenset[S]], what: str, current: S, target: S) -> S:
@@ -90,6 +109,10 @@ def target_transition(current: TargetStatus, target: TargetStatus) -> TargetStat
 
 def event_transition(current: EventStatus, target: EventStatus) -> EventStatus:
     return _transition(EVENT_TRANSITIONS, "lifecycle event", current, target)
+
+
+def delivery_transition(current: DeliveryStatus, target: DeliveryStatus) -> DeliveryStatus:
+    return _transition(DELIVERY_TRANSITIONS, "trigger delivery", current, target)
 
 
 TERMINAL_DEPLOYMENT = frozenset(s for s, nxt in DEPLOYMENT_TRANSITIONS.items() if not nxt)

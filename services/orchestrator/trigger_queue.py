@@ -15,10 +15,9 @@ from services.core.signal import ChangeSignal
 from services.orchestrator.group_store import triggers_of
 from services.orchestrator.groups import TriggerConfig, TriggerEvent
 from services.orchestrator.notifications import deployment_payload, instance_payload
-from services.orchestrator.outbox import DeliveryStore
 from services.orchestrator.rows import deployment_from_row, read_targets
 from services.orchestrator.schema import DeploymentRow, GroupRow, TargetRow, TriggerDeliveryRow
-from services.orchestrator.states import TargetStatus
+from services.orchestrator.states import DeliveryStatus, TargetStatus
 
 
 class TriggerQueue:
@@ -66,7 +65,7 @@ class TriggerQueue:
                     deployment_id=row.id,
                     instance_id=instance,
                     payload=json.dumps(payloads[trigger.name]),
-                    status=DeliveryStore.PENDING,
+                    status=DeliveryStatus.PENDING,
                     attempts=0,
                     http_status=0,
                     error="",

@@ -28,8 +28,8 @@ POST_TIMEOUT_SECONDS = 10.0
 CONCURRENT_DELIVERIES = 8
 
 
-async def deliver(url: str, body: str, policy: OutboundPolicy) -> tuple[int, str]:
-    """POST `body`; (HTTP status, error) where error is empty for a 2xx answer. A denied
+async def deliver(url: str, body: str, policy: OutboundPolicy) -> tuple[int, str | None]:
+    """POST `body`; (HTTP status, error) where error is None for a 2xx answer. A denied
     address or a redirect is an error like any other (retried, then given up)."""
     try:
         status = await post_json(
@@ -39,7 +39,7 @@ async def deliver(url: str, body: str, policy: OutboundPolicy) -> tuple[int, str
         return 0, str(error)
     except httpx.HTTPError as error:
         return 0, f"{type(error).__name__}: could not reach {redact_url(url)}"
-    return status, "" if 200 <= status < 300 else f"HTTP {status}"
+    return status, None if 200 <= status < 300 else f"HTTP {status}"
 
 
 class TriggerDispatcher:

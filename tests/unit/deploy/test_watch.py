@@ -110,13 +110,13 @@ def test_blue_green_grid_has_a_column_per_event_of_either_fleet_and_the_traffic_
         instance_targets=[
             pb.InstanceTarget(
                 target_id="old-1",
-                instance_label="Blue",
+                label=pb.TARGET_LABEL_BLUE,
                 status=pb.TARGET_STATUS_PENDING,
                 lifecycle_events=[event("BlockTraffic", P)],
             ),
             pb.InstanceTarget(
                 target_id="new-1",
-                instance_label="Green",
+                label=pb.TARGET_LABEL_GREEN,
                 status=pb.TARGET_STATUS_SUCCEEDED,
                 lifecycle_events=[event("Install", S, 0, 1), event("AllowTraffic", S, 1, 2)],
             ),

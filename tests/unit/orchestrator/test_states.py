@@ -8,9 +8,11 @@ from services.core.errors import InvalidTransition
 from services.orchestrator.states import (
     ACTIVE_DEPLOYMENT,
     TERMINAL_DEPLOYMENT,
+    DeliveryStatus,
     DeploymentStatus,
     EventStatus,
     TargetStatus,
+    delivery_transition,
     deployment_transition,
     event_transition,
     target_transition,
@@ -39,3 +41,14 @@ def test_illegal_move_names_current_and_allowed_states() -> None:
         deployment_transition(DeploymentStatus.SUCCEEDED, DeploymentStatus.IN_PROGRESS)
     with pytest.raises(InvalidTransition, match="allowed: Failed, Skipped, Succeeded"):
         event_transition(EventStatus.IN_PROGRESS, EventStatus.PENDING)
+
+
+def test_a_trigger_delivery_stays_pending_while_retried_and_ends_once() -> None:
+    assert delivery_transition(DeliveryStatus.PENDING, DeliveryStatus.PENDING) is (
+        DeliveryStatus.PENDING
+    )
+    assert delivery_transition(DeliveryStatus.PENDING, DeliveryStatus.DELIVERED) is (
+        DeliveryStatus.DELIVERED
+    )
+    with pytest.raises(InvalidTransition, match="trigger delivery is Failed and cannot become"):
+        delivery_transition(DeliveryStatus.FAILED, DeliveryStatus.DELIVERED)
