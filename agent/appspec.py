@@ -1,7 +1,7 @@
 """appspec.yml: parsed into plain data and checked against the bundle before the host changes.
 
 What CodeDeploy accepts is accepted with the same meaning; where its agent is lenient and its
-documentation strict, OpenDeploy accepts and warns (see docs in README and the reference table).
+documentation strict, OpenDeploy accepts and warns (docs/agent.md lists where).
 """
 
 from __future__ import annotations

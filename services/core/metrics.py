@@ -1,4 +1,4 @@
-"""Prometheus metrics of the services (prefix opendeploy_, DESIGN §6); README lists them.
+"""Prometheus metrics of the services (prefix opendeploy_, DESIGN §6; docs/monitoring.md).
 Label sets stay bounded: services, methods, codes, statuses, event names, load balancers and
 instances — never deployment ids."""
 

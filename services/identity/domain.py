@@ -48,7 +48,7 @@ BUILT_IN: dict[str, str] = {
 }
 """Policies every server has, attached by arn:opendeploy:iam::policy/NAME. DeployerAccess
 deploys and stops in every application; a deployer of given applications gets a created policy
-with the same actions and those applications' ARNs (README shows one)."""
+with the same actions and those applications' ARNs (docs/security.md shows one)."""
 
 
 @dataclass(frozen=True)

@@ -195,7 +195,7 @@ class TriggerReceiver:
 def check_dashboard(url: str) -> None:
     """After the demos (in place, rollback, blue/green, a trigger, a refused call), every query
     of every panel of monitoring/grafana/opendeploy.json returns data, and every metric in
-    README's table is scraped."""
+    docs/monitoring.md's table is scraped."""
     dashboard = json.loads((REPO / "monitoring/grafana/opendeploy.json").read_text())
     queries = {
         target["expr"].replace("$__rate_interval", "5m"): panel["title"]
@@ -215,8 +215,9 @@ def check_dashboard(url: str) -> None:
         item["metric"]["__name__"]
         for item in api(url, "/api/v1/query", query='{__name__=~"opendeploy_.+"}')["result"]
     }
-    readme = (REPO / "README.md").read_text()
-    documented = set(re.findall(r"^\| `(opendeploy_[a-z_]+)`", readme, re.MULTILINE))
+    page = (REPO / "docs/monitoring.md").read_text()
+    documented = set(re.findall(r"^\| `(opendeploy_[a-z_]+)`", page, re.MULTILINE))
+    assert len(documented) >= 10, "the metrics table of docs/monitoring.md was not found"
     missing = {
         name for name in documented if not {name, f"{name}_bucket", f"{name}_total"} & scraped
     }

@@ -1,5 +1,5 @@
 """monitoring/: the dashboard and the alerting rules use only metrics that exist, and every
-metric is documented in README's table with its labels."""
+metric is documented in docs/monitoring.md's table with its labels."""
 
 from __future__ import annotations
 
@@ -50,11 +50,11 @@ def test_the_dashboard_and_rules_query_only_metrics_that_exist() -> None:
             assert family(series) in names, f"{series} in {expr!r} is no metric of OpenDeploy"
 
 
-def test_every_metric_is_in_readmes_table() -> None:
-    readme = (REPO / "README.md").read_text()
+def test_every_metric_is_in_the_monitoring_pages_table() -> None:
+    page = (REPO / "docs/monitoring.md").read_text()
     for name in exported():
-        documented = f"`{name}`" in readme or f"`{name}_total`" in readme
-        assert documented, f"{name} is not in README's metrics table"
+        documented = f"`{name}`" in page or f"`{name}_total`" in page
+        assert documented, f"{name} is not in docs/monitoring.md's metrics table"
 
 
 def test_the_alerting_rules_are_valid_for_prometheus() -> None:
