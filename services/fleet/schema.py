@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from services.core.columns import UtcDateTime
 from services.core.db import Base
 
 
@@ -14,9 +15,9 @@ class InstanceRow(Base):
     __tablename__ = "fleet_instances"
 
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
-    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    deregistered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    registered_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    deregistered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     address: Mapped[str] = mapped_column(String(255), default="")
 
 
@@ -40,8 +41,8 @@ class CommandRow(Base):
     deployment_id: Mapped[str | None] = mapped_column(String(64))
     """Its spec's deployment: the key its hook output is read by."""
     state: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    deadline_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
     """When the fleet fails the command unless its agent acts first: acknowledges it (start
     deadline), finishes it (end deadline) or answers a cancel. None once it has finished."""
 
@@ -56,7 +57,7 @@ class CommandUpdateRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     diagnostics: Mapped[str] = mapped_column(Text)
     """JSON: error_code, script_name, message, log_tail."""
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class CommandOutputRow(Base):
@@ -73,9 +74,9 @@ class CommandOutputRow(Base):
     command_id: Mapped[str] = mapped_column(String(255))
     deployment_id: Mapped[str] = mapped_column(String(64))
     instance_name: Mapped[str] = mapped_column(String(100))
-    stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    stored_at: Mapped[datetime] = mapped_column(UtcDateTime())
     """When the fleet stored it (what retention goes by)."""
-    written_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    written_at: Mapped[datetime] = mapped_column(UtcDateTime())
     """When the agent read it from the hook."""
     stream: Mapped[str] = mapped_column(String(8))
     script: Mapped[str] = mapped_column(String(512))
@@ -93,4 +94,4 @@ class JoinTokenRow(Base):
     tags: Mapped[str] = mapped_column(Text)
     """JSON [[key, value], …]: given to instances that enrol with the token."""
     uses_left: Mapped[int] = mapped_column(Integer)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from deploy.hookoutput import OutputLine, OutputStream
-from services.core.clock import as_utc, utcnow
+from services.core.clock import utcnow
 from services.core.db import Database
 from services.core.diagnostics import Diagnostics, ErrorCode
 from services.core.errors import (
@@ -81,7 +81,7 @@ class FleetStore:
         Unauthenticated for an unknown, used-up or expired token."""
         async with self._db.transaction() as session:
             row = await session.get(JoinTokenRow, digest, with_for_update=True)
-            expires = as_utc(row.expires_at) if row is not None else None
+            expires = row.expires_at if row is not None else None
             if row is None or row.uses_left < 1 or expires is None or expires <= now:
                 raise Unauthenticated("the join token is not valid (unknown, used up or expired)")
             if row.instance_name is not None:
@@ -355,7 +355,7 @@ class FleetStore:
             )
             found = []
             for row in rows:
-                current = as_utc(row.deadline_at)
+                current = row.deadline_at
                 row.deadline_at = deadline if current is None else min(current, deadline)
                 found.append(_unfinished(row))
             return found
@@ -363,7 +363,7 @@ class FleetStore:
     async def next_deadline(self) -> datetime | None:
         """The earliest deadline of an unfinished command."""
         async with self._db.read() as session:
-            return as_utc(await session.scalar(select(func.min(CommandRow.deadline_at))))
+            return await session.scalar(select(func.min(CommandRow.deadline_at)))
 
     async def overdue(self, now: datetime) -> list[UnfinishedCommand]:
         """Unfinished commands whose deadline has passed, oldest deadline first."""
@@ -417,7 +417,7 @@ class FleetStore:
                 instance_name=row.instance_name,
                 kind=UpdateKind(row.kind),
                 state=CommandState(row.status),
-                at=as_utc(row.at) or utcnow(),
+                at=row.at,
                 diagnostics=_diagnostics(json.loads(row.diagnostics)),
             )
             for row in rows
@@ -464,9 +464,9 @@ def _instance(row: InstanceRow, tags: Sequence[Tag]) -> Instance:
     return Instance(
         name=row.name,
         tags=tuple(sorted(tags, key=lambda t: t.key)),
-        registered_at=as_utc(row.registered_at) or utcnow(),
-        deregistered_at=as_utc(row.deregistered_at),
-        last_seen_at=as_utc(row.last_seen_at),
+        registered_at=row.registered_at,
+        deregistered_at=row.deregistered_at,
+        last_seen_at=row.last_seen_at,
         address=row.address or "",
     )
 

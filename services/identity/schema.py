@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from services.core.columns import UtcDateTime
 from services.core.db import Base
 
 
@@ -14,7 +15,7 @@ class UserRow(Base):
     __tablename__ = "identity_users"
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class AccessKeyRow(Base):
@@ -27,7 +28,7 @@ class AccessKeyRow(Base):
     sealed_secret: Mapped[bytes] = mapped_column(LargeBinary)
     """AES-GCM of the secret under the server's identity key (services.identity.sealing)."""
     status: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class PolicyRow(Base):
@@ -37,7 +38,7 @@ class PolicyRow(Base):
 
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     document: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class AttachmentRow(Base):
@@ -56,7 +57,7 @@ class AuditEventRow(Base):
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
-    event_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    event_time: Mapped[datetime] = mapped_column(UtcDateTime())
     user_name: Mapped[str] = mapped_column(String(64))
     access_key_id: Mapped[str] = mapped_column(String(32))
     action: Mapped[str] = mapped_column(String(128))

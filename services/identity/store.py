@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from deploy import signing
 from services.core.access import AuditEntry, Principal
-from services.core.clock import as_utc, utcnow
+from services.core.clock import utcnow
 from services.core.db import Database
 from services.core.errors import AlreadyExists, FailedPrecondition, NotFound
 from services.core.paging import number_token, page_size, token_number
@@ -241,18 +241,16 @@ async def _attached(session: AsyncSession, user_name: str) -> list[Policy]:
 
 
 def _user(row: UserRow) -> User:
-    return User(row.name, as_utc(row.created_at) or row.created_at)
+    return User(row.name, row.created_at)
 
 
 def _key(row: AccessKeyRow) -> AccessKey:
-    return AccessKey(
-        row.key_id, row.user_name, row.status, as_utc(row.created_at) or row.created_at
-    )
+    return AccessKey(row.key_id, row.user_name, row.status, row.created_at)
 
 
 def _entry(row: AuditEventRow) -> AuditEntry:
     return AuditEntry(
-        time=as_utc(row.event_time) or row.event_time,
+        time=row.event_time,
         user_name=row.user_name,
         access_key_id=row.access_key_id,
         action=row.action,

@@ -13,7 +13,6 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from deploy.lifecycle import EVENT_NAMES
-from services.core.clock import as_utc
 from services.core.diagnostics import Diagnostics
 from services.orchestrator.domain import EventRef
 from services.orchestrator.results import EventEnded, EventKey, EventRecord, record_result
@@ -86,7 +85,7 @@ async def _event_records(
     )
     return {
         (instance, position): EventRecord(
-            EVENT_NAMES[name], EVENT_STATUSES[status], as_utc(started), as_utc(ended), error_code
+            EVENT_NAMES[name], EVENT_STATUSES[status], started, ended, error_code
         )
         for instance, position, name, status, started, ended, error_code in rows
     }

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.clock import as_utc, utcnow
+from services.core.clock import utcnow
 from services.core.db import Database
 from services.core.errors import AlreadyExists, FailedPrecondition, NotFound
 from services.core.revision import revision_from_json
@@ -277,7 +277,7 @@ def _group(row: GroupRow) -> DeploymentGroup:
         name=row.name,
         config_name=row.config_name,
         tag_filters=filters_from_json(json.loads(row.tag_filters)),
-        created_at=as_utc(row.created_at) or utcnow(),
+        created_at=row.created_at,
         tag_set=tuple(filters_from_json(group) for group in json.loads(row.tag_set or "[]")),
         auto_rollback=auto_rollback_from_json(row.auto_rollback),
         triggers=triggers_of(row),
@@ -295,6 +295,6 @@ def _last(row: DeploymentRow | None) -> LastDeployment | None:
     return LastDeployment(
         id=row.id,
         status=DeploymentStatus(row.status),
-        created_at=as_utc(row.created_at) or utcnow(),
-        ended_at=as_utc(row.completed_at),
+        created_at=row.created_at,
+        ended_at=row.completed_at,
     )

@@ -8,7 +8,6 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.clock import as_utc
 from services.core.db import Database
 from services.orchestrator.groups import TriggerDelivery, TriggerEvent
 from services.orchestrator.schema import TriggerDeliveryRow
@@ -49,7 +48,7 @@ class DeliveryStore:
             TriggerDeliveryRow.status == DeliveryStatus.PENDING
         )
         async with self._db.read() as session:
-            return as_utc(await session.scalar(query))
+            return await session.scalar(query)
 
     async def claim(self, delivery: PendingDelivery, now: datetime, until: datetime) -> bool:
         """Take the delivery for one attempt: hidden from `due` until `until` (then due again,
@@ -115,7 +114,7 @@ class DeliveryStore:
                 attempts=row.attempts,
                 http_status=row.http_status,
                 error=row.error,
-                last_attempt_at=as_utc(row.last_attempt_at),
+                last_attempt_at=row.last_attempt_at,
             )
             for row in rows
         }

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from deploy.lifecycle import ALLOW_TRAFFIC_EVENTS, IN_PLACE_EVENTS
-from services.core.clock import as_utc, utcnow
+from services.core.clock import utcnow
 from services.core.errors import FailedPrecondition
 from services.orchestrator.domain import (
     DeploymentErrorCode,
@@ -145,7 +145,7 @@ def _record_continue(row: DeploymentRow, termination: bool, now: datetime) -> No
     FailedPrecondition when the deployment is not waiting that way."""
     status = DeploymentStatus(row.status)
     if termination:
-        terminate_at = as_utc(row.terminate_at)
+        terminate_at = row.terminate_at
         if status not in ACTIVE_DEPLOYMENT or terminate_at is None or terminate_at <= now:
             raise FailedPrecondition(
                 f"deployment {row.id} is not waiting to terminate its original instances"

@@ -12,7 +12,6 @@ from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from deploy.lifecycle import EVENT_NAMES
-from services.core.clock import as_utc, utcnow
 from services.core.diagnostics import Diagnostics, ErrorCode
 from services.core.revision import revision_from_json
 from services.orchestrator.bulk import EVENT_STATUSES, NO_DIAGNOSTICS
@@ -127,9 +126,9 @@ def deployment_from_row(row: DeploymentRow) -> Deployment:
             FileExistsBehavior(row.file_exists_behavior) if row.file_exists_behavior else None
         ),
         ignore_application_stop_failures=row.ignore_application_stop_failures,
-        created_at=as_utc(row.created_at) or utcnow(),
-        started_at=as_utc(row.started_at),
-        completed_at=as_utc(row.completed_at),
+        created_at=row.created_at,
+        started_at=row.started_at,
+        completed_at=row.completed_at,
         error=(
             ErrorInformation(DeploymentErrorCode(row.error_code), row.error_message or "")
             if row.error_code
@@ -144,15 +143,15 @@ def deployment_from_row(row: DeploymentRow) -> Deployment:
         routing=routing_from_json(row.traffic_routing),
         target_instances=filters_from_json(json.loads(row.target_instances or "[]")),
         progress=BlueGreenProgress(
-            provision_requested_at=as_utc(row.provision_requested_at),
-            ready_until=as_utc(row.ready_until),
+            provision_requested_at=row.provision_requested_at,
+            ready_until=row.ready_until,
             continued=bool(row.continued),
             traffic_step=row.traffic_step if row.traffic_step is not None else -1,
-            step_started_at=as_utc(row.step_started_at),
+            step_started_at=row.step_started_at,
             green_weight=row.green_weight or 0,
             blue_weight=row.blue_weight or 0,
-            terminate_at=as_utc(row.terminate_at),
-            retired_at=as_utc(row.retired_at),
+            terminate_at=row.terminate_at,
+            retired_at=row.retired_at,
         ),
         rollback=RollbackInfo(
             row.rollback_deployment_id or "",
@@ -164,7 +163,7 @@ def deployment_from_row(row: DeploymentRow) -> Deployment:
         untouched_healthy=row.untouched_healthy or 0,
         status_messages=tuple(json.loads(row.status_messages or "[]")),
         alarms=alarms_from_json(row.alarms),
-        alarms_clear_at=as_utc(row.alarms_clear_at),
+        alarms_clear_at=row.alarms_clear_at,
     )
 
 
@@ -176,9 +175,7 @@ def _event(row: Row[*tuple[Any, ...]]) -> TargetEvent:
     if error_code or script_name or message or log_tail:
         code = ErrorCode(error_code) if error_code else None
         diagnostics = Diagnostics(code, script_name, message, log_tail)
-    return TargetEvent(
-        EVENT_NAMES[name], EVENT_STATUSES[status], as_utc(started_at), as_utc(ended_at), diagnostics
-    )
+    return TargetEvent(EVENT_NAMES[name], EVENT_STATUSES[status], started_at, ended_at, diagnostics)
 
 
 def _target(row: Row[*tuple[Any, ...]], events: Sequence[TargetEvent]) -> Target:
@@ -186,7 +183,7 @@ def _target(row: Row[*tuple[Any, ...]], events: Sequence[TargetEvent]) -> Target
         deployment_id=row.deployment_id,
         instance_name=row.instance_name,
         status=TargetStatus(row.status),
-        updated_at=as_utc(row.updated_at) or utcnow(),
+        updated_at=row.updated_at,
         events=tuple(events),
         instance_revision=(
             revision_from_json(row.instance_revision) if row.instance_revision else None

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from services.core.columns import UtcDateTime
 from services.core.db import Base
 
 
@@ -27,7 +28,7 @@ class GroupRow(Base):
     triggers: Mapped[str] = mapped_column(Text, default="[]")
     """JSON list of {name, url, events}."""
     fetch_through_registry: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     deployment_style: Mapped[str] = mapped_column(Text, default="{}")
     """JSON {type, option}."""
     target_groups: Mapped[str] = mapped_column(Text, default="[]")
@@ -56,9 +57,9 @@ class DeploymentRow(Base):
     ignore_application_stop_failures: Mapped[bool] = mapped_column(Boolean)
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     auto_rollback: Mapped[str] = mapped_column(Text, default="{}")
     """JSON {enabled, events}: the configuration in force for this deployment."""
     update_outdated_instances_only: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -77,18 +78,18 @@ class DeploymentRow(Base):
     """JSON BlueGreenConfig in force."""
     traffic_routing: Mapped[str] = mapped_column(Text, default="{}")
     target_instances: Mapped[str] = mapped_column(Text, default="[]")
-    provision_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    ready_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    provision_requested_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    ready_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     continued: Mapped[bool] = mapped_column(Boolean, default=False)
     traffic_step: Mapped[int] = mapped_column(Integer, default=-1)
-    step_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    step_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     green_weight: Mapped[int] = mapped_column(Integer, default=0)
     blue_weight: Mapped[int] = mapped_column(Integer, default=0)
-    terminate_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    terminate_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     alarms: Mapped[str] = mapped_column(Text, default="{}")
     """JSON alarm configuration in force."""
-    alarms_clear_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    alarms_clear_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class TargetRow(Base):
@@ -100,7 +101,7 @@ class TargetRow(Base):
     instance_name: Mapped[str] = mapped_column(String(100), primary_key=True)
     position: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     instance_revision: Mapped[str | None] = mapped_column(Text)
     """JSON revision the instance was left on when the deployment ended."""
     label: Mapped[str] = mapped_column(String(8), default="")
@@ -115,8 +116,8 @@ class EventRow(Base):
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16))
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     error_code: Mapped[str | None] = mapped_column(String(32))
     script_name: Mapped[str] = mapped_column(Text, default="")
     message: Mapped[str] = mapped_column(Text, default="")
@@ -137,7 +138,7 @@ class ConfigRow(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     minimum_type: Mapped[str] = mapped_column(String(16))
     minimum_value: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     traffic_routing: Mapped[str] = mapped_column(Text, default="{}")
 
 
@@ -152,7 +153,7 @@ class InstanceRevisionRow(Base):
     """JSON of the last revision that succeeded on it; None: none yet."""
     deployment_id: Mapped[str] = mapped_column(String(16))
     """The last deployment that started on it."""
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     """When a deployment last started on it or succeeded there."""
 
 
@@ -173,6 +174,6 @@ class TriggerDeliveryRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     http_status: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str] = mapped_column(Text, default="")
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())

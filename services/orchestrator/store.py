@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.clock import as_utc, utcnow
+from services.core.clock import utcnow
 from services.core.db import Database
 from services.core.errors import FailedPrecondition, NotFound
 from services.core.revision import revision_from_json, revision_to_json
@@ -182,7 +182,7 @@ class DeploymentStore:
             )
         async with self._db.read() as session:
             rows = await session.execute(query.limit(q.limit))
-            return [(as_utc(created) or utcnow(), id_) for created, id_ in rows]
+            return [(created, id_) for created, id_ in rows]
 
     async def active_ids(self, group_id: str | None = None) -> list[str]:
         """The active deployments (of one group, when named), oldest first."""
@@ -207,7 +207,7 @@ class DeploymentStore:
             return {
                 row.instance_name: InstanceRevision(
                     revision_from_json(row.revision) if row.revision else None,
-                    as_utc(row.updated_at) or utcnow(),
+                    row.updated_at,
                 )
                 for row in rows
             }

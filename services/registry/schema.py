@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from services.core.columns import UtcDateTime
 from services.core.db import Base
 
 
@@ -15,7 +16,7 @@ class ApplicationRow(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class RevisionRow(Base):
@@ -31,9 +32,9 @@ class RevisionRow(Base):
     """The RevisionLocation as JSON (domain field names)."""
     description: Mapped[str] = mapped_column(Text, default="")
     size_bytes: Mapped[int] = mapped_column(Integer, default=0)
-    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    first_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    registered_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    first_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     deployment_groups: Mapped[str] = mapped_column(Text, default="[]")
     """JSON list of the names of the groups deployments of it went to."""
     observed_etag: Mapped[str | None] = mapped_column(String(1024))

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.clock import as_utc, utcnow
+from services.core.clock import utcnow
 from services.core.db import Database
 from services.core.errors import AlreadyExists, NotFound
 from services.core.revision import RevisionLocation, revision_from_json, revision_to_json
@@ -18,7 +18,7 @@ from services.registry.schema import ApplicationRow, RevisionRow
 
 
 def _application(row: ApplicationRow) -> Application:
-    return Application(row.id, row.name, as_utc(row.created_at) or utcnow())
+    return Application(row.id, row.name, row.created_at)
 
 
 class RegistryStore:
@@ -149,8 +149,8 @@ class RegistryStore:
             location=revision_from_json(row.location),
             description=row.description,
             size_bytes=row.size_bytes,
-            registered_at=as_utc(row.registered_at) or utcnow(),
-            first_used_at=as_utc(row.first_used_at),
-            last_used_at=as_utc(row.last_used_at),
+            registered_at=row.registered_at,
+            first_used_at=row.first_used_at,
+            last_used_at=row.last_used_at,
             deployment_groups=tuple(json.loads(row.deployment_groups or "[]")),
         )
