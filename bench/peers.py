@@ -33,10 +33,13 @@ from deploy.lifecycle import LifecycleEvent
 
 HOSTS = 20
 FILES = 10
-HOOKS = (
-    LifecycleEvent.BEFORE_INSTALL,
-    LifecycleEvent.AFTER_INSTALL,
-    LifecycleEvent.APPLICATION_START,
+HOOKS = tuple(
+    str(event)  # plain names: they are written into the peers' own programs as literals
+    for event in (
+        LifecycleEvent.BEFORE_INSTALL,
+        LifecycleEvent.AFTER_INSTALL,
+        LifecycleEvent.APPLICATION_START,
+    )
 )
 GOAL_SECONDS = 1.0
 GOAL_PYINFRA = 5.0
