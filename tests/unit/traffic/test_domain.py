@@ -1,11 +1,12 @@
-"""Addresses that go into a load balancer's runtime API: IPs and strict hostnames only."""
+"""Addresses that go into a load balancer's runtime API (IPs and strict hostnames only), and
+the target groups a load balancer can use."""
 
 from __future__ import annotations
 
 import pytest
 
 from services.core.errors import InvalidArgument
-from services.traffic.domain import check_host, split_address
+from services.traffic.domain import Provider, TargetGroup, check_host, split_address
 
 
 @pytest.mark.parametrize(
@@ -44,3 +45,27 @@ def test_bad_addresses_are_refused_naming_the_field(address: str) -> None:
 def test_bad_hosts_are_refused(host: str) -> None:
     with pytest.raises(InvalidArgument, match="host"):
         check_host("host", host)
+
+
+@pytest.mark.parametrize(
+    ("group", "message"),
+    [
+        (TargetGroup("g", Provider.NONE, 0), "port: 0 is not a TCP port"),
+        (TargetGroup("g", Provider.NONE, 80, -1), "deregistrationDelaySeconds: -1 is not in"),
+        (TargetGroup("g", Provider.HAPROXY, 80), "loadBalancer is required with provider"),
+        (
+            TargetGroup("g", Provider.HAPROXY, 80, load_balancer="lb", haproxy_backend="a b"),
+            "haproxy.backend 'a b' is not a valid name",
+        ),
+    ],
+)
+def test_an_unusable_target_group_is_refused_naming_the_field(
+    group: TargetGroup, message: str
+) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        group.check()
+
+
+def test_a_group_without_a_load_balancer_needs_only_a_port() -> None:
+    group = TargetGroup("g", Provider.NONE, 8080)
+    assert group.check() is group
