@@ -75,11 +75,14 @@ class DeliveryStore:
         retry_at: datetime | None,
     ) -> DeliveryStatus:
         """Record one attempt: Delivered without `error`, else Pending until `retry_at`, or
-        Failed when there is none. Returns the new status."""
+        Failed when there is none. Returns the new status — or the one recorded, when an
+        earlier attempt (whose lease ran out) already ended the delivery: its outcome stands."""
         async with self._db.transaction() as session:
             row = await session.get(TriggerDeliveryRow, delivery_id, with_for_update=True)
             if row is None:
                 return DeliveryStatus.FAILED
+            if row.status != DeliveryStatus.PENDING:
+                return DeliveryStatus(row.status)
             row.attempts += 1
             row.http_status, row.error, row.last_attempt_at = http_status, error or "", now
             if error is None:

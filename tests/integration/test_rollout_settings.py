@@ -150,19 +150,7 @@ def test_bad_deployment_config_requests_get_one_clear_line(
 
 
 def _targets_of(running: Cluster, app: str, group: str, digest: str) -> tuple[str, list[str]]:
-    created = running.cli(
-        "create-deployment",
-        "--application-name",
-        app,
-        "--deployment-group-name",
-        group,
-        "--deployment-config-name",
-        "CodeDeployDefault.AllAtOnce",
-        "--registry-location",
-        f"digest={digest},bundleType=zip",
-    )
-    assert created.returncode == 0, created.stderr
-    deployment_id = created.json()["deploymentId"]
+    deployment_id = deploy(running, app, group, digest, "CodeDeployDefault.AllAtOnce")
     running.cli("wait", "deployment-successful", "--deployment-id", deployment_id)
     targets = running.cli("list-deployment-targets", "--deployment-id", deployment_id).json()
     return deployment_id, sorted(targets["targetIds"])
