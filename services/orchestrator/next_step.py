@@ -351,7 +351,9 @@ class _Draft:
             following = next(
                 (i for i, e in enumerate(events) if e.status is EventStatus.PENDING), None
             )
-            passed = not ended or self._passed(events[ended[-1]])
+            # every ended event, not only the last: a host the fleet lost may have run on past
+            # the event it failed (their results record what ran); its target fails all the same
+            passed = all(self._passed(events[i]) for i in ended)
             if passed and following is not None:
                 # a replacement stops at the gate once installed (a rollback's starts there)
                 at_gate = bool(ended) and events[following].name == REROUTE_GATE

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from deploy.lifecycle import ALLOW_TRAFFIC_EVENTS, BLOCK_TRAFFIC_EVENTS, IN_PLACE_EVENTS
-from services.core.diagnostics import Diagnostics, ErrorCode
-from services.core.revision import RevisionLocation, RevisionType
+from services.core.diagnostics import ErrorCode
 from services.orchestrator.bluegreen import (
     BlueGreenConfig,
     BlueInstanceAction,
@@ -18,103 +17,31 @@ from services.orchestrator.bluegreen import (
     TrafficRouting,
     TrafficRoutingType,
 )
-from services.orchestrator.decision import EVENT_BACKSTOP, Decision, Snapshot
+from services.orchestrator.decision import EVENT_BACKSTOP, Decision
 from services.orchestrator.domain import (
     BlueGreenProgress,
     Creator,
-    Deployment,
     DeploymentErrorCode,
     ErrorInformation,
     EventRef,
     PlannedTarget,
     Target,
-    TargetEvent,
     TargetLabel,
 )
-from services.orchestrator.groups import (
-    AutoRollbackConfig,
-    AutoRollbackEvent,
-    DeploymentStyle,
-    DeploymentType,
-)
-from services.orchestrator.next_step import decide
 from services.orchestrator.states import DeploymentStatus as D
 from services.orchestrator.states import EventStatus as E
 from services.orchestrator.states import TargetStatus as T
-
-NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
-EARLIER = NOW - timedelta(seconds=5)
-LETTERS = {"P": E.PENDING, "R": E.IN_PROGRESS, "S": E.SUCCEEDED, "F": E.FAILED, "K": E.SKIPPED}
-GREEN_EVENTS = IN_PLACE_EVENTS + ALLOW_TRAFFIC_EVENTS
-ON_FAILURE = AutoRollbackConfig(True, frozenset({AutoRollbackEvent.DEPLOYMENT_FAILURE}))
-
-
-def target(
-    name: str,
-    status: T,
-    events: str,
-    label: TargetLabel = TargetLabel.NONE,
-    names: tuple[str, ...] = IN_PLACE_EVENTS,
-    started: datetime = EARLIER,
-    code: ErrorCode | None = None,
-) -> Target:
-    """`events`: one letter per event (P pending, R running, S succeeded, F failed, K skipped);
-    a failed event has error code `code`."""
-    return Target(
-        deployment_id="d-1",
-        instance_name=name,
-        status=status,
-        updated_at=EARLIER,
-        label=label,
-        events=tuple(
-            TargetEvent(
-                name=names[i],
-                status=LETTERS[letter],
-                started_at=None if letter == "P" else started,
-                diagnostics=Diagnostics(error_code=code if letter == "F" else None),
-            )
-            for i, letter in enumerate(events)
-        ),
-    )
-
-
-def deployment(**changes: object) -> Deployment:
-    base = Deployment(
-        id="d-1",
-        application_name="app",
-        group_name="web",
-        group_id="g-1",
-        config_name="OneAtATime",
-        minimum_healthy=2,
-        status=D.IN_PROGRESS,
-        revision=RevisionLocation(RevisionType.REGISTRY, digest="sha256:" + "1" * 64),
-        description="",
-        creator=Creator.USER,
-        file_exists_behavior=None,
-        ignore_application_stop_failures=False,
-        created_at=EARLIER,
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
-
-
-def blue_green(**changes: object) -> Deployment:
-    style = DeploymentStyle(DeploymentType.BLUE_GREEN)
-    return deployment(
-        **({"style": style, "minimum_healthy": 0, "target_groups": ("web",)} | changes)
-    )
-
-
-def decided(d: Deployment, *targets: Target, now: datetime = NOW) -> Decision:
-    return decide(Snapshot(d, targets), now)
-
-
-def ref(instance: str, position: int, names: tuple[str, ...] = IN_PLACE_EVENTS) -> EventRef:
-    return EventRef("d-1", instance, position, names[position])
-
-
-def target_moves(decision: Decision) -> list[tuple[str, T]]:
-    return [(c.instance_name, c.status) for c in decision.targets]
-
+from tests.unit.orchestrator.snapshots import (
+    GREEN_EVENTS,
+    NOW,
+    ON_FAILURE,
+    blue_green,
+    decided,
+    deployment,
+    ref,
+    target,
+    target_moves,
+)
 
 # In place: events move targets, targets move the rollout.
 
@@ -444,56 +371,3 @@ def test_a_stopped_blue_green_deployment_skips_the_replacements_waiting_at_the_g
     assert decision.running == (ref("g2", 5, GREEN_EVENTS),)
     # the chain ends before the gate: BeforeAllowTraffic waits for the reroute
     assert decision.held == (ref("g2", 6, GREEN_EVENTS),)
-
-
-def test_an_event_its_agent_held_after_the_one_before_started_as_that_one_ended() -> None:
-    ended_there = EARLIER + timedelta(seconds=1)
-    a = target("a", T.IN_PROGRESS, "SPPPPPP")
-    first = dataclasses.replace(a.events[0], ended_at=ended_there)
-    decision = decided(deployment(), dataclasses.replace(a, events=(first, *a.events[1:])))
-    (change,) = decision.events
-    assert (change.ref, change.status) == (ref("a", 1), E.IN_PROGRESS)
-    # the agent ran on with DownloadBundle (one chain): it started when ApplicationStop ended
-    assert change.started_at == ended_there
-
-
-def test_an_event_after_a_traffic_event_starts_when_decided() -> None:
-    names = BLOCK_TRAFFIC_EVENTS + IN_PLACE_EVENTS
-    a = target("a", T.IN_PROGRESS, "SSPPPPPPPP", names=names)
-    decision = decided(deployment(), a)
-    (change,) = decision.events
-    assert change.ref == ref("a", 2, names) and change.started_at is None  # now
-    # sent now, with the events after it up to the end: it heads a chain of its own
-    assert decision.held == tuple(ref("a", i, names) for i in range(3, 10))
-
-
-def test_a_stop_leaves_what_an_agent_holds_for_it_to_report() -> None:
-    """The agent may already run on past the running event: the events it holds are not
-    skipped here but cancelled, and each is recorded as the agent reports it."""
-    decision = decided(deployment(stop_requested=True), target("a", T.IN_PROGRESS, "SRPPPPP"))
-    assert decision.running == (ref("a", 1),)
-    assert decision.held == tuple(ref("a", i) for i in range(2, 7))
-    assert decision.finish is None
-
-
-def test_during_a_stop_the_held_event_after_one_that_passed_is_waited_for() -> None:
-    decision = decided(deployment(stop_requested=True), target("a", T.IN_PROGRESS, "SSPPPPP"))
-    (change,) = decision.events
-    assert (change.ref, change.status) == (ref("a", 2), E.IN_PROGRESS)
-    assert decision.finish is None
-
-
-def test_after_a_failure_or_a_skip_nothing_more_is_held() -> None:
-    for events in ("SFPPPPP", "SSKPPPP"):
-        decision = decided(deployment(stop_requested=True), target("a", T.IN_PROGRESS, events))
-        assert decision.held == () and decision.running == ()
-        assert target_moves(decision) == [("a", T.FAILED)]
-
-
-def test_a_target_whose_agent_the_fleet_lost_waits_for_what_it_held() -> None:
-    """The fleet failed the running event (the agent went offline): the host may have run on
-    before it went, so the events it held keep the target open until their own results."""
-    a = target("a", T.IN_PROGRESS, "SSFPPPP", code=ErrorCode.AGENT_ISSUE)
-    decision = decided(deployment(), a)
-    assert target_moves(decision) == [] and decision.finish is None
-    assert decision.held == tuple(ref("a", i) for i in range(3, 7))
