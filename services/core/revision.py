@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from services.core.errors import InvalidArgument
 
@@ -70,13 +70,13 @@ def check_revision(revision: RevisionLocation) -> RevisionLocation:
     return revision
 
 
-def revision_to_json(revision: RevisionLocation) -> str:
+def revision_to_json(revision: RevisionLocation) -> dict[str, Any]:
     """The stored form of a revision (a service's own column; field names are the domain's)."""
-    return json.dumps(dataclasses.asdict(revision), sort_keys=True)
+    return dataclasses.asdict(revision)
 
 
-def revision_from_json(text: str) -> RevisionLocation:
-    raw = json.loads(text)
-    raw["revision_type"] = RevisionType(raw["revision_type"])
-    raw["bundle_type"] = BundleType(raw["bundle_type"])
-    return RevisionLocation(**raw)
+def revision_from_json(raw: dict[str, Any]) -> RevisionLocation:
+    fields = dict(raw)
+    fields["revision_type"] = RevisionType(fields["revision_type"])
+    fields["bundle_type"] = BundleType(fields["bundle_type"])
+    return RevisionLocation(**fields)

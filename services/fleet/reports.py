@@ -5,8 +5,6 @@ fleet store (store.py), inside its transactions: a thousand agents report at onc
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -88,7 +86,7 @@ async def append_updates(
                 "instance_name": r.instance_name,
                 "kind": r.kind,
                 "status": r.state,
-                "diagnostics": json.dumps(dataclasses.asdict(r.diagnostics)),
+                "diagnostics": r.diagnostics,
                 "at": now,
             }
             for r in reports

@@ -7,8 +7,16 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from services.core.columns import UtcDateTime
+from services.core.columns import DIAGNOSTICS, Json, UtcDateTime
 from services.core.db import Base
+from services.core.diagnostics import Diagnostics
+from services.core.tags import Tag
+
+TAGS = Json[tuple[Tag, ...]](
+    lambda tags: [[t.key, t.value] for t in tags],
+    lambda raw: tuple(Tag(key, value) for key, value in raw),
+)
+"""Tags as a JSON list of [key, value] pairs."""
 
 
 class InstanceRow(Base):
@@ -55,8 +63,7 @@ class CommandUpdateRow(Base):
     instance_name: Mapped[str] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))
-    diagnostics: Mapped[str] = mapped_column(Text)
-    """JSON: error_code, script_name, message, log_tail."""
+    diagnostics: Mapped[Diagnostics] = mapped_column(DIAGNOSTICS)
     at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
@@ -91,7 +98,7 @@ class JoinTokenRow(Base):
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     instance_name: Mapped[str | None] = mapped_column(String(100))
     """A registration's token enrols that instance only; None: any new name."""
-    tags: Mapped[str] = mapped_column(Text)
-    """JSON [[key, value], …]: given to instances that enrol with the token."""
+    tags: Mapped[tuple[Tag, ...]] = mapped_column(TAGS)
+    """Given to instances that enrol with the token."""
     uses_left: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -13,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from deploy.hookoutput import OutputLine, OutputStream
 from services.core.clock import utcnow
 from services.core.db import Database
-from services.core.diagnostics import Diagnostics, ErrorCode
 from services.core.errors import (
     AlreadyExists,
     InvalidArgument,
@@ -92,8 +90,7 @@ class FleetStore:
             elif not name:
                 raise InvalidArgument("instanceName: this join token needs the name to enrol as")
             else:
-                tags = [Tag(k, v) for k, v in json.loads(row.tags)]
-                await self._register(session, name, tags)
+                await self._register(session, name, row.tags)
             row.uses_left -= 1
             if row.uses_left == 0:
                 await session.delete(row)
@@ -123,7 +120,7 @@ class FleetStore:
             JoinTokenRow(
                 token_hash=token.digest,
                 instance_name=token.instance_name,
-                tags=json.dumps([[t.key, t.value] for t in token.tags]),
+                tags=tuple(token.tags),
                 uses_left=token.uses,
                 expires_at=token.expires_at,
             )
@@ -418,7 +415,7 @@ class FleetStore:
                 kind=UpdateKind(row.kind),
                 state=CommandState(row.status),
                 at=row.at,
-                diagnostics=_diagnostics(json.loads(row.diagnostics)),
+                diagnostics=row.diagnostics,
             )
             for row in rows
         ]
@@ -485,14 +482,4 @@ def _output(row: CommandOutputRow) -> StoredOutput:
             script=row.script,
             text=row.text,
         ),
-    )
-
-
-def _diagnostics(raw: dict[str, str | None]) -> Diagnostics:
-    code = raw.get("error_code")
-    return Diagnostics(
-        error_code=ErrorCode(code) if code else None,
-        script_name=raw.get("script_name") or "",
-        message=raw.get("message") or "",
-        log_tail=raw.get("log_tail") or "",
     )

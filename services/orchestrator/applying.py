@@ -29,11 +29,7 @@ from services.orchestrator.decision import (
 )
 from services.orchestrator.domain import Creator, EventRef, TargetLabel
 from services.orchestrator.group_store import (
-    auto_rollback_to_json,
-    blue_green_from_json,
-    blue_green_to_json,
     newest_deployment,
-    routing_to_json,
 )
 from services.orchestrator.groups import AutoRollbackConfig, TriggerEvent
 from services.orchestrator.recording import insert_deployment
@@ -158,7 +154,6 @@ class DecisionWriter:
                 f"{reason}, but there is no earlier successful deployment to roll back to."
             )
             return ""
-        blue_green = blue_green_from_json(row.blue_green)
         rollback = insert_deployment(
             session,
             DeploymentRow(
@@ -177,12 +172,12 @@ class DecisionWriter:
                 fetch_through_registry=row.fetch_through_registry,
                 deployment_style=row.deployment_style,
                 target_groups=row.target_groups,
-                auto_rollback=auto_rollback_to_json(AutoRollbackConfig()),
+                auto_rollback=AutoRollbackConfig(),
                 rollback_triggering_deployment_id=row.id,
                 rollback_message=f"Rolls back {row.id}: {reason}.",
-                blue_green=blue_green_to_json(rollback_blue_green(blue_green)),
-                traffic_routing=routing_to_json(TrafficRouting()),
-                target_instances="[]",
+                blue_green=rollback_blue_green(row.blue_green),
+                traffic_routing=TrafficRouting(),
+                target_instances=(),
             ),
             plan.targets,
             None,

@@ -16,7 +16,6 @@ from services.orchestrator.configs import (
     DeploymentConfig,
     MinimumHealthyType,
 )
-from services.orchestrator.group_store import routing_from_json, routing_to_json
 from services.orchestrator.schema import ConfigRow, DeploymentRow, GroupRow
 from services.orchestrator.states import ACTIVE_DEPLOYMENT
 
@@ -27,7 +26,7 @@ def _config(row: ConfigRow) -> DeploymentConfig:
         MinimumHealthyType(row.minimum_type),
         row.minimum_value,
         row.id,
-        routing_from_json(row.traffic_routing),
+        row.traffic_routing,
     )
 
 
@@ -44,7 +43,7 @@ class ConfigStore:
             created_at=utcnow(),
             minimum_type=config.minimum_type,
             minimum_value=config.minimum_value,
-            traffic_routing=routing_to_json(config.routing),
+            traffic_routing=config.routing,
         )
         try:
             async with self._db.transaction() as session:

@@ -5,10 +5,7 @@ Every public method is one transaction, so each change is all-or-nothing.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import uuid
-from collections.abc import Sequence
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -17,29 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core.clock import utcnow
 from services.core.db import Database
 from services.core.errors import AlreadyExists, FailedPrecondition, NotFound
-from services.core.revision import revision_from_json
-from services.core.tags import TagFilter, TagFilterType
-from services.orchestrator.bluegreen import (
-    BlueGreenConfig,
-    BlueInstanceAction,
-    GreenFleetAction,
-    ReadyAction,
-    TrafficRouting,
-    TrafficRoutingType,
-)
 from services.orchestrator.groups import (
-    AlarmConfig,
-    AutoRollbackConfig,
-    AutoRollbackEvent,
     DeploymentGroup,
-    DeploymentOption,
-    DeploymentStyle,
-    DeploymentType,
     GroupChange,
     GroupRecord,
     LastDeployment,
-    TriggerConfig,
-    TriggerEvent,
 )
 from services.orchestrator.outbox import DeliveryStore
 from services.orchestrator.schema import DeploymentRow, GroupRow
@@ -110,7 +89,7 @@ class GroupStore:
             deliveries = await DeliveryStore.newest_per_trigger(session, row.id)
             return GroupRecord(
                 group=_group(row),
-                target_revision=revision_from_json(succeeded.revision) if succeeded else None,
+                target_revision=succeeded.revision if succeeded else None,
                 last_successful=_last(succeeded),
                 last_attempted=_last(attempted),
                 deliveries=deliveries,
@@ -168,106 +147,18 @@ async def newest_deployment(
     )
 
 
-def filters_to_json(filters: Sequence[TagFilter]) -> list[dict[str, str]]:
-    return [dataclasses.asdict(f) for f in filters]
-
-
-def filters_from_json(raw: list[dict[str, str]]) -> tuple[TagFilter, ...]:
-    return tuple(TagFilter(f["key"], f["value"], TagFilterType(f["type"])) for f in raw)
-
-
-def auto_rollback_to_json(config: AutoRollbackConfig) -> str:
-    return json.dumps({"enabled": config.enabled, "events": sorted(config.events)})
-
-
-def auto_rollback_from_json(text: str) -> AutoRollbackConfig:
-    raw = json.loads(text or "{}")
-    return AutoRollbackConfig(
-        bool(raw.get("enabled", False)),
-        frozenset(AutoRollbackEvent(e) for e in raw.get("events", [])),
-    )
-
-
-def alarms_to_json(config: AlarmConfig) -> str:
-    return json.dumps(dataclasses.asdict(config))
-
-
-def alarms_from_json(text: str) -> AlarmConfig:
-    raw = json.loads(text or "{}")
-    return AlarmConfig(
-        bool(raw.get("enabled", False)),
-        bool(raw.get("ignore_poll_failure", False)),
-        tuple(str(name) for name in raw.get("alarms", [])),
-    )
-
-
-def style_to_json(style: DeploymentStyle) -> str:
-    return json.dumps({"type": style.type, "option": style.option})
-
-
-def style_from_json(text: str) -> DeploymentStyle:
-    raw = json.loads(text or "{}")
-    default = DeploymentStyle()
-    return DeploymentStyle(
-        DeploymentType(raw.get("type", default.type)),
-        DeploymentOption(raw.get("option", default.option)),
-    )
-
-
-def blue_green_to_json(config: BlueGreenConfig) -> str:
-    return json.dumps(dataclasses.asdict(config))
-
-
-def blue_green_from_json(text: str) -> BlueGreenConfig:
-    raw = json.loads(text or "{}")
-    default = BlueGreenConfig()
-    return BlueGreenConfig(
-        ready_action=ReadyAction(raw.get("ready_action", default.ready_action)),
-        ready_wait_seconds=int(raw.get("ready_wait_seconds", 0)),
-        blue_action=BlueInstanceAction(raw.get("blue_action", default.blue_action)),
-        termination_wait_seconds=int(raw.get("termination_wait_seconds", 0)),
-        green_fleet=GreenFleetAction(raw.get("green_fleet", default.green_fleet)),
-        provisioner=str(raw.get("provisioner", "")),
-        provision_timeout_seconds=int(
-            raw.get("provision_timeout_seconds", default.provision_timeout_seconds)
-        ),
-    )
-
-
-def routing_to_json(routing: TrafficRouting) -> str:
-    return json.dumps(dataclasses.asdict(routing))
-
-
-def routing_from_json(text: str) -> TrafficRouting:
-    raw = json.loads(text or "{}")
-    return TrafficRouting(
-        TrafficRoutingType(raw.get("type", TrafficRoutingType.ALL_AT_ONCE)),
-        int(raw.get("percentage", 0)),
-        int(raw.get("interval_seconds", 0)),
-    )
-
-
-def triggers_of(row: GroupRow) -> tuple[TriggerConfig, ...]:
-    return tuple(
-        TriggerConfig(t["name"], t["url"], frozenset(TriggerEvent(e) for e in t["events"]))
-        for t in json.loads(row.triggers or "[]")
-    )
-
-
 def _set_group_fields(row: GroupRow, group: DeploymentGroup) -> None:
     row.name = group.name
     row.config_name = group.config_name
-    row.tag_filters = json.dumps(filters_to_json(group.tag_filters))
-    row.tag_set = json.dumps([filters_to_json(filters) for filters in group.tag_set])
-    row.auto_rollback = auto_rollback_to_json(group.auto_rollback)
-    row.triggers = json.dumps(
-        [{"name": t.name, "url": t.url, "events": sorted(t.events)} for t in group.triggers]
-    )
+    row.tag_filters = group.tag_filters
+    row.tag_set = group.tag_set
+    row.auto_rollback = group.auto_rollback
+    row.triggers = group.triggers
     row.fetch_through_registry = group.fetch_through_registry
-    row.deployment_style = style_to_json(group.style)
-    row.target_groups = json.dumps(list(group.target_groups))
-    row.blue_green = blue_green_to_json(group.blue_green)
-    row.alarms = alarms_to_json(group.alarms)
+    row.deployment_style = group.style
+    row.target_groups = group.target_groups
+    row.blue_green = group.blue_green
+    row.alarms = group.alarms
 
 
 def _group(row: GroupRow) -> DeploymentGroup:
@@ -276,16 +167,16 @@ def _group(row: GroupRow) -> DeploymentGroup:
         application_name=row.application_name,
         name=row.name,
         config_name=row.config_name,
-        tag_filters=filters_from_json(json.loads(row.tag_filters)),
+        tag_filters=row.tag_filters,
         created_at=row.created_at,
-        tag_set=tuple(filters_from_json(group) for group in json.loads(row.tag_set or "[]")),
-        auto_rollback=auto_rollback_from_json(row.auto_rollback),
-        triggers=triggers_of(row),
-        fetch_through_registry=bool(row.fetch_through_registry),
-        style=style_from_json(row.deployment_style),
-        target_groups=tuple(json.loads(row.target_groups or "[]")),
-        blue_green=blue_green_from_json(row.blue_green),
-        alarms=alarms_from_json(row.alarms),
+        tag_set=row.tag_set,
+        auto_rollback=row.auto_rollback,
+        triggers=row.triggers,
+        fetch_through_registry=row.fetch_through_registry,
+        style=row.deployment_style,
+        target_groups=row.target_groups,
+        blue_green=row.blue_green,
+        alarms=row.alarms,
     )
 
 

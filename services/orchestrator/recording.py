@@ -5,7 +5,6 @@ alarms read clear. Part of the deployment store (store.py), inside its transacti
 
 from __future__ import annotations
 
-import json
 import secrets
 import string
 from collections.abc import Sequence
@@ -23,7 +22,6 @@ from services.orchestrator.domain import (
     PlannedTarget,
     TargetLabel,
 )
-from services.orchestrator.group_store import auto_rollback_from_json
 from services.orchestrator.groups import AutoRollbackEvent
 from services.orchestrator.happenings import (
     ActFailed,
@@ -112,16 +110,15 @@ def _record_stop(row: DeploymentRow, roll_back: bool | None) -> None:
         raise FailedPrecondition(f"deployment {row.id} has already finished ({row.status})")
     if row.stop_requested:
         return
-    config = auto_rollback_from_json(row.auto_rollback)
     row.stop_requested = True
     row.roll_back_on_stop = (
-        config.covers(AutoRollbackEvent.DEPLOYMENT_STOP_ON_REQUEST)
+        row.auto_rollback.covers(AutoRollbackEvent.DEPLOYMENT_STOP_ON_REQUEST)
         if roll_back is None
         else roll_back
     )
     row.error_code = DeploymentErrorCode.MANUAL_STOP
     row.error_message = "The deployment was stopped by a user request."
-    row.status_messages = json.dumps([*json.loads(row.status_messages or "[]"), "Stop requested"])
+    row.status_messages = (*row.status_messages, "Stop requested")
 
 
 def _record_alarm_stop(row: DeploymentRow, alarms: tuple[str, ...]) -> None:
@@ -130,14 +127,12 @@ def _record_alarm_stop(row: DeploymentRow, alarms: tuple[str, ...]) -> None:
     finished stays as it is."""
     if DeploymentStatus(row.status) not in ACTIVE_DEPLOYMENT or row.stop_requested:
         return
-    config = auto_rollback_from_json(row.auto_rollback)
     row.stop_requested = True
-    row.roll_back_on_stop = config.covers(AutoRollbackEvent.DEPLOYMENT_STOP_ON_ALARM)
+    row.roll_back_on_stop = row.auto_rollback.covers(AutoRollbackEvent.DEPLOYMENT_STOP_ON_ALARM)
     row.error_code = DeploymentErrorCode.ALARM_ACTIVE
     names = ", ".join(alarms)
     row.error_message = f"The deployment was stopped because the alarm(s) {names} fired."
-    messages = json.loads(row.status_messages or "[]")
-    row.status_messages = json.dumps([*messages, f"Stopped by alarm(s) {names}"])
+    row.status_messages = (*row.status_messages, f"Stopped by alarm(s) {names}")
 
 
 def _record_continue(row: DeploymentRow, termination: bool, now: datetime) -> None:

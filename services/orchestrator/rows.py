@@ -4,7 +4,6 @@ big deployment). Part of the deployment store (store.py), inside its sessions.""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -13,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from deploy.lifecycle import EVENT_NAMES
 from services.core.diagnostics import Diagnostics, ErrorCode
-from services.core.revision import revision_from_json
 from services.orchestrator.bulk import EVENT_STATUSES, NO_DIAGNOSTICS
 from services.orchestrator.domain import (
     BlueGreenProgress,
@@ -27,14 +25,6 @@ from services.orchestrator.domain import (
     Target,
     TargetEvent,
     TargetLabel,
-)
-from services.orchestrator.group_store import (
-    alarms_from_json,
-    auto_rollback_from_json,
-    blue_green_from_json,
-    filters_from_json,
-    routing_from_json,
-    style_from_json,
 )
 from services.orchestrator.schema import DeploymentRow, EventRow, TargetRow
 from services.orchestrator.states import DeploymentStatus, EventStatus, TargetStatus
@@ -119,7 +109,7 @@ def deployment_from_row(row: DeploymentRow) -> Deployment:
         config_name=row.config_name,
         minimum_healthy=row.minimum_healthy,
         status=DeploymentStatus(row.status),
-        revision=revision_from_json(row.revision),
+        revision=row.revision,
         description=row.description,
         creator=Creator(row.creator),
         file_exists_behavior=(
@@ -134,14 +124,14 @@ def deployment_from_row(row: DeploymentRow) -> Deployment:
             if row.error_code
             else None
         ),
-        auto_rollback=auto_rollback_from_json(row.auto_rollback),
+        auto_rollback=row.auto_rollback,
         update_outdated_instances_only=bool(row.update_outdated_instances_only),
         fetch_through_registry=bool(row.fetch_through_registry),
-        style=style_from_json(row.deployment_style),
-        target_groups=tuple(json.loads(row.target_groups or "[]")),
-        blue_green=blue_green_from_json(row.blue_green),
-        routing=routing_from_json(row.traffic_routing),
-        target_instances=filters_from_json(json.loads(row.target_instances or "[]")),
+        style=row.deployment_style,
+        target_groups=row.target_groups,
+        blue_green=row.blue_green,
+        routing=row.traffic_routing,
+        target_instances=row.target_instances,
         progress=BlueGreenProgress(
             provision_requested_at=row.provision_requested_at,
             ready_until=row.ready_until,
@@ -161,8 +151,8 @@ def deployment_from_row(row: DeploymentRow) -> Deployment:
         stop_requested=bool(row.stop_requested),
         roll_back_on_stop=bool(row.roll_back_on_stop),
         untouched_healthy=row.untouched_healthy or 0,
-        status_messages=tuple(json.loads(row.status_messages or "[]")),
-        alarms=alarms_from_json(row.alarms),
+        status_messages=row.status_messages,
+        alarms=row.alarms,
         alarms_clear_at=row.alarms_clear_at,
     )
 
@@ -185,8 +175,6 @@ def _target(row: Row[*tuple[Any, ...]], events: Sequence[TargetEvent]) -> Target
         status=TargetStatus(row.status),
         updated_at=row.updated_at,
         events=tuple(events),
-        instance_revision=(
-            revision_from_json(row.instance_revision) if row.instance_revision else None
-        ),
+        instance_revision=row.instance_revision,
         label=TargetLabel(row.label or ""),
     )

@@ -7,8 +7,27 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from services.core.columns import UtcDateTime
+from services.core.columns import REVISION, STRINGS, UtcDateTime
 from services.core.db import Base
+from services.core.revision import RevisionLocation
+from services.orchestrator.bluegreen import BlueGreenConfig, TrafficRouting
+from services.orchestrator.groups import (
+    AlarmConfig,
+    AutoRollbackConfig,
+    DeploymentStyle,
+    TriggerConfig,
+)
+from services.orchestrator.stored import (
+    ALARMS,
+    AUTO_ROLLBACK,
+    BLUE_GREEN,
+    ROUTING,
+    STYLE,
+    TAG_FILTERS,
+    TAG_SET,
+    TRIGGERS,
+    Filters,
+)
 
 
 class GroupRow(Base):
@@ -19,24 +38,19 @@ class GroupRow(Base):
     application_name: Mapped[str] = mapped_column(String(100))
     name: Mapped[str] = mapped_column(String(100))
     config_name: Mapped[str] = mapped_column(String(100))
-    tag_filters: Mapped[str] = mapped_column(Text)
-    """JSON list of {key, value, type}."""
-    tag_set: Mapped[str] = mapped_column(Text, default="[]")
-    """JSON list of lists of {key, value, type} (AND of ORs)."""
-    auto_rollback: Mapped[str] = mapped_column(Text, default="{}")
-    """JSON {enabled, events}."""
-    triggers: Mapped[str] = mapped_column(Text, default="[]")
-    """JSON list of {name, url, events}."""
+    tag_filters: Mapped[Filters] = mapped_column(TAG_FILTERS)
+    tag_set: Mapped[tuple[Filters, ...]] = mapped_column(TAG_SET, default=())
+    auto_rollback: Mapped[AutoRollbackConfig] = mapped_column(
+        AUTO_ROLLBACK, default=AutoRollbackConfig()
+    )
+    triggers: Mapped[tuple[TriggerConfig, ...]] = mapped_column(TRIGGERS, default=())
     fetch_through_registry: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    deployment_style: Mapped[str] = mapped_column(Text, default="{}")
-    """JSON {type, option}."""
-    target_groups: Mapped[str] = mapped_column(Text, default="[]")
-    """JSON list of target group names."""
-    blue_green: Mapped[str] = mapped_column(Text, default="{}")
-    """JSON BlueGreenConfig."""
-    alarms: Mapped[str] = mapped_column(Text, default="{}")
-    """JSON {enabled, ignore_poll_failure, alarms}."""
+    deployment_style: Mapped[DeploymentStyle] = mapped_column(STYLE, default=DeploymentStyle())
+    target_groups: Mapped[tuple[str, ...]] = mapped_column(STRINGS, default=())
+    """Target group names."""
+    blue_green: Mapped[BlueGreenConfig] = mapped_column(BLUE_GREEN, default=BlueGreenConfig())
+    alarms: Mapped[AlarmConfig] = mapped_column(ALARMS, default=AlarmConfig())
 
 
 class DeploymentRow(Base):
@@ -50,7 +64,7 @@ class DeploymentRow(Base):
     minimum_healthy: Mapped[int] = mapped_column(Integer)
     """M, fixed when the deployment is created."""
     status: Mapped[str] = mapped_column(String(16), index=True)
-    revision: Mapped[str] = mapped_column(Text)
+    revision: Mapped[RevisionLocation] = mapped_column(REVISION)
     description: Mapped[str] = mapped_column(Text)
     creator: Mapped[str] = mapped_column(String(32))
     file_exists_behavior: Mapped[str | None] = mapped_column(String(16))
@@ -60,8 +74,10 @@ class DeploymentRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    auto_rollback: Mapped[str] = mapped_column(Text, default="{}")
-    """JSON {enabled, events}: the configuration in force for this deployment."""
+    auto_rollback: Mapped[AutoRollbackConfig] = mapped_column(
+        AUTO_ROLLBACK, default=AutoRollbackConfig()
+    )
+    """The configuration in force for this deployment."""
     update_outdated_instances_only: Mapped[bool] = mapped_column(Boolean, default=False)
     fetch_through_registry: Mapped[bool] = mapped_column(Boolean, default=False)
     untouched_healthy: Mapped[int] = mapped_column(Integer, default=0)
@@ -70,14 +86,13 @@ class DeploymentRow(Base):
     rollback_deployment_id: Mapped[str] = mapped_column(String(16), default="")
     rollback_triggering_deployment_id: Mapped[str] = mapped_column(String(16), default="")
     rollback_message: Mapped[str] = mapped_column(Text, default="")
-    status_messages: Mapped[str] = mapped_column(Text, default="[]")
-    """JSON list of strings."""
-    deployment_style: Mapped[str] = mapped_column(Text, default="{}")
-    target_groups: Mapped[str] = mapped_column(Text, default="[]")
-    blue_green: Mapped[str] = mapped_column(Text, default="{}")
-    """JSON BlueGreenConfig in force."""
-    traffic_routing: Mapped[str] = mapped_column(Text, default="{}")
-    target_instances: Mapped[str] = mapped_column(Text, default="[]")
+    status_messages: Mapped[tuple[str, ...]] = mapped_column(STRINGS, default=())
+    deployment_style: Mapped[DeploymentStyle] = mapped_column(STYLE, default=DeploymentStyle())
+    target_groups: Mapped[tuple[str, ...]] = mapped_column(STRINGS, default=())
+    blue_green: Mapped[BlueGreenConfig] = mapped_column(BLUE_GREEN, default=BlueGreenConfig())
+    """The configuration in force."""
+    traffic_routing: Mapped[TrafficRouting] = mapped_column(ROUTING, default=TrafficRouting())
+    target_instances: Mapped[Filters] = mapped_column(TAG_FILTERS, default=())
     provision_requested_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     ready_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     continued: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -87,8 +102,8 @@ class DeploymentRow(Base):
     blue_weight: Mapped[int] = mapped_column(Integer, default=0)
     terminate_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    alarms: Mapped[str] = mapped_column(Text, default="{}")
-    """JSON alarm configuration in force."""
+    alarms: Mapped[AlarmConfig] = mapped_column(ALARMS, default=AlarmConfig())
+    """The alarm configuration in force."""
     alarms_clear_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
@@ -102,7 +117,7 @@ class TargetRow(Base):
     position: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    instance_revision: Mapped[str | None] = mapped_column(Text)
+    instance_revision: Mapped[RevisionLocation | None] = mapped_column(REVISION)
     """JSON revision the instance was left on when the deployment ended."""
     label: Mapped[str] = mapped_column(String(8), default="")
     """Blue/green: Blue or Green."""
@@ -139,7 +154,7 @@ class ConfigRow(Base):
     minimum_type: Mapped[str] = mapped_column(String(16))
     minimum_value: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    traffic_routing: Mapped[str] = mapped_column(Text, default="{}")
+    traffic_routing: Mapped[TrafficRouting] = mapped_column(ROUTING, default=TrafficRouting())
 
 
 class InstanceRevisionRow(Base):
@@ -149,8 +164,8 @@ class InstanceRevisionRow(Base):
 
     group_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     instance_name: Mapped[str] = mapped_column(String(100), primary_key=True)
-    revision: Mapped[str | None] = mapped_column(Text)
-    """JSON of the last revision that succeeded on it; None: none yet."""
+    revision: Mapped[RevisionLocation | None] = mapped_column(REVISION)
+    """The last revision that succeeded on it; None: none yet."""
     deployment_id: Mapped[str] = mapped_column(String(16))
     """The last deployment that started on it."""
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())

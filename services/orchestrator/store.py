@@ -5,7 +5,6 @@ Every public method is one transaction, so each state change is all-or-nothing.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -15,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core.clock import utcnow
 from services.core.db import Database
 from services.core.errors import FailedPrecondition, NotFound
-from services.core.revision import revision_from_json, revision_to_json
 from services.core.signal import ChangeSignal
 from services.orchestrator.applying import DecisionWriter
 from services.orchestrator.bluegreen import TrafficRouting
@@ -37,13 +35,7 @@ from services.orchestrator.domain import (
     Target,
 )
 from services.orchestrator.group_store import (
-    alarms_to_json,
-    auto_rollback_to_json,
-    blue_green_to_json,
-    filters_to_json,
     newest_deployment,
-    routing_to_json,
-    style_to_json,
 )
 from services.orchestrator.groups import DeploymentGroup, TriggerEvent
 from services.orchestrator.happenings import (
@@ -118,22 +110,20 @@ class DeploymentStore:
                     config_name=request.config_name,
                     minimum_healthy=minimum_healthy,
                     untouched_healthy=untouched_healthy,
-                    revision=revision_to_json(request.revision),
+                    revision=request.revision,
                     description=request.description,
                     creator=request.creator,
                     file_exists_behavior=request.file_exists_behavior,
                     ignore_application_stop_failures=request.ignore_application_stop_failures,
                     update_outdated_instances_only=request.update_outdated_instances_only,
                     fetch_through_registry=group.fetch_through_registry,
-                    deployment_style=style_to_json(group.style),
-                    target_groups=json.dumps(list(group.traffic_groups)),
-                    auto_rollback=auto_rollback_to_json(
-                        request.auto_rollback or group.auto_rollback
-                    ),
-                    blue_green=blue_green_to_json(group.blue_green),
-                    traffic_routing=routing_to_json(routing or TrafficRouting()),
-                    target_instances=json.dumps(filters_to_json(request.target_instances)),
-                    alarms=alarms_to_json(request.alarms or group.alarms),
+                    deployment_style=group.style,
+                    target_groups=tuple(group.traffic_groups),
+                    auto_rollback=request.auto_rollback or group.auto_rollback,
+                    blue_green=group.blue_green,
+                    traffic_routing=routing or TrafficRouting(),
+                    target_instances=tuple(request.target_instances),
+                    alarms=request.alarms or group.alarms,
                 ),
                 targets,
                 error,
@@ -205,11 +195,7 @@ class DeploymentStore:
                 select(InstanceRevisionRow).where(InstanceRevisionRow.group_id == group_id)
             )
             return {
-                row.instance_name: InstanceRevision(
-                    revision_from_json(row.revision) if row.revision else None,
-                    row.updated_at,
-                )
-                for row in rows
+                row.instance_name: InstanceRevision(row.revision, row.updated_at) for row in rows
             }
 
     async def targets(self, deployment_id: str, with_events: bool = True) -> list[Target]:

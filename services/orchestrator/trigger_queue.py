@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.clock import utcnow
 from services.core.signal import ChangeSignal
-from services.orchestrator.group_store import triggers_of
 from services.orchestrator.groups import TriggerConfig, TriggerEvent
 from services.orchestrator.notifications import deployment_payload, instance_payload
 from services.orchestrator.rows import deployment_from_row, read_targets
@@ -86,5 +85,5 @@ async def _group_triggers(session: AsyncSession, group_id: str) -> tuple[Trigger
     known: dict[str, tuple[TriggerConfig, ...]] = session.info.setdefault("group_triggers", {})
     if group_id not in known:
         group = await session.get(GroupRow, group_id)
-        known[group_id] = triggers_of(group) if group else ()
+        known[group_id] = group.triggers if group else ()
     return known[group_id]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 
 from sqlalchemy import select
@@ -12,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core.clock import utcnow
 from services.core.db import Database
 from services.core.errors import AlreadyExists, NotFound
-from services.core.revision import RevisionLocation, revision_from_json, revision_to_json
+from services.core.revision import RevisionLocation
 from services.registry.domain import Application, Revision
 from services.registry.schema import ApplicationRow, RevisionRow
 
@@ -64,25 +63,24 @@ class RegistryStore:
             row = existing or RevisionRow(
                 application_id=app.id,
                 identity=location.identity(),
-                location=revision_to_json(location),
+                location=location,
                 description=description,
                 size_bytes=size,
                 registered_at=now,
-                deployment_groups="[]",
+                deployment_groups=(),
             )
             if existing is None:
                 session.add(row)
-            elif revision_from_json(existing.location).digest != location.digest:
-                existing.location = revision_to_json(location)
+            elif existing.location.digest != location.digest:
+                existing.location = location
                 existing.size_bytes = size
             if observed_etag is not None:
                 row.observed_etag = observed_etag
             if used_by:
                 row.first_used_at = row.first_used_at or now
                 row.last_used_at = now
-                groups = json.loads(row.deployment_groups or "[]")
-                if used_by not in groups:
-                    row.deployment_groups = json.dumps([*groups, used_by])
+                if used_by not in row.deployment_groups:
+                    row.deployment_groups = (*row.deployment_groups, used_by)
             await session.flush()
             return self._revision(application_name, row)
 
@@ -107,17 +105,12 @@ class RegistryStore:
             row = await self._revision_row(session, app.id, location)
             if row is None or row.observed_etag != observed_etag:
                 return None
-            return revision_from_json(row.location).digest or None
+            return row.location.digest or None
 
     async def get_revision(self, application_name: str, location: RevisionLocation) -> Revision:
         async with self._db.read() as session:
             app = await self._application_row(session, application_name)
-            row = await session.scalar(
-                select(RevisionRow).where(
-                    RevisionRow.application_id == app.id,
-                    RevisionRow.identity == location.identity(),
-                )
-            )
+            row = await self._revision_row(session, app.id, location)
             if row is None:
                 raise NotFound(
                     f"revision {location.identity()} is not registered "
@@ -146,11 +139,11 @@ class RegistryStore:
     def _revision(application_name: str, row: RevisionRow) -> Revision:
         return Revision(
             application_name=application_name,
-            location=revision_from_json(row.location),
+            location=row.location,
             description=row.description,
             size_bytes=row.size_bytes,
             registered_at=row.registered_at,
             first_used_at=row.first_used_at,
             last_used_at=row.last_used_at,
-            deployment_groups=tuple(json.loads(row.deployment_groups or "[]")),
+            deployment_groups=row.deployment_groups,
         )

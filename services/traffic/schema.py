@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from services.core.columns import Json
 from services.core.db import Base
+
+
+@dataclass(frozen=True)
+class GroupSettings:
+    """A target group's provider fields, kept together in one column."""
+
+    load_balancer: str = ""
+    haproxy_backend: str = ""
+
+
+def _settings_from_json(raw: Mapping[str, Any]) -> GroupSettings:
+    """Keys this version does not use (an older one's) are ignored."""
+    return GroupSettings(str(raw.get("load_balancer", "")), str(raw.get("haproxy_backend", "")))
+
+
+SETTINGS = Json[GroupSettings](dataclasses.asdict, _settings_from_json)
 
 
 class TargetGroupRow(Base):
@@ -15,8 +37,7 @@ class TargetGroupRow(Base):
     provider: Mapped[str] = mapped_column(String(16))
     port: Mapped[int] = mapped_column(Integer)
     deregistration_delay_seconds: Mapped[int] = mapped_column(Integer)
-    settings: Mapped[str] = mapped_column(Text)
-    """JSON: the provider's fields (HAProxy socket and backend, ELBv2 ARN, region, endpoint)."""
+    settings: Mapped[GroupSettings] = mapped_column(SETTINGS)
 
 
 class TargetRow(Base):

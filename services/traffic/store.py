@@ -5,7 +5,6 @@ Every public method is one transaction.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 from sqlalchemy import select
@@ -14,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core.db import Database
 from services.core.errors import AlreadyExists, NotFound
 from services.traffic.domain import Provider, Target, TargetGroup, TargetState
-from services.traffic.schema import TargetGroupRow, TargetRow
+from services.traffic.schema import GroupSettings, TargetGroupRow, TargetRow
 
 
 class TrafficStore:
@@ -31,12 +30,7 @@ class TrafficStore:
                     provider=group.provider,
                     port=group.port,
                     deregistration_delay_seconds=group.deregistration_delay_seconds,
-                    settings=json.dumps(
-                        {
-                            "load_balancer": group.load_balancer,
-                            "haproxy_backend": group.haproxy_backend,
-                        }
-                    ),
+                    settings=GroupSettings(group.load_balancer, group.haproxy_backend),
                 )
             )
 
@@ -63,15 +57,14 @@ class TrafficStore:
                 .where(TargetRow.group_name == name)
                 .order_by(TargetRow.instance_name)
             )
-            settings = json.loads(row.settings or "{}")
             return TargetGroup(
                 name=row.name,
                 provider=Provider(row.provider),
                 port=row.port,
                 deregistration_delay_seconds=row.deregistration_delay_seconds,
                 targets=tuple(_target(t) for t in targets),
-                load_balancer=str(settings.get("load_balancer", "")),
-                haproxy_backend=str(settings.get("haproxy_backend", "")),
+                load_balancer=row.settings.load_balancer,
+                haproxy_backend=row.settings.haproxy_backend,
             )
 
     async def set_address(self, group: str, instance: str, address: str) -> None:
