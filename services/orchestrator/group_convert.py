@@ -1,14 +1,18 @@
-"""A deployment group's settings ↔ their messages: auto rollback, alarms, triggers, deployment
-style, load balancer and blue/green configuration (part of the service's edge, convert.py)."""
+"""A deployment group ↔ its messages: CreateDeploymentGroup's and UpdateDeploymentGroup's
+requests read as a checked DeploymentGroup and GroupChange, and each setting (tag filters, auto
+rollback, alarms, triggers, deployment style, load balancer, blue/green) both ways. Part of the
+service's edge (convert.py): every request field is checked here, naming the field, and nowhere
+else."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from deploy.v1 import orchestrator_pb2
-from services.core.convert import enum_from_proto
+from deploy.v1 import common_pb2, orchestrator_pb2
+from services.core.convert import enum_from_proto, tag_filter_from_proto
 from services.core.errors import InvalidArgument
 from services.core.names import check_name
+from services.core.tags import TagFilter, check_tag_filters
 from services.core.urls import check_http_url
 from services.orchestrator.bluegreen import (
     BlueGreenConfig,
@@ -53,6 +57,30 @@ TRIGGER_EVENTS = {
 
 MAX_TRIGGERS = 10
 """CodeDeploy's limit per deployment group."""
+MAX_TAG_SET_GROUPS = 3
+
+
+def tag_filters_from_proto(
+    field: str, messages: Iterable[common_pb2.TagFilter]
+) -> tuple[TagFilter, ...]:
+    return tuple(
+        check_tag_filters(
+            field, [tag_filter_from_proto(f, f"{field}[{i}]") for i, f in enumerate(messages)]
+        )
+    )
+
+
+def tag_set_from_proto(groups: Iterable[pb.TagFilterGroup]) -> tuple[tuple[TagFilter, ...], ...]:
+    """Up to three groups of filters, each non-empty (an instance must match one of each)."""
+    tag_set = tuple(
+        tag_filters_from_proto(f"onPremisesTagSet[{i}]", group.filters)
+        for i, group in enumerate(groups)
+    )
+    if any(not filters for filters in tag_set):
+        raise InvalidArgument("onPremisesTagSet: every group needs at least one tag filter")
+    if len(tag_set) > MAX_TAG_SET_GROUPS:
+        raise InvalidArgument(f"onPremisesTagSet has more than {MAX_TAG_SET_GROUPS} groups")
+    return tag_set
 
 
 def auto_rollback_from_proto(
