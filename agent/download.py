@@ -20,6 +20,7 @@ import grpc
 
 from agent.errors import ErrorCode, EventFailed
 from agent.metrics import CACHE_HITS, DOWNLOAD_BYTES, DOWNLOAD_SECONDS
+from agent.spec import DeploymentSpec, GitCommit, S3Object
 from agent.unpack import COPY_CHUNK, FILE_MODE_CEILING, check_tree, copy_capped, unpack
 from deploy.bundlelimits import BundleLimits, BundleTooLarge
 from deploy.gitpolicy import (
@@ -31,13 +32,8 @@ from deploy.gitpolicy import (
     git_options,
     redact_url,
 )
-from deploy.v1 import agent_pb2, common_pb2, registry_pb2, registry_pb2_grpc
+from deploy.v1 import registry_pb2, registry_pb2_grpc
 
-BUNDLE_KINDS = {
-    common_pb2.BUNDLE_TYPE_ZIP: "zip",
-    common_pb2.BUNDLE_TYPE_TAR: "tar",
-    common_pb2.BUNDLE_TYPE_TGZ: "tgz",
-}
 LOCAL_KINDS = ("directory", "zip", "tar", "tgz")
 DIGEST_FORM = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 log = logging.getLogger(__name__)
@@ -46,9 +42,7 @@ log = logging.getLogger(__name__)
 class BundleSource(Protocol):
     """Where DownloadBundle gets a revision from."""
 
-    async def materialize(
-        self, spec: agent_pb2.DeploymentSpec, bundle: Path, archive: Path
-    ) -> None:
+    async def materialize(self, spec: DeploymentSpec, bundle: Path, archive: Path) -> None:
         """Leave the revision's files, checked, in a fresh `archive` directory."""
 
 
@@ -79,43 +73,31 @@ class RevisionSource:
         self._git_cache = git_cache
         self._policy = policy or FetchPolicy()
 
-    async def materialize(
-        self, spec: agent_pb2.DeploymentSpec, bundle: Path, archive: Path
-    ) -> None:
+    async def materialize(self, spec: DeploymentSpec, bundle: Path, archive: Path) -> None:
         revision = spec.revision
-        digest, kind = _digest_and_kind(revision)
+        digest = revision.digest
         direct = not spec.fetch_through_registry
         started = time.monotonic()
-        if revision.revision_type == common_pb2.REVISION_TYPE_GITHUB and direct:
+        if revision.git is not None and direct:
             # The commit id names the content (Git checks every object it fetches); the zip
             # this host makes of it may differ in bytes from the registry's, so no digest.
-            await fetch_git(revision.github_location, self._git_cache, bundle, self._policy)
+            await fetch_git(revision.git, self._git_cache, bundle, self._policy)
             _downloaded(bundle, started)
         elif await asyncio.to_thread(self._cache.take, digest, bundle):
             CACHE_HITS.inc()
         else:
-            if revision.revision_type == common_pb2.REVISION_TYPE_S3 and direct:
-                await fetch_s3(revision.s3_location, bundle, self._policy)
+            if revision.s3 is not None and direct:
+                await fetch_s3(revision.s3, digest, bundle, self._policy)
             else:  # the registry's store: it keeps a copy of S3 bundles, a zip of Git commits
                 await fetch_bundle(self._channel, digest, bundle, self._policy)
             _downloaded(bundle, started)
             await asyncio.to_thread(self._cache.keep, digest, bundle)
-        await asyncio.to_thread(unpack, bundle, kind, archive, self._policy.limits)
+        await asyncio.to_thread(unpack, bundle, revision.bundle_kind, archive, self._policy.limits)
 
 
 def _downloaded(bundle: Path, started: float) -> None:
     DOWNLOAD_SECONDS.observe(time.monotonic() - started)
     DOWNLOAD_BYTES.inc(bundle.stat().st_size)
-
-
-def _digest_and_kind(revision: common_pb2.RevisionLocation) -> tuple[str, str]:
-    if revision.revision_type == common_pb2.REVISION_TYPE_S3:
-        s3 = revision.s3_location
-        return s3.digest, BUNDLE_KINDS.get(s3.bundle_type, "zip")
-    if revision.revision_type == common_pb2.REVISION_TYPE_GITHUB:
-        return revision.github_location.digest, "zip"
-    registry = revision.registry_location
-    return registry.digest, BUNDLE_KINDS.get(registry.bundle_type, "zip")
 
 
 class BundleCache:
@@ -180,9 +162,7 @@ class LocalSource:
         self._path = path
         self._kind = kind
 
-    async def materialize(
-        self, spec: agent_pb2.DeploymentSpec, bundle: Path, archive: Path
-    ) -> None:
+    async def materialize(self, spec: DeploymentSpec, bundle: Path, archive: Path) -> None:
         await asyncio.to_thread(self._copy, bundle, archive)
 
     def _copy(self, bundle: Path, archive: Path) -> None:
@@ -231,26 +211,28 @@ async def fetch_bundle(
         raise EventFailed(ErrorCode.INVALID_BUNDLE, f"bundle digest {actual} is not {digest}")
 
 
-async def fetch_s3(location: common_pb2.S3Location, target: Path, policy: FetchPolicy) -> None:
-    """Download the object into `target`; fail unless its sha256 is the recorded digest."""
-    where = f"s3://{location.bucket}/{location.key}"
-    if not location.digest:
-        raise EventFailed(ErrorCode.INVALID_BUNDLE, f"{where}: no digest was recorded for it")
+async def fetch_s3(location: S3Object, digest: str, target: Path, policy: FetchPolicy) -> None:
+    """Download the object into `target`; fail unless its sha256 is `digest`, recorded when it
+    was registered."""
+    if not digest:
+        raise EventFailed(
+            ErrorCode.INVALID_BUNDLE, f"{location.url}: no digest was recorded for it"
+        )
     actual = await asyncio.to_thread(_download_s3, location, target, policy)
-    if actual != location.digest:
+    if actual != digest:
         raise EventFailed(
             ErrorCode.INVALID_BUNDLE,
-            f"{where} has digest {actual}, not {location.digest} as registered: "
+            f"{location.url} has digest {actual}, not {digest} as registered: "
             "the object changed after it was registered",
         )
 
 
-def _download_s3(location: common_pb2.S3Location, target: Path, policy: FetchPolicy) -> str:
+def _download_s3(location: S3Object, target: Path, policy: FetchPolicy) -> str:
     import boto3  # only hosts that deploy from S3 pay for importing it
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 
-    where = f"s3://{location.bucket}/{location.key}"
+    where = location.url
     versioned = {"VersionId": location.version} if location.version else {}
     target.parent.mkdir(parents=True, exist_ok=True)
     hasher = hashlib.sha256()
@@ -281,9 +263,7 @@ def _download_s3(location: common_pb2.S3Location, target: Path, policy: FetchPol
     return f"sha256:{hasher.hexdigest()}"
 
 
-async def fetch_git(
-    location: common_pb2.GitHubLocation, cache: Path, target: Path, policy: FetchPolicy
-) -> None:
+async def fetch_git(location: GitCommit, cache: Path, target: Path, policy: FetchPolicy) -> None:
     """Fetch the repository into this host's bare mirror and write a zip of the commit. The
     URL and commit are checked here again: this runs as root with what the server sent."""
     try:

@@ -15,40 +15,10 @@ from agent.hooks import ScriptLog, run_scripts
 from agent.install import install, preflight
 from agent.layout import DeploymentRoot
 from agent.output import LiveOutput
+from agent.spec import DeploymentSpec, EventCommand
 from deploy.lifecycle import LifecycleEvent, RunBy, ScriptSource, traits_of
-from deploy.v1 import agent_pb2, common_pb2
 
 log = logging.getLogger(__name__)
-
-
-FILE_EXISTS_NAMES = {
-    common_pb2.FILE_EXISTS_BEHAVIOR_DISALLOW: "DISALLOW",
-    common_pb2.FILE_EXISTS_BEHAVIOR_OVERWRITE: "OVERWRITE",
-    common_pb2.FILE_EXISTS_BEHAVIOR_RETAIN: "RETAIN",
-}
-
-
-def bundle_variables(revision: common_pb2.RevisionLocation) -> dict[str, str]:
-    """CodeDeploy's BUNDLE_* variables: the S3 object or the Git commit (empty values unset)."""
-    if revision.revision_type == common_pb2.REVISION_TYPE_S3:
-        s3 = revision.s3_location
-        values = {
-            "BUNDLE_BUCKET": s3.bucket,
-            "BUNDLE_KEY": s3.key,
-            "BUNDLE_VERSION": s3.version,
-            "BUNDLE_ETAG": s3.etag,
-        }
-    elif revision.revision_type == common_pb2.REVISION_TYPE_GITHUB:
-        values = {"BUNDLE_COMMIT": revision.github_location.commit_id}
-    else:
-        values = {}
-    return {name: value for name, value in values.items() if value}
-
-
-def _installs(spec: agent_pb2.DeploymentSpec) -> bool:
-    """Whether this deployment brings a revision to the host (a blue/green original's block
-    traffic or a rollback of it does not)."""
-    return LifecycleEvent.DOWNLOAD_BUNDLE in spec.lifecycle_events or not spec.lifecycle_events
 
 
 class EventRunner:
@@ -62,27 +32,24 @@ class EventRunner:
         self._appspec = appspec_filename
         self._root = DeploymentRoot(config.root_dir)
 
-    async def run(
-        self, command: agent_pb2.LifecycleCommand, live: LiveOutput | None = None
-    ) -> tuple[str, ...]:
+    async def run(self, command: EventCommand, live: LiveOutput | None = None) -> tuple[str, ...]:
         """Run one event (its hooks' output lines also go to `live`); returns what the author
         of the revision should read (the appspec's warnings, once per deployment, from the
         event that first checked the bundle)."""
-        spec = command.spec
-        event = command.lifecycle_event
-        self._root.make_deployment_dir(spec.deployment_group_id, spec.deployment_id)
+        spec, event = command.spec, command.event
+        self._root.make_deployment_dir(spec.group_id, spec.deployment_id)
         if event == LifecycleEvent.DOWNLOAD_BUNDLE:
             return await self._prepare(spec)
         if event == LifecycleEvent.INSTALL:
             await asyncio.to_thread(self._install, spec)
             return ()
         notes: tuple[str, ...] = ()
-        if event == LifecycleEvent.APPLICATION_STOP and _installs(spec):
+        if event == LifecycleEvent.APPLICATION_STOP and spec.installs:
             notes = await self._prepare_before_stop(spec)
         await self._scripts(event, spec, live)
         return notes
 
-    async def _prepare_before_stop(self, spec: agent_pb2.DeploymentSpec) -> tuple[str, ...]:
+    async def _prepare_before_stop(self, spec: DeploymentSpec) -> tuple[str, ...]:
         """The new revision is fetched and checked before the running application is stopped:
         a revision that cannot install leaves the application running."""
         try:
@@ -96,19 +63,18 @@ class EventRunner:
                 log_tail=error.log_tail,
             ) from error
 
-    async def _prepare(self, spec: agent_pb2.DeploymentSpec) -> tuple[str, ...]:
+    async def _prepare(self, spec: DeploymentSpec) -> tuple[str, ...]:
         """DownloadBundle's work: fetch and unpack the revision, check its appspec against the
         bundle and the host, prune old deployment directories. Done once per deployment (at
         ApplicationStop when that comes first); later only the checks run again, as a hook may
         have changed the host. Returns the appspec's warnings the first time."""
-        group, deployment = spec.deployment_group_id, spec.deployment_id
+        group, deployment = spec.group_id, spec.deployment_id
         archive = self._root.archive(group, deployment)
         ready = self._root.bundle_ready(group, deployment)
         first = not ready.exists()
         if first:
             await self._source.materialize(spec, self._root.bundle_file(group, deployment), archive)
-        events = list(spec.lifecycle_events) or None
-        appspec = await asyncio.to_thread(load_appspec, archive, self._appspec, events)
+        appspec = await asyncio.to_thread(load_appspec, archive, self._appspec, spec.checked_events)
         await asyncio.to_thread(
             preflight,
             appspec,
@@ -123,11 +89,11 @@ class EventRunner:
         ready.touch()
         return appspec.warnings
 
-    def _record_warnings(self, spec: agent_pb2.DeploymentSpec, warnings: tuple[str, ...]) -> None:
+    def _record_warnings(self, spec: DeploymentSpec, warnings: tuple[str, ...]) -> None:
         """Into the agent's log and the deployment's scripts.log, where its author looks."""
         if not warnings:
             return
-        script_log = ScriptLog(self._root.script_log(spec.deployment_group_id, spec.deployment_id))
+        script_log = ScriptLog(self._root.script_log(spec.group_id, spec.deployment_id))
         try:
             for warning in warnings:
                 script_log.record(f"appspec warning: {warning}\n")
@@ -138,81 +104,78 @@ class EventRunner:
         finally:
             script_log.close()
 
-    def _install(self, spec: agent_pb2.DeploymentSpec) -> None:
-        group, deployment = spec.deployment_group_id, spec.deployment_id
+    def _install(self, spec: DeploymentSpec) -> None:
+        group, deployment = spec.group_id, spec.deployment_id
         archive = self._root.archive(group, deployment)
-        appspec = load_appspec(archive, self._appspec, list(spec.lifecycle_events) or None)
+        appspec = load_appspec(archive, self._appspec, spec.checked_events)
         try:
             install(
                 appspec,
                 archive,
                 self._config.install_prefix,
                 self._root.cleanup_file(group),
-                FILE_EXISTS_NAMES.get(spec.file_exists_behavior),
+                spec.file_exists_behavior,
             )
         except OSError as exc:
             raise EventFailed(ErrorCode.INSTALL_FAILED, f"install failed: {exc}") from exc
         self._root.record_last_successful(group, deployment)
 
-    async def time_budget(self, command: agent_pb2.LifecycleCommand) -> int:
+    async def time_budget(self, command: EventCommand) -> int:
         """How long the event may run: its scripts' timeouts summed, at most an hour; 0 when
         that is not known before it runs (DownloadBundle, Install, an unreadable appspec)."""
-        if traits_of(command.lifecycle_event).run_by is RunBy.AGENT:
+        event, spec = command.event, command.spec
+        if traits_of(event).run_by is RunBy.AGENT:
             return 0
-        if command.lifecycle_event == LifecycleEvent.APPLICATION_STOP and _installs(command.spec):
+        if event == LifecycleEvent.APPLICATION_STOP and spec.installs:
             return 0  # the new revision is fetched first, which has its own timeout
         try:  # what is wrong here fails the event when it runs, with the reason
-            archive = self._script_archive(command.lifecycle_event, command.spec)
+            archive = self._script_archive(event, spec)
             if archive is None or not archive.is_dir():
                 return 0
             appspec = await asyncio.to_thread(
-                load_appspec, archive, self._appspec, list(command.spec.lifecycle_events) or None
+                load_appspec, archive, self._appspec, spec.checked_events
             )
         except (EventFailed, OSError):
             return 0
-        scripts = appspec.hooks.get(command.lifecycle_event, ())
+        scripts = appspec.hooks.get(event, ())
         return min(sum(s.timeout_seconds for s in scripts), MAX_EVENT_SECONDS)
 
-    def _script_archive(self, event: str, spec: agent_pb2.DeploymentSpec) -> Path | None:
+    def _script_archive(self, event: str, spec: DeploymentSpec) -> Path | None:
         """Where the event's scripts come from: this deployment's revision, or the group's
         last successful one (none: the event has nothing to run)."""
-        group, deployment = spec.deployment_group_id, spec.deployment_id
+        group, deployment = spec.group_id, spec.deployment_id
         current = traits_of(event).scripts is not ScriptSource.LAST_SUCCESSFUL
-        if current and _installs(spec):
+        if current and spec.installs:
             return self._root.archive(group, deployment)
         # a blue/green rollback reinstalls nothing: its hooks are the installed ones
         return self._root.last_successful_archive(group)
 
-    async def _scripts(
-        self, event: str, spec: agent_pb2.DeploymentSpec, live: LiveOutput | None
-    ) -> None:
+    async def _scripts(self, event: str, spec: DeploymentSpec, live: LiveOutput | None) -> None:
         archive = self._script_archive(event, spec)
         if archive is None:
             return
-        appspec = await asyncio.to_thread(
-            load_appspec, archive, self._appspec, list(spec.lifecycle_events) or None
-        )
+        appspec = await asyncio.to_thread(load_appspec, archive, self._appspec, spec.checked_events)
         await run_scripts(
             event,
             appspec.hooks.get(event, ()),
             archive,
             self._environment(event, spec),
-            self._root.script_log(spec.deployment_group_id, spec.deployment_id),
+            self._root.script_log(spec.group_id, spec.deployment_id),
             live,
         )
 
-    def _environment(self, event: str, spec: agent_pb2.DeploymentSpec) -> dict[str, str]:
+    def _environment(self, event: str, spec: DeploymentSpec) -> dict[str, str]:
         """What a hook sees besides its user's PATH/HOME/LANG: the configured `environment`,
         CodeDeploy's variables and the revision's BUNDLE_* — never the agent's own environment
         (which may hold credentials)."""
         return {
             **self._config.environment,
-            **bundle_variables(spec.revision),
+            **spec.revision.variables(),
             "LIFECYCLE_EVENT": event,
             "DEPLOYMENT_ID": spec.deployment_id,
             "APPLICATION_NAME": spec.application_name,
-            "DEPLOYMENT_GROUP_NAME": spec.deployment_group_name,
-            "DEPLOYMENT_GROUP_ID": spec.deployment_group_id,
+            "DEPLOYMENT_GROUP_NAME": spec.group_name,
+            "DEPLOYMENT_GROUP_ID": spec.group_id,
             "DEPLOY_INSTALL_PREFIX": self._config.install_prefix,
         }
 

@@ -20,15 +20,11 @@ from agent.config import AgentConfig
 from agent.download import LOCAL_KINDS, LocalSource
 from agent.errors import EventFailed
 from agent.events import EventRunner
+from agent.spec import DeploymentSpec, EventCommand
 from agent.unpack import check_tree, unpack
 from deploy.lifecycle import IN_PLACE_EVENTS, LifecycleEvent
-from deploy.v1 import agent_pb2, common_pb2
 
-FILE_EXISTS = {
-    "DISALLOW": common_pb2.FILE_EXISTS_BEHAVIOR_DISALLOW,
-    "OVERWRITE": common_pb2.FILE_EXISTS_BEHAVIOR_OVERWRITE,
-    "RETAIN": common_pb2.FILE_EXISTS_BEHAVIOR_RETAIN,
-}
+FILE_EXISTS = ("DISALLOW", "OVERWRITE", "RETAIN")
 DEFAULT_ROOT = Path.home() / ".opendeploy" / "local-deployment-root"
 
 
@@ -110,17 +106,13 @@ def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     runner = EventRunner(
         config, LocalSource(path, bundle_kind(path, args.type)), args.appspec_filename
     )
-    spec = agent_pb2.DeploymentSpec(
+    spec = DeploymentSpec(
         deployment_id=f"d-LOCAL{secrets.token_hex(3).upper()}",
         application_name="local",
-        deployment_group_name=args.deployment_group,
-        lifecycle_events=list(events),
-        deployment_group_id=args.deployment_group,
-        file_exists_behavior=(
-            FILE_EXISTS[args.file_exists_behavior]
-            if args.file_exists_behavior
-            else common_pb2.FILE_EXISTS_BEHAVIOR_UNSPECIFIED
-        ),
+        group_name=args.deployment_group,
+        group_id=args.deployment_group,
+        file_exists_behavior=args.file_exists_behavior or None,
+        lifecycle_events=tuple(events),
     )
     print(f"deployment {spec.deployment_id} of {path} to group {args.deployment_group}", file=out)
     return asyncio.run(_run_events(runner, spec, events, out))
@@ -128,15 +120,13 @@ def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
 async def _run_events(
     runner: EventRunner,
-    spec: agent_pb2.DeploymentSpec,
+    spec: DeploymentSpec,
     events: list[str] | tuple[str, ...],
     out: TextIO,
 ) -> int:
     for event in events:
         started = time.perf_counter()
-        command = agent_pb2.LifecycleCommand(
-            command_id=f"{spec.deployment_id}:{event}", lifecycle_event=event, spec=spec
-        )
+        command = EventCommand(f"{spec.deployment_id}:{event}", event, spec)
         try:
             notes = await runner.run(command)
         except EventFailed as error:

@@ -12,6 +12,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from agent.config import AgentConfig
+from agent.convert import command_from_proto
 from agent.download import BundleCache, RevisionSource
 from agent.errors import ErrorCode, EventFailed
 from agent.events import EventRunner
@@ -20,6 +21,7 @@ from agent.identity import Identity
 from agent.layout import DeploymentRoot
 from agent.metrics import EVENTS, LAST_HEARTBEAT, RECONNECTS, STREAM_CONNECTED
 from agent.output import LiveOutput
+from agent.spec import EventCommand
 from agent.tracker import REPORTS_KEPT, CommandTracker
 from deploy import certproof
 from deploy.backoff import RECONNECT_CHANNEL_OPTIONS, Backoff
@@ -148,7 +150,7 @@ class SeenCommands:
         return self._ids.get(command_id, common_pb2.LIFECYCLE_EVENT_STATUS_UNSPECIFIED)
 
 
-def runs_after(command: agent_pb2.LifecycleCommand, before: int) -> bool:
+def runs_after(command: EventCommand, before: int) -> bool:
     """Whether a command held after another runs, the other having ended with status
     `before`: if it passed — Succeeded, or Failed where the deployment ignores that event's
     failure (the event before this one in the spec's order; `deploy.lifecycle.passes`)."""
@@ -156,8 +158,8 @@ def runs_after(command: agent_pb2.LifecycleCommand, before: int) -> bool:
         return True
     if before != common_pb2.LIFECYCLE_EVENT_STATUS_FAILED:
         return False
-    events = list(command.spec.lifecycle_events)
-    position = events.index(command.lifecycle_event) if command.lifecycle_event in events else 0
+    events = command.spec.lifecycle_events
+    position = events.index(command.event) if command.event in events else 0
     previous = EVENT_NAMES.get(events[position - 1]) if position > 0 else None
     return previous is not None and passes(
         previous, False, command.spec.ignore_application_stop_failures
@@ -373,7 +375,7 @@ class AgentSession:
                     "lifecycle event queued behind the running one",
                     extra={"fields": {"command_id": command.command_id}},
                 )
-            task = asyncio.create_task(self._execute(command))
+            task = asyncio.create_task(self._execute(command_from_proto(command)))
             self._tasks.add(task)
             self._running[command.command_id] = task
             task.add_done_callback(self._tasks.discard)
@@ -403,12 +405,12 @@ class AgentSession:
         self._reports.append(report)
         self._send(report)
 
-    async def _execute(self, command: agent_pb2.LifecycleCommand) -> None:
+    async def _execute(self, command: EventCommand) -> None:
         command_id = command.command_id
         fields = {
             "deployment_id": command.spec.deployment_id,
             "instance": self._config.instance_name,
-            "event": command.lifecycle_event,
+            "event": command.event,
             "command_id": command_id,
         }
         started = False
@@ -445,7 +447,7 @@ class AgentSession:
             log.warning("lifecycle event stopped", extra={"fields": {**fields, "reason": reason}})
         self._end(command, report)
 
-    def _end(self, command: agent_pb2.LifecycleCommand, report: agent_pb2.ConnectRequest) -> None:
+    def _end(self, command: EventCommand, report: agent_pb2.ConnectRequest) -> None:
         """Keep and send the command's report; remember how it ended (a chain goes on after
         it only if it passed)."""
         self._tracker.end(command.command_id, report)
@@ -453,11 +455,11 @@ class AgentSession:
         self._seen.add(command.command_id, status)
         if status != common_pb2.LIFECYCLE_EVENT_STATUS_SKIPPED:  # it ran
             succeeded_now = status == common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED
-            EVENTS.labels(command.lifecycle_event, "Succeeded" if succeeded_now else "Failed").inc()
+            EVENTS.labels(command.event, "Succeeded" if succeeded_now else "Failed").inc()
         self._report(report)
 
     async def _run(
-        self, command: agent_pb2.LifecycleCommand, live: LiveOutput, fields: dict[str, str]
+        self, command: EventCommand, live: LiveOutput, fields: dict[str, str]
     ) -> agent_pb2.ConnectRequest:
         """Run the event; its Succeeded or Failed report."""
         try:

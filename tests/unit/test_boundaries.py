@@ -46,3 +46,18 @@ def test_the_shared_plumbing_imports_no_service() -> None:
     named = tuple(f"services.{s}" for s in SERVICES)
     bad = [(p, m) for p, m in imports("services/core") if m.startswith(named)]
     assert bad == []
+
+
+AGENT_EDGE = {"convert.py", "session.py", "identity.py", "tracker.py", "download.py"}
+"""The agent's modules that speak the wire: the session and what it reads commands with
+(convert), proves itself with (identity), journals its reports in (tracker), and the registry
+client that streams bundles (download). The rest works on the agent's own types (spec.py)."""
+
+
+def test_generated_types_stop_at_the_agents_edge() -> None:
+    bad = [
+        (p.name, m)
+        for p, m in imports("agent")
+        if m.startswith("deploy.v1") and p.name not in AGENT_EDGE
+    ]
+    assert bad == []

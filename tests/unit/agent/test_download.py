@@ -10,7 +10,7 @@ import pytest
 
 from agent.download import FetchPolicy, fetch_git
 from agent.errors import EventFailed
-from deploy.v1 import common_pb2
+from agent.spec import GitCommit
 
 HOSTILE_GIT = [
     ("--upload-pack=touch {marker}", "a" * 40, "not a repository URL"),
@@ -28,9 +28,7 @@ async def test_the_host_checks_git_locations_itself(
 ) -> None:
     """What the server sent is checked again on the host, where git would run as root."""
     marker = tmp_path / "pwned"
-    location = common_pb2.GitHubLocation(
-        repository=repository.format(marker=marker, repo=tmp_path), commit_id=commit
-    )
+    location = GitCommit(repository.format(marker=marker, repo=tmp_path), commit)
     with pytest.raises(EventFailed, match=message):
         await fetch_git(location, tmp_path / "cache", tmp_path / "bundle", FetchPolicy())
     assert not marker.exists()
@@ -42,9 +40,7 @@ async def test_a_git_fetch_that_never_answers_times_out(tmp_path: Path) -> None:
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         port = silent.getsockname()[1]
-        location = common_pb2.GitHubLocation(
-            repository=f"git://127.0.0.1:{port}/app.git", commit_id="a" * 40
-        )
+        location = GitCommit(f"git://127.0.0.1:{port}/app.git", "a" * 40)
         policy = FetchPolicy(timeout_seconds=1, git_allowed_schemes=("git",))
         with pytest.raises(EventFailed, match="timed out after 1s"):
             await fetch_git(location, tmp_path / "cache", tmp_path / "bundle", policy)

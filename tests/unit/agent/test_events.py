@@ -10,7 +10,7 @@ from agent.config import AgentConfig
 from agent.download import LocalSource
 from agent.events import EventRunner
 from agent.layout import DeploymentRoot
-from deploy.v1 import agent_pb2
+from agent.spec import DeploymentSpec, EventCommand
 
 EMPTY_APPSPEC = "version: 0.0\nos: linux\n"
 
@@ -20,9 +20,7 @@ class CountingSource(LocalSource):
 
     fetched = 0
 
-    async def materialize(
-        self, spec: agent_pb2.DeploymentSpec, bundle: Path, archive: Path
-    ) -> None:
+    async def materialize(self, spec: DeploymentSpec, bundle: Path, archive: Path) -> None:
         self.fetched += 1
         await super().materialize(spec, bundle, archive)
 
@@ -40,18 +38,9 @@ def runner_for(
 
 
 async def deploy(runner: EventRunner, deployment_id: str, events: tuple[str, ...]) -> None:
-    spec = agent_pb2.DeploymentSpec(
-        deployment_id=deployment_id,
-        deployment_group_id="g",
-        deployment_group_name="g",
-        application_name="a",
-    )
+    spec = DeploymentSpec(deployment_id, application_name="a", group_name="g", group_id="g")
     for event in events:
-        await runner.run(
-            agent_pb2.LifecycleCommand(
-                command_id=f"{deployment_id}:{event}", lifecycle_event=event, spec=spec
-            )
-        )
+        await runner.run(EventCommand(f"{deployment_id}:{event}", event, spec))
 
 
 async def test_max_revisions_keeps_that_many_with_the_last_successful_among_them(
@@ -89,12 +78,10 @@ async def test_an_event_reports_its_scripts_timeouts_summed_as_its_time_budget(
     )
     config = AgentConfig(server="", instance_name="t", root_dir=tmp_path / "root")
     runner = EventRunner(config, LocalSource(bundle, "directory"))
-    spec = agent_pb2.DeploymentSpec(
-        deployment_id="d-1", deployment_group_id="g", deployment_group_name="g"
-    )
+    spec = DeploymentSpec("d-1", application_name="a", group_name="g", group_id="g")
 
-    def command(event: str) -> agent_pb2.LifecycleCommand:
-        return agent_pb2.LifecycleCommand(command_id=event, lifecycle_event=event, spec=spec)
+    def command(event: str) -> EventCommand:
+        return EventCommand(event, event, spec)
 
     assert await runner.time_budget(command("DownloadBundle")) == 0  # not known before it runs
     await runner.run(command("DownloadBundle"))
@@ -118,14 +105,16 @@ async def test_the_new_revision_is_fetched_and_checked_once_before_application_s
     tmp_path: Path,
 ) -> None:
     runner, source = runner_for(tmp_path, EMPTY_APPSPEC + "hook: {}\n")
-    spec = agent_pb2.DeploymentSpec(
-        deployment_id="d-1",
-        deployment_group_id="g",
-        lifecycle_events=["ApplicationStop", "DownloadBundle", "Install"],
+    spec = DeploymentSpec(
+        "d-1",
+        application_name="a",
+        group_name="g",
+        group_id="g",
+        lifecycle_events=("ApplicationStop", "DownloadBundle", "Install"),
     )
 
-    def command(event: str) -> agent_pb2.LifecycleCommand:
-        return agent_pb2.LifecycleCommand(command_id=event, lifecycle_event=event, spec=spec)
+    def command(event: str) -> EventCommand:
+        return EventCommand(event, event, spec)
 
     assert await runner.time_budget(command("ApplicationStop")) == 0  # the fetch comes first
     warning = "unknown key 'hook' at the top level; did you mean 'hooks'?"

@@ -15,8 +15,8 @@ from agent.download import LocalSource
 from agent.errors import ErrorCode, EventFailed
 from agent.hooks import LONGEST_LINE, OutputTail, lines_of, run_scripts
 from agent.output import LiveOutput
+from agent.spec import DeploymentSpec
 from deploy.hookoutput import OutputLine, OutputStream
-from deploy.v1 import agent_pb2
 from tests.processes import wait_until
 
 
@@ -183,7 +183,7 @@ async def test_a_directory_bundle_from_a_group_writable_tree_is_copied_safe(
     (tree / "scripts/start.sh").chmod(0o775)
     archive = tmp_path / "archive"
     await LocalSource(tree, "directory").materialize(
-        agent_pb2.DeploymentSpec(), tmp_path / "bundle", archive
+        DeploymentSpec("d-1", "a", "g", "g"), tmp_path / "bundle", archive
     )
     await run_scripts("ApplicationStart", (hook,), archive, {}, tmp_path / "log")
     assert marker.exists()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from agent.session import SeenCommands, runs_after
-from deploy.v1 import agent_pb2, common_pb2
+from agent.spec import DeploymentSpec, EventCommand
+from deploy.v1 import common_pb2
 
 
 def test_the_agent_remembers_a_bounded_number_of_command_ids() -> None:
@@ -21,17 +24,19 @@ def test_a_chain_goes_on_only_after_a_command_that_passed_here() -> None:
         common_pb2.LIFECYCLE_EVENT_STATUS_FAILED,
     )
     skipped = common_pb2.LIFECYCLE_EVENT_STATUS_SKIPPED
-    spec = agent_pb2.DeploymentSpec(lifecycle_events=["ApplicationStop", "DownloadBundle"])
-    download = agent_pb2.LifecycleCommand(lifecycle_event="DownloadBundle", spec=spec)
+    spec = DeploymentSpec(
+        "d-1", "a", "g", "g", lifecycle_events=("ApplicationStop", "DownloadBundle")
+    )
+    download = EventCommand("c-2", "DownloadBundle", spec, after_command_id="c-1")
     assert runs_after(download, succeeded)
     assert not runs_after(download, failed)
     assert not runs_after(download, skipped)
     assert not runs_after(download, common_pb2.LIFECYCLE_EVENT_STATUS_UNSPECIFIED)  # unknown here
     # --ignore-application-stop-failures: a failed ApplicationStop lets the chain go on
-    spec.ignore_application_stop_failures = True
-    lenient = agent_pb2.LifecycleCommand(lifecycle_event="DownloadBundle", spec=spec)
+    spec = dataclasses.replace(spec, ignore_application_stop_failures=True)
+    lenient = dataclasses.replace(download, spec=spec)
     assert runs_after(lenient, failed)
-    install = agent_pb2.LifecycleCommand(lifecycle_event="Install", spec=spec)
+    install = dataclasses.replace(lenient, event="Install")
     assert not runs_after(install, failed)  # not an event in its spec: nothing to excuse
 
 
