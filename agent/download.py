@@ -92,7 +92,10 @@ class RevisionSource:
                 await fetch_bundle(self._channel, digest, bundle, self._policy)
             _downloaded(bundle, started)
             await asyncio.to_thread(self._cache.keep, digest, bundle)
-        await asyncio.to_thread(unpack, bundle, revision.bundle_kind, archive, self._policy.limits)
+        verified = revision.git is None or not direct  # its bytes matched the digest
+        await asyncio.to_thread(
+            unpack, bundle, revision.bundle_kind, archive, self._policy.limits, verified
+        )
 
 
 def _downloaded(bundle: Path, started: float) -> None:

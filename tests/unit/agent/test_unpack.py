@@ -226,3 +226,57 @@ def test_an_encrypted_zip_entry_is_a_clear_error(tmp_path: Path) -> None:
         unpack(bundle, "zip", tmp_path / "out")
     assert error.value.code is ErrorCode.INVALID_BUNDLE
     assert not (tmp_path / "out").exists()
+
+
+def stored_and_deflated(path: Path) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("appspec.yml", "version: 0.0\nos: linux\n", zipfile.ZIP_DEFLATED)
+        archive.writestr(zip_entry("bin/tool", 0o755), b"\x7fELF" + bytes(range(256)) * 300)
+        archive.writestr("empty", b"")
+    return path
+
+
+def tree(root: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        p.relative_to(root).as_posix(): (p.read_bytes(), stat.S_IMODE(p.stat().st_mode))
+        for p in root.rglob("*")
+        if p.is_file()
+    }
+
+
+def test_a_verified_bundle_unpacks_as_any_other(tmp_path: Path) -> None:
+    """Stored entries of a bundle that matched its digest are copied by the kernel: the same
+    files, contents and modes as through the archive module."""
+    bundle = stored_and_deflated(tmp_path / "b.zip")
+    unpack(bundle, "zip", tmp_path / "checked")
+    unpack(bundle, "zip", tmp_path / "verified", verified=True)
+    assert tree(tmp_path / "verified") == tree(tmp_path / "checked")
+    assert tree(tmp_path / "verified")["bin/tool"][1] == 0o755
+
+
+def test_a_stored_entry_whose_local_header_lies_is_refused(tmp_path: Path) -> None:
+    bundle = stored_and_deflated(tmp_path / "b.zip")
+    data = bytearray(bundle.read_bytes())
+    with zipfile.ZipFile(bundle) as archive:
+        at = archive.getinfo("bin/tool").header_offset
+    data[at : at + 4] = b"XXXX"  # the central directory still points here
+    bundle.write_bytes(bytes(data))
+    with pytest.raises(EventFailed, match="bad magic number") as error:
+        unpack(bundle, "zip", tmp_path / "out", verified=True)
+    assert error.value.code is ErrorCode.INVALID_BUNDLE
+    assert not (tmp_path / "out").exists()
+
+
+def test_only_an_unverified_bundle_has_its_stored_crcs_checked(tmp_path: Path) -> None:
+    """A verified bundle's bytes matched its digest, which covers more than a CRC: its stored
+    entries are copied as they are (this one's CRC, made wrong here, is not read)."""
+    bundle = stored_and_deflated(tmp_path / "b.zip")
+    data = bytearray(bundle.read_bytes())
+    at = data.find(b"\x7fELF")
+    data[at + 10] ^= 0xFF  # one byte of a stored entry changed: only its CRC tells
+    bundle.write_bytes(bytes(data))
+    with pytest.raises(EventFailed, match="CRC") as error:
+        unpack(bundle, "zip", tmp_path / "checked")
+    assert error.value.code is ErrorCode.INVALID_BUNDLE
+    unpack(bundle, "zip", tmp_path / "verified", verified=True)
+    assert (tmp_path / "verified/bin/tool").read_bytes()[10] == data[at + 10]
