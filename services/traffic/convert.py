@@ -1,16 +1,20 @@
-"""Protobuf ↔ traffic domain, at the service edge only."""
+"""Protobuf ↔ traffic domain, at the service edge only: requests read and checked here, every
+refusal naming its field."""
 
 from __future__ import annotations
 
 from deploy.v1 import traffic_pb2
 from services.core.errors import InvalidArgument
-from services.core.names import check_name
+from services.core.names import check_instance_name, check_name
 from services.traffic.balancers import LoadBalancers
 from services.traffic.domain import (
     DEFAULT_DEREGISTRATION_DELAY_SECONDS,
     Provider,
     TargetGroup,
     TargetState,
+    check_host,
+    check_weight,
+    split_address,
 )
 
 PROVIDERS = {
@@ -86,3 +90,27 @@ def group_to_proto(group: TargetGroup) -> traffic_pb2.TargetGroupInfo:
             for t in group.targets
         ],
     )
+
+
+def allowed_from_proto(request: traffic_pb2.AllowTrafficRequest) -> tuple[int, str]:
+    """AllowTraffic's weight (1-256) and the host to reach the instance at ("": its own)."""
+    if request.weight == 0:
+        raise InvalidArgument("weight: must be 1-256 (BlockTraffic takes an instance out)")
+    weight = check_weight("weight", request.weight)
+    return weight, check_host("host", request.host) if request.host else ""
+
+
+def weights_from_proto(request: traffic_pb2.SetWeightsRequest) -> dict[str, int]:
+    if not request.weights:
+        raise InvalidArgument("weights: at least one instance is required")
+    return {
+        check_instance_name("weights", name): check_weight(f"weights[{name}]", weight)
+        for name, weight in request.weights.items()
+    }
+
+
+def address_from_proto(address: str) -> str:
+    """An address set by hand (host:port), or "" to forget it."""
+    if address:
+        split_address("address", address)
+    return address

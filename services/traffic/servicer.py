@@ -1,4 +1,5 @@
-"""TrafficRouter's gRPC edge: validate, call the router or the store, convert."""
+"""TrafficRouter's gRPC edge: read the request (names here, anything more in convert.py), call
+the router or the store, convert the answer."""
 
 from __future__ import annotations
 
@@ -7,11 +8,15 @@ from typing import Any, TypeAlias
 from grpc import aio
 
 from deploy.v1 import traffic_pb2, traffic_pb2_grpc
-from services.core.errors import InvalidArgument
 from services.core.names import check_instance_name, check_name
 from services.traffic.balancers import LoadBalancers
-from services.traffic.convert import group_from_proto, group_to_proto
-from services.traffic.domain import check_host, check_weight, split_address
+from services.traffic.convert import (
+    address_from_proto,
+    allowed_from_proto,
+    group_from_proto,
+    group_to_proto,
+    weights_from_proto,
+)
 from services.traffic.router import TrafficRouter
 from services.traffic.store import TrafficStore
 
@@ -54,9 +59,7 @@ class TrafficServicer(traffic_pb2_grpc.TrafficRouterServicer):
     ) -> traffic_pb2.SetTargetAddressResponse:
         group = check_name("targetGroupName", request.target_group_name)
         instance = check_instance_name("instanceName", request.instance_name)
-        if request.address:
-            split_address("address", request.address)
-        await self._store.set_address(group, instance, request.address)
+        await self._store.set_address(group, instance, address_from_proto(request.address))
         return traffic_pb2.SetTargetAddressResponse()
 
     async def AllowTraffic(
@@ -64,10 +67,7 @@ class TrafficServicer(traffic_pb2_grpc.TrafficRouterServicer):
     ) -> traffic_pb2.AllowTrafficResponse:
         group = check_name("targetGroupName", request.target_group_name)
         instance = check_instance_name("instanceName", request.instance_name)
-        if request.weight == 0:
-            raise InvalidArgument("weight: must be 1-256 (BlockTraffic takes an instance out)")
-        weight = check_weight("weight", request.weight)
-        host = check_host("host", request.host) if request.host else ""
+        weight, host = allowed_from_proto(request)
         address = await self._router.allow(group, instance, host, weight)
         return traffic_pb2.AllowTrafficResponse(address=address)
 
@@ -86,11 +86,5 @@ class TrafficServicer(traffic_pb2_grpc.TrafficRouterServicer):
         self, request: traffic_pb2.SetWeightsRequest, context: Context
     ) -> traffic_pb2.SetWeightsResponse:
         group = check_name("targetGroupName", request.target_group_name)
-        if not request.weights:
-            raise InvalidArgument("weights: at least one instance is required")
-        weights = {
-            check_instance_name("weights", name): check_weight(f"weights[{name}]", weight)
-            for name, weight in request.weights.items()
-        }
-        skipped = await self._router.set_weights(group, weights)
+        skipped = await self._router.set_weights(group, weights_from_proto(request))
         return traffic_pb2.SetWeightsResponse(not_serving=skipped)
