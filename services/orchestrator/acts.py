@@ -70,7 +70,7 @@ class RolloutActs:
         groups: GroupStore,
         provisioners: Provisioners,
         spawn: Callable[[Coroutine[Any, Any, None]], None],
-        on_finished: Callable[[Deployment, DeploymentStatus, str], None],
+        on_finished: Callable[[Deployment, DeploymentStatus, str | None], None],
         on_undelivered: Callable[[], None],
     ) -> None:
         self._fleet = fleet

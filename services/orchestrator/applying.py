@@ -58,9 +58,9 @@ class DecisionWriter:
 
     async def apply(
         self, session: AsyncSession, row: DeploymentRow, decision: Decision, now: datetime
-    ) -> str:
+    ) -> str | None:
         """Store a decision's changes with their trigger deliveries; returns the id of the
-        rollback it created, if any."""
+        rollback it created (None: none)."""
         if decision.begin:
             row.status = deployment_transition(
                 DeploymentStatus.CREATED, DeploymentStatus.IN_PROGRESS
@@ -87,7 +87,7 @@ class DecisionWriter:
             await self._triggers.queue(session, row, TriggerEvent.DEPLOYMENT_READY)
         if decision.finish is not None:
             return await self._finish(session, row, decision.finish, now)
-        return ""
+        return None
 
     async def _apply_target(
         self,
@@ -119,7 +119,7 @@ class DecisionWriter:
 
     async def _finish(
         self, session: AsyncSession, row: DeploymentRow, finish: Finish, now: datetime
-    ) -> str:
+    ) -> str | None:
         """The deployment ends: targets never started become Skipped, every target records the
         revision its instance was left on, and the rollback (if planned) is created."""
         row.status = deployment_transition(DeploymentStatus(row.status), finish.status)
@@ -134,18 +134,18 @@ class DecisionWriter:
             DeploymentStatus.STOPPED: TriggerEvent.DEPLOYMENT_STOP,
         }[finish.status]
         rollback_id = (
-            await self._roll_back(session, row, finish.rollback) if finish.rollback else ""
+            await self._roll_back(session, row, finish.rollback) if finish.rollback else None
         )
         await self._triggers.queue(session, row, trigger)
-        if rollback_id:
+        if rollback_id is not None:
             await self._triggers.queue(session, row, TriggerEvent.DEPLOYMENT_ROLLBACK)
         return rollback_id
 
     async def _roll_back(
         self, session: AsyncSession, row: DeploymentRow, plan: RollbackPlan
-    ) -> str:
+    ) -> str | None:
         """Create the rollback of `row`: its instances get the group's last successful
-        revision, with its options. Returns the new id, or "" (and says why) when there is
+        revision, with its options. Returns the new id, or None (and says why) when there is
         no earlier successful revision."""
         reason = plan.reason
         good = await newest_deployment(session, row.group_id, DeploymentStatus.SUCCEEDED)
@@ -153,7 +153,7 @@ class DecisionWriter:
             row.rollback_message = (
                 f"{reason}, but there is no earlier successful deployment to roll back to."
             )
-            return ""
+            return None
         rollback = insert_deployment(
             session,
             DeploymentRow(

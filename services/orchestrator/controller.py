@@ -150,7 +150,9 @@ class RolloutController:
         if self._runners.get(runner.deployment_id) is runner:
             del self._runners[runner.deployment_id]
 
-    def _finished(self, deployment: Deployment, status: DeploymentStatus, rollback_id: str) -> None:
+    def _finished(
+        self, deployment: Deployment, status: DeploymentStatus, rollback_id: str | None
+    ) -> None:
         DEPLOYMENTS_TOTAL.labels(status).inc()
         log.info(
             "deployment finished",
@@ -162,7 +164,7 @@ class RolloutController:
                 }
             },
         )
-        if rollback_id:
+        if rollback_id is not None:
             self._runner(rollback_id)
         if status is DeploymentStatus.SUCCEEDED:
             self._on_succeeded(deployment.group_id)

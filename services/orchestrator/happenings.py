@@ -87,7 +87,7 @@ class Step:
     targets: tuple[Target, ...] = ()
     ended: tuple[tuple[EventEnded, float], ...] = ()
     """The events whose results were recorded, with how long each ran (seconds)."""
-    rollback_id: str = ""
+    rollback_id: str | None = None
     """The rollback deployment created as the deployment finished, to start."""
 
     @functools.cached_property

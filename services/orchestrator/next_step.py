@@ -298,7 +298,7 @@ class _Draft:
     def end(self, status: DeploymentStatus, error: ErrorInformation | None) -> None:
         reason = rollback_reason(self.deployment, status)
         plan = None
-        if reason:
+        if reason is not None:
             plan = RollbackPlan(
                 reason, rollback_targets(self.deployment, tuple(self.targets.values()))
             )

@@ -16,8 +16,8 @@ from services.orchestrator.groups import AutoRollbackEvent
 from services.orchestrator.states import DeploymentStatus
 
 
-def rollback_reason(deployment: Deployment, status: DeploymentStatus) -> str:
-    """Why `deployment`, ending with `status`, is rolled back; empty when it is not.
+def rollback_reason(deployment: Deployment, status: DeploymentStatus) -> str | None:
+    """Why `deployment`, ending with `status`, is rolled back; None when it is not.
 
     A failure is rolled back when its configuration covers DEPLOYMENT_FAILURE; a stop when the
     stop asked for it (or, without an explicit choice, the configuration covers
@@ -25,7 +25,7 @@ def rollback_reason(deployment: Deployment, status: DeploymentStatus) -> str:
     is never itself rolled back.
     """
     if deployment.creator is Creator.ROLLBACK:
-        return ""
+        return None
     if status is DeploymentStatus.FAILED and deployment.auto_rollback.covers(
         AutoRollbackEvent.DEPLOYMENT_FAILURE
     ):
@@ -35,7 +35,7 @@ def rollback_reason(deployment: Deployment, status: DeploymentStatus) -> str:
         if error is not None and error.code is DeploymentErrorCode.ALARM_ACTIVE:
             return "Automatic rollback after an alarm stopped the deployment"
         return "Rollback requested when the deployment was stopped"
-    return ""
+    return None
 
 
 def rollback_targets(

@@ -18,8 +18,8 @@ APPSPEC_NAMES = ("appspec.yml", "appspec.yaml")
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-def bundle_problem(path: Path, kind: BundleType, limits: BundleLimits | None = None) -> str:
-    """Why the file at `path` is not a usable bundle of type `kind`; empty when it is."""
+def bundle_problem(path: Path, kind: BundleType, limits: BundleLimits | None = None) -> str | None:
+    """Why the file at `path` is not a usable bundle of type `kind`; None when it is."""
     try:
         names = _names(path, kind, limits or BundleLimits())
     except BundleTooLarge as error:
@@ -28,7 +28,7 @@ def bundle_problem(path: Path, kind: BundleType, limits: BundleLimits | None = N
         return f"is not a {kind} archive"
     if not _has_appspec(names):
         return "has no appspec.yml at its root"
-    return ""
+    return None
 
 
 def _names(path: Path, kind: BundleType, limits: BundleLimits) -> list[str] | None:

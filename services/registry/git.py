@@ -113,7 +113,7 @@ class GitBundles:
         problem = await asyncio.to_thread(
             bundle_problem, self._blobs.path_for(digest), BundleType.ZIP, self._blobs.limits
         )
-        if problem:
+        if problem is not None:
             raise InvalidArgument(f"revision.gitHubLocation: {repository}@{commit} {problem}")
         return digest, writer.size
 

@@ -40,7 +40,7 @@ class Revisions:
                 location.bundle_type,
                 self._blobs.limits,
             )
-            if problem:
+            if problem is not None:
                 raise InvalidArgument(f"revision.registryLocation: {location.digest} {problem}")
         elif location.revision_type is RevisionType.S3:
             found = await self._s3.head(location)

@@ -73,11 +73,13 @@ class S3Bundles:
     def _digest(self, revision: RevisionLocation) -> str:
         with _s3_errors(revision):
             digest, problem = self._inspect(revision, _versioned(revision))
-        if problem:
+        if problem is not None:
             raise InvalidArgument(f"revision.s3Location: {_where(revision)} {problem}")
         return digest
 
-    def _inspect(self, revision: RevisionLocation, versioned: dict[str, str]) -> tuple[str, str]:
+    def _inspect(
+        self, revision: RevisionLocation, versioned: dict[str, str]
+    ) -> tuple[str, str | None]:
         """Read the object through once: its digest, and what is wrong with it as a bundle.
         A good one is kept in the registry's store too, for groups that fetch through it."""
         body = self._s3().get_object(Bucket=revision.bucket, Key=revision.key, **versioned)["Body"]
@@ -91,7 +93,7 @@ class S3Bundles:
                     BUNDLE_BYTES.labels("in").inc(len(chunk))
             digest = f"sha256:{hasher.hexdigest()}"
             problem = bundle_problem(copy, revision.bundle_type, self._blobs.limits)
-            if not problem:
+            if problem is None:
                 os.replace(copy, self._blobs.path_for(digest))
         finally:
             copy.unlink(missing_ok=True)

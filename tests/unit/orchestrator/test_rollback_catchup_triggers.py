@@ -80,7 +80,7 @@ def deployment(
 def test_rollback_follows_the_auto_rollback_configuration(
     spec: Deployment, status: DeploymentStatus, rolls_back: bool
 ) -> None:
-    assert bool(rollback_reason(spec, status)) is rolls_back
+    assert (rollback_reason(spec, status) is not None) is rolls_back
 
 
 def test_outdated_instances_are_those_not_on_the_revision() -> None:

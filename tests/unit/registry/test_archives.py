@@ -43,9 +43,9 @@ def tarred(path: Path, entries: dict[str, bytes], gz: bool) -> Path:
 def test_each_type_is_accepted_with_appspec_at_the_root_or_under_one_directory(
     tmp_path: Path, kind: BundleType, make: Callable[[Path, dict[str, bytes]], Path]
 ) -> None:
-    assert bundle_problem(make(tmp_path / "a", {"appspec.yml": APPSPEC}), kind) == ""
+    assert bundle_problem(make(tmp_path / "a", {"appspec.yml": APPSPEC}), kind) is None
     nested = make(tmp_path / "b", {"app/appspec.yml": APPSPEC, "app/x": b"x"})
-    assert bundle_problem(nested, kind) == ""
+    assert bundle_problem(nested, kind) is None
     bare = make(tmp_path / "c", {"app/x": b"x", "other/appspec.yml": APPSPEC, "y": b""})
     assert bundle_problem(bare, kind) == "has no appspec.yml at its root"
 
