@@ -8,10 +8,3 @@ from datetime import UTC, datetime
 def utcnow() -> datetime:
     """The current time, aware, in UTC."""
     return datetime.now(UTC)
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """Databases may hand back naive datetimes (SQLite); they are UTC by our convention."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)

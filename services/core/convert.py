@@ -11,7 +11,6 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from deploy.v1 import common_pb2, identity_pb2
 from services.core.access import AuditEntry
-from services.core.clock import as_utc
 from services.core.diagnostics import Diagnostics, ErrorCode
 from services.core.errors import InvalidArgument
 from services.core.revision import BundleType, RevisionLocation, RevisionType
@@ -148,11 +147,10 @@ def tag_filter_to_proto(tag_filter: TagFilter) -> common_pb2.TagFilter:
 
 def timestamp(value: datetime | None) -> Timestamp | None:
     """A Timestamp message, or None for an unset time (so the field stays unset)."""
-    aware = as_utc(value)
-    if aware is None:
+    if value is None:
         return None
     message = Timestamp()
-    message.FromDatetime(aware)
+    message.FromDatetime(value)  # an aware moment is converted; every stored one is (UTC)
     return message
 
 

@@ -28,9 +28,7 @@ from services.orchestrator.decision import (
     TargetChange,
 )
 from services.orchestrator.domain import Creator, EventRef, TargetLabel
-from services.orchestrator.group_store import (
-    newest_deployment,
-)
+from services.orchestrator.group_store import newest_deployment
 from services.orchestrator.groups import AutoRollbackConfig, TriggerEvent
 from services.orchestrator.recording import insert_deployment
 from services.orchestrator.schema import (

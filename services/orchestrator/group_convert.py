@@ -1,8 +1,6 @@
-"""A deployment group ↔ its messages: CreateDeploymentGroup's and UpdateDeploymentGroup's
-requests read as a checked DeploymentGroup and GroupChange, and each setting (tag filters, auto
-rollback, alarms, triggers, deployment style, load balancer, blue/green) both ways. Part of the
-service's edge (convert.py): every request field is checked here, naming the field, and nowhere
-else."""
+"""A deployment group's settings ↔ their messages: tag filters and tag sets, auto rollback,
+alarms, triggers, deployment style, load balancer and blue/green configuration — each read and
+checked here, naming its field (part of the service's edge, with convert.py and requests.py)."""
 
 from __future__ import annotations
 

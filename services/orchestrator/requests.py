@@ -178,6 +178,20 @@ def custom_config_from_proto(request: pb.CreateDeploymentConfigRequest) -> Deplo
     )
 
 
+def listed_group_from_proto(request: pb.ListDeploymentsRequest) -> tuple[str, str] | None:
+    """The application and group whose deployments to list; None: every group's."""
+    if bool(request.application_name) != bool(request.deployment_group_name):
+        raise InvalidArgument(
+            "applicationName and deploymentGroupName must be given together, or neither"
+        )
+    if not request.application_name:
+        return None
+    return (
+        check_name("applicationName", request.application_name),
+        check_name("deploymentGroupName", request.deployment_group_name),
+    )
+
+
 def deployment_id_from_proto(value: str) -> str:
     if not value:
         raise InvalidArgument("deploymentId is required")

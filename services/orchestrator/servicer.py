@@ -14,7 +14,6 @@ from grpc import aio
 from deploy.v1 import orchestrator_pb2 as pb
 from deploy.v1 import orchestrator_pb2_grpc
 from services.core.clock import utcnow
-from services.core.errors import InvalidArgument
 from services.core.names import check_instance_name, check_name
 from services.core.signal import ChangeSignal
 from services.orchestrator.config_store import ConfigStore
@@ -38,6 +37,7 @@ from services.orchestrator.requests import (
     deployment_request_from_proto,
     group_change_from_proto,
     group_from_proto,
+    listed_group_from_proto,
 )
 from services.orchestrator.states import TERMINAL_DEPLOYMENT
 from services.orchestrator.store import DeploymentStore
@@ -178,17 +178,10 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServicer):
     async def ListDeployments(
         self, request: pb.ListDeploymentsRequest, context: Context
     ) -> pb.ListDeploymentsResponse:
-        if bool(request.application_name) != bool(request.deployment_group_name):
-            raise InvalidArgument(
-                "applicationName and deploymentGroupName must be given together, or neither"
-            )
+        listed = listed_group_from_proto(request)
         group_id = None
-        if request.application_name:
-            group = await self._groups.get(
-                check_name("applicationName", request.application_name),
-                check_name("deploymentGroupName", request.deployment_group_name),
-            )
-            group_id = group.id
+        if listed is not None:
+            group_id = (await self._groups.get(*listed)).id
         query = deployment_query_from_proto(request, group_id)
         page = await self._deployments.page(query)
         token = next_token(page[-1]) if len(page) == query.limit else ""

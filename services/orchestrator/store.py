@@ -34,9 +34,7 @@ from services.orchestrator.domain import (
     PlannedTarget,
     Target,
 )
-from services.orchestrator.group_store import (
-    newest_deployment,
-)
+from services.orchestrator.group_store import newest_deployment
 from services.orchestrator.groups import DeploymentGroup, TriggerEvent
 from services.orchestrator.happenings import (
     Decide,

@@ -17,6 +17,7 @@ from services.orchestrator.requests import (
     deployment_id_from_proto,
     group_change_from_proto,
     group_from_proto,
+    listed_group_from_proto,
 )
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -115,3 +116,11 @@ def test_a_deployment_id_is_checked_by_its_form(value: str) -> None:
     with pytest.raises(InvalidArgument, match="deploymentId"):
         deployment_id_from_proto(value)
     assert deployment_id_from_proto("d-ABCDEFGH1") == "d-ABCDEFGH1"
+
+
+def test_deployments_are_listed_for_one_group_or_every_group() -> None:
+    assert listed_group_from_proto(pb.ListDeploymentsRequest()) is None
+    one = pb.ListDeploymentsRequest(application_name="app", deployment_group_name="web")
+    assert listed_group_from_proto(one) == ("app", "web")
+    with pytest.raises(InvalidArgument, match="given together"):
+        listed_group_from_proto(pb.ListDeploymentsRequest(application_name="app"))
