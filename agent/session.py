@@ -20,6 +20,7 @@ from agent.hooks import TAIL_CHARACTERS
 from agent.identity import Identity
 from agent.layout import DeploymentRoot
 from agent.metrics import EVENTS, LAST_HEARTBEAT, RECONNECTS, STREAM_CONNECTED
+from agent.outbox import Outbox
 from agent.output import LiveOutput
 from agent.spec import EventCommand
 from agent.tracker import REPORTS_KEPT, CommandTracker
@@ -185,7 +186,7 @@ class AgentSession:
         )
         self._tracker = CommandTracker(root.ongoing)
         self._reports: deque[agent_pb2.ConnectRequest] = deque(maxlen=REPORTS_KEPT)
-        self._outbox: asyncio.Queue[agent_pb2.ConnectRequest] | None = None
+        self._outbox: Outbox | None = None
         self._seen: SeenCommands = SeenCommands(SEEN_KEPT)
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -286,20 +287,20 @@ class AgentSession:
         await self._channel.close()
 
     async def _run_stream(self) -> None:
-        outbox: asyncio.Queue[agent_pb2.ConnectRequest] = asyncio.Queue()
+        outbox = Outbox()
         hello = agent_pb2.AgentHello(
             instance_name=self._config.instance_name,
             agent_version=AGENT_VERSION,
             tags=[common_pb2.Tag(key=k, value=v) for k, v in self._config.tags.items()],
         )
-        outbox.put_nowait(agent_pb2.ConnectRequest(hello=hello))
+        outbox.send(agent_pb2.ConnectRequest(hello=hello))
         for report in self._reports:
-            outbox.put_nowait(report)
+            outbox.send(report)
         held = agent_pb2.AgentSync(command_ids=list(self._running))
-        outbox.put_nowait(agent_pb2.ConnectRequest(sync=held))
+        outbox.send(agent_pb2.ConnectRequest(sync=held))
         self._outbox = outbox
         stub = agent_pb2_grpc.AgentGatewayStub(self._channel)
-        call = stub.Connect(self._drain(outbox))
+        call = stub.Connect(self._drain(outbox.queue))
         chores = [
             asyncio.create_task(self._heartbeats(outbox)),
             asyncio.create_task(self._renewals()),
@@ -308,6 +309,7 @@ class AgentSession:
             async for message in call:
                 self._receive(message)
         finally:
+            outbox.close()
             self._outbox = None
             for chore in chores:
                 chore.cancel()
@@ -320,14 +322,12 @@ class AgentSession:
         while True:
             yield await outbox.get()
 
-    async def _heartbeats(self, outbox: asyncio.Queue[agent_pb2.ConnectRequest]) -> None:
+    async def _heartbeats(self, outbox: Outbox) -> None:
         while True:
             await asyncio.sleep(self._heartbeat_seconds)
             stamp = Timestamp()
             stamp.GetCurrentTime()
-            outbox.put_nowait(
-                agent_pb2.ConnectRequest(heartbeat=agent_pb2.Heartbeat(sent_at=stamp))
-            )
+            outbox.send(agent_pb2.ConnectRequest(heartbeat=agent_pb2.Heartbeat(sent_at=stamp)))
             LAST_HEARTBEAT.set_to_current_time()
 
     async def _renewals(self) -> None:
@@ -341,6 +341,8 @@ class AgentSession:
         kind = message.WhichOneof("body")
         if kind == "welcome":
             self._heartbeat_seconds = float(message.welcome.heartbeat_interval_seconds or 5)
+            if self._outbox is not None:
+                self._outbox.together = message.welcome.reports_together
             self.connected.set()
             STREAM_CONNECTED.set(1)
             log.info(
@@ -398,12 +400,18 @@ class AgentSession:
 
     def _send(self, message: agent_pb2.ConnectRequest) -> None:
         if self._outbox is not None:
-            self._outbox.put_nowait(message)
+            self._outbox.send(message)
 
-    def _report(self, report: agent_pb2.ConnectRequest) -> None:
-        """Send a finished report, and keep it to send again after a reconnect."""
+    def _send_report(self, report: agent_pb2.ConnectRequest, more: bool = True) -> None:
+        """A command's start or output (its end follows: `more`), or its end."""
+        if self._outbox is not None:
+            self._outbox.report(report, more)
+
+    def _report(self, report: agent_pb2.ConnectRequest, more: bool = False) -> None:
+        """Send a finished report, and keep it to send again after a reconnect; `more`:
+        another command waits to run right after (the report may wait for its reports)."""
         self._reports.append(report)
-        self._send(report)
+        self._send_report(report, more)
 
     async def _execute(self, command: EventCommand) -> None:
         command_id = command.command_id
@@ -423,7 +431,7 @@ class AgentSession:
                 started = True
                 self._tracker.begin(command_id)
                 budget = await self._runner.time_budget(command)  # never raises
-                self._send(
+                self._send_report(
                     agent_pb2.ConnectRequest(
                         started=agent_pb2.CommandStarted(
                             command_id=command_id, timeout_seconds=budget
@@ -431,7 +439,7 @@ class AgentSession:
                     )
                 )
                 log.info("lifecycle event started", extra={"fields": fields})
-                live = LiveOutput(lambda lines: self._send(output(command_id, lines)))
+                live = LiveOutput(lambda lines: self._send_report(output(command_id, lines)))
                 try:
                     report = await self._run(command, live, fields)
                 finally:
@@ -456,7 +464,7 @@ class AgentSession:
         if status != common_pb2.LIFECYCLE_EVENT_STATUS_SKIPPED:  # it ran
             succeeded_now = status == common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED
             EVENTS.labels(command.event, "Succeeded" if succeeded_now else "Failed").inc()
-        self._report(report)
+        self._report(report, more=any(c != command.command_id for c in self._running))
 
     async def _run(
         self, command: EventCommand, live: LiveOutput, fields: dict[str, str]

@@ -167,16 +167,18 @@ class SimulatedAgents:
             )
             outbox.put_nowait(agent_pb2.ConnectRequest(hello=hello))
             beats: asyncio.Task[None] | None = None
+            together = False
             try:
                 async for message in stub.Connect(_drain(outbox), metadata=self._proof(name)):
                     kind = message.WhichOneof("body")
                     if kind == "welcome":
                         interval = message.welcome.heartbeat_interval_seconds
+                        together = message.welcome.reports_together
                         beats = asyncio.create_task(
                             self._heartbeats(outbox, self.heartbeat_seconds or interval)
                         )
                     elif kind == "command":
-                        self._on_command(name, message.command.command_id, outbox)
+                        self._on_command(name, message.command.command_id, outbox, together)
             except grpc.aio.AioRpcError as error:
                 if not self._stopped.is_set():
                     self.failed_attempts += 1
@@ -188,27 +190,37 @@ class SimulatedAgents:
                 await asyncio.wait_for(self._stopped.wait(), RECONNECT_SECONDS)
 
     def _on_command(
-        self, name: str, command_id: str, outbox: asyncio.Queue[agent_pb2.ConnectRequest]
+        self,
+        name: str,
+        command_id: str,
+        outbox: asyncio.Queue[agent_pb2.ConnectRequest],
+        together: bool,
     ) -> None:
+        """Report the command started and succeeded at once — the two in one message as a real
+        agent gathers its reports, when the server takes them so and nothing else is to be
+        sent between or after them."""
         self.received.append(command_id)
         if not self.answer:
             return
-        outbox.put_nowait(
-            agent_pb2.ConnectRequest(started=agent_pb2.CommandStarted(command_id=command_id))
+        started = agent_pb2.CommandStarted(command_id=command_id)
+        finished = agent_pb2.CommandFinished(
+            command_id=command_id,
+            status=common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED,
+            diagnostics=common_pb2.Diagnostics(error_code=common_pb2.LIFECYCLE_ERROR_CODE_SUCCESS),
         )
+        if together and self.during is None and self.after is None:
+            reports = [
+                agent_pb2.AgentReport(started=started),
+                agent_pb2.AgentReport(finished=finished),
+            ]
+            outbox.put_nowait(
+                agent_pb2.ConnectRequest(reports=agent_pb2.AgentReports(reports=reports))
+            )
+            return
+        outbox.put_nowait(agent_pb2.ConnectRequest(started=started))
         for message in self.during(name, command_id) if self.during else []:
             outbox.put_nowait(message)
-        outbox.put_nowait(
-            agent_pb2.ConnectRequest(
-                finished=agent_pb2.CommandFinished(
-                    command_id=command_id,
-                    status=common_pb2.LIFECYCLE_EVENT_STATUS_SUCCEEDED,
-                    diagnostics=common_pb2.Diagnostics(
-                        error_code=common_pb2.LIFECYCLE_ERROR_CODE_SUCCESS
-                    ),
-                )
-            )
-        )
+        outbox.put_nowait(agent_pb2.ConnectRequest(finished=finished))
         for message in self.after(name, command_id) if self.after else []:
             outbox.put_nowait(message)
 

@@ -26,7 +26,7 @@ from deploy.v1 import common_pb2 as deploy_dot_v1_dot_common__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x64\x65ploy/v1/agent.proto\x12\tdeploy.v1\x1a\x16\x64\x65ploy/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc7\x02\n\x0e\x43onnectRequest\x12&\n\x05hello\x18\x01 \x01(\x0b\x32\x15.deploy.v1.AgentHelloH\x00\x12)\n\theartbeat\x18\x02 \x01(\x0b\x32\x14.deploy.v1.HeartbeatH\x00\x12,\n\x07started\x18\x03 \x01(\x0b\x32\x19.deploy.v1.CommandStartedH\x00\x12.\n\x08\x66inished\x18\x04 \x01(\x0b\x32\x1a.deploy.v1.CommandFinishedH\x00\x12*\n\x06queued\x18\x05 \x01(\x0b\x32\x18.deploy.v1.CommandQueuedH\x00\x12$\n\x04sync\x18\x06 \x01(\x0b\x32\x14.deploy.v1.AgentSyncH\x00\x12*\n\x06output\x18\x07 \x01(\x0b\x32\x18.deploy.v1.CommandOutputH\x00\x42\x06\n\x04\x62ody\" \n\tAgentSync\x12\x13\n\x0b\x63ommand_ids\x18\x01 \x03(\t\"X\n\nAgentHello\x12\x15\n\rinstance_name\x18\x01 \x01(\t\x12\x1c\n\x04tags\x18\x02 \x03(\x0b\x32\x0e.deploy.v1.Tag\x12\x15\n\ragent_version\x18\x03 \x01(\t\"8\n\tHeartbeat\x12+\n\x07sent_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"=\n\x0e\x43ommandStarted\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x02 \x01(\r\"#\n\rCommandQueued\x12\x12\n\ncommand_id\x18\x01 \x01(\t\"I\n\rCommandOutput\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12$\n\x05lines\x18\x02 \x03(\x0b\x32\x15.deploy.v1.OutputLine\"\x83\x01\n\x0f\x43ommandFinished\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12/\n\x06status\x18\x02 \x01(\x0e\x32\x1f.deploy.v1.LifecycleEventStatus\x12+\n\x0b\x64iagnostics\x18\x03 \x01(\x0b\x32\x16.deploy.v1.Diagnostics\"\x9c\x01\n\x0f\x43onnectResponse\x12%\n\x07welcome\x18\x01 \x01(\x0b\x32\x12.deploy.v1.WelcomeH\x00\x12.\n\x07\x63ommand\x18\x02 \x01(\x0b\x32\x1b.deploy.v1.LifecycleCommandH\x00\x12*\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\x18.deploy.v1.CancelCommandH\x00\x42\x06\n\x04\x62ody\"3\n\rCancelCommand\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"D\n\x07Welcome\x12\x15\n\rinstance_name\x18\x01 \x01(\t\x12\"\n\x1aheartbeat_interval_seconds\x18\x02 \x01(\r\"\xcd\x02\n\x0e\x44\x65ploymentSpec\x12\x15\n\rdeployment_id\x18\x01 \x01(\t\x12\x18\n\x10\x61pplication_name\x18\x02 \x01(\t\x12\x1d\n\x15\x64\x65ployment_group_name\x18\x03 \x01(\t\x12\x1b\n\x13\x64\x65ployment_group_id\x18\x04 \x01(\t\x12-\n\x08revision\x18\x05 \x01(\x0b\x32\x1b.deploy.v1.RevisionLocation\x12;\n\x14\x66ile_exists_behavior\x18\x06 \x01(\x0e\x32\x1d.deploy.v1.FileExistsBehavior\x12(\n ignore_application_stop_failures\x18\x07 \x01(\x08\x12\x18\n\x10lifecycle_events\x18\x08 \x03(\t\x12\x1e\n\x16\x66\x65tch_through_registry\x18\t \x01(\x08\"\xcc\x01\n\x10LifecycleCommand\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x17\n\x0flifecycle_event\x18\x02 \x01(\t\x12\'\n\x04spec\x18\x03 \x01(\x0b\x32\x19.deploy.v1.DeploymentSpec\x12\x11\n\tsignature\x18\x04 \x01(\x0c\x12\x35\n\x11signature_expires\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x61\x66ter_command_id\x18\x06 \x01(\t2T\n\x0c\x41gentGateway\x12\x44\n\x07\x43onnect\x12\x19.deploy.v1.ConnectRequest\x1a\x1a.deploy.v1.ConnectResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x64\x65ploy/v1/agent.proto\x12\tdeploy.v1\x1a\x16\x64\x65ploy/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf3\x02\n\x0e\x43onnectRequest\x12&\n\x05hello\x18\x01 \x01(\x0b\x32\x15.deploy.v1.AgentHelloH\x00\x12)\n\theartbeat\x18\x02 \x01(\x0b\x32\x14.deploy.v1.HeartbeatH\x00\x12,\n\x07started\x18\x03 \x01(\x0b\x32\x19.deploy.v1.CommandStartedH\x00\x12.\n\x08\x66inished\x18\x04 \x01(\x0b\x32\x1a.deploy.v1.CommandFinishedH\x00\x12*\n\x06queued\x18\x05 \x01(\x0b\x32\x18.deploy.v1.CommandQueuedH\x00\x12$\n\x04sync\x18\x06 \x01(\x0b\x32\x14.deploy.v1.AgentSyncH\x00\x12*\n\x06output\x18\x07 \x01(\x0b\x32\x18.deploy.v1.CommandOutputH\x00\x12*\n\x07reports\x18\x08 \x01(\x0b\x32\x17.deploy.v1.AgentReportsH\x00\x42\x06\n\x04\x62ody\"7\n\x0c\x41gentReports\x12\'\n\x07reports\x18\x01 \x03(\x0b\x32\x16.deploy.v1.AgentReport\"\x9f\x01\n\x0b\x41gentReport\x12,\n\x07started\x18\x01 \x01(\x0b\x32\x19.deploy.v1.CommandStartedH\x00\x12.\n\x08\x66inished\x18\x02 \x01(\x0b\x32\x1a.deploy.v1.CommandFinishedH\x00\x12*\n\x06output\x18\x03 \x01(\x0b\x32\x18.deploy.v1.CommandOutputH\x00\x42\x06\n\x04\x62ody\" \n\tAgentSync\x12\x13\n\x0b\x63ommand_ids\x18\x01 \x03(\t\"X\n\nAgentHello\x12\x15\n\rinstance_name\x18\x01 \x01(\t\x12\x1c\n\x04tags\x18\x02 \x03(\x0b\x32\x0e.deploy.v1.Tag\x12\x15\n\ragent_version\x18\x03 \x01(\t\"8\n\tHeartbeat\x12+\n\x07sent_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"=\n\x0e\x43ommandStarted\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x02 \x01(\r\"#\n\rCommandQueued\x12\x12\n\ncommand_id\x18\x01 \x01(\t\"I\n\rCommandOutput\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12$\n\x05lines\x18\x02 \x03(\x0b\x32\x15.deploy.v1.OutputLine\"\x83\x01\n\x0f\x43ommandFinished\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12/\n\x06status\x18\x02 \x01(\x0e\x32\x1f.deploy.v1.LifecycleEventStatus\x12+\n\x0b\x64iagnostics\x18\x03 \x01(\x0b\x32\x16.deploy.v1.Diagnostics\"\x9c\x01\n\x0f\x43onnectResponse\x12%\n\x07welcome\x18\x01 \x01(\x0b\x32\x12.deploy.v1.WelcomeH\x00\x12.\n\x07\x63ommand\x18\x02 \x01(\x0b\x32\x1b.deploy.v1.LifecycleCommandH\x00\x12*\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\x18.deploy.v1.CancelCommandH\x00\x42\x06\n\x04\x62ody\"3\n\rCancelCommand\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"^\n\x07Welcome\x12\x15\n\rinstance_name\x18\x01 \x01(\t\x12\"\n\x1aheartbeat_interval_seconds\x18\x02 \x01(\r\x12\x18\n\x10reports_together\x18\x03 \x01(\x08\"\xcd\x02\n\x0e\x44\x65ploymentSpec\x12\x15\n\rdeployment_id\x18\x01 \x01(\t\x12\x18\n\x10\x61pplication_name\x18\x02 \x01(\t\x12\x1d\n\x15\x64\x65ployment_group_name\x18\x03 \x01(\t\x12\x1b\n\x13\x64\x65ployment_group_id\x18\x04 \x01(\t\x12-\n\x08revision\x18\x05 \x01(\x0b\x32\x1b.deploy.v1.RevisionLocation\x12;\n\x14\x66ile_exists_behavior\x18\x06 \x01(\x0e\x32\x1d.deploy.v1.FileExistsBehavior\x12(\n ignore_application_stop_failures\x18\x07 \x01(\x08\x12\x18\n\x10lifecycle_events\x18\x08 \x03(\t\x12\x1e\n\x16\x66\x65tch_through_registry\x18\t \x01(\x08\"\xcc\x01\n\x10LifecycleCommand\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x17\n\x0flifecycle_event\x18\x02 \x01(\t\x12\'\n\x04spec\x18\x03 \x01(\x0b\x32\x19.deploy.v1.DeploymentSpec\x12\x11\n\tsignature\x18\x04 \x01(\x0c\x12\x35\n\x11signature_expires\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x61\x66ter_command_id\x18\x06 \x01(\t2T\n\x0c\x41gentGateway\x12\x44\n\x07\x43onnect\x12\x19.deploy.v1.ConnectRequest\x1a\x1a.deploy.v1.ConnectResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,31 +34,35 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'deploy.v1.agent_pb2', _glob
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CONNECTREQUEST']._serialized_start=94
-  _globals['_CONNECTREQUEST']._serialized_end=421
-  _globals['_AGENTSYNC']._serialized_start=423
-  _globals['_AGENTSYNC']._serialized_end=455
-  _globals['_AGENTHELLO']._serialized_start=457
-  _globals['_AGENTHELLO']._serialized_end=545
-  _globals['_HEARTBEAT']._serialized_start=547
-  _globals['_HEARTBEAT']._serialized_end=603
-  _globals['_COMMANDSTARTED']._serialized_start=605
-  _globals['_COMMANDSTARTED']._serialized_end=666
-  _globals['_COMMANDQUEUED']._serialized_start=668
-  _globals['_COMMANDQUEUED']._serialized_end=703
-  _globals['_COMMANDOUTPUT']._serialized_start=705
-  _globals['_COMMANDOUTPUT']._serialized_end=778
-  _globals['_COMMANDFINISHED']._serialized_start=781
-  _globals['_COMMANDFINISHED']._serialized_end=912
-  _globals['_CONNECTRESPONSE']._serialized_start=915
-  _globals['_CONNECTRESPONSE']._serialized_end=1071
-  _globals['_CANCELCOMMAND']._serialized_start=1073
-  _globals['_CANCELCOMMAND']._serialized_end=1124
-  _globals['_WELCOME']._serialized_start=1126
-  _globals['_WELCOME']._serialized_end=1194
-  _globals['_DEPLOYMENTSPEC']._serialized_start=1197
-  _globals['_DEPLOYMENTSPEC']._serialized_end=1530
-  _globals['_LIFECYCLECOMMAND']._serialized_start=1533
-  _globals['_LIFECYCLECOMMAND']._serialized_end=1737
-  _globals['_AGENTGATEWAY']._serialized_start=1739
-  _globals['_AGENTGATEWAY']._serialized_end=1823
+  _globals['_CONNECTREQUEST']._serialized_end=465
+  _globals['_AGENTREPORTS']._serialized_start=467
+  _globals['_AGENTREPORTS']._serialized_end=522
+  _globals['_AGENTREPORT']._serialized_start=525
+  _globals['_AGENTREPORT']._serialized_end=684
+  _globals['_AGENTSYNC']._serialized_start=686
+  _globals['_AGENTSYNC']._serialized_end=718
+  _globals['_AGENTHELLO']._serialized_start=720
+  _globals['_AGENTHELLO']._serialized_end=808
+  _globals['_HEARTBEAT']._serialized_start=810
+  _globals['_HEARTBEAT']._serialized_end=866
+  _globals['_COMMANDSTARTED']._serialized_start=868
+  _globals['_COMMANDSTARTED']._serialized_end=929
+  _globals['_COMMANDQUEUED']._serialized_start=931
+  _globals['_COMMANDQUEUED']._serialized_end=966
+  _globals['_COMMANDOUTPUT']._serialized_start=968
+  _globals['_COMMANDOUTPUT']._serialized_end=1041
+  _globals['_COMMANDFINISHED']._serialized_start=1044
+  _globals['_COMMANDFINISHED']._serialized_end=1175
+  _globals['_CONNECTRESPONSE']._serialized_start=1178
+  _globals['_CONNECTRESPONSE']._serialized_end=1334
+  _globals['_CANCELCOMMAND']._serialized_start=1336
+  _globals['_CANCELCOMMAND']._serialized_end=1387
+  _globals['_WELCOME']._serialized_start=1389
+  _globals['_WELCOME']._serialized_end=1483
+  _globals['_DEPLOYMENTSPEC']._serialized_start=1486
+  _globals['_DEPLOYMENTSPEC']._serialized_end=1819
+  _globals['_LIFECYCLECOMMAND']._serialized_start=1822
+  _globals['_LIFECYCLECOMMAND']._serialized_end=2026
+  _globals['_AGENTGATEWAY']._serialized_start=2028
+  _globals['_AGENTGATEWAY']._serialized_end=2112
 # @@protoc_insertion_point(module_scope)

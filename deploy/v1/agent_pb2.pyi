@@ -31,6 +31,7 @@ class ConnectRequest(_message.Message):
     QUEUED_FIELD_NUMBER: _builtins.int
     SYNC_FIELD_NUMBER: _builtins.int
     OUTPUT_FIELD_NUMBER: _builtins.int
+    REPORTS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def hello(self) -> Global___AgentHello: ...
     @_builtins.property
@@ -45,6 +46,8 @@ class ConnectRequest(_message.Message):
     def sync(self) -> Global___AgentSync: ...
     @_builtins.property
     def output(self) -> Global___CommandOutput: ...
+    @_builtins.property
+    def reports(self) -> Global___AgentReports: ...
     def __init__(
         self,
         *,
@@ -55,16 +58,73 @@ class ConnectRequest(_message.Message):
         queued: Global___CommandQueued | None = ...,
         sync: Global___AgentSync | None = ...,
         output: Global___CommandOutput | None = ...,
+        reports: Global___AgentReports | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "finished", b"finished", "heartbeat", b"heartbeat", "hello", b"hello", "output", b"output", "queued", b"queued", "started", b"started", "sync", b"sync"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "finished", b"finished", "heartbeat", b"heartbeat", "hello", b"hello", "output", b"output", "queued", b"queued", "reports", b"reports", "started", b"started", "sync", b"sync"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "finished", b"finished", "heartbeat", b"heartbeat", "hello", b"hello", "output", b"output", "queued", b"queued", "started", b"started", "sync", b"sync"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "finished", b"finished", "heartbeat", b"heartbeat", "hello", b"hello", "output", b"output", "queued", b"queued", "reports", b"reports", "started", b"started", "sync", b"sync"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["hello", "heartbeat", "started", "finished", "queued", "sync", "output"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["hello", "heartbeat", "started", "finished", "queued", "sync", "output", "reports"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
 Global___ConnectRequest: _TypeAlias = ConnectRequest  # noqa: Y015
+
+@_typing.final
+class AgentReports(_message.Message):
+    """Reports sent together, each applied as if sent alone, in this order. An agent running a
+    chain of events back to back lets its reports gather for a moment (at most 25 ms, never
+    once nothing more is to run) and sends them as one message, when the server's Welcome
+    says it takes them so.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def reports(self) -> _containers.RepeatedCompositeFieldContainer[Global___AgentReport]: ...
+    def __init__(
+        self,
+        *,
+        reports: _abc.Iterable[Global___AgentReport] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reports", b"reports"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AgentReports: _TypeAlias = AgentReports  # noqa: Y015
+
+@_typing.final
+class AgentReport(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STARTED_FIELD_NUMBER: _builtins.int
+    FINISHED_FIELD_NUMBER: _builtins.int
+    OUTPUT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def started(self) -> Global___CommandStarted: ...
+    @_builtins.property
+    def finished(self) -> Global___CommandFinished: ...
+    @_builtins.property
+    def output(self) -> Global___CommandOutput: ...
+    def __init__(
+        self,
+        *,
+        started: Global___CommandStarted | None = ...,
+        finished: Global___CommandFinished | None = ...,
+        output: Global___CommandOutput | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "finished", b"finished", "output", b"output", "started", b"started"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "finished", b"finished", "output", b"output", "started", b"started"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["started", "finished", "output"]  # noqa: Y015
+    _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
+
+Global___AgentReport: _TypeAlias = AgentReport  # noqa: Y015
 
 @_typing.final
 class AgentSync(_message.Message):
@@ -309,17 +369,21 @@ class Welcome(_message.Message):
 
     INSTANCE_NAME_FIELD_NUMBER: _builtins.int
     HEARTBEAT_INTERVAL_SECONDS_FIELD_NUMBER: _builtins.int
+    REPORTS_TOGETHER_FIELD_NUMBER: _builtins.int
     instance_name: _builtins.str
     heartbeat_interval_seconds: _builtins.int
+    reports_together: _builtins.bool
+    """The server takes AgentReports (an older one does not: its agents send each report alone)."""
     def __init__(
         self,
         *,
         instance_name: _builtins.str = ...,
         heartbeat_interval_seconds: _builtins.int = ...,
+        reports_together: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["heartbeat_interval_seconds", b"heartbeat_interval_seconds", "instance_name", b"instance_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["heartbeat_interval_seconds", b"heartbeat_interval_seconds", "instance_name", b"instance_name", "reports_together", b"reports_together"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -33,6 +33,9 @@ from services.fleet.store import FleetStore
 
 log = logging.getLogger(__name__)
 Context: TypeAlias = aio.ServicerContext[Any, Any]
+Report: TypeAlias = agent_pb2.ConnectRequest | agent_pb2.AgentReport
+"""A report sent alone, or one of several sent together (their bodies' fields share names)."""
+REPORT_KINDS = ("started", "finished", "output")
 
 
 REPORTS_IN_FLIGHT = 32
@@ -76,7 +79,9 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
         try:
             yield agent_pb2.ConnectResponse(
                 welcome=agent_pb2.Welcome(
-                    instance_name=name, heartbeat_interval_seconds=session.heartbeat_seconds
+                    instance_name=name,
+                    heartbeat_interval_seconds=session.heartbeat_seconds,
+                    reports_together=True,
                 )
             )
             for payload in await self._store.pending_commands(name):
@@ -141,21 +146,22 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
 
         Starts and ends of commands, and hook output, are not waited for one by one: an agent
         running a chain reports one event's output and end and the next one's start back to
-        back, and those that arrive while a write is under way go into the next one together
-        (the reports' writer keeps their order, so output is never stored after its command's
-        end). A failed write ends the stream: the agent re-sends its reports when it connects
-        again. Anything else it sends but heartbeats (its sync, queued commands) is applied
-        once the reports before it are written."""
+        back (or all together, in one AgentReports, each applied as if sent alone), and those
+        that arrive while a write is under way go into the next one together (the reports'
+        writer keeps their order, so output is never stored after its command's end). A failed
+        write ends the stream: the agent re-sends its reports when it connects again. Anything
+        else it sends but heartbeats (its sync, queued commands) is applied once the reports
+        before it are written."""
         reporting: set[asyncio.Task[None]] = set()
         try:
             async for message in request_iterator:
                 kind = message.WhichOneof("body")
-                if kind in ("started", "finished", "output"):
-                    if len(reporting) >= REPORTS_IN_FLIGHT:  # back-pressure on a flood
-                        await asyncio.wait(list(reporting), return_when=asyncio.FIRST_COMPLETED)
-                    task = asyncio.ensure_future(self._apply(session, message))
-                    reporting.add(task)
-                    task.add_done_callback(functools.partial(_reported, session, reporting))
+                if kind in REPORT_KINDS:
+                    await self._take_report(session, message, reporting)
+                    continue
+                if kind == "reports":
+                    for report in message.reports.reports:
+                        await self._take_report(session, report, reporting)
                     continue
                 if kind != "heartbeat" and reporting:
                     await asyncio.wait(list(reporting))
@@ -163,7 +169,27 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
         finally:
             session.close()
 
+    async def _take_report(
+        self, session: AgentSession, report: Report, reporting: set[asyncio.Task[None]]
+    ) -> None:
+        """Start writing a report without waiting for it to be written — once fewer than
+        REPORTS_IN_FLIGHT of the agent's are (back-pressure on a flood)."""
+        if len(reporting) >= REPORTS_IN_FLIGHT:
+            await asyncio.wait(list(reporting), return_when=asyncio.FIRST_COMPLETED)
+        task = asyncio.ensure_future(self._apply_report(session, report))
+        reporting.add(task)
+        task.add_done_callback(functools.partial(_reported, session, reporting))
+
     async def _apply(self, session: AgentSession, message: agent_pb2.ConnectRequest) -> None:
+        """Anything but a report: a heartbeat, the agent's sync, a command it queued."""
+        kind = message.WhichOneof("body")
+        session.last_heartbeat = time.monotonic()
+        if kind == "sync":
+            await self._bus.reconcile(session.instance_name, list(message.sync.command_ids))
+        elif kind == "queued":
+            await self._bus.queued(session.instance_name, message.queued.command_id)
+
+    async def _apply_report(self, session: AgentSession, message: Report) -> None:
         name = session.instance_name
         kind = message.WhichOneof("body")
         session.last_heartbeat = time.monotonic()
@@ -176,10 +202,6 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
                 Diagnostics(),
                 message.started.timeout_seconds,
             )
-        elif kind == "sync":
-            await self._bus.reconcile(name, list(message.sync.command_ids))
-        elif kind == "queued":
-            await self._bus.queued(name, message.queued.command_id)
         elif kind == "output":
             lines = message.output.lines[:OUTPUT_LINES_PER_MESSAGE]
             if await self._bus.output(

@@ -48,10 +48,11 @@ def test_the_shared_plumbing_imports_no_service() -> None:
     assert bad == []
 
 
-AGENT_EDGE = {"convert.py", "session.py", "identity.py", "tracker.py", "download.py"}
-"""The agent's modules that speak the wire: the session and what it reads commands with
-(convert), proves itself with (identity), journals its reports in (tracker), and the registry
-client that streams bundles (download). The rest works on the agent's own types (spec.py)."""
+AGENT_EDGE = {"convert.py", "session.py", "outbox.py", "identity.py", "tracker.py", "download.py"}
+"""The agent's modules that speak the wire: the session and what it sends with (outbox), reads
+commands with (convert), proves itself with (identity), journals its reports in (tracker), and
+the registry client that streams bundles (download). The rest works on the agent's own types
+(spec.py)."""
 
 
 def test_generated_types_stop_at_the_agents_edge() -> None:

@@ -78,3 +78,27 @@ def test_a_flood_of_reports_is_read_only_as_fast_as_they_are_written() -> None:
     assert most == REPORTS_IN_FLIGHT  # written together, up to the bound
     assert read_while_held == REPORTS_IN_FLIGHT + 1  # the stream was read no further
     assert order == [f"c-{i}" for i in range(10 * REPORTS_IN_FLIGHT)]  # in the order sent
+
+
+def test_reports_sent_together_are_applied_in_their_order() -> None:
+    async def scenario() -> list[str]:
+        bus = SlowBus()
+        bus.released.set()
+        gateway = AgentGatewayServicer.__new__(AgentGatewayServicer)
+        gateway._bus = bus  # type: ignore[assignment]
+        together = agent_pb2.AgentReports(
+            reports=[
+                agent_pb2.AgentReport(finished=finished(f"c-{i}").finished) for i in range(1, 4)
+            ]
+        )
+
+        async def messages() -> AsyncIterator[agent_pb2.ConnectRequest]:
+            yield finished("c-0")
+            yield agent_pb2.ConnectRequest(reports=together)
+            yield finished("c-4")
+
+        await asyncio.wait_for(gateway._read(messages(), AgentSession("web-1", 5)), 5)
+        await turns_until(lambda: len(bus.order) == 5)
+        return bus.order
+
+    assert asyncio.run(scenario()) == [f"c-{i}" for i in range(5)]
