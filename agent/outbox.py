@@ -10,6 +10,7 @@ the agent has nothing more to run: the end of a chain, a failure, a stop go out 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 from deploy.v1 import agent_pb2
 
@@ -23,7 +24,8 @@ class Outbox:
     then sent as one AgentReports (when the server's Welcome said it takes them: `together`)."""
 
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[agent_pb2.ConnectRequest] = asyncio.Queue()
+        self.queue: asyncio.Queue[agent_pb2.ConnectRequest | None] = asyncio.Queue()
+        """What is sent, in order; None once closed."""
         self.together = False
         self._held: list[agent_pb2.ConnectRequest] = []
         self._due: asyncio.TimerHandle | None = None
@@ -56,6 +58,13 @@ class Outbox:
         reports = agent_pb2.AgentReports(reports=[_as_report(message) for message in held])
         self.queue.put_nowait(agent_pb2.ConnectRequest(reports=reports))
 
+    async def messages(self) -> AsyncIterator[agent_pb2.ConnectRequest]:
+        """The stream's requests; they end once the outbox is closed, so that gRPC's task
+        writing them ends with the stream rather than waiting on the queue until it is
+        collected (which asyncio logs as an error on every reconnect)."""
+        while (message := await self.queue.get()) is not None:
+            yield message
+
     def close(self) -> None:
         """The stream has ended: what is held goes with it, as anything sent on it would
         (the agent sends its finished reports again on the next stream)."""
@@ -63,6 +72,7 @@ class Outbox:
             self._due.cancel()
             self._due = None
         self._held = []
+        self.queue.put_nowait(None)
 
 
 def _as_report(message: agent_pb2.ConnectRequest) -> agent_pb2.AgentReport:

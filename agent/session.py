@@ -6,7 +6,6 @@ import asyncio
 import datetime
 import logging
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -300,7 +299,7 @@ class AgentSession:
         outbox.send(agent_pb2.ConnectRequest(sync=held))
         self._outbox = outbox
         stub = agent_pb2_grpc.AgentGatewayStub(self._channel)
-        call = stub.Connect(self._drain(outbox.queue))
+        call = stub.Connect(outbox.messages())
         chores = [
             asyncio.create_task(self._heartbeats(outbox)),
             asyncio.create_task(self._renewals()),
@@ -314,13 +313,6 @@ class AgentSession:
             for chore in chores:
                 chore.cancel()
             await asyncio.gather(*chores, return_exceptions=True)
-
-    @staticmethod
-    async def _drain(
-        outbox: asyncio.Queue[agent_pb2.ConnectRequest],
-    ) -> AsyncIterator[agent_pb2.ConnectRequest]:
-        while True:
-            yield await outbox.get()
 
     async def _heartbeats(self, outbox: Outbox) -> None:
         while True:

@@ -26,6 +26,8 @@ from deploy import certproof, signing
 from deploy.v1 import agent_pb2, agent_pb2_grpc, common_pb2, fleet_pb2, fleet_pb2_grpc
 
 RECONNECT_SECONDS = 0.5
+Outbox = asyncio.Queue[agent_pb2.ConnectRequest | None]
+"""A session's requests; None ends them."""
 ENROL_CONCURRENCY = 8
 
 
@@ -160,7 +162,7 @@ class SimulatedAgents:
         """One agent: reconnects (after a short pause) whenever its stream ends."""
         assert self._stopped is not None
         while not self._stopped.is_set():
-            outbox: asyncio.Queue[agent_pb2.ConnectRequest] = asyncio.Queue()
+            outbox: Outbox = asyncio.Queue()
             hello = agent_pb2.AgentHello(
                 instance_name=name,
                 tags=[common_pb2.Tag(key=k, value=v) for k, v in self.tags.items()],
@@ -184,6 +186,7 @@ class SimulatedAgents:
                     self.failed_attempts += 1
                     self.failures[f"{error.code().name}: {error.details()}"[:200]] += 1
             finally:
+                outbox.put_nowait(None)  # ends gRPC's task writing the requests
                 if beats is not None:
                     beats.cancel()
             with contextlib.suppress(TimeoutError):
@@ -193,7 +196,7 @@ class SimulatedAgents:
         self,
         name: str,
         command_id: str,
-        outbox: asyncio.Queue[agent_pb2.ConnectRequest],
+        outbox: Outbox,
         together: bool,
     ) -> None:
         """Report the command started and succeeded at once — the two in one message as a real
@@ -225,15 +228,14 @@ class SimulatedAgents:
             outbox.put_nowait(message)
 
     @staticmethod
-    async def _heartbeats(outbox: asyncio.Queue[agent_pb2.ConnectRequest], interval: float) -> None:
+    async def _heartbeats(outbox: Outbox, interval: float) -> None:
         await asyncio.sleep(random.uniform(0, interval))  # not all in step after a storm
         while True:
             outbox.put_nowait(agent_pb2.ConnectRequest(heartbeat=agent_pb2.Heartbeat()))
             await asyncio.sleep(interval)
 
 
-async def _drain(
-    outbox: asyncio.Queue[agent_pb2.ConnectRequest],
-) -> AsyncIterator[agent_pb2.ConnectRequest]:
-    while True:
-        yield await outbox.get()
+async def _drain(outbox: Outbox) -> AsyncIterator[agent_pb2.ConnectRequest]:
+    """The stream's requests, until None (the stream has ended)."""
+    while (message := await outbox.get()) is not None:
+        yield message

@@ -190,6 +190,8 @@ class AgentGatewayServicer(agent_pb2_grpc.AgentGatewayServicer):
             await self._bus.queued(session.instance_name, message.queued.command_id)
 
     async def _apply_report(self, session: AgentSession, message: Report) -> None:
+        """A command's start, output or end, sent alone or with others (one with no body,
+        as an agent newer than this fleet might send, is only a sign of life)."""
         name = session.instance_name
         kind = message.WhichOneof("body")
         session.last_heartbeat = time.monotonic()
