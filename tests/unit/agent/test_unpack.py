@@ -4,7 +4,9 @@ bundles are refused."""
 
 from __future__ import annotations
 
+import errno
 import io
+import os
 import stat
 import tarfile
 import zipfile
@@ -252,6 +254,26 @@ def test_a_verified_bundle_unpacks_as_any_other(tmp_path: Path) -> None:
     unpack(bundle, "zip", tmp_path / "verified", verified=True)
     assert tree(tmp_path / "verified") == tree(tmp_path / "checked")
     assert tree(tmp_path / "verified")["bin/tool"][1] == 0o755
+
+
+def test_a_verified_bundle_unpacks_where_the_kernel_cannot_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A filesystem without copy_file_range (across devices, or one that does not have it):
+    the stored entries are copied through Python instead, to the same tree."""
+
+    refused: list[int] = []
+
+    def no_kernel_copy(*_: object) -> int:
+        refused.append(1)
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    bundle = stored_and_deflated(tmp_path / "b.zip")
+    unpack(bundle, "zip", tmp_path / "checked")
+    monkeypatch.setattr(os, "copy_file_range", no_kernel_copy)
+    unpack(bundle, "zip", tmp_path / "verified", verified=True)
+    assert refused  # the kernel copy was tried
+    assert tree(tmp_path / "verified") == tree(tmp_path / "checked")
 
 
 def test_a_stored_entry_whose_local_header_lies_is_refused(tmp_path: Path) -> None:
