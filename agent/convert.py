@@ -4,13 +4,9 @@
 from __future__ import annotations
 
 from agent.spec import DeploymentSpec, EventCommand, GitCommit, Revision, S3Object
+from deploy.bundletypes import BUNDLE_NAMES
 from deploy.v1 import agent_pb2, common_pb2
 
-BUNDLE_KINDS = {
-    common_pb2.BUNDLE_TYPE_ZIP: "zip",
-    common_pb2.BUNDLE_TYPE_TAR: "tar",
-    common_pb2.BUNDLE_TYPE_TGZ: "tgz",
-}
 FILE_EXISTS_NAMES = {
     common_pb2.FILE_EXISTS_BEHAVIOR_DISALLOW: "DISALLOW",
     common_pb2.FILE_EXISTS_BEHAVIOR_OVERWRITE: "OVERWRITE",
@@ -47,7 +43,7 @@ def revision_from_proto(message: common_pb2.RevisionLocation) -> Revision:
         s3 = message.s3_location
         return Revision(
             s3.digest,
-            BUNDLE_KINDS.get(s3.bundle_type, "zip"),
+            BUNDLE_NAMES.get(s3.bundle_type, "zip"),
             s3=S3Object(s3.bucket, s3.key, s3.version, s3.etag),
         )
     if message.revision_type == common_pb2.REVISION_TYPE_GITHUB:
@@ -57,4 +53,4 @@ def revision_from_proto(message: common_pb2.RevisionLocation) -> Revision:
             git=GitCommit(git.repository, git.commit_id, git.clone_url),
         )
     registry = message.registry_location
-    return Revision(registry.digest, BUNDLE_KINDS.get(registry.bundle_type, "zip"))
+    return Revision(registry.digest, BUNDLE_NAMES.get(registry.bundle_type, "zip"))

@@ -7,13 +7,9 @@ from typing import Any, Literal
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from deploy.bundletypes import BUNDLE_NAMES
 from deploy.v1 import common_pb2, fleet_pb2, orchestrator_pb2, registry_pb2, traffic_pb2
 
-BUNDLE_NAMES = {
-    common_pb2.BUNDLE_TYPE_ZIP: "zip",
-    common_pb2.BUNDLE_TYPE_TAR: "tar",
-    common_pb2.BUNDLE_TYPE_TGZ: "tgz",
-}
 REVISION_TYPE_NAMES = {
     common_pb2.REVISION_TYPE_REGISTRY: "Registry",
     common_pb2.REVISION_TYPE_S3: "S3",

@@ -10,18 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from deploy.bundle import make_zip, upload_to_s3
+from deploy.bundletypes import BUNDLE_TYPES
 from deploy.cli import render
 from deploy.cli.shorthand import parse_list, parse_structure, require
 from deploy.cli.values import Result
 from deploy.client import DeployClient
 from deploy.errors import ClientError
 from deploy.v1 import common_pb2, registry_pb2
-
-BUNDLE_TYPES = {
-    "zip": common_pb2.BUNDLE_TYPE_ZIP,
-    "tar": common_pb2.BUNDLE_TYPE_TAR,
-    "tgz": common_pb2.BUNDLE_TYPE_TGZ,
-}
 
 
 def _bundle_type(flag: str, value: str) -> common_pb2.BundleType.ValueType:
